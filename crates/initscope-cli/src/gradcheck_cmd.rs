@@ -1,0 +1,73 @@
+//! `initscope gradcheck`.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use initscope::config::validate;
+use initscope::gradcheck::{gradcheck, GradcheckOptions};
+use initscope::train::initial_params;
+
+use crate::args::RunArgs;
+
+#[derive(Args, Debug)]
+pub struct GradcheckArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Finite-difference step.
+    #[arg(long, default_value_t = 1e-6)]
+    pub fd_eps: f64,
+    /// Largest relative error that passes.
+    #[arg(long, default_value_t = 1e-6)]
+    pub tol: f64,
+    /// Use the first N training rows.
+    #[arg(long, default_value_t = 64)]
+    pub rows: usize,
+    /// Check at most N entries per tensor (evenly strided); 0 checks all.
+    #[arg(long, default_value_t = 0)]
+    pub max_per_tensor: usize,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: GradcheckArgs) -> anyhow::Result<ExitCode> {
+    let raw = a.run.raw()?;
+    let (cfg, data) = validate(&raw)?;
+    if !(a.fd_eps > 0.0 && a.fd_eps.is_finite()) {
+        anyhow::bail!("--fd-eps: must be > 0, got {}", a.fd_eps);
+    }
+    if !(a.tol > 0.0 && a.tol.is_finite()) {
+        anyhow::bail!("--tol: must be > 0, got {}", a.tol);
+    }
+    let params = initial_params(&cfg)?;
+    let opts = GradcheckOptions {
+        eps: a.fd_eps,
+        tol: a.tol,
+        max_rows: a.rows.max(1),
+        max_per_tensor: a.max_per_tensor,
+        ..GradcheckOptions::default()
+    };
+    let report = gradcheck(&params, cfg.act, cfg.loss, &data.train, &opts);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "gradcheck (f64, central differences, eps {}, {} rows, loss {:.6}): relative error |g - num| / max(|g|, |num|, 1e-6)",
+            report.eps, report.rows, report.loss
+        );
+        println!("{:>5}  {:>8}  {:>14}  {:>14}  {:>12}  result", "layer", "checked", "max err W", "max err b", "max |grad|");
+        for l in &report.layers {
+            println!(
+                "{:>5}  {:>8}  {:>14.3e}  {:>14}  {:>12.3e}  {}",
+                l.layer,
+                l.checked,
+                l.max_rel_err_weight,
+                l.max_rel_err_bias.map(|e| format!("{e:.3e}")).unwrap_or_else(|| "-".into()),
+                l.max_abs_grad,
+                if l.pass { "PASS" } else { "FAIL" }
+            );
+        }
+        println!("{} (tolerance {})", if report.pass { "PASS" } else { "FAIL" }, report.tol);
+    }
+    Ok(if report.pass { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

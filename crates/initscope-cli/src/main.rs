@@ -1,0 +1,46 @@
+//! `initscope`: the command line. A thin shell over the library: parse flags, call, print.
+//!
+//! Exit codes: 0 success (a diverged run is a result), 1 a check that failed (gradcheck),
+//! 2 bad input (one line on stderr naming what and where).
+
+mod args;
+mod gradcheck_cmd;
+mod train_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Why an initialization works or fails: train, explain and compare MLP initializations.
+#[derive(Parser, Debug)]
+#[command(name = "initscope", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train one network and report (and optionally write) its metrics, summary and weights.
+    Train(train_cmd::TrainArgs),
+    /// Check backprop against central finite differences in f64, layer by layer.
+    Gradcheck(gradcheck_cmd::GradcheckArgs),
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Train(a) => train_cmd::run(a),
+        Command::Gradcheck(a) => gradcheck_cmd::run(a),
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("initscope: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

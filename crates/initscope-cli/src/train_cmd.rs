@@ -1,0 +1,121 @@
+//! `initscope train`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use initscope::config::validate;
+use initscope::output::{check_out_dir, write_run_dir};
+use initscope::train::{train, EvalPoint, Event, Status, Summary};
+
+use crate::args::RunArgs;
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Write config.json, metrics.csv, weights.safetensors and summary.json here.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Replace an existing non-empty --out directory.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the summary as JSON on stdout (and nothing else there).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar or per-evaluation lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// One evaluation as a line: step, losses and accuracies.
+pub fn eval_line(e: &EvalPoint, total: usize) -> String {
+    let acc = |a: Option<f64>| a.map(|a| format!(" acc {:6.2}%", 100.0 * a)).unwrap_or_default();
+    format!(
+        "step {:>width$}/{total}  train loss {:.6}{}  test loss {:.6}{}",
+        e.step,
+        e.train_loss,
+        acc(e.train_acc),
+        e.test_loss,
+        acc(e.test_acc),
+        width = total.to_string().len()
+    )
+}
+
+fn summary_text(s: &Summary) -> String {
+    let status = match s.status {
+        Status::Ok => "ok".to_string(),
+        Status::Diverged => format!(
+            "DIVERGED at step {} (the loss became NaN or infinite; this is a result, not an error)",
+            s.diverged_at_step.unwrap_or(s.steps)
+        ),
+    };
+    let acc = |a: Option<f64>| a.map(|a| format!("{:.2}%", 100.0 * a)).unwrap_or_else(|| "-".into());
+    let mut text = format!(
+        "run {}: {status}\n  {} updates in {:.2} s ({:.0} samples/s, {} parameters, {})\n  loss: {:.6} at init -> train {:.6}, test {:.6}",
+        s.run_id, s.steps, s.wall_seconds, s.samples_per_second, s.num_params, s.precision, s.loss_start, s.train_loss, s.test_loss
+    );
+    if s.train_acc.is_some() {
+        text += &format!("\n  accuracy: train {}, test {}", acc(s.train_acc), acc(s.test_acc));
+    }
+    text
+}
+
+pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
+    let raw = a.run.raw()?;
+    let (cfg, data) = validate(&raw)?;
+    if let Some(dir) = &a.out {
+        // Refuse before training, not after.
+        check_out_dir(dir, a.force)?;
+    }
+    let show = !a.quiet;
+    let bar = if show && std::io::stderr().is_terminal() {
+        let pb = ProgressBar::new(cfg.steps as u64);
+        pb.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {per_sec}  eta {eta}")
+                .expect("static template"),
+        );
+        pb
+    } else {
+        ProgressBar::hidden()
+    };
+    if show {
+        let header = format!(
+            "initscope train: {} | arch {} | act {} | init {} / bias {} | {} lr {} | {} | {} steps",
+            cfg.data,
+            cfg.arch.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("-"),
+            cfg.act,
+            cfg.init,
+            cfg.bias_init,
+            cfg.optim.kind,
+            cfg.optim.lr,
+            cfg.precision.name(),
+            cfg.steps
+        );
+        bar.suspend(|| eprintln!("{header}"));
+    }
+    let total = cfg.steps;
+    let out = train(&cfg, &data, &mut |event| match event {
+        Event::Step { step, .. } => bar.set_position(*step as u64),
+        Event::Eval(e) => {
+            if show {
+                bar.suspend(|| eprintln!("{}", eval_line(e, total)));
+            }
+        }
+    })?;
+    bar.finish_and_clear();
+    if let Some(dir) = &a.out {
+        write_run_dir(dir, &out, a.force)?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&out.summary)?);
+    } else {
+        println!("{}", summary_text(&out.summary));
+        if let Some(dir) = &a.out {
+            println!("  wrote {}/ (config.json, metrics.csv, weights.safetensors, summary.json)", dir.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

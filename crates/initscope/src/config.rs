@@ -1,0 +1,521 @@
+//! Run configuration: a raw form (command line or TOML, every field optional, values as written
+//! on the command line) checked once into a validated [`RunConfig`] the training loop trusts.
+//!
+//! TOML keys are the long flag names of `initscope train` with underscores:
+//! ```toml
+//! data = "moons:n=512,noise=0.2"
+//! hidden = "16,16"          # or arch = "2-16-16-2"
+//! act = "tanh"
+//! init = "normal:std=0.5"
+//! bias_init = "zeros"
+//! layer_init = ["2=zeros"]
+//! optim = "adam"
+//! lr = 0.01
+//! batch = "full"            # or 64
+//! epochs = 100
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::activation::Activation;
+use crate::data::{DataSpec, Dataset, Task};
+use crate::error::{Error, Result};
+use crate::init::Init;
+use crate::loss::Loss;
+use crate::network::LayerInits;
+use crate::optim::{OptimConfig, OptimKind, Schedule};
+
+/// A batch size as written: a number or "full".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BatchArg {
+    Size(i64),
+    Name(String),
+}
+
+/// A configuration as written, before validation. `None` means "the default".
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub data: Option<String>,
+    pub arch: Option<String>,
+    pub hidden: Option<String>,
+    pub act: Option<String>,
+    pub init: Option<String>,
+    pub bias_init: Option<String>,
+    pub layer_init: Option<Vec<String>>,
+    pub layer_bias_init: Option<Vec<String>>,
+    pub no_bias: Option<bool>,
+    pub loss: Option<String>,
+    pub optim: Option<String>,
+    pub lr: Option<f64>,
+    pub momentum: Option<f64>,
+    pub beta1: Option<f64>,
+    pub beta2: Option<f64>,
+    pub eps: Option<f64>,
+    pub alpha: Option<f64>,
+    pub weight_decay: Option<f64>,
+    pub schedule: Option<String>,
+    pub warmup: Option<i64>,
+    pub clip_grad_norm: Option<f64>,
+    pub batch: Option<BatchArg>,
+    pub steps: Option<i64>,
+    pub epochs: Option<i64>,
+    pub dropout: Option<f64>,
+    pub seed: Option<i64>,
+    pub precision: Option<String>,
+    pub eval_every: Option<i64>,
+    pub init_from: Option<String>,
+}
+
+impl RawConfig {
+    /// Reads a TOML file (keys as above; unknown keys are refused).
+    pub fn from_toml_file(path: &Path) -> Result<RawConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        toml::from_str(&text).map_err(|e| Error::file(path, one_line(&e.to_string())))
+    }
+
+    /// `self` with every field that `over` sets replaced (command line over file).
+    pub fn merged_with(self, over: RawConfig) -> RawConfig {
+        macro_rules! pick {
+            ($($f:ident),*) => { RawConfig { $($f: over.$f.or(self.$f)),* } };
+        }
+        pick!(
+            data, arch, hidden, act, init, bias_init, layer_init, layer_bias_init, no_bias, loss,
+            optim, lr, momentum, beta1, beta2, eps, alpha, weight_decay, schedule, warmup,
+            clip_grad_norm, batch, steps, epochs, dropout, seed, precision, eval_every, init_from
+        )
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// f32 or f64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    F32,
+    F64,
+}
+
+impl Precision {
+    pub fn parse(text: &str) -> Result<Precision> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "f32" | "float32" | "single" => Ok(Precision::F32),
+            "f64" | "float64" | "double" => Ok(Precision::F64),
+            _ => Err(Error::spec("--precision", text, "must be f32 or f64")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F64 => "f64",
+        }
+    }
+}
+
+/// Minibatch size or the whole training set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Batch {
+    Full,
+    Size(usize),
+}
+
+/// A validated run configuration. It is written verbatim into every run's `config.json`, and its
+/// canonical JSON hashes to the run id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub data: DataSpec,
+    /// Layer widths, input first and output last (so L = arch.len() - 1 dense layers).
+    pub arch: Vec<usize>,
+    pub act: Activation,
+    pub init: Init,
+    pub bias_init: Init,
+    /// Per-layer weight initializer overrides, layer numbers from 1.
+    pub layer_init: BTreeMap<usize, Init>,
+    pub layer_bias_init: BTreeMap<usize, Init>,
+    pub bias: bool,
+    pub loss: Loss,
+    pub optim: OptimConfig,
+    pub schedule: Schedule,
+    pub warmup: usize,
+    pub clip_grad_norm: Option<f64>,
+    pub batch: Batch,
+    /// Total number of updates.
+    pub steps: usize,
+    /// When the run was given in epochs.
+    pub epochs: Option<usize>,
+    pub dropout: f64,
+    pub seed: u64,
+    pub precision: Precision,
+    /// Evaluate (full train and test loss/accuracy) every this many updates, and at the end.
+    pub eval_every: usize,
+    pub init_from: Option<PathBuf>,
+}
+
+impl RunConfig {
+    /// Number of dense layers L.
+    pub fn num_layers(&self) -> usize {
+        self.arch.len() - 1
+    }
+
+    /// The initializers of each layer, overrides applied.
+    pub fn layer_inits(&self) -> Vec<LayerInits> {
+        (1..=self.num_layers())
+            .map(|l| LayerInits {
+                weight: self.layer_init.get(&l).unwrap_or(&self.init).clone(),
+                bias: self.layer_bias_init.get(&l).unwrap_or(&self.bias_init).clone(),
+            })
+            .collect()
+    }
+
+    /// Minibatch size for a training set of `n` rows.
+    pub fn batch_size(&self, n: usize) -> usize {
+        match self.batch {
+            Batch::Full => n,
+            Batch::Size(b) => b.min(n),
+        }
+    }
+
+    /// The canonical JSON (field order fixed by this struct, maps sorted).
+    pub fn canonical_json(&self) -> String {
+        serde_json::to_string(self).expect("RunConfig serialises")
+    }
+
+    /// The stable run id: the first 16 hex digits of SHA-256 of the canonical JSON.
+    pub fn run_id(&self) -> String {
+        let digest = Sha256::digest(self.canonical_json().as_bytes());
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Names the data decides: (input dim, output dim, default loss).
+fn data_shape(data: &Dataset, loss: Option<Loss>) -> Result<(usize, usize, Loss)> {
+    let input = data.input_dim();
+    match data.task {
+        Task::Classification { classes } => {
+            let loss = loss.unwrap_or(Loss::CrossEntropy);
+            let out = if loss == Loss::BceWithLogits && classes == 2 { 1 } else { classes };
+            Ok((input, out, loss))
+        }
+        Task::Regression { outputs } => {
+            let loss = loss.unwrap_or(Loss::Mse);
+            if loss != Loss::Mse {
+                return Err(Error::config(
+                    "--loss",
+                    format!("{loss} needs class labels, but '{}' is a regression set (use mse)", data.name),
+                ));
+            }
+            Ok((input, outputs, loss))
+        }
+    }
+}
+
+fn positive(field: &str, v: i64) -> Result<usize> {
+    if v >= 1 {
+        Ok(v as usize)
+    } else {
+        Err(Error::config(field, format!("must be at least 1, got {v}")))
+    }
+}
+
+fn finite(field: &str, v: f64) -> Result<f64> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(Error::config(field, format!("must be a finite number, got {v}")))
+    }
+}
+
+/// Parses `--hidden 16,16` (empty or "none" for no hidden layer).
+fn parse_hidden(text: &str) -> Result<Vec<usize>> {
+    let t = text.trim();
+    if t.is_empty() || t.eq_ignore_ascii_case("none") || t == "[]" {
+        return Ok(Vec::new());
+    }
+    t.trim_start_matches('[')
+        .trim_end_matches(']')
+        .split([',', 'x', '-'])
+        .map(|w| match w.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(Error::spec("--hidden", text, format!("'{}' is not a positive width", w.trim()))),
+        })
+        .collect()
+}
+
+/// Parses `--arch 2-16-16-2` (input, hidden..., output).
+fn parse_arch(text: &str) -> Result<Vec<usize>> {
+    let dims: Vec<usize> = text
+        .split(['-', ','])
+        .map(|w| match w.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(Error::spec("--arch", text, format!("'{}' is not a positive width", w.trim()))),
+        })
+        .collect::<Result<_>>()?;
+    if dims.len() < 2 {
+        return Err(Error::spec("--arch", text, "needs at least an input and an output width, e.g. 2-16-2"));
+    }
+    Ok(dims)
+}
+
+/// Parses per-layer overrides `L=SPEC`.
+fn parse_layer_map(field: &str, items: &[String], layers: usize) -> Result<BTreeMap<usize, Init>> {
+    let mut map = BTreeMap::new();
+    for item in items {
+        let (l, spec) = item
+            .split_once('=')
+            .ok_or_else(|| Error::spec(field, item, "expected LAYER=SPEC, e.g. 2=zeros"))?;
+        let l: usize = l
+            .trim()
+            .parse()
+            .map_err(|_| Error::spec(field, item, format!("'{}' is not a layer number", l.trim())))?;
+        if l == 0 || l > layers {
+            return Err(Error::spec(
+                field,
+                item,
+                format!("layer {l} does not exist (layers are 1..={layers}, {layers} being the output)"),
+            ));
+        }
+        if map.insert(l, Init::parse(field, spec)?).is_some() {
+            return Err(Error::spec(field, item, format!("layer {l} is given twice")));
+        }
+    }
+    Ok(map)
+}
+
+/// The default data when none is given.
+pub const DEFAULT_DATA: &str = "moons";
+
+/// Validates a raw configuration and loads its dataset (whose shape decides the input and output
+/// widths and the default loss).
+pub fn validate(raw: &RawConfig) -> Result<(RunConfig, Dataset)> {
+    let data_spec = DataSpec::parse("--data", raw.data.as_deref().unwrap_or(DEFAULT_DATA))?;
+    let data = data_spec.load()?;
+    let loss = raw.loss.as_deref().map(|s| Loss::parse("--loss", s)).transpose()?;
+    let (input, output, loss) = data_shape(&data, loss)?;
+
+    let arch = match (&raw.arch, &raw.hidden) {
+        (Some(_), Some(_)) => {
+            return Err(Error::config("--arch", "give either --arch or --hidden, not both"))
+        }
+        (Some(a), None) => {
+            let dims = parse_arch(a)?;
+            if dims[0] != input || *dims.last().unwrap() != output {
+                return Err(Error::spec(
+                    "--arch",
+                    a,
+                    format!(
+                        "the data '{}' with loss {loss} needs input width {input} and output width {output}",
+                        data_spec
+                    ),
+                ));
+            }
+            dims
+        }
+        (None, h) => {
+            let hidden = parse_hidden(h.as_deref().unwrap_or("16,16"))?;
+            let mut dims = vec![input];
+            dims.extend(hidden);
+            dims.push(output);
+            dims
+        }
+    };
+    let layers = arch.len() - 1;
+
+    let act = Activation::parse("--act", raw.act.as_deref().unwrap_or("tanh"))?;
+    let init = Init::parse("--init", raw.init.as_deref().unwrap_or("pytorch"))?;
+    // A preset sets the bias too (pytorch: the same uniform bound); any other weight initializer
+    // leaves biases at zero unless --bias-init says otherwise (the Keras/JAX convention).
+    let default_bias = if init == Init::Pytorch { "pytorch" } else { "zeros" };
+    let bias_init = Init::parse("--bias-init", raw.bias_init.as_deref().unwrap_or(default_bias))?;
+    let layer_init = parse_layer_map("--layer-init", raw.layer_init.as_deref().unwrap_or(&[]), layers)?;
+    let layer_bias_init =
+        parse_layer_map("--layer-bias-init", raw.layer_bias_init.as_deref().unwrap_or(&[]), layers)?;
+
+    let kind = OptimKind::parse("--optim", raw.optim.as_deref().unwrap_or("sgd"))?;
+    let mut optim = OptimConfig::new(kind);
+    if let Some(lr) = raw.lr {
+        optim.lr = lr;
+    }
+    if let Some(m) = raw.momentum {
+        optim.momentum = m;
+    }
+    if let Some(b) = raw.beta1 {
+        optim.beta1 = b;
+    }
+    if let Some(b) = raw.beta2 {
+        optim.beta2 = b;
+    }
+    if let Some(e) = raw.eps {
+        optim.eps = e;
+    }
+    if let Some(a) = raw.alpha {
+        optim.alpha = a;
+    }
+    if let Some(wd) = raw.weight_decay {
+        optim.weight_decay = wd;
+    }
+    optim.validate().map_err(|e| match e {
+        Error::Config { field, reason } => Error::Config {
+            field: format!("--{}", field.replace('_', "-")),
+            reason,
+        },
+        e => e,
+    })?;
+
+    let schedule = Schedule::parse("--schedule", raw.schedule.as_deref().unwrap_or("constant"))?;
+    let warmup = match raw.warmup {
+        None => 0,
+        Some(w) if w >= 0 => w as usize,
+        Some(w) => return Err(Error::config("--warmup", format!("must be >= 0, got {w}"))),
+    };
+    let clip_grad_norm = match raw.clip_grad_norm {
+        None => None,
+        Some(c) if c.is_finite() && c > 0.0 => Some(c),
+        Some(c) => return Err(Error::config("--clip-grad-norm", format!("must be > 0, got {c}"))),
+    };
+
+    let batch = match &raw.batch {
+        None => Batch::Size(64),
+        Some(BatchArg::Size(n)) => Batch::Size(positive("--batch", *n)?),
+        Some(BatchArg::Name(s)) if s.eq_ignore_ascii_case("full") => Batch::Full,
+        Some(BatchArg::Name(s)) => match s.trim().parse::<i64>() {
+            Ok(n) => Batch::Size(positive("--batch", n)?),
+            Err(_) => return Err(Error::spec("--batch", s, "must be a positive integer or 'full'")),
+        },
+    };
+    let n = data.train.len();
+    let batch_size = match batch {
+        Batch::Full => n,
+        Batch::Size(b) => b.min(n),
+    };
+    let steps_per_epoch = n.div_ceil(batch_size);
+    let (steps, epochs) = match (raw.steps, raw.epochs) {
+        (Some(_), Some(_)) => return Err(Error::config("--steps", "give either --steps or --epochs, not both")),
+        (Some(s), None) if s >= 0 => (s as usize, None),
+        (Some(s), None) => return Err(Error::config("--steps", format!("must be >= 0, got {s}"))),
+        (None, Some(e)) => {
+            let e = positive("--epochs", e)?;
+            (e * steps_per_epoch, Some(e))
+        }
+        (None, None) => (1000, None),
+    };
+    let dropout = finite("--dropout", raw.dropout.unwrap_or(0.0))?;
+    if !(0.0..1.0).contains(&dropout) {
+        return Err(Error::config("--dropout", format!("must be in [0, 1), got {dropout}")));
+    }
+    let seed = match raw.seed {
+        None => 0,
+        Some(s) if s >= 0 => s as u64,
+        Some(s) => return Err(Error::config("--seed", format!("must be >= 0, got {s}"))),
+    };
+    let precision = Precision::parse(raw.precision.as_deref().unwrap_or("f32"))?;
+    let eval_every = match raw.eval_every {
+        Some(e) => positive("--eval-every", e)?,
+        None => match epochs {
+            Some(_) => steps_per_epoch,
+            None => (steps / 20).max(1),
+        },
+    };
+    let config = RunConfig {
+        data: data_spec,
+        arch,
+        act,
+        init,
+        bias_init,
+        layer_init,
+        layer_bias_init,
+        bias: !raw.no_bias.unwrap_or(false),
+        loss,
+        optim,
+        schedule,
+        warmup,
+        clip_grad_norm,
+        batch,
+        steps,
+        epochs,
+        dropout,
+        seed,
+        precision,
+        eval_every,
+        init_from: raw.init_from.as_ref().map(PathBuf::from),
+    };
+    Ok((config, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(pairs: &str) -> RawConfig {
+        toml::from_str(pairs).unwrap()
+    }
+
+    #[test]
+    fn defaults_follow_the_conventions() {
+        let (c, _) = validate(&RawConfig::default()).unwrap();
+        assert_eq!(c.arch, vec![2, 16, 16, 2]);
+        assert_eq!(c.loss, Loss::CrossEntropy);
+        assert_eq!(c.optim.kind, OptimKind::Sgd);
+        assert_eq!(c.optim.lr, 0.1);
+        assert_eq!(c.batch, Batch::Size(64));
+        assert_eq!(c.init, Init::Pytorch);
+        assert_eq!(c.bias_init, Init::Pytorch);
+        assert_eq!(c.precision, Precision::F32);
+        assert_eq!(c.seed, 0);
+        let (c, _) = validate(&raw("optim = \"adam\"\ndata = \"teacher\"")).unwrap();
+        assert_eq!(c.optim.lr, 1e-3);
+        assert_eq!(c.loss, Loss::Mse);
+    }
+
+    #[test]
+    fn arch_and_hidden_agree_and_zero_hidden_layers_are_allowed() {
+        let (a, _) = validate(&raw("arch = \"2-8-2\"")).unwrap();
+        let (h, _) = validate(&raw("hidden = \"8\"")).unwrap();
+        assert_eq!(a.arch, h.arch);
+        let (z, _) = validate(&raw("hidden = \"\"")).unwrap();
+        assert_eq!(z.arch, vec![2, 2]);
+        assert!(validate(&raw("arch = \"3-8-2\"")).is_err());
+        let (b, _) = validate(&raw("loss = \"bce\"")).unwrap();
+        assert_eq!(*b.arch.last().unwrap(), 1);
+    }
+
+    #[test]
+    fn run_id_is_stable_and_sensitive() {
+        let (a, _) = validate(&RawConfig::default()).unwrap();
+        let (b, _) = validate(&RawConfig::default()).unwrap();
+        assert_eq!(a.run_id(), b.run_id());
+        assert_eq!(a.run_id().len(), 16);
+        let (c, _) = validate(&raw("seed = 1")).unwrap();
+        assert_ne!(a.run_id(), c.run_id());
+        let back: RunConfig = serde_json::from_str(&a.canonical_json()).unwrap();
+        assert_eq!(back, a);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_flag_named() {
+        for (toml, flag) in [
+            ("lr = -1.0", "--lr"),
+            ("dropout = 1.0", "--dropout"),
+            ("batch = 0", "--batch"),
+            ("batch = \"most\"", "--batch"),
+            ("hidden = \"4,0\"", "--hidden"),
+            ("act = \"relu6\"", "--act"),
+            ("optim = \"lbfgs\"", "--optim"),
+            ("layer_init = [\"9=zeros\"]", "--layer-init"),
+            ("data = \"teacher\"\nloss = \"cross_entropy\"", "--loss"),
+            ("steps = 5\nepochs = 2", "--steps"),
+        ] {
+            let e = validate(&raw(toml)).unwrap_err().to_string();
+            assert!(e.starts_with(flag), "{toml}: {e}");
+        }
+    }
+}

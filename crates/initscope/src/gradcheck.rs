@@ -1,0 +1,161 @@
+//! Central finite differences in f64 against backprop, for every parameter of a network.
+//!
+//! For each parameter θ: numeric = (L(θ + ε) - L(θ - ε)) / 2ε, compared with the backprop
+//! gradient g by the relative error |g - numeric| / max(|g|, |numeric|, floor). The floor keeps
+//! gradients that are zero or at rounding level (~1e-10 here) from producing meaningless ratios.
+//! With ε = 1e-6 the truncation error is O(ε²) ≈ 1e-12 and the rounding error ≈ 1e-16/ε ≈ 1e-10,
+//! so a correct backward pass lands far below the default tolerance of 1e-6.
+
+use serde::{Deserialize, Serialize};
+
+use crate::activation::Activation;
+use crate::data::Split;
+use crate::loss::Loss;
+use crate::network::{Mlp, Params, Workspace};
+use crate::train::{BatchTargets, Prepared};
+
+/// Knobs of a gradient check.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GradcheckOptions {
+    pub eps: f64,
+    pub tol: f64,
+    pub floor: f64,
+    /// Use at most this many rows of the data (the first ones).
+    pub max_rows: usize,
+    /// Check at most this many entries per tensor (an evenly strided subset), 0 for all.
+    pub max_per_tensor: usize,
+}
+
+impl Default for GradcheckOptions {
+    fn default() -> Self {
+        GradcheckOptions {
+            eps: 1e-6,
+            tol: 1e-6,
+            floor: 1e-6,
+            max_rows: 64,
+            max_per_tensor: 0,
+        }
+    }
+}
+
+/// The result for one layer (1-based).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerCheck {
+    pub layer: usize,
+    pub checked: usize,
+    pub max_rel_err_weight: f64,
+    pub max_rel_err_bias: Option<f64>,
+    /// Largest |backprop gradient| in the layer, for scale.
+    pub max_abs_grad: f64,
+    pub pass: bool,
+}
+
+/// The whole check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GradcheckReport {
+    pub eps: f64,
+    pub tol: f64,
+    pub rows: usize,
+    pub loss: f64,
+    pub layers: Vec<LayerCheck>,
+    pub pass: bool,
+}
+
+/// Checks backprop of the network `params` with hidden activation `act` and `loss` on `data`.
+pub fn gradcheck(params: &Params, act: Activation, loss: Loss, data: &Split, opts: &GradcheckOptions) -> GradcheckReport {
+    let outputs = params.last().expect("at least one layer").weight.rows();
+    let full = Prepared::<f64>::new(data, loss, outputs);
+    let rows = full.len().min(opts.max_rows.max(1));
+    let idx: Vec<usize> = (0..rows).collect();
+    let mut dims = vec![params[0].weight.cols()];
+    dims.extend(params.iter().map(|p| p.weight.rows()));
+
+    let mut net = Mlp::<f64>::from_params(params, act);
+    let mut ws = Workspace::<f64>::new(&dims, rows, false);
+    let mut bt = BatchTargets::<f64>::new(rows, outputs);
+    ws.load_rows(&full.x, &idx);
+    bt.load(&full, &idx);
+    let value = net.loss_and_grads(&mut ws, loss, bt.targets(loss), None);
+    let grads = ws.grads.clone();
+
+    let eval = |net: &Mlp<f64>, ws: &mut Workspace<f64>| {
+        let logits = net.forward(ws, None);
+        loss.forward_backward(logits, bt.targets(loss), None)
+    };
+    let mut layers = Vec::new();
+    for l in 0..net.layers.len() {
+        let check = |net: &mut Mlp<f64>, ws: &mut Workspace<f64>, bias: bool| -> (f64, usize, f64) {
+            let n = if bias {
+                net.layers[l].bias.len()
+            } else {
+                net.layers[l].weight.as_slice().len()
+            };
+            let stride = if opts.max_per_tensor == 0 || n <= opts.max_per_tensor {
+                1
+            } else {
+                n.div_ceil(opts.max_per_tensor)
+            };
+            let (mut worst, mut count, mut max_g) = (0.0f64, 0, 0.0f64);
+            for i in (0..n).step_by(stride) {
+                let orig = get(net, l, i, bias);
+                set(net, l, i, bias, orig + opts.eps);
+                let plus = eval(net, ws);
+                set(net, l, i, bias, orig - opts.eps);
+                let minus = eval(net, ws);
+                set(net, l, i, bias, orig);
+                let numeric = (plus - minus) / (2.0 * opts.eps);
+                let g = if bias {
+                    grads[l].d_bias[i]
+                } else {
+                    grads[l].d_weight.as_slice()[i]
+                };
+                let err = (g - numeric).abs() / g.abs().max(numeric.abs()).max(opts.floor);
+                worst = worst.max(if err.is_nan() { f64::INFINITY } else { err });
+                max_g = max_g.max(g.abs());
+                count += 1;
+            }
+            (worst, count, max_g)
+        };
+        let (w_err, w_count, w_max) = check(&mut net, &mut ws, false);
+        let (b_err, b_count, b_max) = if net.layers[l].has_bias {
+            let (e, c, m) = check(&mut net, &mut ws, true);
+            (Some(e), c, m)
+        } else {
+            (None, 0, 0.0)
+        };
+        let worst = w_err.max(b_err.unwrap_or(0.0));
+        layers.push(LayerCheck {
+            layer: l + 1,
+            checked: w_count + b_count,
+            max_rel_err_weight: w_err,
+            max_rel_err_bias: b_err,
+            max_abs_grad: w_max.max(b_max),
+            pass: worst <= opts.tol,
+        });
+    }
+    let pass = layers.iter().all(|l| l.pass);
+    GradcheckReport {
+        eps: opts.eps,
+        tol: opts.tol,
+        rows,
+        loss: value,
+        layers,
+        pass,
+    }
+}
+
+fn get(net: &Mlp<f64>, l: usize, i: usize, bias: bool) -> f64 {
+    if bias {
+        net.layers[l].bias[i]
+    } else {
+        net.layers[l].weight.as_slice()[i]
+    }
+}
+
+fn set(net: &mut Mlp<f64>, l: usize, i: usize, bias: bool, v: f64) {
+    if bias {
+        net.layers[l].bias[i] = v;
+    } else {
+        net.layers[l].weight.as_mut_slice()[i] = v;
+    }
+}

@@ -1,0 +1,44 @@
+//! initscope: why an initialization works or fails.
+//!
+//! An explicit MLP engine (forward and backward written out layer by layer, f32 or f64 chosen at
+//! run time) with the initializers, losses, optimizers and data needed to study how a network's
+//! starting point decides whether and what it learns. The library never prints; the `initscope`
+//! binary is a thin shell over it.
+//!
+//! ```
+//! use initscope::{config::{validate, RawConfig}, train::train};
+//! let raw = RawConfig { data: Some("xor".into()), steps: Some(50), ..Default::default() };
+//! let (cfg, data) = validate(&raw).unwrap();
+//! let out = train(&cfg, &data, &mut |_| {}).unwrap();
+//! assert_eq!(out.summary.steps, 50);
+//! ```
+
+pub mod activation;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod gradcheck;
+pub mod init;
+pub mod layer;
+pub mod loss;
+pub mod matrix;
+pub mod network;
+pub mod optim;
+pub mod output;
+pub mod rng;
+pub mod scalar;
+pub mod spec;
+pub mod train;
+
+pub use activation::Activation;
+pub use config::{Precision, RawConfig, RunConfig};
+pub use data::{DataSpec, Dataset};
+pub use error::{Error, Result};
+pub use init::{Fans, Init};
+pub use layer::{Dense, DenseCache, DenseGrads};
+pub use loss::Loss;
+pub use matrix::Matrix;
+pub use network::{Mlp, Params, Workspace};
+pub use optim::{OptimConfig, OptimKind, Optimizer, Schedule};
+pub use scalar::Float;
+pub use train::{train, RunOutput, Summary};

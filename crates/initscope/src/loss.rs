@@ -1,0 +1,190 @@
+//! Losses on the output layer's pre-activations `z_L` (logits), with their gradients.
+//!
+//! Conventions follow PyTorch's defaults (`reduction="mean"`):
+//! ```text
+//! mse:            L = 1/(B K) Σ_ik (z_ik - y_ik)^2            dL/dz = 2 (z - y) / (B K)
+//! cross_entropy:  L = 1/B Σ_i [logsumexp(z_i) - z_i,y_i]       dL/dz = (softmax(z) - onehot(y)) / B
+//! bce:            L = 1/(B K) Σ_ik [max(z,0) - z y + ln(1 + e^-|z|)]   dL/dz = (σ(z) - y) / (B K)
+//! ```
+//! Cross-entropy is fused with the softmax and uses the max-shifted log-sum-exp, so it never
+//! overflows. Loss values are accumulated in f64.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::activation::Activation;
+use crate::error::{Error, Result};
+use crate::matrix::Matrix;
+use crate::scalar::Float;
+use crate::spec::Spec;
+
+/// A training objective on logits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum Loss {
+    /// Mean squared error over batch x outputs (no 1/2), `nn.MSELoss`.
+    Mse,
+    /// Softmax cross-entropy on class indices, `nn.CrossEntropyLoss`.
+    CrossEntropy,
+    /// Sigmoid + binary cross-entropy on 0/1 targets, `nn.BCEWithLogitsLoss`.
+    BceWithLogits,
+}
+
+/// Targets of one batch, in the form the loss needs.
+#[derive(Clone, Copy, Debug)]
+pub enum Targets<'a, T> {
+    /// Class indices, one per row (cross-entropy).
+    Classes(&'a [u32]),
+    /// Dense targets of the logits' shape (MSE, BCE; one-hot rows for classes).
+    Dense(&'a Matrix<T>),
+}
+
+impl Loss {
+    /// Whether the loss takes class indices (else dense targets of the output's shape).
+    pub fn wants_classes(self) -> bool {
+        self == Loss::CrossEntropy
+    }
+
+    /// Mean loss over the batch; writes dLoss/dz into `d_logits` when given (same shape).
+    pub fn forward_backward<T: Float>(
+        self,
+        logits: &Matrix<T>,
+        targets: Targets<'_, T>,
+        d_logits: Option<&mut Matrix<T>>,
+    ) -> f64 {
+        let (batch, k) = logits.shape();
+        if batch == 0 {
+            return 0.0;
+        }
+        let mut grad = d_logits.map(|g| {
+            g.set_rows(batch);
+            g
+        });
+        match (self, targets) {
+            (Loss::CrossEntropy, Targets::Classes(labels)) => {
+                let inv_b = T::from_f64(1.0 / batch as f64);
+                let mut total = 0.0;
+                for i in 0..batch {
+                    let z = logits.row(i);
+                    let y = labels[i] as usize;
+                    let m = z.iter().copied().fold(z[0], T::max);
+                    let sum: T = z.iter().fold(T::ZERO, |s, &zj| s + (zj - m).exp());
+                    let lse = m + sum.ln();
+                    total += (lse - z[y]).to_f64();
+                    if let Some(g) = grad.as_deref_mut() {
+                        let inv_sum = T::ONE / sum;
+                        for (j, (gj, &zj)) in g.row_mut(i).iter_mut().zip(z).enumerate() {
+                            let p = (zj - m).exp() * inv_sum;
+                            let onehot = if j == y { T::ONE } else { T::ZERO };
+                            *gj = (p - onehot) * inv_b;
+                        }
+                    }
+                }
+                total / batch as f64
+            }
+            (Loss::Mse, Targets::Dense(y)) => {
+                let scale = T::from_f64(2.0 / (batch * k) as f64);
+                let mut total = 0.0;
+                for (idx, (&z, &t)) in logits.as_slice().iter().zip(y.as_slice()).enumerate() {
+                    let r = z - t;
+                    total += (r * r).to_f64();
+                    if let Some(g) = grad.as_deref_mut() {
+                        g.as_mut_slice()[idx] = scale * r;
+                    }
+                }
+                total / (batch * k) as f64
+            }
+            (Loss::BceWithLogits, Targets::Dense(y)) => {
+                let scale = T::from_f64(1.0 / (batch * k) as f64);
+                let mut total = 0.0;
+                for (idx, (&z, &t)) in logits.as_slice().iter().zip(y.as_slice()).enumerate() {
+                    let l = z.max(T::ZERO) - z * t + (-z.abs()).exp().ln_1p();
+                    total += l.to_f64();
+                    if let Some(g) = grad.as_deref_mut() {
+                        let s = Activation::Sigmoid.f(z);
+                        g.as_mut_slice()[idx] = (s - t) * scale;
+                    }
+                }
+                total / (batch * k) as f64
+            }
+            (loss, _) => panic!("{loss}: targets of the wrong kind (a bug: config validation pairs them)"),
+        }
+    }
+
+    /// Number of correctly classified rows: argmax of the logits for multi-output layers,
+    /// `z > 0` for a single binary output.
+    pub fn correct<T: Float>(self, logits: &Matrix<T>, labels: &[u32]) -> usize {
+        let (batch, k) = logits.shape();
+        (0..batch)
+            .filter(|&i| {
+                let z = logits.row(i);
+                let pred = if k == 1 {
+                    u32::from(z[0] > T::ZERO)
+                } else {
+                    argmax(z) as u32
+                };
+                pred == labels[i]
+            })
+            .count()
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Loss::Mse => "mse",
+            Loss::CrossEntropy => "cross_entropy",
+            Loss::BceWithLogits => "bce",
+        }
+    }
+
+    pub fn parse(field: &str, text: &str) -> Result<Loss> {
+        let spec = Spec::parse(field, text)?;
+        spec.bind(&[])?;
+        match spec.name.as_str() {
+            "mse" | "l2" => Ok(Loss::Mse),
+            "cross_entropy" | "ce" | "xent" | "crossentropy" => Ok(Loss::CrossEntropy),
+            "bce" | "bce_with_logits" | "binary_cross_entropy" => Ok(Loss::BceWithLogits),
+            other => Err(spec.error(format!(
+                "unknown loss '{other}' (known: mse, cross_entropy, bce)"
+            ))),
+        }
+    }
+}
+
+/// Index of the first maximum (NaN never wins).
+pub fn argmax<T: Float>(xs: &[T]) -> usize {
+    let mut best = 0;
+    for (j, &x) in xs.iter().enumerate() {
+        if x > xs[best] {
+            best = j;
+        }
+    }
+    best
+}
+
+impl fmt::Display for Loss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Loss {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Loss::parse("loss", s)
+    }
+}
+
+impl From<Loss> for String {
+    fn from(l: Loss) -> String {
+        l.name().to_string()
+    }
+}
+
+impl TryFrom<String> for Loss {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}

@@ -1,0 +1,381 @@
+//! One training run: validated config + dataset -> metric records, summary and final weights.
+//!
+//! Step numbering: step s is the state after s updates; step 0 is the initialization. At every
+//! evaluation step the full train and test splits are evaluated; the gradient norms recorded at
+//! step s are those of the minibatch gradient computed at step s (before update s+1). After the
+//! workspace is built, a training step allocates nothing.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Batch, RunConfig};
+use crate::data::{Dataset, Labels, Split};
+use crate::error::Result;
+use crate::loss::{Loss, Targets};
+use crate::matrix::Matrix;
+use crate::network::{init_params, Mlp, Params, Workspace};
+use crate::optim::{clip_grad_norm, warmup_factor, Optimizer};
+use crate::output::safetensors::load_params;
+use crate::rng::{self, Stream};
+use crate::scalar::Float;
+
+/// Rows evaluated at once when computing full-split losses.
+const EVAL_CHUNK: usize = 1024;
+
+/// One value of one metric at one step; `layer` is 1-based, `None` for whole-network metrics.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricRecord {
+    pub step: usize,
+    pub metric: String,
+    pub layer: Option<usize>,
+    pub value: f64,
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    /// The loss became NaN or infinite; the run stopped there. A result, not an error.
+    Diverged,
+}
+
+/// The figures of one evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalPoint {
+    pub step: usize,
+    pub train_loss: f64,
+    pub train_acc: Option<f64>,
+    pub test_loss: f64,
+    pub test_acc: Option<f64>,
+}
+
+/// `summary.json`. Accuracies are null for regression; non-finite losses are written as null.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub run_id: String,
+    pub status: Status,
+    /// Updates taken.
+    pub steps: usize,
+    /// The step whose loss was not finite, when diverged.
+    pub diverged_at_step: Option<usize>,
+    /// Full training-set loss at the initialization (step 0).
+    pub loss_start: f64,
+    pub train_loss: f64,
+    pub train_acc: Option<f64>,
+    pub test_loss: f64,
+    pub test_acc: Option<f64>,
+    pub num_params: usize,
+    pub precision: String,
+    pub wall_seconds: f64,
+    pub samples_per_second: f64,
+}
+
+/// Everything a run produces.
+#[derive(Clone, Debug)]
+pub struct RunOutput {
+    pub config: RunConfig,
+    pub summary: Summary,
+    pub evals: Vec<EvalPoint>,
+    pub metrics: Vec<MetricRecord>,
+    /// Final parameters (exact in f64 for both precisions).
+    pub params: Params,
+}
+
+/// Progress reported to the caller while training (the library never prints).
+#[derive(Clone, Debug)]
+pub enum Event<'a> {
+    /// `step` updates of `total` are done.
+    Step { step: usize, total: usize },
+    /// An evaluation finished.
+    Eval(&'a EvalPoint),
+}
+
+/// The starting parameters: loaded from `init_from` when set, else drawn from the initializers.
+pub fn initial_params(cfg: &RunConfig) -> Result<Params> {
+    match &cfg.init_from {
+        Some(path) => load_params(path, &cfg.arch, cfg.bias),
+        None => Ok(init_params(&cfg.arch, &cfg.layer_inits(), cfg.bias, cfg.seed)),
+    }
+}
+
+/// Trains as `cfg` says, in its precision.
+pub fn train(cfg: &RunConfig, data: &Dataset, observer: &mut dyn FnMut(&Event)) -> Result<RunOutput> {
+    let params = initial_params(cfg)?;
+    Ok(match cfg.precision {
+        crate::config::Precision::F32 => train_typed::<f32>(cfg, data, params, observer),
+        crate::config::Precision::F64 => train_typed::<f64>(cfg, data, params, observer),
+    })
+}
+
+/// A split converted to the training precision, with targets in the form the loss needs.
+pub struct Prepared<T> {
+    pub x: Matrix<T>,                 // (n, input)
+    pub classes: Option<Vec<u32>>,    // labels, for cross-entropy and accuracy
+    pub dense: Option<Matrix<T>>,     // (n, output): regression targets or one-hot/0-1 labels
+}
+
+impl<T: Float> Prepared<T> {
+    pub fn new(split: &Split, loss: Loss, outputs: usize) -> Self {
+        let x = Matrix::from_f64(&split.x);
+        match &split.y {
+            Labels::Classes(c) => {
+                let dense = (!loss.wants_classes()).then(|| {
+                    let mut m = Matrix::zeros(c.len(), outputs);
+                    for (i, &y) in c.iter().enumerate() {
+                        if outputs == 1 {
+                            m.set(i, 0, T::from_f64(y as f64));
+                        } else {
+                            m.set(i, y as usize, T::ONE);
+                        }
+                    }
+                    m
+                });
+                Prepared {
+                    x,
+                    classes: Some(c.clone()),
+                    dense,
+                }
+            }
+            Labels::Values(v) => Prepared {
+                x,
+                classes: None,
+                dense: Some(Matrix::from_f64(v)),
+            },
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.x.rows()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.x.rows() == 0
+    }
+}
+
+/// The targets of the rows currently loaded into a workspace.
+pub struct BatchTargets<T> {
+    pub classes: Vec<u32>,
+    pub dense: Matrix<T>, // (batch, outputs)
+}
+
+impl<T: Float> BatchTargets<T> {
+    pub fn new(capacity: usize, outputs: usize) -> Self {
+        BatchTargets {
+            classes: Vec::with_capacity(capacity),
+            dense: Matrix::zeros(capacity, outputs),
+        }
+    }
+
+    /// Copies the targets of rows `idx`.
+    pub fn load(&mut self, data: &Prepared<T>, idx: &[usize]) {
+        self.classes.clear();
+        if let Some(c) = &data.classes {
+            self.classes.extend(idx.iter().map(|&i| c[i]));
+        }
+        if let Some(d) = &data.dense {
+            self.dense.set_rows(idx.len());
+            for (r, &i) in idx.iter().enumerate() {
+                self.dense.row_mut(r).copy_from_slice(d.row(i));
+            }
+        }
+    }
+
+    pub fn targets(&self, loss: Loss) -> Targets<'_, T> {
+        if loss.wants_classes() {
+            Targets::Classes(&self.classes)
+        } else {
+            Targets::Dense(&self.dense)
+        }
+    }
+}
+
+/// Mean loss and accuracy (None for regression) of `net` on all of `data`, in chunks.
+pub fn evaluate<T: Float>(
+    net: &Mlp<T>,
+    ws: &mut Workspace<T>,
+    bt: &mut BatchTargets<T>,
+    idx: &mut Vec<usize>,
+    data: &Prepared<T>,
+    loss: Loss,
+) -> (f64, Option<f64>) {
+    let n = data.len();
+    if n == 0 {
+        return (f64::NAN, None);
+    }
+    let (mut total, mut correct) = (0.0, 0usize);
+    let chunk = ws.capacity;
+    let mut start = 0;
+    while start < n {
+        let end = (start + chunk).min(n);
+        idx.clear();
+        idx.extend(start..end);
+        ws.load_rows(&data.x, idx);
+        bt.load(data, idx);
+        let logits = net.forward(ws, None);
+        total += loss.forward_backward(logits, bt.targets(loss), None) * (end - start) as f64;
+        if data.classes.is_some() {
+            correct += loss.correct(logits, &bt.classes);
+        }
+        start = end;
+    }
+    let acc = data.classes.as_ref().map(|_| correct as f64 / n as f64);
+    (total / n as f64, acc)
+}
+
+fn train_typed<T: Float>(
+    cfg: &RunConfig,
+    data: &Dataset,
+    params: Params,
+    observer: &mut dyn FnMut(&Event),
+) -> RunOutput {
+    let started = Instant::now();
+    let run_id = cfg.run_id();
+    let outputs = *cfg.arch.last().expect("validated arch");
+    let train = Prepared::<T>::new(&data.train, cfg.loss, outputs);
+    let test = Prepared::<T>::new(&data.test, cfg.loss, outputs);
+    let n = train.len();
+    let bs = cfg.batch_size(n);
+    let steps_per_epoch = n.div_ceil(bs);
+    let capacity = bs.max(EVAL_CHUNK.min(n.max(test.len())));
+
+    let mut net = Mlp::<T>::from_params(&params, cfg.act);
+    let mut ws = Workspace::<T>::new(&cfg.arch, capacity, cfg.dropout > 0.0);
+    let mut bt = BatchTargets::<T>::new(capacity, outputs);
+    let mut opt = Optimizer::new(cfg.optim.clone(), &net.layers);
+    let mut shuffle_rng = rng::stream(cfg.seed, Stream::Shuffle);
+    let mut dropout_rng = rng::stream(cfg.seed, Stream::Dropout);
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut eval_idx = Vec::with_capacity(capacity);
+
+    let mut metrics = Vec::new();
+    let mut evals: Vec<EvalPoint> = Vec::new();
+    let mut diverged_at = None;
+    let mut steps_done = 0;
+
+    let mut eval = |net: &Mlp<T>, ws: &mut Workspace<T>, bt: &mut BatchTargets<T>, step: usize| {
+        let (train_loss, train_acc) = evaluate(net, ws, bt, &mut eval_idx, &train, cfg.loss);
+        let (test_loss, test_acc) = evaluate(net, ws, bt, &mut eval_idx, &test, cfg.loss);
+        EvalPoint {
+            step,
+            train_loss,
+            train_acc,
+            test_loss,
+            test_acc,
+        }
+    };
+    let record_eval = |metrics: &mut Vec<MetricRecord>, e: &EvalPoint| {
+        let mut push = |name: &str, v: f64| {
+            metrics.push(MetricRecord {
+                step: e.step,
+                metric: name.to_string(),
+                layer: None,
+                value: v,
+            })
+        };
+        push("train_loss", e.train_loss);
+        if let Some(a) = e.train_acc {
+            push("train_acc", a);
+        }
+        push("test_loss", e.test_loss);
+        if let Some(a) = e.test_acc {
+            push("test_acc", a);
+        }
+    };
+
+    for step in 0..cfg.steps {
+        let pos = step % steps_per_epoch;
+        if pos == 0 && cfg.batch != Batch::Full {
+            rng::shuffle(&mut shuffle_rng, &mut order);
+        }
+        let is_eval = step % cfg.eval_every == 0;
+        if is_eval {
+            let e = eval(&net, &mut ws, &mut bt, step);
+            record_eval(&mut metrics, &e);
+            observer(&Event::Eval(&e));
+            let finite = e.train_loss.is_finite();
+            evals.push(e);
+            if !finite {
+                diverged_at = Some(step);
+                break;
+            }
+        }
+        let idx = &order[pos * bs..((pos + 1) * bs).min(n)];
+        ws.load_rows(&train.x, idx);
+        bt.load(&train, idx);
+        let dropout = (cfg.dropout > 0.0).then_some((cfg.dropout, &mut dropout_rng));
+        let batch_loss = net.loss_and_grads(&mut ws, cfg.loss, bt.targets(cfg.loss), dropout);
+        if !batch_loss.is_finite() {
+            diverged_at = Some(step);
+            break;
+        }
+        let lr = cfg.schedule.lr(cfg.optim.lr, step, cfg.steps) * warmup_factor(step, cfg.warmup);
+        if is_eval {
+            let mut push = |name: &str, layer: Option<usize>, value: f64| {
+                metrics.push(MetricRecord {
+                    step,
+                    metric: name.to_string(),
+                    layer,
+                    value,
+                })
+            };
+            push("batch_loss", None, batch_loss);
+            push("lr", None, lr);
+            for (l, (g, layer)) in ws.grads.iter().zip(&net.layers).enumerate() {
+                push("grad_norm", Some(l + 1), g.d_weight.norm());
+                push("weight_norm", Some(l + 1), layer.weight.norm());
+            }
+        }
+        if let Some(max_norm) = cfg.clip_grad_norm {
+            clip_grad_norm(&mut ws.grads, max_norm);
+        }
+        opt.step(&mut net.layers, &ws.grads, lr);
+        steps_done = step + 1;
+        observer(&Event::Step {
+            step: steps_done,
+            total: cfg.steps,
+        });
+    }
+
+    // The final state is always evaluated, diverged or not (a diverged run records its NaNs).
+    if evals.last().map(|l| l.step) != Some(steps_done) {
+        let e = eval(&net, &mut ws, &mut bt, steps_done);
+        record_eval(&mut metrics, &e);
+        observer(&Event::Eval(&e));
+        evals.push(e);
+    }
+    if diverged_at.is_none() && evals.last().is_some_and(|e| !e.train_loss.is_finite()) {
+        diverged_at = Some(steps_done);
+    }
+    let first = evals.first().expect("step 0 or the final step is always evaluated");
+    let last = evals.last().expect("at least one evaluation");
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let summary = Summary {
+        run_id,
+        status: if diverged_at.is_some() {
+            Status::Diverged
+        } else {
+            Status::Ok
+        },
+        steps: steps_done,
+        diverged_at_step: diverged_at,
+        loss_start: first.train_loss,
+        train_loss: last.train_loss,
+        train_acc: last.train_acc,
+        test_loss: last.test_loss,
+        test_acc: last.test_acc,
+        num_params: net.num_params(),
+        precision: T::NAME.to_string(),
+        wall_seconds,
+        samples_per_second: (steps_done * bs) as f64 / wall_seconds.max(1e-9),
+    };
+    RunOutput {
+        config: cfg.clone(),
+        summary,
+        evals,
+        metrics,
+        params: net.params(),
+    }
+}
