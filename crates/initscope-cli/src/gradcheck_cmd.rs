@@ -14,10 +14,10 @@ pub struct GradcheckArgs {
     #[command(flatten)]
     pub run: RunArgs,
     /// Finite-difference step.
-    #[arg(long, default_value_t = 1e-6)]
+    #[arg(long, default_value_t = 1e-5)]
     pub fd_eps: f64,
     /// Largest relative error that passes.
-    #[arg(long, default_value_t = 1e-6)]
+    #[arg(long, default_value_t = 1e-5)]
     pub tol: f64,
     /// Use the first N training rows.
     #[arg(long, default_value_t = 64)]

@@ -3,8 +3,11 @@
 //! For each parameter θ: numeric = (L(θ + ε) - L(θ - ε)) / 2ε, compared with the backprop
 //! gradient g by the relative error |g - numeric| / max(|g|, |numeric|, floor). The floor keeps
 //! gradients that are zero or at rounding level (~1e-10 here) from producing meaningless ratios.
-//! With ε = 1e-6 the truncation error is O(ε²) ≈ 1e-12 and the rounding error ≈ 1e-16/ε ≈ 1e-10,
-//! so a correct backward pass lands far below the default tolerance of 1e-6.
+//! The default ε = 1e-5 balances the two errors of a central difference: truncation O(ε² f''')
+//! and rounding, which is not 1e-16/ε but larger (a loss sums many rounded terms; about 1e-14/ε
+//! measured here), so ε = 1e-6 already gives relative errors of 1e-5 on small gradients. Measured
+//! on 2-16-16-16-2 networks on moons, a correct backward pass stays below 4e-6 for every
+//! activation; the default tolerance is 1e-5, and a wrong gradient gives errors of order 1.
 
 use serde::{Deserialize, Serialize};
 
@@ -29,8 +32,8 @@ pub struct GradcheckOptions {
 impl Default for GradcheckOptions {
     fn default() -> Self {
         GradcheckOptions {
-            eps: 1e-6,
-            tol: 1e-6,
+            eps: 1e-5,
+            tol: 1e-5,
             floor: 1e-6,
             max_rows: 64,
             max_per_tensor: 0,
