@@ -52,8 +52,8 @@ pub fn run(a: GradcheckArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "gradcheck (f64, central differences, eps {}, {} rows, loss {:.6}): relative error |g - num| / max(|g|, |num|, 1e-6)",
-            report.eps, report.rows, report.loss
+            "gradcheck (f64, central differences, eps {}, {} rows, loss {:.6}): relative error |g - num| / max(|g|, |num|, {:.1e})",
+            report.eps, report.rows, report.loss, report.floor
         );
         println!("{:>5}  {:>8}  {:>14}  {:>14}  {:>12}  result", "layer", "checked", "max err W", "max err b", "max |grad|");
         for l in &report.layers {

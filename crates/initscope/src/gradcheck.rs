@@ -1,8 +1,12 @@
 //! Central finite differences in f64 against backprop, for every parameter of a network.
 //!
 //! For each parameter θ: numeric = (L(θ + ε) - L(θ - ε)) / 2ε, compared with the backprop
-//! gradient g by the relative error |g - numeric| / max(|g|, |numeric|, floor). The floor keeps
-//! gradients that are zero or at rounding level (~1e-10 here) from producing meaningless ratios.
+//! gradient g by the relative error |g - numeric| / max(|g|, |numeric|, floor). The floor is
+//! `floor_rel` (1e-3) times the largest |g| in the whole network: entries far smaller than the
+//! network's gradient scale are dominated by the rounding noise of the loss difference (about
+//! 1e-14/ε here) and would give meaningless ratios, while a wrong entry of any size that matters
+//! still shows as an error of order 1. Scaling the floor with the network's own gradients keeps
+//! the check meaningful for networks whose gradients are all tiny (vanishing gradients).
 //! The default ε = 1e-5 balances the two errors of a central difference: truncation O(ε² f''')
 //! and rounding, which is not 1e-16/ε but larger (a loss sums many rounded terms; about 1e-14/ε
 //! measured here), so ε = 1e-6 already gives relative errors of 1e-5 on small gradients. Measured
@@ -22,7 +26,8 @@ use crate::train::{BatchTargets, Prepared};
 pub struct GradcheckOptions {
     pub eps: f64,
     pub tol: f64,
-    pub floor: f64,
+    /// The denominator floor as a fraction of the largest |gradient| in the network.
+    pub floor_rel: f64,
     /// Use at most this many rows of the data (the first ones).
     pub max_rows: usize,
     /// Check at most this many entries per tensor (an evenly strided subset), 0 for all.
@@ -34,7 +39,7 @@ impl Default for GradcheckOptions {
         GradcheckOptions {
             eps: 1e-5,
             tol: 1e-5,
-            floor: 1e-6,
+            floor_rel: 1e-3,
             max_rows: 64,
             max_per_tensor: 0,
         }
@@ -58,6 +63,8 @@ pub struct LayerCheck {
 pub struct GradcheckReport {
     pub eps: f64,
     pub tol: f64,
+    /// The denominator floor used (floor_rel times the largest |gradient|).
+    pub floor: f64,
     pub rows: usize,
     pub loss: f64,
     pub layers: Vec<LayerCheck>,
@@ -80,6 +87,11 @@ pub fn gradcheck(params: &Params, act: Activation, loss: Loss, data: &Split, opt
     bt.load(&full, &idx);
     let value = net.loss_and_grads(&mut ws, loss, bt.targets(loss), None);
     let grads = ws.grads.clone();
+    let max_grad = grads
+        .iter()
+        .flat_map(|g| g.d_weight.as_slice().iter().chain(&g.d_bias))
+        .fold(0.0f64, |m, g| m.max(g.abs()));
+    let floor = (opts.floor_rel * max_grad).max(f64::MIN_POSITIVE);
 
     let eval = |net: &Mlp<f64>, ws: &mut Workspace<f64>| {
         let logits = net.forward(ws, None);
@@ -112,7 +124,7 @@ pub fn gradcheck(params: &Params, act: Activation, loss: Loss, data: &Split, opt
                 } else {
                     grads[l].d_weight.as_slice()[i]
                 };
-                let err = (g - numeric).abs() / g.abs().max(numeric.abs()).max(opts.floor);
+                let err = (g - numeric).abs() / g.abs().max(numeric.abs()).max(floor);
                 worst = worst.max(if err.is_nan() { f64::INFINITY } else { err });
                 max_g = max_g.max(g.abs());
                 count += 1;
@@ -140,6 +152,7 @@ pub fn gradcheck(params: &Params, act: Activation, loss: Loss, data: &Split, opt
     GradcheckReport {
         eps: opts.eps,
         tol: opts.tol,
+        floor,
         rows,
         loss: value,
         layers,

@@ -96,8 +96,27 @@ pub fn to_bytes(params: &Params, cfg: &RunConfig) -> Result<Vec<u8>> {
         ("initscope_bias".to_string(), cfg.bias.to_string()),
         ("pytorch".to_string(), torch_snippet(cfg)),
     ]);
-    safetensors::serialize(tensors.iter().map(|(n, t)| (n.clone(), t)), Some(metadata))
-        .map_err(|e| Error::file("weights.safetensors", e.to_string()))
+    let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.clone(), t)), Some(metadata))
+        .map_err(|e| Error::file("weights.safetensors", e.to_string()))?;
+    Ok(canonical_header(bytes))
+}
+
+/// Rewrites the JSON header with sorted keys. `safetensors::serialize` writes the metadata from a
+/// `HashMap`, whose order changes from process to process; the same weights must give the same
+/// bytes. The layout stays valid: 8-byte little-endian header length, the header padded with
+/// spaces to a multiple of 8, then the unchanged tensor data (offsets are relative to it).
+fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8-byte length")) as usize;
+    let header: serde_json::Value =
+        serde_json::from_slice(&bytes[8..8 + n]).expect("safetensors wrote a JSON header");
+    // serde_json's map is ordered by key (no preserve_order feature), so this is canonical.
+    let mut text = serde_json::to_vec(&header).expect("JSON value serialises");
+    text.resize(text.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&bytes[8 + n..]);
+    out
 }
 
 /// Reads parameters for a network of widths `arch` from `path`, checking every tensor's presence,

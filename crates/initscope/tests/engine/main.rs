@@ -1,0 +1,9 @@
+//! Integration tests of the engine, one module per theme.
+
+mod determinism;
+mod gradients;
+mod learning;
+mod optimizers;
+mod support;
+mod symmetry;
+mod weights_io;

@@ -1,0 +1,10 @@
+//! Helpers shared by the test modules.
+
+use initscope::config::{validate, RawConfig};
+use initscope::{Dataset, RunConfig};
+
+/// Validates a TOML snippet written with train's flag names.
+pub fn config(toml_text: &str) -> (RunConfig, Dataset) {
+    let raw: RawConfig = toml::from_str(toml_text).expect("test TOML parses");
+    validate(&raw).expect("test config validates")
+}
