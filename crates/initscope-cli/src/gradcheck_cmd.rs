@@ -55,19 +55,32 @@ pub fn run(a: GradcheckArgs) -> anyhow::Result<ExitCode> {
             "gradcheck (f64, central differences, eps {}, {} rows, loss {:.6}): relative error |g - num| / max(|g|, |num|, {:.1e})",
             report.eps, report.rows, report.loss, report.floor
         );
-        println!("{:>5}  {:>8}  {:>14}  {:>14}  {:>12}  result", "layer", "checked", "max err W", "max err b", "max |grad|");
+        println!(
+            "{:>5}  {:>8}  {:>14}  {:>14}  {:>12}  result",
+            "layer", "checked", "max err W", "max err b", "max |grad|"
+        );
         for l in &report.layers {
             println!(
                 "{:>5}  {:>8}  {:>14.3e}  {:>14}  {:>12.3e}  {}",
                 l.layer,
                 l.checked,
                 l.max_rel_err_weight,
-                l.max_rel_err_bias.map(|e| format!("{e:.3e}")).unwrap_or_else(|| "-".into()),
+                l.max_rel_err_bias
+                    .map(|e| format!("{e:.3e}"))
+                    .unwrap_or_else(|| "-".into()),
                 l.max_abs_grad,
                 if l.pass { "PASS" } else { "FAIL" }
             );
         }
-        println!("{} (tolerance {})", if report.pass { "PASS" } else { "FAIL" }, report.tol);
+        println!(
+            "{} (tolerance {})",
+            if report.pass { "PASS" } else { "FAIL" },
+            report.tol
+        );
     }
-    Ok(if report.pass { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

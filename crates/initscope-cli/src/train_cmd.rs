@@ -8,7 +8,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use initscope::config::validate;
 use initscope::output::{check_out_dir, write_run_dir};
-use initscope::train::{train, EvalPoint, Event, Status, Summary};
+use initscope::train::{initial_params, train_from, EvalPoint, Event, Status, Summary};
 
 use crate::args::RunArgs;
 
@@ -32,7 +32,10 @@ pub struct TrainArgs {
 
 /// One evaluation as a line: step, losses and accuracies.
 pub fn eval_line(e: &EvalPoint, total: usize) -> String {
-    let acc = |a: Option<f64>| a.map(|a| format!(" acc {:6.2}%", 100.0 * a)).unwrap_or_default();
+    let acc = |a: Option<f64>| {
+        a.map(|a| format!(" acc {:6.2}%", 100.0 * a))
+            .unwrap_or_default()
+    };
     format!(
         "step {:>width$}/{total}  train loss {:.6}{}  test loss {:.6}{}",
         e.step,
@@ -52,13 +55,20 @@ fn summary_text(s: &Summary) -> String {
             s.diverged_at_step.unwrap_or(s.steps)
         ),
     };
-    let acc = |a: Option<f64>| a.map(|a| format!("{:.2}%", 100.0 * a)).unwrap_or_else(|| "-".into());
+    let acc = |a: Option<f64>| {
+        a.map(|a| format!("{:.2}%", 100.0 * a))
+            .unwrap_or_else(|| "-".into())
+    };
     let mut text = format!(
         "run {}: {status}\n  {} updates in {:.2} s ({:.0} samples/s, {} parameters, {})\n  loss: {:.6} at init -> train {:.6}, test {:.6}",
         s.run_id, s.steps, s.wall_seconds, s.samples_per_second, s.num_params, s.precision, s.loss_start, s.train_loss, s.test_loss
     );
     if s.train_acc.is_some() {
-        text += &format!("\n  accuracy: train {}, test {}", acc(s.train_acc), acc(s.test_acc));
+        text += &format!(
+            "\n  accuracy: train {}, test {}",
+            acc(s.train_acc),
+            acc(s.test_acc)
+        );
     }
     text
 }
@@ -70,6 +80,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         // Refuse before training, not after.
         check_out_dir(dir, a.force)?;
     }
+    let params = initial_params(&cfg)?;
     let show = !a.quiet;
     let bar = if show && std::io::stderr().is_terminal() {
         let pb = ProgressBar::new(cfg.steps as u64);
@@ -82,7 +93,8 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         ProgressBar::hidden()
     };
     if show {
-        let header = format!(
+        let header =
+            format!(
             "initscope train: {} | arch {} | act {} | init {} / bias {} | {} lr {} | {} | {} steps",
             cfg.data,
             cfg.arch.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("-"),
@@ -97,14 +109,14 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         bar.suspend(|| eprintln!("{header}"));
     }
     let total = cfg.steps;
-    let out = train(&cfg, &data, &mut |event| match event {
+    let out = train_from(&cfg, &data, params, &mut |event| match event {
         Event::Step { step, .. } => bar.set_position(*step as u64),
         Event::Eval(e) => {
             if show {
                 bar.suspend(|| eprintln!("{}", eval_line(e, total)));
             }
         }
-    })?;
+    });
     bar.finish_and_clear();
     if let Some(dir) = &a.out {
         write_run_dir(dir, &out, a.force)?;
@@ -114,7 +126,10 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     } else {
         println!("{}", summary_text(&out.summary));
         if let Some(dir) = &a.out {
-            println!("  wrote {}/ (config.json, metrics.csv, weights.safetensors, summary.json)", dir.display());
+            println!(
+                "  wrote {}/ (config.json, metrics.csv, weights.safetensors, summary.json)",
+                dir.display()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -52,8 +52,17 @@ pub enum Activation {
 
 /// Names accepted by [`Activation::from_str`], for listings and error messages.
 pub const ACTIVATION_NAMES: &[&str] = &[
-    "identity", "tanh", "sigmoid", "relu", "leaky_relu", "elu", "selu", "gelu", "softplus",
-    "silu", "softsign",
+    "identity",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "gelu",
+    "softplus",
+    "silu",
+    "softsign",
 ];
 
 #[inline]
@@ -159,7 +168,8 @@ impl Activation {
             }
             Activation::Gelu => {
                 let half = T::from_f64(0.5);
-                let cdf = half * (T::ONE + (z * T::from_f64(std::f64::consts::FRAC_1_SQRT_2)).erf());
+                let cdf =
+                    half * (T::ONE + (z * T::from_f64(std::f64::consts::FRAC_1_SQRT_2)).erf());
                 let pdf = (-half * z * z).exp() * T::from_f64(0.398_942_280_401_432_7);
                 cdf + z * pdf
             }
@@ -392,7 +402,9 @@ mod tests {
         assert_eq!(Activation::Tanh.gain(), 5.0 / 3.0);
         assert_eq!(Activation::Relu.gain(), 2f64.sqrt());
         assert_eq!(Activation::Selu.gain(), 0.75);
-        assert!((Activation::LeakyRelu { slope: 0.2 }.gain() - (2.0 / 1.04f64).sqrt()).abs() < 1e-15);
+        assert!(
+            (Activation::LeakyRelu { slope: 0.2 }.gain() - (2.0 / 1.04f64).sqrt()).abs() < 1e-15
+        );
         // The quadrature reproduces the closed forms it replaces.
         assert!((Activation::Relu.second_moment_gain() - 2f64.sqrt()).abs() < 1e-9);
         assert!((Activation::Identity.second_moment_gain() - 1.0).abs() < 1e-9);

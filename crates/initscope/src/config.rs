@@ -85,9 +85,35 @@ impl RawConfig {
             ($($f:ident),*) => { RawConfig { $($f: over.$f.or(self.$f)),* } };
         }
         pick!(
-            data, arch, hidden, act, init, bias_init, layer_init, layer_bias_init, no_bias, loss,
-            optim, lr, momentum, beta1, beta2, eps, alpha, weight_decay, schedule, warmup,
-            clip_grad_norm, batch, steps, epochs, dropout, seed, precision, eval_every, init_from
+            data,
+            arch,
+            hidden,
+            act,
+            init,
+            bias_init,
+            layer_init,
+            layer_bias_init,
+            no_bias,
+            loss,
+            optim,
+            lr,
+            momentum,
+            beta1,
+            beta2,
+            eps,
+            alpha,
+            weight_decay,
+            schedule,
+            warmup,
+            clip_grad_norm,
+            batch,
+            steps,
+            epochs,
+            dropout,
+            seed,
+            precision,
+            eval_every,
+            init_from
         )
     }
 }
@@ -172,7 +198,11 @@ impl RunConfig {
         (1..=self.num_layers())
             .map(|l| LayerInits {
                 weight: self.layer_init.get(&l).unwrap_or(&self.init).clone(),
-                bias: self.layer_bias_init.get(&l).unwrap_or(&self.bias_init).clone(),
+                bias: self
+                    .layer_bias_init
+                    .get(&l)
+                    .unwrap_or(&self.bias_init)
+                    .clone(),
             })
             .collect()
     }
@@ -203,7 +233,11 @@ fn data_shape(data: &Dataset, loss: Option<Loss>) -> Result<(usize, usize, Loss)
     match data.task {
         Task::Classification { classes } => {
             let loss = loss.unwrap_or(Loss::CrossEntropy);
-            let out = if loss == Loss::BceWithLogits && classes == 2 { 1 } else { classes };
+            let out = if loss == Loss::BceWithLogits && classes == 2 {
+                1
+            } else {
+                classes
+            };
             Ok((input, out, loss))
         }
         Task::Regression { outputs } => {
@@ -211,7 +245,10 @@ fn data_shape(data: &Dataset, loss: Option<Loss>) -> Result<(usize, usize, Loss)
             if loss != Loss::Mse {
                 return Err(Error::config(
                     "--loss",
-                    format!("{loss} needs class labels, but '{}' is a regression set (use mse)", data.name),
+                    format!(
+                        "{loss} needs class labels, but '{}' is a regression set (use mse)",
+                        data.name
+                    ),
                 ));
             }
             Ok((input, outputs, loss))
@@ -231,7 +268,10 @@ fn finite(field: &str, v: f64) -> Result<f64> {
     if v.is_finite() {
         Ok(v)
     } else {
-        Err(Error::config(field, format!("must be a finite number, got {v}")))
+        Err(Error::config(
+            field,
+            format!("must be a finite number, got {v}"),
+        ))
     }
 }
 
@@ -246,7 +286,11 @@ fn parse_hidden(text: &str) -> Result<Vec<usize>> {
         .split([',', 'x', '-'])
         .map(|w| match w.trim().parse::<usize>() {
             Ok(n) if n > 0 => Ok(n),
-            _ => Err(Error::spec("--hidden", text, format!("'{}' is not a positive width", w.trim()))),
+            _ => Err(Error::spec(
+                "--hidden",
+                text,
+                format!("'{}' is not a positive width", w.trim()),
+            )),
         })
         .collect()
 }
@@ -257,11 +301,19 @@ fn parse_arch(text: &str) -> Result<Vec<usize>> {
         .split(['-', ','])
         .map(|w| match w.trim().parse::<usize>() {
             Ok(n) if n > 0 => Ok(n),
-            _ => Err(Error::spec("--arch", text, format!("'{}' is not a positive width", w.trim()))),
+            _ => Err(Error::spec(
+                "--arch",
+                text,
+                format!("'{}' is not a positive width", w.trim()),
+            )),
         })
         .collect::<Result<_>>()?;
     if dims.len() < 2 {
-        return Err(Error::spec("--arch", text, "needs at least an input and an output width, e.g. 2-16-2"));
+        return Err(Error::spec(
+            "--arch",
+            text,
+            "needs at least an input and an output width, e.g. 2-16-2",
+        ));
     }
     Ok(dims)
 }
@@ -273,19 +325,24 @@ fn parse_layer_map(field: &str, items: &[String], layers: usize) -> Result<BTree
         let (l, spec) = item
             .split_once('=')
             .ok_or_else(|| Error::spec(field, item, "expected LAYER=SPEC, e.g. 2=zeros"))?;
-        let l: usize = l
-            .trim()
-            .parse()
-            .map_err(|_| Error::spec(field, item, format!("'{}' is not a layer number", l.trim())))?;
+        let l: usize = l.trim().parse().map_err(|_| {
+            Error::spec(field, item, format!("'{}' is not a layer number", l.trim()))
+        })?;
         if l == 0 || l > layers {
             return Err(Error::spec(
                 field,
                 item,
-                format!("layer {l} does not exist (layers are 1..={layers}, {layers} being the output)"),
+                format!(
+                    "layer {l} does not exist (layers are 1..={layers}, {layers} being the output)"
+                ),
             ));
         }
         if map.insert(l, Init::parse(field, spec)?).is_some() {
-            return Err(Error::spec(field, item, format!("layer {l} is given twice")));
+            return Err(Error::spec(
+                field,
+                item,
+                format!("layer {l} is given twice"),
+            ));
         }
     }
     Ok(map)
@@ -299,12 +356,19 @@ pub const DEFAULT_DATA: &str = "moons";
 pub fn validate(raw: &RawConfig) -> Result<(RunConfig, Dataset)> {
     let data_spec = DataSpec::parse("--data", raw.data.as_deref().unwrap_or(DEFAULT_DATA))?;
     let data = data_spec.load()?;
-    let loss = raw.loss.as_deref().map(|s| Loss::parse("--loss", s)).transpose()?;
+    let loss = raw
+        .loss
+        .as_deref()
+        .map(|s| Loss::parse("--loss", s))
+        .transpose()?;
     let (input, output, loss) = data_shape(&data, loss)?;
 
     let arch = match (&raw.arch, &raw.hidden) {
         (Some(_), Some(_)) => {
-            return Err(Error::config("--arch", "give either --arch or --hidden, not both"))
+            return Err(Error::config(
+                "--arch",
+                "give either --arch or --hidden, not both",
+            ))
         }
         (Some(a), None) => {
             let dims = parse_arch(a)?;
@@ -334,11 +398,25 @@ pub fn validate(raw: &RawConfig) -> Result<(RunConfig, Dataset)> {
     let init = Init::parse("--init", raw.init.as_deref().unwrap_or("pytorch"))?;
     // A preset sets the bias too (pytorch: the same uniform bound); any other weight initializer
     // leaves biases at zero unless --bias-init says otherwise (the Keras/JAX convention).
-    let default_bias = if init == Init::Pytorch { "pytorch" } else { "zeros" };
-    let bias_init = Init::parse("--bias-init", raw.bias_init.as_deref().unwrap_or(default_bias))?;
-    let layer_init = parse_layer_map("--layer-init", raw.layer_init.as_deref().unwrap_or(&[]), layers)?;
-    let layer_bias_init =
-        parse_layer_map("--layer-bias-init", raw.layer_bias_init.as_deref().unwrap_or(&[]), layers)?;
+    let default_bias = if init == Init::Pytorch {
+        "pytorch"
+    } else {
+        "zeros"
+    };
+    let bias_init = Init::parse(
+        "--bias-init",
+        raw.bias_init.as_deref().unwrap_or(default_bias),
+    )?;
+    let layer_init = parse_layer_map(
+        "--layer-init",
+        raw.layer_init.as_deref().unwrap_or(&[]),
+        layers,
+    )?;
+    let layer_bias_init = parse_layer_map(
+        "--layer-bias-init",
+        raw.layer_bias_init.as_deref().unwrap_or(&[]),
+        layers,
+    )?;
 
     let kind = OptimKind::parse("--optim", raw.optim.as_deref().unwrap_or("sgd"))?;
     let mut optim = OptimConfig::new(kind);
@@ -380,7 +458,12 @@ pub fn validate(raw: &RawConfig) -> Result<(RunConfig, Dataset)> {
     let clip_grad_norm = match raw.clip_grad_norm {
         None => None,
         Some(c) if c.is_finite() && c > 0.0 => Some(c),
-        Some(c) => return Err(Error::config("--clip-grad-norm", format!("must be > 0, got {c}"))),
+        Some(c) => {
+            return Err(Error::config(
+                "--clip-grad-norm",
+                format!("must be > 0, got {c}"),
+            ))
+        }
     };
 
     let batch = match &raw.batch {
@@ -389,7 +472,13 @@ pub fn validate(raw: &RawConfig) -> Result<(RunConfig, Dataset)> {
         Some(BatchArg::Name(s)) if s.eq_ignore_ascii_case("full") => Batch::Full,
         Some(BatchArg::Name(s)) => match s.trim().parse::<i64>() {
             Ok(n) => Batch::Size(positive("--batch", n)?),
-            Err(_) => return Err(Error::spec("--batch", s, "must be a positive integer or 'full'")),
+            Err(_) => {
+                return Err(Error::spec(
+                    "--batch",
+                    s,
+                    "must be a positive integer or 'full'",
+                ))
+            }
         },
     };
     let n = data.train.len();
@@ -399,7 +488,12 @@ pub fn validate(raw: &RawConfig) -> Result<(RunConfig, Dataset)> {
     };
     let steps_per_epoch = n.div_ceil(batch_size);
     let (steps, epochs) = match (raw.steps, raw.epochs) {
-        (Some(_), Some(_)) => return Err(Error::config("--steps", "give either --steps or --epochs, not both")),
+        (Some(_), Some(_)) => {
+            return Err(Error::config(
+                "--steps",
+                "give either --steps or --epochs, not both",
+            ))
+        }
         (Some(s), None) if s >= 0 => (s as usize, None),
         (Some(s), None) => return Err(Error::config("--steps", format!("must be >= 0, got {s}"))),
         (None, Some(e)) => {
@@ -410,7 +504,10 @@ pub fn validate(raw: &RawConfig) -> Result<(RunConfig, Dataset)> {
     };
     let dropout = finite("--dropout", raw.dropout.unwrap_or(0.0))?;
     if !(0.0..1.0).contains(&dropout) {
-        return Err(Error::config("--dropout", format!("must be in [0, 1), got {dropout}")));
+        return Err(Error::config(
+            "--dropout",
+            format!("must be in [0, 1), got {dropout}"),
+        ));
     }
     let seed = match raw.seed {
         None => 0,

@@ -19,13 +19,10 @@ pub enum Error {
     /// A configuration value that is out of range or inconsistent with the rest of the config.
     #[error("{field}: {reason}")]
     Config { field: String, reason: String },
-    /// A file that could not be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file that could not be read or written. The I/O error is part of the message (not a
+    /// `source`), so printing the error chain names it once.
+    #[error("{}: {err}", path.display())]
+    Io { path: PathBuf, err: std::io::Error },
     /// A file that was read but whose contents are unusable (missing tensors, wrong shapes, ...).
     #[error("{}: {reason}", path.display())]
     File { path: PathBuf, reason: String },
@@ -47,10 +44,10 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, err: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            err,
         }
     }
 

@@ -72,7 +72,13 @@ pub struct GradcheckReport {
 }
 
 /// Checks backprop of the network `params` with hidden activation `act` and `loss` on `data`.
-pub fn gradcheck(params: &Params, act: Activation, loss: Loss, data: &Split, opts: &GradcheckOptions) -> GradcheckReport {
+pub fn gradcheck(
+    params: &Params,
+    act: Activation,
+    loss: Loss,
+    data: &Split,
+    opts: &GradcheckOptions,
+) -> GradcheckReport {
     let outputs = params.last().expect("at least one layer").weight.rows();
     let full = Prepared::<f64>::new(data, loss, outputs);
     let rows = full.len().min(opts.max_rows.max(1));
@@ -98,39 +104,40 @@ pub fn gradcheck(params: &Params, act: Activation, loss: Loss, data: &Split, opt
         loss.forward_backward(logits, bt.targets(loss), None)
     };
     let mut layers = Vec::new();
-    for l in 0..net.layers.len() {
-        let check = |net: &mut Mlp<f64>, ws: &mut Workspace<f64>, bias: bool| -> (f64, usize, f64) {
-            let n = if bias {
-                net.layers[l].bias.len()
-            } else {
-                net.layers[l].weight.as_slice().len()
-            };
-            let stride = if opts.max_per_tensor == 0 || n <= opts.max_per_tensor {
-                1
-            } else {
-                n.div_ceil(opts.max_per_tensor)
-            };
-            let (mut worst, mut count, mut max_g) = (0.0f64, 0, 0.0f64);
-            for i in (0..n).step_by(stride) {
-                let orig = get(net, l, i, bias);
-                set(net, l, i, bias, orig + opts.eps);
-                let plus = eval(net, ws);
-                set(net, l, i, bias, orig - opts.eps);
-                let minus = eval(net, ws);
-                set(net, l, i, bias, orig);
-                let numeric = (plus - minus) / (2.0 * opts.eps);
-                let g = if bias {
-                    grads[l].d_bias[i]
+    for (l, layer_grads) in grads.iter().enumerate() {
+        let check =
+            |net: &mut Mlp<f64>, ws: &mut Workspace<f64>, bias: bool| -> (f64, usize, f64) {
+                let n = if bias {
+                    net.layers[l].bias.len()
                 } else {
-                    grads[l].d_weight.as_slice()[i]
+                    net.layers[l].weight.as_slice().len()
                 };
-                let err = (g - numeric).abs() / g.abs().max(numeric.abs()).max(floor);
-                worst = worst.max(if err.is_nan() { f64::INFINITY } else { err });
-                max_g = max_g.max(g.abs());
-                count += 1;
-            }
-            (worst, count, max_g)
-        };
+                let stride = if opts.max_per_tensor == 0 || n <= opts.max_per_tensor {
+                    1
+                } else {
+                    n.div_ceil(opts.max_per_tensor)
+                };
+                let (mut worst, mut count, mut max_g) = (0.0f64, 0, 0.0f64);
+                for i in (0..n).step_by(stride) {
+                    let orig = get(net, l, i, bias);
+                    set(net, l, i, bias, orig + opts.eps);
+                    let plus = eval(net, ws);
+                    set(net, l, i, bias, orig - opts.eps);
+                    let minus = eval(net, ws);
+                    set(net, l, i, bias, orig);
+                    let numeric = (plus - minus) / (2.0 * opts.eps);
+                    let g = if bias {
+                        layer_grads.d_bias[i]
+                    } else {
+                        layer_grads.d_weight.as_slice()[i]
+                    };
+                    let err = (g - numeric).abs() / g.abs().max(numeric.abs()).max(floor);
+                    worst = worst.max(if err.is_nan() { f64::INFINITY } else { err });
+                    max_g = max_g.max(g.abs());
+                    count += 1;
+                }
+                (worst, count, max_g)
+            };
         let (w_err, w_count, w_max) = check(&mut net, &mut ws, false);
         let (b_err, b_count, b_max) = if net.layers[l].has_bias {
             let (e, c, m) = check(&mut net, &mut ws, true);

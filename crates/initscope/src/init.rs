@@ -171,12 +171,18 @@ mod tests {
     fn mean_var(xs: &[f64]) -> (f64, f64) {
         let n = xs.len() as f64;
         let m = xs.iter().sum::<f64>() / n;
-        (m, xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0))
+        (
+            m,
+            xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0),
+        )
     }
 
     #[test]
     fn pytorch_default_is_uniform_with_bound_one_over_sqrt_fan_in() {
-        let fans = Fans { fan_in: 64, fan_out: 10 };
+        let fans = Fans {
+            fan_in: 64,
+            fan_out: 10,
+        };
         let xs = draw(&Init::Pytorch, 20_000, fans);
         let bound = 1.0 / 8.0;
         assert!(xs.iter().all(|x| x.abs() <= bound));
@@ -184,13 +190,23 @@ mod tests {
         let var = bound * bound / 3.0;
         // Standard error of the mean sqrt(var/n); of the variance ~ var*sqrt(0.8/n) for a uniform.
         assert!(m.abs() < 5.0 * (var / 20_000.0).sqrt(), "mean {m}");
-        assert!((v - var).abs() < 5.0 * var * (0.8 / 20_000.0f64).sqrt(), "var {v} vs {var}");
+        assert!(
+            (v - var).abs() < 5.0 * var * (0.8 / 20_000.0f64).sqrt(),
+            "var {v} vs {var}"
+        );
     }
 
     #[test]
     fn normal_matches_its_mean_and_variance() {
         let init = Init::parse("--init", "normal:mean=0.5,std=0.02").unwrap();
-        let xs = draw(&init, 20_000, Fans { fan_in: 3, fan_out: 3 });
+        let xs = draw(
+            &init,
+            20_000,
+            Fans {
+                fan_in: 3,
+                fan_out: 3,
+            },
+        );
         let (m, v) = mean_var(&xs);
         assert!((m - 0.5).abs() < 5.0 * 0.02 / (20_000f64).sqrt());
         assert!((v - 4e-4).abs() < 5.0 * 4e-4 * (2.0 / 20_000f64).sqrt());
@@ -198,12 +214,28 @@ mod tests {
 
     #[test]
     fn specs_round_trip() {
-        for s in ["zeros", "ones", "constant:0.1", "uniform:-0.1,0.1", "normal:mean=0,std=0.02", "pytorch"] {
+        for s in [
+            "zeros",
+            "ones",
+            "constant:0.1",
+            "uniform:-0.1,0.1",
+            "normal:mean=0,std=0.02",
+            "pytorch",
+        ] {
             let init = Init::parse("--init", s).unwrap();
             assert_eq!(Init::parse("--init", &init.spec()).unwrap(), init);
         }
-        assert_eq!(Init::parse("--init", "normal:std=0.02").unwrap(), Init::Normal { mean: 0.0, std: 0.02 });
+        assert_eq!(
+            Init::parse("--init", "normal:std=0.02").unwrap(),
+            Init::Normal {
+                mean: 0.0,
+                std: 0.02
+            }
+        );
         assert!(Init::parse("--init", "uniform:1,-1").is_err());
-        assert!(Init::parse("--init", "xavier_banana").unwrap_err().to_string().contains("unknown initializer"));
+        assert!(Init::parse("--init", "xavier_banana")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown initializer"));
     }
 }

@@ -102,7 +102,12 @@ impl<T: Float> Dense<T> {
             }
         }
         let f = self.activation;
-        for (a, &z) in cache.act.as_mut_slice().iter_mut().zip(cache.pre.as_slice()) {
+        for (a, &z) in cache
+            .act
+            .as_mut_slice()
+            .iter_mut()
+            .zip(cache.pre.as_slice())
+        {
             *a = f.f(z);
         }
         if cache.dropout {
@@ -112,14 +117,23 @@ impl<T: Float> Dense<T> {
                 Some(Dropout { p, rng }) if p > 0.0 => {
                     let keep = T::from_f64(1.0 / (1.0 - p));
                     for m in cache.mask.as_mut_slice() {
-                        *m = if rng::uniform01(rng) < p { T::ZERO } else { keep };
+                        *m = if rng::uniform01(rng) < p {
+                            T::ZERO
+                        } else {
+                            keep
+                        };
                     }
                 }
                 // Evaluation: the identity mask.
                 _ => cache.mask.fill(T::ONE),
             }
             let (out, act, mask) = (&mut cache.out, &cache.act, &cache.mask);
-            for ((o, &a), &m) in out.as_mut_slice().iter_mut().zip(act.as_slice()).zip(mask.as_slice()) {
+            for ((o, &a), &m) in out
+                .as_mut_slice()
+                .iter_mut()
+                .zip(act.as_slice())
+                .zip(mask.as_slice())
+            {
                 *o = a * m;
             }
         }

@@ -58,17 +58,17 @@ impl Loss {
         if batch == 0 {
             return 0.0;
         }
-        let mut grad = d_logits.map(|g| {
+        let mut grad = d_logits;
+        if let Some(g) = grad.as_deref_mut() {
             g.set_rows(batch);
-            g
-        });
+        }
         match (self, targets) {
             (Loss::CrossEntropy, Targets::Classes(labels)) => {
                 let inv_b = T::from_f64(1.0 / batch as f64);
                 let mut total = 0.0;
-                for i in 0..batch {
+                for (i, &label) in labels.iter().enumerate().take(batch) {
                     let z = logits.row(i);
-                    let y = labels[i] as usize;
+                    let y = label as usize;
                     let m = z.iter().copied().fold(z[0], T::max);
                     let sum: T = z.iter().fold(T::ZERO, |s, &zj| s + (zj - m).exp());
                     let lse = m + sum.ln();
@@ -109,7 +109,9 @@ impl Loss {
                 }
                 total / (batch * k) as f64
             }
-            (loss, _) => panic!("{loss}: targets of the wrong kind (a bug: config validation pairs them)"),
+            (loss, _) => {
+                panic!("{loss}: targets of the wrong kind (a bug: config validation pairs them)")
+            }
         }
     }
 

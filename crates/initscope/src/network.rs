@@ -19,7 +19,7 @@ use crate::scalar::Float;
 /// Parameters of one layer in f64, as initialised or loaded (the precision-free starting point).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerParams {
-    pub weight: Matrix<f64>,   // (fan_out, fan_in)
+    pub weight: Matrix<f64>,    // (fan_out, fan_in)
     pub bias: Option<Vec<f64>>, // (fan_out), None for --no-bias
 }
 
@@ -36,7 +36,11 @@ pub struct LayerInits {
 /// Draws the initial parameters. Layer l's weight comes from stream `Weight(l)` and its bias from
 /// `Bias(l)`, so each depends only on (seed, l, weight|bias) and its own initializer.
 pub fn init_params(dims: &[usize], inits: &[LayerInits], bias: bool, seed: u64) -> Params {
-    assert_eq!(inits.len() + 1, dims.len(), "one initializer pair per layer");
+    assert_eq!(
+        inits.len() + 1,
+        dims.len(),
+        "one initializer pair per layer"
+    );
     dims.windows(2)
         .zip(inits)
         .enumerate()
@@ -47,10 +51,12 @@ pub fn init_params(dims: &[usize], inits: &[LayerInits], bias: bool, seed: u64) 
                 fan_out: d[1],
             };
             let mut w = vec![0.0; d[0] * d[1]];
-            init.weight.fill(&mut w, fans, &mut rng::stream(seed, Stream::Weight(l)));
+            init.weight
+                .fill(&mut w, fans, &mut rng::stream(seed, Stream::Weight(l)));
             let b = bias.then(|| {
                 let mut b = vec![0.0; d[1]];
-                init.bias.fill(&mut b, fans, &mut rng::stream(seed, Stream::Bias(l)));
+                init.bias
+                    .fill(&mut b, fans, &mut rng::stream(seed, Stream::Bias(l)));
                 b
             });
             LayerParams {
@@ -93,7 +99,9 @@ impl<T: Float> Mlp<T> {
             .iter()
             .map(|l| LayerParams {
                 weight: l.weight.to_f64(),
-                bias: l.has_bias.then(|| l.bias.iter().map(|x| x.to_f64()).collect()),
+                bias: l
+                    .has_bias
+                    .then(|| l.bias.iter().map(|x| x.to_f64()).collect()),
             })
             .collect()
     }
@@ -114,13 +122,21 @@ impl<T: Float> Mlp<T> {
 
     /// Forward pass of `ws.input` (rows already set) through every layer; returns the logits.
     /// With `dropout = Some((p, rng))`, hidden layers draw inverted-dropout masks.
-    pub fn forward<'w>(&self, ws: &'w mut Workspace<T>, mut dropout: Option<(f64, &mut Rng)>) -> &'w Matrix<T> {
+    pub fn forward<'w>(
+        &self,
+        ws: &'w mut Workspace<T>,
+        mut dropout: Option<(f64, &mut Rng)>,
+    ) -> &'w Matrix<T> {
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
             let (before, rest) = ws.caches.split_at_mut(i);
-            let x = if i == 0 { &ws.input } else { before[i - 1].output() };
+            let x = if i == 0 {
+                &ws.input
+            } else {
+                before[i - 1].output()
+            };
             let drop = match (&mut dropout, i < last) {
-                (Some((p, rng)), true) => Some(Dropout { p: *p, rng: &mut **rng }),
+                (Some((p, rng)), true) => Some(Dropout { p: *p, rng }),
                 _ => None,
             };
             layer.forward(x, &mut rest[0], drop);
@@ -132,9 +148,17 @@ impl<T: Float> Mlp<T> {
     /// holds delta of layer i+1 and `ws.grads` the parameter gradients.
     pub fn backward(&self, ws: &mut Workspace<T>) {
         for i in (0..self.layers.len()).rev() {
-            let x = if i == 0 { &ws.input } else { ws.caches[i - 1].output() };
+            let x = if i == 0 {
+                &ws.input
+            } else {
+                ws.caches[i - 1].output()
+            };
             let (lower, upper) = ws.deltas.split_at_mut(i);
-            let d_input = if i == 0 { None } else { Some(&mut lower[i - 1]) };
+            let d_input = if i == 0 {
+                None
+            } else {
+                Some(&mut lower[i - 1])
+            };
             self.layers[i].backward(x, &ws.caches[i], &mut upper[0], &mut ws.grads[i], d_input);
         }
     }
@@ -149,7 +173,8 @@ impl<T: Float> Mlp<T> {
     ) -> f64 {
         self.forward(ws, dropout);
         let last = self.layers.len() - 1;
-        let value = loss.forward_backward(&ws.caches[last].act, targets, Some(&mut ws.deltas[last]));
+        let value =
+            loss.forward_backward(&ws.caches[last].act, targets, Some(&mut ws.deltas[last]));
         self.backward(ws);
         value
     }
@@ -159,10 +184,10 @@ impl<T: Float> Mlp<T> {
 /// construction a training step allocates nothing.
 #[derive(Clone, Debug)]
 pub struct Workspace<T> {
-    pub input: Matrix<T>,             // (batch, fan_in of layer 1), a_0
-    pub caches: Vec<DenseCache<T>>,   // layer l at index l-1
-    pub deltas: Vec<Matrix<T>>,       // (batch, fan_out_l), dLoss/da_l then dLoss/dz_l
-    pub grads: Vec<DenseGrads<T>>,    // dW_l, db_l
+    pub input: Matrix<T>,           // (batch, fan_in of layer 1), a_0
+    pub caches: Vec<DenseCache<T>>, // layer l at index l-1
+    pub deltas: Vec<Matrix<T>>,     // (batch, fan_out_l), dLoss/da_l then dLoss/dz_l
+    pub grads: Vec<DenseGrads<T>>,  // dW_l, db_l
     pub capacity: usize,
 }
 
@@ -176,15 +201,22 @@ impl<T: Float> Workspace<T> {
             caches: (0..layers)
                 .map(|i| DenseCache::new(capacity, dims[i + 1], dropout && i + 1 < layers))
                 .collect(),
-            deltas: (0..layers).map(|i| Matrix::zeros(capacity, dims[i + 1])).collect(),
-            grads: (0..layers).map(|i| DenseGrads::zeros(dims[i], dims[i + 1])).collect(),
+            deltas: (0..layers)
+                .map(|i| Matrix::zeros(capacity, dims[i + 1]))
+                .collect(),
+            grads: (0..layers)
+                .map(|i| DenseGrads::zeros(dims[i], dims[i + 1]))
+                .collect(),
             capacity,
         }
     }
 
     /// Copies rows `idx` of `x` into the input buffer.
     pub fn load_rows(&mut self, x: &Matrix<T>, idx: &[usize]) {
-        assert!(idx.len() <= self.capacity, "batch larger than the workspace");
+        assert!(
+            idx.len() <= self.capacity,
+            "batch larger than the workspace"
+        );
         self.input.set_rows(idx.len());
         for (r, &i) in idx.iter().enumerate() {
             self.input.row_mut(r).copy_from_slice(x.row(i));

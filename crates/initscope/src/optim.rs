@@ -129,16 +129,36 @@ impl OptimConfig {
                 Err(Error::config(field, why))
             }
         };
-        check(self.lr.is_finite() && self.lr >= 0.0, "lr", format!("must be a finite number >= 0, got {}", self.lr))?;
+        check(
+            self.lr.is_finite() && self.lr >= 0.0,
+            "lr",
+            format!("must be a finite number >= 0, got {}", self.lr),
+        )?;
         check(
             (0.0..1.0).contains(&self.momentum),
             "momentum",
             format!("must be in [0, 1), got {}", self.momentum),
         )?;
-        check((0.0..1.0).contains(&self.beta1), "beta1", format!("must be in [0, 1), got {}", self.beta1))?;
-        check((0.0..1.0).contains(&self.beta2), "beta2", format!("must be in [0, 1), got {}", self.beta2))?;
-        check((0.0..1.0).contains(&self.alpha), "alpha", format!("must be in [0, 1), got {}", self.alpha))?;
-        check(self.eps > 0.0 && self.eps.is_finite(), "eps", format!("must be > 0, got {}", self.eps))?;
+        check(
+            (0.0..1.0).contains(&self.beta1),
+            "beta1",
+            format!("must be in [0, 1), got {}", self.beta1),
+        )?;
+        check(
+            (0.0..1.0).contains(&self.beta2),
+            "beta2",
+            format!("must be in [0, 1), got {}", self.beta2),
+        )?;
+        check(
+            (0.0..1.0).contains(&self.alpha),
+            "alpha",
+            format!("must be in [0, 1), got {}", self.alpha),
+        )?;
+        check(
+            self.eps > 0.0 && self.eps.is_finite(),
+            "eps",
+            format!("must be > 0, got {}", self.eps),
+        )?;
         check(
             self.weight_decay >= 0.0 && self.weight_decay.is_finite(),
             "weight_decay",
@@ -175,7 +195,9 @@ impl Schedule {
     pub fn spec(&self) -> String {
         match self {
             Schedule::Constant => "constant".into(),
-            Schedule::Step { every, gamma } => format!("step:every={every},gamma={}", fmt_f64(*gamma)),
+            Schedule::Step { every, gamma } => {
+                format!("step:every={every},gamma={}", fmt_f64(*gamma))
+            }
             Schedule::Cosine { min } => format!("cosine:min={}", fmt_f64(*min)),
         }
     }
@@ -191,7 +213,9 @@ impl Schedule {
                 let v = spec.bind(&["every", "gamma"])?;
                 let every = spec.usize_or("every", &v[0], 0)?;
                 if every == 0 {
-                    return Err(spec.error("step needs every=N with N >= 1, e.g. step:every=100,gamma=0.5"));
+                    return Err(
+                        spec.error("step needs every=N with N >= 1, e.g. step:every=100,gamma=0.5")
+                    );
                 }
                 let gamma = spec.f64_or("gamma", &v[1], 0.1)?;
                 if gamma <= 0.0 {
@@ -207,7 +231,9 @@ impl Schedule {
                 }
                 Ok(Schedule::Cosine { min })
             }
-            other => Err(spec.error(format!("unknown schedule '{other}' (known: constant, step, cosine)"))),
+            other => Err(spec.error(format!(
+                "unknown schedule '{other}' (known: constant, step, cosine)"
+            ))),
         }
     }
 }
@@ -279,7 +305,14 @@ impl<T: Float> Optimizer<T> {
         let t = self.steps;
         for (l, (layer, g)) in layers.iter_mut().zip(grads).enumerate() {
             let (ws, bs) = self.state[2 * l..2 * l + 2].split_at_mut(1);
-            update(&self.config, t, lr, layer.weight.as_mut_slice(), g.d_weight.as_slice(), &mut ws[0]);
+            update(
+                &self.config,
+                t,
+                lr,
+                layer.weight.as_mut_slice(),
+                g.d_weight.as_slice(),
+                &mut ws[0],
+            );
             if layer.has_bias {
                 update(&self.config, t, lr, &mut layer.bias, &g.d_bias, &mut bs[0]);
             }

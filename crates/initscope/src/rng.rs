@@ -96,7 +96,9 @@ mod tests {
 
     #[test]
     fn streams_are_reproducible_and_distinct() {
-        let a: Vec<f64> = (0..4).map(|_| uniform01(&mut stream(7, Stream::Weight(1)))).collect();
+        let a: Vec<f64> = (0..4)
+            .map(|_| uniform01(&mut stream(7, Stream::Weight(1))))
+            .collect();
         assert!(a.windows(2).all(|w| w[0] == w[1]));
         let mut w1 = stream(7, Stream::Weight(1));
         let mut w2 = stream(7, Stream::Weight(2));

@@ -31,7 +31,11 @@ impl Spec {
         let mut args = Vec::new();
         let mut rest = rest.map(str::trim);
         if rest == Some("") {
-            return Err(Error::spec(field, text, "':' must be followed by arguments"));
+            return Err(Error::spec(
+                field,
+                text,
+                "':' must be followed by arguments",
+            ));
         }
         while let Some(r) = rest {
             // `base=` takes the remainder of the string, so nested specs keep their commas.
@@ -50,8 +54,15 @@ impl Spec {
             match item.split_once('=') {
                 Some((k, v)) => {
                     let k = k.trim().to_ascii_lowercase();
-                    if args.iter().any(|(key, _)| key.as_deref() == Some(k.as_str())) {
-                        return Err(Error::spec(field, text, format!("argument '{k}' given twice")));
+                    if args
+                        .iter()
+                        .any(|(key, _)| key.as_deref() == Some(k.as_str()))
+                    {
+                        return Err(Error::spec(
+                            field,
+                            text,
+                            format!("argument '{k}' given twice"),
+                        ));
                     }
                     args.push((Some(k), v.trim().to_string()))
                 }
@@ -115,7 +126,8 @@ impl Spec {
     pub fn f64_or(&self, key: &str, value: &Option<String>, default: f64) -> Result<f64> {
         match value {
             None => Ok(default),
-            Some(v) => parse_f64(v).ok_or_else(|| self.error(format!("{key}='{v}' is not a finite number"))),
+            Some(v) => parse_f64(v)
+                .ok_or_else(|| self.error(format!("{key}='{v}' is not a finite number"))),
         }
     }
 
@@ -163,7 +175,10 @@ mod tests {
             vec![Some("-0.1".into()), Some("0.1".into())]
         );
         let s = Spec::parse("--init", "normal:std=0.02").unwrap();
-        assert_eq!(s.bind(&["mean", "std"]).unwrap(), vec![None, Some("0.02".into())]);
+        assert_eq!(
+            s.bind(&["mean", "std"]).unwrap(),
+            vec![None, Some("0.02".into())]
+        );
     }
 
     #[test]
@@ -183,6 +198,10 @@ mod tests {
         let e = s.bind(&["value"]).unwrap_err().to_string();
         assert!(e.contains("--init 'constant:1,2'"), "{e}");
         let s = Spec::parse("--init", "constant:x=1").unwrap();
-        assert!(s.bind(&["value"]).unwrap_err().to_string().contains("unknown argument 'x'"));
+        assert!(s
+            .bind(&["value"])
+            .unwrap_err()
+            .to_string()
+            .contains("unknown argument 'x'"));
     }
 }

@@ -96,24 +96,43 @@ pub enum Event<'a> {
 pub fn initial_params(cfg: &RunConfig) -> Result<Params> {
     match &cfg.init_from {
         Some(path) => load_params(path, &cfg.arch, cfg.bias),
-        None => Ok(init_params(&cfg.arch, &cfg.layer_inits(), cfg.bias, cfg.seed)),
+        None => Ok(init_params(
+            &cfg.arch,
+            &cfg.layer_inits(),
+            cfg.bias,
+            cfg.seed,
+        )),
     }
 }
 
-/// Trains as `cfg` says, in its precision.
-pub fn train(cfg: &RunConfig, data: &Dataset, observer: &mut dyn FnMut(&Event)) -> Result<RunOutput> {
+/// Trains as `cfg` says, in its precision, from its initial parameters.
+pub fn train(
+    cfg: &RunConfig,
+    data: &Dataset,
+    observer: &mut dyn FnMut(&Event),
+) -> Result<RunOutput> {
     let params = initial_params(cfg)?;
-    Ok(match cfg.precision {
+    Ok(train_from(cfg, data, params, observer))
+}
+
+/// Trains from the given starting parameters (shapes must match `cfg.arch`).
+pub fn train_from(
+    cfg: &RunConfig,
+    data: &Dataset,
+    params: Params,
+    observer: &mut dyn FnMut(&Event),
+) -> RunOutput {
+    match cfg.precision {
         crate::config::Precision::F32 => train_typed::<f32>(cfg, data, params, observer),
         crate::config::Precision::F64 => train_typed::<f64>(cfg, data, params, observer),
-    })
+    }
 }
 
 /// A split converted to the training precision, with targets in the form the loss needs.
 pub struct Prepared<T> {
-    pub x: Matrix<T>,                 // (n, input)
-    pub classes: Option<Vec<u32>>,    // labels, for cross-entropy and accuracy
-    pub dense: Option<Matrix<T>>,     // (n, output): regression targets or one-hot/0-1 labels
+    pub x: Matrix<T>,              // (n, input)
+    pub classes: Option<Vec<u32>>, // labels, for cross-entropy and accuracy
+    pub dense: Option<Matrix<T>>,  // (n, output): regression targets or one-hot/0-1 labels
 }
 
 impl<T: Float> Prepared<T> {
@@ -349,7 +368,9 @@ fn train_typed<T: Float>(
     if diverged_at.is_none() && evals.last().is_some_and(|e| !e.train_loss.is_finite()) {
         diverged_at = Some(steps_done);
     }
-    let first = evals.first().expect("step 0 or the final step is always evaluated");
+    let first = evals
+        .first()
+        .expect("step 0 or the final step is always evaluated");
     let last = evals.last().expect("at least one evaluation");
     let wall_seconds = started.elapsed().as_secs_f64();
     let summary = Summary {

@@ -38,10 +38,22 @@ pub struct Synthetic {
 pub enum Kind {
     Xor,
     Moons,
-    Circles { factor: f64 },
-    Spirals { arms: usize },
-    Blobs { classes: usize, dim: usize, std: f64 },
-    Teacher { dim: usize, hidden: usize, outputs: usize },
+    Circles {
+        factor: f64,
+    },
+    Spirals {
+        arms: usize,
+    },
+    Blobs {
+        classes: usize,
+        dim: usize,
+        std: f64,
+    },
+    Teacher {
+        dim: usize,
+        hidden: usize,
+        outputs: usize,
+    },
 }
 
 /// Built-in synthetic names.
@@ -161,9 +173,11 @@ impl Synthetic {
             Kind::Blobs { classes, dim, std } => {
                 s += &format!(",classes={classes},dim={dim},std={}", fmt_f64(*std))
             }
-            Kind::Teacher { dim, hidden, outputs } => {
-                s += &format!(",dim={dim},hidden={hidden},outputs={outputs}")
-            }
+            Kind::Teacher {
+                dim,
+                hidden,
+                outputs,
+            } => s += &format!(",dim={dim},hidden={hidden},outputs={outputs}"),
         }
         s
     }
@@ -209,7 +223,11 @@ impl Synthetic {
                     let t = 4.0 * c as f64 + 4.0 * r + noise * rng::normal(rng);
                     ([r * t.sin(), r * t.cos()], c as u32)
                 });
-                (x, Labels::Classes(y), Task::Classification { classes: arms })
+                (
+                    x,
+                    Labels::Classes(y),
+                    Task::Classification { classes: arms },
+                )
             }
             Kind::Blobs { classes, dim, std } => {
                 let (classes, dim) = (*classes, *dim);
@@ -227,7 +245,11 @@ impl Synthetic {
                 }
                 (x, Labels::Classes(y), Task::Classification { classes })
             }
-            Kind::Teacher { dim, hidden, outputs } => {
+            Kind::Teacher {
+                dim,
+                hidden,
+                outputs,
+            } => {
                 let (dim, hidden, outputs) = (*dim, *hidden, *outputs);
                 let w1: Vec<f64> = (0..hidden * dim)
                     .map(|_| rng::normal(&mut rng) / (dim as f64).sqrt())
@@ -239,7 +261,9 @@ impl Synthetic {
                 let mut y = Matrix::zeros(total, outputs);
                 let mut h = vec![0.0; hidden];
                 for i in 0..total {
-                    x.row_mut(i).iter_mut().for_each(|v| *v = rng::normal(&mut rng));
+                    x.row_mut(i)
+                        .iter_mut()
+                        .for_each(|v| *v = rng::normal(&mut rng));
                     for (k, hk) in h.iter_mut().enumerate() {
                         let z: f64 = (0..dim).map(|j| w1[k * dim + j] * x.get(i, j)).sum();
                         *hk = z.tanh();
@@ -275,7 +299,11 @@ fn classes_2d(
     for i in 0..total {
         let (p, label) = point(i, rng);
         for (j, v) in p.iter().enumerate() {
-            let e = if noise > 0.0 { noise * rng::normal(rng) } else { 0.0 };
+            let e = if noise > 0.0 {
+                noise * rng::normal(rng)
+            } else {
+                0.0
+            };
             x.set(i, j, v + e);
         }
         y.push(label);
@@ -294,7 +322,10 @@ fn split(x: Matrix<f64>, y: Labels, n: usize) -> (Split, Split) {
         Matrix::from_vec(total - n, cols, b.to_vec()),
     );
     let ys = match y {
-        Labels::Classes(c) => (Labels::Classes(c[..n].to_vec()), Labels::Classes(c[n..].to_vec())),
+        Labels::Classes(c) => (
+            Labels::Classes(c[..n].to_vec()),
+            Labels::Classes(c[n..].to_vec()),
+        ),
         Labels::Values(v) => {
             let k = v.cols();
             let (a, b) = v.as_slice().split_at(n * k);
@@ -315,7 +346,10 @@ mod tests {
     #[test]
     fn xor_default_is_the_four_corners() {
         let d = DataSpec::parse("--data", "xor").unwrap().load().unwrap();
-        assert_eq!(d.train.x.as_slice(), &[0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
+        assert_eq!(
+            d.train.x.as_slice(),
+            &[0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+        );
         assert_eq!(d.train.y, Labels::Classes(vec![0, 1, 1, 0]));
         assert_eq!(d.test.len(), 4);
     }
@@ -338,7 +372,14 @@ mod tests {
 
     #[test]
     fn bad_options_are_refused() {
-        for bad in ["moons:n=0", "moons:noise=-1", "spirals:arms=1", "circles:factor=2", "moons:k=3", "mnist2"] {
+        for bad in [
+            "moons:n=0",
+            "moons:noise=-1",
+            "spirals:arms=1",
+            "circles:factor=2",
+            "moons:k=3",
+            "mnist2",
+        ] {
             assert!(DataSpec::parse("--data", bad).is_err(), "{bad}");
         }
     }

@@ -61,7 +61,10 @@ pub fn write_run_dir(dir: &Path, out: &RunOutput, force: bool) -> Result<()> {
             "config.json",
             serde_json::to_vec_pretty(&out.config).expect("config serialises"),
         ),
-        ("metrics.csv", metrics_csv(&out.summary.run_id, &out.metrics)?),
+        (
+            "metrics.csv",
+            metrics_csv(&out.summary.run_id, &out.metrics)?,
+        ),
         (
             "weights.safetensors",
             safetensors::to_bytes(&out.params, &out.config)?,

@@ -40,9 +40,15 @@ fn tensor(values: &[f64], shape: Vec<usize>, precision: Precision) -> Tensor {
     let (dtype, data) = match precision {
         Precision::F32 => (
             Dtype::F32,
-            values.iter().flat_map(|&x| (x as f32).to_le_bytes()).collect(),
+            values
+                .iter()
+                .flat_map(|&x| (x as f32).to_le_bytes())
+                .collect(),
         ),
-        Precision::F64 => (Dtype::F64, values.iter().flat_map(|&x| x.to_le_bytes()).collect()),
+        Precision::F64 => (
+            Dtype::F64,
+            values.iter().flat_map(|&x| x.to_le_bytes()).collect(),
+        ),
     };
     Tensor { dtype, shape, data }
 }
@@ -83,12 +89,23 @@ pub fn to_bytes(params: &Params, cfg: &RunConfig) -> Result<Vec<u8>> {
     for (i, p) in params.iter().enumerate() {
         let l = i + 1;
         let (rows, cols) = p.weight.shape();
-        tensors.push((tensor_name(l, "weight"), tensor(p.weight.as_slice(), vec![rows, cols], cfg.precision)));
+        tensors.push((
+            tensor_name(l, "weight"),
+            tensor(p.weight.as_slice(), vec![rows, cols], cfg.precision),
+        ));
         if let Some(b) = &p.bias {
-            tensors.push((tensor_name(l, "bias"), tensor(b, vec![b.len()], cfg.precision)));
+            tensors.push((
+                tensor_name(l, "bias"),
+                tensor(b, vec![b.len()], cfg.precision),
+            ));
         }
     }
-    let arch = cfg.arch.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("-");
+    let arch = cfg
+        .arch
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("-");
     let metadata = HashMap::from([
         ("format".to_string(), "pt".to_string()),
         ("initscope_arch".to_string(), arch),
@@ -132,13 +149,20 @@ pub fn load_params(path: &Path, arch: &[usize], bias: bool) -> Result<Params> {
         let t = st.tensor(name).map_err(|_| {
             Error::file(
                 path,
-                format!("missing tensor '{name}' (expected shape {shape:?} for architecture {})", fmt_arch(arch)),
+                format!(
+                    "missing tensor '{name}' (expected shape {shape:?} for architecture {})",
+                    fmt_arch(arch)
+                ),
             )
         })?;
         if t.shape() != shape {
             return Err(Error::file(
                 path,
-                format!("tensor '{name}' has shape {:?}, expected {shape:?} (architecture {})", t.shape(), fmt_arch(arch)),
+                format!(
+                    "tensor '{name}' has shape {:?}, expected {shape:?} (architecture {})",
+                    t.shape(),
+                    fmt_arch(arch)
+                ),
             ));
         }
         let values: Vec<f64> = match t.dtype() {
@@ -153,11 +177,17 @@ pub fn load_params(path: &Path, arch: &[usize], bias: bool) -> Result<Params> {
                 .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
                 .collect(),
             other => {
-                return Err(Error::file(path, format!("tensor '{name}' has dtype {other:?}; only F32 and F64 are supported")))
+                return Err(Error::file(
+                    path,
+                    format!("tensor '{name}' has dtype {other:?}; only F32 and F64 are supported"),
+                ))
             }
         };
         if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
-            return Err(Error::file(path, format!("tensor '{name}' holds a non-finite value at flat index {bad}")));
+            return Err(Error::file(
+                path,
+                format!("tensor '{name}' holds a non-finite value at flat index {bad}"),
+            ));
         }
         Ok(values)
     };
@@ -179,7 +209,11 @@ pub fn load_params(path: &Path, arch: &[usize], bias: bool) -> Result<Params> {
             bias: b,
         });
     }
-    let mut extra: Vec<&str> = st.names().into_iter().filter(|n| !expected.iter().any(|e| e == n)).collect();
+    let mut extra: Vec<&str> = st
+        .names()
+        .into_iter()
+        .filter(|n| !expected.iter().any(|e| e == n))
+        .collect();
     if !extra.is_empty() {
         extra.sort();
         let hint = if !bias && extra.iter().any(|n| n.ends_with(".bias")) {
@@ -189,12 +223,19 @@ pub fn load_params(path: &Path, arch: &[usize], bias: bool) -> Result<Params> {
         };
         return Err(Error::file(
             path,
-            format!("unexpected tensor(s) {} for architecture {}{hint}", extra.join(", "), fmt_arch(arch)),
+            format!(
+                "unexpected tensor(s) {} for architecture {}{hint}",
+                extra.join(", "),
+                fmt_arch(arch)
+            ),
         ));
     }
     Ok(params)
 }
 
 fn fmt_arch(arch: &[usize]) -> String {
-    arch.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("-")
+    arch.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("-")
 }

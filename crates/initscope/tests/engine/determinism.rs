@@ -15,7 +15,10 @@ fn same_command_twice_gives_identical_metrics_and_weight_bytes() {
         let a = train(&cfg, &data, &mut |_| {}).unwrap();
         let b = train(&cfg, &data, &mut |_| {}).unwrap();
         assert_eq!(a.metrics, b.metrics);
-        assert_eq!(to_bytes(&a.params, &cfg).unwrap(), to_bytes(&b.params, &cfg).unwrap());
+        assert_eq!(
+            to_bytes(&a.params, &cfg).unwrap(),
+            to_bytes(&b.params, &cfg).unwrap()
+        );
     }
 }
 
@@ -36,7 +39,10 @@ fn initial_weights_depend_only_on_seed_layer_and_kind() {
     let p1 = initial_params(&other).unwrap();
     assert_eq!(p0[..2], p1[..2]);
     assert_ne!(p0[2].weight, p1[2].weight);
-    assert_eq!(p0[2].bias, p1[2].bias, "the bias of layer 3 has its own stream");
+    assert_eq!(
+        p0[2].bias, p1[2].bias,
+        "the bias of layer 3 has its own stream"
+    );
     // Changing only the bias initializer leaves every weight alone.
     let (bias, _) = config("hidden = \"8,8\"\nseed = 5\nbias_init = \"zeros\"");
     let p2 = initial_params(&bias).unwrap();

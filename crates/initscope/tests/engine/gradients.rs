@@ -13,7 +13,11 @@ use crate::support::config;
 
 fn random_matrix(rows: usize, cols: usize, seed: u64) -> Matrix<f64> {
     let mut r = rng::stream(seed, Stream::Data);
-    Matrix::from_vec(rows, cols, (0..rows * cols).map(|_| rng::normal(&mut r)).collect())
+    Matrix::from_vec(
+        rows,
+        cols,
+        (0..rows * cols).map(|_| rng::normal(&mut r)).collect(),
+    )
 }
 
 fn rel_err(a: f64, b: f64) -> f64 {
@@ -43,9 +47,15 @@ fn every_loss_gradient_matches_central_differences() {
             plus.as_mut_slice()[idx] += h;
             let mut minus = logits.clone();
             minus.as_mut_slice()[idx] -= h;
-            let num = (loss.forward_backward(&plus, targets, None) - loss.forward_backward(&minus, targets, None)) / (2.0 * h);
+            let num = (loss.forward_backward(&plus, targets, None)
+                - loss.forward_backward(&minus, targets, None))
+                / (2.0 * h);
             let err = rel_err(grad.as_slice()[idx], num);
-            assert!(err < 1e-6, "{loss} entry {idx}: backprop {} vs numeric {num}", grad.as_slice()[idx]);
+            assert!(
+                err < 1e-6,
+                "{loss} entry {idx}: backprop {} vs numeric {num}",
+                grad.as_slice()[idx]
+            );
         }
     }
     dense.fill(0.0);
@@ -58,9 +68,16 @@ fn cross_entropy_is_stable_for_huge_logits() {
     let l = Loss::CrossEntropy.forward_backward(&logits, Targets::Classes(&[1]), Some(&mut grad));
     assert_eq!(l, 2000.0);
     assert!(grad.as_slice().iter().all(|g| g.is_finite()));
-    let bce = Loss::BceWithLogits.forward_backward(&Matrix::from_vec(1, 1, vec![-1000.0f32]), Targets::Dense(&Matrix::from_vec(1, 1, vec![1.0f32])), None);
+    let bce = Loss::BceWithLogits.forward_backward(
+        &Matrix::from_vec(1, 1, vec![-1000.0f32]),
+        Targets::Dense(&Matrix::from_vec(1, 1, vec![1.0f32])),
+        None,
+    );
     assert_eq!(bce, 1000.0);
 }
+
+/// Moves one parameter or input of a layer by the given amount.
+type Perturb<'a> = dyn Fn(&mut Dense<f64>, &mut Matrix<f64>, f64) + 'a;
 
 #[test]
 fn dense_layer_backward_matches_central_differences_for_every_activation() {
@@ -77,7 +94,13 @@ fn dense_layer_backward_matches_central_differences_for_every_activation() {
         let objective = |layer: &Dense<f64>, x: &Matrix<f64>| {
             let mut cache = DenseCache::new(batch, fan_out, false);
             layer.forward(x, &mut cache, None);
-            cache.act.as_slice().iter().zip(r.as_slice()).map(|(a, r)| a * r).sum::<f64>()
+            cache
+                .act
+                .as_slice()
+                .iter()
+                .zip(r.as_slice())
+                .map(|(a, r)| a * r)
+                .sum::<f64>()
         };
         let mut cache = DenseCache::new(batch, fan_out, false);
         layer.forward(&x, &mut cache, None);
@@ -87,7 +110,7 @@ fn dense_layer_backward_matches_central_differences_for_every_activation() {
         layer.backward(&x, &cache, &mut d_out, &mut grads, Some(&mut dx));
 
         let h = 1e-6;
-        let numeric = |perturb: &dyn Fn(&mut Dense<f64>, &mut Matrix<f64>, f64)| {
+        let numeric = |perturb: &Perturb<'_>| {
             let (mut lp, mut xp) = (layer.clone(), x.clone());
             perturb(&mut lp, &mut xp, h);
             let plus = objective(&lp, &xp);
@@ -97,7 +120,10 @@ fn dense_layer_backward_matches_central_differences_for_every_activation() {
         };
         for i in 0..fan_out * fan_in {
             let n = numeric(&|l, _, d| l.weight.as_mut_slice()[i] += d);
-            assert!(rel_err(grads.d_weight.as_slice()[i], n) < 1e-6, "{act} dW[{i}]");
+            assert!(
+                rel_err(grads.d_weight.as_slice()[i], n) < 1e-6,
+                "{act} dW[{i}]"
+            );
         }
         for i in 0..fan_out {
             let n = numeric(&|l, _, d| l.bias[i] += d);
@@ -118,10 +144,21 @@ fn two_and_four_layer_networks_pass_gradcheck_for_every_activation() {
     };
     for act in all_activations() {
         for hidden in ["8", "6,6,6"] {
-            let (cfg, data) = config(&format!("data = \"moons\"\nact = \"{act}\"\nhidden = \"{hidden}\"\nseed = 3"));
-            let report = gradcheck(&initial_params(&cfg).unwrap(), cfg.act, cfg.loss, &data.train, &opts);
+            let (cfg, data) = config(&format!(
+                "data = \"moons\"\nact = \"{act}\"\nhidden = \"{hidden}\"\nseed = 3"
+            ));
+            let report = gradcheck(
+                &initial_params(&cfg).unwrap(),
+                cfg.act,
+                cfg.loss,
+                &data.train,
+                &opts,
+            );
             assert!(report.pass, "{act} hidden {hidden}: {report:?}");
-            assert!(report.layers.iter().all(|l| l.max_abs_grad > 0.0), "{act}: a layer with zero gradient proves nothing");
+            assert!(
+                report.layers.iter().all(|l| l.max_abs_grad > 0.0),
+                "{act}: a layer with zero gradient proves nothing"
+            );
         }
     }
 }

@@ -6,7 +6,8 @@ use crate::support::config;
 
 #[test]
 fn xor_is_learned_to_full_accuracy() {
-    let (cfg, data) = config("data = \"xor\"\nhidden = \"8\"\nbatch = \"full\"\nlr = 0.5\nsteps = 2000");
+    let (cfg, data) =
+        config("data = \"xor\"\nhidden = \"8\"\nbatch = \"full\"\nlr = 0.5\nsteps = 2000");
     let out = train(&cfg, &data, &mut |_| {}).unwrap();
     assert!(out.summary.train_acc.unwrap() >= 0.99, "{:?}", out.summary);
     assert!(out.summary.train_loss < 0.05);
@@ -22,10 +23,15 @@ fn moons_is_learned_to_97_percent() {
 
 #[test]
 fn teacher_regression_and_zero_hidden_layers_learn() {
-    let (cfg, data) = config("data = \"teacher\"\nhidden = \"32\"\noptim = \"adam\"\nlr = 0.01\nepochs = 50");
+    let (cfg, data) =
+        config("data = \"teacher\"\nhidden = \"32\"\noptim = \"adam\"\nlr = 0.01\nepochs = 50");
     let out = train(&cfg, &data, &mut |_| {}).unwrap();
     assert!(out.summary.train_acc.is_none());
-    assert!(out.summary.train_loss < 0.2 * out.summary.loss_start, "{:?}", out.summary);
+    assert!(
+        out.summary.train_loss < 0.2 * out.summary.loss_start,
+        "{:?}",
+        out.summary
+    );
     // Logistic regression (no hidden layer) separates two blobs whose centres lie far apart
     // (data seed 1; with seed 0 the two centres happen to overlap and ~92% is the ceiling).
     let (cfg, data) = config("data = \"blobs:classes=2,seed=1\"\nhidden = \"\"\nepochs = 20");
@@ -55,6 +61,10 @@ fn every_optimizer_schedule_and_clipping_reduce_the_loss() {
     ] {
         let (cfg, data) = config(&format!("data = \"moons\"\nsteps = 200\n{extra}"));
         let out = train(&cfg, &data, &mut |_| {}).unwrap();
-        assert!(out.summary.train_loss < 0.8 * out.summary.loss_start, "{extra}: {:?}", out.summary);
+        assert!(
+            out.summary.train_loss < 0.8 * out.summary.loss_start,
+            "{extra}: {:?}",
+            out.summary
+        );
     }
 }

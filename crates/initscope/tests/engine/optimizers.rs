@@ -1,7 +1,9 @@
 //! Optimizer steps against values computed by hand from torch.optim's update rules.
 
 use initscope::layer::{Dense, DenseGrads};
-use initscope::optim::{clip_grad_norm, warmup_factor, OptimConfig, OptimKind, Optimizer, Schedule};
+use initscope::optim::{
+    clip_grad_norm, warmup_factor, OptimConfig, OptimKind, Optimizer, Schedule,
+};
 use initscope::{Activation, Matrix};
 
 /// A 1x1 layer with weight 1 and bias 1, both receiving gradient 0.5 at every step.
@@ -23,7 +25,11 @@ fn run(kind: OptimKind, lr: f64, wd: f64, steps: usize) -> f64 {
     for _ in 0..steps {
         opt.step(&mut layers, &grads, lr);
     }
-    assert_eq!(layers[0].weight.get(0, 0), layers[0].bias[0], "weight and bias see the same rule");
+    assert_eq!(
+        layers[0].weight.get(0, 0),
+        layers[0].bias[0],
+        "weight and bias see the same rule"
+    );
     layers[0].bias[0]
 }
 
@@ -76,18 +82,27 @@ fn adam_second_step() {
 #[test]
 fn adamw_decouples_weight_decay() {
     let step = 0.05 / (0.00025f64.sqrt() / 0.001f64.sqrt() + 1e-8);
-    close(run(OptimKind::Adamw, 0.1, 0.1, 1), 1.0 * (1.0 - 0.1 * 0.1) - step);
+    close(
+        run(OptimKind::Adamw, 0.1, 0.1, 1),
+        1.0 * (1.0 - 0.1 * 0.1) - step,
+    );
 }
 
 #[test]
 fn rmsprop_with_eps_outside_the_root() {
     // v = 0.01 * 0.25; p = 1 - 0.1 * 0.5 / (0.05 + 1e-8)
-    close(run(OptimKind::Rmsprop, 0.1, 0.0, 1), 1.0 - 0.1 * 0.5 / (0.0025f64.sqrt() + 1e-8));
+    close(
+        run(OptimKind::Rmsprop, 0.1, 0.0, 1),
+        1.0 - 0.1 * 0.5 / (0.0025f64.sqrt() + 1e-8),
+    );
 }
 
 #[test]
 fn schedules_and_warmup() {
-    let step = Schedule::Step { every: 10, gamma: 0.5 };
+    let step = Schedule::Step {
+        every: 10,
+        gamma: 0.5,
+    };
     assert_eq!(step.lr(0.1, 9, 100), 0.1);
     assert_eq!(step.lr(0.1, 10, 100), 0.05);
     assert_eq!(step.lr(0.1, 25, 100), 0.025);

@@ -16,12 +16,20 @@ fn units_identical(params: &Params, l: usize) -> bool {
         .as_ref()
         .is_none_or(|b| b.iter().all(|x| x.to_bits() == b[0].to_bits()));
     let next = &params[l].weight;
-    let cols_equal = (0..next.rows()).all(|i| next.row(i).iter().all(|x| x.to_bits() == next.get(i, 0).to_bits()));
+    let cols_equal = (0..next.rows()).all(|i| {
+        next.row(i)
+            .iter()
+            .all(|x| x.to_bits() == next.get(i, 0).to_bits())
+    });
     rows_equal && bias_equal && cols_equal
 }
 
 /// Full-batch gradient descent in f64, calling `check(step, grads)` at every step.
-fn full_batch_steps(toml: &str, steps: usize, mut check: impl FnMut(usize, &Workspace<f64>)) -> Params {
+fn full_batch_steps(
+    toml: &str,
+    steps: usize,
+    mut check: impl FnMut(usize, &Workspace<f64>),
+) -> Params {
     let (cfg, data) = config(toml);
     let mut net = Mlp::<f64>::from_params(&initial_params(&cfg).unwrap(), cfg.act);
     let outputs = *cfg.arch.last().unwrap();
@@ -43,29 +51,56 @@ fn full_batch_steps(toml: &str, steps: usize, mut check: impl FnMut(usize, &Work
 
 #[test]
 fn zero_init_with_f0_zero_freezes_every_weight_and_only_the_output_bias_learns() {
-    for act in ["tanh", "relu", "gelu", "silu", "elu", "softsign", "leaky_relu", "selu", "identity"] {
+    for act in [
+        "tanh",
+        "relu",
+        "gelu",
+        "silu",
+        "elu",
+        "softsign",
+        "leaky_relu",
+        "selu",
+        "identity",
+    ] {
         let toml = format!(
             "data = \"teacher:n=128\"\nhidden = \"8,8\"\nact = \"{act}\"\ninit = \"zeros\"\nbias_init = \"zeros\"\nprecision = \"f64\"\noptim = \"momentum\""
         );
         let params = full_batch_steps(&toml, 300, |step, ws| {
             for (l, g) in ws.grads.iter().enumerate() {
-                assert!(g.d_weight.as_slice().iter().all(|&x| x == 0.0), "{act}: dW_{} != 0 at step {step}", l + 1);
+                assert!(
+                    g.d_weight.as_slice().iter().all(|&x| x == 0.0),
+                    "{act}: dW_{} != 0 at step {step}",
+                    l + 1
+                );
                 if l + 1 < ws.grads.len() {
-                    assert!(g.d_bias.iter().all(|&x| x == 0.0), "{act}: db_{} != 0 at step {step}", l + 1);
+                    assert!(
+                        g.d_bias.iter().all(|&x| x == 0.0),
+                        "{act}: db_{} != 0 at step {step}",
+                        l + 1
+                    );
                 }
             }
         });
         for (l, p) in params.iter().enumerate() {
-            assert!(p.weight.as_slice().iter().all(|&x| x == 0.0), "{act}: W_{} moved", l + 1);
+            assert!(
+                p.weight.as_slice().iter().all(|&x| x == 0.0),
+                "{act}: W_{} moved",
+                l + 1
+            );
         }
         // The output bias converges to the best constant predictor: the mean target.
         let (_, data) = config("data = \"teacher:n=128\"");
         let mean = match &data.train.y {
-            initscope::data::Labels::Values(v) => v.as_slice().iter().sum::<f64>() / v.rows() as f64,
+            initscope::data::Labels::Values(v) => {
+                v.as_slice().iter().sum::<f64>() / v.rows() as f64
+            }
             _ => unreachable!(),
         };
         let b = params.last().unwrap().bias.as_ref().unwrap()[0];
-        assert!(b != 0.0 && (b - mean).abs() < 1e-6 * mean.abs().max(1e-3), "{act}: output bias {b} vs mean target {mean}");
+        assert!(
+            b != 0.0 && (b - mean).abs() < 1e-6 * mean.abs().max(1e-3),
+            "{act}: output bias {b} vs mean target {mean}"
+        );
     }
 }
 
@@ -86,8 +121,14 @@ fn zero_init_sigmoid_wakes_up_but_keeps_one_distinct_unit_per_layer() {
     let toml = "data = \"teacher:n=128\"\nhidden = \"8,8\"\nact = \"sigmoid\"\ninit = \"zeros\"\nbias_init = \"zeros\"\nprecision = \"f64\"";
     let params = full_batch_steps(toml, 300, |_, _| {});
     for l in 1..=2 {
-        assert!(params[l - 1].weight.as_slice().iter().any(|&x| x != 0.0), "W_{l} never woke up");
-        assert!(units_identical(&params, l), "layer {l} split without a symmetry breaker");
+        assert!(
+            params[l - 1].weight.as_slice().iter().any(|&x| x != 0.0),
+            "W_{l} never woke up"
+        );
+        assert!(
+            units_identical(&params, l),
+            "layer {l} split without a symmetry breaker"
+        );
     }
 }
 
@@ -101,9 +142,16 @@ fn constant_init_units_stay_bitwise_identical_under_every_optimizer_with_weight_
             let (cfg, data) = config(&toml);
             let out = train(&cfg, &data, &mut |_| {}).unwrap();
             for l in 1..=2 {
-                assert!(units_identical(&out.params, l), "{optim}/{precision}: layer {l} split");
+                assert!(
+                    units_identical(&out.params, l),
+                    "{optim}/{precision}: layer {l} split"
+                );
             }
-            assert_ne!(out.params[0].weight.get(0, 0), 0.1, "{optim}/{precision}: nothing moved");
+            assert_ne!(
+                out.params[0].weight.get(0, 0),
+                0.1,
+                "{optim}/{precision}: nothing moved"
+            );
         }
     }
 }
@@ -114,6 +162,9 @@ fn dropout_splits_constant_init_units() {
     let (cfg, data) = config(toml);
     let out = train(&cfg, &data, &mut |_| {}).unwrap();
     for l in 1..=2 {
-        assert!(!units_identical(&out.params, l), "dropout failed to split layer {l}");
+        assert!(
+            !units_identical(&out.params, l),
+            "dropout failed to split layer {l}"
+        );
     }
 }

@@ -17,7 +17,9 @@ fn temp_path(name: &str) -> std::path::PathBuf {
 #[test]
 fn saved_weights_load_back_exactly_and_continue_training() {
     for precision in ["f32", "f64"] {
-        let (cfg, data) = config(&format!("data = \"moons\"\nsteps = 30\nprecision = \"{precision}\""));
+        let (cfg, data) = config(&format!(
+            "data = \"moons\"\nsteps = 30\nprecision = \"{precision}\""
+        ));
         let out = train(&cfg, &data, &mut |_| {}).unwrap();
         let path = temp_path(precision);
         std::fs::write(&path, to_bytes(&out.params, &cfg).unwrap()).unwrap();
@@ -42,7 +44,11 @@ fn layout_matches_pytorch_sequential_names_and_shapes() {
     let (cfg, _) = config("hidden = \"16,8\"");
     let bytes = to_bytes(&initial_params(&cfg).unwrap(), &cfg).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let shapes: HashMap<String, Vec<usize>> = st.tensors().into_iter().map(|(n, t)| (n, t.shape().to_vec())).collect();
+    let shapes: HashMap<String, Vec<usize>> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| (n, t.shape().to_vec()))
+        .collect();
     let want: HashMap<String, Vec<usize>> = [
         ("0.weight", vec![16, 2]),
         ("0.bias", vec![16]),
@@ -65,15 +71,43 @@ fn layout_matches_pytorch_sequential_names_and_shapes() {
 fn missing_misshaped_and_extra_tensors_are_refused_with_their_names() {
     let (small, _) = config("hidden = \"4\"");
     let path = temp_path("shapes");
-    std::fs::write(&path, to_bytes(&initial_params(&small).unwrap(), &small).unwrap()).unwrap();
-    let e = load_params(&path, &[2, 5, 2], true).unwrap_err().to_string();
-    assert!(e.contains("'0.weight' has shape [4, 2], expected [5, 2]"), "{e}");
-    let e = load_params(&path, &[2, 4, 4, 2], true).unwrap_err().to_string();
-    assert!(e.contains("missing tensor '2.weight'") || e.contains("'2.weight' has shape"), "{e}");
-    let e = load_params(&path, &[2, 4, 2], false).unwrap_err().to_string();
-    assert!(e.contains("unexpected tensor(s) 0.bias, 2.bias") && e.contains("--no-bias"), "{e}");
+    std::fs::write(
+        &path,
+        to_bytes(&initial_params(&small).unwrap(), &small).unwrap(),
+    )
+    .unwrap();
+    let e = load_params(&path, &[2, 5, 2], true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("'0.weight' has shape [4, 2], expected [5, 2]"),
+        "{e}"
+    );
+    let e = load_params(&path, &[2, 4, 4, 2], true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("missing tensor '2.weight'") || e.contains("'2.weight' has shape"),
+        "{e}"
+    );
+    let e = load_params(&path, &[2, 4, 2], false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unexpected tensor(s) 0.bias, 2.bias") && e.contains("--no-bias"),
+        "{e}"
+    );
     std::fs::write(&path, b"not a safetensors file").unwrap();
-    assert!(load_params(&path, &[2, 4, 2], true).unwrap_err().to_string().contains("not a safetensors file"));
-    let e = load_params(std::path::Path::new("/nonexistent/w.safetensors"), &[2, 4, 2], true).unwrap_err().to_string();
+    assert!(load_params(&path, &[2, 4, 2], true)
+        .unwrap_err()
+        .to_string()
+        .contains("not a safetensors file"));
+    let e = load_params(
+        std::path::Path::new("/nonexistent/w.safetensors"),
+        &[2, 4, 2],
+        true,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("/nonexistent/w.safetensors"), "{e}");
 }

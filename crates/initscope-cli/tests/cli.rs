@@ -1,0 +1,289 @@
+//! The command line: exit codes, one-line errors, outputs on disk, JSON on stdout.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn initscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_initscope"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("initscope-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Exit code 2 and exactly one line on stderr that mentions `needle`.
+fn assert_bad_input(args: &[&str], needle: &str) {
+    let o = initscope(args);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{args:?}: not one line:\n{err}"
+    );
+    assert!(err.contains(needle), "{args:?}: '{needle}' not in: {err}");
+    assert!(o.stdout.is_empty(), "{args:?}: printed to stdout on error");
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_code_2() {
+    assert_bad_input(
+        &["train", "--act", "tanhh"],
+        "--act 'tanhh': unknown activation 'tanhh'",
+    );
+    assert_bad_input(&["train", "--init", "xavier_banana"], "unknown initializer");
+    assert_bad_input(&["train", "--optim", "lbfgs"], "unknown optimizer 'lbfgs'");
+    assert_bad_input(
+        &["train", "--lr", "-0.1"],
+        "--lr: must be a finite number >= 0",
+    );
+    assert_bad_input(&["train", "--dropout", "1"], "--dropout: must be in [0, 1)");
+    assert_bad_input(
+        &["train", "--arch", "3-8-2"],
+        "needs input width 2 and output width 2",
+    );
+    assert_bad_input(&["train", "--hidden", "8,0"], "not a positive width");
+    assert_bad_input(
+        &["train", "--data", "nosuchdata"],
+        "unknown dataset 'nosuchdata'",
+    );
+    assert_bad_input(
+        &["train", "--layer-init", "7=zeros"],
+        "layer 7 does not exist",
+    );
+    assert_bad_input(&["train", "--batch", "0"], "--batch: must be at least 1");
+    assert_bad_input(
+        &["train", "--init-from", "/nonexistent/w.safetensors"],
+        "/nonexistent/w.safetensors",
+    );
+    assert_bad_input(
+        &["train", "--config", "/nonexistent/run.toml"],
+        "/nonexistent/run.toml",
+    );
+    assert_bad_input(&["gradcheck", "--act", "nope"], "unknown activation");
+}
+
+#[test]
+fn train_writes_the_run_directory_and_json_summary() {
+    let dir = temp_dir("out");
+    let out = dir.join("run");
+    let o = initscope(&[
+        "train",
+        "--data",
+        "xor",
+        "--hidden",
+        "8",
+        "--batch",
+        "full",
+        "--lr",
+        "0.5",
+        "--steps",
+        "300",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&o.stdout).expect("stdout is only JSON");
+    for key in [
+        "run_id",
+        "status",
+        "steps",
+        "loss_start",
+        "train_loss",
+        "train_acc",
+        "test_loss",
+        "test_acc",
+        "wall_seconds",
+    ] {
+        assert!(summary.get(key).is_some(), "summary lacks {key}");
+    }
+    assert_eq!(summary["status"], "ok");
+    assert_eq!(summary["steps"], 300);
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "config.json",
+            "metrics.csv",
+            "summary.json",
+            "weights.safetensors"
+        ]
+    );
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(metrics.starts_with("run_id,step,metric,layer,value\n"));
+    let run_id = summary["run_id"].as_str().unwrap();
+    assert!(metrics.contains(&format!("{run_id},0,train_loss,,")));
+    assert!(metrics.contains(&format!("{run_id},0,grad_norm,1,")));
+    assert!(metrics.contains(&format!("{run_id},300,train_acc,,")));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["arch"], serde_json::json!([2, 8, 2]));
+    // Nothing temporary is left next to the run directory.
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+
+    // A non-empty --out is refused before training, and left untouched.
+    let before = std::fs::read(out.join("weights.safetensors")).unwrap();
+    assert_bad_input(
+        &["train", "--data", "xor", "--out", out.to_str().unwrap()],
+        "not empty (use --force",
+    );
+    assert_eq!(
+        std::fs::read(out.join("weights.safetensors")).unwrap(),
+        before
+    );
+    // --force replaces it; the same command gives the same bytes.
+    let o = initscope(&[
+        "train",
+        "--data",
+        "xor",
+        "--hidden",
+        "8",
+        "--batch",
+        "full",
+        "--lr",
+        "0.5",
+        "--steps",
+        "300",
+        "-q",
+        "--force",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read(out.join("weights.safetensors")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn a_diverged_run_exits_0_with_status_diverged() {
+    let o = initscope(&[
+        "train", "--data", "teacher", "--act", "relu", "--lr", "1000", "--steps", "100", "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["status"], "diverged");
+    assert!(summary["diverged_at_step"].is_u64());
+}
+
+#[test]
+fn config_file_is_read_and_flags_override_it() {
+    let dir = temp_dir("config");
+    let path = dir.join("run.toml");
+    std::fs::write(
+        &path,
+        "data = \"moons:n=64\"\nhidden = \"4\"\nsteps = 7\nact = \"relu\"\n",
+    )
+    .unwrap();
+    let o = initscope(&[
+        "train",
+        "--config",
+        path.to_str().unwrap(),
+        "--steps",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["steps"], 3);
+    assert_eq!(summary["num_params"], 2 * 4 + 4 + 4 * 2 + 2);
+    std::fs::write(&path, "data = \"moons\"\nlearning_rate = 0.1\n").unwrap();
+    assert_bad_input(
+        &["train", "--config", path.to_str().unwrap()],
+        "learning_rate",
+    );
+}
+
+#[test]
+fn init_from_continues_from_saved_weights() {
+    let dir = temp_dir("initfrom");
+    let out = dir.join("a");
+    let o = initscope(&[
+        "train",
+        "--data",
+        "moons",
+        "--steps",
+        "50",
+        "-q",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let first: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let w = out.join("weights.safetensors");
+    let o = initscope(&[
+        "train",
+        "--data",
+        "moons",
+        "--steps",
+        "0",
+        "--json",
+        "--init-from",
+        w.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let second: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(second["loss_start"], first["train_loss"]);
+    assert_bad_input(
+        &[
+            "train",
+            "--data",
+            "moons",
+            "--hidden",
+            "8",
+            "--init-from",
+            w.to_str().unwrap(),
+        ],
+        "'0.weight' has shape [16, 2], expected [8, 2]",
+    );
+}
+
+#[test]
+fn gradcheck_passes_and_reports_every_layer() {
+    let o = initscope(&[
+        "gradcheck",
+        "--data",
+        "moons",
+        "--act",
+        "gelu",
+        "--hidden",
+        "8,8",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(text.matches("PASS").count(), 4, "{text}");
+    let o = initscope(&["gradcheck", "--data", "teacher", "--hidden", "4", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["pass"], true);
+    assert_eq!(report["layers"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn gradcheck_fails_with_exit_1_when_the_tolerance_is_impossible() {
+    let o = initscope(&["gradcheck", "--data", "moons", "--tol", "1e-300"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("FAIL"));
+}

@@ -1,0 +1,78 @@
+//! A training step allocates nothing once the workspace exists (DESIGN.md: preallocated buffers).
+//! This binary counts every heap allocation with a wrapping global allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use initscope::config::{validate, RawConfig};
+use initscope::network::{Mlp, Workspace};
+use initscope::optim::{clip_grad_norm, Optimizer};
+use initscope::rng::{self, Stream};
+use initscope::train::{initial_params, BatchTargets, Prepared};
+use initscope::Float;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: forwards the caller's layout to the system allocator unchanged.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `System.alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn steps_allocate<T: Float>(toml_text: &str) -> usize {
+    let raw: RawConfig = toml::from_str(toml_text).unwrap();
+    let (cfg, data) = validate(&raw).unwrap();
+    let outputs = *cfg.arch.last().unwrap();
+    let train = Prepared::<T>::new(&data.train, cfg.loss, outputs);
+    let bs = cfg.batch_size(train.len());
+    let mut net = Mlp::<T>::from_params(&initial_params(&cfg).unwrap(), cfg.act);
+    let mut ws = Workspace::<T>::new(&cfg.arch, bs, cfg.dropout > 0.0);
+    let mut bt = BatchTargets::<T>::new(bs, outputs);
+    let mut opt = Optimizer::new(cfg.optim.clone(), &net.layers);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut shuffle = rng::stream(0, Stream::Shuffle);
+    let mut dropout = rng::stream(0, Stream::Dropout);
+    let mut step = || {
+        rng::shuffle(&mut shuffle, &mut order);
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        // A short last batch too: the buffers shrink and grow within their capacity.
+        for idx in [&order[..bs], &order[..bs / 2 + 1]] {
+            ws.load_rows(&train.x, idx);
+            bt.load(&train, idx);
+            let d = (cfg.dropout > 0.0).then_some((cfg.dropout, &mut dropout));
+            net.loss_and_grads(&mut ws, cfg.loss, bt.targets(cfg.loss), d);
+            clip_grad_norm(&mut ws.grads, 1.0);
+            opt.step(&mut net.layers, &ws.grads, cfg.optim.lr);
+        }
+        ALLOCATIONS.load(Ordering::SeqCst) - before
+    };
+    step(); // warm-up: lazily initialised kernel state may allocate once
+    (0..5).map(|_| step()).sum()
+}
+
+#[test]
+fn training_steps_allocate_nothing() {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let probe = std::hint::black_box(vec![1u8; 16]);
+    assert!(ALLOCATIONS.load(Ordering::SeqCst) > before, "the counter sees allocations");
+    drop(probe);
+    for toml_text in [
+        "data = \"moons\"\nhidden = \"32,32\"\nbatch = 64\ndropout = 0.1\noptim = \"adam\"",
+        "data = \"teacher\"\nhidden = \"64\"\nbatch = 100\noptim = \"nesterov\"\nact = \"gelu\"",
+        "data = \"spirals\"\nhidden = \"\"\nbatch = 32\nloss = \"bce\"\nact = \"relu\"",
+    ] {
+        assert_eq!(steps_allocate::<f32>(toml_text), 0, "f32: {toml_text}");
+        assert_eq!(steps_allocate::<f64>(toml_text), 0, "f64: {toml_text}");
+    }
+}
