@@ -65,7 +65,10 @@ fn steps_allocate<T: Float>(toml_text: &str) -> usize {
 fn training_steps_allocate_nothing() {
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     let probe = std::hint::black_box(vec![1u8; 16]);
-    assert!(ALLOCATIONS.load(Ordering::SeqCst) > before, "the counter sees allocations");
+    assert!(
+        ALLOCATIONS.load(Ordering::SeqCst) > before,
+        "the counter sees allocations"
+    );
     drop(probe);
     for toml_text in [
         "data = \"moons\"\nhidden = \"32,32\"\nbatch = 64\ndropout = 0.1\noptim = \"adam\"",
