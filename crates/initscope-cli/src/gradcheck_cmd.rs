@@ -39,7 +39,7 @@ pub fn run(a: GradcheckArgs) -> anyhow::Result<ExitCode> {
     if !(a.tol > 0.0 && a.tol.is_finite()) {
         anyhow::bail!("--tol: must be > 0, got {}", a.tol);
     }
-    let params = initial_params(&cfg)?;
+    let start = initial_params(&cfg, &data)?;
     let opts = GradcheckOptions {
         eps: a.fd_eps,
         tol: a.tol,
@@ -47,7 +47,7 @@ pub fn run(a: GradcheckArgs) -> anyhow::Result<ExitCode> {
         max_per_tensor: a.max_per_tensor,
         ..GradcheckOptions::default()
     };
-    let report = gradcheck(&params, cfg.act, cfg.loss, &data.train, &opts);
+    let report = gradcheck(&start.params, cfg.act, cfg.loss, &data.train, &opts);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

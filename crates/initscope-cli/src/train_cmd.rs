@@ -80,7 +80,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         // Refuse before training, not after.
         check_out_dir(dir, a.force)?;
     }
-    let params = initial_params(&cfg)?;
+    let start = initial_params(&cfg, &data)?;
     let show = !a.quiet;
     let bar = if show && std::io::stderr().is_terminal() {
         let pb = ProgressBar::new(cfg.steps as u64);
@@ -109,7 +109,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         bar.suspend(|| eprintln!("{header}"));
     }
     let total = cfg.steps;
-    let out = train_from(&cfg, &data, params, &mut |event| match event {
+    let out = train_from(&cfg, &data, start, &mut |event| match event {
         Event::Step { step, .. } => bar.set_position(*step as u64),
         Event::Eval(e) => {
             if show {

@@ -348,6 +348,19 @@ fn parse_layer_map(field: &str, items: &[String], layers: usize) -> Result<BTree
     Ok(map)
 }
 
+/// Refuses initializers that need a matrix (orthogonal, identity, sparse, ZerO, LSUV) as biases.
+fn bias_only(init: Init, field: &str, text: &str) -> Result<Init> {
+    if init.needs_matrix() {
+        Err(Error::spec(
+            field,
+            text,
+            "this initializer needs a weight matrix; it cannot initialise a bias vector",
+        ))
+    } else {
+        Ok(init)
+    }
+}
+
 /// The default data when none is given.
 pub const DEFAULT_DATA: &str = "moons";
 
@@ -396,17 +409,14 @@ pub fn validate(raw: &RawConfig) -> Result<(RunConfig, Dataset)> {
 
     let act = Activation::parse("--act", raw.act.as_deref().unwrap_or("tanh"))?;
     let init = Init::parse("--init", raw.init.as_deref().unwrap_or("pytorch"))?;
-    // A preset sets the bias too (pytorch: the same uniform bound); any other weight initializer
-    // leaves biases at zero unless --bias-init says otherwise (the Keras/JAX convention).
-    let default_bias = if init == Init::Pytorch {
-        "pytorch"
-    } else {
-        "zeros"
+    // A preset (pytorch, keras, flax, candle) sets the bias too, as its framework does; any other
+    // weight initializer leaves biases at zero unless --bias-init says otherwise (the Keras/JAX
+    // convention).
+    let bias_init = match raw.bias_init.as_deref() {
+        Some(s) => bias_only(Init::parse("--bias-init", s)?, "--bias-init", s)?,
+        None if init.is_preset() => init.clone(),
+        None => Init::Zeros,
     };
-    let bias_init = Init::parse(
-        "--bias-init",
-        raw.bias_init.as_deref().unwrap_or(default_bias),
-    )?;
     let layer_init = parse_layer_map(
         "--layer-init",
         raw.layer_init.as_deref().unwrap_or(&[]),
@@ -417,6 +427,18 @@ pub fn validate(raw: &RawConfig) -> Result<(RunConfig, Dataset)> {
         raw.layer_bias_init.as_deref().unwrap_or(&[]),
         layers,
     )?;
+    for (l, i) in &layer_bias_init {
+        bias_only(i.clone(), "--layer-bias-init", &format!("{l}={i}"))?;
+    }
+    let uses_lsuv = std::iter::once(&init)
+        .chain(layer_init.values())
+        .any(|i| matches!(i, Init::Lsuv { .. }));
+    if uses_lsuv && raw.init_from.is_some() {
+        return Err(Error::config(
+            "--init-from",
+            "cannot be combined with an lsuv initializer",
+        ));
+    }
 
     let kind = OptimKind::parse("--optim", raw.optim.as_deref().unwrap_or("sgd"))?;
     let mut optim = OptimConfig::new(kind);

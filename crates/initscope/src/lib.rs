@@ -21,6 +21,7 @@ pub mod gradcheck;
 pub mod init;
 pub mod layer;
 pub mod loss;
+pub mod lsuv;
 pub mod matrix;
 pub mod network;
 pub mod optim;

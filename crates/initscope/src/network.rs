@@ -9,7 +9,7 @@
 //! here are 0-based, so layer l lives at index l - 1.
 
 use crate::activation::Activation;
-use crate::init::{Fans, Init};
+use crate::init::{Fans, FillContext, Init, Role};
 use crate::layer::{Dense, DenseCache, DenseGrads, Dropout};
 use crate::loss::{Loss, Targets};
 use crate::matrix::Matrix;
@@ -34,13 +34,21 @@ pub struct LayerInits {
 }
 
 /// Draws the initial parameters. Layer l's weight comes from stream `Weight(l)` and its bias from
-/// `Bias(l)`, so each depends only on (seed, l, weight|bias) and its own initializer.
-pub fn init_params(dims: &[usize], inits: &[LayerInits], bias: bool, seed: u64) -> Params {
+/// `Bias(l)`, so each depends only on (seed, l, weight|bias) and its own initializer. `act` is the
+/// hidden activation (for `gain=auto`; the output layer is followed by the identity).
+pub fn init_params(
+    dims: &[usize],
+    inits: &[LayerInits],
+    bias: bool,
+    seed: u64,
+    act: Activation,
+) -> Params {
     assert_eq!(
         inits.len() + 1,
         dims.len(),
         "one initializer pair per layer"
     );
+    let layers = inits.len();
     dims.windows(2)
         .zip(inits)
         .enumerate()
@@ -50,13 +58,25 @@ pub fn init_params(dims: &[usize], inits: &[LayerInits], bias: bool, seed: u64) 
                 fan_in: d[0],
                 fan_out: d[1],
             };
+            let act = if l == layers {
+                Activation::Identity
+            } else {
+                act
+            };
+            let ctx = |role| FillContext { fans, act, role };
             let mut w = vec![0.0; d[0] * d[1]];
-            init.weight
-                .fill(&mut w, fans, &mut rng::stream(seed, Stream::Weight(l)));
+            init.weight.fill(
+                &mut w,
+                &ctx(Role::Weight),
+                &mut rng::stream(seed, Stream::Weight(l)),
+            );
             let b = bias.then(|| {
                 let mut b = vec![0.0; d[1]];
-                init.bias
-                    .fill(&mut b, fans, &mut rng::stream(seed, Stream::Bias(l)));
+                init.bias.fill(
+                    &mut b,
+                    &ctx(Role::Bias),
+                    &mut rng::stream(seed, Stream::Bias(l)),
+                );
                 b
             });
             LayerParams {

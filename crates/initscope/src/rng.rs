@@ -26,6 +26,8 @@ pub enum Stream {
     GradNoise,
     /// Synthetic data generation (keyed by the data seed, not the run seed).
     Data,
+    /// The data batch LSUV calibrates on.
+    Lsuv,
 }
 
 impl Stream {
@@ -37,6 +39,7 @@ impl Stream {
             Stream::Dropout => 2,
             Stream::GradNoise => 3,
             Stream::Data => 4,
+            Stream::Lsuv => 5,
         }
     }
 }

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Batch, RunConfig};
 use crate::data::{Dataset, Labels, Split};
 use crate::error::Result;
+use crate::init::Init;
 use crate::loss::{Loss, Targets};
+use crate::lsuv::{lsuv, LsuvLayer};
 use crate::matrix::Matrix;
 use crate::network::{init_params, Mlp, Params, Workspace};
 use crate::optim::{clip_grad_norm, warmup_factor, Optimizer};
@@ -67,6 +69,8 @@ pub struct Summary {
     pub test_loss: f64,
     pub test_acc: Option<f64>,
     pub num_params: usize,
+    /// What LSUV did per layer (empty unless an `lsuv` initializer was used).
+    pub lsuv: Vec<LsuvLayer>,
     pub precision: String,
     pub wall_seconds: f64,
     pub samples_per_second: f64,
@@ -92,17 +96,52 @@ pub enum Event<'a> {
     Eval(&'a EvalPoint),
 }
 
-/// The starting parameters: loaded from `init_from` when set, else drawn from the initializers.
-pub fn initial_params(cfg: &RunConfig) -> Result<Params> {
-    match &cfg.init_from {
-        Some(path) => load_params(path, &cfg.arch, cfg.bias),
-        None => Ok(init_params(
-            &cfg.arch,
-            &cfg.layer_inits(),
-            cfg.bias,
-            cfg.seed,
-        )),
+/// Where a run starts: its parameters, and what LSUV did when it was used.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InitialState {
+    pub params: Params,
+    pub lsuv: Vec<LsuvLayer>,
+}
+
+/// Rows LSUV calibrates on.
+pub const LSUV_BATCH: usize = 256;
+
+/// The starting parameters: loaded from `init_from` when set, else drawn from the initializers,
+/// then LSUV-calibrated on a batch of training rows (drawn from stream `Lsuv`) for layers whose
+/// initializer is `lsuv`.
+pub fn initial_params(cfg: &RunConfig, data: &Dataset) -> Result<InitialState> {
+    if let Some(path) = &cfg.init_from {
+        return Ok(InitialState {
+            params: load_params(path, &cfg.arch, cfg.bias)?,
+            lsuv: Vec::new(),
+        });
     }
+    let inits = cfg.layer_inits();
+    let mut params = init_params(&cfg.arch, &inits, cfg.bias, cfg.seed, cfg.act);
+    let which: Vec<Option<(f64, usize)>> = inits
+        .iter()
+        .map(|i| match i.weight {
+            Init::Lsuv { tol, max_iter } => Some((tol, max_iter)),
+            _ => None,
+        })
+        .collect();
+    let mut lsuv_report = Vec::new();
+    if which.iter().any(Option::is_some) {
+        let n = data.train.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        rng::shuffle(&mut rng::stream(cfg.seed, Stream::Lsuv), &mut order);
+        order.truncate(LSUV_BATCH.min(n));
+        let cols = data.train.x.cols();
+        let mut x = Matrix::zeros(order.len(), cols);
+        for (r, &i) in order.iter().enumerate() {
+            x.row_mut(r).copy_from_slice(data.train.x.row(i));
+        }
+        lsuv_report = lsuv(&mut params, cfg.act, &x, &which);
+    }
+    Ok(InitialState {
+        params,
+        lsuv: lsuv_report,
+    })
 }
 
 /// Trains as `cfg` says, in its precision, from its initial parameters.
@@ -111,20 +150,20 @@ pub fn train(
     data: &Dataset,
     observer: &mut dyn FnMut(&Event),
 ) -> Result<RunOutput> {
-    let params = initial_params(cfg)?;
-    Ok(train_from(cfg, data, params, observer))
+    let start = initial_params(cfg, data)?;
+    Ok(train_from(cfg, data, start, observer))
 }
 
-/// Trains from the given starting parameters (shapes must match `cfg.arch`).
+/// Trains from the given starting state (shapes must match `cfg.arch`).
 pub fn train_from(
     cfg: &RunConfig,
     data: &Dataset,
-    params: Params,
+    start: InitialState,
     observer: &mut dyn FnMut(&Event),
 ) -> RunOutput {
     match cfg.precision {
-        crate::config::Precision::F32 => train_typed::<f32>(cfg, data, params, observer),
-        crate::config::Precision::F64 => train_typed::<f64>(cfg, data, params, observer),
+        crate::config::Precision::F32 => train_typed::<f32>(cfg, data, start, observer),
+        crate::config::Precision::F64 => train_typed::<f64>(cfg, data, start, observer),
     }
 }
 
@@ -247,9 +286,10 @@ pub fn evaluate<T: Float>(
 fn train_typed<T: Float>(
     cfg: &RunConfig,
     data: &Dataset,
-    params: Params,
+    start: InitialState,
     observer: &mut dyn FnMut(&Event),
 ) -> RunOutput {
+    let params = start.params;
     let started = Instant::now();
     let run_id = cfg.run_id();
     let outputs = *cfg.arch.last().expect("validated arch");
@@ -388,6 +428,7 @@ fn train_typed<T: Float>(
         test_loss: last.test_loss,
         test_acc: last.test_acc,
         num_params: net.num_params(),
+        lsuv: start.lsuv,
         precision: T::NAME.to_string(),
         wall_seconds,
         samples_per_second: (steps_done * bs) as f64 / wall_seconds.max(1e-9),

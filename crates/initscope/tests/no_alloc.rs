@@ -36,7 +36,7 @@ fn steps_allocate<T: Float>(toml_text: &str) -> usize {
     let outputs = *cfg.arch.last().unwrap();
     let train = Prepared::<T>::new(&data.train, cfg.loss, outputs);
     let bs = cfg.batch_size(train.len());
-    let mut net = Mlp::<T>::from_params(&initial_params(&cfg).unwrap(), cfg.act);
+    let mut net = Mlp::<T>::from_params(&initial_params(&cfg, &data).unwrap().params, cfg.act);
     let mut ws = Workspace::<T>::new(&cfg.arch, bs, cfg.dropout > 0.0);
     let mut bt = BatchTargets::<T>::new(bs, outputs);
     let mut opt = Optimizer::new(cfg.optim.clone(), &net.layers);

@@ -1,9 +1,9 @@
 //! Same seed, same bytes; initial weights depend only on (seed, layer, weight|bias).
 
 use initscope::output::safetensors::to_bytes;
-use initscope::train::{initial_params, train};
+use initscope::train::train;
 
-use crate::support::config;
+use crate::support::{config, params};
 
 #[test]
 fn same_command_twice_gives_identical_metrics_and_weight_bytes() {
@@ -26,17 +26,17 @@ fn same_command_twice_gives_identical_metrics_and_weight_bytes() {
 fn different_seeds_give_different_weights() {
     let (a, _) = config("seed = 1");
     let (b, _) = config("seed = 2");
-    assert_ne!(initial_params(&a).unwrap(), initial_params(&b).unwrap());
+    assert_ne!(params(&a), params(&b));
 }
 
 #[test]
 fn initial_weights_depend_only_on_seed_layer_and_kind() {
     let (base, _) = config("hidden = \"8,8\"\nseed = 5");
-    let p0 = initial_params(&base).unwrap();
+    let p0 = params(&base);
     // Another layer's initializer, the optimizer, the learning rate and the precision do not move
     // layers 1-2.
     let (other, _) = config("hidden = \"8,8\"\nseed = 5\nlayer_init = [\"3=zeros\"]\noptim = \"adam\"\nlr = 0.5\nprecision = \"f64\"");
-    let p1 = initial_params(&other).unwrap();
+    let p1 = params(&other);
     assert_eq!(p0[..2], p1[..2]);
     assert_ne!(p0[2].weight, p1[2].weight);
     assert_eq!(
@@ -45,7 +45,7 @@ fn initial_weights_depend_only_on_seed_layer_and_kind() {
     );
     // Changing only the bias initializer leaves every weight alone.
     let (bias, _) = config("hidden = \"8,8\"\nseed = 5\nbias_init = \"zeros\"");
-    let p2 = initial_params(&bias).unwrap();
+    let p2 = params(&bias);
     for (a, b) in p0.iter().zip(&p2) {
         assert_eq!(a.weight, b.weight);
     }

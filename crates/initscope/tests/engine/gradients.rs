@@ -6,10 +6,10 @@ use initscope::gradcheck::{gradcheck, GradcheckOptions};
 use initscope::layer::{Dense, DenseCache, DenseGrads};
 use initscope::loss::{Loss, Targets};
 use initscope::rng::{self, Stream};
-use initscope::train::initial_params;
+
 use initscope::Matrix;
 
-use crate::support::config;
+use crate::support::{config, params};
 
 fn random_matrix(rows: usize, cols: usize, seed: u64) -> Matrix<f64> {
     let mut r = rng::stream(seed, Stream::Data);
@@ -147,13 +147,7 @@ fn two_and_four_layer_networks_pass_gradcheck_for_every_activation() {
             let (cfg, data) = config(&format!(
                 "data = \"moons\"\nact = \"{act}\"\nhidden = \"{hidden}\"\nseed = 3"
             ));
-            let report = gradcheck(
-                &initial_params(&cfg).unwrap(),
-                cfg.act,
-                cfg.loss,
-                &data.train,
-                &opts,
-            );
+            let report = gradcheck(&params(&cfg), cfg.act, cfg.loss, &data.train, &opts);
             assert!(report.pass, "{act} hidden {hidden}: {report:?}");
             assert!(
                 report.layers.iter().all(|l| l.max_abs_grad > 0.0),
@@ -175,7 +169,7 @@ fn every_loss_passes_gradcheck_through_a_network_including_no_bias_and_zero_hidd
         "data = \"circles\"\nhidden = \"8\"\ninit = \"normal:std=1.5\"\nbias_init = \"uniform:-1,1\"",
     ] {
         let (cfg, data) = config(toml);
-        let report = gradcheck(&initial_params(&cfg).unwrap(), cfg.act, cfg.loss, &data.train, &opts);
+        let report = gradcheck(&params(&cfg), cfg.act, cfg.loss, &data.train, &opts);
         assert!(report.pass, "{toml}: {report:?}");
     }
 }

@@ -8,3 +8,11 @@ pub fn config(toml_text: &str) -> (RunConfig, Dataset) {
     let raw: RawConfig = toml::from_str(toml_text).expect("test TOML parses");
     validate(&raw).expect("test config validates")
 }
+
+/// The starting parameters of a config (its own data loaded for LSUV).
+pub fn params(cfg: &RunConfig) -> initscope::Params {
+    let data = cfg.data.load().expect("test data loads");
+    initscope::train::initial_params(cfg, &data)
+        .expect("initial parameters")
+        .params
+}

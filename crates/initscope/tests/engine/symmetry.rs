@@ -2,9 +2,9 @@
 
 use initscope::network::{Mlp, Params, Workspace};
 use initscope::optim::Optimizer;
-use initscope::train::{initial_params, train, BatchTargets, Prepared};
+use initscope::train::{train, BatchTargets, Prepared};
 
-use crate::support::config;
+use crate::support::{config, params};
 
 /// Hidden layer `l` (1-based) has all units bitwise identical: equal incoming rows, equal biases
 /// and equal outgoing columns.
@@ -31,7 +31,7 @@ fn full_batch_steps(
     mut check: impl FnMut(usize, &Workspace<f64>),
 ) -> Params {
     let (cfg, data) = config(toml);
-    let mut net = Mlp::<f64>::from_params(&initial_params(&cfg).unwrap(), cfg.act);
+    let mut net = Mlp::<f64>::from_params(&params(&cfg), cfg.act);
     let outputs = *cfg.arch.last().unwrap();
     let train_set = Prepared::<f64>::new(&data.train, cfg.loss, outputs);
     let n = train_set.len();

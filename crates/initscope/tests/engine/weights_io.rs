@@ -4,9 +4,9 @@ use std::collections::HashMap;
 
 use initscope::config::{validate, RawConfig};
 use initscope::output::safetensors::{load_params, to_bytes};
-use initscope::train::{initial_params, train};
+use initscope::train::train;
 
-use crate::support::config;
+use crate::support::{config, params};
 
 fn temp_path(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("initscope-test-{}-{name}", std::process::id()));
@@ -33,7 +33,7 @@ fn saved_weights_load_back_exactly_and_continue_training() {
             ..Default::default()
         };
         let (cfg2, data2) = validate(&raw).unwrap();
-        assert_eq!(initial_params(&cfg2).unwrap(), out.params);
+        assert_eq!(params(&cfg2), out.params);
         let resumed = train(&cfg2, &data2, &mut |_| {}).unwrap();
         assert_eq!(resumed.summary.loss_start, out.summary.train_loss);
     }
@@ -42,7 +42,7 @@ fn saved_weights_load_back_exactly_and_continue_training() {
 #[test]
 fn layout_matches_pytorch_sequential_names_and_shapes() {
     let (cfg, _) = config("hidden = \"16,8\"");
-    let bytes = to_bytes(&initial_params(&cfg).unwrap(), &cfg).unwrap();
+    let bytes = to_bytes(&params(&cfg), &cfg).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let shapes: HashMap<String, Vec<usize>> = st
         .tensors()
@@ -71,11 +71,7 @@ fn layout_matches_pytorch_sequential_names_and_shapes() {
 fn missing_misshaped_and_extra_tensors_are_refused_with_their_names() {
     let (small, _) = config("hidden = \"4\"");
     let path = temp_path("shapes");
-    std::fs::write(
-        &path,
-        to_bytes(&initial_params(&small).unwrap(), &small).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(&path, to_bytes(&params(&small), &small).unwrap()).unwrap();
     let e = load_params(&path, &[2, 5, 2], true)
         .unwrap_err()
         .to_string();

@@ -1,0 +1,80 @@
+//! LSUV, layer-sequential unit-variance initialization (Mishkin & Matas 2016, Algorithm 1).
+//!
+//! After the orthonormal pre-init (done by `Init::Lsuv`'s fill), for each LSUV layer l in order:
+//! forward a data batch, measure Var(z_l) over all batch entries and units of the layer's
+//! pre-activation, and divide W_l by sqrt(Var(z_l)) until |Var(z_l) - 1| < tol or `max_iter`
+//! rescalings. Later layers see the already rescaled earlier ones. Runs in f64.
+
+use serde::{Deserialize, Serialize};
+
+use crate::activation::Activation;
+use crate::matrix::Matrix;
+use crate::network::{Mlp, Params, Workspace};
+
+/// What LSUV did to one layer (1-based).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LsuvLayer {
+    pub layer: usize,
+    /// Rescalings applied.
+    pub iterations: usize,
+    /// Var(z_l) on the batch after the last rescaling.
+    pub variance: f64,
+    /// Whether |Var(z_l) - 1| < tol was reached.
+    pub converged: bool,
+}
+
+/// Population variance of all entries.
+fn variance(m: &Matrix<f64>) -> f64 {
+    let xs = m.as_slice();
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n
+}
+
+/// Applies LSUV to the layers with `Some((tol, max_iter))` in `which` (index l-1), on the batch
+/// `x` (rows of inputs). Returns one report per LSUV layer.
+pub fn lsuv(
+    params: &mut Params,
+    act: Activation,
+    x: &Matrix<f64>,
+    which: &[Option<(f64, usize)>],
+) -> Vec<LsuvLayer> {
+    let mut dims = vec![params[0].weight.cols()];
+    dims.extend(params.iter().map(|p| p.weight.rows()));
+    let mut net = Mlp::<f64>::from_params(params, act);
+    let mut ws = Workspace::<f64>::new(&dims, x.rows(), false);
+    let idx: Vec<usize> = (0..x.rows()).collect();
+    ws.load_rows(x, &idx);
+    let mut reports = Vec::new();
+    for (i, spec) in which.iter().enumerate() {
+        let Some((tol, max_iter)) = *spec else {
+            continue;
+        };
+        let mut iterations = 0;
+        let var = loop {
+            net.forward(&mut ws, None);
+            let var = variance(&ws.caches[i].pre);
+            if (var - 1.0).abs() < tol || iterations >= max_iter || !(var > 0.0 && var.is_finite())
+            {
+                break var;
+            }
+            let s = 1.0 / var.sqrt();
+            net.layers[i]
+                .weight
+                .as_mut_slice()
+                .iter_mut()
+                .for_each(|w| *w *= s);
+            iterations += 1;
+        };
+        reports.push(LsuvLayer {
+            layer: i + 1,
+            iterations,
+            variance: var,
+            converged: (var - 1.0).abs() < tol,
+        });
+    }
+    for (p, layer) in params.iter_mut().zip(&net.layers) {
+        p.weight = layer.weight.clone();
+    }
+    reports
+}
