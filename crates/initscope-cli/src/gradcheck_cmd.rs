@@ -49,18 +49,22 @@ pub fn run(a: GradcheckArgs) -> anyhow::Result<ExitCode> {
     };
     let report = gradcheck(&start.params, cfg.act, cfg.loss, &data.train, &opts);
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!(
+        outln!(
             "gradcheck (f64, central differences, eps {}, {} rows, loss {:.6}): relative error |g - num| / max(|g|, |num|, {:.1e})",
             report.eps, report.rows, report.loss, report.floor
         );
-        println!(
+        outln!(
             "{:>5}  {:>8}  {:>14}  {:>14}  {:>12}  result",
-            "layer", "checked", "max err W", "max err b", "max |grad|"
+            "layer",
+            "checked",
+            "max err W",
+            "max err b",
+            "max |grad|"
         );
         for l in &report.layers {
-            println!(
+            outln!(
                 "{:>5}  {:>8}  {:>14.3e}  {:>14}  {:>12.3e}  {}",
                 l.layer,
                 l.checked,
@@ -72,7 +76,7 @@ pub fn run(a: GradcheckArgs) -> anyhow::Result<ExitCode> {
                 if l.pass { "PASS" } else { "FAIL" }
             );
         }
-        println!(
+        outln!(
             "{} (tolerance {})",
             if report.pass { "PASS" } else { "FAIL" },
             report.tol

@@ -3,8 +3,17 @@
 //! Exit codes: 0 success (a diverged run is a result), 1 a check that failed (gradcheck),
 //! 2 bad input (one line on stderr naming what and where).
 
+/// `println!` that returns an error instead of panicking when stdout is closed (e.g. `| head`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 mod args;
 mod gradcheck_cmd;
+mod init_cmd;
 mod train_cmd;
 
 use std::process::ExitCode;
@@ -25,6 +34,8 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// Check backprop against central finite differences in f64, layer by layer.
     Gradcheck(gradcheck_cmd::GradcheckArgs),
+    /// List the initializers, or show the resolved distribution of one for given fans.
+    Init(init_cmd::InitArgs),
 }
 
 fn run() -> anyhow::Result<ExitCode> {
@@ -32,12 +43,22 @@ fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Train(a) => train_cmd::run(a),
         Command::Gradcheck(a) => gradcheck_cmd::run(a),
+        Command::Init(a) => init_cmd::run(a),
     }
+}
+
+/// Whether the error is a closed stdout (a reader such as `head` went away): not a failure.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("initscope: error: {e:#}");
             ExitCode::from(2)

@@ -63,6 +63,22 @@ fn summary_text(s: &Summary) -> String {
         "run {}: {status}\n  {} updates in {:.2} s ({:.0} samples/s, {} parameters, {})\n  loss: {:.6} at init -> train {:.6}, test {:.6}",
         s.run_id, s.steps, s.wall_seconds, s.samples_per_second, s.num_params, s.precision, s.loss_start, s.train_loss, s.test_loss
     );
+    if !s.lsuv.is_empty() {
+        let layers: Vec<String> = s
+            .lsuv
+            .iter()
+            .map(|l| {
+                format!(
+                    "layer {} {} rescaling(s), Var(z) {:.4}{}",
+                    l.layer,
+                    l.iterations,
+                    l.variance,
+                    if l.converged { "" } else { " (not converged)" }
+                )
+            })
+            .collect();
+        text += &format!("\n  LSUV: {}", layers.join("; "));
+    }
     if s.train_acc.is_some() {
         text += &format!(
             "\n  accuracy: train {}, test {}",
@@ -122,11 +138,11 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         write_run_dir(dir, &out, a.force)?;
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&out.summary)?);
+        outln!("{}", serde_json::to_string_pretty(&out.summary)?);
     } else {
-        println!("{}", summary_text(&out.summary));
+        outln!("{}", summary_text(&out.summary));
         if let Some(dir) = &a.out {
-            println!(
+            outln!(
                 "  wrote {}/ (config.json, metrics.csv, weights.safetensors, summary.json)",
                 dir.display()
             );

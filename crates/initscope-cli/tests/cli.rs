@@ -287,3 +287,112 @@ fn gradcheck_fails_with_exit_1_when_the_tolerance_is_impossible() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stdout).contains("FAIL"));
 }
+
+#[test]
+fn init_list_and_show() {
+    let o = initscope(&["init", "list", "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    for want in [
+        "xavier_uniform",
+        "he_normal",
+        "orthogonal",
+        "zero_hadamard",
+        "lsuv",
+        "perturbed",
+        "candle",
+    ] {
+        assert!(names.contains(&want), "{want} missing from init list");
+    }
+    let o = initscope(&[
+        "init",
+        "show",
+        "kaiming_normal:mode=fan_out,nonlinearity=relu",
+        "--fan-in",
+        "784",
+        "--fan-out",
+        "256",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let show: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let std = show["weight"]["std"].as_f64().unwrap();
+    assert!((std - (2.0f64 / 256.0).sqrt()).abs() < 1e-12, "{std}");
+    let o = initscope(&[
+        "init",
+        "show",
+        "glorot_uniform:gain=auto",
+        "--fan-in",
+        "100",
+        "--fan-out",
+        "100",
+        "--act",
+        "tanh",
+        "--json",
+    ]);
+    let show: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let b = show["weight"]["bounds"][1].as_f64().unwrap();
+    assert!(
+        (b - 5.0 / 3.0 * (6.0f64 / 200.0).sqrt()).abs() < 1e-12,
+        "{b}"
+    );
+    assert_bad_input(
+        &[
+            "init",
+            "show",
+            "xavier_banana",
+            "--fan-in",
+            "3",
+            "--fan-out",
+            "3",
+        ],
+        "unknown initializer 'xavier_banana'",
+    );
+    // Closing stdout early is not an error.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_initscope"))
+        .args(["init", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
+
+#[test]
+fn lsuv_and_per_layer_overrides_train_from_the_command_line() {
+    let o = initscope(&[
+        "train",
+        "--data",
+        "moons",
+        "--hidden",
+        "32,32",
+        "--init",
+        "lsuv",
+        "--layer-init",
+        "3=zeros",
+        "--steps",
+        "20",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lsuv = summary["lsuv"].as_array().unwrap();
+    assert_eq!(
+        lsuv.len(),
+        2,
+        "layers 1-2 use LSUV, layer 3 is overridden: {lsuv:?}"
+    );
+    assert!(lsuv.iter().all(|l| l["converged"] == true));
+    assert_bad_input(
+        &["train", "--bias-init", "orthogonal"],
+        "cannot initialise a bias",
+    );
+}

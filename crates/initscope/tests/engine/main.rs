@@ -2,6 +2,7 @@
 
 mod determinism;
 mod gradients;
+mod initializers;
 mod learning;
 mod optimizers;
 mod support;
