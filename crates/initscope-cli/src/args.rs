@@ -102,6 +102,18 @@ pub struct RunArgs {
     /// Start from these weights (safetensors, layout `{2(l-1)}.weight`/`.bias`).
     #[arg(long, value_name = "FILE.safetensors")]
     pub init_from: Option<PathBuf>,
+    /// Add N(0, STD²) noise to every gradient entry (breaks symmetry) [default: 0].
+    #[arg(long, value_name = "STD", allow_negative_numbers = true)]
+    pub grad_noise: Option<f64>,
+    /// Record gradient-flow, activation and spectral statistics: on or off [default: on].
+    #[arg(long, value_name = "on|off")]
+    pub diagnostics: Option<String>,
+    /// Also record the input-output Jacobian spectrum at the end (it is always recorded at init).
+    #[arg(long)]
+    pub jacobian_end: bool,
+    /// Relative tolerance of the symmetry partition [default: 1e-6 in f64, 1e-4 in f32].
+    #[arg(long, allow_negative_numbers = true)]
+    pub sym_tol: Option<f64>,
 }
 
 impl RunArgs {
@@ -142,6 +154,10 @@ impl RunArgs {
             precision: self.precision.clone(),
             eval_every: self.eval_every,
             init_from: self.init_from.as_ref().map(|p| p.display().to_string()),
+            grad_noise: self.grad_noise,
+            diagnostics: self.diagnostics.clone(),
+            jacobian_end: self.jacobian_end.then_some(true),
+            sym_tol: self.sym_tol,
         };
         Ok(base.merged_with(flags))
     }

@@ -70,6 +70,10 @@ pub struct RawConfig {
     pub precision: Option<String>,
     pub eval_every: Option<i64>,
     pub init_from: Option<String>,
+    pub grad_noise: Option<f64>,
+    pub diagnostics: Option<String>,
+    pub jacobian_end: Option<bool>,
+    pub sym_tol: Option<f64>,
 }
 
 impl RawConfig {
@@ -113,7 +117,11 @@ impl RawConfig {
             seed,
             precision,
             eval_every,
-            init_from
+            init_from,
+            grad_noise,
+            diagnostics,
+            jacobian_end,
+            sym_tol
         )
     }
 }
@@ -185,9 +193,25 @@ pub struct RunConfig {
     /// Evaluate (full train and test loss/accuracy) every this many updates, and at the end.
     pub eval_every: usize,
     pub init_from: Option<PathBuf>,
+    /// Std of the Gaussian noise added to every gradient entry (a symmetry breaker), 0 for none.
+    pub grad_noise: f64,
+    /// Record gradient-flow, activation and spectral statistics (`--diagnostics on|off`).
+    pub diagnostics: bool,
+    /// Also record the input-output Jacobian spectrum at the end.
+    pub jacobian_end: bool,
+    /// Relative tolerance of the equitable partition (None: 1e-6 in f64, 1e-4 in f32).
+    pub sym_tol: Option<f64>,
 }
 
 impl RunConfig {
+    /// The tolerance of the equitable partition for this run's precision.
+    pub fn symmetry_tolerance(&self) -> f64 {
+        self.sym_tol.unwrap_or(match self.precision {
+            Precision::F32 => 1e-4,
+            Precision::F64 => 1e-6,
+        })
+    }
+
     /// Number of dense layers L.
     pub fn num_layers(&self) -> usize {
         self.arch.len() - 1
@@ -537,6 +561,28 @@ pub fn validate(raw: &RawConfig) -> Result<(RunConfig, Dataset)> {
         Some(s) => return Err(Error::config("--seed", format!("must be >= 0, got {s}"))),
     };
     let precision = Precision::parse(raw.precision.as_deref().unwrap_or("f32"))?;
+    let grad_noise = finite("--grad-noise", raw.grad_noise.unwrap_or(0.0))?;
+    if grad_noise < 0.0 {
+        return Err(Error::config(
+            "--grad-noise",
+            format!("must be >= 0, got {grad_noise}"),
+        ));
+    }
+    let diagnostics = match raw
+        .diagnostics
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("on") | Some("true") => true,
+        Some("off") | Some("false") => false,
+        Some(other) => return Err(Error::spec("--diagnostics", other, "must be on or off")),
+    };
+    let sym_tol = match raw.sym_tol {
+        None => None,
+        Some(t) if t.is_finite() && t >= 0.0 => Some(t),
+        Some(t) => return Err(Error::config("--sym-tol", format!("must be >= 0, got {t}"))),
+    };
     let eval_every = match raw.eval_every {
         Some(e) => positive("--eval-every", e)?,
         None => match epochs {
@@ -566,6 +612,10 @@ pub fn validate(raw: &RawConfig) -> Result<(RunConfig, Dataset)> {
         precision,
         eval_every,
         init_from: raw.init_from.as_ref().map(PathBuf::from),
+        grad_noise,
+        diagnostics,
+        jacobian_end: raw.jacobian_end.unwrap_or(false),
+        sym_tol,
     };
     Ok((config, data))
 }

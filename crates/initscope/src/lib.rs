@@ -16,6 +16,7 @@
 pub mod activation;
 pub mod config;
 pub mod data;
+pub mod diagnostics;
 pub mod error;
 pub mod gradcheck;
 pub mod init;

@@ -11,10 +11,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Batch, RunConfig};
 use crate::data::{Dataset, Labels, Split};
+use crate::diagnostics::flow::FlowRecorder;
+use crate::diagnostics::spectrum::jacobian_spectrum;
+use crate::diagnostics::verdict::{verdict, Verdict, VerdictInputs, WakeTracker};
 use crate::error::Result;
 use crate::init::Init;
+use crate::layer::DenseGrads;
 use crate::loss::{Loss, Targets};
 use crate::lsuv::{lsuv, LsuvLayer};
+use crate::matrix::norm;
 use crate::matrix::Matrix;
 use crate::network::{init_params, Mlp, Params, Workspace};
 use crate::optim::{clip_grad_norm, warmup_factor, Optimizer};
@@ -74,6 +79,9 @@ pub struct Summary {
     pub precision: String,
     pub wall_seconds: f64,
     pub samples_per_second: f64,
+    /// The verdict fields (layers, baseline, breakers, verdict, summary), as `explain` gives them.
+    #[serde(flatten)]
+    pub verdict: Verdict,
 }
 
 /// Everything a run produces.
@@ -83,6 +91,8 @@ pub struct RunOutput {
     pub summary: Summary,
     pub evals: Vec<EvalPoint>,
     pub metrics: Vec<MetricRecord>,
+    /// Starting parameters (after LSUV or --init-from).
+    pub initial_params: Params,
     /// Final parameters (exact in f64 for both precisions).
     pub params: Params,
 }
@@ -306,10 +316,19 @@ fn train_typed<T: Float>(
     let mut opt = Optimizer::new(cfg.optim.clone(), &net.layers);
     let mut shuffle_rng = rng::stream(cfg.seed, Stream::Shuffle);
     let mut dropout_rng = rng::stream(cfg.seed, Stream::Dropout);
+    let mut noise_rng = rng::stream(cfg.seed, Stream::GradNoise);
     let mut order: Vec<usize> = (0..n).collect();
     let mut eval_idx = Vec::with_capacity(capacity);
+    let mut wake = WakeTracker::new(net.layers.len());
+    let mut grad_norms_step0 = Vec::new();
+    let mut flow = cfg
+        .diagnostics
+        .then(|| FlowRecorder::new(&net, cfg.symmetry_tolerance()));
 
     let mut metrics = Vec::new();
+    if cfg.diagnostics {
+        record_jacobian(&mut metrics, 0, &params, cfg.act, &data.train.x);
+    }
     let mut evals: Vec<EvalPoint> = Vec::new();
     let mut diverged_at = None;
     let mut steps_done = 0;
@@ -371,6 +390,24 @@ fn train_typed<T: Float>(
             break;
         }
         let lr = cfg.schedule.lr(cfg.optim.lr, step, cfg.steps) * warmup_factor(step, cfg.warmup);
+        wake.observe(step, &ws.grads);
+        if step == 0 {
+            grad_norms_step0 = ws
+                .grads
+                .iter()
+                .map(|g| (g.d_weight.norm(), norm(&g.d_bias)))
+                .collect();
+        }
+        let recorded = flow
+            .as_mut()
+            .and_then(|f| f.schedule(step).map(|at| (f, at)));
+        let recorded = match recorded {
+            Some((f, at)) => {
+                f.before_update(step, at, &net, &ws, &mut metrics);
+                true
+            }
+            None => false,
+        };
         if is_eval {
             let mut push = |name: &str, layer: Option<usize>, value: f64| {
                 metrics.push(MetricRecord {
@@ -382,15 +419,19 @@ fn train_typed<T: Float>(
             };
             push("batch_loss", None, batch_loss);
             push("lr", None, lr);
-            for (l, (g, layer)) in ws.grads.iter().zip(&net.layers).enumerate() {
-                push("grad_norm", Some(l + 1), g.d_weight.norm());
-                push("weight_norm", Some(l + 1), layer.weight.norm());
-            }
+        }
+        if cfg.grad_noise > 0.0 {
+            add_gradient_noise(&mut ws.grads, &net, cfg.grad_noise, &mut noise_rng);
         }
         if let Some(max_norm) = cfg.clip_grad_norm {
             clip_grad_norm(&mut ws.grads, max_norm);
         }
         opt.step(&mut net.layers, &ws.grads, lr);
+        if recorded {
+            if let Some(f) = flow.as_mut() {
+                f.after_update(step, &net, &mut metrics);
+            }
+        }
         steps_done = step + 1;
         observer(&Event::Step {
             step: steps_done,
@@ -412,6 +453,39 @@ fn train_typed<T: Float>(
         .first()
         .expect("step 0 or the final step is always evaluated");
     let last = evals.last().expect("at least one evaluation");
+    let final_params = net.params();
+    if let Some(f) = &flow {
+        f.record_structure(steps_done, &net, &mut metrics);
+        if cfg.jacobian_end {
+            record_jacobian(
+                &mut metrics,
+                steps_done,
+                &final_params,
+                cfg.act,
+                &data.train.x,
+            );
+        }
+    }
+    let mut breakers = Vec::new();
+    if cfg.dropout > 0.0 {
+        breakers.push(format!("dropout {}", cfg.dropout));
+    }
+    if cfg.grad_noise > 0.0 {
+        breakers.push(format!("gradient noise std {}", cfg.grad_noise));
+    }
+    let verdict = verdict(VerdictInputs {
+        initial: &params,
+        last: &final_params,
+        act: cfg.act,
+        wake: &wake.wake,
+        grad_norms_step0: &grad_norms_step0,
+        steps: steps_done,
+        loss_start: first.train_loss,
+        loss_end: last.train_loss,
+        loss_constant_baseline: cfg.loss.constant_baseline(&data.train.y, outputs),
+        tol: cfg.symmetry_tolerance(),
+        symmetry_breakers: breakers,
+    });
     let wall_seconds = started.elapsed().as_secs_f64();
     let summary = Summary {
         run_id,
@@ -432,12 +506,58 @@ fn train_typed<T: Float>(
         precision: T::NAME.to_string(),
         wall_seconds,
         samples_per_second: (steps_done * bs) as f64 / wall_seconds.max(1e-9),
+        verdict,
     };
     RunOutput {
         config: cfg.clone(),
         summary,
         evals,
         metrics,
-        params: net.params(),
+        initial_params: params,
+        params: final_params,
+    }
+}
+
+/// Adds N(0, std²) from the `GradNoise` stream to every weight and (present) bias gradient.
+fn add_gradient_noise<T: Float>(
+    grads: &mut [DenseGrads<T>],
+    net: &Mlp<T>,
+    std: f64,
+    rng: &mut rng::Rng,
+) {
+    for (g, layer) in grads.iter_mut().zip(&net.layers) {
+        for x in g.d_weight.as_mut_slice() {
+            *x += T::from_f64(std * rng::normal(rng));
+        }
+        if layer.has_bias {
+            for x in &mut g.d_bias {
+                *x += T::from_f64(std * rng::normal(rng));
+            }
+        }
+    }
+}
+
+/// Inputs the Jacobian spectrum is averaged over.
+const JACOBIAN_INPUTS: usize = 32;
+
+fn record_jacobian(
+    metrics: &mut Vec<MetricRecord>,
+    step: usize,
+    params: &Params,
+    act: crate::Activation,
+    x: &Matrix<f64>,
+) {
+    let j = jacobian_spectrum(params, act, x, JACOBIAN_INPUTS);
+    for (metric, value) in [
+        ("jacobian_sv2_mean", j.mean),
+        ("jacobian_sv2_var", j.variance),
+        ("jacobian_sv2_max", j.max),
+    ] {
+        metrics.push(MetricRecord {
+            step,
+            metric: metric.into(),
+            layer: None,
+            value,
+        });
     }
 }

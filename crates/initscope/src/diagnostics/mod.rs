@@ -1,0 +1,7 @@
+//! Diagnostics: symmetry classes, gradient flow, activation statistics, spectra, mean field.
+//! Each accumulates plain records; renderers only draw them.
+
+pub mod flow;
+pub mod spectrum;
+pub mod symmetry;
+pub mod verdict;
