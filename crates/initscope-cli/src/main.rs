@@ -12,6 +12,7 @@ macro_rules! outln {
 }
 
 mod args;
+mod explain_cmd;
 mod gradcheck_cmd;
 mod init_cmd;
 mod train_cmd;
@@ -32,6 +33,9 @@ struct Cli {
 enum Command {
     /// Train one network and report (and optionally write) its metrics, summary and weights.
     Train(train_cmd::TrainArgs),
+    /// Explain the backward pass at step 0 with the actual numbers, then the verdict after K
+    /// steps: dead gradients, symmetry, or full use of the width.
+    Explain(explain_cmd::ExplainArgs),
     /// Check backprop against central finite differences in f64, layer by layer.
     Gradcheck(gradcheck_cmd::GradcheckArgs),
     /// List the initializers, or show the resolved distribution of one for given fans.
@@ -42,6 +46,7 @@ fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Train(a) => train_cmd::run(a),
+        Command::Explain(a) => explain_cmd::run(a),
         Command::Gradcheck(a) => gradcheck_cmd::run(a),
         Command::Init(a) => init_cmd::run(a),
     }

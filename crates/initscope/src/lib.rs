@@ -18,6 +18,7 @@ pub mod config;
 pub mod data;
 pub mod diagnostics;
 pub mod error;
+pub mod explain;
 pub mod gradcheck;
 pub mod init;
 pub mod layer;

@@ -1,6 +1,7 @@
 //! Integration tests of the engine, one module per theme.
 
 mod determinism;
+mod explain;
 mod gradients;
 mod initializers;
 mod learning;

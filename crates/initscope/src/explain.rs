@@ -1,0 +1,429 @@
+//! `explain`: the backward pass at step 0 written out layer by layer with the actual numbers, and
+//! why any factor is exactly zero; then (from a training run) the verdict.
+//!
+//! ```text
+//! delta_L = dLoss/dz_L                       dW_L = delta_L^T a_{L-1}     db_L = Σ_n delta_L[n, :]
+//! delta_l = (delta_{l+1} W_{l+1}) ⊙ f'(z_l)   dW_l = delta_l^T a_{l-1}     db_l = Σ_n delta_l[n, :]
+//! ```
+//! Everything is computed in f64 on the step-0 minibatch of the run (the rows the first training
+//! step sees), without dropout masks.
+
+use serde::Serialize;
+
+use crate::config::{Batch, RunConfig};
+use crate::data::Dataset;
+use crate::diagnostics::symmetry::{equitable_partition, quotient};
+use crate::matrix::{matmul_nn, Matrix};
+use crate::network::{Mlp, Params, Workspace};
+use crate::rng::{self, Stream};
+use crate::train::{BatchTargets, Prepared};
+
+/// Matrices with at most this many rows and columns (and batches of at most this many rows) are
+/// printed in full.
+pub const SMALL: usize = 8;
+
+/// One layer of the step-0 derivation (1-based layer number).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LayerStep {
+    pub layer: usize,
+    pub fan_in: usize,
+    pub fan_out: usize,
+    pub activation: String,
+    pub delta_norm: f64,
+    pub grad_w_norm: f64,
+    pub grad_b_norm: f64,
+    pub input_norm: f64,
+    pub weight_norm: f64,
+    /// Why a factor is exactly zero, in words.
+    pub zero_reasons: Vec<String>,
+    /// Facts about the numbers that matter for symmetry (constant inputs, identical rows).
+    pub notes: Vec<String>,
+    #[serde(skip)]
+    pub delta: Matrix<f64>, // (batch, fan_out)
+    #[serde(skip)]
+    pub grad_w: Matrix<f64>, // (fan_out, fan_in)
+    #[serde(skip)]
+    pub grad_b: Vec<f64>,
+    #[serde(skip)]
+    pub input: Matrix<f64>, // (batch, fan_in), a_{l-1}
+    #[serde(skip)]
+    pub weight: Matrix<f64>, // (fan_out, fan_in)
+}
+
+/// The derivation at step 0, output layer first.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Derivation {
+    pub rows: usize,
+    pub loss_name: String,
+    pub batch_loss: f64,
+    pub dropout_ignored: bool,
+    pub layers: Vec<LayerStep>,
+}
+
+fn all_zero(m: &[f64]) -> bool {
+    m.iter().all(|&x| x == 0.0)
+}
+
+fn rows_identical(m: &Matrix<f64>) -> bool {
+    (1..m.rows()).all(|i| m.row(i) == m.row(0))
+}
+
+fn column_sums(m: &Matrix<f64>) -> Vec<f64> {
+    let mut s = vec![0.0; m.cols()];
+    for i in 0..m.rows() {
+        for (a, b) in s.iter_mut().zip(m.row(i)) {
+            *a += b;
+        }
+    }
+    s
+}
+
+/// The rows of the training split the first step sees (same shuffle as training).
+pub fn first_batch(cfg: &RunConfig, n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    if cfg.batch != Batch::Full {
+        rng::shuffle(&mut rng::stream(cfg.seed, Stream::Shuffle), &mut order);
+    }
+    order.truncate(cfg.batch_size(n));
+    order
+}
+
+/// Computes the step-0 derivation of `params` on the run's first batch.
+pub fn derive(cfg: &RunConfig, data: &Dataset, params: &Params) -> Derivation {
+    let outputs = *cfg.arch.last().expect("validated arch");
+    let train = Prepared::<f64>::new(&data.train, cfg.loss, outputs);
+    let idx = first_batch(cfg, train.len());
+    let net = Mlp::<f64>::from_params(params, cfg.act);
+    let mut ws = Workspace::<f64>::new(&cfg.arch, idx.len(), false);
+    let mut bt = BatchTargets::<f64>::new(idx.len(), outputs);
+    ws.load_rows(&train.x, &idx);
+    bt.load(&train, &idx);
+    let batch_loss = net.loss_and_grads(&mut ws, cfg.loss, bt.targets(cfg.loss), None);
+    let layers_n = net.layers.len();
+    // Recompute the pieces the backward pass consumed in place: delta_l and delta_{l+1} W_{l+1}.
+    let deltas: Vec<Matrix<f64>> = ws.deltas.clone();
+    let mut layers = Vec::new();
+    for i in (0..layers_n).rev() {
+        let l = i + 1;
+        let layer = &net.layers[i];
+        let input = if i == 0 {
+            ws.input.clone()
+        } else {
+            ws.caches[i - 1].act.clone()
+        };
+        let g = &ws.grads[i];
+        let delta = &deltas[i];
+        let mut zero_reasons = Vec::new();
+        let mut notes = Vec::new();
+        let act = layer.activation;
+        let name = act.spec();
+        // Why delta_l is zero.
+        if all_zero(delta.as_slice()) {
+            if i + 1 == layers_n {
+                zero_reasons.push(format!(
+                    "delta_{l} = dLoss/dz_{l} = 0: the outputs already match the targets on this batch"
+                ));
+            } else {
+                let above = &deltas[i + 1];
+                let w_above = &net.layers[i + 1].weight;
+                let mut back = Matrix::zeros(above.rows(), w_above.cols());
+                matmul_nn(&mut back, above, w_above, false);
+                let slope_zero = ws.caches[i]
+                    .pre
+                    .as_slice()
+                    .iter()
+                    .zip(ws.caches[i].act.as_slice())
+                    .all(|(&z, &a)| act.df(z, a) == 0.0);
+                if all_zero(above.as_slice()) {
+                    zero_reasons.push(format!(
+                        "delta_{} = 0, so delta_{l} = (delta_{} W_{}) * f'(z_{l}) = 0",
+                        l + 1,
+                        l + 1,
+                        l + 1
+                    ));
+                } else if all_zero(w_above.as_slice()) {
+                    zero_reasons.push(format!(
+                        "W_{} = 0, so delta_{l} = (delta_{} W_{}) * f'(z_{l}) = 0",
+                        l + 1,
+                        l + 1,
+                        l + 1
+                    ));
+                } else if all_zero(back.as_slice()) {
+                    let rows_sum_zero =
+                        (0..above.rows()).all(|r| above.row(r).iter().sum::<f64>().abs() <= 1e-15);
+                    if rows_identical(w_above) && rows_sum_zero {
+                        zero_reasons.push(format!(
+                            "every row of W_{} is the same vector w and every row of delta_{} sums to 0 (softmax gradients do), so delta_{} W_{} = 0 and delta_{l} = 0",
+                            l + 1, l + 1, l + 1, l + 1
+                        ));
+                    } else {
+                        zero_reasons.push(format!("delta_{} W_{} = 0 exactly (the back-propagated signal cancels), so delta_{l} = 0", l + 1, l + 1));
+                    }
+                } else if slope_zero {
+                    zero_reasons.push(format!(
+                        "{name}'(z_{l}) = 0 for every input and unit, so delta_{l} = 0"
+                    ));
+                }
+            }
+        }
+        // Why dW_l is zero.
+        let below = if l == 1 {
+            "x".to_string()
+        } else {
+            format!("a_{}", l - 1)
+        };
+        if all_zero(g.d_weight.as_slice()) {
+            if all_zero(delta.as_slice()) {
+                zero_reasons.push(format!(
+                    "delta_{l} = 0, so dW_{l} = delta_{l}^T {below} = 0"
+                ));
+            } else if all_zero(input.as_slice()) {
+                if l == 1 {
+                    zero_reasons.push("the inputs x are 0 on this batch, so dW_1 = 0".to_string());
+                } else {
+                    let prev = &net.layers[i - 1];
+                    let z_zero = all_zero(ws.caches[i - 1].pre.as_slice());
+                    if z_zero && prev.activation.zero_at_zero() {
+                        let why = if all_zero(prev.weight.as_slice()) && all_zero(&prev.bias) {
+                            format!("W_{} = 0 and b_{} = 0 give z_{} = 0", l - 1, l - 1, l - 1)
+                        } else {
+                            format!("z_{} = 0 for every input", l - 1)
+                        };
+                        zero_reasons.push(format!(
+                            "a_{} = {}(0) = 0 for every input ({why}), so dW_{l} = delta_{l}^T a_{} = 0",
+                            l - 1,
+                            prev.activation.spec(),
+                            l - 1
+                        ));
+                    } else {
+                        zero_reasons
+                            .push(format!("a_{} = 0 for every input, so dW_{l} = 0", l - 1));
+                    }
+                }
+            } else if rows_identical(&input) && column_sums(delta).iter().all(|s| *s == 0.0) {
+                zero_reasons.push(format!(
+                    "{below} is the same vector c for every input and every column of delta_{l} sums to 0 (mean residual 0, e.g. balanced classes with equal logits), so dW_{l} = (Σ_n delta_{l}[n])^T c = 0"
+                ));
+            } else {
+                zero_reasons.push(format!(
+                    "delta_{l}^T {below} = 0 exactly (cancellation over the batch)"
+                ));
+            }
+        }
+        if layer.has_bias && all_zero(&g.d_bias) && !all_zero(delta.as_slice()) {
+            zero_reasons.push(format!(
+                "every column of delta_{l} sums to 0, so db_{l} = 0"
+            ));
+        }
+        if input.rows() > 1 && rows_identical(&input) && !all_zero(input.as_slice()) {
+            notes.push(format!(
+                "{below} is the same for every input: layer {l} sees no variation in x"
+            ));
+        }
+        if layer.fan_out() > 1 && rows_identical(&g.d_weight) && !all_zero(g.d_weight.as_slice()) {
+            notes.push(format!(
+                "every row of dW_{l} is the same: the units of layer {l} receive identical updates"
+            ));
+        }
+        if layer.fan_out() > 1 && rows_identical(&layer.weight) {
+            notes.push(format!(
+                "every row of W_{l} is the same: the units of layer {l} are copies of each other"
+            ));
+        }
+        layers.push(LayerStep {
+            layer: l,
+            fan_in: layer.fan_in(),
+            fan_out: layer.fan_out(),
+            activation: name,
+            delta_norm: delta.norm(),
+            grad_w_norm: g.d_weight.norm(),
+            grad_b_norm: crate::matrix::norm(&g.d_bias),
+            input_norm: input.norm(),
+            weight_norm: layer.weight.norm(),
+            zero_reasons,
+            notes,
+            delta: delta.clone(),
+            grad_w: g.d_weight.clone(),
+            grad_b: g.d_bias.clone(),
+            input,
+            weight: layer.weight.clone(),
+        });
+    }
+    Derivation {
+        rows: idx.len(),
+        loss_name: cfg.loss.name().to_string(),
+        batch_loss,
+        dropout_ignored: cfg.dropout > 0.0,
+        layers,
+    }
+}
+
+/// Output format of the derivation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Markdown,
+}
+
+fn fmt_num(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else if (1e-3..1e4).contains(&x.abs()) {
+        format!("{x:.4}")
+    } else {
+        format!("{x:.3e}")
+    }
+}
+
+fn matrix_text(m: &Matrix<f64>, indent: &str) -> String {
+    (0..m.rows())
+        .map(|i| {
+            format!(
+                "{indent}[{}]",
+                m.row(i)
+                    .iter()
+                    .map(|&x| format!("{:>9}", fmt_num(x)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn matrix_latex(m: &Matrix<f64>) -> String {
+    let rows: Vec<String> = (0..m.rows())
+        .map(|i| {
+            m.row(i)
+                .iter()
+                .map(|&x| fmt_num(x))
+                .collect::<Vec<_>>()
+                .join(" & ")
+        })
+        .collect();
+    format!(
+        "\\begin{{bmatrix}} {} \\end{{bmatrix}}",
+        rows.join(" \\\\ ")
+    )
+}
+
+/// Renders the derivation (text or Markdown with LaTeX).
+pub fn render(d: &Derivation, format: Format) -> String {
+    let md = format == Format::Markdown;
+    let mut out = String::new();
+    let small_batch = d.rows <= SMALL;
+    if md {
+        out += &format!(
+            "## Backward pass at step 0\n\nOn the first minibatch ({} rows), loss `{}` = {}.\n\n",
+            d.rows,
+            d.loss_name,
+            fmt_num(d.batch_loss)
+        );
+    } else {
+        out += &format!(
+            "Backward pass at step 0, on the first minibatch ({} rows), loss {} = {}\n",
+            d.rows,
+            d.loss_name,
+            fmt_num(d.batch_loss)
+        );
+    }
+    if d.dropout_ignored {
+        out += if md {
+            "_Dropout masks are not applied in this derivation._\n\n"
+        } else {
+            "(dropout masks are not applied in this derivation)\n"
+        };
+    }
+    let last = d.layers.first().map_or(0, |l| l.layer);
+    for l in &d.layers {
+        let n = l.layer;
+        let below = if n == 1 {
+            "x".to_string()
+        } else {
+            format!("a_{}", n - 1)
+        };
+        let below_tex = if n == 1 {
+            "x".to_string()
+        } else {
+            format!("a_{{{}}}", n - 1)
+        };
+        let kind = if n == last { "output" } else { "hidden" };
+        let small = small_batch && l.fan_in <= SMALL && l.fan_out <= SMALL;
+        if md {
+            out += &format!(
+                "### Layer {n} ({kind}, {} → {}, {})\n\n",
+                l.fan_in, l.fan_out, l.activation
+            );
+            if n == last {
+                out += &format!("$$\\delta_{{{n}}} = \\frac{{\\partial \\mathcal{{L}}}}{{\\partial z_{{{n}}}}}$$\n");
+            } else {
+                out += &format!(
+                    "$$\\delta_{{{n}}} = (\\delta_{{{}}} W_{{{}}}) \\odot f'(z_{{{n}}})$$\n",
+                    n + 1,
+                    n + 1
+                );
+            }
+            out += &format!("$$dW_{{{n}}} = \\delta_{{{n}}}^\\top {below_tex}, \\qquad db_{{{n}}} = \\textstyle\\sum_n \\delta_{{{n}}}[n,:]$$\n\n");
+            if small {
+                out += &format!(
+                    "$$\\delta_{{{n}}} = {}$$\n$${below_tex} = {}$$\n$$dW_{{{n}}} = {}$$\n\n",
+                    matrix_latex(&l.delta),
+                    matrix_latex(&l.input),
+                    matrix_latex(&l.grad_w)
+                );
+            }
+            out += &format!(
+                "| quantity | Frobenius norm |\n|---|---|\n| $\\delta_{{{n}}}$ | {} |\n| ${below_tex}$ | {} |\n| $W_{{{n}}}$ | {} |\n| $dW_{{{n}}}$ | {} |\n| $db_{{{n}}}$ | {} |\n\n",
+                fmt_num(l.delta_norm), fmt_num(l.input_norm), fmt_num(l.weight_norm), fmt_num(l.grad_w_norm), fmt_num(l.grad_b_norm)
+            );
+            for r in &l.zero_reasons {
+                out += &format!("- **zero:** {r}\n");
+            }
+            for r in &l.notes {
+                out += &format!("- {r}\n");
+            }
+            out += "\n";
+        } else {
+            out += &format!(
+                "\nLayer {n} ({kind}, {} -> {}, {})\n",
+                l.fan_in, l.fan_out, l.activation
+            );
+            if n == last {
+                out += &format!("  delta_{n} = dLoss/dz_{n}\n");
+            } else {
+                out += &format!("  delta_{n} = (delta_{} W_{}) * f'(z_{n})\n", n + 1, n + 1);
+            }
+            out +=
+                &format!("  dW_{n} = delta_{n}^T {below}      db_{n} = column sums of delta_{n}\n");
+            out += &format!(
+                "  norms: |delta_{n}| {}  |{below}| {}  |W_{n}| {}  |dW_{n}| {}  |db_{n}| {}\n",
+                fmt_num(l.delta_norm),
+                fmt_num(l.input_norm),
+                fmt_num(l.weight_norm),
+                fmt_num(l.grad_w_norm),
+                fmt_num(l.grad_b_norm)
+            );
+            if small {
+                out += &format!(
+                    "  delta_{n} =\n{}\n  {below} =\n{}\n  dW_{n} =\n{}\n",
+                    matrix_text(&l.delta, "    "),
+                    matrix_text(&l.input, "    "),
+                    matrix_text(&l.grad_w, "    ")
+                );
+            }
+            for r in &l.zero_reasons {
+                out += &format!("  ZERO: {r}\n");
+            }
+            for r in &l.notes {
+                out += &format!("  note: {r}\n");
+            }
+        }
+    }
+    out
+}
+
+/// The quotient network's widths (input, one per hidden layer's tolerance classes, output).
+pub fn quotient_arch(params: &Params, tol: f64) -> Vec<usize> {
+    let q = quotient(params, &equitable_partition(params, tol));
+    q.sizes.iter().map(Vec::len).collect()
+}
