@@ -15,6 +15,7 @@ mod args;
 mod explain_cmd;
 mod gradcheck_cmd;
 mod init_cmd;
+mod meanfield_cmd;
 mod train_cmd;
 
 use std::process::ExitCode;
@@ -38,6 +39,8 @@ enum Command {
     Explain(explain_cmd::ExplainArgs),
     /// Check backprop against central finite differences in f64, layer by layer.
     Gradcheck(gradcheck_cmd::GradcheckArgs),
+    /// Mean-field signal propagation: q*, chi_1, c*, depth scales, the critical sigma_w^2.
+    Meanfield(meanfield_cmd::MeanfieldArgs),
     /// List the initializers, or show the resolved distribution of one for given fans.
     Init(init_cmd::InitArgs),
 }
@@ -49,6 +52,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Explain(a) => explain_cmd::run(a),
         Command::Gradcheck(a) => gradcheck_cmd::run(a),
         Command::Init(a) => init_cmd::run(a),
+        Command::Meanfield(a) => meanfield_cmd::run(a),
     }
 }
 

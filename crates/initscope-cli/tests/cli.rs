@@ -396,3 +396,158 @@ fn lsuv_and_per_layer_overrides_train_from_the_command_line() {
         "cannot initialise a bias",
     );
 }
+
+#[test]
+fn explain_prints_the_derivation_and_verdict_in_every_format() {
+    let base = [
+        "explain", "--data", "xor", "--hidden", "3", "--init", "zeros", "--batch", "full",
+        "--steps", "30",
+    ];
+    let o = initscope(&base);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("a_1 = tanh(0) = 0 for every input"), "{text}");
+    assert!(text.contains("W_2 = 0, so delta_1"), "{text}");
+    assert!(text.contains("VERDICT: dead"), "{text}");
+    let o = initscope(&[&base[..], &["--format", "markdown"]].concat());
+    let md = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        md.contains("$$\\delta_{2} = \\frac{\\partial \\mathcal{L}}{\\partial z_{2}}$$"),
+        "{md}"
+    );
+    assert!(md.contains("**Verdict: dead.**"));
+    let o = initscope(&[&base[..], &["--json"]].concat());
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is only JSON");
+    for key in [
+        "layers",
+        "loss_start",
+        "loss_end",
+        "loss_constant_baseline",
+        "symmetry_breakers",
+        "verdict",
+        "summary",
+    ] {
+        assert!(doc.get(key).is_some(), "explain --json lacks {key}");
+    }
+    assert_eq!(doc["verdict"], "dead");
+    let layer = &doc["layers"][0];
+    for key in [
+        "layer",
+        "fan_in",
+        "fan_out",
+        "activation",
+        "grad_w_norm_step0",
+        "grad_b_norm_step0",
+        "wake_step",
+        "weights_unchanged",
+        "width_init",
+        "width_end",
+        "width_init_tol",
+        "width_end_tol",
+    ] {
+        assert!(layer.get(key).is_some(), "layer lacks {key}");
+    }
+    assert_eq!(layer["layer"], 1);
+    assert!(layer["wake_step"].is_null());
+    // Default K is 200 steps.
+    let o = initscope(&["explain", "--data", "moons", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["steps"], 200);
+    assert_eq!(doc["verdict"], "full");
+}
+
+#[test]
+fn train_summary_carries_the_verdict_and_metrics_carry_the_diagnostics() {
+    let dir = temp_dir("diag");
+    let out = dir.join("run");
+    let o = initscope(&[
+        "train",
+        "--data",
+        "moons",
+        "--init",
+        "constant:0.2",
+        "--grad-noise",
+        "0.01",
+        "--steps",
+        "150",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["verdict"], "full");
+    assert_eq!(s["symmetry_broken"], true);
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let run_id = s["run_id"].as_str().unwrap();
+    for (step, metric, layer) in [
+        (0, "grad_norm", "1"),
+        (99, "grad_to_weight", "2"),
+        (1, "update_ratio", "3"),
+        (0, "act_std", "1"),
+        (0, "saturation", "2"),
+        (0, "stable_rank", "1"),
+        (64, "numerical_rank", "2"),
+        (0, "width_tol", "1"),
+        (150, "width_exact", "2"),
+        (0, "jacobian_sv2_mean", ""),
+    ] {
+        let needle = format!("{run_id},{step},{metric},{layer},");
+        assert!(metrics.contains(&needle), "metrics.csv lacks {needle}");
+    }
+    // Log-spaced after the first 100 steps: 100 and 126 are recorded, 101 is not.
+    assert!(metrics.contains(&format!("{run_id},126,grad_norm,1,")));
+    assert!(!metrics.contains(&format!("{run_id},101,grad_norm,1,")));
+    // --diagnostics off records none of it.
+    let o = initscope(&[
+        "train",
+        "--data",
+        "moons",
+        "--steps",
+        "20",
+        "--diagnostics",
+        "off",
+        "--json",
+        "--out",
+        dir.join("off").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let metrics = std::fs::read_to_string(dir.join("off").join("metrics.csv")).unwrap();
+    assert!(!metrics.contains("grad_norm") && metrics.contains("train_loss"));
+}
+
+#[test]
+fn meanfield_reports_fixed_points_and_the_critical_line() {
+    let o = initscope(&[
+        "meanfield",
+        "--act",
+        "tanh",
+        "--sigma-w2",
+        "1.2",
+        "--critical",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mf: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for key in [
+        "q_star",
+        "chi_1",
+        "c_star",
+        "xi_q",
+        "xi_c",
+        "sigma_w2_critical",
+    ] {
+        assert!(mf.get(key).is_some(), "{key}");
+    }
+    assert!((mf["sigma_w2_critical"].as_f64().unwrap() - 1.0).abs() < 1e-6);
+    let o = initscope(&["meanfield", "--act", "relu", "--sigma-w2", "2.5"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("no fixed point"));
+    assert_bad_input(
+        &["meanfield", "--act", "relu", "--sigma-w2", "-1"],
+        "--sigma-w2",
+    );
+    assert_bad_input(
+        &["meanfield", "--act", "nope", "--sigma-w2", "1"],
+        "unknown activation",
+    );
+}

@@ -2,6 +2,7 @@
 //! Each accumulates plain records; renderers only draw them.
 
 pub mod flow;
+pub mod meanfield;
 pub mod spectrum;
 pub mod symmetry;
 pub mod verdict;

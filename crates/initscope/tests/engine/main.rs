@@ -5,6 +5,7 @@ mod explain;
 mod gradients;
 mod initializers;
 mod learning;
+mod meanfield;
 mod optimizers;
 mod support;
 mod symmetry;
