@@ -284,9 +284,10 @@ pub fn mean_field(
     let q_star = p.q_star();
     let (chi_1, c_star, chi_c, xi_q, xi_c) = match q_star {
         None => {
-            notes.push(format!(
+            notes.push(
                 "no fixed point: the length map diverges (Q(q) > q for every q), so the signal variance grows without bound with depth"
-            ));
+                    .to_string(),
+            );
             (None, None, None, None, None)
         }
         Some(q) => {
