@@ -114,6 +114,26 @@ pub struct RunArgs {
     /// Relative tolerance of the symmetry partition [default: 1e-6 in f64, 1e-4 in f32].
     #[arg(long, allow_negative_numbers = true)]
     pub sym_tol: Option<f64>,
+    /// Directory searched first for fashion-mnist/mnist IDX files (then $INITSCOPE_DATA, then
+    /// /usr/share/datasets).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// CSV label column: 0-based index or header name [default: the last column].
+    #[arg(long)]
+    pub label_column: Option<String>,
+    /// classification or regression for CSV/NumPy targets [default: classification when all
+    /// labels are non-negative integers].
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Fraction held out as the test split for sources without one [default: 0.2].
+    #[arg(long, allow_negative_numbers = true)]
+    pub test_fraction: Option<f64>,
+    /// Fraction of the training rows held out for validation [default: 0].
+    #[arg(long, allow_negative_numbers = true)]
+    pub val_fraction: Option<f64>,
+    /// Standardize features with the training split's per-feature mean and std.
+    #[arg(long)]
+    pub standardize: bool,
 }
 
 impl RunArgs {
@@ -158,6 +178,12 @@ impl RunArgs {
             diagnostics: self.diagnostics.clone(),
             jacobian_end: self.jacobian_end.then_some(true),
             sym_tol: self.sym_tol,
+            data_dir: self.data_dir.as_ref().map(|p| p.display().to_string()),
+            label_column: self.label_column.clone(),
+            task: self.task.clone(),
+            test_fraction: self.test_fraction,
+            val_fraction: self.val_fraction,
+            standardize: self.standardize.then_some(true),
         };
         Ok(base.merged_with(flags))
     }

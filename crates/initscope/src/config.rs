@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::activation::Activation;
-use crate::data::{DataSpec, Dataset, Task};
+use crate::data::{DataOptions, DataSpec, Dataset, Task, TaskKind};
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::loss::Loss;
@@ -74,6 +74,12 @@ pub struct RawConfig {
     pub diagnostics: Option<String>,
     pub jacobian_end: Option<bool>,
     pub sym_tol: Option<f64>,
+    pub data_dir: Option<String>,
+    pub label_column: Option<String>,
+    pub task: Option<String>,
+    pub test_fraction: Option<f64>,
+    pub val_fraction: Option<f64>,
+    pub standardize: Option<bool>,
 }
 
 impl RawConfig {
@@ -121,7 +127,13 @@ impl RawConfig {
             grad_noise,
             diagnostics,
             jacobian_end,
-            sym_tol
+            sym_tol,
+            data_dir,
+            label_column,
+            task,
+            test_fraction,
+            val_fraction,
+            standardize
         )
     }
 }
@@ -168,6 +180,8 @@ pub enum Batch {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
     pub data: DataSpec,
+    /// How the source becomes a dataset (label column, hold-outs, standardization).
+    pub data_options: DataOptions,
     /// Layer widths, input first and output last (so L = arch.len() - 1 dense layers).
     pub arch: Vec<usize>,
     pub act: Activation,
@@ -392,7 +406,32 @@ pub const DEFAULT_DATA: &str = "moons";
 /// widths and the default loss).
 pub fn validate(raw: &RawConfig) -> Result<(RunConfig, Dataset)> {
     let data_spec = DataSpec::parse("--data", raw.data.as_deref().unwrap_or(DEFAULT_DATA))?;
-    let data = data_spec.load()?;
+    let defaults = DataOptions::default();
+    let data_options = DataOptions {
+        label_column: raw.label_column.clone(),
+        task: match raw.task.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None => None,
+            Some("classification") => Some(TaskKind::Classification),
+            Some("regression") => Some(TaskKind::Regression),
+            Some(other) => {
+                return Err(Error::spec(
+                    "--task",
+                    other,
+                    "must be classification or regression",
+                ))
+            }
+        },
+        test_fraction: finite(
+            "--test-fraction",
+            raw.test_fraction.unwrap_or(defaults.test_fraction),
+        )?,
+        val_fraction: finite(
+            "--val-fraction",
+            raw.val_fraction.unwrap_or(defaults.val_fraction),
+        )?,
+        standardize: raw.standardize.unwrap_or(defaults.standardize),
+    };
+    let data = data_spec.load(&data_options, raw.data_dir.as_deref().map(Path::new))?;
     let loss = raw
         .loss
         .as_deref()
@@ -592,6 +631,7 @@ pub fn validate(raw: &RawConfig) -> Result<(RunConfig, Dataset)> {
     };
     let config = RunConfig {
         data: data_spec,
+        data_options,
         arch,
         act,
         init,

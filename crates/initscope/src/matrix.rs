@@ -33,10 +33,28 @@ impl<T: Float> Matrix<T> {
 
     /// Converts every entry from `f64`.
     pub fn from_f64(m: &Matrix<f64>) -> Self {
+        m.cast()
+    }
+
+    /// Converts every entry to another precision (exact from f32 to f64 and back).
+    pub fn cast<U: Float>(&self) -> Matrix<U> {
         Matrix {
-            rows: m.rows,
-            cols: m.cols,
-            data: m.data.iter().map(|&x| T::from_f64(x)).collect(),
+            rows: self.rows,
+            cols: self.cols,
+            data: self.data.iter().map(|&x| U::from_f64(x.to_f64())).collect(),
+        }
+    }
+
+    /// The rows `idx`, in that order.
+    pub fn select_rows(&self, idx: &[usize]) -> Matrix<T> {
+        let mut data = Vec::with_capacity(idx.len() * self.cols);
+        for &i in idx {
+            data.extend_from_slice(self.row(i));
+        }
+        Matrix {
+            rows: idx.len(),
+            cols: self.cols,
+            data,
         }
     }
 

@@ -56,6 +56,9 @@ pub struct EvalPoint {
     pub train_acc: Option<f64>,
     pub test_loss: f64,
     pub test_acc: Option<f64>,
+    /// Validation figures, when the data has a validation split.
+    pub val_loss: Option<f64>,
+    pub val_acc: Option<f64>,
 }
 
 /// `summary.json`. Accuracies are null for regression; non-finite losses are written as null.
@@ -73,6 +76,8 @@ pub struct Summary {
     pub train_acc: Option<f64>,
     pub test_loss: f64,
     pub test_acc: Option<f64>,
+    pub val_loss: Option<f64>,
+    pub val_acc: Option<f64>,
     pub num_params: usize,
     /// What LSUV did per layer (empty unless an `lsuv` initializer was used).
     pub lsuv: Vec<LsuvLayer>,
@@ -141,11 +146,7 @@ pub fn initial_params(cfg: &RunConfig, data: &Dataset) -> Result<InitialState> {
         let mut order: Vec<usize> = (0..n).collect();
         rng::shuffle(&mut rng::stream(cfg.seed, Stream::Lsuv), &mut order);
         order.truncate(LSUV_BATCH.min(n));
-        let cols = data.train.x.cols();
-        let mut x = Matrix::zeros(order.len(), cols);
-        for (r, &i) in order.iter().enumerate() {
-            x.row_mut(r).copy_from_slice(data.train.x.row(i));
-        }
+        let x = data.train.x.select_f64(&order);
         lsuv_report = lsuv(&mut params, cfg.act, &x, &which);
     }
     Ok(InitialState {
@@ -186,7 +187,7 @@ pub struct Prepared<T> {
 
 impl<T: Float> Prepared<T> {
     pub fn new(split: &Split, loss: Loss, outputs: usize) -> Self {
-        let x = Matrix::from_f64(&split.x);
+        let x = split.x.to_matrix::<T>();
         match &split.y {
             Labels::Classes(c) => {
                 let dense = (!loss.wants_classes()).then(|| {
@@ -305,10 +306,15 @@ fn train_typed<T: Float>(
     let outputs = *cfg.arch.last().expect("validated arch");
     let train = Prepared::<T>::new(&data.train, cfg.loss, outputs);
     let test = Prepared::<T>::new(&data.test, cfg.loss, outputs);
+    let val = data
+        .val
+        .as_ref()
+        .map(|v| Prepared::<T>::new(v, cfg.loss, outputs));
     let n = train.len();
     let bs = cfg.batch_size(n);
     let steps_per_epoch = n.div_ceil(bs);
-    let capacity = bs.max(EVAL_CHUNK.min(n.max(test.len())));
+    let capacity =
+        bs.max(EVAL_CHUNK.min(n.max(test.len()).max(val.as_ref().map_or(0, Prepared::len))));
 
     let mut net = Mlp::<T>::from_params(&params, cfg.act);
     let mut ws = Workspace::<T>::new(&cfg.arch, capacity, cfg.dropout > 0.0);
@@ -327,7 +333,13 @@ fn train_typed<T: Float>(
 
     let mut metrics = Vec::new();
     if cfg.diagnostics {
-        record_jacobian(&mut metrics, 0, &params, cfg.act, &data.train.x);
+        record_jacobian(
+            &mut metrics,
+            0,
+            &params,
+            cfg.act,
+            &data.train.x.head_f64(JACOBIAN_INPUTS),
+        );
     }
     let mut evals: Vec<EvalPoint> = Vec::new();
     let mut diverged_at = None;
@@ -336,12 +348,21 @@ fn train_typed<T: Float>(
     let mut eval = |net: &Mlp<T>, ws: &mut Workspace<T>, bt: &mut BatchTargets<T>, step: usize| {
         let (train_loss, train_acc) = evaluate(net, ws, bt, &mut eval_idx, &train, cfg.loss);
         let (test_loss, test_acc) = evaluate(net, ws, bt, &mut eval_idx, &test, cfg.loss);
+        let (val_loss, val_acc) = match &val {
+            Some(v) => {
+                let (l, a) = evaluate(net, ws, bt, &mut eval_idx, v, cfg.loss);
+                (Some(l), a)
+            }
+            None => (None, None),
+        };
         EvalPoint {
             step,
             train_loss,
             train_acc,
             test_loss,
             test_acc,
+            val_loss,
+            val_acc,
         }
     };
     let record_eval = |metrics: &mut Vec<MetricRecord>, e: &EvalPoint| {
@@ -360,6 +381,12 @@ fn train_typed<T: Float>(
         push("test_loss", e.test_loss);
         if let Some(a) = e.test_acc {
             push("test_acc", a);
+        }
+        if let Some(l) = e.val_loss {
+            push("val_loss", l);
+        }
+        if let Some(a) = e.val_acc {
+            push("val_acc", a);
         }
     };
 
@@ -462,7 +489,7 @@ fn train_typed<T: Float>(
                 steps_done,
                 &final_params,
                 cfg.act,
-                &data.train.x,
+                &data.train.x.head_f64(JACOBIAN_INPUTS),
             );
         }
     }
@@ -501,6 +528,8 @@ fn train_typed<T: Float>(
         train_acc: last.train_acc,
         test_loss: last.test_loss,
         test_acc: last.test_acc,
+        val_loss: last.val_loss,
+        val_acc: last.val_acc,
         num_params: net.num_params(),
         lsuv: start.lsuv,
         precision: T::NAME.to_string(),
@@ -547,7 +576,7 @@ fn record_jacobian(
     act: crate::Activation,
     x: &Matrix<f64>,
 ) {
-    let j = jacobian_spectrum(params, act, x, JACOBIAN_INPUTS);
+    let j = jacobian_spectrum(params, act, x, x.rows());
     for (metric, value) in [
         ("jacobian_sv2_mean", j.mean),
         ("jacobian_sv2_var", j.variance),

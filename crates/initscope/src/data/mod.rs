@@ -1,17 +1,29 @@
-//! Datasets: built-in synthetic sets (this module's [`synthetic`]) behind one [`DataSpec`].
+//! Datasets: built-in synthetic sets, mnist1d, Fashion-MNIST/MNIST, and the user's IDX, CSV and
+//! NumPy files, behind one [`DataSpec`] (DESIGN.md's data spec) and a few [`DataOptions`].
 //!
-//! A dataset is always two splits, train and test, with f64 features; training converts them to
-//! the run's precision once.
+//! A dataset is train and test splits (and a validation split when asked). Features are stored
+//! in f32 or f64 as the source provides them ([`Features`]); training converts them to the run's
+//! precision once. Sources without a test split (a CSV file, an `.npy` pair, an `.npz` without
+//! `x_test`) hold out `test_fraction` of their rows; `val_fraction` of the training rows become
+//! the validation split; both hold-outs are drawn with the fixed data stream, so they never
+//! depend on the run seed.
 
+pub mod csv;
+pub mod idx;
+pub mod mnist1d;
+pub mod npy;
 pub mod synthetic;
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
-use crate::spec::Spec;
+use crate::rng::{self, Stream};
+use crate::scalar::Float;
+use crate::spec::{fmt_f64, Spec};
 
 pub use synthetic::Synthetic;
 
@@ -25,6 +37,14 @@ pub enum Task {
     Regression { outputs: usize },
 }
 
+/// The kind of target a file holds, when the user says so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskKind {
+    Classification,
+    Regression,
+}
+
 /// The targets of a split.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Labels {
@@ -32,10 +52,134 @@ pub enum Labels {
     Values(Matrix<f64>), // (n, outputs)
 }
 
+impl Labels {
+    pub fn len(&self) -> usize {
+        match self {
+            Labels::Classes(c) => c.len(),
+            Labels::Values(v) => v.rows(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The rows `idx`, in that order.
+    pub fn select(&self, idx: &[usize]) -> Labels {
+        match self {
+            Labels::Classes(c) => Labels::Classes(idx.iter().map(|&i| c[i]).collect()),
+            Labels::Values(v) => Labels::Values(v.select_rows(idx)),
+        }
+    }
+}
+
+/// Features `(n, dim)` in the precision the source provides.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Features {
+    F32(Matrix<f32>),
+    F64(Matrix<f64>),
+}
+
+impl Features {
+    pub fn rows(&self) -> usize {
+        match self {
+            Features::F32(m) => m.rows(),
+            Features::F64(m) => m.rows(),
+        }
+    }
+
+    pub fn cols(&self) -> usize {
+        match self {
+            Features::F32(m) => m.cols(),
+            Features::F64(m) => m.cols(),
+        }
+    }
+
+    /// Entry (i, j) as f64.
+    pub fn get(&self, i: usize, j: usize) -> f64 {
+        match self {
+            Features::F32(m) => m.get(i, j) as f64,
+            Features::F64(m) => m.get(i, j),
+        }
+    }
+
+    /// All features in precision `T` (one copy).
+    pub fn to_matrix<T: Float>(&self) -> Matrix<T> {
+        match self {
+            Features::F32(m) => m.cast(),
+            Features::F64(m) => m.cast(),
+        }
+    }
+
+    /// The rows `idx` in f64.
+    pub fn select_f64(&self, idx: &[usize]) -> Matrix<f64> {
+        match self {
+            Features::F32(m) => m.select_rows(idx).cast(),
+            Features::F64(m) => m.select_rows(idx),
+        }
+    }
+
+    /// The rows `idx`, keeping the precision.
+    pub fn select(&self, idx: &[usize]) -> Features {
+        match self {
+            Features::F32(m) => Features::F32(m.select_rows(idx)),
+            Features::F64(m) => Features::F64(m.select_rows(idx)),
+        }
+    }
+
+    /// The first `n` rows in f64.
+    pub fn head_f64(&self, n: usize) -> Matrix<f64> {
+        let idx: Vec<usize> = (0..n.min(self.rows())).collect();
+        self.select_f64(&idx)
+    }
+
+    /// Per-column (min, max, mean, std), accumulated in f64.
+    pub fn column_stats(&self) -> Vec<(f64, f64, f64, f64)> {
+        let (n, d) = (self.rows(), self.cols());
+        let mut acc = vec![(f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0); d];
+        for i in 0..n {
+            for (j, a) in acc.iter_mut().enumerate() {
+                let v = self.get(i, j);
+                a.0 = a.0.min(v);
+                a.1 = a.1.max(v);
+                a.2 += v;
+                a.3 += v * v;
+            }
+        }
+        acc.into_iter()
+            .map(|(lo, hi, s, s2)| {
+                let mean = s / n.max(1) as f64;
+                (
+                    lo,
+                    hi,
+                    mean,
+                    (s2 / n.max(1) as f64 - mean * mean).max(0.0).sqrt(),
+                )
+            })
+            .collect()
+    }
+
+    /// Applies `x -> (x - mean_j) / std_j` per column (std 0 columns are only centred).
+    pub fn standardize(&mut self, stats: &[(f64, f64)]) {
+        fn apply<T: Float>(m: &mut Matrix<T>, stats: &[(f64, f64)]) {
+            for i in 0..m.rows() {
+                for (v, &(mean, std)) in m.row_mut(i).iter_mut().zip(stats) {
+                    let s = if std > 0.0 { std } else { 1.0 };
+                    *v = T::from_f64((v.to_f64() - mean) / s);
+                }
+            }
+        }
+        match self {
+            Features::F32(m) => apply(m, stats),
+            Features::F64(m) => apply(m, stats),
+        }
+    }
+}
+
 /// One split: features `(n, dim)` and their targets.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Split {
-    pub x: Matrix<f64>,
+    pub x: Features,
     pub y: Labels,
 }
 
@@ -47,6 +191,13 @@ impl Split {
     pub fn is_empty(&self) -> bool {
         self.x.rows() == 0
     }
+
+    pub fn select(&self, idx: &[usize]) -> Split {
+        Split {
+            x: self.x.select(idx),
+            y: self.y.select(idx),
+        }
+    }
 }
 
 /// A loaded dataset.
@@ -56,6 +207,7 @@ pub struct Dataset {
     pub name: String,
     pub task: Task,
     pub train: Split,
+    pub val: Option<Split>,
     pub test: Split,
 }
 
@@ -65,31 +217,436 @@ impl Dataset {
     }
 }
 
-/// Where the data comes from. For now: the built-in synthetic sets.
+/// The image sets read from IDX files found on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageSet {
+    FashionMnist,
+    Mnist,
+}
+
+impl ImageSet {
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageSet::FashionMnist => "fashion-mnist",
+            ImageSet::Mnist => "mnist",
+        }
+    }
+}
+
+/// Where the data comes from (DESIGN.md: a built-in name, a file whose extension decides the
+/// format, or an explicit `idx:`, `npy:`, `csv:`, `npz:` prefix).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub enum DataSpec {
     Synthetic(Synthetic),
+    Mnist1d(mnist1d::Mnist1d),
+    Images(ImageSet),
+    Idx { images: String, labels: String },
+    Csv { path: String },
+    Npy { x: String, y: String },
+    Npz { path: String },
+}
+
+/// Built-in dataset names (synthetic ones take options, e.g. `moons:n=512,noise=0.2`).
+pub const BUILTIN_NAMES: &[&str] = &[
+    "xor",
+    "moons",
+    "circles",
+    "spirals",
+    "blobs",
+    "teacher",
+    "mnist1d",
+    "fashion-mnist",
+    "mnist",
+];
+
+/// Options that shape how a source becomes a dataset (part of the run config).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataOptions {
+    /// CSV: the label column, a 0-based index or a header name (default: the last column).
+    pub label_column: Option<String>,
+    /// CSV/NumPy: classification or regression (default: classification when every label is a
+    /// non-negative integer, regression otherwise).
+    pub task: Option<TaskKind>,
+    /// Fraction of rows held out as the test split for sources without one.
+    pub test_fraction: f64,
+    /// Fraction of training rows held out as a validation split.
+    pub val_fraction: f64,
+    /// Standardize every feature with the training split's mean and std.
+    pub standardize: bool,
+}
+
+impl Default for DataOptions {
+    fn default() -> Self {
+        DataOptions {
+            label_column: None,
+            task: None,
+            test_fraction: 0.2,
+            val_fraction: 0.0,
+            standardize: false,
+        }
+    }
+}
+
+/// Where named image sets are searched: `--data-dir`, then `$INITSCOPE_DATA`, then
+/// `/usr/share/datasets` (each with the set's name appended, or the directory itself).
+pub fn search_dirs(data_dir: Option<&Path>) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = data_dir {
+        dirs.push(d.to_path_buf());
+    }
+    if let Some(d) = std::env::var_os("INITSCOPE_DATA") {
+        dirs.push(PathBuf::from(d));
+    }
+    dirs.push(PathBuf::from("/usr/share/datasets"));
+    dirs
 }
 
 impl DataSpec {
     pub fn parse(field: &str, text: &str) -> Result<DataSpec> {
-        let spec = Spec::parse(field, text)?;
-        Ok(DataSpec::Synthetic(Synthetic::from_spec(&spec)?))
-    }
-
-    /// Generates or reads the dataset.
-    pub fn load(&self) -> Result<Dataset> {
-        match self {
-            DataSpec::Synthetic(s) => Ok(s.generate()),
+        let t = text.trim();
+        if t.is_empty() {
+            return Err(Error::spec(field, text, "empty data spec"));
+        }
+        let (prefix, rest) = t.split_once(':').unwrap_or((t, ""));
+        let pair = |what: &str| -> Result<(String, String)> {
+            match rest.split_once(',') {
+                Some((a, b)) if !a.trim().is_empty() && !b.trim().is_empty() => {
+                    Ok((a.trim().to_string(), b.trim().to_string()))
+                }
+                _ => Err(Error::spec(
+                    field,
+                    text,
+                    format!("{what} needs two paths: {what}:FIRST,SECOND"),
+                )),
+            }
+        };
+        let one = || -> Result<String> {
+            if rest.trim().is_empty() {
+                Err(Error::spec(field, text, "a path is needed after the ':'"))
+            } else {
+                Ok(rest.trim().to_string())
+            }
+        };
+        match prefix.to_ascii_lowercase().as_str() {
+            "idx" => {
+                let (images, labels) = pair("idx")?;
+                return Ok(DataSpec::Idx { images, labels });
+            }
+            "npy" => {
+                let (x, y) = pair("npy")?;
+                return Ok(DataSpec::Npy { x, y });
+            }
+            "csv" => return Ok(DataSpec::Csv { path: one()? }),
+            "npz" => return Ok(DataSpec::Npz { path: one()? }),
+            _ => {}
+        }
+        let lower = t.to_ascii_lowercase();
+        if lower.ends_with(".npz") {
+            return Ok(DataSpec::Npz {
+                path: t.to_string(),
+            });
+        }
+        if lower.ends_with(".csv") {
+            return Ok(DataSpec::Csv {
+                path: t.to_string(),
+            });
+        }
+        let spec = Spec::parse(field, t)?;
+        match spec.name.as_str() {
+            "fashion-mnist" | "fashion_mnist" | "fmnist" => {
+                spec.bind(&[])?;
+                Ok(DataSpec::Images(ImageSet::FashionMnist))
+            }
+            "mnist" => {
+                spec.bind(&[])?;
+                Ok(DataSpec::Images(ImageSet::Mnist))
+            }
+            "mnist1d" => Ok(DataSpec::Mnist1d(mnist1d::Mnist1d::from_spec(&spec)?)),
+            name if synthetic::SYNTHETIC_NAMES.contains(&name) => Ok(DataSpec::Synthetic(Synthetic::from_spec(&spec)?)),
+            other => Err(spec.error(format!(
+                "unknown dataset '{other}' (built-in: {}; or a file: PATH.npz, PATH.csv, idx:IMAGES,LABELS, npy:X,Y, csv:PATH)",
+                BUILTIN_NAMES.join(", ")
+            ))),
         }
     }
 
+    /// The canonical spec string.
     pub fn spec(&self) -> String {
         match self {
             DataSpec::Synthetic(s) => s.spec(),
+            DataSpec::Mnist1d(m) => m.spec(),
+            DataSpec::Images(set) => set.name().to_string(),
+            DataSpec::Idx { images, labels } => format!("idx:{images},{labels}"),
+            DataSpec::Csv { path } => format!("csv:{path}"),
+            DataSpec::Npy { x, y } => format!("npy:{x},{y}"),
+            DataSpec::Npz { path } => format!("npz:{path}"),
         }
     }
+
+    /// Reads or generates the dataset and applies the options.
+    pub fn load(&self, options: &DataOptions, data_dir: Option<&Path>) -> Result<Dataset> {
+        let (task, train, test) = match self {
+            DataSpec::Synthetic(s) => {
+                let d = s.generate();
+                (d.task, d.train, Some(d.test))
+            }
+            DataSpec::Mnist1d(m) => {
+                let (train, test) = m.generate();
+                (Task::Classification { classes: 10 }, train, Some(test))
+            }
+            DataSpec::Images(set) => {
+                let (train, test) = idx::load_image_set(*set, &search_dirs(data_dir))?;
+                (Task::Classification { classes: 10 }, train, Some(test))
+            }
+            DataSpec::Idx { images, labels } => {
+                let split = idx::load_pair(Path::new(images), Path::new(labels))?;
+                let classes = classes_of(&split.y, Path::new(labels))?;
+                (Task::Classification { classes }, split, None)
+            }
+            DataSpec::Csv { path } => {
+                let (x, y) = csv::load(Path::new(path), options.label_column.as_deref())?;
+                let (task, y) = targets(y, options.task, Path::new(path))?;
+                (
+                    task,
+                    Split {
+                        x: Features::F64(x),
+                        y,
+                    },
+                    None,
+                )
+            }
+            DataSpec::Npy { x, y } => {
+                let xs = npy::read_features(Path::new(x))?;
+                let ys = npy::read_targets(Path::new(y), xs.rows())?;
+                let (task, labels) = targets(ys, options.task, Path::new(y))?;
+                (task, Split { x: xs, y: labels }, None)
+            }
+            DataSpec::Npz { path } => {
+                let arrays = npy::read_npz(Path::new(path))?;
+                let (task, labels) = targets(arrays.y, options.task, Path::new(path))?;
+                let test = match (arrays.x_test, arrays.y_test) {
+                    (Some(xt), Some(yt)) => {
+                        let (_, yt) = targets(yt, Some(task_kind(task)), Path::new(path))?;
+                        Some(Split { x: xt, y: yt })
+                    }
+                    (None, None) => None,
+                    _ => {
+                        return Err(Error::file(
+                            path,
+                            "has only one of x_test and y_test; give both or neither",
+                        ))
+                    }
+                };
+                (
+                    task,
+                    Split {
+                        x: arrays.x,
+                        y: labels,
+                    },
+                    test,
+                )
+            }
+        };
+        finish(self.spec(), task, train, test, options)
+    }
+}
+
+fn task_kind(task: Task) -> TaskKind {
+    match task {
+        Task::Classification { .. } => TaskKind::Classification,
+        Task::Regression { .. } => TaskKind::Regression,
+    }
+}
+
+/// Largest class count accepted (a label beyond it is almost certainly not a class index).
+pub const MAX_CLASSES: usize = 100_000;
+
+fn classes_of(y: &Labels, path: &Path) -> Result<usize> {
+    match y {
+        Labels::Classes(c) => {
+            let k = c.iter().copied().max().map_or(0, |m| m as usize + 1);
+            if k > MAX_CLASSES {
+                return Err(Error::file(
+                    path,
+                    format!(
+                        "label {} is out of range (at most {MAX_CLASSES} classes)",
+                        k - 1
+                    ),
+                ));
+            }
+            Ok(k.max(2))
+        }
+        Labels::Values(_) => Err(Error::file(path, "expected class labels")),
+    }
+}
+
+/// Turns raw target values (n, k) into labels: classification needs one column of non-negative
+/// integers; regression takes any finite values.
+fn targets(y: Matrix<f64>, kind: Option<TaskKind>, path: &Path) -> Result<(Task, Labels)> {
+    let integral = y.cols() == 1 && y.as_slice().iter().all(|&v| v >= 0.0 && v.fract() == 0.0);
+    let kind = kind.unwrap_or(if integral {
+        TaskKind::Classification
+    } else {
+        TaskKind::Regression
+    });
+    match kind {
+        TaskKind::Regression => Ok((Task::Regression { outputs: y.cols() }, Labels::Values(y))),
+        TaskKind::Classification => {
+            if y.cols() != 1 {
+                return Err(Error::file(
+                    path,
+                    format!("classification needs one label column, found {}", y.cols()),
+                ));
+            }
+            let mut labels = Vec::with_capacity(y.rows());
+            for (row, &v) in y.as_slice().iter().enumerate() {
+                if v < 0.0 || v.fract() != 0.0 {
+                    return Err(Error::file(
+                        path,
+                        format!("row {row}: label {v} is not a non-negative integer class index"),
+                    ));
+                }
+                if v >= MAX_CLASSES as f64 {
+                    return Err(Error::file(
+                        path,
+                        format!(
+                            "row {row}: label {v} is out of range (at most {MAX_CLASSES} classes)"
+                        ),
+                    ));
+                }
+                labels.push(v as u32);
+            }
+            let y = Labels::Classes(labels);
+            let classes = classes_of(&y, path)?;
+            Ok((Task::Classification { classes }, y))
+        }
+    }
+}
+
+/// Hold-outs, standardization and final checks.
+fn finish(
+    name: String,
+    task: Task,
+    train: Split,
+    test: Option<Split>,
+    o: &DataOptions,
+) -> Result<Dataset> {
+    let fraction = |field: &str, f: f64| {
+        if (0.0..1.0).contains(&f) {
+            Ok(())
+        } else {
+            Err(Error::config(field, format!("must be in [0, 1), got {f}")))
+        }
+    };
+    fraction("--test-fraction", o.test_fraction)?;
+    fraction("--val-fraction", o.val_fraction)?;
+    let (mut train, mut test) = match test {
+        Some(t) => (train, t),
+        None => {
+            let (rest, held) = hold_out(&train, o.test_fraction, 0);
+            if held.is_empty() {
+                return Err(Error::config(
+                    "--test-fraction",
+                    format!(
+                        "leaves no test rows out of {} (use a larger fraction)",
+                        train.len()
+                    ),
+                ));
+            }
+            (rest, held)
+        }
+    };
+    let mut val = None;
+    if o.val_fraction > 0.0 {
+        let (rest, held) = hold_out(&train, o.val_fraction, 1);
+        if held.is_empty() {
+            return Err(Error::config(
+                "--val-fraction",
+                format!("leaves no validation rows out of {}", train.len()),
+            ));
+        }
+        train = rest;
+        val = Some(held);
+    }
+    if train.is_empty() {
+        return Err(Error::config(
+            "--data",
+            format!("'{name}' has no training rows"),
+        ));
+    }
+    if train.x.cols() != test.x.cols() {
+        return Err(Error::config(
+            "--data",
+            format!(
+                "train has {} features but test has {}",
+                train.x.cols(),
+                test.x.cols()
+            ),
+        ));
+    }
+    if let Task::Classification { classes } = task {
+        for (what, s) in [
+            ("train", Some(&train)),
+            ("test", Some(&test)),
+            ("validation", val.as_ref()),
+        ] {
+            if let Some(Split {
+                y: Labels::Classes(c),
+                ..
+            }) = s
+            {
+                if let Some(bad) = c.iter().find(|&&l| l as usize >= classes) {
+                    return Err(Error::config(
+                        "--data",
+                        format!("{what} label {bad} is out of range for {classes} classes"),
+                    ));
+                }
+            }
+        }
+    }
+    if o.standardize {
+        let stats: Vec<(f64, f64)> = train
+            .x
+            .column_stats()
+            .into_iter()
+            .map(|(_, _, m, s)| (m, s))
+            .collect();
+        train.x.standardize(&stats);
+        test.x.standardize(&stats);
+        if let Some(v) = val.as_mut() {
+            v.x.standardize(&stats);
+        }
+    }
+    let mut name = name;
+    if o.standardize || o.val_fraction > 0.0 {
+        name = format!(
+            "{name} (val {}, standardized {})",
+            fmt_f64(o.val_fraction),
+            o.standardize
+        );
+    }
+    Ok(Dataset {
+        name,
+        task,
+        train,
+        val,
+        test,
+    })
+}
+
+/// Splits off `fraction` of the rows (rounded down), chosen by a fixed shuffle (data stream
+/// `salt`), keeping both parts in their original order.
+fn hold_out(split: &Split, fraction: f64, salt: u64) -> (Split, Split) {
+    let n = split.len();
+    let k = (fraction * n as f64).floor() as usize;
+    let mut order: Vec<usize> = (0..n).collect();
+    rng::shuffle(&mut rng::stream(salt, Stream::Data), &mut order);
+    let mut held: Vec<usize> = order[..k].to_vec();
+    let mut rest: Vec<usize> = order[k..].to_vec();
+    held.sort_unstable();
+    rest.sort_unstable();
+    (split.select(&rest), split.select(&held))
 }
 
 impl fmt::Display for DataSpec {

@@ -13,7 +13,7 @@
 //! | `blobs` | `classes` | Gaussian blobs of std `std` around centres drawn U(-10, 10)^dim |
 //! | `teacher` | regression | x ~ N(0, I_dim); y = teacher(x) + N(0, noise²), teacher a random dim-hidden-outputs tanh MLP with N(0, 1/fan_in) weights and zero biases |
 
-use crate::data::{Dataset, Labels, Split, Task};
+use crate::data::{Dataset, Features, Labels, Split, Task};
 use crate::error::Result;
 use crate::matrix::Matrix;
 use crate::rng::{self, Rng, Stream};
@@ -281,6 +281,7 @@ impl Synthetic {
             name: self.spec(),
             task,
             train,
+            val: None,
             test,
         }
     }
@@ -335,7 +336,16 @@ fn split(x: Matrix<f64>, y: Labels, n: usize) -> (Split, Split) {
             )
         }
     };
-    (Split { x: xs.0, y: ys.0 }, Split { x: xs.1, y: ys.1 })
+    (
+        Split {
+            x: Features::F64(xs.0),
+            y: ys.0,
+        },
+        Split {
+            x: Features::F64(xs.1),
+            y: ys.1,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -345,10 +355,17 @@ mod tests {
 
     #[test]
     fn xor_default_is_the_four_corners() {
-        let d = DataSpec::parse("--data", "xor").unwrap().load().unwrap();
+        let d = DataSpec::parse("--data", "xor")
+            .unwrap()
+            .load(&Default::default(), None)
+            .unwrap();
         assert_eq!(
-            d.train.x.as_slice(),
-            &[0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+            d.train.x,
+            Features::F64(Matrix::from_vec(
+                4,
+                2,
+                vec![0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+            ))
         );
         assert_eq!(d.train.y, Labels::Classes(vec![0, 1, 1, 0]));
         assert_eq!(d.test.len(), 4);
@@ -358,14 +375,24 @@ mod tests {
     fn every_set_generates_its_shapes_and_is_deterministic() {
         for name in SYNTHETIC_NAMES {
             let spec = DataSpec::parse("--data", &format!("{name}:n=40,test=10")).unwrap();
-            let a = spec.load().unwrap();
-            assert_eq!(a, spec.load().unwrap());
+            let load = || spec.load(&Default::default(), None).unwrap();
+            let a = load();
+            assert_eq!(a, load());
             assert_eq!((a.train.len(), a.test.len()), (40, 10), "{name}");
-            assert!(a.train.x.as_slice().iter().all(|v| v.is_finite()));
+            assert!(a
+                .train
+                .x
+                .column_stats()
+                .iter()
+                .all(|c| c.0.is_finite() && c.1.is_finite()));
             assert_eq!(DataSpec::parse("--data", &a.name).unwrap(), spec);
             let other = DataSpec::parse("--data", &format!("{name}:n=40,test=10,seed=1")).unwrap();
             if *name != "xor" {
-                assert_ne!(a.train.x, other.load().unwrap().train.x, "{name}");
+                assert_ne!(
+                    a.train.x,
+                    other.load(&Default::default(), None).unwrap().train.x,
+                    "{name}"
+                );
             }
         }
     }

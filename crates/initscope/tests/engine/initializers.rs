@@ -506,7 +506,7 @@ fn lsuv_reaches_unit_variance_in_every_layer_on_its_batch() {
         let net = initscope::Mlp::<f64>::from_params(&start.params, cfg.act);
         let mut ws = initscope::Workspace::new(&cfg.arch, data.train.len(), false);
         let idx: Vec<usize> = (0..data.train.len()).collect();
-        ws.load_rows(&data.train.x, &idx);
+        ws.load_rows(&data.train.x.to_matrix::<f64>(), &idx);
         net.forward(&mut ws, None);
         for (l, cache) in ws.caches.iter().enumerate() {
             let (_, v) = mean_var(cache.pre.as_slice());

@@ -11,7 +11,10 @@ pub fn config(toml_text: &str) -> (RunConfig, Dataset) {
 
 /// The starting parameters of a config (its own data loaded for LSUV).
 pub fn params(cfg: &RunConfig) -> initscope::Params {
-    let data = cfg.data.load().expect("test data loads");
+    let data = cfg
+        .data
+        .load(&cfg.data_options, None)
+        .expect("test data loads");
     initscope::train::initial_params(cfg, &data)
         .expect("initial parameters")
         .params
