@@ -12,6 +12,7 @@ macro_rules! outln {
 }
 
 mod args;
+mod data_cmd;
 mod explain_cmd;
 mod gradcheck_cmd;
 mod init_cmd;
@@ -34,6 +35,8 @@ struct Cli {
 enum Command {
     /// Train one network and report (and optionally write) its metrics, summary and weights.
     Train(train_cmd::TrainArgs),
+    /// List, inspect and export datasets.
+    Data(data_cmd::DataArgs),
     /// Explain the backward pass at step 0 with the actual numbers, then the verdict after K
     /// steps: dead gradients, symmetry, or full use of the width.
     Explain(explain_cmd::ExplainArgs),
@@ -49,6 +52,7 @@ fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Train(a) => train_cmd::run(a),
+        Command::Data(a) => data_cmd::run(a),
         Command::Explain(a) => explain_cmd::run(a),
         Command::Gradcheck(a) => gradcheck_cmd::run(a),
         Command::Init(a) => init_cmd::run(a),

@@ -551,3 +551,77 @@ fn meanfield_reports_fixed_points_and_the_critical_line() {
         "unknown activation",
     );
 }
+
+#[test]
+fn data_list_info_and_export_round_trip_through_train() {
+    let o = initscope(&["data", "list"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("mnist1d"));
+    let o = initscope(&["data", "info", "mnist1d", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(info["classes"], 10);
+    assert_eq!(info["train"]["rows"], 4000);
+    assert!(info["peak_memory_bytes"].as_u64().unwrap() > 0);
+    let dir = temp_dir("export");
+    let npz = dir.join("moons.npz");
+    let o = initscope(&[
+        "data",
+        "export",
+        "moons:n=100,test=50",
+        "--out",
+        npz.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Training on the exported file and on the built-in set gives the same result.
+    let run = |data: &str| {
+        let o = initscope(&[
+            "train",
+            "--data",
+            data,
+            "--steps",
+            "50",
+            "--json",
+            "--diagnostics",
+            "off",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (
+            s["train_loss"].as_f64().unwrap(),
+            s["test_loss"].as_f64().unwrap(),
+        )
+    };
+    assert_eq!(run(npz.to_str().unwrap()), run("moons:n=100,test=50"));
+    let csv = dir.join("moons.csv");
+    let o = initscope(&[
+        "data",
+        "export",
+        "moons:n=100,test=50",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(dir.join("moons-test.csv").is_file());
+    assert_bad_input(
+        &["data", "export", "moons", "--out", csv.to_str().unwrap()],
+        "exists (use --force",
+    );
+    assert_bad_input(
+        &[
+            "data",
+            "export",
+            "moons",
+            "--out",
+            dir.join("m.txt").to_str().unwrap(),
+        ],
+        ".npz or .csv",
+    );
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "1,2,0\n3,x,1\n").unwrap();
+    assert_bad_input(
+        &["data", "info", bad.to_str().unwrap()],
+        "line 2, column 2: 'x' is not a number",
+    );
+    assert_bad_input(&["train", "--data", bad.to_str().unwrap()], "bad.csv");
+}

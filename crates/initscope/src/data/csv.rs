@@ -58,6 +58,8 @@ pub fn parse(
     let first_numeric = records[0].iter().all(|f| number(f).is_some());
     let header: Option<Vec<String>> = if first_numeric {
         None
+    } else if records.len() == 1 {
+        return Err(Error::file(path, "has a header but no data rows"));
     } else if records.len() > 1 && records[1].iter().all(|f| number(f).is_some()) {
         Some(records[0].iter().map(str::to_string).collect())
     } else {
@@ -83,39 +85,40 @@ pub fn parse(
             "needs at least two columns (features and a label)",
         ));
     }
-    let label =
-        match label_column {
-            None => cols - 1,
-            Some(spec) => match spec.trim().parse::<usize>() {
-                Ok(i) if i < cols => i,
-                Ok(i) => {
-                    return Err(Error::file(
+    let label = match label_column {
+        None => cols - 1,
+        Some(spec) => match spec.trim().parse::<usize>() {
+            Ok(i) if i < cols => i,
+            Ok(i) => {
+                return Err(Error::file(
+                    path,
+                    format!(
+                        "--label-column {i} is out of range (columns 0..{})",
+                        cols - 1
+                    ),
+                ))
+            }
+            Err(_) => match &header {
+                Some(h) => h.iter().position(|n| n == spec.trim()).ok_or_else(|| {
+                    Error::file(
                         path,
                         format!(
-                            "--label-column {i} is out of range (columns 0..{})",
-                            cols - 1
+                            "--label-column '{spec}' is not a header name (header: {})",
+                            h.join(", ")
                         ),
-                    ))
-                }
-                Err(_) => match &header {
-                    Some(h) => h.iter().position(|n| n == spec.trim()).ok_or_else(|| {
-                        Error::file(
-                            path,
-                            format!(
-                                "--label-column '{spec}' is not a header name (header: {})",
-                                h.join(", ")
-                            ),
-                        )
-                    })?,
-                    None => return Err(Error::file(
+                    )
+                })?,
+                None => {
+                    return Err(Error::file(
                         path,
                         format!(
                             "--label-column '{spec}' names a column, but the file has no header"
                         ),
-                    )),
-                },
+                    ))
+                }
             },
-        };
+        },
+    };
     let n = body.len();
     let mut x = Vec::with_capacity(n * (cols - 1));
     let mut y = Vec::with_capacity(n);

@@ -667,3 +667,61 @@ impl TryFrom<String> for DataSpec {
         DataSpec::parse("data", &s)
     }
 }
+
+fn features_npy(x: &Features) -> Vec<u8> {
+    let shape = [x.rows(), x.cols()];
+    match x {
+        Features::F32(m) => npy::to_npy_bytes(&npy::NpyData::F32(m.as_slice()), &shape),
+        Features::F64(m) => npy::to_npy_bytes(&npy::NpyData::F64(m.as_slice()), &shape),
+    }
+}
+
+fn labels_npy(y: &Labels) -> Vec<u8> {
+    match y {
+        Labels::Classes(c) => {
+            let v: Vec<i64> = c.iter().map(|&l| l as i64).collect();
+            npy::to_npy_bytes(&npy::NpyData::I64(&v), &[v.len()])
+        }
+        Labels::Values(v) => {
+            npy::to_npy_bytes(&npy::NpyData::F64(v.as_slice()), &[v.rows(), v.cols()])
+        }
+    }
+}
+
+/// The dataset as an `.npz` archive: `x`, `y`, `x_test`, `y_test` (and `x_val`, `y_val`), so
+/// `np.load(path)` sees exactly the arrays initscope trains on.
+pub fn export_npz(d: &Dataset) -> Result<Vec<u8>> {
+    let mut entries = vec![
+        ("x", features_npy(&d.train.x)),
+        ("y", labels_npy(&d.train.y)),
+        ("x_test", features_npy(&d.test.x)),
+        ("y_test", labels_npy(&d.test.y)),
+    ];
+    if let Some(v) = &d.val {
+        entries.push(("x_val", features_npy(&v.x)));
+        entries.push(("y_val", labels_npy(&v.y)));
+    }
+    npy::to_npz_bytes(&entries)
+}
+
+/// One split as CSV with a header `x0,...,y` (one label column; regression sets with several
+/// outputs are refused, use `.npz`).
+pub fn export_csv(s: &Split) -> Result<Vec<u8>> {
+    let rows: Vec<Vec<f64>> = (0..s.len())
+        .map(|i| (0..s.x.cols()).map(|j| s.x.get(i, j)).collect())
+        .collect();
+    let y: Vec<f64> = match &s.y {
+        Labels::Classes(c) => c.iter().map(|&l| l as f64).collect(),
+        Labels::Values(v) if v.cols() == 1 => v.as_slice().to_vec(),
+        Labels::Values(v) => {
+            return Err(Error::config(
+                "--out",
+                format!(
+                    "CSV export holds one target column, this set has {} (use .npz)",
+                    v.cols()
+                ),
+            ))
+        }
+    };
+    Ok(csv::to_csv_bytes(&rows, &y))
+}

@@ -179,27 +179,28 @@ pub fn parse(mut r: impl Read, path: &Path) -> Result<NpyArray> {
         Some(c @ ('<' | '>' | '|' | '=')) => (c, &descr[1..]),
         _ => ('|', descr),
     };
-    let (kind, size) =
-        match code {
-            "f4" => (Kind::Float, 4),
-            "f8" => (Kind::Float, 8),
-            "i1" => (Kind::Int, 1),
-            "i2" => (Kind::Int, 2),
-            "i4" => (Kind::Int, 4),
-            "i8" => (Kind::Int, 8),
-            "u1" => (Kind::Uint, 1),
-            "u2" => (Kind::Uint, 2),
-            "u4" => (Kind::Uint, 4),
-            "u8" => (Kind::Uint, 8),
-            "b1" | "?" => (Kind::Bool, 1),
-            other => return Err(err(
+    let (kind, size) = match code {
+        "f4" => (Kind::Float, 4),
+        "f8" => (Kind::Float, 8),
+        "i1" => (Kind::Int, 1),
+        "i2" => (Kind::Int, 2),
+        "i4" => (Kind::Int, 4),
+        "i8" => (Kind::Int, 8),
+        "u1" => (Kind::Uint, 1),
+        "u2" => (Kind::Uint, 2),
+        "u4" => (Kind::Uint, 4),
+        "u8" => (Kind::Uint, 8),
+        "b1" | "?" => (Kind::Bool, 1),
+        other => {
+            return Err(err(
                 path,
                 start,
                 format!(
                     "unsupported dtype '{descr}' ('{other}'; supported: f4, f8, i1-i8, u1-u8, b1)"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     let total = shape
         .iter()
         .try_fold(size as u64, |acc, &d| acc.checked_mul(d as u64))

@@ -98,6 +98,18 @@ pub fn write_dir_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<()>
     result
 }
 
+/// Writes one file atomically: a temporary sibling, then a rename.
+pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_sibling(path);
+    let result = fs::write(&tmp, bytes)
+        .map_err(|e| Error::io(&tmp, e))
+        .and_then(|_| fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
 fn temp_sibling(dir: &Path) -> PathBuf {
     let name = dir
         .file_name()
