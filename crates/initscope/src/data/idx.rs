@@ -225,7 +225,7 @@ pub fn read(path: &Path) -> Result<IdxArray> {
 /// Images (n, ...) as f32 rows, u8 pixels scaled to [0, 1] in the same pass.
 pub fn features(a: &IdxArray) -> Features {
     let n = a.dims[0];
-    let cols = a.dims[1..].iter().product::<usize>().max(1);
+    let cols = a.dims[1..].iter().product::<usize>();
     match a.dtype {
         IdxType::U8 => Features::F32(Matrix::from_vec(
             n,
@@ -272,6 +272,12 @@ pub fn labels(a: &IdxArray, path: &Path) -> Result<Vec<u32>> {
 pub fn load_pair(images: &Path, labels_path: &Path) -> Result<Split> {
     let img = read(images)?;
     let lab = read(labels_path)?;
+    if img.dims[1..].contains(&0) {
+        return Err(Error::file(
+            images,
+            format!("images of shape {:?} have no pixels", img.dims),
+        ));
+    }
     let y = labels(&lab, labels_path)?;
     if img.dims[0] != y.len() {
         return Err(Error::file(
