@@ -17,6 +17,7 @@ mod explain_cmd;
 mod gradcheck_cmd;
 mod init_cmd;
 mod meanfield_cmd;
+mod sweep_cmd;
 mod train_cmd;
 
 use std::process::ExitCode;
@@ -44,6 +45,12 @@ enum Command {
     Gradcheck(gradcheck_cmd::GradcheckArgs),
     /// Mean-field signal propagation: q*, chi_1, c*, depth scales, the critical sigma_w^2.
     Meanfield(meanfield_cmd::MeanfieldArgs),
+    /// Run a grid of training runs in parallel, resumably, optionally as one shard of many.
+    Sweep(sweep_cmd::SweepArgs),
+    /// Write runs.csv of sweep directories from their run directories; list missing runs.
+    Merge(sweep_cmd::MergeArgs),
+    /// Print a ready Slurm submission script (array job plus an afterany merge job).
+    Slurm(sweep_cmd::SlurmArgs),
     /// List the initializers, or show the resolved distribution of one for given fans.
     Init(init_cmd::InitArgs),
 }
@@ -57,6 +64,9 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Gradcheck(a) => gradcheck_cmd::run(a),
         Command::Init(a) => init_cmd::run(a),
         Command::Meanfield(a) => meanfield_cmd::run(a),
+        Command::Sweep(a) => sweep_cmd::run_sweep(a),
+        Command::Merge(a) => sweep_cmd::run_merge(a),
+        Command::Slurm(a) => sweep_cmd::run_slurm(a),
     }
 }
 

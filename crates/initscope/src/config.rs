@@ -15,8 +15,9 @@
 //! epochs = 100
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -405,6 +406,24 @@ pub const DEFAULT_DATA: &str = "moons";
 /// Validates a raw configuration and loads its dataset (whose shape decides the input and output
 /// widths and the default loss).
 pub fn validate(raw: &RawConfig) -> Result<(RunConfig, Dataset)> {
+    let mut cache = DataCache::default();
+    let (cfg, data) = validate_cached(raw, &mut cache)?;
+    drop(cache);
+    let data = Arc::try_unwrap(data).unwrap_or_else(|shared| (*shared).clone());
+    Ok((cfg, data))
+}
+
+/// Datasets already loaded, keyed by (spec, options, data dir), so a sweep loads each once.
+#[derive(Default)]
+pub struct DataCache {
+    loaded: HashMap<String, Arc<Dataset>>,
+}
+
+/// [`validate`] with a cache of loaded datasets.
+pub fn validate_cached(
+    raw: &RawConfig,
+    cache: &mut DataCache,
+) -> Result<(RunConfig, Arc<Dataset>)> {
     let data_spec = DataSpec::parse("--data", raw.data.as_deref().unwrap_or(DEFAULT_DATA))?;
     let defaults = DataOptions::default();
     let data_options = DataOptions {
@@ -431,7 +450,21 @@ pub fn validate(raw: &RawConfig) -> Result<(RunConfig, Dataset)> {
         )?,
         standardize: raw.standardize.unwrap_or(defaults.standardize),
     };
-    let data = data_spec.load(&data_options, raw.data_dir.as_deref().map(Path::new))?;
+    let key = format!(
+        "{}|{}|{:?}",
+        data_spec,
+        serde_json::to_string(&data_options).expect("options serialise"),
+        raw.data_dir
+    );
+    let data = match cache.loaded.get(&key) {
+        Some(d) => d.clone(),
+        None => {
+            let d =
+                Arc::new(data_spec.load(&data_options, raw.data_dir.as_deref().map(Path::new))?);
+            cache.loaded.insert(key, d.clone());
+            d
+        }
+    };
     let loss = raw
         .loss
         .as_deref()

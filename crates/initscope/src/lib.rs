@@ -31,6 +31,7 @@ pub mod output;
 pub mod rng;
 pub mod scalar;
 pub mod spec;
+pub mod sweep;
 pub mod train;
 
 pub use activation::Activation;

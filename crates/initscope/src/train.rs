@@ -39,6 +39,67 @@ pub struct MetricRecord {
     pub value: f64,
 }
 
+/// A histogram of one layer's weights or gradients at one step (for TensorBoard).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistogramRecord {
+    pub step: usize,
+    pub layer: usize,
+    /// "weights" or "grads".
+    pub name: String,
+    pub min: f64,
+    pub max: f64,
+    pub num: f64,
+    pub sum: f64,
+    pub sum_squares: f64,
+    /// Right edges of equal-width buckets over [min, max].
+    pub bucket_limit: Vec<f64>,
+    pub bucket: Vec<f64>,
+}
+
+impl HistogramRecord {
+    pub fn new(step: usize, layer: usize, name: &str, values: &[f64], buckets: usize) -> Self {
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let (min, max) = if values.is_empty() {
+            (0.0, 0.0)
+        } else {
+            (min, max)
+        };
+        let buckets = buckets.max(1);
+        let width = (max - min) / buckets as f64;
+        let mut bucket = vec![0.0; buckets];
+        for &v in values {
+            let i = if width > 0.0 {
+                (((v - min) / width) as usize).min(buckets - 1)
+            } else {
+                0
+            };
+            bucket[i] += 1.0;
+        }
+        let bucket_limit = (1..=buckets)
+            .map(|i| {
+                if i == buckets {
+                    max
+                } else {
+                    min + width * i as f64
+                }
+            })
+            .collect();
+        HistogramRecord {
+            step,
+            layer,
+            name: name.to_string(),
+            min,
+            max,
+            num: values.len() as f64,
+            sum: values.iter().sum(),
+            sum_squares: values.iter().map(|v| v * v).sum(),
+            bucket_limit,
+            bucket,
+        }
+    }
+}
+
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -96,6 +157,10 @@ pub struct RunOutput {
     pub summary: Summary,
     pub evals: Vec<EvalPoint>,
     pub metrics: Vec<MetricRecord>,
+    /// Weight and gradient histograms at init, powers of two and the end (diagnostics on).
+    pub histograms: Vec<HistogramRecord>,
+    /// Start of the run, seconds since the Unix epoch (for TensorBoard's wall time).
+    pub started_at: f64,
     /// Starting parameters (after LSUV or --init-from).
     pub initial_params: Params,
     /// Final parameters (exact in f64 for both precisions).
@@ -302,6 +367,9 @@ fn train_typed<T: Float>(
 ) -> RunOutput {
     let params = start.params;
     let started = Instant::now();
+    let started_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
     let run_id = cfg.run_id();
     let outputs = *cfg.arch.last().expect("validated arch");
     let train = Prepared::<T>::new(&data.train, cfg.loss, outputs);
@@ -481,8 +549,9 @@ fn train_typed<T: Float>(
         .expect("step 0 or the final step is always evaluated");
     let last = evals.last().expect("at least one evaluation");
     let final_params = net.params();
-    if let Some(f) = &flow {
+    if let Some(f) = flow.as_mut() {
         f.record_structure(steps_done, &net, &mut metrics);
+        f.record_weight_histograms(steps_done, &net);
         if cfg.jacobian_end {
             record_jacobian(
                 &mut metrics,
@@ -537,11 +606,14 @@ fn train_typed<T: Float>(
         samples_per_second: (steps_done * bs) as f64 / wall_seconds.max(1e-9),
         verdict,
     };
+    let histograms = flow.map(|f| f.histograms).unwrap_or_default();
     RunOutput {
         config: cfg.clone(),
         summary,
         evals,
         metrics,
+        histograms,
+        started_at,
         initial_params: params,
         params: final_params,
     }

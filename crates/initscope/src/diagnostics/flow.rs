@@ -19,7 +19,7 @@ use crate::diagnostics::symmetry::{equitable_partition, exact_partition};
 use crate::matrix::Matrix;
 use crate::network::{Mlp, Workspace};
 use crate::scalar::Float;
-use crate::train::MetricRecord;
+use crate::train::{HistogramRecord, MetricRecord};
 
 /// Steps below this are all recorded.
 const DENSE_STEPS: usize = 100;
@@ -40,7 +40,12 @@ pub struct FlowRecorder<T> {
     power_v: Vec<Vec<f64>>,
     power_u: Vec<Vec<f64>>,
     tol: f64,
+    /// Weight and gradient histograms, recorded on the sparse schedule.
+    pub histograms: Vec<HistogramRecord>,
 }
+
+/// Buckets per histogram.
+const HISTOGRAM_BUCKETS: usize = 30;
 
 fn is_saturating(act: Activation) -> bool {
     matches!(
@@ -65,6 +70,7 @@ impl<T: Float> FlowRecorder<T> {
             power_v: net.layers.iter().map(|l| vec![0.0; l.fan_in()]).collect(),
             power_u: net.layers.iter().map(|l| vec![0.0; l.fan_out()]).collect(),
             tol,
+            histograms: Vec::new(),
         }
     }
 
@@ -162,6 +168,17 @@ impl<T: Float> FlowRecorder<T> {
         }
         if at.sparse {
             self.record_structure(step, net, out);
+            self.record_weight_histograms(step, net);
+            for (i, g) in ws.grads.iter().enumerate() {
+                let v: Vec<f64> = g.d_weight.as_slice().iter().map(|x| x.to_f64()).collect();
+                self.histograms.push(HistogramRecord::new(
+                    step,
+                    i + 1,
+                    "grads",
+                    &v,
+                    HISTOGRAM_BUCKETS,
+                ));
+            }
         }
     }
 
@@ -180,6 +197,20 @@ impl<T: Float> FlowRecorder<T> {
                 layer: Some(i + 1),
                 value: if w2 > 0.0 { (d2 / w2).sqrt() } else { f64::NAN },
             });
+        }
+    }
+
+    /// Histograms of every layer's weights at `step`.
+    pub fn record_weight_histograms(&mut self, step: usize, net: &Mlp<T>) {
+        for (i, layer) in net.layers.iter().enumerate() {
+            let v: Vec<f64> = layer.weight.as_slice().iter().map(|x| x.to_f64()).collect();
+            self.histograms.push(HistogramRecord::new(
+                step,
+                i + 1,
+                "weights",
+                &v,
+                HISTOGRAM_BUCKETS,
+            ));
         }
     }
 

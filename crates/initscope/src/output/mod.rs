@@ -1,15 +1,21 @@
-//! Writing a run directory: `config.json`, `metrics.csv`, `weights.safetensors`, `summary.json`.
+//! Writing a run directory: `config.json`, `metrics.csv`, `weights.safetensors`, `summary.json`
+//! and a TensorBoard event file.
 //!
 //! The directory is written under a temporary sibling name and renamed into place when complete,
 //! so an interrupted or failed write never leaves a half-written run directory behind.
 
 pub mod safetensors;
+pub mod tensorboard;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::train::{MetricRecord, RunOutput};
+
+/// The TensorBoard event file of a run directory (`tensorboard --logdir` finds it by the
+/// `tfevents` in its name).
+pub const EVENT_FILE: &str = "events.out.tfevents.initscope";
 
 /// Refuses `dir` when it exists and is not an empty directory, unless `force`.
 pub fn check_out_dir(dir: &Path, force: bool) -> Result<()> {
@@ -73,6 +79,10 @@ pub fn write_run_dir(dir: &Path, out: &RunOutput, force: bool) -> Result<()> {
             "summary.json",
             serde_json::to_vec_pretty(&out.summary).expect("summary serialises"),
         ),
+        (
+            EVENT_FILE,
+            tensorboard::event_file(&out.metrics, &out.histograms, out.started_at),
+        ),
     ];
     write_dir_atomically(dir, &files)
 }
@@ -83,9 +93,12 @@ pub fn write_dir_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<()>
     let tmp = temp_sibling(dir);
     let result = (|| {
         fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        for (name, bytes) in files {
+        for (i, (name, bytes)) in files.iter().enumerate() {
             let path = tmp.join(name);
             fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
+            if i == 0 {
+                test_hook_stall();
+            }
         }
         if dir.exists() {
             fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -108,6 +121,17 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Test hook: with `INITSCOPE_TEST_STALL_WRITE_MS` set, a run directory's writer pauses after its
+/// first file, so a test can kill the process in the middle of writing a run and check that the
+/// sweep recovers. Unset (always, outside tests) it does nothing.
+fn test_hook_stall() {
+    if let Some(ms) = std::env::var_os("INITSCOPE_TEST_STALL_WRITE_MS")
+        .and_then(|v| v.to_str()?.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }
 
 fn temp_sibling(dir: &Path) -> PathBuf {

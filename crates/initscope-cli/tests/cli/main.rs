@@ -120,6 +120,7 @@ fn train_writes_the_run_directory_and_json_summary() {
         names,
         [
             "config.json",
+            "events.out.tfevents.initscope",
             "metrics.csv",
             "summary.json",
             "weights.safetensors"
@@ -625,3 +626,5 @@ fn data_list_info_and_export_round_trip_through_train() {
     );
     assert_bad_input(&["train", "--data", bad.to_str().unwrap()], "bad.csv");
 }
+
+mod sweep;

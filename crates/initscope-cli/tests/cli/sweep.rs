@@ -1,0 +1,310 @@
+//! Sweeps: stable expansion, shards + merge = one sweep, SIGKILL at any point resumes to the
+//! same runs.csv, and the Slurm script.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{initscope, stderr, temp_dir};
+
+const GRID: &str = r#"
+[fixed]
+data = "moons:n=128"
+hidden = "8,8"
+steps = 150
+diagnostics = "off"
+
+[axes]
+init = ["zeros", "constant:0.1", "pytorch"]
+act = ["tanh", "relu"]
+seed = [0, 1]
+"#;
+
+fn grid(dir: &Path) -> String {
+    let p = dir.join("grid.toml");
+    std::fs::write(&p, GRID).unwrap();
+    p.display().to_string()
+}
+
+fn sweep(grid: &str, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["sweep", grid, "--out", out.to_str().unwrap(), "--quiet"];
+    args.extend_from_slice(extra);
+    initscope(&args)
+}
+
+fn completed(out: &Path) -> usize {
+    std::fs::read_dir(out)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().join("summary.json").is_file())
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn reference(dir: &Path, grid: &str) -> Vec<u8> {
+    let out = dir.join("reference");
+    let o = sweep(grid, &out, &["--jobs", "2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    std::fs::read(out.join("runs.csv")).unwrap()
+}
+
+#[test]
+fn expansion_is_stable_and_runs_csv_is_in_grid_order() {
+    let dir = temp_dir("sweep-order");
+    let g = grid(&dir);
+    let a = reference(&dir, &g);
+    let out2 = dir.join("again");
+    assert_eq!(sweep(&g, &out2, &["--jobs", "1"]).status.code(), Some(0));
+    assert_eq!(
+        std::fs::read(out2.join("runs.csv")).unwrap(),
+        a,
+        "same grid, same runs and numbers"
+    );
+    let text = String::from_utf8(a).unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.len(), 13);
+    assert!(
+        rows[0].starts_with("run,run_id,path,init,act,seed,data,arch,bias_init"),
+        "{}",
+        rows[0]
+    );
+    // Last axis fastest: seed alternates, act changes every 2, init every 4.
+    let cells = |r: &str| r.split(',').map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(&cells(rows[1])[3..6], ["zeros", "tanh", "0"]);
+    assert_eq!(&cells(rows[2])[3..6], ["zeros", "tanh", "1"]);
+    assert_eq!(&cells(rows[3])[3..6], ["zeros", "relu", "0"]);
+    assert_eq!(&cells(rows[5])[3..6], ["constant:0.1", "tanh", "0"]);
+    assert!(rows[1].contains(",dead,"), "{}", rows[1]);
+    assert!(rows[12].contains(",full,"), "{}", rows[12]);
+}
+
+#[test]
+fn shards_plus_merge_equal_the_unsharded_sweep() {
+    let dir = temp_dir("sweep-shards");
+    let g = grid(&dir);
+    let want = reference(&dir, &g);
+    let out = dir.join("sharded");
+    for i in 0..3 {
+        let o = sweep(&g, &out, &["--shard", &format!("{i}/3"), "--jobs", "1"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(
+            !out.join("runs.csv").exists(),
+            "shards never write runs.csv"
+        );
+    }
+    // --shard auto reads the array index.
+    let out_auto = dir.join("auto");
+    for i in 0..2 {
+        let o = Command::new(env!("CARGO_BIN_EXE_initscope"))
+            .args([
+                "sweep",
+                &g,
+                "--out",
+                out_auto.to_str().unwrap(),
+                "--shard",
+                "auto",
+                "--shards",
+                "2",
+                "--quiet",
+            ])
+            .env("SLURM_ARRAY_TASK_ID", i.to_string())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    for d in [&out, &out_auto] {
+        let o = initscope(&["merge", d.to_str().unwrap()]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        assert_eq!(std::fs::read(d.join("runs.csv")).unwrap(), want);
+    }
+    // A missing shard is reported with the array indices to resubmit.
+    let partial = dir.join("partial");
+    assert_eq!(
+        sweep(&g, &partial, &["--shard", "1/3"]).status.code(),
+        Some(0)
+    );
+    let o = initscope(&["merge", partial.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("8 of 12 runs missing") && text.contains("--array=0,2"),
+        "{text}"
+    );
+}
+
+fn wait_until(deadline_s: u64, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(deadline_s),
+            "timed out waiting"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_sweep_killed_after_some_runs_resumes_to_the_same_runs_csv() {
+    let dir = temp_dir("sweep-kill");
+    let g = grid(&dir);
+    let want = reference(&dir, &g);
+    for k in [1, 5] {
+        let out = dir.join(format!("killed-{k}"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_initscope"))
+            .args([
+                "sweep",
+                &g,
+                "--out",
+                out.to_str().unwrap(),
+                "--jobs",
+                "1",
+                "--quiet",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until(60, || completed(&out) >= k);
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let o = sweep(&g, &out, &["--jobs", "2"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_eq!(
+            std::fs::read(out.join("runs.csv")).unwrap(),
+            want,
+            "killed after {k} runs"
+        );
+    }
+}
+
+#[test]
+fn a_sweep_killed_while_writing_a_run_resumes_to_the_same_runs_csv() {
+    let dir = temp_dir("sweep-kill-write");
+    let g = grid(&dir);
+    let want = reference(&dir, &g);
+    let out = dir.join("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_initscope"))
+        .args([
+            "sweep",
+            &g,
+            "--out",
+            out.to_str().unwrap(),
+            "--jobs",
+            "1",
+            "--quiet",
+        ])
+        .env("INITSCOPE_TEST_STALL_WRITE_MS", "60000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first run's directory is half written under its temporary name.
+    let temp = || {
+        std::fs::read_dir(&out)
+            .map(|d| {
+                d.filter_map(|e| e.ok()).any(|e| {
+                    e.file_name().to_string_lossy().contains(".tmp-")
+                        && e.path().join("config.json").is_file()
+                })
+            })
+            .unwrap_or(false)
+    };
+    wait_until(60, temp);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(completed(&out), 0, "a half-written run is not a run");
+    let o = sweep(&g, &out, &["--jobs", "2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read(out.join("runs.csv")).unwrap(), want);
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "stale temporaries removed");
+}
+
+#[test]
+fn bad_grids_are_refused_and_a_dir_holding_another_sweep_is_protected() {
+    let dir = temp_dir("sweep-bad");
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[fixed]\nlearning_rate = 0.1\n[axes]\nseed = [0, 1]\n",
+    )
+    .unwrap();
+    let o = initscope(&[
+        "sweep",
+        bad.to_str().unwrap(),
+        "--out",
+        dir.join("o").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("learning_rate"), "{}", stderr(&o));
+    std::fs::write(&bad, "[axes]\nact = [\"tanh\", \"nope\"]\n").unwrap();
+    let o = initscope(&[
+        "sweep",
+        bad.to_str().unwrap(),
+        "--out",
+        dir.join("o").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("run 1 (act=nope)") && stderr(&o).contains("unknown activation"),
+        "{}",
+        stderr(&o)
+    );
+    let g = grid(&dir);
+    let out = dir.join("one");
+    assert_eq!(sweep(&g, &out, &[]).status.code(), Some(0));
+    std::fs::write(
+        dir.join("other.toml"),
+        "[fixed]\nsteps = 5\n[axes]\nseed = [0, 1]\n",
+    )
+    .unwrap();
+    let o = initscope(&[
+        "sweep",
+        dir.join("other.toml").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("holds a different sweep"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn slurm_prints_an_array_job_and_an_afterany_merge() {
+    let dir = temp_dir("slurm");
+    let g = grid(&dir);
+    let o = initscope(&[
+        "slurm",
+        &g,
+        "--out",
+        dir.join("s").to_str().unwrap(),
+        "--shards",
+        "4",
+        "--cpus",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "#SBATCH --array=0-3",
+        "#SBATCH --cpus-per-task=2",
+        "--shard auto --shards 4 --jobs 2",
+        "--dependency=afterany:${array_id}",
+        " merge ",
+    ] {
+        assert!(s.contains(needle), "{needle} missing from:\n{s}");
+    }
+}

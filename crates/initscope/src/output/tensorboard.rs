@@ -1,0 +1,261 @@
+//! TensorBoard event files, written by initscope itself.
+//!
+//! A file is a sequence of records, each
+//! ```text
+//! u64 length (little-endian) | u32 masked CRC32C of the length bytes | data | u32 masked CRC32C of data
+//! ```
+//! with masked(c) = ((c >> 15) | (c << 17)) + 0xa282ead8, and each record's data an `Event`
+//! protobuf (tensorflow/core/util/event.proto): the first holds `file_version = "brain.Event:2"`,
+//! the others a `Summary` of scalar values (`simple_value`) or histograms (`HistogramProto`).
+//! The messages are declared here with prost's derive, field numbers as in TensorFlow's protos.
+
+use prost::Message;
+
+use crate::train::{HistogramRecord, MetricRecord};
+
+/// tensorflow.HistogramProto.
+#[derive(Clone, PartialEq, Message)]
+pub struct HistogramProto {
+    #[prost(double, tag = "1")]
+    pub min: f64,
+    #[prost(double, tag = "2")]
+    pub max: f64,
+    #[prost(double, tag = "3")]
+    pub num: f64,
+    #[prost(double, tag = "4")]
+    pub sum: f64,
+    #[prost(double, tag = "5")]
+    pub sum_squares: f64,
+    #[prost(double, repeated, tag = "6")]
+    pub bucket_limit: Vec<f64>,
+    #[prost(double, repeated, tag = "7")]
+    pub bucket: Vec<f64>,
+}
+
+/// tensorflow.Summary.Value (only the fields initscope writes).
+#[derive(Clone, PartialEq, Message)]
+pub struct SummaryValue {
+    #[prost(string, tag = "1")]
+    pub tag: String,
+    #[prost(float, optional, tag = "2")]
+    pub simple_value: Option<f32>,
+    #[prost(message, optional, tag = "5")]
+    pub histo: Option<HistogramProto>,
+}
+
+/// tensorflow.Summary.
+#[derive(Clone, PartialEq, Message)]
+pub struct Summary {
+    #[prost(message, repeated, tag = "1")]
+    pub value: Vec<SummaryValue>,
+}
+
+/// tensorflow.Event (file_version or summary).
+#[derive(Clone, PartialEq, Message)]
+pub struct Event {
+    #[prost(double, tag = "1")]
+    pub wall_time: f64,
+    #[prost(int64, tag = "2")]
+    pub step: i64,
+    #[prost(string, optional, tag = "3")]
+    pub file_version: Option<String>,
+    #[prost(message, optional, tag = "5")]
+    pub summary: Option<Summary>,
+}
+
+/// The masked CRC32C TensorBoard's record format uses.
+pub fn masked_crc32c(data: &[u8]) -> u32 {
+    let c = crc32c::crc32c(data);
+    c.rotate_right(15).wrapping_add(0xa282_ead8)
+}
+
+/// Appends one framed record.
+pub fn write_record(out: &mut Vec<u8>, data: &[u8]) {
+    let len = (data.len() as u64).to_le_bytes();
+    out.extend_from_slice(&len);
+    out.extend_from_slice(&masked_crc32c(&len).to_le_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(&masked_crc32c(data).to_le_bytes());
+}
+
+/// Reads framed records back, checking both CRCs (for tests and `merge`).
+pub fn read_records(mut bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        if bytes.len() < 12 {
+            return Err("truncated record header".into());
+        }
+        let len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+        let crc = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        if crc != masked_crc32c(&bytes[..8]) {
+            return Err("length CRC mismatch".into());
+        }
+        if bytes.len() < 16 + len {
+            return Err("truncated record".into());
+        }
+        let data = &bytes[12..12 + len];
+        let dcrc = u32::from_le_bytes(bytes[12 + len..16 + len].try_into().expect("4 bytes"));
+        if dcrc != masked_crc32c(data) {
+            return Err("data CRC mismatch".into());
+        }
+        out.push(data.to_vec());
+        bytes = &bytes[16 + len..];
+    }
+    Ok(out)
+}
+
+/// The tag of a metric: `train_loss`, or `layer2/grad_norm` for per-layer metrics.
+pub fn tag(metric: &str, layer: Option<usize>) -> String {
+    match layer {
+        Some(l) => format!("layer{l}/{metric}"),
+        None => metric.to_string(),
+    }
+}
+
+/// A whole event file: the version record, one event per step holding that step's scalars, then
+/// the histograms. `wall_time` is the run's start time in seconds since the epoch (event times
+/// are that plus the step, so files are reproducible given the start).
+pub fn event_file(
+    metrics: &[MetricRecord],
+    histograms: &[HistogramRecord],
+    wall_time: f64,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    let version = Event {
+        wall_time,
+        step: 0,
+        file_version: Some("brain.Event:2".into()),
+        summary: None,
+    };
+    write_record(&mut out, &version.encode_to_vec());
+    let mut steps: Vec<usize> = metrics.iter().map(|m| m.step).collect();
+    steps.sort_unstable();
+    steps.dedup();
+    for step in steps {
+        let value = metrics
+            .iter()
+            .filter(|m| m.step == step && m.value.is_finite())
+            .map(|m| SummaryValue {
+                tag: tag(&m.metric, m.layer),
+                simple_value: Some(m.value as f32),
+                histo: None,
+            })
+            .collect::<Vec<_>>();
+        if value.is_empty() {
+            continue;
+        }
+        let e = Event {
+            wall_time: wall_time + step as f64 * 1e-3,
+            step: step as i64,
+            file_version: None,
+            summary: Some(Summary { value }),
+        };
+        write_record(&mut out, &e.encode_to_vec());
+    }
+    for h in histograms {
+        let e = Event {
+            wall_time: wall_time + h.step as f64 * 1e-3,
+            step: h.step as i64,
+            file_version: None,
+            summary: Some(Summary {
+                value: vec![SummaryValue {
+                    tag: tag(&h.name, Some(h.layer)),
+                    simple_value: None,
+                    histo: Some(HistogramProto {
+                        min: h.min,
+                        max: h.max,
+                        num: h.num,
+                        sum: h.sum,
+                        sum_squares: h.sum_squares,
+                        bucket_limit: h.bucket_limit.clone(),
+                        bucket: h.bucket.clone(),
+                    }),
+                }],
+            }),
+        };
+        write_record(&mut out, &e.encode_to_vec());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32c_and_masking_match_the_reference_values() {
+        // CRC32C("123456789") = 0xE3069283 (the standard check value).
+        assert_eq!(crc32c::crc32c(b"123456789"), 0xE306_9283);
+        // Masked as TensorFlow's crc32c::Mask: rotate right by 15, add 0xa282ead8.
+        assert_eq!(masked_crc32c(b"123456789"), 0xC78A_B0E5);
+    }
+
+    #[test]
+    fn records_round_trip_and_corruption_is_detected() {
+        let mut out = Vec::new();
+        write_record(&mut out, b"hello");
+        write_record(&mut out, b"");
+        assert_eq!(
+            read_records(&out).unwrap(),
+            vec![b"hello".to_vec(), Vec::new()]
+        );
+        out[14] ^= 1;
+        assert!(read_records(&out).is_err());
+    }
+
+    #[test]
+    fn event_file_holds_version_scalars_and_histograms() {
+        let metrics = vec![
+            MetricRecord {
+                step: 0,
+                metric: "train_loss".into(),
+                layer: None,
+                value: 0.7,
+            },
+            MetricRecord {
+                step: 0,
+                metric: "grad_norm".into(),
+                layer: Some(1),
+                value: 0.1,
+            },
+            MetricRecord {
+                step: 5,
+                metric: "train_loss".into(),
+                layer: None,
+                value: 0.5,
+            },
+        ];
+        let hist = vec![HistogramRecord::new(
+            0,
+            1,
+            "weights",
+            &[0.0, 1.0, 2.0, 3.0],
+            3,
+        )];
+        let bytes = event_file(&metrics, &hist, 1.0e9);
+        let records = read_records(&bytes).unwrap();
+        assert_eq!(records.len(), 4);
+        let first = Event::decode(records[0].as_slice()).unwrap();
+        assert_eq!(first.file_version.as_deref(), Some("brain.Event:2"));
+        let e = Event::decode(records[1].as_slice()).unwrap();
+        let tags: Vec<&str> = e
+            .summary
+            .as_ref()
+            .unwrap()
+            .value
+            .iter()
+            .map(|v| v.tag.as_str())
+            .collect();
+        assert_eq!(tags, ["train_loss", "layer1/grad_norm"]);
+        let h = Event::decode(records[3].as_slice())
+            .unwrap()
+            .summary
+            .unwrap()
+            .value[0]
+            .histo
+            .clone()
+            .unwrap();
+        assert_eq!((h.num, h.min, h.max, h.sum), (4.0, 0.0, 3.0, 6.0));
+        assert_eq!(h.bucket.iter().sum::<f64>(), 4.0);
+    }
+}

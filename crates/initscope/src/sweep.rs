@@ -1,0 +1,633 @@
+//! Sweeps: a grid of runs, expanded in a fixed order to stable run ids, run in parallel (one
+//! thread per run), resumable, and shardable across a Slurm job array.
+//!
+//! A grid file has a `[fixed]` table and an `[axes]` table of lists, keyed by `train`'s long flag
+//! names with underscores, values as on the command line:
+//! ```toml
+//! [fixed]
+//! data = "moons"
+//! steps = 500
+//! [axes]
+//! init = ["zeros", "constant:0.1", "pytorch"]
+//! act = ["tanh", "relu"]
+//! seed = [0, 1, 2]
+//! ```
+//! Runs are numbered in grid order: axes in file order, the last axis fastest. Run k belongs to
+//! shard k mod n. Each run is written as `DIR/<run_id>/` (temporary name, then a rename), so a
+//! run directory that exists is complete; a restarted sweep skips those. `DIR/sweep.json` records
+//! the planned runs (so `merge` knows what is missing); `DIR/runs.csv` is written, atomically,
+//! only by an unsharded sweep or by `merge`, from the run directories alone, so an interrupted
+//! and resumed sweep ends with the same bytes as an uninterrupted one.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{validate_cached, DataCache, RawConfig, RunConfig};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::output::{write_file_atomically, write_run_dir};
+use crate::train::{train, Status, Summary};
+
+/// A parsed grid file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grid {
+    pub fixed: toml::Table,
+    /// Axes in file order, each with its values.
+    pub axes: Vec<(String, Vec<toml::Value>)>,
+}
+
+/// Keys whose values are strings on the command line (numbers written bare are accepted).
+const STRING_KEYS: &[&str] = &[
+    "data",
+    "arch",
+    "hidden",
+    "act",
+    "init",
+    "bias_init",
+    "loss",
+    "optim",
+    "schedule",
+    "precision",
+    "diagnostics",
+    "data_dir",
+    "label_column",
+    "task",
+    "init_from",
+];
+
+/// A value as written on the command line, for runs.csv.
+pub fn value_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Array(a) => a.iter().map(value_text).collect::<Vec<_>>().join(" "),
+        other => other.to_string(),
+    }
+}
+
+fn normalise(key: &str, v: &toml::Value) -> toml::Value {
+    match v {
+        toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_)
+            if STRING_KEYS.contains(&key) =>
+        {
+            toml::Value::String(value_text(v))
+        }
+        toml::Value::String(s) if key == "hidden" || key == "arch" => {
+            toml::Value::String(s.clone())
+        }
+        toml::Value::String(s) if !STRING_KEYS.contains(&key) && key != "batch" => {
+            if let Ok(i) = s.trim().parse::<i64>() {
+                toml::Value::Integer(i)
+            } else if let Ok(f) = s.trim().parse::<f64>() {
+                toml::Value::Float(f)
+            } else {
+                v.clone()
+            }
+        }
+        _ => v.clone(),
+    }
+}
+
+impl Grid {
+    pub fn from_file(path: &Path) -> Result<Grid> {
+        let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Grid::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Grid> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            Error::file(
+                path,
+                e.to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+        })?;
+        let mut fixed = toml::Table::new();
+        let mut axes = Vec::new();
+        for (k, v) in &table {
+            match (k.as_str(), v) {
+                ("fixed", toml::Value::Table(t)) => {
+                    fixed = t.iter().map(|(k, v)| (k.clone(), normalise(k, v))).collect();
+                }
+                ("axes", toml::Value::Table(t)) => {
+                    for (key, values) in t {
+                        let values = match values {
+                            toml::Value::Array(a) if !a.is_empty() => a.iter().map(|v| normalise(key, v)).collect(),
+                            _ => return Err(Error::file(path, format!("[axes] {key} must be a non-empty list of values"))),
+                        };
+                        axes.push((key.clone(), values));
+                    }
+                }
+                (other, _) => {
+                    return Err(Error::file(path, format!("unexpected top-level entry '{other}' (a grid has a [fixed] and an [axes] table)")))
+                }
+            }
+        }
+        for (key, _) in &axes {
+            if fixed.contains_key(key) {
+                return Err(Error::file(
+                    path,
+                    format!("'{key}' is both fixed and an axis"),
+                ));
+            }
+        }
+        let grid = Grid { fixed, axes };
+        // Every key must be a train flag: check with the first point.
+        grid.raw_config(&grid.point(0), path)?;
+        Ok(grid)
+    }
+
+    /// Number of runs.
+    pub fn len(&self) -> usize {
+        self.axes.iter().map(|(_, v)| v.len()).product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The axis values of run `k` (last axis fastest).
+    pub fn point(&self, mut k: usize) -> Vec<(String, toml::Value)> {
+        let mut out = vec![(String::new(), toml::Value::Boolean(false)); self.axes.len()];
+        for (i, (key, values)) in self.axes.iter().enumerate().rev() {
+            out[i] = (key.clone(), values[k % values.len()].clone());
+            k /= values.len();
+        }
+        out
+    }
+
+    fn raw_config(&self, point: &[(String, toml::Value)], path: &Path) -> Result<RawConfig> {
+        let mut t = self.fixed.clone();
+        for (k, v) in point {
+            t.insert(k.clone(), v.clone());
+        }
+        toml::Value::Table(t).try_into::<RawConfig>().map_err(|e| {
+            Error::file(
+                path,
+                format!(
+                    "{} (keys are train's flag names with underscores)",
+                    e.to_string().trim()
+                ),
+            )
+        })
+    }
+}
+
+/// One planned run.
+#[derive(Clone, Debug)]
+pub struct PlannedRun {
+    pub index: usize,
+    pub run_id: String,
+    pub axes: Vec<(String, String)>,
+    pub config: RunConfig,
+    pub data: std::sync::Arc<Dataset>,
+}
+
+/// `DIR/sweep.json`: what the sweep is made of.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepRecord {
+    pub axes: Vec<String>,
+    pub runs: Vec<SweepEntry>,
+    /// Shard count when run as shards (for `merge`'s resubmission hint).
+    pub shards: Option<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepEntry {
+    pub index: usize,
+    pub run_id: String,
+    pub values: Vec<String>,
+}
+
+/// Expands and validates every run of the grid (datasets loaded once per distinct source).
+pub fn plan(grid: &Grid, path: &Path) -> Result<Vec<PlannedRun>> {
+    let mut cache = DataCache::default();
+    let mut seen = HashSet::new();
+    (0..grid.len())
+        .map(|k| {
+            let point = grid.point(k);
+            let raw = grid.raw_config(&point, path)?;
+            let (config, data) = validate_cached(&raw, &mut cache).map_err(|e| {
+                let at = point.iter().map(|(k, v)| format!("{k}={}", value_text(v))).collect::<Vec<_>>().join(", ");
+                Error::file(path, format!("run {k} ({at}): {e}"))
+            })?;
+            let run_id = config.run_id();
+            if !seen.insert(run_id.clone()) {
+                return Err(Error::file(path, format!("run {k} repeats an earlier run exactly (same validated config, id {run_id})")));
+            }
+            Ok(PlannedRun {
+                index: k,
+                run_id,
+                axes: point.iter().map(|(k, v)| (k.clone(), value_text(v))).collect(),
+                config,
+                data,
+            })
+        })
+        .collect()
+}
+
+/// How a sweep process divides the work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `i/n`.
+    pub fn parse(text: &str) -> Result<Shard> {
+        let bad = || Error::spec("--shard", text, "expected i/n with 0 <= i < n, or auto");
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            i.trim().parse::<usize>().map_err(|_| bad())?,
+            n.trim().parse::<usize>().map_err(|_| bad())?,
+        );
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// `--shard auto --shards N`: the index from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX.
+    pub fn auto(count: usize) -> Result<Shard> {
+        let var = ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().map(|x| (*v, x)))
+            .ok_or_else(|| {
+                Error::config(
+                    "--shard",
+                    "auto needs SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX in the environment",
+                )
+            })?;
+        let index = var.1.trim().parse::<usize>().map_err(|_| {
+            Error::config("--shard", format!("{}='{}' is not an index", var.0, var.1))
+        })?;
+        if count == 0 || index >= count {
+            return Err(Error::config(
+                "--shard",
+                format!("{}={index} is not below --shards {count}", var.0),
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+
+    pub fn owns(self, k: usize) -> bool {
+        k % self.count == self.index
+    }
+}
+
+/// Progress of a sweep, for the caller's progress bar.
+#[derive(Clone, Debug)]
+pub enum SweepEvent {
+    /// A run finished (or was already complete) with this status; `None` means it failed.
+    Done {
+        index: usize,
+        run_id: String,
+        status: Option<Status>,
+        skipped: bool,
+    },
+    /// A run could not be completed.
+    Failed {
+        index: usize,
+        run_id: String,
+        error: String,
+    },
+}
+
+/// What a sweep process did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SweepReport {
+    pub planned: usize,
+    pub ran: usize,
+    pub skipped: usize,
+    pub failed: Vec<(usize, String)>,
+    pub diverged: usize,
+    pub runs_csv: Option<PathBuf>,
+}
+
+/// Whether `DIR/<run_id>` holds a complete run.
+pub fn is_complete(dir: &Path, run_id: &str) -> bool {
+    dir.join(run_id).join("summary.json").is_file()
+}
+
+/// Records the sweep in `DIR/sweep.json`, refusing a DIR that holds a different sweep.
+fn record(dir: &Path, grid: &Grid, runs: &[PlannedRun], shards: Option<usize>) -> Result<()> {
+    let rec = SweepRecord {
+        axes: grid.axes.iter().map(|(k, _)| k.clone()).collect(),
+        runs: runs
+            .iter()
+            .map(|r| SweepEntry {
+                index: r.index,
+                run_id: r.run_id.clone(),
+                values: r.axes.iter().map(|(_, v)| v.clone()).collect(),
+            })
+            .collect(),
+        shards,
+    };
+    let path = dir.join("sweep.json");
+    if path.is_file() {
+        let old: SweepRecord =
+            serde_json::from_slice(&fs::read(&path).map_err(|e| Error::io(&path, e))?)
+                .map_err(|e| Error::file(&path, format!("not a sweep record: {e}")))?;
+        if old.runs != rec.runs {
+            return Err(Error::file(
+                dir,
+                "holds a different sweep (its sweep.json lists other runs); use a new --out",
+            ));
+        }
+        if old.shards == rec.shards {
+            return Ok(());
+        }
+    }
+    write_file_atomically(
+        &path,
+        &serde_json::to_vec_pretty(&rec).expect("record serialises"),
+    )
+}
+
+/// Runs the sweep's share of `runs` into `dir` with `jobs` threads. Unsharded sweeps also write
+/// `runs.csv`.
+pub fn run(
+    grid: &Grid,
+    runs: &[PlannedRun],
+    dir: &Path,
+    jobs: usize,
+    shard: Option<Shard>,
+    progress: &(dyn Fn(&SweepEvent) + Sync),
+) -> Result<SweepReport> {
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    record(dir, grid, runs, shard.map(|s| s.count))?;
+    if shard.is_none() {
+        remove_stale_temporaries(dir)?;
+    }
+    let mine: Vec<&PlannedRun> = runs
+        .iter()
+        .filter(|r| shard.is_none_or(|s| s.owns(r.index)))
+        .collect();
+    let (ran, skipped, diverged) = (
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    );
+    let failed = std::sync::Mutex::new(Vec::new());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| Error::config("--jobs", e.to_string()))?;
+    pool.install(|| {
+        mine.par_iter().for_each(|r| {
+            if is_complete(dir, &r.run_id) {
+                skipped.fetch_add(1, Ordering::Relaxed);
+                let status = read_summary(dir, &r.run_id).ok().map(|s| s.status);
+                progress(&SweepEvent::Done {
+                    index: r.index,
+                    run_id: r.run_id.clone(),
+                    status,
+                    skipped: true,
+                });
+                return;
+            }
+            let result = train(&r.config, &r.data, &mut |_| {}).and_then(|out| {
+                write_run_dir(&dir.join(&r.run_id), &out, true)?;
+                Ok(out.summary.status)
+            });
+            match result {
+                Ok(status) => {
+                    ran.fetch_add(1, Ordering::Relaxed);
+                    if status == Status::Diverged {
+                        diverged.fetch_add(1, Ordering::Relaxed);
+                    }
+                    progress(&SweepEvent::Done {
+                        index: r.index,
+                        run_id: r.run_id.clone(),
+                        status: Some(status),
+                        skipped: false,
+                    });
+                }
+                Err(e) => {
+                    failed
+                        .lock()
+                        .expect("no poisoned lock")
+                        .push((r.index, e.to_string()));
+                    progress(&SweepEvent::Failed {
+                        index: r.index,
+                        run_id: r.run_id.clone(),
+                        error: e.to_string(),
+                    });
+                }
+            }
+        })
+    });
+    let mut failed = failed.into_inner().expect("no poisoned lock");
+    failed.sort();
+    let runs_csv = if shard.is_none() {
+        let (csv, _) = merge(dir)?;
+        Some(csv)
+    } else {
+        None
+    };
+    Ok(SweepReport {
+        planned: mine.len(),
+        ran: ran.into_inner(),
+        skipped: skipped.into_inner(),
+        failed,
+        diverged: diverged.into_inner(),
+        runs_csv,
+    })
+}
+
+/// Removes temporary run directories left by a killed writer (only the sole owner of DIR does
+/// this: an unsharded sweep or `merge`).
+fn remove_stale_temporaries(dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(".tmp-") {
+            let p = entry.path();
+            let _ = if p.is_dir() {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
+        }
+    }
+    Ok(())
+}
+
+fn read_summary(dir: &Path, run_id: &str) -> Result<Summary> {
+    let p = dir.join(run_id).join("summary.json");
+    serde_json::from_slice(&fs::read(&p).map_err(|e| Error::io(&p, e))?)
+        .map_err(|e| Error::file(&p, e.to_string()))
+}
+
+fn read_config(dir: &Path, run_id: &str) -> Result<RunConfig> {
+    let p = dir.join(run_id).join("config.json");
+    serde_json::from_slice(&fs::read(&p).map_err(|e| Error::io(&p, e))?)
+        .map_err(|e| Error::file(&p, e.to_string()))
+}
+
+fn num(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x}")
+    } else {
+        String::new()
+    }
+}
+
+fn opt(x: Option<f64>) -> String {
+    x.map(num).unwrap_or_default()
+}
+
+/// The columns of runs.csv after the axis columns.
+pub const RUNS_COLUMNS: &[&str] = &[
+    "data",
+    "arch",
+    "act",
+    "init",
+    "bias_init",
+    "optim",
+    "lr",
+    "batch",
+    "steps",
+    "seed",
+    "precision",
+    "status",
+    "steps_done",
+    "loss_start",
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "val_loss",
+    "val_acc",
+    "verdict",
+    "symmetry_broken",
+    "loss_constant_baseline",
+    "wake_steps",
+    "width_init_tol",
+    "width_end_tol",
+];
+
+/// Writes `DIR/runs.csv` (atomically) from the complete run directories, in grid order, and
+/// returns its path and the planned runs that are still missing.
+pub fn merge(dir: &Path) -> Result<(PathBuf, Vec<SweepEntry>)> {
+    let rec_path = dir.join("sweep.json");
+    let rec: SweepRecord =
+        serde_json::from_slice(&fs::read(&rec_path).map_err(|e| Error::io(&rec_path, e))?)
+            .map_err(|e| Error::file(&rec_path, format!("not a sweep record: {e}")))?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> = vec!["run".into(), "run_id".into(), "path".into()];
+    header.extend(rec.axes.iter().cloned());
+    // Config columns that are also axes appear once, as written in the grid.
+    let shown: Vec<bool> = RUNS_COLUMNS
+        .iter()
+        .map(|c| !rec.axes.iter().any(|a| a == c))
+        .collect();
+    header.extend(
+        RUNS_COLUMNS
+            .iter()
+            .zip(&shown)
+            .filter(|(_, s)| **s)
+            .map(|(c, _)| c.to_string()),
+    );
+    let fail = |e: csv::Error| Error::file("runs.csv", e.to_string());
+    w.write_record(&header).map_err(fail)?;
+    let mut missing = Vec::new();
+    for entry in &rec.runs {
+        if !is_complete(dir, &entry.run_id) {
+            missing.push(entry.clone());
+            continue;
+        }
+        let s = read_summary(dir, &entry.run_id)?;
+        let c = read_config(dir, &entry.run_id)?;
+        let v = &s.verdict;
+        let hidden = v.layers.len().saturating_sub(1);
+        let joined = |f: &dyn Fn(&crate::diagnostics::verdict::LayerVerdict) -> String| {
+            v.layers[..hidden]
+                .iter()
+                .map(f)
+                .collect::<Vec<_>>()
+                .join(";")
+        };
+        let status = match s.status {
+            Status::Ok => "ok",
+            Status::Diverged => "diverged",
+        };
+        let mut row: Vec<String> = vec![
+            entry.index.to_string(),
+            entry.run_id.clone(),
+            format!("{}/", entry.run_id),
+        ];
+        row.extend(entry.values.iter().cloned());
+        let columns = [
+            c.data.spec(),
+            c.arch
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("-"),
+            c.act.spec(),
+            c.init.spec(),
+            c.bias_init.spec(),
+            c.optim.kind.name().to_string(),
+            num(c.optim.lr),
+            match c.batch {
+                crate::config::Batch::Full => "full".into(),
+                crate::config::Batch::Size(b) => b.to_string(),
+            },
+            c.steps.to_string(),
+            c.seed.to_string(),
+            c.precision.name().to_string(),
+            status.to_string(),
+            s.steps.to_string(),
+            num(s.loss_start),
+            num(s.train_loss),
+            opt(s.train_acc),
+            num(s.test_loss),
+            opt(s.test_acc),
+            opt(s.val_loss),
+            opt(s.val_acc),
+            v.verdict.name().to_string(),
+            v.symmetry_broken.to_string(),
+            num(v.loss_constant_baseline),
+            v.layers
+                .iter()
+                .map(|l| l.wake_step.map_or("never".into(), |w| w.to_string()))
+                .collect::<Vec<_>>()
+                .join(";"),
+            joined(&|l| format!("{}/{}", l.width_init_tol, l.fan_out)),
+            joined(&|l| format!("{}/{}", l.width_end_tol, l.fan_out)),
+        ];
+        row.extend(
+            columns
+                .into_iter()
+                .zip(&shown)
+                .filter(|(_, s)| **s)
+                .map(|(v, _)| v),
+        );
+        w.write_record(&row).map_err(fail)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::file("runs.csv", e.to_string()))?;
+    let path = dir.join("runs.csv");
+    write_file_atomically(&path, &bytes)?;
+    Ok((path, missing))
+}
+
+/// The `--array=` list that resubmits the shards owning `missing` runs.
+pub fn array_indices(missing: &[SweepEntry], shards: usize) -> String {
+    let mut idx: Vec<usize> = missing.iter().map(|m| m.index % shards.max(1)).collect();
+    idx.sort_unstable();
+    idx.dedup();
+    idx.iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
