@@ -36,8 +36,12 @@ pub fn eval_line(e: &EvalPoint, total: usize) -> String {
         a.map(|a| format!(" acc {:6.2}%", 100.0 * a))
             .unwrap_or_default()
     };
+    let val = e
+        .val_loss
+        .map(|l| format!("  val loss {l:.6}{}", acc(e.val_acc)))
+        .unwrap_or_default();
     format!(
-        "step {:>width$}/{total}  train loss {:.6}{}  test loss {:.6}{}",
+        "step {:>width$}/{total}  train loss {:.6}{}{val}  test loss {:.6}{}",
         e.step,
         e.train_loss,
         acc(e.train_acc),
