@@ -83,9 +83,16 @@ fn summary_text(s: &Summary) -> String {
             .collect();
         text += &format!("\n  LSUV: {}", layers.join("; "));
     }
+    if let Some(v) = s.val_loss {
+        text += &format!("\n  validation loss {v:.6}");
+    }
     if s.train_acc.is_some() {
+        let val = s
+            .val_acc
+            .map(|_| format!(", val {}", acc(s.val_acc)))
+            .unwrap_or_default();
         text += &format!(
-            "\n  accuracy: train {}, test {}",
+            "\n  accuracy: train {}{val}, test {}",
             acc(s.train_acc),
             acc(s.test_acc)
         );
