@@ -17,6 +17,7 @@ mod explain_cmd;
 mod gradcheck_cmd;
 mod init_cmd;
 mod meanfield_cmd;
+mod report_cmd;
 mod sweep_cmd;
 mod train_cmd;
 
@@ -45,6 +46,11 @@ enum Command {
     Gradcheck(gradcheck_cmd::GradcheckArgs),
     /// Mean-field signal propagation: q*, chi_1, c*, depth scales, the critical sigma_w^2.
     Meanfield(meanfield_cmd::MeanfieldArgs),
+    /// The canonical comparison (initializers x activations x seeds on mnist1d) with its report:
+    /// the main job.
+    Study(report_cmd::StudyArgs),
+    /// Write a self-contained HTML report (inline SVG plots) for a run or sweep directory.
+    Report(report_cmd::ReportArgs),
     /// Run a grid of training runs in parallel, resumably, optionally as one shard of many.
     Sweep(sweep_cmd::SweepArgs),
     /// Write runs.csv of sweep directories from their run directories; list missing runs.
@@ -65,6 +71,8 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Init(a) => init_cmd::run(a),
         Command::Meanfield(a) => meanfield_cmd::run(a),
         Command::Sweep(a) => sweep_cmd::run_sweep(a),
+        Command::Study(a) => report_cmd::run_study(a),
+        Command::Report(a) => report_cmd::run_report(a),
         Command::Merge(a) => sweep_cmd::run_merge(a),
         Command::Slurm(a) => sweep_cmd::run_slurm(a),
     }

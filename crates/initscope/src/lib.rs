@@ -28,6 +28,7 @@ pub mod matrix;
 pub mod network;
 pub mod optim;
 pub mod output;
+pub mod report;
 pub mod rng;
 pub mod scalar;
 pub mod spec;

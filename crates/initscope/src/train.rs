@@ -552,6 +552,11 @@ fn train_typed<T: Float>(
     if let Some(f) = flow.as_mut() {
         f.record_structure(steps_done, &net, &mut metrics);
         f.record_weight_histograms(steps_done, &net);
+        // Activations at the end, on the first training rows.
+        let idx: Vec<usize> = (0..bs.min(n)).collect();
+        ws.load_rows(&train.x, &idx);
+        net.forward(&mut ws, None);
+        f.record_activation_histograms(steps_done, &net, &ws);
         if cfg.jacobian_end {
             record_jacobian(
                 &mut metrics,

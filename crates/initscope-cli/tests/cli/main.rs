@@ -121,6 +121,7 @@ fn train_writes_the_run_directory_and_json_summary() {
         [
             "config.json",
             "events.out.tfevents.initscope",
+            "histograms.json",
             "metrics.csv",
             "summary.json",
             "weights.safetensors"

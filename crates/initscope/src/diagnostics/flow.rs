@@ -169,6 +169,7 @@ impl<T: Float> FlowRecorder<T> {
         if at.sparse {
             self.record_structure(step, net, out);
             self.record_weight_histograms(step, net);
+            self.record_activation_histograms(step, net, ws);
             for (i, g) in ws.grads.iter().enumerate() {
                 let v: Vec<f64> = g.d_weight.as_slice().iter().map(|x| x.to_f64()).collect();
                 self.histograms.push(HistogramRecord::new(
@@ -197,6 +198,25 @@ impl<T: Float> FlowRecorder<T> {
                 layer: Some(i + 1),
                 value: if w2 > 0.0 { (d2 / w2).sqrt() } else { f64::NAN },
             });
+        }
+    }
+
+    /// Histograms of every hidden layer's activations f(z) on the batch in `ws`.
+    pub fn record_activation_histograms(&mut self, step: usize, net: &Mlp<T>, ws: &Workspace<T>) {
+        for i in 0..net.layers.len() - 1 {
+            let v: Vec<f64> = ws.caches[i]
+                .act
+                .as_slice()
+                .iter()
+                .map(|x| x.to_f64())
+                .collect();
+            self.histograms.push(HistogramRecord::new(
+                step,
+                i + 1,
+                "activations",
+                &v,
+                HISTOGRAM_BUCKETS,
+            ));
         }
     }
 

@@ -80,6 +80,10 @@ pub fn write_run_dir(dir: &Path, out: &RunOutput, force: bool) -> Result<()> {
             serde_json::to_vec_pretty(&out.summary).expect("summary serialises"),
         ),
         (
+            "histograms.json",
+            serde_json::to_vec(&out.histograms).expect("histograms serialise"),
+        ),
+        (
             EVENT_FILE,
             tensorboard::event_file(&out.metrics, &out.histograms, out.started_at),
         ),

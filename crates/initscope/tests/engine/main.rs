@@ -8,6 +8,7 @@ mod initializers;
 mod learning;
 mod meanfield;
 mod optimizers;
+mod report;
 mod support;
 mod symmetry;
 mod weights_io;

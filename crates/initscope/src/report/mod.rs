@@ -1,0 +1,585 @@
+//! Reports: a run or sweep directory as one self-contained HTML file with inline SVG plots
+//! (plotters) laid out by a minijinja template. No network access, no JavaScript needed to read
+//! it (a small inline script only makes the runs table sortable).
+//!
+//! Loading turns run directories into plain [`RunRecord`]s; [`render`] draws them. For a sweep the
+//! runs are grouped by every axis except `seed` (and a panel axis `act` when it is one): loss
+//! curves show the median over seeds with a min-max band; gradient norms, effective widths and
+//! activation distributions per layer are drawn for the first seed of each group; a heat map
+//! shows a final figure over the first two axes; small first layers are shown as weight maps.
+
+pub mod plots;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::config::RunConfig;
+use crate::error::{Error, Result};
+use crate::matrix::Matrix;
+use crate::output::safetensors::load_params;
+use crate::sweep::SweepRecord;
+use crate::train::{HistogramRecord, MetricRecord, Summary};
+use plots::{heatmap, line_chart, matrix_map, spans_decades, Series};
+
+/// Largest weight matrix drawn as a heat map (rows and columns).
+pub const WEIGHT_MAP_MAX: usize = 64;
+/// At most this many groups get small-multiple plots.
+pub const MAX_GROUPS: usize = 24;
+
+/// One run as the report sees it.
+#[derive(Clone, Debug)]
+pub struct RunRecord {
+    pub run_id: String,
+    /// Axis values (empty for a single run).
+    pub axes: Vec<(String, String)>,
+    pub config: RunConfig,
+    pub summary: Summary,
+    pub metrics: Vec<MetricRecord>,
+    pub histograms: Vec<HistogramRecord>,
+    /// Final weights of layer 1 when small enough to draw.
+    pub first_layer: Option<Matrix<f64>>,
+}
+
+/// What a report is drawn from.
+#[derive(Clone, Debug)]
+pub struct ReportData {
+    pub title: String,
+    pub axes: Vec<String>,
+    pub runs: Vec<RunRecord>,
+    /// An optional plain-text answer shown at the top (the study's summary).
+    pub answer: Option<String>,
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T> {
+    serde_json::from_slice(&fs::read(p).map_err(|e| Error::io(p, e))?)
+        .map_err(|e| Error::file(p, e.to_string()))
+}
+
+fn read_metrics(p: &Path) -> Result<Vec<MetricRecord>> {
+    let mut r = csv::Reader::from_path(p).map_err(|e| Error::file(p, e.to_string()))?;
+    let mut out = Vec::new();
+    for (i, rec) in r.records().enumerate() {
+        let rec = rec.map_err(|e| Error::file(p, e.to_string()))?;
+        let bad = || Error::file(p, format!("row {}: malformed metric record", i + 1));
+        out.push(MetricRecord {
+            step: rec.get(1).and_then(|s| s.parse().ok()).ok_or_else(bad)?,
+            metric: rec.get(2).ok_or_else(bad)?.to_string(),
+            layer: rec.get(3).and_then(|s| s.parse().ok()),
+            value: rec.get(4).and_then(|s| s.parse().ok()).unwrap_or(f64::NAN),
+        });
+    }
+    Ok(out)
+}
+
+/// Reads one run directory.
+pub fn load_run(dir: &Path, axes: Vec<(String, String)>) -> Result<RunRecord> {
+    let config: RunConfig = read_json(&dir.join("config.json"))?;
+    let summary: Summary = read_json(&dir.join("summary.json"))?;
+    let metrics = read_metrics(&dir.join("metrics.csv"))?;
+    let hist_path = dir.join("histograms.json");
+    let histograms = if hist_path.is_file() {
+        read_json(&hist_path)?
+    } else {
+        Vec::new()
+    };
+    let first_layer = if config.arch.len() > 1
+        && config.arch[0] <= WEIGHT_MAP_MAX
+        && config.arch[1] <= WEIGHT_MAP_MAX
+    {
+        load_params(&dir.join("weights.safetensors"), &config.arch, config.bias)
+            .ok()
+            .map(|p| p[0].weight.clone())
+    } else {
+        None
+    };
+    Ok(RunRecord {
+        run_id: summary.run_id.clone(),
+        axes,
+        config,
+        summary,
+        metrics,
+        histograms,
+        first_layer,
+    })
+}
+
+/// Reads a sweep directory (its complete runs in grid order) or a single run directory.
+pub fn load(dir: &Path) -> Result<ReportData> {
+    let sweep = dir.join("sweep.json");
+    if sweep.is_file() {
+        let rec: SweepRecord = read_json(&sweep)?;
+        let mut runs = Vec::new();
+        for e in &rec.runs {
+            let d = dir.join(&e.run_id);
+            if d.join("summary.json").is_file() {
+                runs.push(load_run(
+                    &d,
+                    rec.axes
+                        .iter()
+                        .cloned()
+                        .zip(e.values.iter().cloned())
+                        .collect(),
+                )?);
+            }
+        }
+        if runs.is_empty() {
+            return Err(Error::file(dir, "holds no complete run yet"));
+        }
+        Ok(ReportData {
+            title: format!("initscope sweep: {}", dir.display()),
+            axes: rec.axes,
+            runs,
+            answer: None,
+        })
+    } else if dir.join("summary.json").is_file() {
+        Ok(ReportData {
+            title: format!("initscope run: {}", dir.display()),
+            axes: Vec::new(),
+            runs: vec![load_run(dir, Vec::new())?],
+            answer: None,
+        })
+    } else {
+        Err(Error::file(
+            dir,
+            "is neither a run directory (summary.json) nor a sweep directory (sweep.json)",
+        ))
+    }
+}
+
+#[derive(Serialize)]
+struct Cell {
+    text: String,
+    class: String,
+}
+
+#[derive(Serialize)]
+struct Row {
+    cells: Vec<Cell>,
+}
+
+#[derive(Serialize)]
+struct Plot {
+    id: String,
+    svg: String,
+}
+
+#[derive(Serialize)]
+struct Section {
+    title: String,
+    note: String,
+    plots: Vec<Plot>,
+}
+
+fn fmt(x: f64) -> String {
+    if !x.is_finite() {
+        "-".into()
+    } else if x == 0.0 || (1e-3..1e4).contains(&x.abs()) {
+        format!("{x:.4}")
+    } else {
+        format!("{x:.3e}")
+    }
+}
+
+/// Values of `metric` (layer) against step.
+fn curve(run: &RunRecord, metric: &str, layer: Option<usize>) -> Vec<(f64, f64)> {
+    run.metrics
+        .iter()
+        .filter(|m| m.metric == metric && m.layer == layer)
+        .map(|m| (m.step as f64, m.value))
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// The label of a run's group: every axis except `seed` and the panel axis.
+fn group_label(run: &RunRecord, panel: Option<&str>) -> String {
+    let parts: Vec<String> = run
+        .axes
+        .iter()
+        .filter(|(k, _)| k != "seed" && Some(k.as_str()) != panel)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if parts.is_empty() {
+        run.config.init.spec()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn axis_value<'a>(run: &'a RunRecord, key: &str) -> Option<&'a str> {
+    run.axes
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Renders the report as one HTML document.
+pub fn render(data: &ReportData) -> Result<String> {
+    let runs = &data.runs;
+    let panel_axis = data.axes.iter().find(|a| *a == "act").map(String::as_str);
+    // Runs table.
+    let mut header: Vec<String> = vec!["run".into()];
+    header.extend(data.axes.iter().cloned());
+    header.extend(
+        [
+            "status",
+            "verdict",
+            "loss start",
+            "train loss",
+            "test loss",
+            "test acc",
+            "constant baseline",
+            "width (tol) end",
+        ]
+        .map(String::from),
+    );
+    let rows: Vec<Row> = runs
+        .iter()
+        .map(|r| {
+            let s = &r.summary;
+            let v = &s.verdict;
+            let hidden = v.layers.len().saturating_sub(1);
+            let mut cells = vec![Cell {
+                text: r.run_id.clone(),
+                class: String::new(),
+            }];
+            cells.extend(r.axes.iter().map(|(_, v)| Cell {
+                text: v.clone(),
+                class: String::new(),
+            }));
+            let plain = |t: String| Cell {
+                text: t,
+                class: String::new(),
+            };
+            cells.push(plain(format!("{:?}", s.status).to_lowercase()));
+            cells.push(Cell {
+                text: v.verdict.name().into(),
+                class: v.verdict.name().into(),
+            });
+            cells.push(plain(fmt(s.loss_start)));
+            cells.push(plain(fmt(s.train_loss)));
+            cells.push(plain(fmt(s.test_loss)));
+            cells.push(plain(
+                s.test_acc
+                    .map(|a| format!("{:.2}%", 100.0 * a))
+                    .unwrap_or_else(|| "-".into()),
+            ));
+            cells.push(plain(fmt(v.loss_constant_baseline)));
+            cells.push(plain(
+                v.layers[..hidden]
+                    .iter()
+                    .map(|l| format!("{}/{}", l.width_end_tol, l.fan_out))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ));
+            Row { cells }
+        })
+        .collect();
+
+    // Groups, in order of first appearance.
+    let mut panels: Vec<String> = Vec::new();
+    for r in runs {
+        let p = panel_axis
+            .and_then(|a| axis_value(r, a))
+            .unwrap_or("")
+            .to_string();
+        if !panels.contains(&p) {
+            panels.push(p);
+        }
+    }
+    let mut sections = Vec::new();
+
+    // Loss curves: median over seeds with a min-max band, per group, one chart per panel.
+    let mut loss_plots = Vec::new();
+    for (pi, p) in panels.iter().enumerate() {
+        let mut groups: Vec<(String, Vec<&RunRecord>)> = Vec::new();
+        for r in runs
+            .iter()
+            .filter(|r| panel_axis.and_then(|a| axis_value(r, a)).unwrap_or("") == p)
+        {
+            let g = group_label(r, panel_axis);
+            match groups.iter_mut().find(|(k, _)| *k == g) {
+                Some((_, v)) => v.push(r),
+                None => groups.push((g, vec![r])),
+            }
+        }
+        let series: Vec<Series> = groups
+            .iter()
+            .map(|(name, members)| {
+                let mut by_step: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+                for r in members {
+                    for m in r
+                        .metrics
+                        .iter()
+                        .filter(|m| m.metric == "train_loss" && m.layer.is_none())
+                    {
+                        by_step.entry(m.step).or_default().push(m.value);
+                    }
+                }
+                let points = by_step
+                    .iter()
+                    .map(|(&s, v)| (s as f64, median(v.clone())))
+                    .collect();
+                let band = if members.len() > 1 {
+                    by_step
+                        .iter()
+                        .map(|(&s, v)| {
+                            (
+                                s as f64,
+                                v.iter().copied().fold(f64::INFINITY, f64::min),
+                                v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                            )
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                Series {
+                    name: name.clone(),
+                    points,
+                    band,
+                }
+            })
+            .collect();
+        let log = spans_decades(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+        let title = if p.is_empty() {
+            "training loss".to_string()
+        } else {
+            format!("training loss, act={p}")
+        };
+        loss_plots.push(Plot {
+            id: format!("loss-{pi}"),
+            svg: line_chart(
+                &title,
+                "step",
+                if log { "loss (log)" } else { "loss" },
+                &series,
+                log,
+            ),
+        });
+    }
+    sections.push(Section {
+        title: "Loss curves".into(),
+        note: "Full training-set loss against step (step 0 is the initialization); median over seeds, band from min to max.".into(),
+        plots: loss_plots,
+    });
+
+    // Per-group small multiples (first seed of each group).
+    let mut reps: Vec<(String, &RunRecord)> = Vec::new();
+    for r in runs {
+        let label = match panel_axis.and_then(|a| axis_value(r, a)) {
+            Some(p) => format!("{}, act={p}", group_label(r, panel_axis)),
+            None => group_label(r, panel_axis),
+        };
+        if !reps.iter().any(|(l, _)| *l == label) {
+            reps.push((label, r));
+        }
+    }
+    reps.truncate(MAX_GROUPS);
+    let layers_of = |r: &RunRecord| r.config.arch.len() - 1;
+    let per_layer = |r: &RunRecord, metric: &str, hidden_only: bool| -> Vec<Series> {
+        let n = layers_of(r) - usize::from(hidden_only);
+        (1..=n)
+            .map(|l| Series {
+                name: format!("layer {l}"),
+                points: curve(r, metric, Some(l)),
+                band: Vec::new(),
+            })
+            .filter(|s| !s.points.is_empty())
+            .collect()
+    };
+    let mut grad = Vec::new();
+    let mut width = Vec::new();
+    let mut acts = Vec::new();
+    let mut weights = Vec::new();
+    for (i, (label, r)) in reps.iter().enumerate() {
+        let g = per_layer(r, "grad_norm", false);
+        if !g.is_empty() {
+            let log = spans_decades(g.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+            grad.push(Plot {
+                id: format!("grad-{i}"),
+                svg: line_chart(
+                    label,
+                    "step",
+                    if log { "||dW||_F (log)" } else { "||dW||_F" },
+                    &g,
+                    log,
+                ),
+            });
+        }
+        let w = per_layer(r, "width_tol", true);
+        if !w.is_empty() {
+            width.push(Plot {
+                id: format!("width-{i}"),
+                svg: line_chart(
+                    label,
+                    "step",
+                    "effective width (tolerance classes)",
+                    &w,
+                    false,
+                ),
+            });
+        }
+        let last_step = r
+            .histograms
+            .iter()
+            .filter(|h| h.name == "activations")
+            .map(|h| h.step)
+            .max();
+        for (when, step) in [("init", Some(0)), ("end", last_step)] {
+            let Some(step) = step else { continue };
+            let series: Vec<Series> = r
+                .histograms
+                .iter()
+                .filter(|h| h.name == "activations" && h.step == step)
+                .map(|h| {
+                    let width = if h.bucket.is_empty() {
+                        1.0
+                    } else {
+                        (h.max - h.min) / h.bucket.len() as f64
+                    };
+                    Series {
+                        name: format!("layer {}", h.layer),
+                        points: h
+                            .bucket
+                            .iter()
+                            .enumerate()
+                            .map(|(k, c)| (h.min + width * (k as f64 + 0.5), c / h.num.max(1.0)))
+                            .collect(),
+                        band: Vec::new(),
+                    }
+                })
+                .collect();
+            if !series.is_empty() {
+                acts.push(Plot {
+                    id: format!("act-{i}-{when}"),
+                    svg: line_chart(
+                        &format!("{label} ({when}, step {step})"),
+                        "activation value",
+                        "fraction of batch x units",
+                        &series,
+                        false,
+                    ),
+                });
+            }
+        }
+        if let Some(w) = &r.first_layer {
+            if weights.len() < 8 {
+                weights.push(Plot {
+                    id: format!("weights-{i}"),
+                    svg: matrix_map(&format!("W_1 at the end: {label}"), w),
+                });
+            }
+        }
+    }
+    sections.push(Section { title: "Gradient norm per layer".into(), note: "Frobenius norm of each layer's weight gradient against step (the Glorot 2010 view: does the signal vanish toward the input?). First seed of each group.".into(), plots: grad });
+    sections.push(Section { title: "Effective width per layer".into(), note: "Number of symmetry classes (equitable partition within tolerance) of each hidden layer against step: 1 means every unit is a copy.".into(), plots: width });
+    sections.push(Section { title: "Activation distributions".into(), note: "Histogram of each hidden layer's activations on a training batch at the initialization and at the end.".into(), plots: acts });
+
+    // Heat map of a final figure over the first two axes with more than one value.
+    let varying: Vec<&String> = data
+        .axes
+        .iter()
+        .filter(|a| a.as_str() != "seed")
+        .filter(|a| {
+            let mut vals: Vec<&str> = runs.iter().filter_map(|r| axis_value(r, a)).collect();
+            vals.dedup();
+            vals.len() > 1
+        })
+        .collect();
+    if varying.len() >= 2 {
+        let (xa, ya) = (varying[1].as_str(), varying[0].as_str());
+        let classification = runs.iter().all(|r| r.summary.test_acc.is_some());
+        let figure = if classification {
+            "test accuracy"
+        } else {
+            "test loss"
+        };
+        let value = |r: &RunRecord| {
+            if classification {
+                r.summary.test_acc.unwrap_or(f64::NAN)
+            } else {
+                r.summary.test_loss
+            }
+        };
+        let uniq = |key: &str| {
+            let mut v: Vec<String> = Vec::new();
+            for r in runs {
+                if let Some(x) = axis_value(r, key) {
+                    if !v.iter().any(|y| y == x) {
+                        v.push(x.to_string());
+                    }
+                }
+            }
+            v
+        };
+        let (xs, ys) = (uniq(xa), uniq(ya));
+        let values: Vec<Vec<Option<f64>>> = ys
+            .iter()
+            .map(|y| {
+                xs.iter()
+                    .map(|x| {
+                        let v: Vec<f64> = runs
+                            .iter()
+                            .filter(|r| {
+                                axis_value(r, xa) == Some(x) && axis_value(r, ya) == Some(y)
+                            })
+                            .map(value)
+                            .filter(|v| v.is_finite())
+                            .collect();
+                        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+                    })
+                    .collect()
+            })
+            .collect();
+        sections.push(Section {
+            title: format!("{figure} over {ya} x {xa}"),
+            note: "Mean over the remaining axes and seeds.".into(),
+            plots: vec![Plot {
+                id: "heatmap".into(),
+                svg: heatmap(&format!("final {figure}"), xa, ya, &xs, &ys, &values),
+            }],
+        });
+    }
+    sections.push(Section { title: "First-layer weights".into(), note: "Final W_1 (rows = units) for small layers: identical rows are units that are copies of each other.".into(), plots: weights });
+    sections.retain(|s| !s.plots.is_empty());
+
+    let mut env = minijinja::Environment::new();
+    env.add_template("report", include_str!("template.html"))
+        .map_err(|e| Error::file("report template", e.to_string()))?;
+    let subtitle = format!(
+        "{} run{} on {}; axes: {}",
+        runs.len(),
+        if runs.len() == 1 { "" } else { "s" },
+        runs[0].config.data,
+        if data.axes.is_empty() {
+            "none".into()
+        } else {
+            data.axes.join(", ")
+        }
+    );
+    env.get_template("report")
+        .and_then(|t| {
+            t.render(minijinja::context! {
+                title => data.title,
+                subtitle => subtitle,
+                answer => data.answer,
+                table_header => header,
+                table_rows => rows,
+                sections => sections,
+                version => env!("CARGO_PKG_VERSION"),
+            })
+        })
+        .map_err(|e| Error::file("report template", e.to_string()))
+}

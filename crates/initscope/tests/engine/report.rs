@@ -1,0 +1,117 @@
+//! Reports: stable output from fixed records (a golden file), well-formed SVG, nothing loaded
+//! from the network.
+
+use std::path::Path;
+
+use initscope::report::{load, render};
+
+fn golden_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+/// Every inline SVG parses as XML.
+fn assert_svgs_well_formed(html: &str) -> usize {
+    let mut count = 0;
+    let mut rest = html;
+    while let Some(start) = rest.find("<svg") {
+        let end =
+            rest[start..].find("</svg>").expect("every <svg> is closed") + start + "</svg>".len();
+        let svg = &rest[start..end];
+        roxmltree::Document::parse(svg)
+            .unwrap_or_else(|e| panic!("SVG {count} is not well-formed XML: {e}"));
+        count += 1;
+        rest = &rest[end..];
+    }
+    count
+}
+
+/// No script, stylesheet, image or font is fetched: links (`<a href>`) to papers are fine.
+fn assert_self_contained(html: &str) {
+    let lower = html.to_ascii_lowercase();
+    for bad in [
+        "<script src",
+        "<link",
+        "<img",
+        "url(http",
+        "@import",
+        "<iframe",
+        "xlink:href=\"http",
+    ] {
+        assert!(
+            !lower.contains(bad),
+            "report loads an external resource: {bad}"
+        );
+    }
+    for (i, _) in lower.match_indices("http") {
+        let before = &lower[i.saturating_sub(16)..i];
+        assert!(
+            before.ends_with("href=\"")
+                || before.ends_with("xmlns=\"")
+                || before.ends_with("xmlns:xlink=\""),
+            "external reference near: {}",
+            &html[i.saturating_sub(40)..(i + 60).min(html.len())]
+        );
+    }
+}
+
+/// The report of a fixed run directory (tests/golden/report_run, a 2-3-2 tanh net on xor, 40
+/// full-batch steps in f64) is byte-stable. After an intended change of the report, refresh with
+/// `INITSCOPE_BLESS=1 cargo test --workspace report_of_fixed_records` and review the diff.
+#[test]
+fn report_of_fixed_records_matches_the_golden_file() {
+    let data = load(&golden_dir().join("report_run")).unwrap();
+    let mut data = data;
+    data.title = "golden".into();
+    let html = render(&data).unwrap();
+    let path = golden_dir().join("report_run.html");
+    if std::env::var_os("INITSCOPE_BLESS").is_some() {
+        std::fs::write(&path, &html).unwrap();
+    }
+    let golden = std::fs::read_to_string(&path)
+        .expect("golden report exists (create it with INITSCOPE_BLESS=1)");
+    assert!(
+        html == golden,
+        "report changed; if intended, refresh with INITSCOPE_BLESS=1 and review the diff"
+    );
+    let svgs = assert_svgs_well_formed(&html);
+    assert!(
+        svgs >= 5,
+        "loss, gradient norm, width, activations and weights: {svgs}"
+    );
+    assert_self_contained(&html);
+    for needle in [
+        "training loss",
+        "layer 1",
+        "Effective width",
+        "First-layer weights",
+        "<td class=\"full\">full</td>",
+    ] {
+        assert!(html.contains(needle), "{needle} missing");
+    }
+}
+
+#[test]
+fn a_sweep_report_has_groups_bands_and_a_heat_map() {
+    let dir = std::env::temp_dir().join(format!("initscope-report-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let grid_path = dir.join("grid.toml");
+    std::fs::write(&grid_path, "[fixed]\ndata = \"moons:n=64\"\nhidden = \"4\"\nsteps = 40\n[axes]\ninit = [\"zeros\", \"pytorch\"]\nact = [\"tanh\", \"relu\"]\nseed = [0, 1]\n").unwrap();
+    let grid = initscope::sweep::Grid::from_file(&grid_path).unwrap();
+    let runs = initscope::sweep::plan(&grid, &grid_path).unwrap();
+    let out = dir.join("out");
+    initscope::sweep::run(&grid, &runs, &out, 2, None, &|_| {}).unwrap();
+    let html = render(&load(&out).unwrap()).unwrap();
+    assert!(assert_svgs_well_formed(&html) >= 10);
+    assert_self_contained(&html);
+    assert!(html.contains("training loss, act=tanh") && html.contains("training loss, act=relu"));
+    assert!(
+        html.contains("test accuracy over init x act"),
+        "heat map over the two varying axes"
+    );
+    assert!(html.contains("<polygon"), "a min-max band over seeds");
+    assert_eq!(html.matches("<tr>").count(), 9, "header + 8 runs");
+    // Not a run or sweep directory: a clear error.
+    let e = load(&dir).unwrap_err().to_string();
+    assert!(e.contains("neither a run directory"), "{e}");
+}
