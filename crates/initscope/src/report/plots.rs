@@ -244,7 +244,7 @@ pub fn matrix_map(title: &str, w: &crate::matrix::Matrix<f64>) -> String {
         let (rows, cols) = w.shape();
         let cell = (360 / rows.max(cols).max(1)).clamp(3, 24) as i32;
         let (left, top) = (50i32, 34i32);
-        let width = (left + cell * cols as i32 + 20).max(260) as u32;
+        let width = (left + cell * cols as i32 + 20).max(440) as u32;
         let height = (top + cell * rows as i32 + 40) as u32;
         let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
         let _ = root.fill(&WHITE);
