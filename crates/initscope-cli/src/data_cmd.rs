@@ -72,12 +72,11 @@ pub enum DataCommand {
 
 fn load(spec: &str, a: &LoadArgs) -> anyhow::Result<Dataset> {
     let spec = DataSpec::parse("data", spec)?;
-    let task = match a.task.as_deref() {
-        None => None,
-        Some("classification") => Some(TaskKind::Classification),
-        Some("regression") => Some(TaskKind::Regression),
-        Some(other) => anyhow::bail!("--task '{other}': must be classification or regression"),
-    };
+    let task = a
+        .task
+        .as_deref()
+        .map(|t| TaskKind::parse("--task", t))
+        .transpose()?;
     let options = DataOptions {
         label_column: a.label_column.clone(),
         task,

@@ -428,18 +428,11 @@ pub fn validate_cached(
     let defaults = DataOptions::default();
     let data_options = DataOptions {
         label_column: raw.label_column.clone(),
-        task: match raw.task.as_deref().map(str::to_ascii_lowercase).as_deref() {
-            None => None,
-            Some("classification") => Some(TaskKind::Classification),
-            Some("regression") => Some(TaskKind::Regression),
-            Some(other) => {
-                return Err(Error::spec(
-                    "--task",
-                    other,
-                    "must be classification or regression",
-                ))
-            }
-        },
+        task: raw
+            .task
+            .as_deref()
+            .map(|t| TaskKind::parse("--task", t))
+            .transpose()?,
         test_fraction: finite(
             "--test-fraction",
             raw.test_fraction.unwrap_or(defaults.test_fraction),

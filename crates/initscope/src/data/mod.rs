@@ -45,6 +45,21 @@ pub enum TaskKind {
     Regression,
 }
 
+impl TaskKind {
+    /// `classification` or `regression`, naming `field` in errors.
+    pub fn parse(field: &str, text: &str) -> Result<TaskKind> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "classification" => Ok(TaskKind::Classification),
+            "regression" => Ok(TaskKind::Regression),
+            _ => Err(Error::spec(
+                field,
+                text,
+                "must be classification or regression",
+            )),
+        }
+    }
+}
+
 /// The targets of a split.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Labels {
