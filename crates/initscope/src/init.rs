@@ -596,6 +596,10 @@ impl Init {
         };
         debug_assert_eq!(out.len(), rows * cols);
         let pytorch_bound = 1.0 / (fans.fan_in.max(1) as f64).sqrt();
+        if let Some((var, dist)) = self.scaling(ctx) {
+            fill_scaled(out, var, dist, rng);
+            return;
+        }
         match self {
             Init::Zeros => out.fill(0.0),
             Init::Ones => out.fill(1.0),
@@ -613,64 +617,6 @@ impl Init {
                         .for_each(|x| *x = mean + std * truncated_standard_normal(rng, lo, hi));
                 }
             }
-            Init::VarianceScaling {
-                scale,
-                mode,
-                distribution,
-            } => fill_scaled(out, scale / mode.fan(fans), *distribution, rng),
-            Init::XavierUniform { gain } | Init::GlorotUniform { gain } => {
-                let g = gain.resolve(ctx.act);
-                fill_scaled(
-                    out,
-                    g * g / FanMode::FanAvg.fan(fans),
-                    Distribution::Uniform,
-                    rng,
-                )
-            }
-            Init::XavierNormal { gain } => {
-                let g = gain.resolve(ctx.act);
-                fill_scaled(
-                    out,
-                    g * g / FanMode::FanAvg.fan(fans),
-                    Distribution::Normal,
-                    rng,
-                )
-            }
-            Init::GlorotNormal { gain } => {
-                let g = gain.resolve(ctx.act);
-                fill_scaled(
-                    out,
-                    g * g / FanMode::FanAvg.fan(fans),
-                    Distribution::TruncatedNormal,
-                    rng,
-                )
-            }
-            Init::KaimingUniform { mode, gain } => {
-                let g = gain.resolve(ctx.act);
-                fill_scaled(out, g * g / mode.fan(fans), Distribution::Uniform, rng)
-            }
-            Init::KaimingNormal { mode, gain } => {
-                let g = gain.resolve(ctx.act);
-                fill_scaled(out, g * g / mode.fan(fans), Distribution::Normal, rng)
-            }
-            Init::HeUniform => {
-                fill_scaled(out, 2.0 / fans.fan_in as f64, Distribution::Uniform, rng)
-            }
-            Init::HeNormal => fill_scaled(
-                out,
-                2.0 / fans.fan_in as f64,
-                Distribution::TruncatedNormal,
-                rng,
-            ),
-            Init::LecunUniform => {
-                fill_scaled(out, 1.0 / fans.fan_in as f64, Distribution::Uniform, rng)
-            }
-            Init::LecunNormal => fill_scaled(
-                out,
-                1.0 / fans.fan_in as f64,
-                Distribution::TruncatedNormal,
-                rng,
-            ),
             Init::Orthogonal { gain } => orthogonal(out, rows, cols, gain.resolve(ctx.act), rng),
             Init::Lsuv { .. } => orthogonal(out, rows, cols, 1.0, rng),
             Init::Identity { gain } => {
@@ -726,33 +672,59 @@ impl Init {
             Init::Pytorch => out
                 .iter_mut()
                 .for_each(|x| *x = rng::uniform(rng, -pytorch_bound, pytorch_bound)),
-            Init::Keras => match ctx.role {
-                Role::Weight => fill_scaled(
-                    out,
-                    1.0 / FanMode::FanAvg.fan(fans),
-                    Distribution::Uniform,
-                    rng,
-                ),
-                Role::Bias => out.fill(0.0),
-            },
-            Init::Flax => match ctx.role {
-                Role::Weight => fill_scaled(
-                    out,
-                    1.0 / fans.fan_in as f64,
-                    Distribution::TruncatedNormal,
-                    rng,
-                ),
-                Role::Bias => out.fill(0.0),
-            },
-            Init::Candle => match ctx.role {
-                Role::Weight => {
-                    fill_scaled(out, 2.0 / fans.fan_in as f64, Distribution::Normal, rng)
-                }
-                Role::Bias => out
-                    .iter_mut()
-                    .for_each(|x| *x = rng::uniform(rng, -pytorch_bound, pytorch_bound)),
-            },
+            // Preset biases (their weights are variance-scaling draws, handled above).
+            Init::Keras | Init::Flax => out.fill(0.0),
+            Init::Candle => out
+                .iter_mut()
+                .for_each(|x| *x = rng::uniform(rng, -pytorch_bound, pytorch_bound)),
+            Init::VarianceScaling { .. }
+            | Init::XavierUniform { .. }
+            | Init::XavierNormal { .. }
+            | Init::GlorotUniform { .. }
+            | Init::GlorotNormal { .. }
+            | Init::KaimingUniform { .. }
+            | Init::KaimingNormal { .. }
+            | Init::HeUniform
+            | Init::HeNormal
+            | Init::LecunUniform
+            | Init::LecunNormal => {
+                unreachable!("variance-scaling kinds are filled through scaling()")
+            }
         }
+    }
+
+    /// The variance and distribution of every initializer that is a variance-scaling draw
+    /// (Keras' VarianceScaling and everything that reduces to it, presets' weights included);
+    /// `fill` and `moments` both go through it, so they cannot disagree.
+    pub fn scaling(&self, ctx: &FillContext) -> Option<(f64, Distribution)> {
+        let fans = ctx.fans;
+        let (fan_in, avg) = (fans.fan_in as f64, FanMode::FanAvg.fan(fans));
+        let g2 = |gain: &Gain| gain.resolve(ctx.act).powi(2);
+        let weight = ctx.role == Role::Weight;
+        Some(match self {
+            Init::VarianceScaling {
+                scale,
+                mode,
+                distribution,
+            } => (scale / mode.fan(fans), *distribution),
+            Init::XavierUniform { gain } | Init::GlorotUniform { gain } => {
+                (g2(gain) / avg, Distribution::Uniform)
+            }
+            Init::XavierNormal { gain } => (g2(gain) / avg, Distribution::Normal),
+            Init::GlorotNormal { gain } => (g2(gain) / avg, Distribution::TruncatedNormal),
+            Init::KaimingUniform { mode, gain } => {
+                (g2(gain) / mode.fan(fans), Distribution::Uniform)
+            }
+            Init::KaimingNormal { mode, gain } => (g2(gain) / mode.fan(fans), Distribution::Normal),
+            Init::HeUniform => (2.0 / fan_in, Distribution::Uniform),
+            Init::HeNormal => (2.0 / fan_in, Distribution::TruncatedNormal),
+            Init::LecunUniform => (1.0 / fan_in, Distribution::Uniform),
+            Init::LecunNormal => (1.0 / fan_in, Distribution::TruncatedNormal),
+            Init::Keras if weight => (1.0 / avg, Distribution::Uniform),
+            Init::Flax if weight => (1.0 / fan_in, Distribution::TruncatedNormal),
+            Init::Candle if weight => (2.0 / fan_in, Distribution::Normal),
+            _ => return None,
+        })
     }
 
     /// Whether this is a framework preset (which sets the bias too when `--bias-init` is absent).
@@ -805,6 +777,9 @@ impl Init {
             std: 0.0,
             bounds: Some((v, v)),
         };
+        if let Some((var, dist)) = self.scaling(ctx) {
+            return Some(scaled(var, dist));
+        }
         Some(match self {
             Init::Zeros => point(0.0),
             Init::Ones => point(1.0),
@@ -823,38 +798,6 @@ impl Init {
                     bounds: Some((*a, *b)),
                 }
             }
-            Init::VarianceScaling {
-                scale,
-                mode,
-                distribution,
-            } => scaled(scale / mode.fan(fans), *distribution),
-            Init::XavierUniform { gain } | Init::GlorotUniform { gain } => {
-                let g = gain.resolve(ctx.act);
-                scaled(g * g / FanMode::FanAvg.fan(fans), Distribution::Uniform)
-            }
-            Init::XavierNormal { gain } => {
-                let g = gain.resolve(ctx.act);
-                scaled(g * g / FanMode::FanAvg.fan(fans), Distribution::Normal)
-            }
-            Init::GlorotNormal { gain } => {
-                let g = gain.resolve(ctx.act);
-                scaled(
-                    g * g / FanMode::FanAvg.fan(fans),
-                    Distribution::TruncatedNormal,
-                )
-            }
-            Init::KaimingUniform { mode, gain } => {
-                let g = gain.resolve(ctx.act);
-                scaled(g * g / mode.fan(fans), Distribution::Uniform)
-            }
-            Init::KaimingNormal { mode, gain } => {
-                let g = gain.resolve(ctx.act);
-                scaled(g * g / mode.fan(fans), Distribution::Normal)
-            }
-            Init::HeUniform => scaled(2.0 / fans.fan_in as f64, Distribution::Uniform),
-            Init::HeNormal => scaled(2.0 / fans.fan_in as f64, Distribution::TruncatedNormal),
-            Init::LecunUniform => scaled(1.0 / fans.fan_in as f64, Distribution::Uniform),
-            Init::LecunNormal => scaled(1.0 / fans.fan_in as f64, Distribution::TruncatedNormal),
             Init::Sparse { sparsity, std } => {
                 let zeros = (sparsity * fans.fan_out as f64)
                     .ceil()
@@ -883,18 +826,22 @@ impl Init {
                 }
             }
             Init::Pytorch => uniform(-pytorch_bound, pytorch_bound),
-            Init::Keras => match ctx.role {
-                Role::Weight => scaled(1.0 / FanMode::FanAvg.fan(fans), Distribution::Uniform),
-                Role::Bias => point(0.0),
-            },
-            Init::Flax => match ctx.role {
-                Role::Weight => scaled(1.0 / fans.fan_in as f64, Distribution::TruncatedNormal),
-                Role::Bias => point(0.0),
-            },
-            Init::Candle => match ctx.role {
-                Role::Weight => scaled(2.0 / fans.fan_in as f64, Distribution::Normal),
-                Role::Bias => uniform(-pytorch_bound, pytorch_bound),
-            },
+            // Preset biases (their weights are variance-scaling draws, handled above).
+            Init::Keras | Init::Flax => point(0.0),
+            Init::Candle => uniform(-pytorch_bound, pytorch_bound),
+            Init::VarianceScaling { .. }
+            | Init::XavierUniform { .. }
+            | Init::XavierNormal { .. }
+            | Init::GlorotUniform { .. }
+            | Init::GlorotNormal { .. }
+            | Init::KaimingUniform { .. }
+            | Init::KaimingNormal { .. }
+            | Init::HeUniform
+            | Init::HeNormal
+            | Init::LecunUniform
+            | Init::LecunNormal => {
+                unreachable!("variance-scaling kinds are described through scaling()")
+            }
             Init::Orthogonal { .. }
             | Init::Identity { .. }
             | Init::ZeroHadamard
