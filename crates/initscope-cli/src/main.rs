@@ -12,6 +12,7 @@ macro_rules! outln {
 }
 
 mod args;
+mod bench_cmd;
 mod data_cmd;
 mod explain_cmd;
 mod gradcheck_cmd;
@@ -37,6 +38,8 @@ struct Cli {
 enum Command {
     /// Train one network and report (and optionally write) its metrics, summary and weights.
     Train(train_cmd::TrainArgs),
+    /// Measure the engine's speed (samples/s, runs/s, GFLOP/s) against the GEMM ceiling.
+    Bench(bench_cmd::BenchArgs),
     /// List, inspect and export datasets.
     Data(data_cmd::DataArgs),
     /// Explain the backward pass at step 0 with the actual numbers, then the verdict after K
@@ -65,6 +68,7 @@ fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Train(a) => train_cmd::run(a),
+        Command::Bench(a) => bench_cmd::run(a),
         Command::Data(a) => data_cmd::run(a),
         Command::Explain(a) => explain_cmd::run(a),
         Command::Gradcheck(a) => gradcheck_cmd::run(a),

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod activation;
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod diagnostics;

@@ -629,3 +629,26 @@ fn data_list_info_and_export_round_trip_through_train() {
 }
 
 mod sweep;
+
+#[test]
+fn bench_reports_rates_against_the_gemm_ceiling() {
+    let o = initscope(&["bench", "--workload", "gemm", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = r.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        assert!(row["gflops"].as_f64().unwrap() > 0.1, "{row}");
+        let f = row["fraction_of_ceiling"].as_f64().unwrap();
+        assert!(f > 0.0 && f <= 1.0, "{row}");
+    }
+    let o = initscope(&["bench", "--workload", "tiny", "--threads", "1", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r[0]["workload"], "tiny");
+    assert!(r[0]["value"].as_f64().unwrap() > 0.0);
+    assert_bad_input(
+        &["bench", "--workload", "resnet"],
+        "unknown (known: all, gemm",
+    );
+}

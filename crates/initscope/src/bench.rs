@@ -1,0 +1,294 @@
+//! Speed measurements of the engine itself (the `bench` command): samples or runs per second,
+//! GFLOP/s counted exactly, and the fraction of the machine's GEMM rate through the same kernels.
+//!
+//! FLOPs of one SGD step of a dense network with batch B and layers (n_{l-1} -> n_l):
+//! forward 2 B Σ n_{l-1} n_l, weight gradients 2 B Σ n_{l-1} n_l, input gradients
+//! 2 B Σ_{l>1} n_{l-1} n_l (none for the first layer); elementwise work is not counted.
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::activation::Activation;
+use crate::data::{DataOptions, DataSpec, Features, Labels};
+use crate::init::Init;
+use crate::loss::{Loss, Targets};
+use crate::matrix::{matmul_nt, Matrix};
+use crate::network::{init_params, LayerInits, Mlp, Workspace};
+use crate::optim::{OptimConfig, OptimKind, Optimizer};
+use crate::rng::{self, Stream};
+
+/// One measured figure.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BenchResult {
+    pub workload: String,
+    /// What `value` counts: "samples/s", "runs/s" or "GFLOP/s".
+    pub unit: String,
+    pub value: f64,
+    pub gflops: f64,
+    /// gflops / the GEMM ceiling measured in the same process.
+    pub fraction_of_ceiling: Option<f64>,
+    pub threads: usize,
+    pub seconds: f64,
+}
+
+/// FLOPs of one training step (see the module docs).
+pub fn step_flops(dims: &[usize], batch: usize) -> f64 {
+    let b = batch as f64;
+    dims.windows(2)
+        .enumerate()
+        .map(|(i, d)| {
+            let mk = (d[0] * d[1]) as f64;
+            2.0 * b * mk * if i == 0 { 2.0 } else { 3.0 }
+        })
+        .sum()
+}
+
+/// f32 GEMM rate of `out (m, n) = a (m, k) b (n, k)^T`, best of `reps`.
+pub fn gemm_gflops(m: usize, k: usize, n: usize, reps: usize) -> f64 {
+    let mut r = rng::stream(0, Stream::Data);
+    let a = Matrix::<f32>::from_vec(
+        m,
+        k,
+        (0..m * k).map(|_| rng::uniform01(&mut r) as f32).collect(),
+    );
+    let b = Matrix::<f32>::from_vec(
+        n,
+        k,
+        (0..n * k).map(|_| rng::uniform01(&mut r) as f32).collect(),
+    );
+    let mut out = Matrix::<f32>::zeros(m, n);
+    matmul_nt(&mut out, &a, &b, false);
+    let mut best = f64::INFINITY;
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        matmul_nt(&mut out, &a, &b, false);
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    2.0 * (m * n * k) as f64 / best / 1e9
+}
+
+/// The SGD learning rate of every workload.
+const LR: f64 = 0.1;
+
+/// An f32 network trained with plain SGD on fixed data: the engine's hot path, nothing else.
+struct Trainer {
+    net: Mlp<f32>,
+    ws: Workspace<f32>,
+    opt: Optimizer<f32>,
+    loss: Loss,
+    x: Matrix<f32>,
+    labels: Vec<u32>,
+    dense: Matrix<f32>,
+    batch_labels: Vec<u32>,
+    idx: Vec<usize>,
+}
+
+impl Trainer {
+    fn new(
+        dims: &[usize],
+        act: Activation,
+        loss: Loss,
+        x: Matrix<f32>,
+        labels: Vec<u32>,
+        batch: usize,
+        seed: u64,
+    ) -> Self {
+        let inits = vec![
+            LayerInits {
+                weight: Init::Pytorch,
+                bias: Init::Pytorch
+            };
+            dims.len() - 1
+        ];
+        let net = Mlp::<f32>::from_params(&init_params(dims, &inits, true, seed, act), act);
+        let opt = Optimizer::new(
+            OptimConfig {
+                lr: LR,
+                ..OptimConfig::new(OptimKind::Sgd)
+            },
+            &net.layers,
+        );
+        Trainer {
+            ws: Workspace::new(dims, batch, false),
+            net,
+            opt,
+            loss,
+            x,
+            labels,
+            dense: Matrix::zeros(batch, *dims.last().expect("dims")),
+            batch_labels: vec![0; batch],
+            idx: (0..batch).collect(),
+        }
+    }
+
+    /// One SGD step on the `s`-th consecutive batch (wrapping around the data).
+    fn step(&mut self, s: usize) {
+        let (n, b) = (self.x.rows(), self.idx.len());
+        for (j, i) in self.idx.iter_mut().enumerate() {
+            *i = (s * b + j) % n;
+        }
+        self.ws.load_rows(&self.x, &self.idx);
+        for (j, &i) in self.idx.iter().enumerate() {
+            self.batch_labels[j] = self.labels[i];
+            if self.loss != Loss::CrossEntropy {
+                self.dense.set(j, 0, self.labels[i] as f32);
+            }
+        }
+        let targets = if self.loss == Loss::CrossEntropy {
+            Targets::Classes(&self.batch_labels)
+        } else {
+            Targets::Dense(&self.dense)
+        };
+        self.net
+            .loss_and_grads(&mut self.ws, self.loss, targets, None);
+        self.opt.step(&mut self.net.layers, &self.ws.grads, LR);
+    }
+}
+
+/// Fashion-MNIST-shaped inputs: the real training images when installed, else seeded U[0, 1).
+fn image_inputs(rows: usize) -> (Matrix<f32>, Vec<u32>, bool) {
+    if let Ok(d) = DataSpec::parse("--data", "fashion-mnist")
+        .and_then(|s| s.load(&DataOptions::default(), None))
+    {
+        if let (Features::F32(x), Labels::Classes(y)) = (&d.train.x, &d.train.y) {
+            let idx: Vec<usize> = (0..rows.min(x.rows())).collect();
+            return (
+                x.select_rows(&idx),
+                idx.iter().map(|&i| y[i]).collect(),
+                true,
+            );
+        }
+    }
+    let mut r = rng::stream(0, Stream::Data);
+    let x = Matrix::from_vec(
+        rows,
+        784,
+        (0..rows * 784)
+            .map(|_| rng::uniform01(&mut r) as f32)
+            .collect(),
+    );
+    (x, (0..rows).map(|i| (i % 10) as u32).collect(), false)
+}
+
+fn result(
+    workload: &str,
+    unit: &str,
+    value: f64,
+    gflops: f64,
+    ceiling: Option<f64>,
+    threads: usize,
+    seconds: f64,
+) -> BenchResult {
+    BenchResult {
+        workload: workload.into(),
+        unit: unit.into(),
+        value,
+        gflops,
+        fraction_of_ceiling: ceiling.map(|c| gflops / c),
+        threads,
+        seconds,
+    }
+}
+
+/// `mlp` (784-256-256-10 ReLU, batch 128) or `glorot` (784-1000x5-10 tanh): samples/s on one
+/// thread after warm-up.
+pub fn bench_mlp(glorot: bool, ceiling: Option<f64>) -> BenchResult {
+    let (dims, act, warmup, steps): (Vec<usize>, Activation, usize, usize) = if glorot {
+        (
+            vec![784, 1000, 1000, 1000, 1000, 1000, 10],
+            Activation::Tanh,
+            5,
+            40,
+        )
+    } else {
+        (vec![784, 256, 256, 10], Activation::Relu, 20, 200)
+    };
+    let batch = 128;
+    let (x, y, _) = image_inputs(batch * 64);
+    let mut t = Trainer::new(&dims, act, Loss::CrossEntropy, x, y, batch, 0);
+    for s in 0..warmup {
+        t.step(s);
+    }
+    let start = Instant::now();
+    for s in warmup..warmup + steps {
+        t.step(s);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let samples = (steps * batch) as f64 / secs;
+    let gflops = step_flops(&dims, batch) * steps as f64 / secs / 1e9;
+    result(
+        if glorot { "glorot" } else { "mlp" },
+        "samples/s",
+        samples,
+        gflops,
+        ceiling,
+        1,
+        secs,
+    )
+}
+
+/// `tiny` (4-point XOR) or `tiny-moons` (256 points): `runs` independent 2-16-16-1 tanh nets,
+/// MSE, 1000 full-batch GD steps at lr 0.1 each; runs/s with `threads` threads (one run per thread).
+pub fn bench_tiny(moons: bool, runs: usize, threads: usize, ceiling: Option<f64>) -> BenchResult {
+    let spec = if moons { "moons:n=256" } else { "xor" };
+    let data = DataSpec::parse("--data", spec)
+        .and_then(|s| s.load(&DataOptions::default(), None))
+        .expect("built-in data loads");
+    let x: Matrix<f32> = data.train.x.to_matrix();
+    let y: Vec<u32> = match &data.train.y {
+        Labels::Classes(c) => c.clone(),
+        Labels::Values(_) => unreachable!("xor and moons are classification sets"),
+    };
+    let dims = [2, 16, 16, 1];
+    let n = x.rows();
+    let steps = 1000;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .expect("thread pool");
+    let start = Instant::now();
+    pool.install(|| {
+        (0..runs).into_par_iter().for_each(|seed| {
+            let mut t = Trainer::new(
+                &dims,
+                Activation::Tanh,
+                Loss::Mse,
+                x.clone(),
+                y.clone(),
+                n,
+                seed as u64,
+            );
+            for s in 0..steps {
+                t.step(s);
+            }
+        })
+    });
+    let secs = start.elapsed().as_secs_f64();
+    let gflops = step_flops(&dims, n) * (steps * runs) as f64 / secs / 1e9;
+    let name = if moons { "tiny-moons" } else { "tiny" };
+    result(
+        name,
+        "runs/s",
+        runs as f64 / secs,
+        gflops,
+        ceiling.map(|c| c * threads as f64),
+        threads,
+        secs,
+    )
+}
+
+/// The GEMM ceiling: f32 GEMM at 1024^3 and at the mlp's 128x784x256 shape (one thread); the
+/// ceiling is the larger rate, and each figure is reported as a fraction of it.
+pub fn bench_gemm() -> Vec<BenchResult> {
+    let rates: Vec<(String, f64)> = [(1024, 1024, 1024, 5), (128, 784, 256, 200)]
+        .iter()
+        .map(|&(m, k, n, reps)| (format!("gemm {m}x{k}x{n}"), gemm_gflops(m, k, n, reps)))
+        .collect();
+    let ceiling = rates.iter().map(|r| r.1).fold(0.0, f64::max);
+    rates
+        .into_iter()
+        .map(|(name, g)| result(&name, "GFLOP/s", g, g, Some(ceiling), 1, 0.0))
+        .collect()
+}
