@@ -94,22 +94,9 @@ impl<T: Float> Dense<T> {
         cache.pre.set_rows(batch);
         cache.act.set_rows(batch);
         matmul_nt(&mut cache.pre, x, &self.weight, false);
-        if self.has_bias {
-            for i in 0..batch {
-                for (z, &b) in cache.pre.row_mut(i).iter_mut().zip(&self.bias) {
-                    *z += b;
-                }
-            }
-        }
-        let f = self.activation;
-        for (a, &z) in cache
-            .act
-            .as_mut_slice()
-            .iter_mut()
-            .zip(cache.pre.as_slice())
-        {
-            *a = f.f(z);
-        }
+        let bias = self.has_bias.then_some(self.bias.as_slice());
+        self.activation
+            .forward_rows(bias, cache.pre.as_mut_slice(), cache.act.as_mut_slice());
         if cache.dropout {
             cache.out.set_rows(batch);
             cache.mask.set_rows(batch);
@@ -156,12 +143,11 @@ impl<T: Float> Dense<T> {
                 *d *= m;
             }
         }
-        if f != Activation::Identity {
-            let (pre, act) = (cache.pre.as_slice(), cache.act.as_slice());
-            for ((d, &z), &a) in d_out.as_mut_slice().iter_mut().zip(pre).zip(act) {
-                *d *= f.df(z, a);
-            }
-        }
+        f.backward_in_place(
+            cache.pre.as_slice(),
+            cache.act.as_slice(),
+            d_out.as_mut_slice(),
+        );
         matmul_tn(&mut grads.d_weight, d_out, x, false);
         grads.d_bias.fill(T::ZERO);
         if self.has_bias {

@@ -70,15 +70,26 @@ impl Loss {
                     let z = logits.row(i);
                     let y = label as usize;
                     let m = z.iter().copied().fold(z[0], T::max);
-                    let sum: T = z.iter().fold(T::ZERO, |s, &zj| s + (zj - m).exp());
-                    let lse = m + sum.ln();
-                    total += (lse - z[y]).to_f64();
-                    if let Some(g) = grad.as_deref_mut() {
-                        let inv_sum = T::ONE / sum;
-                        for (j, (gj, &zj)) in g.row_mut(i).iter_mut().zip(z).enumerate() {
-                            let p = (zj - m).exp() * inv_sum;
-                            let onehot = if j == y { T::ONE } else { T::ZERO };
-                            *gj = (p - onehot) * inv_b;
+                    match grad.as_deref_mut() {
+                        // e_j = exp(z_j - m) once, kept in the gradient row:
+                        // dL/dz_j = (e_j / sum - [j = y]) / batch.
+                        Some(g) => {
+                            let g = g.row_mut(i);
+                            let mut sum = T::ZERO;
+                            for (gj, &zj) in g.iter_mut().zip(z) {
+                                *gj = (zj - m).exp();
+                                sum += *gj;
+                            }
+                            total += (m + sum.ln() - z[y]).to_f64();
+                            let inv_sum = T::ONE / sum;
+                            for gj in g.iter_mut() {
+                                *gj = *gj * inv_sum * inv_b;
+                            }
+                            g[y] -= inv_b;
+                        }
+                        None => {
+                            let sum = z.iter().fold(T::ZERO, |s, &zj| s + (zj - m).exp());
+                            total += (m + sum.ln() - z[y]).to_f64();
                         }
                     }
                 }

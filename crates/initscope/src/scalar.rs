@@ -43,6 +43,10 @@ pub trait Float:
     fn ln(self) -> Self;
     fn ln_1p(self) -> Self;
     fn tanh(self) -> Self;
+    /// The tanh the engine trains with. f64: `std`'s tanh. f32: [`tanh_f32`], a branch-free
+    /// rational approximation that the compiler vectorises (libm's `tanhf` does not vectorise and
+    /// dominated deep tanh networks). Both keep NaN and map ±inf to ±1.
+    fn tanh_fast(self) -> Self;
     fn sqrt(self) -> Self;
     fn abs(self) -> Self;
     fn erf(self) -> Self;
@@ -56,7 +60,7 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ty, $name:literal, $dtype:expr, $erf:path) => {
+    ($t:ty, $name:literal, $dtype:expr, $erf:path, $tanh_fast:path) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -86,6 +90,10 @@ macro_rules! impl_float {
             #[inline]
             fn tanh(self) -> Self {
                 <$t>::tanh(self)
+            }
+            #[inline(always)]
+            fn tanh_fast(self) -> Self {
+                $tanh_fast(self)
             }
             #[inline]
             fn sqrt(self) -> Self {
@@ -128,5 +136,79 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(f32, "f32", safetensors::Dtype::F32, libm::erff);
-impl_float!(f64, "f64", safetensors::Dtype::F64, libm::erf);
+impl_float!(f32, "f32", safetensors::Dtype::F32, libm::erff, tanh_f32);
+impl_float!(f64, "f64", safetensors::Dtype::F64, libm::erf, f64::tanh);
+
+/// tanh in f32 as the rational function `x P(x^2) / Q(x^2)` (degrees 13/6) of Eigen's and XLA's
+/// `fast_tanh`, on `x` clamped to ±7.905311 where the result rounds to ±1; `|x| < 4e-4` returns
+/// `x` itself (tanh x = x - x^3/3 there to f32 precision). Measured against f64 tanh over
+/// [-10, 10]: within 7 ulp of the correctly rounded value, relative error below 4.3e-7 (test
+/// `fast_tanh_is_within_a_few_ulp`); f32 training noise is far larger. Plain arithmetic
+/// and selects only, so loops over it vectorise; NaN propagates (the clamps compare, never
+/// `max`), so a diverging run stays visible.
+#[inline(always)]
+pub fn tanh_f32(x: f32) -> f32 {
+    const CLAMP: f32 = 7.905_311;
+    const A1: f32 = 4.893_524_6e-3;
+    const A3: f32 = 6.372_619_3e-4;
+    const A5: f32 = 1.485_722_4e-5;
+    const A7: f32 = 5.122_297e-8;
+    const A9: f32 = -8.604_671_5e-11;
+    const A11: f32 = 2.000_187_9e-13;
+    const A13: f32 = -2.760_768_5e-16;
+    const B0: f32 = 4.893_525_2e-3;
+    const B2: f32 = 2.268_434_6e-3;
+    const B4: f32 = 1.185_347_1e-4;
+    const B6: f32 = 1.198_258_4e-6;
+    let c = if x > CLAMP {
+        CLAMP
+    } else if x < -CLAMP {
+        -CLAMP
+    } else {
+        x
+    };
+    let x2 = c * c;
+    let p = ((((((A13 * x2 + A11) * x2 + A9) * x2 + A7) * x2 + A5) * x2 + A3) * x2 + A1) * c;
+    let q = ((B6 * x2 + B4) * x2 + B2) * x2 + B0;
+    if x.abs() < 4e-4 {
+        x
+    } else {
+        p / q
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Distance in units in the last place between two finite f32 of the same sign.
+    fn ulps(a: f32, b: f32) -> u32 {
+        (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs() as u32
+    }
+
+    #[test]
+    fn fast_tanh_is_within_a_few_ulp() {
+        let (mut worst_ulp, mut worst_rel) = (0, 0.0f64);
+        for i in -2_000_000..=2_000_000 {
+            let x = i as f32 * 5e-6;
+            let exact = (x as f64).tanh();
+            let got = tanh_f32(x);
+            let e = if exact == 0.0 {
+                got.to_bits()
+            } else {
+                ulps(got, exact as f32)
+            };
+            worst_ulp = worst_ulp.max(e);
+            if exact != 0.0 {
+                worst_rel = worst_rel.max(((got as f64 - exact) / exact).abs());
+            }
+        }
+        assert!(worst_ulp <= 7, "worst error {worst_ulp} ulp");
+        assert!(worst_rel < 5e-7, "worst relative error {worst_rel:e}");
+        assert_eq!(tanh_f32(f32::INFINITY), 1.0);
+        assert_eq!(tanh_f32(f32::NEG_INFINITY), -1.0);
+        assert_eq!(tanh_f32(30.0), 1.0);
+        assert_eq!(tanh_f32(0.0).to_bits(), 0.0f32.to_bits());
+        assert!(tanh_f32(f32::NAN).is_nan());
+    }
+}
