@@ -97,6 +97,65 @@ fn map_rows<T: Float>(bias: Option<&[T]>, z: &mut [T], a: &mut [T], g: impl Fn(T
     }
 }
 
+/// [`Activation::forward_rows`] as a SIMD operation: pulp compiles `with_simd` (and everything
+/// `#[inline(always)]` under it) once per instruction set and calls the best one the CPU has.
+struct ForwardRows<'a, T> {
+    act: Activation,
+    bias: Option<&'a [T]>,
+    z: &'a mut [T],
+    a: &'a mut [T],
+}
+
+impl<T: Float> pulp::WithSimd for ForwardRows<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let ForwardRows { act, bias, z, a } = self;
+        match act {
+            Activation::Identity => map_rows(bias, z, a, |v| v),
+            Activation::Tanh => map_rows(bias, z, a, |v| v.tanh_fast()),
+            Activation::Relu => map_rows(bias, z, a, |v| if v <= T::ZERO { T::ZERO } else { v }),
+            other => map_rows(bias, z, a, |v| other.f(v)),
+        }
+    }
+}
+
+/// [`Activation::backward_in_place`] as a SIMD operation (see [`ForwardRows`]).
+struct BackwardInPlace<'a, T> {
+    act: Activation,
+    z: &'a [T],
+    a: &'a [T],
+    d: &'a mut [T],
+}
+
+impl<T: Float> pulp::WithSimd for BackwardInPlace<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let BackwardInPlace { act, z, a, d } = self;
+        match act {
+            Activation::Identity => {}
+            Activation::Tanh => {
+                for (d, &a) in d.iter_mut().zip(a) {
+                    *d *= T::ONE - a * a;
+                }
+            }
+            Activation::Relu => {
+                for (d, &z) in d.iter_mut().zip(z) {
+                    *d *= if z > T::ZERO { T::ONE } else { T::ZERO };
+                }
+            }
+            other => {
+                for ((d, &z), &a) in d.iter_mut().zip(z).zip(a) {
+                    *d *= other.df(z, a);
+                }
+            }
+        }
+    }
+}
+
 impl Activation {
     /// `f(z)`.
     #[inline]
@@ -219,11 +278,11 @@ impl Activation {
     /// the CPU has (pulp), where tanh, ReLU and the identity vectorise.
     pub fn forward_rows<T: Float>(self, bias: Option<&[T]>, z: &mut [T], a: &mut [T]) {
         assert_eq!(z.len(), a.len(), "forward_rows: z and a differ in length");
-        pulp::Arch::new().dispatch(|| match self {
-            Activation::Identity => map_rows(bias, z, a, |v| v),
-            Activation::Tanh => map_rows(bias, z, a, |v| v.tanh_fast()),
-            Activation::Relu => map_rows(bias, z, a, |v| if v <= T::ZERO { T::ZERO } else { v }),
-            other => map_rows(bias, z, a, |v| other.f(v)),
+        pulp::Arch::new().dispatch(ForwardRows {
+            act: self,
+            bias,
+            z,
+            a,
         })
     }
 
@@ -235,24 +294,7 @@ impl Activation {
             z.len() == d.len() && a.len() == d.len(),
             "backward_in_place: slices differ in length"
         );
-        pulp::Arch::new().dispatch(|| match self {
-            Activation::Identity => {}
-            Activation::Tanh => {
-                for (d, &a) in d.iter_mut().zip(a) {
-                    *d *= T::ONE - a * a;
-                }
-            }
-            Activation::Relu => {
-                for (d, &z) in d.iter_mut().zip(z) {
-                    *d *= if z > T::ZERO { T::ONE } else { T::ZERO };
-                }
-            }
-            other => {
-                for ((d, &z), &a) in d.iter_mut().zip(z).zip(a) {
-                    *d *= other.df(z, a);
-                }
-            }
-        })
+        pulp::Arch::new().dispatch(BackwardInPlace { act: self, z, a, d })
     }
 
     /// Whether `f(0) = 0`: with all-zero weights and biases such a layer outputs exactly zero.

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::activation::Activation;
 use crate::data::{DataOptions, DataSpec, Features, Labels};
 use crate::init::Init;
+use crate::lockstep::train_lockstep;
 use crate::loss::{Loss, Targets};
 use crate::matrix::{matmul_nt, Matrix};
 use crate::network::{init_params, LayerInits, Mlp, Workspace};
@@ -230,7 +231,8 @@ pub fn bench_mlp(glorot: bool, ceiling: Option<f64>) -> BenchResult {
 }
 
 /// `tiny` (4-point XOR) or `tiny-moons` (256 points): `runs` independent 2-16-16-1 tanh nets,
-/// MSE, 1000 full-batch GD steps at lr 0.1 each; runs/s with `threads` threads (one run per thread).
+/// MSE, 1000 full-batch GD steps at lr 0.1 each; runs/s with `threads` threads. The runs train
+/// in lockstep, [`crate::lockstep::LANES`] per SIMD pack, packs spread over the threads.
 pub fn bench_tiny(moons: bool, runs: usize, threads: usize, ceiling: Option<f64>) -> BenchResult {
     let spec = if moons { "moons:n=256" } else { "xor" };
     let data = DataSpec::parse("--data", spec)
@@ -244,27 +246,37 @@ pub fn bench_tiny(moons: bool, runs: usize, threads: usize, ceiling: Option<f64>
     let dims = [2, 16, 16, 1];
     let n = x.rows();
     let steps = 1000;
+    let targets = Matrix::from_vec(n, 1, y.iter().map(|&c| c as f32).collect());
+    let inits = vec![
+        LayerInits {
+            weight: Init::Pytorch,
+            bias: Init::Pytorch
+        };
+        dims.len() - 1
+    ];
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .build()
         .expect("thread pool");
     let start = Instant::now();
-    pool.install(|| {
-        (0..runs).into_par_iter().for_each(|seed| {
-            let mut t = Trainer::new(
-                &dims,
-                Activation::Tanh,
-                Loss::Mse,
-                x.clone(),
-                y.clone(),
-                n,
-                seed as u64,
-            );
-            for s in 0..steps {
-                t.step(s);
-            }
-        })
+    // Drawing the initial parameters is part of each run, as in the peers.
+    let trained = pool.install(|| {
+        let starts: Vec<_> = (0..runs as u64)
+            .into_par_iter()
+            .map(|seed| init_params(&dims, &inits, true, seed, Activation::Tanh))
+            .collect();
+        train_lockstep(
+            &starts,
+            Activation::Tanh,
+            Loss::Mse,
+            &x,
+            Targets::Dense(&targets),
+            LR,
+            steps,
+        )
     });
+    let trained = trained.expect("the tiny workload is well formed");
+    debug_assert!(trained.iter().all(|r| r.losses[steps] < r.losses[0]));
     let secs = start.elapsed().as_secs_f64();
     let gflops = step_flops(&dims, n) * (steps * runs) as f64 / secs / 1e9;
     let name = if moons { "tiny-moons" } else { "tiny" };

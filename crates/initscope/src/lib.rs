@@ -23,6 +23,7 @@ pub mod explain;
 pub mod gradcheck;
 pub mod init;
 pub mod layer;
+pub mod lockstep;
 pub mod loss;
 pub mod lsuv;
 pub mod matrix;

@@ -48,10 +48,17 @@ pub trait Float:
     /// dominated deep tanh networks). Both keep NaN and map ±inf to ±1.
     fn tanh_fast(self) -> Self;
     fn sqrt(self) -> Self;
+    /// `self * a + b` with one rounding (an FMA instruction inside a SIMD dispatch).
+    fn mul_add(self, a: Self, b: Self) -> Self;
     fn abs(self) -> Self;
     fn erf(self) -> Self;
     fn max(self, other: Self) -> Self;
     fn is_finite(self) -> bool;
+    /// `acc + x * w` on 8 lanes as explicit AVX2/FMA instructions (one for f32, two for f64);
+    /// used by [`crate::lockstep`], where the compiler's own vectorisation of `[T; 8]` loops
+    /// produced transposes instead of one instruction per pack.
+    #[cfg(target_arch = "x86_64")]
+    fn fma8_v3(simd: pulp::x86::V3, acc: [Self; 8], x: [Self; 8], w: [Self; 8]) -> [Self; 8];
     /// Little-endian bytes of a slice, for safetensors.
     fn slice_to_le_bytes(xs: &[Self]) -> Vec<u8>;
 
@@ -60,7 +67,7 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ty, $name:literal, $dtype:expr, $erf:path, $tanh_fast:path) => {
+    ($t:ty, $name:literal, $dtype:expr, $erf:path, $tanh_fast:path, $simd:ident, $chunks:literal, $fma:ident) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -95,6 +102,10 @@ macro_rules! impl_float {
             fn tanh_fast(self) -> Self {
                 $tanh_fast(self)
             }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                <$t>::mul_add(self, a, b)
+            }
             #[inline]
             fn sqrt(self) -> Self {
                 <$t>::sqrt(self)
@@ -114,6 +125,19 @@ macro_rules! impl_float {
             #[inline]
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            fn fma8_v3(
+                simd: pulp::x86::V3,
+                acc: [Self; 8],
+                x: [Self; 8],
+                w: [Self; 8],
+            ) -> [Self; 8] {
+                use pulp::Simd;
+                type V = [<pulp::x86::V3 as Simd>::$simd; $chunks];
+                let (acc, x, w): (V, V, V) = (pulp::cast(acc), pulp::cast(x), pulp::cast(w));
+                pulp::cast::<V, [Self; 8]>(std::array::from_fn(|i| simd.$fma(x[i], w[i], acc[i])))
             }
             fn slice_to_le_bytes(xs: &[Self]) -> Vec<u8> {
                 xs.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -136,8 +160,26 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(f32, "f32", safetensors::Dtype::F32, libm::erff, tanh_f32);
-impl_float!(f64, "f64", safetensors::Dtype::F64, libm::erf, f64::tanh);
+impl_float!(
+    f32,
+    "f32",
+    safetensors::Dtype::F32,
+    libm::erff,
+    tanh_f32,
+    f32s,
+    1,
+    mul_add_f32s
+);
+impl_float!(
+    f64,
+    "f64",
+    safetensors::Dtype::F64,
+    libm::erf,
+    f64::tanh,
+    f64s,
+    2,
+    mul_add_f64s
+);
 
 /// tanh in f32 as the rational function `x P(x^2) / Q(x^2)` (degrees 13/6) of Eigen's and XLA's
 /// `fast_tanh`, on `x` clamped to ±7.905311 where the result rounds to ±1; `|x| < 4e-4` returns

@@ -6,6 +6,7 @@ mod explain;
 mod gradients;
 mod initializers;
 mod learning;
+mod lockstep;
 mod meanfield;
 mod optimizers;
 mod report;

@@ -1,0 +1,186 @@
+//! The lockstep engine (SIMD lanes across runs) against the single-run engine.
+
+use initscope::activation::Activation;
+use initscope::data::{DataOptions, DataSpec, Labels};
+use initscope::init::Init;
+use initscope::lockstep::{train_lockstep, LANES};
+use initscope::loss::{Loss, Targets};
+use initscope::matrix::Matrix;
+use initscope::network::{init_params, LayerInits, Mlp, Params, Workspace};
+use initscope::optim::{OptimConfig, OptimKind, Optimizer};
+
+fn moons(n: usize) -> (Matrix<f64>, Vec<u32>) {
+    let d = DataSpec::parse("--data", &format!("moons:n={n}"))
+        .and_then(|s| s.load(&DataOptions::default(), None))
+        .expect("moons");
+    let y = match &d.train.y {
+        Labels::Classes(c) => c.clone(),
+        Labels::Values(_) => unreachable!(),
+    };
+    (d.train.x.to_matrix(), y)
+}
+
+fn starts(dims: &[usize], runs: usize, bias: bool, act: Activation) -> Vec<Params> {
+    let inits = vec![
+        LayerInits {
+            weight: Init::Pytorch,
+            bias: Init::Pytorch
+        };
+        dims.len() - 1
+    ];
+    (0..runs as u64)
+        .map(|seed| init_params(dims, &inits, bias, seed, act))
+        .collect()
+}
+
+/// The single-run engine: full-batch SGD, losses before each step and after the last.
+fn single(
+    p: &Params,
+    act: Activation,
+    loss: Loss,
+    x: &Matrix<f64>,
+    t: Targets<'_, f64>,
+    lr: f64,
+    steps: usize,
+) -> (Params, Vec<f64>) {
+    let mut net = Mlp::<f64>::from_params(p, act);
+    let mut ws = Workspace::new(&net.dims(), x.rows(), false);
+    let idx: Vec<usize> = (0..x.rows()).collect();
+    ws.load_rows(x, &idx);
+    let cfg = OptimConfig {
+        lr,
+        ..OptimConfig::new(OptimKind::Sgd)
+    };
+    let mut opt = Optimizer::new(cfg, &net.layers);
+    let mut losses = Vec::new();
+    for _ in 0..=steps {
+        losses.push(net.loss_and_grads(&mut ws, loss, t, None));
+        if losses.len() <= steps {
+            opt.step(&mut net.layers, &ws.grads, lr);
+        }
+    }
+    (net.params(), losses)
+}
+
+fn max_diff(a: &Params, b: &Params) -> f64 {
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| {
+            let w = x.weight.as_slice().iter().zip(y.weight.as_slice());
+            let b: Vec<(f64, f64)> = match (&x.bias, &y.bias) {
+                (Some(p), Some(q)) => p.iter().copied().zip(q.iter().copied()).collect(),
+                (None, None) => Vec::new(),
+                _ => panic!("bias presence differs"),
+            };
+            w.map(|(p, q)| (p - q).abs())
+                .chain(b.into_iter().map(|(p, q)| (p - q).abs()))
+                .collect::<Vec<_>>()
+        })
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn lockstep_matches_the_single_run_engine() {
+    let (x, y) = moons(48);
+    let runs = LANES + 3; // one full pack and one partial
+    let cases: [(Loss, Activation, usize, bool); 4] = [
+        (Loss::Mse, Activation::Tanh, 1, true),
+        (Loss::BceWithLogits, Activation::Relu, 1, true),
+        (Loss::CrossEntropy, Activation::Gelu, 2, true),
+        (Loss::Mse, Activation::Sigmoid, 1, false),
+    ];
+    for (loss, act, out, bias) in cases {
+        let dims = [2, 16, 16, out];
+        let dense = Matrix::from_vec(x.rows(), 1, y.iter().map(|&c| c as f64).collect());
+        let t = if loss == Loss::CrossEntropy {
+            Targets::Classes(&y)
+        } else {
+            Targets::Dense(&dense)
+        };
+        let s = starts(&dims, runs, bias, act);
+        let got = train_lockstep(&s, act, loss, &x, t, 0.1, 40).expect("trains");
+        assert_eq!(got.len(), runs);
+        for (r, (start, run)) in s.iter().zip(&got).enumerate() {
+            let (params, losses) = single(start, act, loss, &x, t, 0.1, 40);
+            let d = max_diff(&params, &run.params);
+            assert!(
+                d < 1e-12,
+                "{loss} {act} run {r}: parameters differ by {d:e}"
+            );
+            for (a, b) in losses.iter().zip(&run.losses) {
+                assert!(
+                    (a - b).abs() <= 1e-12 * a.abs().max(1.0),
+                    "{loss} {act} run {r}: loss {a} vs {b}"
+                );
+            }
+            assert!(
+                run.losses[40] < run.losses[0],
+                "{loss} {act} run {r} did not learn"
+            );
+        }
+    }
+}
+
+#[test]
+fn lockstep_in_f32_tracks_f64() {
+    let (x, y) = moons(64);
+    let dense = Matrix::from_vec(x.rows(), 1, y.iter().map(|&c| c as f64).collect());
+    let s = starts(&[2, 16, 16, 1], 5, true, Activation::Tanh);
+    let want = train_lockstep(
+        &s,
+        Activation::Tanh,
+        Loss::Mse,
+        &x,
+        Targets::Dense(&dense),
+        0.1,
+        100,
+    )
+    .expect("f64");
+    let (x32, d32) = (x.cast::<f32>(), dense.cast::<f32>());
+    let got = train_lockstep(
+        &s,
+        Activation::Tanh,
+        Loss::Mse,
+        &x32,
+        Targets::Dense(&d32),
+        0.1,
+        100,
+    )
+    .expect("f32");
+    for (a, b) in want.iter().zip(&got) {
+        assert!(max_diff(&a.params, &b.params) < 1e-4);
+    }
+}
+
+#[test]
+fn lockstep_refuses_mixed_architectures_and_wrong_targets() {
+    let (x, y) = moons(8);
+    let mut s = starts(&[2, 4, 1], 2, true, Activation::Tanh);
+    s.extend(starts(&[2, 5, 1], 1, true, Activation::Tanh));
+    let dense = Matrix::from_vec(x.rows(), 1, vec![0.0; x.rows()]);
+    let err = train_lockstep(
+        &s,
+        Activation::Tanh,
+        Loss::Mse,
+        &x,
+        Targets::Dense(&dense),
+        0.1,
+        1,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("run 2"), "{err}");
+    let s = starts(&[2, 4, 1], 2, true, Activation::Tanh);
+    let err = train_lockstep(
+        &s,
+        Activation::Tanh,
+        Loss::CrossEntropy,
+        &x,
+        Targets::Classes(&y),
+        0.1,
+        1,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("class 1 but only 1 outputs"), "{err}");
+}
