@@ -1,0 +1,73 @@
+//! criterion micro-benchmarks: forward and backward of one dense layer (f32), and one lockstep
+//! pack step, at the shapes of the `bench` workloads.
+//!
+//!     cargo bench -p initscope --bench layer
+//!
+//! Throughput is reported in elements, one element per FLOP: "Gelem/s" reads as GFLOP/s.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use initscope::activation::Activation;
+use initscope::layer::{Dense, DenseCache, DenseGrads};
+use initscope::matrix::Matrix;
+use std::hint::black_box;
+
+fn filled(rows: usize, cols: usize, seed: u32) -> Matrix<f32> {
+    let mut s = seed;
+    Matrix::from_vec(
+        rows,
+        cols,
+        (0..rows * cols)
+            .map(|_| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (s >> 8) as f32 / (1 << 24) as f32 - 0.5
+            })
+            .collect(),
+    )
+}
+
+fn layer(c: &mut Criterion) {
+    // (batch, fan_in, fan_out, activation): mlp's layers, glorot's hidden layer, tiny-moons'.
+    let shapes = [
+        (128, 784, 256, Activation::Relu),
+        (128, 256, 256, Activation::Relu),
+        (128, 1000, 1000, Activation::Tanh),
+        (256, 16, 16, Activation::Tanh),
+    ];
+    let mut g = c.benchmark_group("dense");
+    for (batch, fan_in, fan_out, act) in shapes {
+        let id = format!("{batch}x{fan_in}x{fan_out} {act}");
+        let flops = 2 * batch * fan_in * fan_out;
+        let dense = Dense {
+            weight: filled(fan_out, fan_in, 1),
+            bias: vec![0.01; fan_out],
+            has_bias: true,
+            activation: act,
+        };
+        let x = filled(batch, fan_in, 2);
+        let mut cache = DenseCache::new(batch, fan_out, false);
+        g.throughput(Throughput::Elements(flops as u64));
+        g.bench_with_input(BenchmarkId::new("forward", &id), &x, |b, x| {
+            b.iter(|| dense.forward(black_box(x), &mut cache, None))
+        });
+        dense.forward(&x, &mut cache, None);
+        let mut grads = DenseGrads::zeros(fan_in, fan_out);
+        let mut dx = Matrix::zeros(batch, fan_in);
+        let d = filled(batch, fan_out, 3);
+        let mut d_out = d.clone();
+        g.throughput(Throughput::Elements(2 * flops as u64));
+        g.bench_with_input(BenchmarkId::new("backward", &id), &x, |b, x| {
+            b.iter(|| {
+                d_out.as_mut_slice().copy_from_slice(d.as_slice());
+                dense.backward(black_box(x), &cache, &mut d_out, &mut grads, Some(&mut dx))
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20);
+    targets = layer
+}
+criterion_main!(benches);
