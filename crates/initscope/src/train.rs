@@ -243,16 +243,17 @@ pub fn train_from(
     }
 }
 
-/// A split converted to the training precision, with targets in the form the loss needs.
-pub struct Prepared<T> {
-    pub x: Matrix<T>,              // (n, input)
+/// A split in the training precision (borrowed when the data is stored in it), with targets in
+/// the form the loss needs.
+pub struct Prepared<'a, T: Float> {
+    pub x: std::borrow::Cow<'a, Matrix<T>>, // (n, input)
     pub classes: Option<Vec<u32>>, // labels, for cross-entropy and accuracy
     pub dense: Option<Matrix<T>>,  // (n, output): regression targets or one-hot/0-1 labels
 }
 
-impl<T: Float> Prepared<T> {
-    pub fn new(split: &Split, loss: Loss, outputs: usize) -> Self {
-        let x = split.x.to_matrix::<T>();
+impl<'a, T: Float> Prepared<'a, T> {
+    pub fn new(split: &'a Split, loss: Loss, outputs: usize) -> Self {
+        let x = split.x.as_matrix::<T>();
         match &split.y {
             Labels::Classes(c) => {
                 let dense = (!loss.wants_classes()).then(|| {

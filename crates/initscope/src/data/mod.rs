@@ -119,6 +119,19 @@ impl Features {
     }
 
     /// All features in precision `T` (one copy).
+    /// The features in precision `T`, borrowed when they are stored in it (no copy of a data set
+    /// for training in its own precision), converted otherwise.
+    pub fn as_matrix<T: Float>(&self) -> std::borrow::Cow<'_, Matrix<T>> {
+        let stored: &dyn std::any::Any = match self {
+            Features::F32(m) => m,
+            Features::F64(m) => m,
+        };
+        match stored.downcast_ref::<Matrix<T>>() {
+            Some(m) => std::borrow::Cow::Borrowed(m),
+            None => std::borrow::Cow::Owned(self.to_matrix()),
+        }
+    }
+
     pub fn to_matrix<T: Float>(&self) -> Matrix<T> {
         match self {
             Features::F32(m) => m.cast(),
