@@ -12,4 +12,5 @@ mod optimizers;
 mod report;
 mod support;
 mod symmetry;
+mod torch_parity;
 mod weights_io;
