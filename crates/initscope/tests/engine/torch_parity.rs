@@ -167,3 +167,53 @@ fn losses_gradients_and_optimizer_steps_equal_pytorch() {
         assert!(cases.iter().any(|c| c["optimizer"]["kind"] == kind), "no {kind} case");
     }
 }
+
+/// Each shared initializer against torch.nn.init on a (256, 512) weight (fixture
+/// `torch_init.json`): sample mean and variance agree within 6 standard errors of their
+/// difference (from each sample's own fourth moment), and uniform ranges agree within 0.5%.
+#[test]
+fn torch_init_moments() {
+    use initscope::init::{Fans, FillContext, Init, Role};
+    use initscope::rng::{self, Stream};
+
+    let fixture: Value = serde_json::from_str(include_str!("../fixtures/torch_init.json"))
+        .expect("fixture parses");
+    for (i, t) in fixture["inits"].as_array().expect("inits").iter().enumerate() {
+        let spec = t["spec"].as_str().expect("spec");
+        let shape: Vec<usize> = serde_json::from_value(t["shape"].clone()).expect("shape");
+        let init = Init::parse("--init", spec).expect("spec parses");
+        let ctx = FillContext {
+            fans: Fans {
+                fan_in: shape[1],
+                fan_out: shape[0],
+            },
+            act: Activation::Identity,
+            role: Role::Weight,
+        };
+        let mut w = vec![0.0; shape[0] * shape[1]];
+        init.fill(&mut w, &ctx, &mut rng::stream(i as u64, Stream::Weight(1)));
+        let n = w.len() as f64;
+        let mean = w.iter().sum::<f64>() / n;
+        let var = w.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        let m4 = w.iter().map(|x| (x - mean).powi(4)).sum::<f64>() / n;
+        let (tm, tv) = (t["mean"].as_f64().unwrap(), t["var"].as_f64().unwrap());
+        let se_mean = (2.0 * var.max(tv) / n).sqrt();
+        let se_var = (2.0 * (m4 - var * var).max(0.0) / n).sqrt();
+        assert!(
+            (mean - tm).abs() <= 6.0 * se_mean + 1e-12,
+            "{spec}: mean {mean:e} vs torch {tm:e}"
+        );
+        assert!(
+            (var - tv).abs() <= 6.0 * se_var + 1e-12 * tv.max(1e-300),
+            "{spec}: variance {var:e} vs torch {tv:e} (standard error {se_var:e})"
+        );
+        if spec.contains("uniform") || spec == "pytorch" {
+            let theirs = t["max"].as_f64().unwrap().max(-t["min"].as_f64().unwrap());
+            let ours = w.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            assert!(
+                (ours / theirs - 1.0).abs() < 5e-3,
+                "{spec}: range ±{ours} vs torch ±{theirs}"
+            );
+        }
+    }
+}
