@@ -19,6 +19,7 @@ mod gradcheck_cmd;
 mod init_cmd;
 mod meanfield_cmd;
 mod report_cmd;
+mod reproduce_cmd;
 mod sweep_cmd;
 mod train_cmd;
 
@@ -52,6 +53,9 @@ enum Command {
     /// The canonical comparison (initializers x activations x seeds on mnist1d) with its report:
     /// the main job.
     Study(report_cmd::StudyArgs),
+    /// Reproduce published initialization results (Glorot 2010, He 2015, Saxe 2014, ...):
+    /// measured against reported, PASS/FAIL each; exit code 1 when any fails.
+    Reproduce(reproduce_cmd::ReproduceArgs),
     /// Write a self-contained HTML report (inline SVG plots) for a run or sweep directory.
     Report(report_cmd::ReportArgs),
     /// Run a grid of training runs in parallel, resumably, optionally as one shard of many.
@@ -77,6 +81,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Sweep(a) => sweep_cmd::run_sweep(a),
         Command::Study(a) => report_cmd::run_study(a),
         Command::Report(a) => report_cmd::run_report(a),
+        Command::Reproduce(a) => reproduce_cmd::run(a),
         Command::Merge(a) => sweep_cmd::run_merge(a),
         Command::Slurm(a) => sweep_cmd::run_slurm(a),
     }

@@ -31,6 +31,7 @@ pub mod network;
 pub mod optim;
 pub mod output;
 pub mod report;
+pub mod reproduce;
 pub mod rng;
 pub mod scalar;
 pub mod spec;
