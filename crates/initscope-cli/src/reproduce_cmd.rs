@@ -17,8 +17,20 @@ pub struct ReproduceArgs {
 
 fn print(r: &Reproduction) -> anyhow::Result<()> {
     outln!("== {}: {} ({:.1} s)", r.name, r.source, r.seconds);
-    let w = r.rows.iter().map(|x| x.quantity.len()).max().unwrap_or(8).max(8);
-    let m = r.rows.iter().map(|x| x.measured.len()).max().unwrap_or(8).max(8);
+    let w = r
+        .rows
+        .iter()
+        .map(|x| x.quantity.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let m = r
+        .rows
+        .iter()
+        .map(|x| x.measured.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
     outln!("   {:<w$}  {:<m$}  reference", "quantity", "measured");
     for row in &r.rows {
         let mark = if row.ok { " " } else { "x" };

@@ -247,8 +247,8 @@ pub fn train_from(
 /// the form the loss needs.
 pub struct Prepared<'a, T: Float> {
     pub x: std::borrow::Cow<'a, Matrix<T>>, // (n, input)
-    pub classes: Option<Vec<u32>>, // labels, for cross-entropy and accuracy
-    pub dense: Option<Matrix<T>>,  // (n, output): regression targets or one-hot/0-1 labels
+    pub classes: Option<Vec<u32>>,          // labels, for cross-entropy and accuracy
+    pub dense: Option<Matrix<T>>,           // (n, output): regression targets or one-hot/0-1 labels
 }
 
 impl<'a, T: Float> Prepared<'a, T> {

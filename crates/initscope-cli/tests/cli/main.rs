@@ -652,3 +652,37 @@ fn bench_reports_rates_against_the_gemm_ceiling() {
         "unknown (known: all, gemm",
     );
 }
+
+#[test]
+fn reproduce_prints_the_table_and_json_and_refuses_unknown_names() {
+    let o = initscope(&["reproduce", "list"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let listed = String::from_utf8_lossy(&o.stdout).to_string();
+    for name in [
+        "seed",
+        "glorot2010",
+        "he2015",
+        "saxe2014",
+        "schoenholz2017",
+        "mnist1d",
+    ] {
+        assert!(listed.contains(name), "{listed}");
+    }
+    let o = initscope(&["reproduce", "saxe2014"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        text.contains("mode s = 3") && text.contains("criterion:") && text.contains("PASS"),
+        "{text}"
+    );
+    let o = initscope(&["reproduce", "saxe2014", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r[0]["name"], "saxe2014");
+    assert_eq!(r[0]["pass"], true);
+    assert_eq!(r[0]["measured"]["modes"].as_array().unwrap().len(), 4);
+    assert_bad_input(
+        &["reproduce", "glorot"],
+        "unknown reproduction; known: seed",
+    );
+}

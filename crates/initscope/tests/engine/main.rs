@@ -10,6 +10,7 @@ mod lockstep;
 mod meanfield;
 mod optimizers;
 mod report;
+mod reproduce;
 mod support;
 mod symmetry;
 mod torch_parity;

@@ -57,13 +57,31 @@ fn check(case: &str, what: &str, ours: &[f64], torch: &[f64], tol: &Tol) -> f64 
     worst / scale.max(f64::MIN_POSITIVE)
 }
 
-fn check_params(case: &str, what: &str, ours: &[LayerParams], torch: &[LayerParams], tol: &Tol) -> f64 {
+fn check_params(
+    case: &str,
+    what: &str,
+    ours: &[LayerParams],
+    torch: &[LayerParams],
+    tol: &Tol,
+) -> f64 {
     let mut worst: f64 = 0.0;
     for (l, (o, t)) in ours.iter().zip(torch).enumerate() {
         let w = format!("{what} layer {} weight", l + 1);
-        worst = worst.max(check(case, &w, o.weight.as_slice(), t.weight.as_slice(), tol));
+        worst = worst.max(check(
+            case,
+            &w,
+            o.weight.as_slice(),
+            t.weight.as_slice(),
+            tol,
+        ));
         if let (Some(ob), Some(tb)) = (&o.bias, &t.bias) {
-            worst = worst.max(check(case, &format!("{what} layer {} bias", l + 1), ob, tb, tol));
+            worst = worst.max(check(
+                case,
+                &format!("{what} layer {} bias", l + 1),
+                ob,
+                tb,
+                tol,
+            ));
         } else {
             assert_eq!(o.bias.is_some(), t.bias.is_some(), "{case}: bias presence");
         }
@@ -80,7 +98,10 @@ fn run_case<T: Float>(c: &Value, tol: &Tol) -> f64 {
     let x: Matrix<T> = matrix(&c["x"]).cast();
     let batch = x.rows();
     let (classes, dense): (Vec<u32>, Matrix<T>) = if loss == Loss::CrossEntropy {
-        (serde_json::from_value(c["y"].clone()).expect("classes"), Matrix::zeros(0, 0))
+        (
+            serde_json::from_value(c["y"].clone()).expect("classes"),
+            Matrix::zeros(0, 0),
+        )
     } else {
         (Vec::new(), matrix(&c["y"]).cast())
     };
@@ -102,10 +123,19 @@ fn run_case<T: Float>(c: &Value, tol: &Tol) -> f64 {
         .zip(&start)
         .map(|(g, p)| LayerParams {
             weight: g.d_weight.to_f64(),
-            bias: p.bias.as_ref().map(|_| g.d_bias.iter().map(|x| x.to_f64()).collect()),
+            bias: p
+                .bias
+                .as_ref()
+                .map(|_| g.d_bias.iter().map(|x| x.to_f64()).collect()),
         })
         .collect();
-    worst = worst.max(check_params(name, "gradient", &grads, &layers(&c["grads"]), tol));
+    worst = worst.max(check_params(
+        name,
+        "gradient",
+        &grads,
+        &layers(&c["grads"]),
+        tol,
+    ));
 
     let o = &c["optimizer"];
     let h = |k: &str| o[k].as_f64().unwrap_or(0.0);
@@ -129,7 +159,13 @@ fn run_case<T: Float>(c: &Value, tol: &Tol) -> f64 {
         }
         opt.step(&mut net.layers, &ws.grads, lr);
     }
-    worst.max(check_params(name, "after steps", &net.params(), &layers(&c["after"]), tol))
+    worst.max(check_params(
+        name,
+        "after steps",
+        &net.params(),
+        &layers(&c["after"]),
+        tol,
+    ))
 }
 
 #[test]
@@ -140,11 +176,23 @@ fn losses_gradients_and_optimizer_steps_equal_pytorch() {
     for c in cases {
         match c["dtype"].as_str() {
             Some("f64") => {
-                run_case::<f64>(c, &Tol { rtol: 1e-10, atol: 1e-13 });
+                run_case::<f64>(
+                    c,
+                    &Tol {
+                        rtol: 1e-10,
+                        atol: 1e-13,
+                    },
+                );
                 n64 += 1;
             }
             Some("f32") => {
-                run_case::<f32>(c, &Tol { rtol: 1e-4, atol: 1e-6 });
+                run_case::<f32>(
+                    c,
+                    &Tol {
+                        rtol: 1e-4,
+                        atol: 1e-6,
+                    },
+                );
                 n32 += 1;
             }
             other => panic!("unknown dtype {other:?}"),
@@ -164,7 +212,10 @@ fn losses_gradients_and_optimizer_steps_equal_pytorch() {
         }
     }
     for kind in ["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"] {
-        assert!(cases.iter().any(|c| c["optimizer"]["kind"] == kind), "no {kind} case");
+        assert!(
+            cases.iter().any(|c| c["optimizer"]["kind"] == kind),
+            "no {kind} case"
+        );
     }
 }
 
@@ -176,9 +227,14 @@ fn torch_init_moments() {
     use initscope::init::{Fans, FillContext, Init, Role};
     use initscope::rng::{self, Stream};
 
-    let fixture: Value = serde_json::from_str(include_str!("../fixtures/torch_init.json"))
-        .expect("fixture parses");
-    for (i, t) in fixture["inits"].as_array().expect("inits").iter().enumerate() {
+    let fixture: Value =
+        serde_json::from_str(include_str!("../fixtures/torch_init.json")).expect("fixture parses");
+    for (i, t) in fixture["inits"]
+        .as_array()
+        .expect("inits")
+        .iter()
+        .enumerate()
+    {
         let spec = t["spec"].as_str().expect("spec");
         let shape: Vec<usize> = serde_json::from_value(t["shape"].clone()).expect("shape");
         let init = Init::parse("--init", spec).expect("spec parses");
