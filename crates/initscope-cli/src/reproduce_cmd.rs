@@ -7,8 +7,8 @@ use initscope::reproduce::{reproduce, Reproduction, REPRODUCTIONS};
 
 #[derive(Args, Debug)]
 pub struct ReproduceArgs {
-    /// A reproduction (seed, glorot2010, he2015, saxe2014, schoenholz2017, pennington2017, mnist1d),
-    /// `all`, or
+    /// A reproduction (seed, glorot2010, he2015, saxe2014, schoenholz2017, pennington2017,
+    /// lsuv2016, zero2022, mnist1d), `all`, or
     /// `list` to show them.
     pub name: String,
     /// Print the measured quantities as JSON (one array of reproductions).

@@ -4,7 +4,14 @@ use initscope::reproduce::{reproduce, REPRODUCTIONS};
 
 #[test]
 fn fast_reproductions_pass() {
-    for name in ["seed", "saxe2014", "mnist1d", "glorot2010"] {
+    for name in [
+        "seed",
+        "saxe2014",
+        "mnist1d",
+        "glorot2010",
+        "pennington2017",
+        "zero2022",
+    ] {
         let r = reproduce(name).expect("runs");
         let failed: Vec<String> = r
             .rows
