@@ -103,24 +103,37 @@ pub fn train_lockstep<T: Float>(
         .par_chunks(LANES)
         .map(|chunk| {
             let group = Group::new(chunk, &dims, has_bias, x);
-            let train = |ops| Train {
+            let runs = chunk.len();
+            // One dispatch for the whole run, so every loop below is compiled for the SIMD
+            // instruction set in use: AVX2+FMA explicitly where the CPU has it, else portable
+            // lane loops on the widest set pulp finds.
+            #[cfg(target_arch = "x86_64")]
+            if let Some(v3) = pulp::x86::V3::try_new() {
+                let ops = Avx2(v3);
+                let job = Train {
+                    group,
+                    ops,
+                    runs,
+                    act,
+                    loss,
+                    targets,
+                    lr,
+                    steps,
+                };
+                return pulp::Simd::vectorize(v3, job);
+            }
+            let ops = Portable;
+            let job = Train {
                 group,
                 ops,
-                runs: chunk.len(),
+                runs,
                 act,
                 loss,
                 targets,
                 lr,
                 steps,
             };
-            // One dispatch for the whole run, so every loop below is compiled for the SIMD
-            // instruction set in use: AVX2+FMA explicitly where the CPU has it, else portable
-            // lane loops on the widest set pulp finds.
-            #[cfg(target_arch = "x86_64")]
-            if let Some(v3) = pulp::x86::V3::try_new() {
-                return pulp::Simd::vectorize(v3, train(Ops::V3(v3)));
-            }
-            pulp::Arch::new().dispatch(train(Ops::Portable))
+            pulp::Arch::new().dispatch(job)
         })
         .collect();
     Ok(groups.into_iter().flatten().collect())
@@ -129,9 +142,9 @@ pub fn train_lockstep<T: Float>(
 /// A pack's whole training as one SIMD operation: pulp compiles `with_simd` and everything
 /// `#[inline(always)]` under it for each instruction set (a closure would not be inlined, and
 /// `mul_add` outside an FMA-enabled function is a call to libm's `fmaf`).
-struct Train<'a, T> {
+struct Train<'a, T, O> {
     group: Group<T>,
-    ops: Ops,
+    ops: O,
     runs: usize,
     act: Activation,
     loss: Loss,
@@ -140,7 +153,7 @@ struct Train<'a, T> {
     steps: usize,
 }
 
-impl<T: Float> pulp::WithSimd for Train<'_, T> {
+impl<T: Float, O: LaneOps> pulp::WithSimd for Train<'_, T, O> {
     type Output = Vec<LockstepRun>;
 
     #[inline(always)]
@@ -177,11 +190,14 @@ struct Group<T> {
     dims: Vec<usize>,
     has_bias: bool,
     batch: usize,
-    input: Vec<Pack<T>>,  // (batch, dims[0]), the data broadcast to every lane
-    w: Vec<Vec<Pack<T>>>, // layer l: (fan_out, fan_in)
-    b: Vec<Vec<Pack<T>>>, // (fan_out); zero and never updated without biases
-    z: Vec<Vec<Pack<T>>>, // (batch, fan_out)
-    a: Vec<Vec<Pack<T>>>, // (batch, fan_out), hidden layers only (empty for the output)
+    input: Vec<Pack<T>>,   // (batch, dims[0]), the data broadcast to every lane
+    w: Vec<Vec<Pack<T>>>,  // layer l: (fan_out, fan_in)
+    wt: Vec<Vec<Pack<T>>>, // W transposed, (fan_in, fan_out), for the forward pass
+    ones: Vec<Pack<T>>,    // (batch), for bias gradients as inner products
+    delta_t: Vec<Pack<T>>, // (fan_out, batch) of the layer being differentiated
+    b: Vec<Vec<Pack<T>>>,  // (fan_out); zero and never updated without biases
+    z: Vec<Vec<Pack<T>>>,  // (batch, fan_out)
+    a: Vec<Vec<Pack<T>>>,  // (batch, fan_out), hidden layers only (empty for the output)
     delta: Vec<Vec<Pack<T>>>, // (batch, fan_out): dLoss/dz
     dw: Vec<Vec<Pack<T>>>,
     db: Vec<Vec<Pack<T>>>,
@@ -197,7 +213,7 @@ impl<T: Float> Group<T> {
         let layers = dims.len() - 1;
         let batch = x.rows();
         let lane = |r: usize| &runs[r.min(runs.len() - 1)];
-        let w = (0..layers)
+        let w: Vec<Vec<Pack<T>>> = (0..layers)
             .map(|l| {
                 let n = dims[l] * dims[l + 1];
                 (0..n)
@@ -228,8 +244,11 @@ impl<T: Float> Group<T> {
                 })
                 .collect()
         };
-        Group {
+        let mut g = Group {
             input: x.as_slice().iter().map(|&v| splat(v)).collect(),
+            wt: w.clone(),
+            ones: vec![splat(T::ONE); batch],
+            delta_t: vec![splat(T::ZERO); batch * dims[1..].iter().max().copied().unwrap_or(0)],
             w,
             b,
             z: per_layer(batch, false),
@@ -242,6 +261,21 @@ impl<T: Float> Group<T> {
             dims: dims.to_vec(),
             has_bias,
             batch,
+        };
+        g.transpose_weights();
+        g
+    }
+
+    /// `wt = W^T` for every layer (after each update).
+    #[inline(always)]
+    fn transpose_weights(&mut self) {
+        for l in 0..self.w.len() {
+            let (fan_in, fan_out) = (self.dims[l], self.dims[l + 1]);
+            for (j, row) in self.w[l].chunks_exact(fan_in).enumerate() {
+                for (i, v) in row.iter().enumerate() {
+                    self.wt[l][i * fan_out + j] = *v;
+                }
+            }
         }
     }
 
@@ -250,7 +284,7 @@ impl<T: Float> Group<T> {
     #[inline(always)]
     fn loss_and_grads(
         &mut self,
-        ops: Ops,
+        ops: impl LaneOps,
         act: Activation,
         loss: Loss,
         targets: Targets<'_, T>,
@@ -262,22 +296,17 @@ impl<T: Float> Group<T> {
             let (lower, upper) = self.a.split_at_mut(l);
             let x: &[Pack<T>] = if l == 0 { &self.input } else { &lower[l - 1] };
             let z = &mut self.z[l];
-            let (w, b) = (&self.w[l], &self.b[l]);
+            let (wt, b) = (&self.wt[l], &self.b[l]);
             for p in 0..self.batch {
                 let xr = &x[p * fan_in..(p + 1) * fan_in];
                 let zr = &mut z[p * fan_out..(p + 1) * fan_out];
                 for (j0, n) in blocks(fan_out) {
                     zr[j0..j0 + n].copy_from_slice(&b[j0..j0 + n]);
-                    let a = Strided {
-                        data: xr,
-                        stride: 1,
+                    let wb = Rows {
+                        data: &wt[j0..],
+                        stride: fan_out,
                     };
-                    let wb = Strided2 {
-                        data: &w[j0 * fan_in..],
-                        k: fan_in,
-                        t: 1,
-                    };
-                    accumulate(ops, &mut zr[j0..j0 + n], fan_in, a, wb);
+                    accumulate(ops, &mut zr[j0..j0 + n], fan_in, xr, wb);
                 }
             }
             if l + 1 < layers {
@@ -300,35 +329,39 @@ impl<T: Float> Group<T> {
             let d = &upper[0];
             let (dw, db, w) = (&mut self.dw[l], &mut self.db[l], &self.w[l]);
             let batch = self.batch;
-            // dW[j][i] = Σ_p δ[p][j] x[p][i], four inputs i per pass over the batch.
+            // δ transposed, (fan_out, batch), so that δ[·][j] is contiguous.
+            let dt = &mut self.delta_t[..fan_out * batch];
+            for (p, row) in d.chunks_exact(fan_out).enumerate() {
+                for (j, v) in row.iter().enumerate() {
+                    dt[j * batch + p] = *v;
+                }
+            }
+            let dt = &*dt;
+            // dW[j][i] = Σ_p δ[p][j] x[p][i], eight inputs i per pass over the batch.
             for j in 0..fan_out {
                 let dwr = &mut dw[j * fan_in..(j + 1) * fan_in];
                 for (i0, n) in blocks(fan_in) {
                     dwr[i0..i0 + n].fill(splat(T::ZERO));
-                    let a = Strided {
-                        data: &d[j..],
-                        stride: fan_out,
-                    };
-                    let xb = Strided2 {
+                    let xb = Rows {
                         data: &x[i0..],
-                        k: 1,
-                        t: fan_in,
+                        stride: fan_in,
                     };
-                    accumulate(ops, &mut dwr[i0..i0 + n], batch, a, xb);
+                    accumulate(
+                        ops,
+                        &mut dwr[i0..i0 + n],
+                        batch,
+                        &dt[j * batch..(j + 1) * batch],
+                        xb,
+                    );
                 }
             }
             // db[j] = Σ_p δ[p][j] (times a pack of ones, to share the blocked FMA kernel).
-            let one = [splat(T::ONE)];
+            let ones = &self.ones[..batch];
             for (j0, n) in blocks(fan_out) {
                 db[j0..j0 + n].fill(splat(T::ZERO));
-                let ones = Strided {
-                    data: &one,
-                    stride: 0,
-                };
-                let db_src = Strided2 {
+                let db_src = Rows {
                     data: &d[j0..],
-                    k: 1,
-                    t: fan_out,
+                    stride: fan_out,
                 };
                 accumulate(ops, &mut db[j0..j0 + n], batch, ones, db_src);
             }
@@ -340,16 +373,11 @@ impl<T: Float> Group<T> {
                     let dr = &d[p * fan_out..(p + 1) * fan_out];
                     for (i0, n) in blocks(fan_in) {
                         br[i0..i0 + n].fill(splat(T::ZERO));
-                        let a = Strided {
-                            data: dr,
-                            stride: 1,
-                        };
-                        let wb = Strided2 {
+                        let wb = Rows {
                             data: &w[i0..],
-                            k: 1,
-                            t: fan_in,
+                            stride: fan_in,
                         };
-                        accumulate(ops, &mut br[i0..i0 + n], fan_out, a, wb);
+                        accumulate(ops, &mut br[i0..i0 + n], fan_out, dr, wb);
                     }
                 }
                 act.backward_in_place(
@@ -376,6 +404,7 @@ impl<T: Float> Group<T> {
                 step(&mut self.b[l], &self.db[l]);
             }
         }
+        self.transpose_weights();
     }
 
     /// The first `n` lanes as separate runs.
@@ -401,23 +430,33 @@ impl<T: Float> Group<T> {
     }
 }
 
-/// How lane arithmetic is done: explicit AVX2/FMA instructions, or portable loops.
-#[derive(Clone, Copy)]
-enum Ops {
-    #[cfg(target_arch = "x86_64")]
-    V3(pulp::x86::V3),
-    Portable,
+/// How lane arithmetic is done; the training loop is compiled once per implementation.
+trait LaneOps: Copy {
+    /// `acc + x * w` lane by lane, one rounding per lane (a fused multiply-add).
+    fn fma<T: Float>(self, acc: Pack<T>, x: &Pack<T>, w: &Pack<T>) -> Pack<T>;
 }
 
-impl Ops {
-    /// `acc + x * w` lane by lane, one rounding per lane (a fused multiply-add).
+/// Explicit AVX2/FMA instructions (x86-64 with AVX2 and FMA).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Avx2(pulp::x86::V3);
+
+#[cfg(target_arch = "x86_64")]
+impl LaneOps for Avx2 {
     #[inline(always)]
     fn fma<T: Float>(self, acc: Pack<T>, x: &Pack<T>, w: &Pack<T>) -> Pack<T> {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            Ops::V3(simd) => T::fma8_v3(simd, acc, *x, *w),
-            Ops::Portable => std::array::from_fn(|r| x[r].mul_add(w[r], acc[r])),
-        }
+        T::fma8_v3(self.0, acc, *x, *w)
+    }
+}
+
+/// Lane loops the compiler vectorises as it can (other CPUs).
+#[derive(Clone, Copy)]
+struct Portable;
+
+impl LaneOps for Portable {
+    #[inline(always)]
+    fn fma<T: Float>(self, acc: Pack<T>, x: &Pack<T>, w: &Pack<T>) -> Pack<T> {
+        std::array::from_fn(|r| x[r].mul_add(w[r], acc[r]))
     }
 }
 
@@ -436,36 +475,31 @@ fn blocks(len: usize) -> impl Iterator<Item = (usize, usize)> {
 /// store per FMA), and 8 independent FMA chains hide the instruction's latency.
 const BLOCK: usize = 8;
 
-/// `a(t) = data[t * stride]`.
+/// `b(k, t) = data[t * stride + k]`: for each t, the `k` values are contiguous.
 #[derive(Clone, Copy)]
-struct Strided<'a, T> {
+struct Rows<'a, T> {
     data: &'a [Pack<T>],
     stride: usize,
 }
 
-/// `b(k, t) = data[k * self.k + t * self.t]`.
-#[derive(Clone, Copy)]
-struct Strided2<'a, T> {
-    data: &'a [Pack<T>],
-    k: usize,
-    t: usize,
-}
-
-/// `out[k] += Σ_{t < len} a(t) b(k, t)` for every `k < out.len()` (`BLOCK`, or 1).
+/// `out[k] += Σ_{t < len} a[t] b(k, t)` for every `k < out.len()` (`BLOCK`, or 1).
 #[inline(always)]
 fn accumulate<T: Float>(
-    ops: Ops,
+    ops: impl LaneOps,
     out: &mut [Pack<T>],
     len: usize,
-    a: Strided<'_, T>,
-    b: Strided2<'_, T>,
+    a: &[Pack<T>],
+    b: Rows<'_, T>,
 ) {
+    let a = &a[..len];
     if let Ok(out) = <&mut [Pack<T>; BLOCK]>::try_from(&mut *out) {
         let mut acc = *out;
-        for t in 0..len {
-            let av = &a.data[t * a.stride];
-            for (k, acc) in acc.iter_mut().enumerate() {
-                *acc = ops.fma(*acc, av, &b.data[k * b.k + t * b.t]);
+        for (t, av) in a.iter().enumerate() {
+            let row: &[Pack<T>; BLOCK] = b.data[t * b.stride..t * b.stride + BLOCK]
+                .try_into()
+                .expect("a block of BLOCK packs");
+            for (acc, bv) in acc.iter_mut().zip(row) {
+                *acc = ops.fma(*acc, av, bv);
             }
         }
         *out = acc;
@@ -476,12 +510,11 @@ fn accumulate<T: Float>(
             let full = len - len % 4;
             for t in (0..full).step_by(4) {
                 for (c, acc) in acc.iter_mut().enumerate() {
-                    let t = t + c;
-                    *acc = ops.fma(*acc, &a.data[t * a.stride], &b.data[k * b.k + t * b.t]);
+                    *acc = ops.fma(*acc, &a[t + c], &b.data[(t + c) * b.stride + k]);
                 }
             }
             for t in full..len {
-                acc[0] = ops.fma(acc[0], &a.data[t * a.stride], &b.data[k * b.k + t * b.t]);
+                acc[0] = ops.fma(acc[0], &a[t], &b.data[t * b.stride + k]);
             }
             let [mut s, s1, s2, s3] = acc;
             for x in [s1, s2, s3] {
