@@ -194,12 +194,11 @@ struct Group<T> {
     w: Vec<Vec<Pack<T>>>,  // layer l: (fan_out, fan_in)
     wt: Vec<Vec<Pack<T>>>, // W transposed, (fan_in, fan_out), for the forward pass
     ones: Vec<Pack<T>>,    // (batch), for bias gradients as inner products
-    delta_t: Vec<Pack<T>>, // (fan_out, batch) of the layer being differentiated
     b: Vec<Vec<Pack<T>>>,  // (fan_out); zero and never updated without biases
     z: Vec<Vec<Pack<T>>>,  // (batch, fan_out)
     a: Vec<Vec<Pack<T>>>,  // (batch, fan_out), hidden layers only (empty for the output)
     delta: Vec<Vec<Pack<T>>>, // (batch, fan_out): dLoss/dz
-    dw: Vec<Vec<Pack<T>>>,
+    dw: Vec<Vec<Pack<T>>>, // dLoss/dW transposed, (fan_in, fan_out) like wt
     db: Vec<Vec<Pack<T>>>,
 }
 
@@ -248,7 +247,6 @@ impl<T: Float> Group<T> {
             input: x.as_slice().iter().map(|&v| splat(v)).collect(),
             wt: w.clone(),
             ones: vec![splat(T::ONE); batch],
-            delta_t: vec![splat(T::ZERO); batch * dims[1..].iter().max().copied().unwrap_or(0)],
             w,
             b,
             z: per_layer(batch, false),
@@ -266,7 +264,20 @@ impl<T: Float> Group<T> {
         g
     }
 
-    /// `wt = W^T` for every layer (after each update).
+    /// `W = wt^T` for every layer (after each update, which works on `wt`).
+    #[inline(always)]
+    fn untranspose_weights(&mut self) {
+        for l in 0..self.w.len() {
+            let (fan_in, fan_out) = (self.dims[l], self.dims[l + 1]);
+            for (i, col) in self.wt[l].chunks_exact(fan_out).enumerate() {
+                for (j, v) in col.iter().enumerate() {
+                    self.w[l][j * fan_in + i] = *v;
+                }
+            }
+        }
+    }
+
+    /// `wt = W^T` for every layer.
     #[inline(always)]
     fn transpose_weights(&mut self) {
         for l in 0..self.w.len() {
@@ -306,6 +317,10 @@ impl<T: Float> Group<T> {
                         data: &wt[j0..],
                         stride: fan_out,
                     };
+                    let xr = Strided {
+                        data: xr,
+                        stride: 1,
+                    };
                     accumulate(ops, &mut zr[j0..j0 + n], fan_in, xr, wb);
                 }
             }
@@ -329,30 +344,21 @@ impl<T: Float> Group<T> {
             let d = &upper[0];
             let (dw, db, w) = (&mut self.dw[l], &mut self.db[l], &self.w[l]);
             let batch = self.batch;
-            // δ transposed, (fan_out, batch), so that δ[·][j] is contiguous.
-            let dt = &mut self.delta_t[..fan_out * batch];
-            for (p, row) in d.chunks_exact(fan_out).enumerate() {
-                for (j, v) in row.iter().enumerate() {
-                    dt[j * batch + p] = *v;
-                }
-            }
-            let dt = &*dt;
-            // dW[j][i] = Σ_p δ[p][j] x[p][i], eight inputs i per pass over the batch.
-            for j in 0..fan_out {
-                let dwr = &mut dw[j * fan_in..(j + 1) * fan_in];
-                for (i0, n) in blocks(fan_in) {
-                    dwr[i0..i0 + n].fill(splat(T::ZERO));
-                    let xb = Rows {
-                        data: &x[i0..],
-                        stride: fan_in,
+            // dW^T[i][j] = Σ_p x[p][i] δ[p][j], eight outputs j per pass over the batch (the
+            // transposed layout keeps both δ[p][j0..j0+8] and the result contiguous).
+            for i in 0..fan_in {
+                let dwr = &mut dw[i * fan_out..(i + 1) * fan_out];
+                let xi = Strided {
+                    data: &x[i..],
+                    stride: fan_in,
+                };
+                for (j0, n) in blocks(fan_out) {
+                    dwr[j0..j0 + n].fill(splat(T::ZERO));
+                    let db_src = Rows {
+                        data: &d[j0..],
+                        stride: fan_out,
                     };
-                    accumulate(
-                        ops,
-                        &mut dwr[i0..i0 + n],
-                        batch,
-                        &dt[j * batch..(j + 1) * batch],
-                        xb,
-                    );
+                    accumulate(ops, &mut dwr[j0..j0 + n], batch, xi, db_src);
                 }
             }
             // db[j] = Σ_p δ[p][j] (times a pack of ones, to share the blocked FMA kernel).
@@ -362,6 +368,10 @@ impl<T: Float> Group<T> {
                 let db_src = Rows {
                     data: &d[j0..],
                     stride: fan_out,
+                };
+                let ones = Strided {
+                    data: ones,
+                    stride: 1,
                 };
                 accumulate(ops, &mut db[j0..j0 + n], batch, ones, db_src);
             }
@@ -376,6 +386,10 @@ impl<T: Float> Group<T> {
                         let wb = Rows {
                             data: &w[i0..],
                             stride: fan_in,
+                        };
+                        let dr = Strided {
+                            data: dr,
+                            stride: 1,
                         };
                         accumulate(ops, &mut br[i0..i0 + n], fan_out, dr, wb);
                     }
@@ -399,12 +413,12 @@ impl<T: Float> Group<T> {
             }
         };
         for l in 0..self.w.len() {
-            step(&mut self.w[l], &self.dw[l]);
+            step(&mut self.wt[l], &self.dw[l]);
             if self.has_bias {
                 step(&mut self.b[l], &self.db[l]);
             }
         }
-        self.transpose_weights();
+        self.untranspose_weights();
     }
 
     /// The first `n` lanes as separate runs.
@@ -482,19 +496,26 @@ struct Rows<'a, T> {
     stride: usize,
 }
 
-/// `out[k] += Σ_{t < len} a[t] b(k, t)` for every `k < out.len()` (`BLOCK`, or 1).
+/// `a(t) = data[t * stride]`.
+#[derive(Clone, Copy)]
+struct Strided<'a, T> {
+    data: &'a [Pack<T>],
+    stride: usize,
+}
+
+/// `out[k] += Σ_{t < len} a(t) b(k, t)` for every `k < out.len()` (`BLOCK`, or 1).
 #[inline(always)]
 fn accumulate<T: Float>(
     ops: impl LaneOps,
     out: &mut [Pack<T>],
     len: usize,
-    a: &[Pack<T>],
+    a: Strided<'_, T>,
     b: Rows<'_, T>,
 ) {
-    let a = &a[..len];
+    let a = a.data.iter().step_by(a.stride).take(len);
     if let Ok(out) = <&mut [Pack<T>; BLOCK]>::try_from(&mut *out) {
         let mut acc = *out;
-        for (t, av) in a.iter().enumerate() {
+        for (t, av) in a.enumerate() {
             let row: &[Pack<T>; BLOCK] = b.data[t * b.stride..t * b.stride + BLOCK]
                 .try_into()
                 .expect("a block of BLOCK packs");
@@ -504,17 +525,20 @@ fn accumulate<T: Float>(
         }
         *out = acc;
     } else {
-        // One output at a time: four chains over t (t mod 4), summed at the end.
+        // One output at a time, in four chains (t mod 4, held in registers) summed at the end.
         for (k, o) in out.iter_mut().enumerate() {
             let mut acc = [*o, splat(T::ZERO), splat(T::ZERO), splat(T::ZERO)];
-            let full = len - len % 4;
-            for t in (0..full).step_by(4) {
-                for (c, acc) in acc.iter_mut().enumerate() {
-                    *acc = ops.fma(*acc, &a[t + c], &b.data[(t + c) * b.stride + k]);
-                }
+            let mut terms = a.clone().enumerate();
+            while let (Some((t0, a0)), Some((t1, a1)), Some((t2, a2)), Some((t3, a3))) =
+                (terms.next(), terms.next(), terms.next(), terms.next())
+            {
+                acc[0] = ops.fma(acc[0], a0, &b.data[t0 * b.stride + k]);
+                acc[1] = ops.fma(acc[1], a1, &b.data[t1 * b.stride + k]);
+                acc[2] = ops.fma(acc[2], a2, &b.data[t2 * b.stride + k]);
+                acc[3] = ops.fma(acc[3], a3, &b.data[t3 * b.stride + k]);
             }
-            for t in full..len {
-                acc[0] = ops.fma(acc[0], &a[t], &b.data[t * b.stride + k]);
+            for (t, av) in a.clone().enumerate().skip(len - len % 4) {
+                acc[0] = ops.fma(acc[0], av, &b.data[t * b.stride + k]);
             }
             let [mut s, s1, s2, s3] = acc;
             for x in [s1, s2, s3] {
