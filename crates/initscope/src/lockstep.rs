@@ -268,12 +268,7 @@ impl<T: Float> Group<T> {
     #[inline(always)]
     fn untranspose_weights(&mut self) {
         for l in 0..self.w.len() {
-            let (fan_in, fan_out) = (self.dims[l], self.dims[l + 1]);
-            for (i, col) in self.wt[l].chunks_exact(fan_out).enumerate() {
-                for (j, v) in col.iter().enumerate() {
-                    self.w[l][j * fan_in + i] = *v;
-                }
-            }
+            transpose(&self.wt[l], &mut self.w[l], self.dims[l]);
         }
     }
 
@@ -281,12 +276,7 @@ impl<T: Float> Group<T> {
     #[inline(always)]
     fn transpose_weights(&mut self) {
         for l in 0..self.w.len() {
-            let (fan_in, fan_out) = (self.dims[l], self.dims[l + 1]);
-            for (j, row) in self.w[l].chunks_exact(fan_in).enumerate() {
-                for (i, v) in row.iter().enumerate() {
-                    self.wt[l][i * fan_out + j] = *v;
-                }
-            }
+            transpose(&self.w[l], &mut self.wt[l], self.dims[l + 1]);
         }
     }
 
@@ -471,6 +461,17 @@ impl LaneOps for Portable {
     #[inline(always)]
     fn fma<T: Float>(self, acc: Pack<T>, x: &Pack<T>, w: &Pack<T>) -> Pack<T> {
         std::array::from_fn(|r| x[r].mul_add(w[r], acc[r]))
+    }
+}
+
+/// `dst = src^T` for `src` stored row-major with `rows` rows.
+#[inline(always)]
+fn transpose<T: Copy>(src: &[T], dst: &mut [T], rows: usize) {
+    let cols = src.len() / rows;
+    for (r, row) in src.chunks_exact(cols).enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            dst[c * rows + r] = *v;
+        }
     }
 }
 
