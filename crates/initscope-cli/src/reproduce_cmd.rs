@@ -50,7 +50,7 @@ fn print(r: &Reproduction) -> anyhow::Result<()> {
 
 pub fn run(a: ReproduceArgs) -> anyhow::Result<ExitCode> {
     if a.name == "list" {
-        for (name, what) in REPRODUCTIONS {
+        for (name, what, _) in REPRODUCTIONS {
             outln!("{name:<16} {what}");
         }
         return Ok(ExitCode::SUCCESS);

@@ -49,56 +49,70 @@ pub struct Reproduction {
     pub seconds: f64,
 }
 
-/// Names and one-line descriptions of every reproduction, in the order `all` runs them.
-pub const REPRODUCTIONS: &[(&str, &str)] = &[
+/// A reproduction: its name, a one-line description, and the function that runs it.
+pub type Entry = (&'static str, &'static str, fn() -> Result<Reproduction>);
+
+/// Every reproduction, in the order `all` runs them (the one table behind dispatch and `list`).
+pub const REPRODUCTIONS: &[Entry] = &[
     (
         "seed",
         "the W = 0 question on mnist1d: dead, symmetric, or broken by dropout",
+        seed,
     ),
     (
         "glorot2010",
         "activation and gradient variances per layer, standard vs normalized init",
+        glorot2010,
     ),
     (
         "he2015",
         "30-layer ReLU net: signal at init and training, Xavier (1/n) vs He (2/n)",
+        he2015,
     ),
     (
         "saxe2014",
         "deep linear nets: mode learning times and the condition number at init",
+        saxe2014,
     ),
     (
         "schoenholz2017",
         "the tanh edge of chaos and trainable depth against 6 xi_c",
+        schoenholz2017,
+    ),
+    (
+        "pennington2017",
+        "spectrum of J J^T at criticality: orthogonal vs Gaussian, against free probability",
+        pennington2017,
+    ),
+    (
+        "lsuv2016",
+        "LSUV on deep ReLU and tanh nets: iterations per layer, training against He",
+        lsuv2016,
+    ),
+    (
+        "zero2022",
+        "ZerO against partial identity: rank of W - I while training, width, accuracy",
+        zero2022,
     ),
     (
         "mnist1d",
         "logistic regression and MLP baselines against the published accuracies",
+        mnist1d,
     ),
 ];
 
 /// Runs one reproduction by name.
 pub fn reproduce(name: &str) -> Result<Reproduction> {
-    let start = Instant::now();
-    let mut r = match name {
-        "seed" => seed()?,
-        "glorot2010" => glorot2010()?,
-        "he2015" => he2015()?,
-        "saxe2014" => saxe2014(),
-        "schoenholz2017" => schoenholz2017()?,
-        "pennington2017" => pennington2017(),
-        "lsuv2016" => lsuv2016()?,
-        "zero2022" => zero2022()?,
-        "mnist1d" => mnist1d()?,
-        other => {
-            let names: Vec<&str> = REPRODUCTIONS.iter().map(|r| r.0).collect();
-            return Err(Error::spec(
-                "reproduce",
-                other,
-                format!("unknown reproduction; known: {}, all", names.join(", ")),
-            ));
-        }
+    let Some(&(_, _, run)) = REPRODUCTIONS.iter().find(|r| r.0 == name) else {
+        let names: Vec<&str> = REPRODUCTIONS.iter().map(|r| r.0).collect();
+        return Err(Error::spec(
+            "reproduce",
+            name,
+            format!("unknown reproduction; known: {}, all", names.join(", ")),
+        ));
     };
+    let start = Instant::now();
+    let mut r = run()?;
     r.pass = r.rows.iter().all(|row| row.ok);
     r.seconds = start.elapsed().as_secs_f64();
     Ok(r)
@@ -547,7 +561,7 @@ fn he2015() -> Result<Reproduction> {
 // ---------------------------------------------------------------------------------------------
 
 /// Saxe, McClelland & Ganguli 2014: exact learning dynamics of deep linear networks.
-fn saxe2014() -> Reproduction {
+fn saxe2014() -> Result<Reproduction> {
     let mut r = new(
         "saxe2014",
         "Saxe, McClelland & Ganguli 2014, Exact solutions to the nonlinear dynamics of learning in \
@@ -693,7 +707,7 @@ fn saxe2014() -> Reproduction {
         ));
     }
     r.measured = json!({"modes": modes, "tau_steps": tau, "u0": u0, "condition_numbers": conds});
-    r
+    Ok(r)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -789,7 +803,7 @@ fn schoenholz2017() -> Result<Reproduction> {
 /// `L (mu_2/mu_1^2 - 1 - s_1)` for L nonlinear layers, with `mu_k = E[f'(h)^{2k}]` over the fixed
 /// point `h ~ N(0, q*)` and `s_1 = 0` for orthogonal, `-1` for Gaussian weights; the linear
 /// output layer adds `-s_1` (normalised variances of free products add).
-fn pennington2017() -> Reproduction {
+fn pennington2017() -> Result<Reproduction> {
     let mut r = new(
         "pennington2017",
         "Pennington, Schoenholz & Ganguli 2017, Resurrecting the sigmoid in deep learning through \
@@ -898,7 +912,7 @@ fn pennington2017() -> Reproduction {
         variances[0] == smallest,
     ));
     r.measured = Value::Array(measured);
-    r
+    Ok(r)
 }
 
 // ---------------------------------------------------------------------------------------------

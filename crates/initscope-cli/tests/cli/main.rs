@@ -664,6 +664,9 @@ fn reproduce_prints_the_table_and_json_and_refuses_unknown_names() {
         "he2015",
         "saxe2014",
         "schoenholz2017",
+        "pennington2017",
+        "lsuv2016",
+        "zero2022",
         "mnist1d",
     ] {
         assert!(listed.contains(name), "{listed}");

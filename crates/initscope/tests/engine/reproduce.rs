@@ -27,7 +27,7 @@ fn fast_reproductions_pass() {
 #[test]
 fn unknown_reproduction_is_refused_with_the_list() {
     let err = reproduce("glorot").unwrap_err().to_string();
-    for (name, _) in REPRODUCTIONS {
+    for (name, _, _) in REPRODUCTIONS {
         assert!(err.contains(name), "{err}");
     }
 }
