@@ -291,7 +291,7 @@ impl<T: Float> Group<T> {
         targets: Targets<'_, T>,
     ) -> Pack<f64> {
         let layers = self.dims.len() - 1;
-        // Forward: z[p][j] = b[j] + Σ_i x[p][i] W[j][i], four outputs j per pass over x[p].
+        // Forward: z[p][j] = b[j] + Σ_i x[p][i] W[j][i], eight outputs j per pass over x[p] (W^T rows).
         for l in 0..layers {
             let (fan_in, fan_out) = (self.dims[l], self.dims[l + 1]);
             let (lower, upper) = self.a.split_at_mut(l);
@@ -366,7 +366,7 @@ impl<T: Float> Group<T> {
                 accumulate(ops, &mut db[j0..j0 + n], batch, ones, db_src);
             }
             if l > 0 {
-                // δ_{l-1}[p][i] = Σ_j δ[p][j] W[j][i], four inputs i per pass over δ[p].
+                // δ_{l-1}[p][i] = Σ_j δ[p][j] W[j][i], eight inputs i per pass over δ[p].
                 let below = &mut lower[l - 1];
                 for p in 0..batch {
                     let br = &mut below[p * fan_in..(p + 1) * fan_in];

@@ -118,7 +118,6 @@ impl Features {
         }
     }
 
-    /// All features in precision `T` (one copy).
     /// The features in precision `T`, borrowed when they are stored in it (no copy of a data set
     /// for training in its own precision), converted otherwise.
     pub fn as_matrix<T: Float>(&self) -> std::borrow::Cow<'_, Matrix<T>> {
@@ -132,6 +131,7 @@ impl Features {
         }
     }
 
+    /// All features in precision `T` (one copy).
     pub fn to_matrix<T: Float>(&self) -> Matrix<T> {
         match self {
             Features::F32(m) => m.cast(),
