@@ -411,7 +411,7 @@ fn glorot2010() -> Result<Reproduction> {
                 back_ratio < 0.1,
             ));
             r.rows.push(row(
-                "standard: Var(dW) max/min, layers 2-6",
+                "standard: Var(dW) max/min, layers 2-5",
                 format!("{wg_spread:.2}"),
                 "about constant (sec. 4.2.1)",
                 wg_spread < 4.0,
@@ -470,8 +470,9 @@ fn he2015() -> Result<Reproduction> {
         "he2015",
         "He, Zhang, Ren & Sun 2015, Delving deep into rectifiers, sec. 2.2 and fig. 3",
         "at init the second moment of the last hidden layer relative to the input is 2^-29 under \
-         1/n (within a factor 30) and about 1 under 2/n (0.25..4); after 600 SGD steps the 2/n net \
-         has learned (train loss < 0.8 ln 10) while the 1/n net is stalled (> 0.95 ln 10)",
+         1/n (within a factor 30) and 2 under 2/n (0.25..4: the first layer doubles the input's \
+         moment, the others keep it); after 600 SGD steps the 2/n net has learned (train loss \
+         < 0.8 ln 10) while the 1/n net is stalled (> 0.95 ln 10)",
         "mnist1d (40 inputs) and width 64 instead of ImageNet convolutional nets; SGD lr 0.01, \
          momentum 0.9, batch 100. On this small problem the 1/n net leaves its plateau after about \
          800 steps (the table shows step 1500), where the paper's stays stalled",
@@ -533,7 +534,7 @@ fn he2015() -> Result<Reproduction> {
             r.rows.push(row(
                 format!("{label}: E[z_30^2]/E[x^2]"),
                 format!("{ratio:.3}"),
-                "about 1",
+                "2 (kept from layer 1 on)",
                 (0.25..4.0).contains(&ratio),
             ));
             r.rows.push(row(
