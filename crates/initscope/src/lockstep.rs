@@ -301,18 +301,12 @@ impl<T: Float> Group<T> {
             for p in 0..self.batch {
                 let xr = &x[p * fan_in..(p + 1) * fan_in];
                 let zr = &mut z[p * fan_out..(p + 1) * fan_out];
-                for (j0, n) in blocks(fan_out) {
-                    zr[j0..j0 + n].copy_from_slice(&b[j0..j0 + n]);
-                    let wb = Rows {
-                        data: &wt[j0..],
-                        stride: fan_out,
-                    };
-                    let xr = Strided {
-                        data: xr,
-                        stride: 1,
-                    };
-                    accumulate(ops, &mut zr[j0..j0 + n], fan_in, xr, wb);
-                }
+                zr.copy_from_slice(b);
+                let xr = Strided {
+                    data: xr,
+                    stride: 1,
+                };
+                accumulate_blocks(ops, zr, fan_in, xr, wt, fan_out);
             }
             if l + 1 < layers {
                 act.forward_rows(None, z.as_flattened_mut(), upper[0].as_flattened_mut());
@@ -342,47 +336,28 @@ impl<T: Float> Group<T> {
                     data: &x[i..],
                     stride: fan_in,
                 };
-                for (j0, n) in blocks(fan_out) {
-                    dwr[j0..j0 + n].fill(splat(T::ZERO));
-                    let db_src = Rows {
-                        data: &d[j0..],
-                        stride: fan_out,
-                    };
-                    accumulate(ops, &mut dwr[j0..j0 + n], batch, xi, db_src);
-                }
+                dwr.fill(splat(T::ZERO));
+                accumulate_blocks(ops, dwr, batch, xi, d, fan_out);
             }
             // db[j] = Σ_p δ[p][j] (times a pack of ones, to share the blocked FMA kernel).
-            let ones = &self.ones[..batch];
-            for (j0, n) in blocks(fan_out) {
-                db[j0..j0 + n].fill(splat(T::ZERO));
-                let db_src = Rows {
-                    data: &d[j0..],
-                    stride: fan_out,
-                };
-                let ones = Strided {
-                    data: ones,
-                    stride: 1,
-                };
-                accumulate(ops, &mut db[j0..j0 + n], batch, ones, db_src);
-            }
+            db.fill(splat(T::ZERO));
+            let ones = Strided {
+                data: &self.ones[..batch],
+                stride: 1,
+            };
+            accumulate_blocks(ops, db, batch, ones, d, fan_out);
             if l > 0 {
                 // δ_{l-1}[p][i] = Σ_j δ[p][j] W[j][i], eight inputs i per pass over δ[p].
                 let below = &mut lower[l - 1];
                 for p in 0..batch {
                     let br = &mut below[p * fan_in..(p + 1) * fan_in];
                     let dr = &d[p * fan_out..(p + 1) * fan_out];
-                    for (i0, n) in blocks(fan_in) {
-                        br[i0..i0 + n].fill(splat(T::ZERO));
-                        let wb = Rows {
-                            data: &w[i0..],
-                            stride: fan_in,
-                        };
-                        let dr = Strided {
-                            data: dr,
-                            stride: 1,
-                        };
-                        accumulate(ops, &mut br[i0..i0 + n], fan_out, dr, wb);
-                    }
+                    br.fill(splat(T::ZERO));
+                    let dr = Strided {
+                        data: dr,
+                        stride: 1,
+                    };
+                    accumulate_blocks(ops, br, fan_out, dr, w, fan_in);
                 }
                 act.backward_in_place(
                     self.z[l - 1].as_flattened(),
@@ -472,6 +447,26 @@ fn transpose<T: Copy>(src: &[T], dst: &mut [T], rows: usize) {
         for (c, v) in row.iter().enumerate() {
             dst[c * rows + r] = *v;
         }
+    }
+}
+
+/// `out[k] += Σ_{t < len} a(t) b[t * stride + k]` for every `k < out.len()`, in blocks of
+/// `BLOCK` outputs (then the remainder one by one): the shape of every inner product here.
+#[inline(always)]
+fn accumulate_blocks<T: Float>(
+    ops: impl LaneOps,
+    out: &mut [Pack<T>],
+    len: usize,
+    a: Strided<'_, T>,
+    b: &[Pack<T>],
+    stride: usize,
+) {
+    for (k0, n) in blocks(out.len()) {
+        let rows = Rows {
+            data: &b[k0..],
+            stride,
+        };
+        accumulate(ops, &mut out[k0..k0 + n], len, a, rows);
     }
 }
 

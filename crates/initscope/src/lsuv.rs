@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::activation::Activation;
-use crate::matrix::Matrix;
+use crate::matrix::{variance, Matrix};
 use crate::network::{Mlp, Params, Workspace};
 
 /// What LSUV did to one layer (1-based).
@@ -21,14 +21,6 @@ pub struct LsuvLayer {
     pub variance: f64,
     /// Whether |Var(z_l) - 1| < tol was reached.
     pub converged: bool,
-}
-
-/// Population variance of all entries.
-fn variance(m: &Matrix<f64>) -> f64 {
-    let xs = m.as_slice();
-    let n = xs.len() as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n
 }
 
 /// Applies LSUV to the layers with `Some((tol, max_iter))` in `which` (index l-1), on the batch
@@ -53,7 +45,7 @@ pub fn lsuv(
         let mut iterations = 0;
         let var = loop {
             net.forward(&mut ws, None);
-            let var = variance(&ws.caches[i].pre);
+            let var = variance(ws.caches[i].pre.as_slice());
             if (var - 1.0).abs() < tol || iterations >= max_iter || !(var > 0.0 && var.is_finite())
             {
                 break var;

@@ -148,6 +148,13 @@ pub fn norm<T: Float>(xs: &[T]) -> f64 {
         .sqrt()
 }
 
+/// Population variance of a slice (mean of squared deviations from the mean).
+pub fn variance(xs: &[f64]) -> f64 {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n
+}
+
 /// `out (m, n) = a (m, k) · b (n, k)^T`, or `+=` when `accumulate`. Forward: `z = a W^T`.
 pub fn matmul_nt<T: Float>(out: &mut Matrix<T>, a: &Matrix<T>, b: &Matrix<T>, accumulate: bool) {
     assert!(

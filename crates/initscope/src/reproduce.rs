@@ -18,7 +18,7 @@ use crate::diagnostics::verdict::VerdictKind;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::loss::{Loss, Targets};
-use crate::matrix::Matrix;
+use crate::matrix::{variance, Matrix};
 use crate::network::{init_params, LayerInits, Mlp, Params, Workspace};
 use crate::optim::{OptimConfig, OptimKind, Optimizer};
 use crate::train::{train, RunOutput};
@@ -242,12 +242,6 @@ struct LayerStats {
     weight_grad_var: Vec<f64>,
     /// Mean singular value of J_l = diag(f'(z_l)) W_l, layers 2..L-1, over `samples` inputs.
     jacobian_mean_sv: Vec<f64>,
-}
-
-fn variance(xs: &[f64]) -> f64 {
-    let n = xs.len() as f64;
-    let m = xs.iter().sum::<f64>() / n;
-    xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n
 }
 
 fn layer_stats(
