@@ -104,6 +104,7 @@ struct ForwardRows<'a, T> {
     bias: Option<&'a [T]>,
     z: &'a mut [T],
     a: &'a mut [T],
+    fused: bool,
 }
 
 impl<T: Float> pulp::WithSimd for ForwardRows<'_, T> {
@@ -111,13 +112,14 @@ impl<T: Float> pulp::WithSimd for ForwardRows<'_, T> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _: S) {
-        let ForwardRows { act, bias, z, a } = self;
-        match act {
-            Activation::Identity => map_rows(bias, z, a, |v| v),
-            Activation::Tanh => map_rows(bias, z, a, |v| v.tanh_fast()),
-            Activation::Relu => map_rows(bias, z, a, |v| if v <= T::ZERO { T::ZERO } else { v }),
-            other => map_rows(bias, z, a, |v| other.f(v)),
-        }
+        let ForwardRows {
+            act,
+            bias,
+            z,
+            a,
+            fused,
+        } = self;
+        act.forward_rows_inline(bias, z, a, fused);
     }
 }
 
@@ -135,7 +137,36 @@ impl<T: Float> pulp::WithSimd for BackwardInPlace<'_, T> {
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _: S) {
         let BackwardInPlace { act, z, a, d } = self;
-        match act {
+        act.backward_in_place_inline(z, a, d);
+    }
+}
+
+impl Activation {
+    /// [`Activation::forward_rows`] without its dispatch, for callers already inside a SIMD
+    /// dispatch (it is compiled into theirs). `fused`: that dispatch has FMA instructions, and
+    /// tanh evaluates its polynomials with them ([`Float::tanh_fast_fused`]).
+    #[inline(always)]
+    pub(crate) fn forward_rows_inline<T: Float>(
+        self,
+        bias: Option<&[T]>,
+        z: &mut [T],
+        a: &mut [T],
+        fused: bool,
+    ) {
+        match self {
+            Activation::Identity => map_rows(bias, z, a, |v| v),
+            Activation::Tanh if fused => map_rows(bias, z, a, |v| v.tanh_fast_fused()),
+            Activation::Tanh => map_rows(bias, z, a, |v| v.tanh_fast()),
+            Activation::Relu => map_rows(bias, z, a, |v| if v <= T::ZERO { T::ZERO } else { v }),
+            other => map_rows(bias, z, a, |v| other.f(v)),
+        }
+    }
+
+    /// [`Activation::backward_in_place`] without its dispatch (see
+    /// [`Activation::forward_rows_inline`]).
+    #[inline(always)]
+    pub(crate) fn backward_in_place_inline<T: Float>(self, z: &[T], a: &[T], d: &mut [T]) {
+        match self {
             Activation::Identity => {}
             Activation::Tanh => {
                 for (d, &a) in d.iter_mut().zip(a) {
@@ -278,11 +309,27 @@ impl Activation {
     /// the CPU has (pulp), where tanh, ReLU and the identity vectorise.
     pub fn forward_rows<T: Float>(self, bias: Option<&[T]>, z: &mut [T], a: &mut [T]) {
         assert_eq!(z.len(), a.len(), "forward_rows: z and a differ in length");
+        // AVX2 with FMA where the CPU has it (tanh by fused multiply-adds, 15% faster on the
+        // tiny-moons sweep), else the widest instruction set pulp finds, FMA on aarch64 only.
+        #[cfg(target_arch = "x86_64")]
+        if let Some(v3) = pulp::x86::V3::try_new() {
+            return pulp::Simd::vectorize(
+                v3,
+                ForwardRows {
+                    act: self,
+                    bias,
+                    z,
+                    a,
+                    fused: true,
+                },
+            );
+        }
         pulp::Arch::new().dispatch(ForwardRows {
             act: self,
             bias,
             z,
             a,
+            fused: cfg!(target_arch = "aarch64"),
         })
     }
 

@@ -189,16 +189,13 @@ fn dims_of(p: &Params) -> Vec<usize> {
 struct Group<T> {
     dims: Vec<usize>,
     has_bias: bool,
-    batch: usize,
-    input: Vec<Pack<T>>,   // (batch, dims[0]), the data broadcast to every lane
-    w: Vec<Vec<Pack<T>>>,  // layer l: (fan_out, fan_in)
-    wt: Vec<Vec<Pack<T>>>, // W transposed, (fan_in, fan_out), for the forward pass
-    ones: Vec<Pack<T>>,    // (batch), for bias gradients as inner products
-    b: Vec<Vec<Pack<T>>>,  // (fan_out); zero and never updated without biases
-    z: Vec<Vec<Pack<T>>>,  // (batch, fan_out)
-    a: Vec<Vec<Pack<T>>>,  // (batch, fan_out), hidden layers only (empty for the output)
+    input: Vec<Pack<T>>,  // (batch, dims[0]), the data broadcast to every lane
+    w: Vec<Vec<Pack<T>>>, // layer l: (fan_out, fan_in)
+    b: Vec<Vec<Pack<T>>>, // (fan_out); zero and never updated without biases
+    z: Vec<Vec<Pack<T>>>, // (batch, fan_out)
+    a: Vec<Vec<Pack<T>>>, // (batch, fan_out), hidden layers only (empty for the output)
     delta: Vec<Vec<Pack<T>>>, // (batch, fan_out): dLoss/dz
-    dw: Vec<Vec<Pack<T>>>, // dLoss/dW transposed, (fan_in, fan_out) like wt
+    dw: Vec<Vec<Pack<T>>>, // (fan_out, fan_in) like w
     db: Vec<Vec<Pack<T>>>,
 }
 
@@ -243,10 +240,8 @@ impl<T: Float> Group<T> {
                 })
                 .collect()
         };
-        let mut g = Group {
+        Group {
             input: x.as_slice().iter().map(|&v| splat(v)).collect(),
-            wt: w.clone(),
-            ones: vec![splat(T::ONE); batch],
             w,
             b,
             z: per_layer(batch, false),
@@ -258,58 +253,39 @@ impl<T: Float> Group<T> {
             db: per_layer(1, false),
             dims: dims.to_vec(),
             has_bias,
-            batch,
-        };
-        g.transpose_weights();
-        g
-    }
-
-    /// `W = wt^T` for every layer (after each update, which works on `wt`).
-    #[inline(always)]
-    fn untranspose_weights(&mut self) {
-        for l in 0..self.w.len() {
-            transpose(&self.wt[l], &mut self.w[l], self.dims[l]);
-        }
-    }
-
-    /// `wt = W^T` for every layer.
-    #[inline(always)]
-    fn transpose_weights(&mut self) {
-        for l in 0..self.w.len() {
-            transpose(&self.w[l], &mut self.wt[l], self.dims[l + 1]);
         }
     }
 
     /// Forward and backward over the whole data set; returns each lane's loss and leaves the
     /// gradients in `dw`, `db`.
     #[inline(always)]
-    fn loss_and_grads(
+    fn loss_and_grads<O: LaneOps>(
         &mut self,
-        ops: impl LaneOps,
+        ops: O,
         act: Activation,
         loss: Loss,
         targets: Targets<'_, T>,
     ) -> Pack<f64> {
         let layers = self.dims.len() - 1;
-        // Forward: z[p][j] = b[j] + Σ_i x[p][i] W[j][i], eight outputs j per pass over x[p] (W^T rows).
+        // Forward: z = b + x W^T, as a lane GEMM (batch, fan_in) x (fan_in, fan_out).
         for l in 0..layers {
-            let (fan_in, fan_out) = (self.dims[l], self.dims[l + 1]);
+            let fan_in = self.dims[l];
             let (lower, upper) = self.a.split_at_mut(l);
             let x: &[Pack<T>] = if l == 0 { &self.input } else { &lower[l - 1] };
             let z = &mut self.z[l];
-            let (wt, b) = (&self.wt[l], &self.b[l]);
-            for p in 0..self.batch {
-                let xr = &x[p * fan_in..(p + 1) * fan_in];
-                let zr = &mut z[p * fan_out..(p + 1) * fan_out];
-                zr.copy_from_slice(b);
-                let xr = Strided {
-                    data: xr,
-                    stride: 1,
-                };
-                accumulate_blocks(ops, zr, fan_in, xr, wt, fan_out);
-            }
+            let x = View::row_major(x, fan_in);
+            let wt = View::row_major(&self.w[l], fan_in).t();
             if l + 1 < layers {
-                act.forward_rows(None, z.as_flattened_mut(), upper[0].as_flattened_mut());
+                // a = f(z), a band of rows at a time while the band is in L1, so the
+                // activation's arithmetic overlaps the next band's FMAs.
+                let activate = Activate {
+                    act,
+                    a: &mut upper[0],
+                    fused: O::FMA,
+                };
+                lane_gemm(ops, z, x, wt, Start::Row(&self.b[l]), activate);
+            } else {
+                lane_gemm(ops, z, x, wt, Start::Row(&self.b[l]), ());
             }
         }
         // Loss and dLoss/dz of the output layer.
@@ -325,45 +301,22 @@ impl<T: Float> Group<T> {
             let (fan_in, fan_out) = (self.dims[l], self.dims[l + 1]);
             let x: &[Pack<T>] = if l == 0 { &self.input } else { &self.a[l - 1] };
             let (lower, upper) = self.delta.split_at_mut(l);
-            let d = &upper[0];
-            let (dw, db, w) = (&mut self.dw[l], &mut self.db[l], &self.w[l]);
-            let batch = self.batch;
-            // dW^T[i][j] = Σ_p x[p][i] δ[p][j], eight outputs j per pass over the batch (the
-            // transposed layout keeps both δ[p][j0..j0+8] and the result contiguous).
-            for i in 0..fan_in {
-                let dwr = &mut dw[i * fan_out..(i + 1) * fan_out];
-                let xi = Strided {
-                    data: &x[i..],
-                    stride: fan_in,
-                };
-                dwr.fill(splat(T::ZERO));
-                accumulate_blocks(ops, dwr, batch, xi, d, fan_out);
-            }
-            // db[j] = Σ_p δ[p][j] (times a pack of ones, to share the blocked FMA kernel).
-            db.fill(splat(T::ZERO));
-            let ones = Strided {
-                data: &self.ones[..batch],
-                stride: 1,
-            };
-            accumulate_blocks(ops, db, batch, ones, d, fan_out);
+            let d = View::row_major(&upper[0], fan_out);
+            let x = View::row_major(x, fan_in);
+            // dW = δ^T x: (fan_out, batch) x (batch, fan_in).
+            lane_gemm(ops, &mut self.dw[l], d.t(), x, Start::Zero, ());
+            // db = Σ_p δ[p], with adds (the FMA units are the busy ones).
+            column_sums(ops, &upper[0], &mut self.db[l]);
             if l > 0 {
-                // δ_{l-1}[p][i] = Σ_j δ[p][j] W[j][i], eight inputs i per pass over δ[p].
-                let below = &mut lower[l - 1];
-                for p in 0..batch {
-                    let br = &mut below[p * fan_in..(p + 1) * fan_in];
-                    let dr = &d[p * fan_out..(p + 1) * fan_out];
-                    br.fill(splat(T::ZERO));
-                    let dr = Strided {
-                        data: dr,
-                        stride: 1,
-                    };
-                    accumulate_blocks(ops, br, fan_out, dr, w, fan_in);
-                }
-                act.backward_in_place(
-                    self.z[l - 1].as_flattened(),
-                    self.a[l - 1].as_flattened(),
-                    below.as_flattened_mut(),
-                );
+                // δ_{l-1} = f'(z_{l-1}) ∘ (δ W): (batch, fan_out) x (fan_out, fan_in), the
+                // derivative applied a band of rows at a time, as the forward activation.
+                let derive = Derive {
+                    act,
+                    z: &self.z[l - 1],
+                    a: &self.a[l - 1],
+                };
+                let w = View::row_major(&self.w[l], fan_in);
+                lane_gemm(ops, &mut lower[l - 1], d, w, Start::Zero, derive);
             }
         }
         value
@@ -378,12 +331,11 @@ impl<T: Float> Group<T> {
             }
         };
         for l in 0..self.w.len() {
-            step(&mut self.wt[l], &self.dw[l]);
+            step(&mut self.w[l], &self.dw[l]);
             if self.has_bias {
                 step(&mut self.b[l], &self.db[l]);
             }
         }
-        self.untranspose_weights();
     }
 
     /// The first `n` lanes as separate runs.
@@ -411,8 +363,12 @@ impl<T: Float> Group<T> {
 
 /// How lane arithmetic is done; the training loop is compiled once per implementation.
 trait LaneOps: Copy {
+    /// Whether `f32::mul_add` is one instruction in code using these operations.
+    const FMA: bool;
     /// `acc + x * w` lane by lane, one rounding per lane (a fused multiply-add).
     fn fma<T: Float>(self, acc: Pack<T>, x: &Pack<T>, w: &Pack<T>) -> Pack<T>;
+    /// `acc + x` lane by lane.
+    fn add<T: Float>(self, acc: Pack<T>, x: &Pack<T>) -> Pack<T>;
 }
 
 /// Explicit AVX2/FMA instructions (x86-64 with AVX2 and FMA).
@@ -422,9 +378,14 @@ struct Avx2(pulp::x86::V3);
 
 #[cfg(target_arch = "x86_64")]
 impl LaneOps for Avx2 {
+    const FMA: bool = true;
     #[inline(always)]
     fn fma<T: Float>(self, acc: Pack<T>, x: &Pack<T>, w: &Pack<T>) -> Pack<T> {
         T::fma8_v3(self.0, acc, *x, *w)
+    }
+    #[inline(always)]
+    fn add<T: Float>(self, acc: Pack<T>, x: &Pack<T>) -> Pack<T> {
+        T::add8_v3(self.0, acc, *x)
     }
 }
 
@@ -433,122 +394,309 @@ impl LaneOps for Avx2 {
 struct Portable;
 
 impl LaneOps for Portable {
+    const FMA: bool = cfg!(target_arch = "aarch64");
     #[inline(always)]
     fn fma<T: Float>(self, acc: Pack<T>, x: &Pack<T>, w: &Pack<T>) -> Pack<T> {
         std::array::from_fn(|r| x[r].mul_add(w[r], acc[r]))
     }
+    #[inline(always)]
+    fn add<T: Float>(self, acc: Pack<T>, x: &Pack<T>) -> Pack<T> {
+        std::array::from_fn(|r| acc[r] + x[r])
+    }
 }
 
-/// `dst = src^T` for `src` stored row-major with `rows` rows.
-#[inline(always)]
-fn transpose<T: Copy>(src: &[T], dst: &mut [T], rows: usize) {
-    let cols = src.len() / rows;
-    for (r, row) in src.chunks_exact(cols).enumerate() {
-        for (c, v) in row.iter().enumerate() {
-            dst[c * rows + r] = *v;
+/// A matrix of packs: element `(r, c)` is `data[r * rs + c * cs]`.
+#[derive(Clone, Copy)]
+struct View<'a, T> {
+    data: &'a [Pack<T>],
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a, T> View<'a, T> {
+    /// `data` as a row-major matrix with `cols` columns.
+    fn row_major(data: &'a [Pack<T>], cols: usize) -> Self {
+        View {
+            data,
+            rows: data.len() / cols,
+            cols,
+            rs: cols,
+            cs: 1,
+        }
+    }
+
+    /// The transpose (no copy: the strides swap).
+    fn t(self) -> Self {
+        View {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+            ..self
         }
     }
 }
 
-/// `out[k] += Σ_{t < len} a(t) b[t * stride + k]` for every `k < out.len()`, in blocks of
-/// `BLOCK` outputs (then the remainder one by one): the shape of every inner product here.
-#[inline(always)]
-fn accumulate_blocks<T: Float>(
-    ops: impl LaneOps,
-    out: &mut [Pack<T>],
-    len: usize,
-    a: Strided<'_, T>,
-    b: &[Pack<T>],
-    stride: usize,
-) {
-    for (k0, n) in blocks(out.len()) {
-        let rows = Rows {
-            data: &b[k0..],
-            stride,
-        };
-        accumulate(ops, &mut out[k0..k0 + n], len, a, rows);
+/// What a product adds to.
+#[derive(Clone, Copy)]
+enum Start<'a, T> {
+    /// `c = a b`.
+    Zero,
+    /// `c += a b`.
+    Current,
+    /// `c[i][j] = row[j] + (a b)[i][j]`: a bias added to every row.
+    Row(&'a [Pack<T>]),
+}
+
+/// An elementwise epilogue fused into [`lane_gemm`]: `band` is `c[at..at + band.len()]`, whole
+/// rows of the product, final, while they are still in L1. A trait with an `#[inline(always)]` method rather than a
+/// closure: a closure is not reliably inlined, and out of line it loses the SIMD dispatch's
+/// instruction set (measured: 15x slower, `fmaf` calls).
+trait Finish<T> {
+    fn finish(&mut self, at: usize, band: &mut [Pack<T>]);
+}
+
+/// No epilogue.
+impl<T> Finish<T> for () {
+    #[inline(always)]
+    fn finish(&mut self, _: usize, _: &mut [Pack<T>]) {}
+}
+
+/// `a = f(z)` for the rows of `z` in the band (forward through a hidden layer).
+struct Activate<'a, T> {
+    act: Activation,
+    a: &'a mut [Pack<T>],
+    /// Whether the code is compiled with FMA ([`LaneOps::FMA`]).
+    fused: bool,
+}
+
+impl<T: Float> Finish<T> for Activate<'_, T> {
+    #[inline(always)]
+    fn finish(&mut self, at: usize, z: &mut [Pack<T>]) {
+        let a = &mut self.a[at..at + z.len()];
+        self.act
+            .forward_rows_inline(None, z.as_flattened_mut(), a.as_flattened_mut(), self.fused);
     }
 }
 
-/// `(start, n)` over `0..len` in blocks of `BLOCK`, then the remainder one by one.
+/// `δ ∘= f'(z)` for the rows of `δ` in the band (backward through a hidden layer; `a = f(z)`).
+struct Derive<'a, T> {
+    act: Activation,
+    z: &'a [Pack<T>],
+    a: &'a [Pack<T>],
+}
+
+impl<T: Float> Finish<T> for Derive<'_, T> {
+    #[inline(always)]
+    fn finish(&mut self, at: usize, d: &mut [Pack<T>]) {
+        let rows = at..at + d.len();
+        self.act.backward_in_place_inline(
+            self.z[rows.clone()].as_flattened(),
+            self.a[rows].as_flattened(),
+            d.as_flattened_mut(),
+        );
+    }
+}
+
+/// `c = start + a b` lane by lane: `c[i][j] = start[i][j] + Σ_t a(i, t) ∘ b(t, j)`, with `c`
+/// row-major (m, n), `a` (m, k) and `b` (k, n) of any strides; then `finish` on each band of
+/// rows as soon as it is final. Every inner product of the engine (forward, weight and input
+/// gradients) is this one kernel.
+///
+/// Register tiles of `MR x NR` outputs: per `t`, `MR + NR` loads feed `MR NR` FMAs into
+/// independent accumulators held in registers (f32: 3 x 4, 7 loads per 12 FMAs in 16 AVX2
+/// registers; an f64 pack takes two registers, so 2 x 2). The `k` dimension is cut into
+/// blocks whose slices of `a` and `b` fit in L1 together, so the weight gradient (k = the
+/// batch) reads the batch from L2 once per block instead of once per tile.
 #[inline(always)]
-fn blocks(len: usize) -> impl Iterator<Item = (usize, usize)> {
-    let full = len - len % BLOCK;
-    (0..full)
-        .step_by(BLOCK)
-        .map(|s| (s, BLOCK))
-        .chain((full..len).map(|s| (s, 1)))
-}
-
-/// Outputs computed together in the inner products: each pass loads `a(t)` once for `BLOCK`
-/// FMAs into accumulators held in registers (9 loads per 8 FMAs instead of 2 loads and a
-/// store per FMA), and 8 independent FMA chains hide the instruction's latency.
-const BLOCK: usize = 8;
-
-/// `b(k, t) = data[t * stride + k]`: for each t, the `k` values are contiguous.
-#[derive(Clone, Copy)]
-struct Rows<'a, T> {
-    data: &'a [Pack<T>],
-    stride: usize,
-}
-
-/// `a(t) = data[t * stride]`.
-#[derive(Clone, Copy)]
-struct Strided<'a, T> {
-    data: &'a [Pack<T>],
-    stride: usize,
-}
-
-/// `out[k] += Σ_{t < len} a(t) b(k, t)` for every `k < out.len()` (`BLOCK`, or 1).
-#[inline(always)]
-fn accumulate<T: Float>(
+fn lane_gemm<T: Float>(
     ops: impl LaneOps,
-    out: &mut [Pack<T>],
-    len: usize,
-    a: Strided<'_, T>,
-    b: Rows<'_, T>,
+    c: &mut [Pack<T>],
+    a: View<'_, T>,
+    b: View<'_, T>,
+    start: Start<'_, T>,
+    finish: impl Finish<T>,
 ) {
-    let a = a.data.iter().step_by(a.stride).take(len);
-    if let Ok(out) = <&mut [Pack<T>; BLOCK]>::try_from(&mut *out) {
-        let mut acc = *out;
-        for (t, av) in a.enumerate() {
-            let row: &[Pack<T>; BLOCK] = b.data[t * b.stride..t * b.stride + BLOCK]
-                .try_into()
-                .expect("a block of BLOCK packs");
-            for (acc, bv) in acc.iter_mut().zip(row) {
-                *acc = ops.fma(*acc, av, bv);
-            }
-        }
-        *out = acc;
+    debug_assert_eq!(a.cols, b.rows);
+    debug_assert_eq!(c.len(), a.rows * b.cols);
+    if std::mem::size_of::<T>() == 4 {
+        lane_gemm_tiled::<T, 3, 4>(ops, c, a, b, start, finish);
     } else {
-        // One output at a time, in four chains (t mod 4, held in registers) summed at the end.
-        for (k, o) in out.iter_mut().enumerate() {
-            let mut acc = [*o, splat(T::ZERO), splat(T::ZERO), splat(T::ZERO)];
-            let mut terms = a.clone().enumerate();
-            while let (Some((t0, a0)), Some((t1, a1)), Some((t2, a2)), Some((t3, a3))) =
-                (terms.next(), terms.next(), terms.next(), terms.next())
-            {
-                acc[0] = ops.fma(acc[0], a0, &b.data[t0 * b.stride + k]);
-                acc[1] = ops.fma(acc[1], a1, &b.data[t1 * b.stride + k]);
-                acc[2] = ops.fma(acc[2], a2, &b.data[t2 * b.stride + k]);
-                acc[3] = ops.fma(acc[3], a3, &b.data[t3 * b.stride + k]);
+        lane_gemm_tiled::<T, 2, 2>(ops, c, a, b, start, finish);
+    }
+}
+
+/// Bytes of `a` and `b` that one `k` block may span: half of a 32 KiB L1 data cache.
+const K_BLOCK_BYTES: usize = 16 * 1024;
+
+#[inline(always)]
+fn lane_gemm_tiled<T: Float, const MR: usize, const NR: usize>(
+    ops: impl LaneOps,
+    c: &mut [Pack<T>],
+    a: View<'_, T>,
+    b: View<'_, T>,
+    start: Start<'_, T>,
+    mut finish: impl Finish<T>,
+) {
+    let (m, n, k) = (a.rows, b.cols, a.cols);
+    let per_t = (m + n) * std::mem::size_of::<Pack<T>>();
+    let kb = (K_BLOCK_BYTES / per_t.max(1)).max(8);
+    let mut t0 = 0;
+    loop {
+        let ts = t0..k.min(t0 + kb);
+        let start = if t0 == 0 { start } else { Start::Current };
+        let last = ts.end == k;
+        let mut i = 0;
+        while i < m {
+            let rows = if i + MR <= m {
+                tile_row::<T, MR, NR>(ops, c, n, i, ts.clone(), a, b, start);
+                MR
+            } else {
+                tile_row::<T, 1, NR>(ops, c, n, i, ts.clone(), a, b, start);
+                1
+            };
+            if last {
+                finish.finish(i * n, &mut c[i * n..(i + rows) * n]);
             }
-            for (t, av) in a.clone().enumerate().skip(len - len % 4) {
-                acc[0] = ops.fma(acc[0], av, &b.data[t * b.stride + k]);
-            }
-            let [mut s, s1, s2, s3] = acc;
-            for x in [s1, s2, s3] {
-                add(&mut s, &x);
-            }
-            *o = s;
+            i += rows;
         }
+        if last {
+            break;
+        }
+        t0 += kb;
+    }
+}
+
+/// `out[j] = Σ_i c[i][j]` for `c` row-major with `out.len()` columns, `NB` columns at a time
+/// in registers.
+#[inline(always)]
+fn column_sums<T: Float>(ops: impl LaneOps, c: &[Pack<T>], out: &mut [Pack<T>]) {
+    const NB: usize = 8;
+    let n = out.len();
+    let mut j = 0;
+    while j < n {
+        let nb = if j + NB <= n { NB } else { 1 };
+        if nb == NB {
+            sum_columns::<T, NB>(ops, c, n, j, out);
+        } else {
+            sum_columns::<T, 1>(ops, c, n, j, out);
+        }
+        j += nb;
     }
 }
 
 #[inline(always)]
-fn add<T: Float>(acc: &mut Pack<T>, x: &Pack<T>) {
-    for (a, &x) in acc.iter_mut().zip(x) {
-        *a += x;
+fn sum_columns<T: Float, const NB: usize>(
+    ops: impl LaneOps,
+    c: &[Pack<T>],
+    n: usize,
+    j: usize,
+    out: &mut [Pack<T>],
+) {
+    let mut acc = [splat(T::ZERO); NB];
+    for row in c.chunks_exact(n) {
+        let row: &[Pack<T>; NB] = row[j..j + NB].try_into().expect("NB columns");
+        for (acc, v) in acc.iter_mut().zip(row) {
+            *acc = ops.add(*acc, v);
+        }
+    }
+    out[j..j + NB].copy_from_slice(&acc);
+}
+
+/// Tiles of `MR` rows from row `i`, across the `n` columns `NR` at a time, then one by one.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn tile_row<T: Float, const MR: usize, const NR: usize>(
+    ops: impl LaneOps,
+    c: &mut [Pack<T>],
+    n: usize,
+    i: usize,
+    ts: std::ops::Range<usize>,
+    a: View<'_, T>,
+    b: View<'_, T>,
+    start: Start<'_, T>,
+) {
+    let mut j = 0;
+    while j + NR <= n {
+        tile::<T, MR, NR>(ops, c, n, (i, j), ts.clone(), a, b, start);
+        j += NR;
+    }
+    while j < n {
+        tile::<T, MR, 1>(ops, c, n, (i, j), ts.clone(), a, b, start);
+        j += 1;
+    }
+}
+
+/// `c[i + r][j + s] (+)= Σ_{t in ts} a(i + r, t) ∘ b(t, j + s)` for `r < MR`, `s < NR`, with
+/// the `MR NR` accumulators in registers.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn tile<T: Float, const MR: usize, const NR: usize>(
+    ops: impl LaneOps,
+    c: &mut [Pack<T>],
+    n: usize,
+    (i, j): (usize, usize),
+    ts: std::ops::Range<usize>,
+    a: View<'_, T>,
+    b: View<'_, T>,
+    start: Start<'_, T>,
+) {
+    let mut acc = [[splat(T::ZERO); NR]; MR];
+    match start {
+        Start::Zero => {}
+        Start::Current => {
+            for (r, row) in acc.iter_mut().enumerate() {
+                row.copy_from_slice(&c[(i + r) * n + j..(i + r) * n + j + NR]);
+            }
+        }
+        Start::Row(bias) => {
+            for row in acc.iter_mut() {
+                row.copy_from_slice(&bias[j..j + NR]);
+            }
+        }
+    }
+    if ts.is_empty() {
+        return store(c, n, (i, j), &acc);
+    }
+    // The largest index read below, for each operand: strides are non-negative, so these
+    // bound every (r, s, t) of the tile.
+    let last = ts.end - 1;
+    assert!(
+        (i + MR - 1) * a.rs + last * a.cs < a.data.len()
+            && last * b.rs + (j + NR - 1) * b.cs < b.data.len(),
+        "lane_gemm: tile out of bounds"
+    );
+    let (pa, pb) = (a.data.as_ptr(), b.data.as_ptr());
+    for t in ts {
+        // SAFETY: every offset is at most the one asserted in bounds above. Unchecked, the
+        // 7 loads per 12 FMAs are plain vmovups with strength-reduced addresses; checked,
+        // each cost a multiply, a compare and a branch, and tiny-moons ran 35% slower.
+        let mut av = [splat(T::ZERO); MR];
+        for (r, v) in av.iter_mut().enumerate() {
+            *v = unsafe { *pa.add((i + r) * a.rs + t * a.cs) };
+        }
+        for s in 0..NR {
+            let bv = unsafe { &*pb.add(t * b.rs + (j + s) * b.cs) };
+            for (row, x) in acc.iter_mut().zip(&av) {
+                row[s] = ops.fma(row[s], x, bv);
+            }
+        }
+    }
+    store(c, n, (i, j), &acc);
+}
+
+/// Writes a tile's accumulators back to `c`.
+#[inline(always)]
+fn store<T: Float, const MR: usize, const NR: usize>(
+    c: &mut [Pack<T>],
+    n: usize,
+    (i, j): (usize, usize),
+    acc: &[[Pack<T>; NR]; MR],
+) {
+    for (r, row) in acc.iter().enumerate() {
+        c[(i + r) * n + j..(i + r) * n + j + NR].copy_from_slice(row);
     }
 }
 
