@@ -7,8 +7,13 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use initscope::activation::Activation;
+use initscope::bench::step_flops;
+use initscope::init::Init;
 use initscope::layer::{Dense, DenseCache, DenseGrads};
+use initscope::lockstep::{train_lockstep, LANES};
+use initscope::loss::{Loss, Targets};
 use initscope::matrix::Matrix;
+use initscope::network::{init_params, LayerInits};
 use std::hint::black_box;
 
 fn filled(rows: usize, cols: usize, seed: u32) -> Matrix<f32> {
@@ -65,9 +70,47 @@ fn layer(c: &mut Criterion) {
     g.finish();
 }
 
+/// One pack of `LANES` 2-16-16-1 tanh runs, 10 full-batch steps on 256 (tiny-moons) and 4
+/// (tiny) points; FLOPs counted as `initscope bench` counts them ([`step_flops`]).
+fn lockstep(c: &mut Criterion) {
+    let dims = [2, 16, 16, 1];
+    let inits = vec![
+        LayerInits {
+            weight: Init::Pytorch,
+            bias: Init::Pytorch,
+        };
+        3
+    ];
+    let starts: Vec<_> = (0..LANES as u64)
+        .map(|seed| init_params(&dims, &inits, true, seed, Activation::Tanh))
+        .collect();
+    let steps = 10;
+    let mut g = c.benchmark_group("lockstep");
+    for points in [256, 4] {
+        let x = filled(points, 2, 4);
+        let y = filled(points, 1, 5);
+        let flops = step_flops(&dims, points) * (steps * LANES) as f64;
+        g.throughput(Throughput::Elements(flops as u64));
+        g.bench_function(BenchmarkId::new("2-16-16-1 tanh, 10 steps", points), |b| {
+            b.iter(|| {
+                train_lockstep(
+                    black_box(&starts),
+                    Activation::Tanh,
+                    Loss::Mse,
+                    &x,
+                    Targets::Dense(&y),
+                    0.1,
+                    steps,
+                )
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20);
-    targets = layer
+    targets = layer, lockstep
 }
 criterion_main!(benches);
