@@ -17,7 +17,6 @@ use crate::lockstep::train_lockstep;
 use crate::loss::{Loss, Targets};
 use crate::matrix::{matmul_nt, Matrix};
 use crate::network::{init_params, LayerInits, Mlp, Workspace};
-use crate::optim::{OptimConfig, OptimKind, Optimizer};
 use crate::rng::{self, Stream};
 
 /// One measured figure.
@@ -77,7 +76,6 @@ const LR: f64 = 0.1;
 struct Trainer {
     net: Mlp<f32>,
     ws: Workspace<f32>,
-    opt: Optimizer<f32>,
     loss: Loss,
     x: Matrix<f32>,
     labels: Vec<u32>,
@@ -104,17 +102,9 @@ impl Trainer {
             dims.len() - 1
         ];
         let net = Mlp::<f32>::from_params(&init_params(dims, &inits, true, seed, act), act);
-        let opt = Optimizer::new(
-            OptimConfig {
-                lr: LR,
-                ..OptimConfig::new(OptimKind::Sgd)
-            },
-            &net.layers,
-        );
         Trainer {
             ws: Workspace::new(dims, batch, false),
             net,
-            opt,
             loss,
             x,
             labels,
@@ -142,9 +132,9 @@ impl Trainer {
         } else {
             Targets::Dense(&self.dense)
         };
+        // The training loop's own fast path for plain SGD once nothing reads the gradients.
         self.net
-            .loss_and_grads(&mut self.ws, self.loss, targets, None);
-        self.opt.step(&mut self.net.layers, &self.ws.grads, LR);
+            .loss_and_sgd_step(&mut self.ws, self.loss, targets, None, LR);
     }
 }
 

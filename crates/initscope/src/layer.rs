@@ -10,7 +10,7 @@
 //! ```
 
 use crate::activation::Activation;
-use crate::matrix::{matmul_nn, matmul_nt, matmul_tn, Matrix};
+use crate::matrix::{matmul_nn, matmul_nt, matmul_tn, matmul_tn_add_scaled, Matrix};
 use crate::rng::{self, Rng};
 use crate::scalar::Float;
 
@@ -137,29 +137,69 @@ impl<T: Float> Dense<T> {
         grads: &mut DenseGrads<T>,
         d_input: Option<&mut Matrix<T>>,
     ) {
-        let f = self.activation;
+        self.d_pre(cache, d_out);
+        matmul_tn(&mut grads.d_weight, d_out, x, false);
+        grads.d_bias.fill(T::ZERO);
+        if self.has_bias {
+            bias_gradient(d_out, &mut grads.d_bias);
+        }
+        if let Some(dx) = d_input {
+            dx.set_rows(d_out.rows());
+            matmul_nn(dx, d_out, &self.weight, false);
+        }
+    }
+
+    /// [`Dense::backward`] fused with a plain SGD step (`torch.optim.SGD` without momentum or
+    /// weight decay): `dx = dz W` first, with the weights the gradient belongs to, then
+    /// `W += -lr dz^T x` as one GEMM that accumulates into `W`, and `b -= lr db` with the bias
+    /// gradient in `d_bias`. The weight gradient is never stored: a pass over the weights and
+    /// the gradient's memory traffic are saved. Equal to `backward` then the update up to the
+    /// rounding of the weight step (the bias step is the same arithmetic).
+    pub fn backward_sgd(
+        &mut self,
+        x: &Matrix<T>,
+        cache: &DenseCache<T>,
+        d_out: &mut Matrix<T>,
+        lr: f64,
+        d_bias: &mut [T],
+        d_input: Option<&mut Matrix<T>>,
+    ) {
+        self.d_pre(cache, d_out);
+        if let Some(dx) = d_input {
+            dx.set_rows(d_out.rows());
+            matmul_nn(dx, d_out, &self.weight, false);
+        }
+        let lr = T::from_f64(lr);
+        matmul_tn_add_scaled(&mut self.weight, d_out, x, -lr);
+        if self.has_bias {
+            bias_gradient(d_out, d_bias);
+            for (b, &g) in self.bias.iter_mut().zip(d_bias.iter()) {
+                *b -= lr * g;
+            }
+        }
+    }
+
+    /// `d_out`: dLoss/da on entry, dLoss/dz on exit (through dropout's mask and `f'`).
+    fn d_pre(&self, cache: &DenseCache<T>, d_out: &mut Matrix<T>) {
         if cache.dropout {
             for (d, &m) in d_out.as_mut_slice().iter_mut().zip(cache.mask.as_slice()) {
                 *d *= m;
             }
         }
-        f.backward_in_place(
+        self.activation.backward_in_place(
             cache.pre.as_slice(),
             cache.act.as_slice(),
             d_out.as_mut_slice(),
         );
-        matmul_tn(&mut grads.d_weight, d_out, x, false);
-        grads.d_bias.fill(T::ZERO);
-        if self.has_bias {
-            for i in 0..d_out.rows() {
-                for (db, &d) in grads.d_bias.iter_mut().zip(d_out.row(i)) {
-                    *db += d;
-                }
-            }
-        }
-        if let Some(dx) = d_input {
-            dx.set_rows(d_out.rows());
-            matmul_nn(dx, d_out, &self.weight, false);
+    }
+}
+
+/// `db = Σ_rows dz`, row by row (contiguous).
+fn bias_gradient<T: Float>(d_out: &Matrix<T>, db: &mut [T]) {
+    db.fill(T::ZERO);
+    for i in 0..d_out.rows() {
+        for (db, &d) in db.iter_mut().zip(d_out.row(i)) {
+            *db += d;
         }
     }
 }

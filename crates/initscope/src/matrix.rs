@@ -167,7 +167,13 @@ pub fn matmul_nt<T: Float>(out: &mut Matrix<T>, a: &Matrix<T>, b: &Matrix<T>, ac
         b.rows,
         b.cols
     );
-    T::gemm(out.view_mut(), accumulate, a.view(), b.view().transpose());
+    T::gemm(
+        out.view_mut(),
+        accumulate,
+        a.view(),
+        b.view().transpose(),
+        T::ONE,
+    );
 }
 
 /// `out (m, n) = a (k, m)^T · b (k, n)`, or `+=`. Weight gradient: `dW = delta^T a`.
@@ -182,7 +188,29 @@ pub fn matmul_tn<T: Float>(out: &mut Matrix<T>, a: &Matrix<T>, b: &Matrix<T>, ac
         b.rows,
         b.cols
     );
-    T::gemm(out.view_mut(), accumulate, a.view().transpose(), b.view());
+    T::gemm(
+        out.view_mut(),
+        accumulate,
+        a.view().transpose(),
+        b.view(),
+        T::ONE,
+    );
+}
+
+/// `out (m, n) += alpha a (k, m)^T · b (k, n)`: a gradient-descent step on `out` straight from
+/// the product, `W -= lr delta^T a` with `alpha = -lr`, without the gradient in memory.
+pub fn matmul_tn_add_scaled<T: Float>(out: &mut Matrix<T>, a: &Matrix<T>, b: &Matrix<T>, alpha: T) {
+    assert!(
+        out.rows == a.cols && out.cols == b.cols && a.rows == b.rows,
+        "matmul_tn_add_scaled: ({}, {}) += ({}, {})^T x ({}, {})",
+        out.rows,
+        out.cols,
+        a.rows,
+        a.cols,
+        b.rows,
+        b.cols
+    );
+    T::gemm(out.view_mut(), true, a.view().transpose(), b.view(), alpha);
 }
 
 /// `out (m, n) = a (m, k) · b (k, n)`, or `+=`. Input gradient: `d_input = delta W`.
@@ -197,7 +225,7 @@ pub fn matmul_nn<T: Float>(out: &mut Matrix<T>, a: &Matrix<T>, b: &Matrix<T>, ac
         b.rows,
         b.cols
     );
-    T::gemm(out.view_mut(), accumulate, a.view(), b.view());
+    T::gemm(out.view_mut(), accumulate, a.view(), b.view(), T::ONE);
 }
 
 #[cfg(test)]

@@ -183,6 +183,45 @@ impl<T: Float> Mlp<T> {
         }
     }
 
+    /// Loss of the batch already in `ws.input`, and a plain SGD step at learning rate `lr`
+    /// fused into the backward pass ([`Dense::backward_sgd`]): `ws.grads` holds the bias
+    /// gradients, its weight gradients are stale. When the loss is not finite nothing is
+    /// updated.
+    /// Equal to [`Mlp::loss_and_grads`] then `Optimizer::step` with plain SGD, up to rounding.
+    pub fn loss_and_sgd_step(
+        &mut self,
+        ws: &mut Workspace<T>,
+        loss: Loss,
+        targets: Targets<'_, T>,
+        dropout: Option<(f64, &mut Rng)>,
+        lr: f64,
+    ) -> f64 {
+        self.forward(ws, dropout);
+        let last = self.layers.len() - 1;
+        let value =
+            loss.forward_backward(&ws.caches[last].act, targets, Some(&mut ws.deltas[last]));
+        if !value.is_finite() {
+            // A diverged step is not taken, as in a loop that checks the loss before updating.
+            return value;
+        }
+        for i in (0..self.layers.len()).rev() {
+            let x = if i == 0 {
+                &ws.input
+            } else {
+                ws.caches[i - 1].output()
+            };
+            let (lower, upper) = ws.deltas.split_at_mut(i);
+            let d_input = if i == 0 {
+                None
+            } else {
+                Some(&mut lower[i - 1])
+            };
+            let d_bias = &mut ws.grads[i].d_bias;
+            self.layers[i].backward_sgd(x, &ws.caches[i], &mut upper[0], lr, d_bias, d_input);
+        }
+        value
+    }
+
     /// Loss, and gradients into `ws.grads`, for the batch already in `ws.input`.
     pub fn loss_and_grads(
         &self,

@@ -106,6 +106,12 @@ pub struct OptimConfig {
 }
 
 impl OptimConfig {
+    /// Plain SGD (`p -= lr g`: no momentum, no weight decay), the update
+    /// [`crate::network::Mlp::loss_and_sgd_step`] fuses into the backward pass.
+    pub fn is_plain_sgd(&self) -> bool {
+        self.kind == OptimKind::Sgd && self.weight_decay == 0.0
+    }
+
     /// torch.optim's defaults for `kind`.
     pub fn new(kind: OptimKind) -> Self {
         OptimConfig {

@@ -69,7 +69,13 @@ pub trait Float:
     fn slice_to_le_bytes(xs: &[Self]) -> Vec<u8>;
 
     /// `dst = alpha * lhs * rhs` (or `dst += ...` when `accumulate`), single-threaded faer GEMM.
-    fn gemm(dst: MatMut<'_, Self>, accumulate: bool, lhs: MatRef<'_, Self>, rhs: MatRef<'_, Self>);
+    fn gemm(
+        dst: MatMut<'_, Self>,
+        accumulate: bool,
+        lhs: MatRef<'_, Self>,
+        rhs: MatRef<'_, Self>,
+        alpha: Self,
+    );
 }
 
 macro_rules! impl_float {
@@ -166,13 +172,14 @@ macro_rules! impl_float {
                 accumulate: bool,
                 lhs: MatRef<'_, Self>,
                 rhs: MatRef<'_, Self>,
+                alpha: Self,
             ) {
                 let accum = if accumulate {
                     Accum::Add
                 } else {
                     Accum::Replace
                 };
-                matmul(dst, accum, lhs, rhs, 1.0, Par::Seq);
+                matmul(dst, accum, lhs, rhs, alpha, Par::Seq);
             }
         }
     };

@@ -480,12 +480,42 @@ fn train_typed<T: Float>(
         ws.load_rows(&train.x, idx);
         bt.load(&train, idx);
         let dropout = (cfg.dropout > 0.0).then_some((cfg.dropout, &mut dropout_rng));
+        let lr = cfg.schedule.lr(cfg.optim.lr, step, cfg.steps) * warmup_factor(step, cfg.warmup);
+        let recorded = flow
+            .as_mut()
+            .and_then(|f| f.schedule(step).map(|at| (f, at)));
+        // Nothing reads this step's gradients (every layer is awake, no gradient-flow record,
+        // noise or clipping) and the optimizer is plain SGD: the update is fused into the
+        // backward pass, which saves the gradients' memory traffic and a pass over the weights.
+        let fused = step > 0
+            && recorded.is_none()
+            && wake.all_awake()
+            && opt.config.is_plain_sgd()
+            && cfg.grad_noise == 0.0
+            && cfg.clip_grad_norm.is_none();
+        if fused {
+            let targets = bt.targets(cfg.loss);
+            let batch_loss = net.loss_and_sgd_step(&mut ws, cfg.loss, targets, dropout, lr);
+            if !batch_loss.is_finite() {
+                diverged_at = Some(step);
+                break;
+            }
+            opt.steps += 1;
+            if is_eval {
+                push_step_metrics(&mut metrics, step, batch_loss, lr);
+            }
+            steps_done = step + 1;
+            observer(&Event::Step {
+                step: steps_done,
+                total: cfg.steps,
+            });
+            continue;
+        }
         let batch_loss = net.loss_and_grads(&mut ws, cfg.loss, bt.targets(cfg.loss), dropout);
         if !batch_loss.is_finite() {
             diverged_at = Some(step);
             break;
         }
-        let lr = cfg.schedule.lr(cfg.optim.lr, step, cfg.steps) * warmup_factor(step, cfg.warmup);
         wake.observe(step, &ws.grads);
         if step == 0 {
             grad_norms_step0 = ws
@@ -494,9 +524,6 @@ fn train_typed<T: Float>(
                 .map(|g| (g.d_weight.norm(), norm(&g.d_bias)))
                 .collect();
         }
-        let recorded = flow
-            .as_mut()
-            .and_then(|f| f.schedule(step).map(|at| (f, at)));
         let recorded = match recorded {
             Some((f, at)) => {
                 f.before_update(step, at, &net, &ws, &mut metrics);
@@ -505,16 +532,7 @@ fn train_typed<T: Float>(
             None => false,
         };
         if is_eval {
-            let mut push = |name: &str, layer: Option<usize>, value: f64| {
-                metrics.push(MetricRecord {
-                    step,
-                    metric: name.to_string(),
-                    layer,
-                    value,
-                })
-            };
-            push("batch_loss", None, batch_loss);
-            push("lr", None, lr);
+            push_step_metrics(&mut metrics, step, batch_loss, lr);
         }
         if cfg.grad_noise > 0.0 {
             add_gradient_noise(&mut ws.grads, &net, cfg.grad_noise, &mut noise_rng);
@@ -622,6 +640,18 @@ fn train_typed<T: Float>(
         started_at,
         initial_params: params,
         params: final_params,
+    }
+}
+
+/// The per-step metrics of an evaluation step: the minibatch loss and the learning rate.
+fn push_step_metrics(metrics: &mut Vec<MetricRecord>, step: usize, batch_loss: f64, lr: f64) {
+    for (name, value) in [("batch_loss", batch_loss), ("lr", lr)] {
+        metrics.push(MetricRecord {
+            step,
+            metric: name.to_string(),
+            layer: None,
+            value,
+        });
     }
 }
 

@@ -24,6 +24,11 @@ pub struct WakeTracker {
 }
 
 impl WakeTracker {
+    /// Whether every layer has had a nonzero weight gradient (later gradients change nothing).
+    pub fn all_awake(&self) -> bool {
+        self.wake.iter().all(Option::is_some)
+    }
+
     pub fn new(layers: usize) -> Self {
         WakeTracker {
             wake: vec![None; layers],

@@ -131,3 +131,77 @@ fn clipping_scales_the_global_norm() {
     clip_grad_norm(&mut small, 10.0);
     assert_eq!(small, grads);
 }
+
+/// The fused step (`Mlp::loss_and_sgd_step`: the update inside the backward pass) against the
+/// gradients then `Optimizer::step` with plain SGD, in f64, for every loss and with and without
+/// biases: the same loss, and parameters equal to rounding after three steps.
+#[test]
+fn fused_sgd_step_matches_gradients_then_update() {
+    use initscope::loss::Targets;
+    use initscope::network::{init_params, LayerInits};
+    use initscope::Init;
+
+    let dims = [3, 7, 5, 4];
+    let batch = 6;
+    let x = Matrix::from_vec(
+        batch,
+        3,
+        (0..batch * 3).map(|i| (i as f64 * 0.71).sin()).collect(),
+    );
+    let dense = Matrix::from_vec(
+        batch,
+        4,
+        (0..batch * 4).map(|i| (i % 3) as f64 * 0.5).collect(),
+    );
+    let classes: Vec<u32> = (0..batch as u32).map(|i| i % 4).collect();
+    let inits = vec![
+        LayerInits {
+            weight: Init::Pytorch,
+            bias: Init::Pytorch,
+        };
+        3
+    ];
+    for (loss, bias) in [
+        (initscope::Loss::Mse, true),
+        (initscope::Loss::CrossEntropy, true),
+        (initscope::Loss::BceWithLogits, false),
+    ] {
+        let targets = || match loss {
+            initscope::Loss::CrossEntropy => Targets::Classes(&classes),
+            _ => Targets::Dense(&dense),
+        };
+        let params = init_params(&dims, &inits, bias, 7, Activation::Tanh);
+        let mut fused = initscope::Mlp::<f64>::from_params(&params, Activation::Tanh);
+        let mut plain = fused.clone();
+        let mut ws_f = initscope::Workspace::new(&dims, batch, false);
+        let mut ws_p = ws_f.clone();
+        ws_f.load_rows(&x, &(0..batch).collect::<Vec<_>>());
+        ws_p.load_rows(&x, &(0..batch).collect::<Vec<_>>());
+        let mut config = OptimConfig::new(OptimKind::Sgd);
+        config.lr = 0.3;
+        assert!(config.is_plain_sgd());
+        let mut opt = Optimizer::new(config, &plain.layers);
+        for _ in 0..3 {
+            let lf = fused.loss_and_sgd_step(&mut ws_f, loss, targets(), None, 0.3);
+            let lp = plain.loss_and_grads(&mut ws_p, loss, targets(), None);
+            opt.step(&mut plain.layers, &ws_p.grads, 0.3);
+            assert!(
+                (lf - lp).abs() <= 1e-14 * lp.abs(),
+                "{loss}: loss {lf} vs {lp}"
+            );
+        }
+        for (f, p) in fused.layers.iter().zip(&plain.layers) {
+            for (a, b) in f.weight.as_slice().iter().zip(p.weight.as_slice()) {
+                assert!((a - b).abs() <= 1e-14, "{loss}: weight {a} vs {b}");
+            }
+            for (a, b) in f.bias.iter().zip(&p.bias) {
+                assert!((a - b).abs() <= 1e-14, "{loss}: bias {a} vs {b}");
+            }
+        }
+        let start = initscope::Mlp::<f64>::from_params(&params, Activation::Tanh);
+        assert_ne!(
+            fused.layers[0].weight, start.layers[0].weight,
+            "{loss}: it trained"
+        );
+    }
+}
