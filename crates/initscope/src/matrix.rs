@@ -178,11 +178,22 @@ pub fn matmul_nt<T: Float>(out: &mut Matrix<T>, a: &Matrix<T>, b: &Matrix<T>, ac
 
 /// `out (m, n) = a (k, m)^T · b (k, n)`, or `+=`. Weight gradient: `dW = delta^T a`.
 pub fn matmul_tn<T: Float>(out: &mut Matrix<T>, a: &Matrix<T>, b: &Matrix<T>, accumulate: bool) {
+    tn(out, a, b, accumulate, T::ONE);
+}
+
+/// `out (m, n) += alpha a (k, m)^T · b (k, n)`: a gradient-descent step on `out` straight from
+/// the product, `W -= lr delta^T a` with `alpha = -lr`, without the gradient in memory.
+pub fn matmul_tn_add_scaled<T: Float>(out: &mut Matrix<T>, a: &Matrix<T>, b: &Matrix<T>, alpha: T) {
+    tn(out, a, b, true, alpha);
+}
+
+fn tn<T: Float>(out: &mut Matrix<T>, a: &Matrix<T>, b: &Matrix<T>, accumulate: bool, alpha: T) {
     assert!(
         out.rows == a.cols && out.cols == b.cols && a.rows == b.rows,
-        "matmul_tn: ({}, {}) = ({}, {})^T x ({}, {})",
+        "matmul_tn: ({}, {}) {} ({}, {})^T x ({}, {})",
         out.rows,
         out.cols,
+        if accumulate { "+=" } else { "=" },
         a.rows,
         a.cols,
         b.rows,
@@ -193,24 +204,8 @@ pub fn matmul_tn<T: Float>(out: &mut Matrix<T>, a: &Matrix<T>, b: &Matrix<T>, ac
         accumulate,
         a.view().transpose(),
         b.view(),
-        T::ONE,
+        alpha,
     );
-}
-
-/// `out (m, n) += alpha a (k, m)^T · b (k, n)`: a gradient-descent step on `out` straight from
-/// the product, `W -= lr delta^T a` with `alpha = -lr`, without the gradient in memory.
-pub fn matmul_tn_add_scaled<T: Float>(out: &mut Matrix<T>, a: &Matrix<T>, b: &Matrix<T>, alpha: T) {
-    assert!(
-        out.rows == a.cols && out.cols == b.cols && a.rows == b.rows,
-        "matmul_tn_add_scaled: ({}, {}) += ({}, {})^T x ({}, {})",
-        out.rows,
-        out.cols,
-        a.rows,
-        a.cols,
-        b.rows,
-        b.cols
-    );
-    T::gemm(out.view_mut(), true, a.view().transpose(), b.view(), alpha);
 }
 
 /// `out (m, n) = a (m, k) · b (k, n)`, or `+=`. Input gradient: `d_input = delta W`.

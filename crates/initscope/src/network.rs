@@ -167,20 +167,9 @@ impl<T: Float> Mlp<T> {
     /// Backward pass. On entry `ws.deltas[L-1]` holds dLoss/dz_L; on exit every `ws.deltas[i]`
     /// holds delta of layer i+1 and `ws.grads` the parameter gradients.
     pub fn backward(&self, ws: &mut Workspace<T>) {
-        for i in (0..self.layers.len()).rev() {
-            let x = if i == 0 {
-                &ws.input
-            } else {
-                ws.caches[i - 1].output()
-            };
-            let (lower, upper) = ws.deltas.split_at_mut(i);
-            let d_input = if i == 0 {
-                None
-            } else {
-                Some(&mut lower[i - 1])
-            };
-            self.layers[i].backward(x, &ws.caches[i], &mut upper[0], &mut ws.grads[i], d_input);
-        }
+        backward_walk(ws, |i, x, cache, d_out, grads, d_input| {
+            self.layers[i].backward(x, cache, d_out, grads, d_input)
+        });
     }
 
     /// Loss of the batch already in `ws.input`, and a plain SGD step at learning rate `lr`
@@ -204,21 +193,10 @@ impl<T: Float> Mlp<T> {
             // A diverged step is not taken, as in a loop that checks the loss before updating.
             return value;
         }
-        for i in (0..self.layers.len()).rev() {
-            let x = if i == 0 {
-                &ws.input
-            } else {
-                ws.caches[i - 1].output()
-            };
-            let (lower, upper) = ws.deltas.split_at_mut(i);
-            let d_input = if i == 0 {
-                None
-            } else {
-                Some(&mut lower[i - 1])
-            };
-            let d_bias = &mut ws.grads[i].d_bias;
-            self.layers[i].backward_sgd(x, &ws.caches[i], &mut upper[0], lr, d_bias, d_input);
-        }
+        let layers = &mut self.layers;
+        backward_walk(ws, |i, x, cache, d_out, grads, d_input| {
+            layers[i].backward_sgd(x, cache, d_out, lr, &mut grads.d_bias, d_input)
+        });
         value
     }
 
@@ -236,6 +214,39 @@ impl<T: Float> Mlp<T> {
             loss.forward_backward(&ws.caches[last].act, targets, Some(&mut ws.deltas[last]));
         self.backward(ws);
         value
+    }
+}
+
+/// Calls `f(i, x, cache, d_out, grads, d_input)` for every layer `i` from the output down, with
+/// the layer's input `x`, its forward cache, its dLoss/da (`ws.deltas[i]`), its gradients and,
+/// below the first layer, the buffer for dLoss/dx (`ws.deltas[i - 1]`).
+fn backward_walk<T: Float>(
+    ws: &mut Workspace<T>,
+    mut f: impl FnMut(
+        usize,
+        &Matrix<T>,
+        &DenseCache<T>,
+        &mut Matrix<T>,
+        &mut DenseGrads<T>,
+        Option<&mut Matrix<T>>,
+    ),
+) {
+    for i in (0..ws.caches.len()).rev() {
+        let x = if i == 0 {
+            &ws.input
+        } else {
+            ws.caches[i - 1].output()
+        };
+        let (lower, upper) = ws.deltas.split_at_mut(i);
+        let d_input = lower.last_mut();
+        f(
+            i,
+            x,
+            &ws.caches[i],
+            &mut upper[0],
+            &mut ws.grads[i],
+            d_input,
+        );
     }
 }
 
