@@ -493,30 +493,19 @@ fn train_typed<T: Float>(
             && opt.config.is_plain_sgd()
             && cfg.grad_noise == 0.0
             && cfg.clip_grad_norm.is_none();
-        if fused {
-            let targets = bt.targets(cfg.loss);
-            let batch_loss = net.loss_and_sgd_step(&mut ws, cfg.loss, targets, dropout, lr);
-            if !batch_loss.is_finite() {
-                diverged_at = Some(step);
-                break;
-            }
-            opt.steps += 1;
-            if is_eval {
-                push_step_metrics(&mut metrics, step, batch_loss, lr);
-            }
-            steps_done = step + 1;
-            observer(&Event::Step {
-                step: steps_done,
-                total: cfg.steps,
-            });
-            continue;
-        }
-        let batch_loss = net.loss_and_grads(&mut ws, cfg.loss, bt.targets(cfg.loss), dropout);
+        let targets = bt.targets(cfg.loss);
+        let batch_loss = if fused {
+            net.loss_and_sgd_step(&mut ws, cfg.loss, targets, dropout, lr)
+        } else {
+            net.loss_and_grads(&mut ws, cfg.loss, targets, dropout)
+        };
         if !batch_loss.is_finite() {
             diverged_at = Some(step);
             break;
         }
-        wake.observe(step, &ws.grads);
+        if !fused {
+            wake.observe(step, &ws.grads);
+        }
         if step == 0 {
             grad_norms_step0 = ws
                 .grads
@@ -540,7 +529,11 @@ fn train_typed<T: Float>(
         if let Some(max_norm) = cfg.clip_grad_norm {
             clip_grad_norm(&mut ws.grads, max_norm);
         }
-        opt.step(&mut net.layers, &ws.grads, lr);
+        if fused {
+            opt.steps += 1;
+        } else {
+            opt.step(&mut net.layers, &ws.grads, lr);
+        }
         if recorded {
             if let Some(f) = flow.as_mut() {
                 f.after_update(step, &net, &mut metrics);
