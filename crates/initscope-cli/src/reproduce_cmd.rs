@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use initscope::reproduce::{reproduce, Reproduction, REPRODUCTIONS};
+use initscope::reproduce::{reproduce, Reproduction, Row, REPRODUCTIONS};
 
 #[derive(Args, Debug)]
 pub struct ReproduceArgs {
@@ -18,20 +18,9 @@ pub struct ReproduceArgs {
 
 fn print(r: &Reproduction) -> anyhow::Result<()> {
     outln!("== {}: {} ({:.1} s)", r.name, r.source, r.seconds);
-    let w = r
-        .rows
-        .iter()
-        .map(|x| x.quantity.len())
-        .max()
-        .unwrap_or(8)
-        .max(8);
-    let m = r
-        .rows
-        .iter()
-        .map(|x| x.measured.len())
-        .max()
-        .unwrap_or(8)
-        .max(8);
+    // Column widths: the longest entry, at least the header's 8.
+    let width = |f: fn(&Row) -> &str| r.rows.iter().map(|x| f(x).len()).fold(8, usize::max);
+    let (w, m) = (width(|x| &x.quantity), width(|x| &x.measured));
     outln!("   {:<w$}  {:<m$}  reference", "quantity", "measured");
     for row in &r.rows {
         let mark = if row.ok { " " } else { "x" };

@@ -102,38 +102,23 @@ pub fn train_lockstep<T: Float>(
     let groups: Vec<Vec<LockstepRun>> = starts
         .par_chunks(LANES)
         .map(|chunk| {
-            let group = Group::new(chunk, &dims, has_bias, x);
-            let runs = chunk.len();
-            // One dispatch for the whole run, so every loop below is compiled for the SIMD
-            // instruction set in use: AVX2+FMA explicitly where the CPU has it, else portable
-            // lane loops on the widest set pulp finds.
-            #[cfg(target_arch = "x86_64")]
-            if let Some(v3) = pulp::x86::V3::try_new() {
-                let ops = Avx2(v3);
-                let job = Train {
-                    group,
-                    ops,
-                    runs,
-                    act,
-                    loss,
-                    targets,
-                    lr,
-                    steps,
-                };
-                return pulp::Simd::vectorize(v3, job);
-            }
-            let ops = Portable;
-            let job = Train {
-                group,
-                ops,
-                runs,
+            let job = Job {
+                group: Group::new(chunk, &dims, has_bias, x),
+                runs: chunk.len(),
                 act,
                 loss,
                 targets,
                 lr,
                 steps,
             };
-            pulp::Arch::new().dispatch(job)
+            // One dispatch for the whole run, so every loop below is compiled for the SIMD
+            // instruction set in use: AVX2+FMA explicitly where the CPU has it, else portable
+            // lane loops on the widest set pulp finds.
+            #[cfg(target_arch = "x86_64")]
+            if let Some(v3) = pulp::x86::V3::try_new() {
+                return pulp::Simd::vectorize(v3, Train { job, ops: Avx2(v3) });
+            }
+            pulp::Arch::new().dispatch(Train { job, ops: Portable })
         })
         .collect();
     Ok(groups.into_iter().flatten().collect())
@@ -143,8 +128,13 @@ pub fn train_lockstep<T: Float>(
 /// `#[inline(always)]` under it for each instruction set (a closure would not be inlined, and
 /// `mul_add` outside an FMA-enabled function is a call to libm's `fmaf`).
 struct Train<'a, T, O> {
-    group: Group<T>,
+    job: Job<'a, T>,
     ops: O,
+}
+
+/// One pack's training, whatever the lane operations.
+struct Job<'a, T> {
+    group: Group<T>,
     runs: usize,
     act: Activation,
     loss: Loss,
@@ -159,14 +149,17 @@ impl<T: Float, O: LaneOps> pulp::WithSimd for Train<'_, T, O> {
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _: S) -> Vec<LockstepRun> {
         let Train {
-            mut group,
+            job:
+                Job {
+                    mut group,
+                    runs,
+                    act,
+                    loss,
+                    targets,
+                    lr,
+                    steps,
+                },
             ops,
-            runs,
-            act,
-            loss,
-            targets,
-            lr,
-            steps,
         } = self;
         let lr = T::from_f64(lr);
         let mut losses = Vec::with_capacity(steps + 1);

@@ -384,13 +384,11 @@ fn glorot2010() -> Result<Reproduction> {
         let h = s.act_var.len();
         let act_ratio = ratio(&s.act_var, h - 1, 0);
         let back_ratio = ratio(&s.backprop_var, 0, h - 1);
-        let wg = &s.weight_grad_var[1..h];
-        let wg_spread =
-            wg.iter().cloned().fold(0.0, f64::max) / wg.iter().cloned().fold(f64::MAX, f64::min);
-        let sv = s.jacobian_mean_sv.iter().sum::<f64>() / s.jacobian_mean_sv.len() as f64;
         let spread = |v: &[f64]| {
             v.iter().cloned().fold(0.0, f64::max) / v.iter().cloned().fold(f64::MAX, f64::min)
         };
+        let wg_spread = spread(&s.weight_grad_var[1..h]);
+        let sv = s.jacobian_mean_sv.iter().sum::<f64>() / s.jacobian_mean_sv.len() as f64;
         if label == "standard" {
             r.rows.push(row(
                 "standard: Var(a_5)/Var(a_1)",
