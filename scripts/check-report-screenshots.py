@@ -8,6 +8,7 @@ here (zlib + PNG row filters) and must have at least 0.5% of non-white pixels.
 """
 import os
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -66,6 +67,37 @@ def non_white_fraction(path):
     return dark / float(w * h)
 
 
+def screenshot(page, png, w, h, tries=3):
+    """Screenshots `page` into `png` with a fresh Chromium profile; returns `png`.
+
+    Headless Chromium now and then dies (seen: SIGSEGV on one page out of twenty on a CI machine)
+    without anything being wrong with the page. A crash is not a blank plot, so a crashed run is
+    retried with a new profile; only `tries` crashes in a row fail the check, naming the plot.
+    """
+    outcome = ""
+    for attempt in range(1, tries + 1):
+        if os.path.exists(png):
+            os.remove(png)
+        with tempfile.TemporaryDirectory(prefix="initscope-chromium-") as profile:
+            try:
+                done = subprocess.run(
+                    [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                     "--disable-sync", f"--user-data-dir={profile}", "--hide-scrollbars",
+                     f"--window-size={w},{h}", f"--screenshot={png}", "file://" + os.path.abspath(page)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+                code = done.returncode
+                outcome = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+                ok = done.returncode == 0
+            except subprocess.TimeoutExpired:
+                outcome, ok = "no answer in 120 s", False
+        if ok and os.path.exists(png):
+            return png
+        print(f"{os.path.basename(page)}: chromium failed ({outcome}), try {attempt} of {tries}",
+              file=sys.stderr)
+    sys.exit(f"chromium could not screenshot {page} in {tries} tries (last: {outcome})")
+
+
 report = sys.argv[1]
 out = sys.argv[2] if len(sys.argv) > 2 else tempfile.mkdtemp(prefix="initscope-shots-")
 os.makedirs(out, exist_ok=True)
@@ -81,12 +113,7 @@ for pid, svg in plots:
     with open(page, "w", encoding="utf-8") as f:
         f.write(f'<!DOCTYPE html><html><body style="margin:0;background:#fff">{svg}</body></html>')
     png = os.path.join(out, f"{pid}.png")
-    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={tempfile.mkdtemp()}", "--hide-scrollbars",
-                    f"--window-size={w},{h}", f"--screenshot={png}", "file://" + os.path.abspath(page)],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
-    frac = non_white_fraction(png)
+    frac = non_white_fraction(screenshot(page, png, w, h))
     if frac < 0.005:
         failed.append((pid, frac))
     print(f"{pid}: {frac:.1%} non-white")
