@@ -70,7 +70,7 @@ def non_white_fraction(path):
 def screenshot(page, png, w, h, tries=3):
     """Screenshots `page` into `png` with a fresh Chromium profile; returns `png`.
 
-    Headless Chromium now and then dies (seen: SIGSEGV on one page out of twenty on a CI machine)
+    Headless Chromium now and then dies (seen in CI: SIGSEGV on one launch out of 108)
     without anything being wrong with the page. A crash is not a blank plot, so a crashed run is
     retried with a new profile; only `tries` crashes in a row fail the check, naming the plot.
     """
@@ -88,7 +88,7 @@ def screenshot(page, png, w, h, tries=3):
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
                 code = done.returncode
                 outcome = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-                ok = done.returncode == 0
+                ok = code == 0
             except subprocess.TimeoutExpired:
                 outcome, ok = "no answer in 120 s", False
         if ok and os.path.exists(png):
