@@ -134,6 +134,11 @@ pub struct RunArgs {
     /// Standardize features with the training split's per-feature mean and std.
     #[arg(long)]
     pub standardize: bool,
+    /// Memory the run may take, e.g. 4G or 512M [default: the smaller of the cgroup's limit
+    /// and MemAvailable]. Data, parameters, optimizer state, workspace and diagnostics are
+    /// estimated before anything is allocated; a run above the limit is refused.
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory: Option<String>,
 }
 
 impl RunArgs {
@@ -184,6 +189,7 @@ impl RunArgs {
             test_fraction: self.test_fraction,
             val_fraction: self.val_fraction,
             standardize: self.standardize.then_some(true),
+            max_memory: self.max_memory.clone(),
         };
         Ok(base.merged_with(flags))
     }

@@ -9,6 +9,7 @@ use initscope::data::{
     export_csv, export_npz, idx, search_dirs, DataOptions, DataSpec, Dataset, ImageSet, Labels,
     Split, Task, TaskKind, BUILTIN_NAMES,
 };
+use initscope::memory::MemoryLimit;
 use initscope::output::write_file_atomically;
 
 #[derive(Args, Debug)]
@@ -38,6 +39,10 @@ pub struct LoadArgs {
     /// Standardize with the training split's statistics.
     #[arg(long)]
     pub standardize: bool,
+    /// Memory loading may take, e.g. 4G [default: the smaller of the cgroup's limit and
+    /// MemAvailable]; a source estimated above it is refused before it is read.
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -84,6 +89,9 @@ fn load(spec: &str, a: &LoadArgs) -> anyhow::Result<Dataset> {
         val_fraction: a.val_fraction,
         standardize: a.standardize,
     };
+    let limit = MemoryLimit::resolve(a.max_memory.as_deref())?;
+    spec.estimate()?
+        .check("data", &format!("'{spec}'"), limit)?;
     Ok(spec.load(&options, a.data_dir.as_deref())?)
 }
 

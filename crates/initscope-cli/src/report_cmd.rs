@@ -11,6 +11,8 @@ use initscope::output::write_file_atomically;
 use initscope::report::{load, render};
 use initscope::sweep::{plan, run, Grid, SweepEvent};
 
+use crate::sweep_cmd::parallel_runs;
+
 #[derive(Args, Debug)]
 pub struct ReportArgs {
     /// A run directory (train --out) or a sweep directory.
@@ -51,6 +53,10 @@ pub struct StudyArgs {
     /// Directory searched first for fashion-mnist/mnist.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Memory all parallel runs together may take, e.g. 8G [default: the smaller of the
+    /// cgroup's limit and MemAvailable].
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory: Option<String>,
 }
 
 /// The canonical comparison: the initializers people argue about, crossed with tanh, relu and
@@ -151,9 +157,11 @@ pub fn run_study(a: StudyArgs) -> anyhow::Result<ExitCode> {
     write_file_atomically(&grid_path, grid_text.as_bytes())?;
     let grid = Grid::from_file(&grid_path)?;
     let runs = plan(&grid, &grid_path)?;
-    let jobs = a
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let (jobs, capped) = parallel_runs(
+        &runs.iter().collect::<Vec<_>>(),
+        a.jobs,
+        a.max_memory.as_deref(),
+    )?;
     let bar = if std::io::stderr().is_terminal() {
         let pb = ProgressBar::new(runs.len() as u64);
         pb.set_style(
@@ -165,7 +173,7 @@ pub fn run_study(a: StudyArgs) -> anyhow::Result<ExitCode> {
         ProgressBar::hidden()
     };
     eprintln!(
-        "initscope study: {} runs on {} ({} parallel) into {}",
+        "initscope study: {} runs on {} ({} parallel{capped}) into {}",
         runs.len(),
         a.data,
         jobs,

@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use initscope::sweep::{array_indices, merge, plan, run, Grid, Shard, SweepEvent, SweepRecord};
+use initscope::memory::MemoryLimit;
+use initscope::sweep::{
+    array_indices, merge, parallelism, plan, run, Grid, PlannedRun, Shard, SweepEvent, SweepRecord,
+};
 use initscope::train::Status;
 
 #[derive(Args, Debug)]
@@ -30,6 +33,31 @@ pub struct SweepArgs {
     /// No progress bar or summary lines on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Memory all parallel runs together may take, e.g. 8G [default: the smaller of the
+    /// cgroup's limit and MemAvailable]; fewer runs go in parallel when they would not fit.
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory: Option<String>,
+}
+
+/// Runs in parallel: `--jobs` (default all cores), capped at the runs, the cores and the memory
+/// limit; the line says what capped it.
+pub fn parallel_runs(
+    runs: &[&PlannedRun],
+    jobs: Option<usize>,
+    max_memory: Option<&str>,
+) -> anyhow::Result<(usize, String)> {
+    if jobs == Some(0) {
+        anyhow::bail!("--jobs: must be at least 1");
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let limit = MemoryLimit::resolve(max_memory)?;
+    let p = parallelism(runs, jobs.unwrap_or(cores), limit)?;
+    let why = match p.capped_by {
+        Some("memory") => format!(" (memory: {limit} holds {} at once)", p.jobs),
+        Some(what) if jobs.is_some() => format!(" (--jobs capped at the {what})"),
+        _ => String::new(),
+    };
+    Ok((p.jobs, why))
 }
 
 #[derive(Args, Debug)]
@@ -73,16 +101,12 @@ pub fn run_sweep(a: SweepArgs) -> anyhow::Result<ExitCode> {
     let shard = shard(&a)?;
     let grid = Grid::from_file(&a.grid)?;
     let runs = plan(&grid, &a.grid)?;
-    let jobs = a
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if jobs == 0 {
-        anyhow::bail!("--jobs: must be at least 1");
-    }
-    let mine = runs
+    let mine: Vec<&PlannedRun> = runs
         .iter()
         .filter(|r| shard.is_none_or(|s| s.owns(r.index)))
-        .count();
+        .collect();
+    let (jobs, capped) = parallel_runs(&mine, a.jobs, a.max_memory.as_deref())?;
+    let mine = mine.len();
     let show = !a.quiet;
     let bar = if show && std::io::stderr().is_terminal() {
         let pb = ProgressBar::new(mine as u64);
@@ -100,7 +124,7 @@ pub fn run_sweep(a: SweepArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_default();
         bar.suspend(|| {
             eprintln!(
-                "initscope sweep: {} runs in the grid, {mine} here{which}, {jobs} parallel",
+                "initscope sweep: {} runs in the grid, {mine} here{which}, {jobs} parallel{capped}",
                 runs.len()
             )
         });

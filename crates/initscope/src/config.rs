@@ -27,6 +27,7 @@ use crate::data::{DataOptions, DataSpec, Dataset, Task, TaskKind};
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::loss::Loss;
+use crate::memory::{self, MemoryEstimate, MemoryLimit};
 use crate::network::LayerInits;
 use crate::optim::{OptimConfig, OptimKind, Schedule};
 
@@ -81,6 +82,8 @@ pub struct RawConfig {
     pub test_fraction: Option<f64>,
     pub val_fraction: Option<f64>,
     pub standardize: Option<bool>,
+    /// Memory the run may take (`--max-memory`, e.g. `4G`); not part of the run's identity.
+    pub max_memory: Option<String>,
 }
 
 impl RawConfig {
@@ -134,7 +137,8 @@ impl RawConfig {
             task,
             test_fraction,
             val_fraction,
-            standardize
+            standardize,
+            max_memory
         )
     }
 }
@@ -244,6 +248,67 @@ impl RunConfig {
                     .clone(),
             })
             .collect()
+    }
+
+    /// `2-16-16-2`.
+    pub fn arch_text(&self) -> String {
+        self.arch
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("-")
+    }
+
+    /// Number of trainable parameters, sum over layers of fan_in fan_out (+ fan_out with
+    /// biases); saturating, so an absurd architecture cannot wrap.
+    pub fn num_params(&self) -> u64 {
+        self.arch.windows(2).fold(0u64, |acc, w| {
+            let (i, o) = (w[0] as u64, w[1] as u64);
+            acc.saturating_add(i.saturating_mul(o))
+                .saturating_add(if self.bias { o } else { 0 })
+        })
+    }
+
+    /// What training this config on `data` takes besides the data set itself (see
+    /// [`crate::memory`] for the parts): parameters, gradients, optimizer state, the training copy
+    /// of the data and one batch's activations, and the diagnostics' work on each weight matrix.
+    pub fn memory_estimate(&self, data: &Dataset) -> MemoryEstimate {
+        let s = match self.precision {
+            Precision::F32 => 4,
+            Precision::F64 => 8,
+        };
+        let p = self.num_params();
+        let state = match self.optim.kind {
+            OptimKind::Sgd => 0,
+            OptimKind::Momentum | OptimKind::Nesterov | OptimKind::Rmsprop => 1,
+            OptimKind::Adam | OptimKind::Adamw => 2,
+        };
+        let rows = data.train.len() + data.test.len() + data.val.as_ref().map_or(0, |v| v.len());
+        let (input, output) = (self.arch[0] as u64, *self.arch.last().unwrap() as u64);
+        let capacity = self.batch_size(data.train.len()).max(1024.min(rows)) as u64;
+        let widths = self
+            .arch
+            .iter()
+            .fold(0u64, |acc, &w| acc.saturating_add(w as u64));
+        let mut e = MemoryEstimate::default();
+        // The parameters, their starting copy (for the verdict) and their gradients.
+        e.add("parameters", memory::bytes(p, 3 * s));
+        e.add("optimizer state", memory::bytes(p, state * s));
+        e.add(
+            "workspace",
+            memory::bytes(rows as u64, input.saturating_add(output).saturating_mul(s))
+                .saturating_add(memory::bytes(capacity, widths.saturating_mul(4 * s))),
+        );
+        if self.diagnostics {
+            let largest = self
+                .arch
+                .windows(2)
+                .map(|w| memory::product(w))
+                .max()
+                .unwrap_or(0);
+            e.add("diagnostics", memory::bytes(largest, 3 * 8));
+        }
+        e
     }
 
     /// Minibatch size for a training set of `n` rows.
@@ -413,10 +478,22 @@ pub fn validate(raw: &RawConfig) -> Result<(RunConfig, Dataset)> {
     Ok((cfg, data))
 }
 
-/// Datasets already loaded, keyed by (spec, options, data dir), so a sweep loads each once.
+/// Datasets already loaded, keyed by (spec, options, data dir), so a sweep loads each once; and
+/// the machine's memory limit, read once.
 #[derive(Default)]
 pub struct DataCache {
     loaded: HashMap<String, Arc<Dataset>>,
+    machine_limit: Option<MemoryLimit>,
+}
+
+impl DataCache {
+    /// `--max-memory` when given, else the machine's limit (read on first use).
+    fn limit(&mut self, max_memory: Option<&str>) -> Result<MemoryLimit> {
+        match max_memory {
+            Some(_) => MemoryLimit::resolve(max_memory),
+            None => Ok(*self.machine_limit.get_or_insert_with(MemoryLimit::machine)),
+        }
+    }
 }
 
 /// [`validate`] with a cache of loaded datasets.
@@ -449,9 +526,13 @@ pub fn validate_cached(
         serde_json::to_string(&data_options).expect("options serialise"),
         raw.data_dir
     );
+    let limit = cache.limit(raw.max_memory.as_deref())?;
     let data = match cache.loaded.get(&key) {
         Some(d) => d.clone(),
         None => {
+            data_spec
+                .estimate()?
+                .check("--data", &format!("'{data_spec}'"), limit)?;
             let d =
                 Arc::new(data_spec.load(&data_options, raw.data_dir.as_deref().map(Path::new))?);
             cache.loaded.insert(key, d.clone());
@@ -683,6 +764,17 @@ pub fn validate_cached(
         jacobian_end: raw.jacobian_end.unwrap_or(false),
         sym_tol,
     };
+    config.memory_estimate(&data).check(
+        "memory",
+        &format!(
+            "the network {} ({}, {} parameters, batch {})",
+            config.arch_text(),
+            config.precision.name(),
+            config.num_params(),
+            batch_size
+        ),
+        limit,
+    )?;
     Ok((config, data))
 }
 

@@ -27,6 +27,7 @@ pub mod lockstep;
 pub mod loss;
 pub mod lsuv;
 pub mod matrix;
+pub mod memory;
 pub mod network;
 pub mod optim;
 pub mod output;

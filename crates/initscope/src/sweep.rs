@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{validate_cached, DataCache, RawConfig, RunConfig};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::memory::MemoryLimit;
 use crate::output::{write_file_atomically, write_run_dir};
 use crate::train::{train, Status, Summary};
 
@@ -143,9 +144,11 @@ impl Grid {
         Ok(grid)
     }
 
-    /// Number of runs.
+    /// Number of runs (saturating: an absurd grid counts as `usize::MAX`, never wraps).
     pub fn len(&self) -> usize {
-        self.axes.iter().map(|(_, v)| v.len()).product()
+        self.axes
+            .iter()
+            .fold(1usize, |n, (_, v)| n.saturating_mul(v.len()))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -205,8 +208,31 @@ pub struct SweepEntry {
     pub values: Vec<String>,
 }
 
-/// Expands and validates every run of the grid (datasets loaded once per distinct source).
+/// The most runs a grid may have. Every run is validated, recorded in `sweep.json` and listed
+/// in `runs.csv` before or after it trains, so a grid is refused before expansion beyond this
+/// (split a larger study into several sweeps).
+pub const MAX_RUNS: usize = 100_000;
+
+/// Expands and validates every run of the grid (datasets loaded once per distinct source). A
+/// grid of more than [`MAX_RUNS`] runs is refused before anything is expanded.
 pub fn plan(grid: &Grid, path: &Path) -> Result<Vec<PlannedRun>> {
+    if grid.len() > MAX_RUNS {
+        let sizes = grid
+            .axes
+            .iter()
+            .map(|(k, v)| format!("{k} {}", v.len()))
+            .collect::<Vec<_>>()
+            .join(" x ");
+        let count = if grid.len() == usize::MAX {
+            "more than 2^64".to_string()
+        } else {
+            grid.len().to_string()
+        };
+        return Err(Error::file(
+            path,
+            format!("the grid has {count} runs ({sizes}); a sweep holds at most {MAX_RUNS} (split it into several grids)"),
+        ));
+    }
     let mut cache = DataCache::default();
     let mut seen = HashSet::new();
     (0..grid.len())
@@ -280,6 +306,51 @@ impl Shard {
     pub fn owns(self, k: usize) -> bool {
         k % self.count == self.index
     }
+}
+
+/// How many runs train at once, and what decided it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parallelism {
+    pub jobs: usize,
+    /// Why fewer than requested: "runs", "cores" or "memory".
+    pub capped_by: Option<&'static str>,
+}
+
+/// At most `requested` runs at once, and no more than there are runs, cores, or room in
+/// `limit` for the largest run's estimate ([`RunConfig::memory_estimate`]) times the count.
+/// Refuses a run that does not fit the limit alone.
+pub fn parallelism(
+    runs: &[&PlannedRun],
+    requested: usize,
+    limit: MemoryLimit,
+) -> Result<Parallelism> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let estimates = runs.iter().map(|r| (r, r.config.memory_estimate(&r.data)));
+    let Some((run, largest)) = estimates.max_by_key(|(_, e)| e.total()) else {
+        return Ok(Parallelism {
+            jobs: 1,
+            capped_by: Some("runs"),
+        });
+    };
+    largest.check(
+        "--max-memory",
+        &format!("run {} ({})", run.index, run.run_id),
+        limit,
+    )?;
+    let fits = usize::try_from(limit.bytes / largest.total().max(1)).unwrap_or(usize::MAX);
+    let mut p = Parallelism {
+        jobs: requested.max(1),
+        capped_by: None,
+    };
+    for (cap, why) in [(runs.len(), "runs"), (cores, "cores"), (fits, "memory")] {
+        if cap.max(1) < p.jobs {
+            p = Parallelism {
+                jobs: cap.max(1),
+                capped_by: Some(why),
+            };
+        }
+    }
+    Ok(p)
 }
 
 /// Progress of a sweep, for the caller's progress bar.
@@ -377,7 +448,7 @@ pub fn run(
     );
     let failed = std::sync::Mutex::new(Vec::new());
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.max(1))
+        .num_threads(jobs.min(mine.len()).max(1))
         .build()
         .map_err(|e| Error::config("--jobs", e.to_string()))?;
     pool.install(|| {

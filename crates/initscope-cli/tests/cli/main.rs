@@ -628,6 +628,8 @@ fn data_list_info_and_export_round_trip_through_train() {
     assert_bad_input(&["train", "--data", bad.to_str().unwrap()], "bad.csv");
 }
 
+mod limits;
+mod out_rule;
 mod sweep;
 
 #[test]

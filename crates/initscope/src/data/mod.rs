@@ -9,6 +9,7 @@
 //! depend on the run seed.
 
 pub mod csv;
+mod estimate;
 pub mod idx;
 pub mod mnist1d;
 pub mod npy;

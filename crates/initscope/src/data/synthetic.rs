@@ -123,6 +123,12 @@ impl Synthetic {
             }
             "blobs" => {
                 let classes = positive("classes", 4, 3)?;
+                if classes > super::MAX_CLASSES {
+                    return Err(spec.error(format!(
+                        "classes must be at most {} (got {classes})",
+                        super::MAX_CLASSES
+                    )));
+                }
                 let dim = positive("dim", 5, 2)?;
                 let std = spec.f64_or("std", &v[6], 1.0)?;
                 if std < 0.0 {
