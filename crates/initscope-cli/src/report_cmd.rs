@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use initscope::output::write_file_atomically;
+use initscope::output::folder::{is_initscope_report, open_sweep_dir};
+use initscope::output::{check_out_dir, write_file_atomically, FolderKind};
 use initscope::report::{load, render};
 use initscope::sweep::{plan, run, Grid, SweepEvent};
 
@@ -17,15 +18,28 @@ use crate::sweep_cmd::parallel_runs;
 pub struct ReportArgs {
     /// A run directory (train --out) or a sweep directory.
     pub dir: PathBuf,
-    /// Where to write the HTML [default: DIR/report.html].
-    #[arg(long)]
+    /// Where to write the HTML [default: DIR/report.html, rewritten each time]. An existing
+    /// file is replaced only when it is an initscope report, or with --force.
+    #[arg(long, value_name = "FILE.html")]
     pub out: Option<PathBuf>,
+    /// Replace an existing --out file that is not an initscope report.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
+    let out = a.out.clone().unwrap_or_else(|| a.dir.join("report.html"));
+    if out.is_dir() {
+        anyhow::bail!("{}: is a folder; --out names the HTML file", out.display());
+    }
+    if out.exists() && !a.force && !is_initscope_report(&out) {
+        anyhow::bail!(
+            "{}: exists and is not an initscope report (use --force to replace it)",
+            out.display()
+        );
+    }
     let data = load(&a.dir)?;
     let html = render(&data)?;
-    let out = a.out.unwrap_or_else(|| a.dir.join("report.html"));
     write_file_atomically(&out, html.as_bytes())?;
     outln!(
         "wrote {} ({} runs, {} KiB)",
@@ -41,7 +55,8 @@ pub struct StudyArgs {
     /// Dataset [default: mnist1d, so every machine shows the same].
     #[arg(long, default_value = "mnist1d")]
     pub data: String,
-    /// Output (sweep) directory; re-running resumes into it.
+    /// Output folder: created when missing, used when empty, resumed when it holds a study or
+    /// sweep; a folder holding anything else is refused.
     #[arg(long, default_value = "study")]
     pub out: PathBuf,
     /// A 30-second version: one seed and fewer steps.
@@ -152,7 +167,8 @@ fn answer(data: &initscope::report::ReportData) -> String {
 
 pub fn run_study(a: StudyArgs) -> anyhow::Result<ExitCode> {
     let grid_text = study_grid(&a.data, a.quick, a.data_dir.as_deref());
-    std::fs::create_dir_all(&a.out)?;
+    check_out_dir(&a.out, FolderKind::Study, false)?;
+    open_sweep_dir(&a.out, FolderKind::Study)?;
     let grid_path = a.out.join("grid.toml");
     write_file_atomically(&grid_path, grid_text.as_bytes())?;
     let grid = Grid::from_file(&grid_path)?;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use initscope::memory::MemoryLimit;
+use initscope::output::{check_out_dir, FolderKind};
 use initscope::sweep::{
     array_indices, merge, parallelism, plan, run, Grid, PlannedRun, Shard, SweepEvent, SweepRecord,
 };
@@ -17,7 +18,8 @@ use initscope::train::Status;
 pub struct SweepArgs {
     /// The grid file ([fixed] and [axes] tables keyed by train's flag names).
     pub grid: PathBuf,
-    /// The sweep directory (created; resumed when it holds this sweep).
+    /// The sweep directory: created when missing, used when empty, resumed when it holds this
+    /// sweep; a folder holding anything else (a run, other files) is refused.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Runs in parallel, one thread each [default: all cores].
@@ -99,6 +101,7 @@ fn shard(a: &SweepArgs) -> anyhow::Result<Option<Shard>> {
 
 pub fn run_sweep(a: SweepArgs) -> anyhow::Result<ExitCode> {
     let shard = shard(&a)?;
+    check_out_dir(&a.out, FolderKind::Sweep, false)?;
     let grid = Grid::from_file(&a.grid)?;
     let runs = plan(&grid, &a.grid)?;
     let mine: Vec<&PlannedRun> = runs
@@ -222,6 +225,7 @@ pub fn run_slurm(a: SlurmArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--shards and --cpus must be at least 1");
     }
     // Validate the grid now, so a broken grid fails here and not on the cluster.
+    check_out_dir(&a.out, FolderKind::Sweep, false)?;
     let grid = Grid::from_file(&a.grid)?;
     let runs = plan(&grid, &a.grid)?;
     let exe = std::env::current_exe()?;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use initscope::config::validate;
-use initscope::output::{check_out_dir, write_run_dir};
+use initscope::output::{check_out_dir, write_run_dir, FolderKind};
 use initscope::train::{initial_params, train_from, EvalPoint, Event, Status, Summary};
 
 use crate::args::RunArgs;
@@ -16,10 +16,13 @@ use crate::args::RunArgs;
 pub struct TrainArgs {
     #[command(flatten)]
     pub run: RunArgs,
-    /// Write config.json, metrics.csv, weights.safetensors and summary.json here.
+    /// Write config.json, metrics.csv, weights.safetensors and summary.json here. DIR must be
+    /// missing, empty, or a run folder initscope wrote (replaced only with --force); anything
+    /// else is refused, and so are /, home, the working folder and its parents.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Replace an existing non-empty --out directory.
+    /// Replace an existing initscope run folder at --out, once the new run is complete (never a
+    /// folder holding other files).
     #[arg(long)]
     pub force: bool,
     /// Print the summary as JSON on stdout (and nothing else there).
@@ -105,7 +108,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     let (cfg, data) = validate(&raw)?;
     if let Some(dir) = &a.out {
         // Refuse before training, not after.
-        check_out_dir(dir, a.force)?;
+        check_out_dir(dir, FolderKind::Run, a.force)?;
     }
     let start = initial_params(&cfg, &data)?;
     let show = !a.quiet;

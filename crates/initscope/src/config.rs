@@ -300,12 +300,7 @@ impl RunConfig {
                 .saturating_add(memory::bytes(capacity, widths.saturating_mul(4 * s))),
         );
         if self.diagnostics {
-            let largest = self
-                .arch
-                .windows(2)
-                .map(|w| memory::product(w))
-                .max()
-                .unwrap_or(0);
+            let largest = self.arch.windows(2).map(memory::product).max().unwrap_or(0);
             e.add("diagnostics", memory::bytes(largest, 3 * 8));
         }
         e

@@ -31,7 +31,8 @@ use crate::config::{validate_cached, DataCache, RawConfig, RunConfig};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::memory::MemoryLimit;
-use crate::output::{write_file_atomically, write_run_dir};
+use crate::output::folder::open_sweep_dir;
+use crate::output::{check_out_dir, write_file_atomically, write_run_dir, FolderKind};
 use crate::train::{train, Status, Summary};
 
 /// A parsed grid file.
@@ -432,7 +433,8 @@ pub fn run(
     shard: Option<Shard>,
     progress: &(dyn Fn(&SweepEvent) + Sync),
 ) -> Result<SweepReport> {
-    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    check_out_dir(dir, FolderKind::Sweep, false)?;
+    open_sweep_dir(dir, FolderKind::Sweep)?;
     record(dir, grid, runs, shard.map(|s| s.count))?;
     if shard.is_none() {
         remove_stale_temporaries(dir)?;

@@ -119,6 +119,7 @@ fn train_writes_the_run_directory_and_json_summary() {
     assert_eq!(
         names,
         [
+            ".initscope",
             "config.json",
             "events.out.tfevents.initscope",
             "histograms.json",
@@ -143,7 +144,7 @@ fn train_writes_the_run_directory_and_json_summary() {
     let before = std::fs::read(out.join("weights.safetensors")).unwrap();
     assert_bad_input(
         &["train", "--data", "xor", "--out", out.to_str().unwrap()],
-        "not empty (use --force",
+        "holds an initscope run; use --force",
     );
     assert_eq!(
         std::fs::read(out.join("weights.safetensors")).unwrap(),
