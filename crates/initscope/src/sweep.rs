@@ -31,8 +31,8 @@ use crate::config::{validate_cached, DataCache, RawConfig, RunConfig};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::memory::MemoryLimit;
-use crate::output::folder::open_sweep_dir;
-use crate::output::{check_out_dir, write_file_atomically, write_run_dir, FolderKind};
+use crate::output::folder::{commit_group, open_sweep_dir, stage_dir, Flush, Staged};
+use crate::output::{check_out_dir, run_files, write_file_atomically, FolderKind};
 use crate::train::{train, Status, Summary};
 
 /// A parsed grid file.
@@ -449,6 +449,7 @@ pub fn run(
         AtomicUsize::new(0),
     );
     let failed = std::sync::Mutex::new(Vec::new());
+    let pending = Pending::default();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.min(mine.len()).max(1))
         .build()
@@ -467,7 +468,13 @@ pub fn run(
                 return;
             }
             let result = train(&r.config, &r.data, &mut |_| {}).and_then(|out| {
-                write_run_dir(&dir.join(&r.run_id), &out, true)?;
+                let staged = stage_dir(
+                    &dir.join(&r.run_id),
+                    FolderKind::Run,
+                    &run_files(&out)?,
+                    Flush::Group,
+                )?;
+                pending.add(staged)?;
                 Ok(out.summary.status)
             });
             match result {
@@ -497,6 +504,7 @@ pub fn run(
             }
         })
     });
+    pending.flush()?;
     let mut failed = failed.into_inner().expect("no poisoned lock");
     failed.sort();
     let runs_csv = if shard.is_none() {
@@ -513,6 +521,38 @@ pub fn run(
         diverged: diverged.into_inner(),
         runs_csv,
     })
+}
+
+/// Run folders written but not yet in place, committed in groups: one `syncfs` per group
+/// instead of a few fsyncs per run (on tiny nets the fsyncs cost ~35 ms a run, 100x the
+/// training). A group is committed when it holds [`Pending::GROUP`] runs or its oldest waited
+/// [`Pending::WAIT`]; a kill loses at most that much finished work, never a half-written run.
+#[derive(Default)]
+struct Pending {
+    group: std::sync::Mutex<(Vec<Staged>, Option<std::time::Instant>)>,
+}
+
+impl Pending {
+    const GROUP: usize = 64;
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+    fn add(&self, staged: Staged) -> Result<()> {
+        let mut g = self.group.lock().expect("no poisoned lock");
+        g.0.push(staged);
+        let since = *g.1.get_or_insert_with(std::time::Instant::now);
+        if g.0.len() >= Self::GROUP || since.elapsed() >= Self::WAIT {
+            let group = std::mem::take(&mut g.0);
+            g.1 = None;
+            commit_group(group)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        let mut g = self.group.lock().expect("no poisoned lock");
+        g.1 = None;
+        commit_group(std::mem::take(&mut g.0))
+    }
 }
 
 /// Removes temporary run directories left by a killed writer (only the sole owner of DIR does

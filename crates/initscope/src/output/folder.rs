@@ -322,34 +322,127 @@ fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
     f.sync_all().map_err(|e| Error::io(path, e))
 }
 
-/// Writes the folder `dir` of `kind` with `files` (and its marker): everything goes into a
-/// temporary sibling first, each file and the folder flushed to disk, then renamed into place.
-/// An existing `dir` (which [`check_out_dir`] must have allowed) is swapped out only then and
-/// removed last, so a failure at any point leaves the old folder or the new one, never neither.
-/// Errors name `dir`, not the temporary.
-pub fn write_dir_atomically(dir: &Path, kind: FolderKind, files: &[(&str, Vec<u8>)]) -> Result<()> {
+/// A folder written under its temporary name, not yet in place (see [`Staged::commit`]).
+#[derive(Debug)]
+pub struct Staged {
+    tmp: PathBuf,
+    real: PathBuf,
+    shown: PathBuf,
+}
+
+/// How a staged folder reaches the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flush {
+    /// Every file and the folder are flushed as they are written (one run: a few fsyncs).
+    EachFile,
+    /// Nothing is flushed while writing; [`commit_group`] flushes a whole group with one
+    /// `syncfs` before renaming them (sweeps of tiny runs, where per-file fsyncs would dominate).
+    /// Where `syncfs` does not exist this is the same as `EachFile`.
+    Group,
+}
+
+/// Writes the folder `dir` of `kind` with `files` (and its marker) under a temporary sibling
+/// name. Errors name `dir`, not the temporary; on failure the temporary is removed.
+pub fn stage_dir(
+    dir: &Path,
+    kind: FolderKind,
+    files: &[(&str, Vec<u8>)],
+    flush: Flush,
+) -> Result<Staged> {
     let real = resolve(dir)?;
     remove_stale_siblings(&real);
     if let Some(parent) = real.parent() {
         fs::create_dir_all(parent).map_err(|e| Error::io(dir, e))?;
     }
     let tmp = temp_sibling(&real, "tmp");
+    let durable = flush == Flush::EachFile || !cfg!(target_os = "linux");
+    let write = |path: &Path, bytes: &[u8]| {
+        if durable {
+            write_durably(path, bytes)
+        } else {
+            fs::write(path, bytes).map_err(|e| Error::io(path, e))
+        }
+    };
     let result = (|| {
         fs::create_dir(&tmp).map_err(|e| Error::io(dir, e))?;
-        write_durably(&tmp.join(MARKER), &kind.marker()).map_err(|e| renamed(e, &tmp, dir))?;
+        write(&tmp.join(MARKER), &kind.marker()).map_err(|e| renamed(e, &tmp, dir))?;
         for (i, (name, bytes)) in files.iter().enumerate() {
-            write_durably(&tmp.join(name), bytes).map_err(|e| renamed(e, &tmp, dir))?;
+            write(&tmp.join(name), bytes).map_err(|e| renamed(e, &tmp, dir))?;
             if i == 0 {
                 test_hook_stall();
             }
         }
-        sync_dir(&tmp)?;
-        swap_in(&tmp, &real, dir)
+        if durable {
+            sync_dir(&tmp)?;
+        }
+        Ok(())
     })();
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&tmp);
+    match result {
+        Ok(()) => Ok(Staged {
+            tmp,
+            real,
+            shown: dir.to_path_buf(),
+        }),
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            Err(e)
+        }
     }
-    result
+}
+
+impl Staged {
+    /// Puts the folder in place (see [`swap_in`]) and flushes its parent's entry list.
+    pub fn commit(self) -> Result<()> {
+        let result = swap_in(&self.tmp, &self.real, &self.shown);
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&self.tmp);
+        }
+        result?;
+        sync_dir(self.real.parent().unwrap_or(Path::new("/")))
+    }
+}
+
+/// Commits folders staged with [`Flush::Group`]: one `syncfs` of their file system makes every
+/// file durable, then each is renamed into place and the parents' entry lists are flushed. A
+/// crash before the renames leaves only temporaries, which the next writer removes.
+pub fn commit_group(group: Vec<Staged>) -> Result<()> {
+    let Some(first) = group.first() else {
+        return Ok(());
+    };
+    #[cfg(target_os = "linux")]
+    {
+        let dir = fs::File::open(&first.tmp).map_err(|e| Error::io(&first.shown, e))?;
+        rustix::fs::syncfs(&dir).map_err(|e| Error::io(&first.shown, e.into()))?;
+    }
+    let mut parents: Vec<PathBuf> = Vec::new();
+    let mut failure = None;
+    for staged in group {
+        if failure.is_some() {
+            let _ = fs::remove_dir_all(&staged.tmp);
+            continue;
+        }
+        let parent = staged.real.parent().map(Path::to_path_buf);
+        match swap_in(&staged.tmp, &staged.real, &staged.shown) {
+            Ok(()) => parents.extend(parent.filter(|p| !parents.contains(p))),
+            Err(e) => {
+                let _ = fs::remove_dir_all(&staged.tmp);
+                failure = Some(e);
+            }
+        }
+    }
+    for p in &parents {
+        sync_dir(p)?;
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+/// Writes the folder `dir` of `kind` with `files` (and its marker): everything goes into a
+/// temporary sibling first, each file and the folder flushed to disk, then renamed into place.
+/// An existing `dir` (which [`check_out_dir`] must have allowed) is swapped out only then and
+/// removed last, so a failure at any point leaves the old folder or the new one, never neither.
+/// Errors name `dir`, not the temporary.
+pub fn write_dir_atomically(dir: &Path, kind: FolderKind, files: &[(&str, Vec<u8>)]) -> Result<()> {
+    stage_dir(dir, kind, files, Flush::EachFile)?.commit()
 }
 
 /// Renames the complete `tmp` to `real`; an existing `real` is first renamed aside and removed
@@ -372,9 +465,6 @@ fn swap_in(tmp: &Path, real: &Path, shown: &Path) -> Result<()> {
             let _ = fs::rename(&old, real);
         }
         return Err(Error::io(shown, e));
-    }
-    if let Some(parent) = real.parent() {
-        sync_dir(parent)?;
     }
     if had_old {
         fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;

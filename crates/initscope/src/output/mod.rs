@@ -49,7 +49,12 @@ pub fn metrics_csv(run_id: &str, metrics: &[MetricRecord]) -> Result<Vec<u8>> {
 /// exists is refused by the `--out` rule.
 pub fn write_run_dir(dir: &Path, out: &RunOutput, force: bool) -> Result<()> {
     check_out_dir(dir, FolderKind::Run, force)?;
-    let files: Vec<(&str, Vec<u8>)> = vec![
+    write_dir_atomically(dir, FolderKind::Run, &run_files(out)?)
+}
+
+/// The files of a run directory, named, in the order they are written.
+pub fn run_files(out: &RunOutput) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    Ok(vec![
         (
             "config.json",
             serde_json::to_vec_pretty(&out.config).expect("config serialises"),
@@ -74,6 +79,5 @@ pub fn write_run_dir(dir: &Path, out: &RunOutput, force: bool) -> Result<()> {
             EVENT_FILE,
             tensorboard::event_file(&out.metrics, &out.histograms, out.started_at),
         ),
-    ];
-    write_dir_atomically(dir, FolderKind::Run, &files)
+    ])
 }
