@@ -689,3 +689,53 @@ fn reproduce_prints_the_table_and_json_and_refuses_unknown_names() {
         "unknown reproduction; known: seed",
     );
 }
+
+#[test]
+fn usage_errors_are_one_prefixed_line_and_help_and_version_still_print() {
+    assert_bad_input(
+        &["train", "--foo"],
+        "initscope: error: unexpected argument '--foo' found (see 'initscope train --help')",
+    );
+    assert_bad_input(
+        &["train", "--inti", "zeros"],
+        "a similar argument exists: '--init'",
+    );
+    assert_bad_input(
+        &["train", "--lr"],
+        "initscope: error: a value is required for '--lr <LR>'",
+    );
+    assert_bad_input(
+        &["train", "--lr", "abc"],
+        "initscope: error: invalid value 'abc' for '--lr <LR>'",
+    );
+    assert_bad_input(
+        &["explain", "--format", "html"],
+        "possible values: text, markdown; see 'initscope explain --help'",
+    );
+    assert_bad_input(
+        &["data", "export"],
+        "initscope: error: the following required arguments were not provided: --out",
+    );
+    assert_bad_input(
+        &["init", "show", "zeros", "--fan-in", "3"],
+        "(see 'initscope init show --help')",
+    );
+    assert_bad_input(
+        &["nosuchcommand"],
+        "initscope: error: unrecognized subcommand 'nosuchcommand' (see 'initscope --help')",
+    );
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["train", "--help"],
+        &["data", "export", "-h"],
+        &["help", "sweep"],
+        &[],
+        &["data"],
+    ] {
+        let o = initscope(args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert!(!o.stdout.is_empty(), "{args:?}: nothing on stdout");
+        assert!(o.stderr.is_empty(), "{args:?}: {}", stderr(&o));
+    }
+}
