@@ -314,39 +314,53 @@ fn finite(field: &str, v: f64) -> Result<f64> {
     }
 }
 
+/// Splits `list` (the widths of `text`) at any of `seps`, naming the token as written in errors:
+/// a '-' or '+' that starts a token is its sign, so `-3` is refused as `'-3'`, not as an empty
+/// width.
+fn parse_widths(field: &str, text: &str, list: &str, seps: &[char]) -> Result<Vec<usize>> {
+    let mut widths = Vec::new();
+    let mut rest = list.trim();
+    loop {
+        let sign = usize::from(rest.starts_with(['-', '+']));
+        let end = rest[sign..].find(seps).map_or(rest.len(), |i| i + sign);
+        let token = rest[..end].trim();
+        match token.parse::<usize>() {
+            Ok(n) if n > 0 => widths.push(n),
+            _ if token.is_empty() => {
+                return Err(Error::spec(
+                    field,
+                    text,
+                    "empty width (a separator at either end, or two in a row)",
+                ))
+            }
+            _ => {
+                return Err(Error::spec(
+                    field,
+                    text,
+                    format!("'{token}' is not a positive width"),
+                ))
+            }
+        }
+        if end == rest.len() {
+            return Ok(widths);
+        }
+        rest = rest[end + 1..].trim_start();
+    }
+}
+
 /// Parses `--hidden 16,16` (empty or "none" for no hidden layer).
 fn parse_hidden(text: &str) -> Result<Vec<usize>> {
     let t = text.trim();
     if t.is_empty() || t.eq_ignore_ascii_case("none") || t == "[]" {
         return Ok(Vec::new());
     }
-    t.trim_start_matches('[')
-        .trim_end_matches(']')
-        .split([',', 'x', '-'])
-        .map(|w| match w.trim().parse::<usize>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(Error::spec(
-                "--hidden",
-                text,
-                format!("'{}' is not a positive width", w.trim()),
-            )),
-        })
-        .collect()
+    let list = t.trim_start_matches('[').trim_end_matches(']');
+    parse_widths("--hidden", text, list, &[',', 'x', '-'])
 }
 
 /// Parses `--arch 2-16-16-2` (input, hidden..., output).
 fn parse_arch(text: &str) -> Result<Vec<usize>> {
-    let dims: Vec<usize> = text
-        .split(['-', ','])
-        .map(|w| match w.trim().parse::<usize>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(Error::spec(
-                "--arch",
-                text,
-                format!("'{}' is not a positive width", w.trim()),
-            )),
-        })
-        .collect::<Result<_>>()?;
+    let dims = parse_widths("--arch", text, text, &['-', ','])?;
     if dims.len() < 2 {
         return Err(Error::spec(
             "--arch",
@@ -752,5 +766,30 @@ mod tests {
             let e = validate(&raw(toml)).unwrap_err().to_string();
             assert!(e.starts_with(flag), "{toml}: {e}");
         }
+    }
+
+    #[test]
+    fn width_errors_name_the_token_as_written() {
+        for (text, token) in [
+            ("-3", "'-3'"),
+            ("16,-3", "'-3'"),
+            ("16--3", "'-3'"),
+            ("8,0", "'0'"),
+            ("8,abc", "'abc'"),
+            ("16,,16", "empty width"),
+            ("16-", "empty width"),
+        ] {
+            let e = parse_hidden(text).unwrap_err().to_string();
+            assert!(e.starts_with("--hidden"), "{text}: {e}");
+            assert!(e.contains(token), "{text}: {e}");
+        }
+        let e = parse_hidden("-3").unwrap_err().to_string();
+        assert_eq!(e, "--hidden '-3': '-3' is not a positive width");
+        assert_eq!(parse_hidden("[16, 8x4-2]").unwrap(), vec![16, 8, 4, 2]);
+        let e = parse_arch("2--16-2").unwrap_err().to_string();
+        assert_eq!(e, "--arch '2--16-2': '-16' is not a positive width");
+        let e = parse_arch("-2-16-2").unwrap_err().to_string();
+        assert!(e.contains("'-2' is not a positive width"), "{e}");
+        assert_eq!(parse_arch("2-16-16-2").unwrap(), vec![2, 16, 16, 2]);
     }
 }

@@ -739,3 +739,15 @@ fn usage_errors_are_one_prefixed_line_and_help_and_version_still_print() {
         assert!(o.stderr.is_empty(), "{args:?}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn negative_widths_are_named_as_written() {
+    assert_bad_input(
+        &["train", "--hidden=-3"],
+        "--hidden '-3': '-3' is not a positive width",
+    );
+    assert_bad_input(
+        &["train", "--arch=2--16-2"],
+        "--arch '2--16-2': '-16' is not a positive width",
+    );
+}
