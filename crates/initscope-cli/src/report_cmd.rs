@@ -146,7 +146,12 @@ fn answer(data: &initscope::report::ReportData) -> String {
 
 pub fn run_study(a: StudyArgs) -> anyhow::Result<ExitCode> {
     let grid_text = study_grid(&a.data, a.quick, a.data_dir.as_deref());
-    std::fs::create_dir_all(&a.out)?;
+    std::fs::create_dir_all(&a.out).map_err(|e| {
+        anyhow::anyhow!(
+            "--out {}: cannot create the study folder: {e}",
+            a.out.display()
+        )
+    })?;
     let grid_path = a.out.join("grid.toml");
     write_file_atomically(&grid_path, grid_text.as_bytes())?;
     let grid = Grid::from_file(&grid_path)?;

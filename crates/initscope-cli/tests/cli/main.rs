@@ -751,3 +751,16 @@ fn negative_widths_are_named_as_written() {
         "--arch '2--16-2': '-16' is not a positive width",
     );
 }
+
+#[test]
+fn study_out_on_a_file_names_the_path() {
+    let dir = temp_dir("study-out-file");
+    let file = dir.join("taken.txt");
+    std::fs::write(&file, "not a folder").unwrap();
+    let f = file.to_str().unwrap();
+    assert_bad_input(
+        &["study", "--quick", "--out", f],
+        &format!("--out {f}: cannot create the study folder"),
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a folder");
+}
