@@ -764,3 +764,25 @@ fn study_out_on_a_file_names_the_path() {
     );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a folder");
 }
+
+#[test]
+fn grid_errors_are_one_line_and_an_empty_grid_is_refused() {
+    let dir = temp_dir("grid-errors");
+    let g = dir.join("g.toml");
+    let gs = g.to_str().unwrap();
+    let out = dir.join("o");
+    let outs = out.to_str().unwrap();
+    std::fs::write(&g, "[fixed]\nsteps = 5\n[axes]\nseed = [0, \"a\"]\n").unwrap();
+    assert_bad_input(
+        &["sweep", gs, "--out", outs],
+        &format!("{gs}: [axes] seed = \"a\": invalid type: string \"a\""),
+    );
+    for text in ["[fixed]\nsteps = 5\n", "[fixed]\nsteps = 5\n[axes]\n"] {
+        std::fs::write(&g, text).unwrap();
+        assert_bad_input(
+            &["sweep", gs, "--out", outs],
+            &format!("{gs}: has no axes; a sweep needs at least one [axes] list (use `initscope train` for one run)"),
+        );
+    }
+    assert!(!out.exists(), "nothing written for a refused grid");
+}
