@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use initscope::config::{BatchArg, RawConfig};
+use initscope::config::{warnings, BatchArg, RawConfig};
 
 /// Network, data and optimizer flags (as in `initscope train`). Every flag overrides the same key
 /// of `--config FILE.toml`.
@@ -186,5 +186,13 @@ impl RunArgs {
             standardize: self.standardize.then_some(true),
         };
         Ok(base.merged_with(flags))
+    }
+}
+
+/// Prints one `initscope: warning: ...` line on stderr per option that does nothing for this
+/// configuration (the run goes on).
+pub fn warn_unused(raw: &RawConfig) {
+    for w in warnings(raw) {
+        eprintln!("initscope: warning: {w}");
     }
 }

@@ -786,3 +786,79 @@ fn grid_errors_are_one_line_and_an_empty_grid_is_refused() {
     }
     assert!(!out.exists(), "nothing written for a refused grid");
 }
+
+#[test]
+fn contradicting_options_are_refused_and_idle_ones_warned_about() {
+    assert_bad_input(
+        &["train", "--init-from", "w.safetensors", "--init", "zeros"],
+        "--init-from: the weights and biases come from w.safetensors, so --init would be ignored",
+    );
+    assert_bad_input(
+        &[
+            "explain",
+            "--init-from",
+            "w.safetensors",
+            "--layer-bias-init",
+            "1=zeros",
+        ],
+        "so --layer-bias-init would be ignored",
+    );
+    assert_bad_input(
+        &["train", "--no-bias", "--bias-init", "zeros"],
+        "--bias-init: there are no biases to initialise with --no-bias",
+    );
+    assert_bad_input(
+        &["gradcheck", "--no-bias", "--layer-bias-init", "2=zeros"],
+        "--layer-bias-init: there are no biases to initialise with --no-bias",
+    );
+    assert_bad_input(
+        &["train", "--data-dir", "/nonexistent/initscope-data"],
+        "--data-dir '/nonexistent/initscope-data': no such directory",
+    );
+    let o = initscope(&[
+        "train",
+        "--steps",
+        "2",
+        "-q",
+        "--json",
+        "--optim",
+        "adam",
+        "--momentum",
+        "0.5",
+        "--task",
+        "regression",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "initscope: warning: --momentum has no effect with --optim adam (used by momentum and nesterov only)\n\
+         initscope: warning: --task has no effect on the data 'moons' (used by CSV and NumPy files only)\n"
+    );
+    serde_json::from_slice::<serde_json::Value>(&o.stdout).expect("stdout holds only the JSON");
+    for cmd in ["explain", "gradcheck"] {
+        let o = initscope(&[cmd, "--steps", "2", "--hidden", "4", "--alpha", "0.9"]);
+        assert_eq!(o.status.code(), Some(0), "{cmd}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("initscope: warning: --alpha has no effect with --optim sgd"),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+    }
+    // A sweep may fix an option that only some of its runs use: no warning per run.
+    let dir = temp_dir("sweep-no-warnings");
+    let g = dir.join("g.toml");
+    std::fs::write(
+        &g,
+        "[fixed]\ndata = \"moons:n=64\"\nhidden = \"4\"\nsteps = 5\nmomentum = 0.5\n[axes]\noptim = [\"sgd\", \"momentum\"]\n",
+    )
+    .unwrap();
+    let o = initscope(&[
+        "sweep",
+        g.to_str().unwrap(),
+        "--out",
+        dir.join("o").to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+}
