@@ -45,6 +45,8 @@ enum Command {
     Data(data_cmd::DataArgs),
     /// Explain the backward pass at step 0 with the actual numbers, then the verdict after K
     /// steps: dead gradients, symmetry, or full use of the width.
+    ///
+    /// Takes train's flags, with two defaults of its own: --steps 200 and --diagnostics off.
     Explain(explain_cmd::ExplainArgs),
     /// Check backprop against central finite differences in f64, layer by layer.
     Gradcheck(gradcheck_cmd::GradcheckArgs),

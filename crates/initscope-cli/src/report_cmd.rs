@@ -36,7 +36,7 @@ pub fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
 
 #[derive(Args, Debug)]
 pub struct StudyArgs {
-    /// Dataset [default: mnist1d, so every machine shows the same].
+    /// Dataset, any of train's --data (mnist1d is generated, so every machine shows the same).
     #[arg(long, default_value = "mnist1d")]
     pub data: String,
     /// Output (sweep) directory; re-running resumes into it.

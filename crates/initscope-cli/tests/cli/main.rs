@@ -862,3 +862,64 @@ fn contradicting_options_are_refused_and_idle_ones_warned_about() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
 }
+
+#[test]
+fn every_help_documents_each_argument_and_states_a_default_once() {
+    let text = |args: &[&str]| {
+        let o = initscope(args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let export = text(&["data", "export", "--help"]);
+    assert!(
+        export.contains("<DATA>  A built-in name") && export.contains("FILE-test.csv"),
+        "{export}"
+    );
+    assert!(
+        export.contains("An existing file is refused without --force"),
+        "{export}"
+    );
+    let study = text(&["study", "--help"]);
+    let data = study
+        .lines()
+        .find(|l| l.trim_start().starts_with("--data <"))
+        .expect("study --help lists --data");
+    assert_eq!(data.matches("default").count(), 1, "{data}");
+    let sweep = text(&["sweep", "--help"]);
+    assert!(sweep.contains("0 <= i < n"), "{sweep}");
+    for cmd in [
+        "train",
+        "bench",
+        "data list",
+        "data info",
+        "data export",
+        "explain",
+        "gradcheck",
+        "meanfield",
+        "study",
+        "reproduce",
+        "report",
+        "sweep",
+        "merge",
+        "slurm",
+        "init list",
+        "init show",
+    ] {
+        let mut args: Vec<&str> = cmd.split(' ').collect();
+        args.push("--help");
+        let help = text(&args);
+        let lines: Vec<&str> = help.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            assert!(line.matches("[default:").count() <= 1, "{cmd}: {line}");
+            let t = line.trim();
+            // An argument line with no description beside it nor indented under it.
+            let indent = line.len() - line.trim_start().len();
+            let under = lines
+                .get(i + 1)
+                .is_some_and(|n| n.len() - n.trim_start().len() > indent && !n.trim().is_empty());
+            if (t.starts_with('-') || t.starts_with('<')) && !t.contains("  ") {
+                assert!(under, "{cmd}: undocumented argument '{t}'");
+            }
+        }
+    }
+}
