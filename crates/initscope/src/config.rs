@@ -531,6 +531,7 @@ pub fn warnings(raw: &RawConfig) -> Vec<String> {
         let csv = matches!(data, DataSpec::Csv { .. });
         let numpy = matches!(data, DataSpec::Npy { .. } | DataSpec::Npz { .. });
         let images = matches!(data, DataSpec::Images(_));
+        let own_test = images || matches!(data, DataSpec::Synthetic(_) | DataSpec::Mnist1d(_));
         for (flag, set, used, users) in [
             (
                 "--task",
@@ -549,6 +550,12 @@ pub fn warnings(raw: &RawConfig) -> Vec<String> {
                 raw.data_dir.is_some(),
                 images,
                 "fashion-mnist and mnist",
+            ),
+            (
+                "--test-fraction",
+                raw.test_fraction.is_some(),
+                !own_test,
+                "files without a test split",
             ),
         ] {
             if set && !used {
@@ -980,15 +987,20 @@ mod tests {
             ["--momentum has no effect with --optim rmsprop (used by momentum and nesterov only)"]
         );
         assert_eq!(
-            w("data = \"xor\"\ntask = \"regression\"\nlabel_column = \"0\"\ndata_dir = \".\""),
+            w("data = \"xor\"\ntask = \"regression\"\nlabel_column = \"0\"\ndata_dir = \".\"\ntest_fraction = 0.5"),
             [
                 "--task has no effect on the data 'xor' (used by CSV and NumPy files only)",
                 "--label-column has no effect on the data 'xor' (used by CSV files only)",
                 "--data-dir has no effect on the data 'xor' (used by fashion-mnist and mnist only)",
+                "--test-fraction has no effect on the data 'xor' (used by files without a test split only)",
             ]
         );
         assert_eq!(
-            w("data = \"idx:a,b\"\ntask = \"regression\""),
+            w("data = \"mnist1d\"\ntest_fraction = 0.3"),
+            ["--test-fraction has no effect on the data 'mnist1d' (used by files without a test split only)"]
+        );
+        assert_eq!(
+            w("data = \"idx:a,b\"\ntask = \"regression\"\ntest_fraction = 0.3"),
             ["--task has no effect on the data 'idx:a,b' (used by CSV and NumPy files only)"]
         );
         assert_eq!(
@@ -1002,7 +1014,7 @@ mod tests {
             "optim = \"nesterov\"\nmomentum = 0.5",
             "optim = \"adamw\"\nbeta1 = 0.8\nbeta2 = 0.9\neps = 1e-6",
             "optim = \"rmsprop\"\nalpha = 0.9\neps = 1e-6",
-            "data = \"d.csv\"\ntask = \"regression\"\nlabel_column = \"y\"",
+            "data = \"d.csv\"\ntask = \"regression\"\nlabel_column = \"y\"\ntest_fraction = 0.5",
             "data = \"d.npz\"\ntask = \"classification\"",
             "data = \"mnist\"\ndata_dir = \".\"",
             "data = \"fashion-mnist\"\ndata_dir = \".\"",
