@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use initscope::config::{BatchArg, RawConfig};
+use initscope::config::{warnings, BatchArg, RawConfig};
 
 /// Network, data and optimizer flags (as in `initscope train`). Every flag overrides the same key
 /// of `--config FILE.toml`.
@@ -12,8 +12,9 @@ pub struct RunArgs {
     /// TOML file with the same keys as these flags (underscores for dashes); flags override it.
     #[arg(long, value_name = "FILE.toml")]
     pub config: Option<PathBuf>,
-    /// Dataset spec: xor, moons, circles, spirals, blobs, teacher, with options, e.g.
-    /// `moons:n=512,noise=0.2,seed=1` [default: moons].
+    /// Dataset spec: xor, moons, circles, spirals, blobs, teacher, mnist1d, fashion-mnist, mnist,
+    /// with options, e.g. `moons:n=512,noise=0.2,seed=1`, or a file: PATH.npz, PATH.csv,
+    /// idx:IMAGES,LABELS, npy:X,Y, csv:PATH [default: moons].
     #[arg(long)]
     pub data: Option<String>,
     /// Full architecture, input to output, e.g. 2-16-16-2 (must match the data).
@@ -192,5 +193,13 @@ impl RunArgs {
             max_memory: self.max_memory.clone(),
         };
         Ok(base.merged_with(flags))
+    }
+}
+
+/// Prints one `initscope: warning: ...` line on stderr per option that does nothing for this
+/// configuration (the run goes on).
+pub fn warn_unused(raw: &RawConfig) {
+    for w in warnings(raw) {
+        eprintln!("initscope: warning: {w}");
     }
 }

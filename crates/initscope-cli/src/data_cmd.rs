@@ -49,6 +49,7 @@ pub struct LoadArgs {
 pub enum DataCommand {
     /// The built-in datasets, and whether the file-backed ones are present.
     List {
+        /// Directory searched first for fashion-mnist/mnist.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
@@ -58,13 +59,19 @@ pub enum DataCommand {
         data: String,
         #[command(flatten)]
         load: LoadArgs,
+        /// Print as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Write a dataset as .npz (x, y, x_test, y_test) or .csv (train to FILE.csv, test to
     /// FILE-test.csv), so Python users look at the same numbers.
     Export {
+        /// A built-in name (with options, e.g. moons:n=512) or a file: PATH.npz, PATH.csv,
+        /// idx:IMG,LBL, npy:X,Y.
         data: String,
+        /// The file to write: FILE.npz (arrays x, y, x_test, y_test) or FILE.csv (the training
+        /// split; the test split goes to FILE-test.csv beside it). An existing file is refused
+        /// without --force.
         #[arg(long, value_name = "FILE.npz|FILE.csv")]
         out: PathBuf,
         /// Replace existing files.

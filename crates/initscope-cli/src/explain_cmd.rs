@@ -7,7 +7,7 @@ use initscope::config::validate;
 use initscope::explain::{derive, quotient_arch, render, Format};
 use initscope::train::{initial_params, train_from};
 
-use crate::args::RunArgs;
+use crate::args::{warn_unused, RunArgs};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum OutputFormat {
@@ -43,6 +43,7 @@ pub fn run(a: ExplainArgs) -> anyhow::Result<ExitCode> {
         raw.diagnostics = Some("off".into());
     }
     let (cfg, data) = validate(&raw)?;
+    warn_unused(&raw);
     let start = initial_params(&cfg, &data)?;
     let derivation = derive(&cfg, &data, &start.params);
     let out = train_from(&cfg, &data, start, &mut |_| {});

@@ -7,7 +7,7 @@ use initscope::config::validate;
 use initscope::gradcheck::{gradcheck, GradcheckOptions};
 use initscope::train::initial_params;
 
-use crate::args::RunArgs;
+use crate::args::{warn_unused, RunArgs};
 
 #[derive(Args, Debug)]
 pub struct GradcheckArgs {
@@ -33,6 +33,7 @@ pub struct GradcheckArgs {
 pub fn run(a: GradcheckArgs) -> anyhow::Result<ExitCode> {
     let raw = a.run.raw()?;
     let (cfg, data) = validate(&raw)?;
+    warn_unused(&raw);
     if !(a.fd_eps > 0.0 && a.fd_eps.is_finite()) {
         anyhow::bail!("--fd-eps: must be > 0, got {}", a.fd_eps);
     }

@@ -25,11 +25,13 @@ pub enum InitCommand {
     Show {
         /// Initializer spec, e.g. kaiming_normal:mode=fan_out or xavier_uniform:gain=auto.
         spec: String,
+        /// Inputs of the layer (columns of its weight matrix).
         #[arg(long)]
         fan_in: usize,
+        /// Outputs of the layer (rows of its weight matrix).
         #[arg(long)]
         fan_out: usize,
-        /// The activation after the layer (for gain=auto) [default: identity].
+        /// The activation after the layer (for gain=auto).
         #[arg(long, default_value = "identity")]
         act: String,
         /// Print as JSON.

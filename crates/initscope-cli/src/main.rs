@@ -25,7 +25,7 @@ mod train_cmd;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Why an initialization works or fails: train, explain and compare MLP initializations.
 #[derive(Parser, Debug)]
@@ -45,6 +45,8 @@ enum Command {
     Data(data_cmd::DataArgs),
     /// Explain the backward pass at step 0 with the actual numbers, then the verdict after K
     /// steps: dead gradients, symmetry, or full use of the width.
+    ///
+    /// Takes train's flags, with two defaults of its own: --steps 200 and --diagnostics off.
     Explain(explain_cmd::ExplainArgs),
     /// Check backprop against central finite differences in f64, layer by layer.
     Gradcheck(gradcheck_cmd::GradcheckArgs),
@@ -68,8 +70,69 @@ enum Command {
     Init(init_cmd::InitArgs),
 }
 
+/// The subcommand path the arguments name (`initscope data export`), for the help hint.
+fn command_path(args: &[std::ffi::OsString]) -> String {
+    let mut cmd = Cli::command();
+    let mut path = vec![cmd.get_name().to_string()];
+    for a in args.iter().skip(1) {
+        if !cmd.has_subcommands() {
+            break;
+        }
+        if let Some(sub) = cmd.find_subcommand(a).cloned() {
+            path.push(sub.get_name().to_string());
+            cmd = sub;
+        }
+    }
+    path.join(" ")
+}
+
+/// A usage error from clap as one line: its first line without clap's `error: `, the indented
+/// notes under it (the missing arguments, possible values, tips) and where to read more.
+fn usage_error_line(e: &clap::Error, args: &[std::ffi::OsString]) -> String {
+    let text = e.to_string();
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first).trim();
+    let notes: Vec<&str> = lines
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| l.starts_with(char::is_whitespace) && !l.trim().is_empty())
+        .map(|l| {
+            let l = l.trim();
+            l.strip_prefix('[')
+                .and_then(|l| l.strip_suffix(']'))
+                .unwrap_or(l)
+        })
+        .collect();
+    let see = format!("see '{} --help'", command_path(args));
+    if first.ends_with(':') {
+        // "the following required arguments were not provided:" lists them below.
+        format!("initscope: error: {first} {} ({see})", notes.join(", "))
+    } else if notes.is_empty() {
+        format!("initscope: error: {first} ({see})")
+    } else {
+        format!("initscope: error: {first} ({}; {see})", notes.join("; "))
+    }
+}
+
 fn run() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                e.exit()
+            }
+            // `initscope` or `initscope data` alone: the help, as asked for with --help.
+            clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                outln!("{}", e.to_string().trim_end());
+                return Ok(ExitCode::SUCCESS);
+            }
+            _ => {
+                eprintln!("{}", usage_error_line(&e, &args));
+                return Ok(ExitCode::from(2));
+            }
+        },
+    };
     match cli.command {
         Command::Train(a) => train_cmd::run(a),
         Command::Bench(a) => bench_cmd::run(a),

@@ -52,7 +52,7 @@ pub fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
 
 #[derive(Args, Debug)]
 pub struct StudyArgs {
-    /// Dataset [default: mnist1d, so every machine shows the same].
+    /// Dataset, any of train's --data (mnist1d is generated, so every machine shows the same).
     #[arg(long, default_value = "mnist1d")]
     pub data: String,
     /// Output folder: created when missing, used when empty, resumed when it holds a study or

@@ -25,7 +25,8 @@ pub struct SweepArgs {
     /// Runs in parallel, one thread each [default: all cores].
     #[arg(long)]
     pub jobs: Option<usize>,
-    /// Run only shard i of n (run k belongs to shard k mod n), or `auto` with --shards.
+    /// Run only shard i of n, shards numbered from 0 (0 <= i < n; run k belongs to shard k mod n),
+    /// or `auto` with --shards.
     #[arg(long, value_name = "i/n|auto")]
     pub shard: Option<String>,
     /// Shard count for --shard auto (the index comes from SLURM_ARRAY_TASK_ID or
@@ -71,10 +72,12 @@ pub struct MergeArgs {
 
 #[derive(Args, Debug)]
 pub struct SlurmArgs {
+    /// The grid file, as for `initscope sweep`.
     pub grid: PathBuf,
+    /// The sweep directory every array task writes into (as `sweep --out`).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Array tasks.
+    /// Array tasks (shards 0 to N-1).
     #[arg(long)]
     pub shards: usize,
     /// CPUs per task (= parallel runs per task).

@@ -10,7 +10,7 @@ use initscope::config::validate;
 use initscope::output::{check_out_dir, write_run_dir, FolderKind};
 use initscope::train::{initial_params, train_from, EvalPoint, Event, Status, Summary};
 
-use crate::args::RunArgs;
+use crate::args::{warn_unused, RunArgs};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -106,6 +106,7 @@ fn summary_text(s: &Summary) -> String {
 pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     let raw = a.run.raw()?;
     let (cfg, data) = validate(&raw)?;
+    warn_unused(&raw);
     if let Some(dir) = &a.out {
         // Refuse before training, not after.
         check_out_dir(dir, FolderKind::Run, a.force)?;

@@ -374,39 +374,53 @@ fn finite(field: &str, v: f64) -> Result<f64> {
     }
 }
 
+/// Splits `list` (the widths of `text`) at any of `seps`, naming the token as written in errors:
+/// a '-' or '+' that starts a token is its sign, so `-3` is refused as `'-3'`, not as an empty
+/// width.
+fn parse_widths(field: &str, text: &str, list: &str, seps: &[char]) -> Result<Vec<usize>> {
+    let mut widths = Vec::new();
+    let mut rest = list.trim();
+    loop {
+        let sign = usize::from(rest.starts_with(['-', '+']));
+        let end = rest[sign..].find(seps).map_or(rest.len(), |i| i + sign);
+        let token = rest[..end].trim();
+        match token.parse::<usize>() {
+            Ok(n) if n > 0 => widths.push(n),
+            _ if token.is_empty() => {
+                return Err(Error::spec(
+                    field,
+                    text,
+                    "empty width (a separator at either end, or two in a row)",
+                ))
+            }
+            _ => {
+                return Err(Error::spec(
+                    field,
+                    text,
+                    format!("'{token}' is not a positive width"),
+                ))
+            }
+        }
+        if end == rest.len() {
+            return Ok(widths);
+        }
+        rest = rest[end + 1..].trim_start();
+    }
+}
+
 /// Parses `--hidden 16,16` (empty or "none" for no hidden layer).
 fn parse_hidden(text: &str) -> Result<Vec<usize>> {
     let t = text.trim();
     if t.is_empty() || t.eq_ignore_ascii_case("none") || t == "[]" {
         return Ok(Vec::new());
     }
-    t.trim_start_matches('[')
-        .trim_end_matches(']')
-        .split([',', 'x', '-'])
-        .map(|w| match w.trim().parse::<usize>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(Error::spec(
-                "--hidden",
-                text,
-                format!("'{}' is not a positive width", w.trim()),
-            )),
-        })
-        .collect()
+    let list = t.trim_start_matches('[').trim_end_matches(']');
+    parse_widths("--hidden", text, list, &[',', 'x', '-'])
 }
 
 /// Parses `--arch 2-16-16-2` (input, hidden..., output).
 fn parse_arch(text: &str) -> Result<Vec<usize>> {
-    let dims: Vec<usize> = text
-        .split(['-', ','])
-        .map(|w| match w.trim().parse::<usize>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(Error::spec(
-                "--arch",
-                text,
-                format!("'{}' is not a positive width", w.trim()),
-            )),
-        })
-        .collect::<Result<_>>()?;
+    let dims = parse_widths("--arch", text, text, &['-', ','])?;
     if dims.len() < 2 {
         return Err(Error::spec(
             "--arch",
@@ -491,11 +505,147 @@ impl DataCache {
     }
 }
 
+/// Refuses options that contradict each other (one of them would be silently ignored) and a
+/// `--data-dir` that is not a directory.
+fn refuse_contradictions(raw: &RawConfig) -> Result<()> {
+    let given = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+    if let Some(path) = &raw.init_from {
+        let ignored: Vec<&str> = [
+            ("--init", raw.init.is_some()),
+            ("--bias-init", raw.bias_init.is_some()),
+            ("--layer-init", given(&raw.layer_init)),
+            ("--layer-bias-init", given(&raw.layer_bias_init)),
+        ]
+        .into_iter()
+        .filter_map(|(flag, set)| set.then_some(flag))
+        .collect();
+        if !ignored.is_empty() {
+            return Err(Error::config(
+                "--init-from",
+                format!(
+                    "the weights and biases come from {path}, so {} would be ignored; drop {} or --init-from",
+                    ignored.join(" and "),
+                    if ignored.len() == 1 { "it" } else { "them" }
+                ),
+            ));
+        }
+    }
+    if raw.no_bias == Some(true) {
+        for (flag, set) in [
+            ("--bias-init", raw.bias_init.is_some()),
+            ("--layer-bias-init", given(&raw.layer_bias_init)),
+        ] {
+            if set {
+                return Err(Error::config(
+                    flag,
+                    "there are no biases to initialise with --no-bias; drop one of the two",
+                ));
+            }
+        }
+    }
+    if let Some(dir) = &raw.data_dir {
+        let path = Path::new(dir);
+        if !path.is_dir() {
+            let reason = if path.exists() {
+                "is not a directory"
+            } else {
+                "no such directory"
+            };
+            return Err(Error::spec("--data-dir", dir, reason));
+        }
+    }
+    Ok(())
+}
+
+/// Options that are valid but do nothing for this configuration (e.g. `--momentum` with adam,
+/// `--task` with built-in data), one message each, for the caller to show as warnings. Call it
+/// on a configuration that [`validate`] accepted; what does not parse is not reported here.
+pub fn warnings(raw: &RawConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(kind) = OptimKind::parse("--optim", raw.optim.as_deref().unwrap_or("sgd")) {
+        use OptimKind::*;
+        for (flag, set, used_by, users) in [
+            (
+                "--momentum",
+                raw.momentum.is_some(),
+                &[Momentum, Nesterov][..],
+                "momentum and nesterov",
+            ),
+            (
+                "--beta1",
+                raw.beta1.is_some(),
+                &[Adam, Adamw],
+                "adam and adamw",
+            ),
+            (
+                "--beta2",
+                raw.beta2.is_some(),
+                &[Adam, Adamw],
+                "adam and adamw",
+            ),
+            (
+                "--eps",
+                raw.eps.is_some(),
+                &[Adam, Adamw, Rmsprop],
+                "adam, adamw and rmsprop",
+            ),
+            ("--alpha", raw.alpha.is_some(), &[Rmsprop], "rmsprop"),
+        ] {
+            if set && !used_by.contains(&kind) {
+                out.push(format!(
+                    "{flag} has no effect with --optim {kind} (used by {users} only)"
+                ));
+            }
+        }
+    }
+    let text = raw.data.as_deref().unwrap_or(DEFAULT_DATA);
+    if let Ok(data) = DataSpec::parse("--data", text) {
+        let csv = matches!(data, DataSpec::Csv { .. });
+        let numpy = matches!(data, DataSpec::Npy { .. } | DataSpec::Npz { .. });
+        let images = matches!(data, DataSpec::Images(_));
+        let own_test = images || matches!(data, DataSpec::Synthetic(_) | DataSpec::Mnist1d(_));
+        for (flag, set, used, users) in [
+            (
+                "--task",
+                raw.task.is_some(),
+                csv || numpy,
+                "CSV and NumPy files",
+            ),
+            (
+                "--label-column",
+                raw.label_column.is_some(),
+                csv,
+                "CSV files",
+            ),
+            (
+                "--data-dir",
+                raw.data_dir.is_some(),
+                images,
+                "fashion-mnist and mnist",
+            ),
+            (
+                "--test-fraction",
+                raw.test_fraction.is_some(),
+                !own_test,
+                "files without a test split",
+            ),
+        ] {
+            if set && !used {
+                out.push(format!(
+                    "{flag} has no effect on the data '{text}' (used by {users} only)"
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// [`validate`] with a cache of loaded datasets.
 pub fn validate_cached(
     raw: &RawConfig,
     cache: &mut DataCache,
 ) -> Result<(RunConfig, Arc<Dataset>)> {
+    refuse_contradictions(raw)?;
     let data_spec = DataSpec::parse("--data", raw.data.as_deref().unwrap_or(DEFAULT_DATA))?;
     let defaults = DataOptions::default();
     let data_options = DataOptions {
@@ -594,15 +744,6 @@ pub fn validate_cached(
     )?;
     for (l, i) in &layer_bias_init {
         bias_only(i.clone(), "--layer-bias-init", &format!("{l}={i}"))?;
-    }
-    let uses_lsuv = std::iter::once(&init)
-        .chain(layer_init.values())
-        .any(|i| matches!(i, Init::Lsuv { .. }));
-    if uses_lsuv && raw.init_from.is_some() {
-        return Err(Error::config(
-            "--init-from",
-            "cannot be combined with an lsuv initializer",
-        ));
     }
 
     let kind = OptimKind::parse("--optim", raw.optim.as_deref().unwrap_or("sgd"))?;
@@ -838,6 +979,134 @@ mod tests {
         ] {
             let e = validate(&raw(toml)).unwrap_err().to_string();
             assert!(e.starts_with(flag), "{toml}: {e}");
+        }
+    }
+
+    #[test]
+    fn width_errors_name_the_token_as_written() {
+        for (text, token) in [
+            ("-3", "'-3'"),
+            ("16,-3", "'-3'"),
+            ("16--3", "'-3'"),
+            ("8,0", "'0'"),
+            ("8,abc", "'abc'"),
+            ("16,,16", "empty width"),
+            ("16-", "empty width"),
+        ] {
+            let e = parse_hidden(text).unwrap_err().to_string();
+            assert!(e.starts_with("--hidden"), "{text}: {e}");
+            assert!(e.contains(token), "{text}: {e}");
+        }
+        let e = parse_hidden("-3").unwrap_err().to_string();
+        assert_eq!(e, "--hidden '-3': '-3' is not a positive width");
+        assert_eq!(parse_hidden("[16, 8x4-2]").unwrap(), vec![16, 8, 4, 2]);
+        let e = parse_arch("2--16-2").unwrap_err().to_string();
+        assert_eq!(e, "--arch '2--16-2': '-16' is not a positive width");
+        let e = parse_arch("-2-16-2").unwrap_err().to_string();
+        assert!(e.contains("'-2' is not a positive width"), "{e}");
+        assert_eq!(parse_arch("2-16-16-2").unwrap(), vec![2, 16, 16, 2]);
+    }
+
+    #[test]
+    fn contradicting_options_are_refused_naming_both() {
+        for (toml, want) in [
+            (
+                "init_from = \"w.safetensors\"\ninit = \"zeros\"",
+                "--init-from: the weights and biases come from w.safetensors, so --init would be ignored; drop it or --init-from",
+            ),
+            (
+                "init_from = \"w.safetensors\"\nbias_init = \"zeros\"\nlayer_bias_init = [\"1=zeros\"]",
+                "--init-from: the weights and biases come from w.safetensors, so --bias-init and --layer-bias-init would be ignored; drop them or --init-from",
+            ),
+            (
+                "init_from = \"w.safetensors\"\nlayer_init = [\"1=lsuv\"]",
+                "so --layer-init would be ignored",
+            ),
+            (
+                "no_bias = true\nbias_init = \"zeros\"",
+                "--bias-init: there are no biases to initialise with --no-bias; drop one of the two",
+            ),
+            (
+                "no_bias = true\nlayer_bias_init = [\"2=zeros\"]",
+                "--layer-bias-init: there are no biases to initialise with --no-bias",
+            ),
+            (
+                "data_dir = \"/nonexistent/initscope-data\"",
+                "--data-dir '/nonexistent/initscope-data': no such directory",
+            ),
+            (
+                "data_dir = \"Cargo.toml\"",
+                "--data-dir 'Cargo.toml': is not a directory",
+            ),
+        ] {
+            let e = validate(&raw(toml)).unwrap_err().to_string();
+            assert!(e.starts_with(want) || e.contains(want), "{toml}: {e}");
+        }
+        // Alone, or with what they do not contradict, each is accepted.
+        for toml in [
+            "init_from = \"w.safetensors\"\nno_bias = true\nlayer_init = []",
+            "no_bias = true\ninit = \"zeros\"",
+            "data_dir = \".\"\nbias_init = \"zeros\"",
+        ] {
+            refuse_contradictions(&raw(toml)).unwrap();
+        }
+    }
+
+    #[test]
+    fn options_that_do_nothing_are_warned_about() {
+        let w = |toml: &str| warnings(&raw(toml));
+        assert_eq!(
+            w("momentum = 0.5\nbeta1 = 0.8\nbeta2 = 0.9\nalpha = 0.9\neps = 1e-7"),
+            [
+                "--momentum has no effect with --optim sgd (used by momentum and nesterov only)",
+                "--beta1 has no effect with --optim sgd (used by adam and adamw only)",
+                "--beta2 has no effect with --optim sgd (used by adam and adamw only)",
+                "--eps has no effect with --optim sgd (used by adam, adamw and rmsprop only)",
+                "--alpha has no effect with --optim sgd (used by rmsprop only)",
+            ]
+        );
+        assert_eq!(
+            w("optim = \"adam\"\nmomentum = 0.5\nbeta1 = 0.8"),
+            ["--momentum has no effect with --optim adam (used by momentum and nesterov only)"]
+        );
+        assert_eq!(
+            w("optim = \"rmsprop\"\nmomentum = 0.5\nalpha = 0.9\neps = 1e-6"),
+            ["--momentum has no effect with --optim rmsprop (used by momentum and nesterov only)"]
+        );
+        assert_eq!(
+            w("data = \"xor\"\ntask = \"regression\"\nlabel_column = \"0\"\ndata_dir = \".\"\ntest_fraction = 0.5"),
+            [
+                "--task has no effect on the data 'xor' (used by CSV and NumPy files only)",
+                "--label-column has no effect on the data 'xor' (used by CSV files only)",
+                "--data-dir has no effect on the data 'xor' (used by fashion-mnist and mnist only)",
+                "--test-fraction has no effect on the data 'xor' (used by files without a test split only)",
+            ]
+        );
+        assert_eq!(
+            w("data = \"mnist1d\"\ntest_fraction = 0.3"),
+            ["--test-fraction has no effect on the data 'mnist1d' (used by files without a test split only)"]
+        );
+        assert_eq!(
+            w("data = \"idx:a,b\"\ntask = \"regression\"\ntest_fraction = 0.3"),
+            ["--task has no effect on the data 'idx:a,b' (used by CSV and NumPy files only)"]
+        );
+        assert_eq!(
+            w("data = \"npy:x.npy,y.npy\"\nlabel_column = \"0\""),
+            ["--label-column has no effect on the data 'npy:x.npy,y.npy' (used by CSV files only)"]
+        );
+        // What is used is not warned about.
+        for toml in [
+            "",
+            "optim = \"momentum\"\nmomentum = 0.5",
+            "optim = \"nesterov\"\nmomentum = 0.5",
+            "optim = \"adamw\"\nbeta1 = 0.8\nbeta2 = 0.9\neps = 1e-6",
+            "optim = \"rmsprop\"\nalpha = 0.9\neps = 1e-6",
+            "data = \"d.csv\"\ntask = \"regression\"\nlabel_column = \"y\"\ntest_fraction = 0.5",
+            "data = \"d.npz\"\ntask = \"classification\"",
+            "data = \"mnist\"\ndata_dir = \".\"",
+            "data = \"fashion-mnist\"\ndata_dir = \".\"",
+        ] {
+            assert!(w(toml).is_empty(), "{toml}: {:?}", w(toml));
         }
     }
 }

@@ -262,6 +262,7 @@ pub enum Init {
     /// max_iter rescalings. Needs data: applied by [`crate::train::initial_params`].
     Lsuv { tol: f64, max_iter: usize },
     /// A base initializer plus eps · N(0, 1) on every entry: how much noise breaks symmetry.
+    /// The base may itself be perturbed, at most [`MAX_INIT_NESTING`] levels deep.
     Perturbed { eps: f64, base: Box<Init> },
     /// PyTorch's `nn.Linear` default for weight and bias alike: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
     /// (For the weight `kaiming_uniform_(a=sqrt(5))`, whose bound simplifies to 1/sqrt(fan_in).)
@@ -284,6 +285,11 @@ pub struct InitInfo {
     pub formula: &'static str,
     pub source: &'static str,
 }
+
+/// How many `perturbed` specs may nest (`perturbed:eps=E,base=perturbed:eps=E,base=...`): at most
+/// 8. Each level holds its own copy of the rest of the text, so unbounded nesting would cost memory
+/// quadratic in the depth; deeper specs are refused before the next level is parsed.
+pub const MAX_INIT_NESTING: usize = 8;
 
 /// Every initializer with its aliases, arguments, formula and source.
 pub const INITIALIZERS: &[InitInfo] = &[
@@ -913,8 +919,15 @@ impl Init {
         }
     }
 
-    /// Parses an initializer spec, naming `field` in errors.
+    /// Parses an initializer spec, naming `field` in errors. `perturbed` specs nest at most
+    /// [`MAX_INIT_NESTING`] (8) levels deep.
     pub fn parse(field: &str, text: &str) -> Result<Init> {
+        Init::parse_nested(field, text, 1)
+    }
+
+    /// [`Init::parse`] of a spec that is the `depth`-th level of its nesting (1 at the top);
+    /// a `perturbed` deeper than [`MAX_INIT_NESTING`] is refused before its base is parsed.
+    fn parse_nested(field: &str, text: &str, depth: usize) -> Result<Init> {
         let spec = Spec::parse(field, text)?;
         let nonneg = |key: &str, v: &Option<String>, default: f64| -> Result<f64> {
             let x = spec.f64_or(key, v, default)?;
@@ -1070,6 +1083,15 @@ impl Init {
                 }
             }
             "perturbed" => {
+                if depth > MAX_INIT_NESTING {
+                    return Err(Error::config(
+                        field,
+                        format!(
+                            "perturbed specs nest at most {MAX_INIT_NESTING} levels deep \
+                             (perturbed:...,base=perturbed:...); this one nests deeper"
+                        ),
+                    ));
+                }
                 let v = spec.bind(&["eps", "base"])?;
                 let eps = match &v[0] {
                     Some(_) => nonneg("eps", &v[0], 0.0)?,
@@ -1080,7 +1102,7 @@ impl Init {
                     }
                 };
                 let base = match &v[1] {
-                    Some(b) => Init::parse(field, b)?,
+                    Some(b) => Init::parse_nested(field, b, depth + 1)?,
                     None => return Err(spec.error("perturbed needs base=SPEC (last), e.g. perturbed:eps=1e-3,base=constant:0.1")),
                 };
                 if matches!(base, Init::Lsuv { .. }) || base.is_preset() {
@@ -1161,5 +1183,37 @@ impl TryFrom<String> for Init {
     type Error = Error;
     fn try_from(s: String) -> Result<Self> {
         s.parse()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(levels: usize) -> String {
+        "perturbed:eps=1e-3,base=".repeat(levels) + "constant:0.1"
+    }
+
+    #[test]
+    fn perturbed_nests_at_most_eight_levels_and_deep_nesting_is_refused_quickly() {
+        let mut init = Init::parse("--init", &nested(MAX_INIT_NESTING)).unwrap();
+        let mut levels = 0;
+        while let Init::Perturbed { base, .. } = init {
+            levels += 1;
+            init = *base;
+        }
+        assert_eq!(
+            (levels, init),
+            (MAX_INIT_NESTING, Init::Constant { value: 0.1 })
+        );
+        let want = "--init: perturbed specs nest at most 8 levels deep \
+                    (perturbed:...,base=perturbed:...); this one nests deeper";
+        let e = Init::parse("--init", &nested(MAX_INIT_NESTING + 1)).unwrap_err();
+        assert_eq!(e.to_string(), want);
+        // 8000 levels cost 2.2 GB and seconds when every level was parsed; now nine are.
+        let start = std::time::Instant::now();
+        let e = Init::parse("--init", &nested(8000)).unwrap_err();
+        assert_eq!(e.to_string(), want);
+        assert!(start.elapsed().as_secs_f64() < 1.0, "{:?}", start.elapsed());
     }
 }

@@ -131,6 +131,12 @@ impl Grid {
                 }
             }
         }
+        if axes.is_empty() {
+            return Err(Error::file(
+                path,
+                "has no axes; a sweep needs at least one [axes] list (use `initscope train` for one run)",
+            ));
+        }
         for (key, _) in &axes {
             if fixed.contains_key(key) {
                 return Err(Error::file(
@@ -140,8 +146,14 @@ impl Grid {
             }
         }
         let grid = Grid { fixed, axes };
-        // Every key must be a train flag: check with the first point.
-        grid.raw_config(&grid.point(0), path)?;
+        // Every key must be a train flag and every value of its type: check [fixed] alone, then
+        // each axis value with it, so that an error names the one value at fault.
+        grid.raw_config(&[], path)?;
+        for (key, values) in &grid.axes {
+            for v in values {
+                grid.raw_config(&[(key.clone(), v.clone())], path)?;
+            }
+        }
         Ok(grid)
     }
 
@@ -172,13 +184,24 @@ impl Grid {
             t.insert(k.clone(), v.clone());
         }
         toml::Value::Table(t).try_into::<RawConfig>().map_err(|e| {
-            Error::file(
-                path,
-                format!(
-                    "{} (keys are train's flag names with underscores)",
-                    e.to_string().trim()
-                ),
-            )
+            // toml's messages run over several lines ("...\nin `seed`"): one line here.
+            let reason = e
+                .to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let at = if point.is_empty() {
+                "[fixed]".to_string()
+            } else {
+                let values: Vec<String> = point.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+                format!("[axes] {}", values.join(", "))
+            };
+            let hint = if reason.contains("unknown field") {
+                " (keys are train's flag names with underscores)"
+            } else {
+                ""
+            };
+            Error::file(path, format!("{at}: {reason}{hint}"))
         })
     }
 }
@@ -743,4 +766,46 @@ pub fn array_indices(missing: &[SweepEntry], shards: usize) -> String {
         .map(|i| i.to_string())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_err(text: &str) -> String {
+        Grid::parse(text, Path::new("g.toml"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn grid_errors_are_one_line_naming_the_file_axis_and_value() {
+        let e = parse_err("[fixed]\nsteps = 5\n[axes]\nseed = [0, \"a\"]\n");
+        assert!(!e.contains('\n'), "{e}");
+        assert!(
+            e.starts_with("g.toml: [axes] seed = \"a\": invalid type: string \"a\""),
+            "{e}"
+        );
+        let e = parse_err("[fixed]\nlearning_rate = 0.1\n[axes]\nseed = [0, 1]\n");
+        assert!(!e.contains('\n'), "{e}");
+        assert!(
+            e.starts_with("g.toml: [fixed]: unknown field `learning_rate`")
+                && e.ends_with("(keys are train's flag names with underscores)"),
+            "{e}"
+        );
+        let e = parse_err("[axes]\nseed = [0, 1]\nsteps = [10, [1]]\n");
+        assert!(!e.contains('\n') && e.contains("[axes] steps = [1]"), "{e}");
+        let e = parse_err("[axes]\nseed = [0, 1\n");
+        assert!(!e.contains('\n') && e.starts_with("g.toml: "), "{e}");
+    }
+
+    #[test]
+    fn a_grid_without_axes_is_refused() {
+        let want = "g.toml: has no axes; a sweep needs at least one [axes] list (use `initscope train` for one run)";
+        assert_eq!(parse_err("[fixed]\nsteps = 5\n"), want);
+        assert_eq!(parse_err("[fixed]\nsteps = 5\n[axes]\n"), want);
+        assert_eq!(parse_err(""), want);
+        let g = Grid::parse("[axes]\nseed = [0, 1]\n", Path::new("g.toml")).unwrap();
+        assert_eq!(g.len(), 2);
+    }
 }

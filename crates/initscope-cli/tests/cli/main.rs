@@ -692,3 +692,237 @@ fn reproduce_prints_the_table_and_json_and_refuses_unknown_names() {
         "unknown reproduction; known: seed",
     );
 }
+
+#[test]
+fn usage_errors_are_one_prefixed_line_and_help_and_version_still_print() {
+    assert_bad_input(
+        &["train", "--foo"],
+        "initscope: error: unexpected argument '--foo' found (see 'initscope train --help')",
+    );
+    assert_bad_input(
+        &["train", "--inti", "zeros"],
+        "a similar argument exists: '--init'",
+    );
+    assert_bad_input(
+        &["train", "--lr"],
+        "initscope: error: a value is required for '--lr <LR>'",
+    );
+    assert_bad_input(
+        &["train", "--lr", "abc"],
+        "initscope: error: invalid value 'abc' for '--lr <LR>'",
+    );
+    assert_bad_input(
+        &["explain", "--format", "html"],
+        "possible values: text, markdown; see 'initscope explain --help'",
+    );
+    assert_bad_input(
+        &["data", "export"],
+        "initscope: error: the following required arguments were not provided: --out",
+    );
+    assert_bad_input(
+        &["init", "show", "zeros", "--fan-in", "3"],
+        "(see 'initscope init show --help')",
+    );
+    assert_bad_input(
+        &["nosuchcommand"],
+        "initscope: error: unrecognized subcommand 'nosuchcommand' (see 'initscope --help')",
+    );
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["train", "--help"],
+        &["data", "export", "-h"],
+        &["help", "sweep"],
+        &[],
+        &["data"],
+    ] {
+        let o = initscope(args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert!(!o.stdout.is_empty(), "{args:?}: nothing on stdout");
+        assert!(o.stderr.is_empty(), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn negative_widths_are_named_as_written() {
+    assert_bad_input(
+        &["train", "--hidden=-3"],
+        "--hidden '-3': '-3' is not a positive width",
+    );
+    assert_bad_input(
+        &["train", "--arch=2--16-2"],
+        "--arch '2--16-2': '-16' is not a positive width",
+    );
+}
+
+#[test]
+fn study_out_on_a_file_names_the_path() {
+    let dir = temp_dir("study-out-file");
+    let file = dir.join("taken.txt");
+    std::fs::write(&file, "not a folder").unwrap();
+    let f = file.to_str().unwrap();
+    assert_bad_input(
+        &["study", "--quick", "--out", f],
+        &format!("{f}: exists and is not a folder"),
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a folder");
+}
+
+#[test]
+fn grid_errors_are_one_line_and_an_empty_grid_is_refused() {
+    let dir = temp_dir("grid-errors");
+    let g = dir.join("g.toml");
+    let gs = g.to_str().unwrap();
+    let out = dir.join("o");
+    let outs = out.to_str().unwrap();
+    std::fs::write(&g, "[fixed]\nsteps = 5\n[axes]\nseed = [0, \"a\"]\n").unwrap();
+    assert_bad_input(
+        &["sweep", gs, "--out", outs],
+        &format!("{gs}: [axes] seed = \"a\": invalid type: string \"a\""),
+    );
+    for text in ["[fixed]\nsteps = 5\n", "[fixed]\nsteps = 5\n[axes]\n"] {
+        std::fs::write(&g, text).unwrap();
+        assert_bad_input(
+            &["sweep", gs, "--out", outs],
+            &format!("{gs}: has no axes; a sweep needs at least one [axes] list (use `initscope train` for one run)"),
+        );
+    }
+    assert!(!out.exists(), "nothing written for a refused grid");
+}
+
+#[test]
+fn contradicting_options_are_refused_and_idle_ones_warned_about() {
+    assert_bad_input(
+        &["train", "--init-from", "w.safetensors", "--init", "zeros"],
+        "--init-from: the weights and biases come from w.safetensors, so --init would be ignored",
+    );
+    assert_bad_input(
+        &[
+            "explain",
+            "--init-from",
+            "w.safetensors",
+            "--layer-bias-init",
+            "1=zeros",
+        ],
+        "so --layer-bias-init would be ignored",
+    );
+    assert_bad_input(
+        &["train", "--no-bias", "--bias-init", "zeros"],
+        "--bias-init: there are no biases to initialise with --no-bias",
+    );
+    assert_bad_input(
+        &["gradcheck", "--no-bias", "--layer-bias-init", "2=zeros"],
+        "--layer-bias-init: there are no biases to initialise with --no-bias",
+    );
+    assert_bad_input(
+        &["train", "--data-dir", "/nonexistent/initscope-data"],
+        "--data-dir '/nonexistent/initscope-data': no such directory",
+    );
+    let o = initscope(&[
+        "train",
+        "--steps",
+        "2",
+        "-q",
+        "--json",
+        "--optim",
+        "adam",
+        "--momentum",
+        "0.5",
+        "--task",
+        "regression",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "initscope: warning: --momentum has no effect with --optim adam (used by momentum and nesterov only)\n\
+         initscope: warning: --task has no effect on the data 'moons' (used by CSV and NumPy files only)\n"
+    );
+    serde_json::from_slice::<serde_json::Value>(&o.stdout).expect("stdout holds only the JSON");
+    for cmd in ["explain", "gradcheck"] {
+        let o = initscope(&[cmd, "--steps", "2", "--hidden", "4", "--alpha", "0.9"]);
+        assert_eq!(o.status.code(), Some(0), "{cmd}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("initscope: warning: --alpha has no effect with --optim sgd"),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+    }
+    // A sweep may fix an option that only some of its runs use: no warning per run.
+    let dir = temp_dir("sweep-no-warnings");
+    let g = dir.join("g.toml");
+    std::fs::write(
+        &g,
+        "[fixed]\ndata = \"moons:n=64\"\nhidden = \"4\"\nsteps = 5\nmomentum = 0.5\n[axes]\noptim = [\"sgd\", \"momentum\"]\n",
+    )
+    .unwrap();
+    let o = initscope(&[
+        "sweep",
+        g.to_str().unwrap(),
+        "--out",
+        dir.join("o").to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+}
+
+#[test]
+fn every_help_documents_each_argument_and_states_a_default_once() {
+    let text = |args: &[&str]| {
+        let o = initscope(args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let export = text(&["data", "export", "--help"]);
+    assert!(
+        export.contains("<DATA>  A built-in name") && export.contains("FILE-test.csv"),
+        "{export}"
+    );
+    assert!(
+        export.contains("An existing file is refused without --force"),
+        "{export}"
+    );
+    let study = text(&["study", "--help"]);
+    let data = study
+        .lines()
+        .find(|l| l.trim_start().starts_with("--data <"))
+        .expect("study --help lists --data");
+    assert_eq!(data.matches("default").count(), 1, "{data}");
+    let sweep = text(&["sweep", "--help"]);
+    assert!(sweep.contains("0 <= i < n"), "{sweep}");
+    for cmd in [
+        "train",
+        "bench",
+        "data list",
+        "data info",
+        "data export",
+        "explain",
+        "gradcheck",
+        "meanfield",
+        "study",
+        "reproduce",
+        "report",
+        "sweep",
+        "merge",
+        "slurm",
+        "init list",
+        "init show",
+    ] {
+        let mut args: Vec<&str> = cmd.split(' ').collect();
+        args.push("--help");
+        let help = text(&args);
+        let lines: Vec<&str> = help.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            assert!(line.matches("[default:").count() <= 1, "{cmd}: {line}");
+            let t = line.trim();
+            // An argument line with no description beside it nor indented under it.
+            let indent = line.len() - line.trim_start().len();
+            let under = lines
+                .get(i + 1)
+                .is_some_and(|n| n.len() - n.trim_start().len() > indent && !n.trim().is_empty());
+            if (t.starts_with('-') || t.starts_with('<')) && !t.contains("  ") {
+                assert!(under, "{cmd}: undocumented argument '{t}'");
+            }
+        }
+    }
+}
