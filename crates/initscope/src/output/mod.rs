@@ -4,6 +4,7 @@
 //! The directory is written under a temporary sibling name and renamed into place when complete,
 //! so an interrupted or failed write never leaves a half-written run directory behind.
 
+pub mod json;
 pub mod safetensors;
 pub mod tensorboard;
 
