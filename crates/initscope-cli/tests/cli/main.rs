@@ -743,3 +743,31 @@ fn train_warns_when_diagnostic_values_are_not_finite() {
     let text = String::from_utf8_lossy(&zeros.stdout);
     assert!(!text.contains("warning"), "{text}");
 }
+
+/// `report` refuses a metrics.csv cut mid-record: one line naming the file and the line, exit 2.
+#[test]
+fn report_refuses_a_truncated_metrics_csv() {
+    let dir = temp_dir("report-truncated");
+    let run = dir.join("run");
+    let o = initscope(&[
+        "train",
+        "--data",
+        "xor",
+        "--steps",
+        "5",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let path = run.join("metrics.csv");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    let n = text.lines().count() + 1;
+    text.push_str("abc,12,loss,\n");
+    std::fs::write(&path, text).unwrap();
+    assert_bad_input(
+        &["report", run.to_str().unwrap()],
+        &format!("{}: line {n} is incomplete (4 of 5 fields)", path.display()),
+    );
+    assert!(!run.join("report.html").exists());
+}

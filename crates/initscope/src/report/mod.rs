@@ -58,18 +58,78 @@ fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T> {
         .map_err(|e| Error::file(p, e.to_string()))
 }
 
+/// The header `metrics.csv` starts with.
+const METRICS_HEADER: [&str; 5] = ["run_id", "step", "metric", "layer", "value"];
+
+/// Reads `metrics.csv` (see [`crate::output::metrics_csv`]). Every record must be whole: five
+/// fields, a step number, a metric name, an empty or numeric layer and a value that parses as an
+/// f64 (`NaN`, `inf` and `-inf` included), and the file must end with a line end (the writer ends
+/// every record with one). A file cut mid-record is refused as
+/// `PATH: line N is incomplete (...)`, never read as a shorter run.
 fn read_metrics(p: &Path) -> Result<Vec<MetricRecord>> {
-    let mut r = csv::Reader::from_path(p).map_err(|e| Error::file(p, e.to_string()))?;
+    let bytes = fs::read(p).map_err(|e| Error::io(p, e))?;
+    let incomplete =
+        |line: u64, why: String| Error::file(p, format!("line {line} is incomplete ({why})"));
+    if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+        let line = bytes.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        return Err(incomplete(
+            line,
+            "it has no line end: the file was cut short".into(),
+        ));
+    }
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(bytes.as_slice());
     let mut out = Vec::new();
-    for (i, rec) in r.records().enumerate() {
+    let mut header = false;
+    for rec in r.records() {
         let rec = rec.map_err(|e| Error::file(p, e.to_string()))?;
-        let bad = || Error::file(p, format!("row {}: malformed metric record", i + 1));
+        let line = rec.position().map_or(0, |pos| pos.line());
+        if !header {
+            header = true;
+            if rec.iter().ne(METRICS_HEADER) {
+                return Err(Error::file(
+                    p,
+                    format!("line {line} is not the header {}", METRICS_HEADER.join(",")),
+                ));
+            }
+            continue;
+        }
+        if rec.len() != METRICS_HEADER.len() {
+            return Err(incomplete(
+                line,
+                format!("{} of {} fields", rec.len(), METRICS_HEADER.len()),
+            ));
+        }
+        let step = rec[1]
+            .parse()
+            .map_err(|_| incomplete(line, format!("step '{}' is not a step number", &rec[1])))?;
+        if rec[2].is_empty() {
+            return Err(incomplete(line, "no metric name".into()));
+        }
+        let layer = match &rec[3] {
+            "" => None,
+            l => Some(
+                l.parse()
+                    .map_err(|_| incomplete(line, format!("layer '{l}' is not a layer number")))?,
+            ),
+        };
+        let value = rec[4]
+            .parse()
+            .map_err(|_| incomplete(line, format!("value '{}' is not a number", &rec[4])))?;
         out.push(MetricRecord {
-            step: rec.get(1).and_then(|s| s.parse().ok()).ok_or_else(bad)?,
-            metric: rec.get(2).ok_or_else(bad)?.to_string(),
-            layer: rec.get(3).and_then(|s| s.parse().ok()),
-            value: rec.get(4).and_then(|s| s.parse().ok()).unwrap_or(f64::NAN),
+            step,
+            metric: rec[2].to_string(),
+            layer,
+            value,
         });
+    }
+    if !header {
+        return Err(Error::file(
+            p,
+            format!("is empty (no header {})", METRICS_HEADER.join(",")),
+        ));
     }
     Ok(out)
 }

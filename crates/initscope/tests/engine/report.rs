@@ -115,3 +115,76 @@ fn a_sweep_report_has_groups_bands_and_a_heat_map() {
     let e = load(&dir).unwrap_err().to_string();
     assert!(e.contains("neither a run directory"), "{e}");
 }
+
+/// A copy of the golden run directory whose metrics.csv is `metrics`.
+fn golden_copy_with_metrics(name: &str, metrics: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("initscope-report-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(golden_dir().join("report_run")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    std::fs::write(dir.join("metrics.csv"), metrics).unwrap();
+    dir
+}
+
+/// A metrics.csv cut mid-record is refused naming the file and the line, never read as a
+/// shorter run; NaN and inf values (a diverged run) are values.
+#[test]
+fn a_truncated_metrics_csv_is_refused_naming_the_line() {
+    let whole = std::fs::read_to_string(golden_dir().join("report_run/metrics.csv")).unwrap();
+    let lines = whole.lines().count();
+    let head: String = whole.lines().take(3).map(|l| format!("{l}\n")).collect();
+    for (name, tail, why) in [
+        ("fields", "abc,12,loss,\n", "(4 of 5 fields)"),
+        (
+            "empty-value",
+            "abc,12,loss,,\n",
+            "(value '' is not a number)",
+        ),
+        (
+            "bad-value",
+            "abc,12,loss,,0.1x\n",
+            "(value '0.1x' is not a number)",
+        ),
+        (
+            "bad-step",
+            "abc,1x,loss,,0.1\n",
+            "(step '1x' is not a step number)",
+        ),
+        (
+            "bad-layer",
+            "abc,1,grad_norm,q,0.1\n",
+            "(layer 'q' is not a layer number)",
+        ),
+        (
+            "no-line-end",
+            "abc,12,train_loss,,0.1",
+            "(it has no line end",
+        ),
+    ] {
+        let dir = golden_copy_with_metrics(name, &format!("{head}{tail}"));
+        let e = load(&dir).unwrap_err().to_string();
+        let want = format!(
+            "{}: line 4 is incomplete {why}",
+            dir.join("metrics.csv").display()
+        );
+        assert!(e.starts_with(&want), "{name}: {e}\nwanted: {want}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+    // The whole file cut short in the middle of its last value.
+    let dir = golden_copy_with_metrics("cut", &whole[..whole.len() - 2]);
+    let e = load(&dir).unwrap_err().to_string();
+    assert!(e.contains(&format!("line {lines} is incomplete")), "{e}");
+    let dir = golden_copy_with_metrics("empty", "");
+    assert!(load(&dir).unwrap_err().to_string().contains("is empty"));
+    // Non-finite values as the writer formats them are read back.
+    let dir = golden_copy_with_metrics(
+        "nonfinite",
+        &format!("{head}r,3,grad_norm,1,NaN\nr,3,weight_norm,1,inf\nr,3,act_mean,1,-inf\n"),
+    );
+    let run = &load(&dir).unwrap().runs[0];
+    let v: Vec<f64> = run.metrics[2..].iter().map(|m| m.value).collect();
+    assert!(v[0].is_nan() && v[1] == f64::INFINITY && v[2] == f64::NEG_INFINITY);
+}
