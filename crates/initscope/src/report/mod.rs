@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::matrix::Matrix;
 use crate::output::safetensors::load_params;
 use crate::sweep::SweepRecord;
-use crate::train::{HistogramRecord, MetricRecord, Summary};
+use crate::train::{HistogramRecord, MetricRecord, Status, Summary};
 use plots::{heatmap, line_chart, matrix_map, spans_decades, Series};
 
 /// Largest weight matrix drawn as a heat map (rows and columns).
@@ -252,13 +252,28 @@ fn curve(run: &RunRecord, metric: &str, layer: Option<usize>) -> Vec<(f64, f64)>
         .collect()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// The median of losses, a non-finite loss (a diverged run) ranked worst, as +inf: the median is
+/// infinite, and its point is not drawn, when at least half of the values are not finite.
+fn median(v: Vec<f64>) -> f64 {
+    let mut v: Vec<f64> = v
+        .into_iter()
+        .map(|x| if x.is_finite() { x } else { f64::INFINITY })
+        .collect();
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
     if n % 2 == 1 {
         v[n / 2]
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// The final test accuracy, None for regression and for a diverged run (the accuracy of a network
+/// with NaN outputs is no figure).
+pub fn final_acc(s: &Summary) -> Option<f64> {
+    match s.status {
+        Status::Ok => s.test_acc.filter(|a| a.is_finite()),
+        Status::Diverged => None,
     }
 }
 
@@ -322,7 +337,12 @@ pub fn render(data: &ReportData) -> Result<String> {
                 text: t,
                 class: String::new(),
             };
-            cells.push(plain(format!("{:?}", s.status).to_lowercase()));
+            cells.push(plain(match s.status {
+                Status::Ok => "ok".into(),
+                Status::Diverged => {
+                    format!("diverged at step {}", s.diverged_at_step.unwrap_or(s.steps))
+                }
+            }));
             cells.push(Cell {
                 text: v.verdict.name().into(),
                 class: v.verdict.name().into(),
@@ -330,8 +350,9 @@ pub fn render(data: &ReportData) -> Result<String> {
             cells.push(plain(fmt(s.loss_start)));
             cells.push(plain(fmt(s.train_loss)));
             cells.push(plain(fmt(s.test_loss)));
+            // The accuracy of a diverged (NaN) network is no figure.
             cells.push(plain(
-                s.test_acc
+                final_acc(s)
                     .map(|a| format!("{:.2}%", 100.0 * a))
                     .unwrap_or_else(|| "-".into()),
             ));
@@ -429,9 +450,20 @@ pub fn render(data: &ReportData) -> Result<String> {
             ),
         });
     }
+    let diverged = runs
+        .iter()
+        .filter(|r| r.summary.status == Status::Diverged)
+        .count();
+    let mut loss_note = "Full training-set loss against step (step 0 is the initialization); median over seeds, band from min to max.".to_string();
+    if diverged > 0 {
+        loss_note += &format!(
+            " {diverged} of {} runs diverged (the loss became NaN or infinite): their curves end at the last finite loss, and a median ranks a diverged loss worst (not drawn once half of a group has diverged).",
+            runs.len()
+        );
+    }
     sections.push(Section {
         title: "Loss curves".into(),
-        note: "Full training-set loss against step (step 0 is the initialization); median over seeds, band from min to max.".into(),
+        note: loss_note,
         plots: loss_plots,
     });
 
@@ -567,7 +599,9 @@ pub fn render(data: &ReportData) -> Result<String> {
             "test loss"
         };
         let value = |r: &RunRecord| {
-            if classification {
+            if r.summary.status == Status::Diverged {
+                f64::NAN
+            } else if classification {
                 r.summary.test_acc.unwrap_or(f64::NAN)
             } else {
                 r.summary.test_loss
@@ -605,7 +639,11 @@ pub fn render(data: &ReportData) -> Result<String> {
             .collect();
         sections.push(Section {
             title: format!("{figure} over {ya} x {xa}"),
-            note: "Mean over the remaining axes and seeds.".into(),
+            note: if runs.iter().any(|r| r.summary.status == Status::Diverged) {
+                "Mean over the remaining axes and seeds; diverged runs are left out (- where every run of a cell diverged).".into()
+            } else {
+                "Mean over the remaining axes and seeds.".into()
+            },
             plots: vec![Plot {
                 id: "heatmap".into(),
                 svg: heatmap(&format!("final {figure}"), xa, ya, &xs, &ys, &values),
@@ -642,4 +680,22 @@ pub fn render(data: &ReportData) -> Result<String> {
             })
         })
         .map_err(|e| Error::file("report template", e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn medians_rank_a_diverged_loss_worst() {
+        // A NaN with its sign bit set (what inf - inf gives on x86) sorted first under total_cmp
+        // and made a diverged run the best of its group.
+        let neg_nan = -f64::NAN;
+        assert_eq!(median(vec![neg_nan, 0.1, 0.3]), 0.3);
+        assert_eq!(median(vec![0.3, f64::NAN, 0.1]), 0.3);
+        assert_eq!(median(vec![0.2, f64::INFINITY, 0.1]), 0.2);
+        assert_eq!(median(vec![0.1, neg_nan]), f64::INFINITY);
+        assert_eq!(median(vec![f64::NAN]), f64::INFINITY);
+        assert_eq!(median(vec![0.1, 0.3]), 0.2);
+    }
 }
