@@ -188,3 +188,62 @@ fn a_truncated_metrics_csv_is_refused_naming_the_line() {
     let v: Vec<f64> = run.metrics[2..].iter().map(|m| m.value).collect();
     assert!(v[0].is_nan() && v[1] == f64::INFINITY && v[2] == f64::NEG_INFINITY);
 }
+
+/// Records full of non-finite values (a diverged run's nulls in summary.json and
+/// histograms.json, NaN and inf in metrics.csv) load and render: no panic, well-formed SVG, the
+/// runs table says where the run diverged.
+#[test]
+fn a_report_of_non_finite_records_renders() {
+    let whole = std::fs::read_to_string(golden_dir().join("report_run/metrics.csv")).unwrap();
+    let mut metrics = String::new();
+    for (i, line) in whole.lines().enumerate() {
+        let cut = line.rfind(',').unwrap();
+        if i == 0 {
+            metrics += line;
+        } else {
+            let bad = ["NaN", "inf", "-inf"][i % 3];
+            // Keep a few finite points so that some curves are partly drawn.
+            let value = if i % 5 == 0 { &line[cut + 1..] } else { bad };
+            metrics += &format!("{},{value}", &line[..cut]);
+        }
+        metrics += "\n";
+    }
+    let dir = golden_copy_with_metrics("nan-everywhere", &metrics);
+    let path = dir.join("summary.json");
+    let mut s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for k in [
+        "loss_start",
+        "train_loss",
+        "test_loss",
+        "train_acc",
+        "test_acc",
+    ] {
+        s[k] = serde_json::Value::Null;
+    }
+    s["status"] = "diverged".into();
+    s["diverged_at_step"] = 3.into();
+    s["loss_constant_baseline"] = serde_json::Value::Null;
+    for l in s["layers"].as_array_mut().unwrap() {
+        l["grad_w_norm_step0"] = serde_json::Value::Null;
+    }
+    std::fs::write(&path, s.to_string()).unwrap();
+    let path = dir.join("histograms.json");
+    let mut h: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for (i, rec) in h.as_array_mut().unwrap().iter_mut().enumerate() {
+        for k in ["min", "max", "sum", "sum_squares"] {
+            if i % 2 == 0 {
+                rec[k] = serde_json::Value::Null;
+            }
+        }
+        rec["bucket"][0] = serde_json::Value::Null;
+    }
+    std::fs::write(&path, h.to_string()).unwrap();
+    let data = load(&dir).unwrap();
+    assert!(data.runs[0].summary.train_loss.is_nan());
+    let html = render(&data).unwrap();
+    assert!(assert_svgs_well_formed(&html) >= 5);
+    assert!(html.contains("diverged at step 3"));
+    assert!(html.contains("1 of 1 runs diverged"));
+}
