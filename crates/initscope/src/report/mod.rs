@@ -338,6 +338,10 @@ pub fn render(data: &ReportData) -> Result<String> {
                 class: String::new(),
             };
             cells.push(plain(match s.status {
+                Status::Ok if s.nonfinite_diagnostics > 0 => format!(
+                    "ok ({} diagnostic values not finite)",
+                    s.nonfinite_diagnostics
+                ),
                 Status::Ok => "ok".into(),
                 Status::Diverged => {
                     format!("diverged at step {}", s.diverged_at_step.unwrap_or(s.steps))

@@ -240,10 +240,15 @@ fn a_report_of_non_finite_records_renders() {
         rec["bucket"][0] = serde_json::Value::Null;
     }
     std::fs::write(&path, h.to_string()).unwrap();
-    let data = load(&dir).unwrap();
+    let mut data = load(&dir).unwrap();
     assert!(data.runs[0].summary.train_loss.is_nan());
+    let mut ok = data.runs[0].clone();
+    ok.summary.status = initscope::train::Status::Ok;
+    ok.summary.nonfinite_diagnostics = 7;
+    data.runs.push(ok);
     let html = render(&data).unwrap();
     assert!(assert_svgs_well_formed(&html) >= 5);
     assert!(html.contains("diverged at step 3"));
-    assert!(html.contains("1 of 1 runs diverged"));
+    assert!(html.contains("1 of 2 runs diverged"));
+    assert!(html.contains("ok (7 diagnostic values not finite)"));
 }
