@@ -86,6 +86,22 @@ fn summary_text(s: &Summary) -> String {
             .collect();
         text += &format!("\n  LSUV: {}", layers.join("; "));
     }
+    if s.nonfinite_diagnostics > 0 {
+        let first = s
+            .nonfinite_first
+            .as_ref()
+            .map(|f| {
+                let layer = f.layer.map(|l| format!(" layer {l}")).unwrap_or_default();
+                format!("; first: {}{layer} at step {}", f.metric, f.step)
+            })
+            .unwrap_or_default();
+        text += &format!(
+            "\n  warning: {} diagnostic value{} not finite ({}{first}); metrics.csv keeps them as NaN/inf",
+            s.nonfinite_diagnostics,
+            if s.nonfinite_diagnostics == 1 { " is" } else { "s are" },
+            s.nonfinite_metrics.join(", ")
+        );
+    }
     if let Some(v) = s.val_loss {
         text += &format!("\n  validation loss {v:.6}");
     }

@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::output::json::f64_or_null;
+
 use crate::activation::Activation;
 use crate::matrix::{variance, Matrix};
 use crate::network::{Mlp, Params, Workspace};
@@ -18,6 +20,7 @@ pub struct LsuvLayer {
     /// Rescalings applied.
     pub iterations: usize,
     /// Var(z_l) on the batch after the last rescaling.
+    #[serde(deserialize_with = "f64_or_null")]
     pub variance: f64,
     /// Whether |Var(z_l) - 1| < tol was reached.
     pub converged: bool,

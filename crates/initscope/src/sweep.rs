@@ -620,7 +620,8 @@ fn opt(x: Option<f64>) -> String {
     x.map(num).unwrap_or_default()
 }
 
-/// The columns of runs.csv after the axis columns.
+/// The columns of runs.csv after the axis columns. Figures that are not finite are empty cells, and
+/// so are the final figures (train_loss to val_acc) of a run whose status is `diverged`.
 pub const RUNS_COLUMNS: &[&str] = &[
     "data",
     "arch",
@@ -691,10 +692,13 @@ pub fn merge(dir: &Path) -> Result<(PathBuf, Vec<SweepEntry>)> {
                 .collect::<Vec<_>>()
                 .join(";")
         };
-        let status = match s.status {
-            Status::Ok => "ok",
-            Status::Diverged => "diverged",
+        let (status, fin) = match s.status {
+            Status::Ok => ("ok", true),
+            Status::Diverged => ("diverged", false),
         };
+        // A diverged run's final figures describe a network with NaN or infinite outputs (its
+        // "accuracy" is an artefact of argmax over NaN): they are left empty.
+        let last = |x: Option<f64>| opt(x.filter(|_| fin));
         let mut row: Vec<String> = vec![
             entry.index.to_string(),
             entry.run_id.clone(),
@@ -723,12 +727,12 @@ pub fn merge(dir: &Path) -> Result<(PathBuf, Vec<SweepEntry>)> {
             status.to_string(),
             s.steps.to_string(),
             num(s.loss_start),
-            num(s.train_loss),
-            opt(s.train_acc),
-            num(s.test_loss),
-            opt(s.test_acc),
-            opt(s.val_loss),
-            opt(s.val_acc),
+            last(Some(s.train_loss)),
+            last(s.train_acc),
+            last(Some(s.test_loss)),
+            last(s.test_acc),
+            last(s.val_loss),
+            last(s.val_acc),
             v.verdict.name().to_string(),
             v.symmetry_broken.to_string(),
             num(v.loss_constant_baseline),

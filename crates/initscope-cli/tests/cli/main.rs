@@ -926,3 +926,85 @@ fn every_help_documents_each_argument_and_states_a_default_once() {
         }
     }
 }
+
+/// Weights near 1e185 keep the loss finite in f64 but overflow every squared norm: the run is
+/// `ok`, and the summary says how many diagnostic values are not finite and where the first is.
+/// A zero-initialized net (whose ratios to ||W|| = 0 are NaN by definition) gets no warning.
+#[test]
+fn train_warns_when_diagnostic_values_are_not_finite() {
+    let huge = [
+        "train",
+        "--data",
+        "moons:n=64",
+        "--hidden",
+        "16,16,16",
+        "--precision",
+        "f64",
+        "--init",
+        "normal:0,1e185",
+        "--steps",
+        "3",
+        "--quiet",
+    ];
+    let o = initscope(&huge);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains(": ok\n"), "{text}");
+    let warning = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("warning:"))
+        .unwrap_or_else(|| panic!("no warning in:\n{text}"));
+    assert!(
+        warning.contains("diagnostic values are not finite (weight_norm, ")
+            && warning.contains("first: weight_norm layer 1 at step 0)"),
+        "{warning}"
+    );
+    let o = initscope(&[&huge[..], &["--json"]].concat());
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["status"], "ok");
+    assert!(s["nonfinite_diagnostics"].as_u64().unwrap() > 0, "{s}");
+    assert_eq!(
+        s["nonfinite_first"],
+        serde_json::json!({"metric": "weight_norm", "layer": 1, "step": 0})
+    );
+    let zeros = initscope(&[
+        "train",
+        "--data",
+        "moons:n=64",
+        "--init",
+        "zeros",
+        "--steps",
+        "3",
+        "--quiet",
+    ]);
+    let text = String::from_utf8_lossy(&zeros.stdout);
+    assert!(!text.contains("warning"), "{text}");
+}
+
+/// `report` refuses a metrics.csv cut mid-record: one line naming the file and the line, exit 2.
+#[test]
+fn report_refuses_a_truncated_metrics_csv() {
+    let dir = temp_dir("report-truncated");
+    let run = dir.join("run");
+    let o = initscope(&[
+        "train",
+        "--data",
+        "xor",
+        "--steps",
+        "5",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let path = run.join("metrics.csv");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    let n = text.lines().count() + 1;
+    text.push_str("abc,12,loss,\n");
+    std::fs::write(&path, text).unwrap();
+    assert_bad_input(
+        &["report", run.to_str().unwrap()],
+        &format!("{}: line {n} is incomplete (4 of 5 fields)", path.display()),
+    );
+    assert!(!run.join("report.html").exists());
+}

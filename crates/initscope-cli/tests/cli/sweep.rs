@@ -308,3 +308,116 @@ fn slurm_prints_an_array_job_and_an_afterany_merge() {
         assert!(s.contains(needle), "{needle} missing from:\n{s}");
     }
 }
+
+/// ReLU with lr 1e30 diverges within a few steps in f32 and in f64.
+const DIVERGING_GRID: &str = r#"
+[fixed]
+data = "moons:n=128"
+hidden = "8,8"
+act = "relu"
+steps = 60
+
+[axes]
+lr = [0.1, 1e30]
+precision = ["f32", "f64"]
+"#;
+
+/// The cells of one CSV line (quoted cells hold commas; runs.csv quotes nothing else).
+fn cells(line: &str) -> Vec<String> {
+    let (mut out, mut cell, mut quoted) = (Vec::new(), String::new(), false);
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cell)),
+            _ => cell.push(c),
+        }
+    }
+    out.push(cell);
+    out
+}
+
+/// runs.csv as (header, rows of cells).
+fn runs_csv(out: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(out.join("runs.csv")).unwrap();
+    let mut lines = text.lines().map(cells);
+    (lines.next().unwrap(), lines.collect())
+}
+
+/// A diverged run is a result: the sweep finishes (exit 0) with runs.csv, resumes to the same
+/// bytes, merges, and reports.
+#[test]
+fn a_sweep_with_diverged_runs_finishes_resumes_merges_and_reports() {
+    let dir = temp_dir("sweep-diverged");
+    let g = dir.join("grid.toml");
+    std::fs::write(&g, DIVERGING_GRID).unwrap();
+    let g = g.to_str().unwrap();
+    let out = dir.join("out");
+    let o = sweep(g, &out, &["--jobs", "2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (header, rows) = runs_csv(&out);
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert_eq!(rows.len(), 4);
+    for row in &rows {
+        let diverged = row[col("lr")] != "0.1";
+        assert_eq!(
+            row[col("status")],
+            if diverged { "diverged" } else { "ok" },
+            "{row:?}"
+        );
+        for figure in ["train_loss", "train_acc", "test_loss", "test_acc"] {
+            assert_eq!(row[col(figure)].is_empty(), diverged, "{figure} of {row:?}");
+        }
+        assert!(!row[col("loss_start")].is_empty(), "{row:?}");
+    }
+    let first = std::fs::read(out.join("runs.csv")).unwrap();
+    // Resume: nothing to run, the same bytes.
+    let o = initscope(&["sweep", g, "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("0 ran, 4 already complete"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(out.join("runs.csv")).unwrap(), first);
+    let o = initscope(&["merge", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read(out.join("runs.csv")).unwrap(), first);
+    let o = initscope(&["report", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert_eq!(html.matches("diverged at step ").count(), 2, "runs table");
+    assert!(html.contains("2 of 4 runs diverged"), "loss-curve note");
+}
+
+/// `report` on the run directory of a diverged `train --out`.
+#[test]
+fn report_of_a_diverged_train_run() {
+    let dir = temp_dir("report-diverged-run");
+    let run = dir.join("run");
+    let o = initscope(&[
+        "train",
+        "--data",
+        "moons:n=128",
+        "--hidden",
+        "8,8",
+        "--act",
+        "relu",
+        "--lr",
+        "1e30",
+        "--steps",
+        "60",
+        "--quiet",
+        "--json",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["status"], "diverged");
+    assert!(s["train_loss"].is_null(), "{s}");
+    let at = s["diverged_at_step"].as_u64().unwrap();
+    let o = initscope(&["report", run.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains(&format!("diverged at step {at}")));
+}

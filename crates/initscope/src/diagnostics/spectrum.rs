@@ -181,4 +181,25 @@ mod tests {
         assert!((j.mean - 1.0).abs() < 1e-12 && j.variance < 1e-12 && (j.max - 1.0).abs() < 1e-12);
         assert_eq!(j.inputs, 3);
     }
+
+    /// A diverged run's weights (NaN, inf) give non-finite or empty spectra, never a panic or a
+    /// hang.
+    #[test]
+    fn non_finite_weights_do_not_panic() {
+        for bad in [f64::NAN, f64::INFINITY, -f64::NAN] {
+            let w = Matrix::from_vec(3, 3, vec![1.0, bad, 0.5, 2.0, 0.1, -1.0, bad, 3.0, 0.0]);
+            let s = singular_values(&w);
+            let _ = numerical_rank(&s, 3, 3, f64::EPSILON);
+            let (mut v, mut u) = (vec![0.0; 3], vec![0.0; 3]);
+            let top = sigma_max(&w, &mut v, &mut u, 5);
+            let _ = stable_rank(w.norm(), top);
+            let layer = LayerParams {
+                weight: w,
+                bias: Some(vec![0.0; 3]),
+            };
+            let x = Matrix::from_vec(2, 3, vec![0.1, 0.2, 0.3, -1.0, 0.5, 2.0]);
+            let j = jacobian_spectrum(&vec![layer.clone(), layer], Activation::Tanh, &x, 2);
+            assert_eq!(j.inputs, 2);
+        }
+    }
 }

@@ -285,4 +285,19 @@ mod tests {
         assert_eq!(equitable_partition(&zeros, 1e-6).widths(), vec![1]);
         assert_eq!(exact_partition(&zeros).widths(), vec![1]);
     }
+
+    /// NaN and inf weights (a diverged run's end) give some partition, never a panic or a hang.
+    #[test]
+    fn non_finite_weights_partition_without_panicking() {
+        for bad in [f64::NAN, f64::INFINITY, -f64::NAN] {
+            let params = vec![
+                layer(3, 2, &[bad, 1.0, bad, 1.0, 0.5, bad], &[0.0, bad, 0.0]),
+                layer(1, 3, &[1.0, bad, 1.0], &[bad]),
+            ];
+            let w = equitable_partition(&params, 1e-6).widths();
+            assert!((1..=3).contains(&w[0]), "{w:?}");
+            let w = exact_partition(&params).widths();
+            assert!((1..=3).contains(&w[0]), "{w:?}");
+        }
+    }
 }

@@ -15,6 +15,7 @@ use crate::activation::Activation;
 use crate::diagnostics::symmetry::{equitable_partition, exact_partition};
 use crate::layer::DenseGrads;
 use crate::network::Params;
+use crate::output::json::f64_or_null;
 use crate::scalar::Float;
 
 /// Remembers the first step at which each layer's weight gradient had a nonzero entry.
@@ -53,7 +54,9 @@ pub struct LayerVerdict {
     pub fan_in: usize,
     pub fan_out: usize,
     pub activation: String,
+    #[serde(deserialize_with = "f64_or_null")]
     pub grad_w_norm_step0: f64,
+    #[serde(deserialize_with = "f64_or_null")]
     pub grad_b_norm_step0: f64,
     /// First step with a nonzero weight gradient (0 is the gradient at the initialization).
     pub wake_step: Option<usize>,
@@ -92,6 +95,7 @@ impl VerdictKind {
 pub struct Verdict {
     pub layers: Vec<LayerVerdict>,
     /// Loss of the best constant predictor on the training split.
+    #[serde(deserialize_with = "f64_or_null")]
     pub loss_constant_baseline: f64,
     /// What in the setup can split units (dropout, gradient noise).
     pub symmetry_breakers: Vec<String>,

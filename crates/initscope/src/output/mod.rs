@@ -6,6 +6,7 @@
 //! [`folder`] holds the `--out` rule every command follows.
 
 pub mod folder;
+pub mod json;
 pub mod safetensors;
 pub mod tensorboard;
 

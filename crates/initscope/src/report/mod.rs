@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::matrix::Matrix;
 use crate::output::safetensors::load_params;
 use crate::sweep::SweepRecord;
-use crate::train::{HistogramRecord, MetricRecord, Summary};
+use crate::train::{HistogramRecord, MetricRecord, Status, Summary};
 use plots::{heatmap, line_chart, matrix_map, spans_decades, Series};
 
 /// Largest weight matrix drawn as a heat map (rows and columns).
@@ -58,18 +58,78 @@ fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T> {
         .map_err(|e| Error::file(p, e.to_string()))
 }
 
+/// The header `metrics.csv` starts with.
+const METRICS_HEADER: [&str; 5] = ["run_id", "step", "metric", "layer", "value"];
+
+/// Reads `metrics.csv` (see [`crate::output::metrics_csv`]). Every record must be whole: five
+/// fields, a step number, a metric name, an empty or numeric layer and a value that parses as an
+/// f64 (`NaN`, `inf` and `-inf` included), and the file must end with a line end (the writer ends
+/// every record with one). A file cut mid-record is refused as
+/// `PATH: line N is incomplete (...)`, never read as a shorter run.
 fn read_metrics(p: &Path) -> Result<Vec<MetricRecord>> {
-    let mut r = csv::Reader::from_path(p).map_err(|e| Error::file(p, e.to_string()))?;
+    let bytes = fs::read(p).map_err(|e| Error::io(p, e))?;
+    let incomplete =
+        |line: u64, why: String| Error::file(p, format!("line {line} is incomplete ({why})"));
+    if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+        let line = bytes.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        return Err(incomplete(
+            line,
+            "it has no line end: the file was cut short".into(),
+        ));
+    }
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(bytes.as_slice());
     let mut out = Vec::new();
-    for (i, rec) in r.records().enumerate() {
+    let mut header = false;
+    for rec in r.records() {
         let rec = rec.map_err(|e| Error::file(p, e.to_string()))?;
-        let bad = || Error::file(p, format!("row {}: malformed metric record", i + 1));
+        let line = rec.position().map_or(0, |pos| pos.line());
+        if !header {
+            header = true;
+            if rec.iter().ne(METRICS_HEADER) {
+                return Err(Error::file(
+                    p,
+                    format!("line {line} is not the header {}", METRICS_HEADER.join(",")),
+                ));
+            }
+            continue;
+        }
+        if rec.len() != METRICS_HEADER.len() {
+            return Err(incomplete(
+                line,
+                format!("{} of {} fields", rec.len(), METRICS_HEADER.len()),
+            ));
+        }
+        let step = rec[1]
+            .parse()
+            .map_err(|_| incomplete(line, format!("step '{}' is not a step number", &rec[1])))?;
+        if rec[2].is_empty() {
+            return Err(incomplete(line, "no metric name".into()));
+        }
+        let layer = match &rec[3] {
+            "" => None,
+            l => Some(
+                l.parse()
+                    .map_err(|_| incomplete(line, format!("layer '{l}' is not a layer number")))?,
+            ),
+        };
+        let value = rec[4]
+            .parse()
+            .map_err(|_| incomplete(line, format!("value '{}' is not a number", &rec[4])))?;
         out.push(MetricRecord {
-            step: rec.get(1).and_then(|s| s.parse().ok()).ok_or_else(bad)?,
-            metric: rec.get(2).ok_or_else(bad)?.to_string(),
-            layer: rec.get(3).and_then(|s| s.parse().ok()),
-            value: rec.get(4).and_then(|s| s.parse().ok()).unwrap_or(f64::NAN),
+            step,
+            metric: rec[2].to_string(),
+            layer,
+            value,
         });
+    }
+    if !header {
+        return Err(Error::file(
+            p,
+            format!("is empty (no header {})", METRICS_HEADER.join(",")),
+        ));
     }
     Ok(out)
 }
@@ -192,13 +252,28 @@ fn curve(run: &RunRecord, metric: &str, layer: Option<usize>) -> Vec<(f64, f64)>
         .collect()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// The median of losses, a non-finite loss (a diverged run) ranked worst, as +inf: the median is
+/// infinite, and its point is not drawn, when at least half of the values are not finite.
+fn median(v: Vec<f64>) -> f64 {
+    let mut v: Vec<f64> = v
+        .into_iter()
+        .map(|x| if x.is_finite() { x } else { f64::INFINITY })
+        .collect();
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
     if n % 2 == 1 {
         v[n / 2]
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// The final test accuracy, None for regression and for a diverged run (the accuracy of a network
+/// with NaN outputs is no figure).
+pub fn final_acc(s: &Summary) -> Option<f64> {
+    match s.status {
+        Status::Ok => s.test_acc.filter(|a| a.is_finite()),
+        Status::Diverged => None,
     }
 }
 
@@ -262,7 +337,16 @@ pub fn render(data: &ReportData) -> Result<String> {
                 text: t,
                 class: String::new(),
             };
-            cells.push(plain(format!("{:?}", s.status).to_lowercase()));
+            cells.push(plain(match s.status {
+                Status::Ok if s.nonfinite_diagnostics > 0 => format!(
+                    "ok ({} diagnostic values not finite)",
+                    s.nonfinite_diagnostics
+                ),
+                Status::Ok => "ok".into(),
+                Status::Diverged => {
+                    format!("diverged at step {}", s.diverged_at_step.unwrap_or(s.steps))
+                }
+            }));
             cells.push(Cell {
                 text: v.verdict.name().into(),
                 class: v.verdict.name().into(),
@@ -270,8 +354,9 @@ pub fn render(data: &ReportData) -> Result<String> {
             cells.push(plain(fmt(s.loss_start)));
             cells.push(plain(fmt(s.train_loss)));
             cells.push(plain(fmt(s.test_loss)));
+            // The accuracy of a diverged (NaN) network is no figure.
             cells.push(plain(
-                s.test_acc
+                final_acc(s)
                     .map(|a| format!("{:.2}%", 100.0 * a))
                     .unwrap_or_else(|| "-".into()),
             ));
@@ -369,9 +454,20 @@ pub fn render(data: &ReportData) -> Result<String> {
             ),
         });
     }
+    let diverged = runs
+        .iter()
+        .filter(|r| r.summary.status == Status::Diverged)
+        .count();
+    let mut loss_note = "Full training-set loss against step (step 0 is the initialization); median over seeds, band from min to max.".to_string();
+    if diverged > 0 {
+        loss_note += &format!(
+            " {diverged} of {} runs diverged (the loss became NaN or infinite): their curves end at the last finite loss, and a median ranks a diverged loss worst (not drawn once half of a group has diverged).",
+            runs.len()
+        );
+    }
     sections.push(Section {
         title: "Loss curves".into(),
-        note: "Full training-set loss against step (step 0 is the initialization); median over seeds, band from min to max.".into(),
+        note: loss_note,
         plots: loss_plots,
     });
 
@@ -507,7 +603,9 @@ pub fn render(data: &ReportData) -> Result<String> {
             "test loss"
         };
         let value = |r: &RunRecord| {
-            if classification {
+            if r.summary.status == Status::Diverged {
+                f64::NAN
+            } else if classification {
                 r.summary.test_acc.unwrap_or(f64::NAN)
             } else {
                 r.summary.test_loss
@@ -545,7 +643,11 @@ pub fn render(data: &ReportData) -> Result<String> {
             .collect();
         sections.push(Section {
             title: format!("{figure} over {ya} x {xa}"),
-            note: "Mean over the remaining axes and seeds.".into(),
+            note: if runs.iter().any(|r| r.summary.status == Status::Diverged) {
+                "Mean over the remaining axes and seeds; diverged runs are left out (- where every run of a cell diverged).".into()
+            } else {
+                "Mean over the remaining axes and seeds.".into()
+            },
             plots: vec![Plot {
                 id: "heatmap".into(),
                 svg: heatmap(&format!("final {figure}"), xa, ya, &xs, &ys, &values),
@@ -582,4 +684,22 @@ pub fn render(data: &ReportData) -> Result<String> {
             })
         })
         .map_err(|e| Error::file("report template", e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn medians_rank_a_diverged_loss_worst() {
+        // A NaN with its sign bit set (what inf - inf gives on x86) sorted first under total_cmp
+        // and made a diverged run the best of its group.
+        let neg_nan = -f64::NAN;
+        assert_eq!(median(vec![neg_nan, 0.1, 0.3]), 0.3);
+        assert_eq!(median(vec![0.3, f64::NAN, 0.1]), 0.3);
+        assert_eq!(median(vec![0.2, f64::INFINITY, 0.1]), 0.2);
+        assert_eq!(median(vec![0.1, neg_nan]), f64::INFINITY);
+        assert_eq!(median(vec![f64::NAN]), f64::INFINITY);
+        assert_eq!(median(vec![0.1, 0.3]), 0.2);
+    }
 }

@@ -284,3 +284,36 @@ pub fn matrix_map(title: &str, w: &crate::matrix::Matrix<f64>) -> String {
     }
     svg
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matrix::Matrix;
+
+    /// Charts of nothing but non-finite values draw (empty) instead of panicking.
+    #[test]
+    fn non_finite_data_draws_without_panicking() {
+        let (nan, inf) = (f64::NAN, f64::INFINITY);
+        let series = [Series {
+            name: "diverged".into(),
+            points: vec![(0.0, nan), (1.0, inf), (nan, 1.0), (2.0, -inf)],
+            band: vec![(0.0, nan, inf), (1.0, -inf, nan)],
+        }];
+        for log in [false, true] {
+            assert!(line_chart("t", "x", "y", &series, log).contains("<svg"));
+        }
+        assert!(!spans_decades([nan, inf, 1.0].into_iter()));
+        let labels = vec!["a".to_string(), "b".to_string()];
+        let svg = heatmap(
+            "t",
+            "x",
+            "y",
+            &labels,
+            &labels,
+            &[vec![None, Some(nan)], vec![Some(inf), Some(1.0)]],
+        );
+        assert!(svg.contains("<svg"));
+        let w = Matrix::from_vec(2, 2, vec![nan, inf, -inf, 1.0]);
+        assert!(matrix_map("w", &w).contains("<svg"));
+    }
+}

@@ -115,3 +115,140 @@ fn a_sweep_report_has_groups_bands_and_a_heat_map() {
     let e = load(&dir).unwrap_err().to_string();
     assert!(e.contains("neither a run directory"), "{e}");
 }
+
+/// A copy of the golden run directory whose metrics.csv is `metrics`.
+fn golden_copy_with_metrics(name: &str, metrics: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("initscope-report-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(golden_dir().join("report_run")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    std::fs::write(dir.join("metrics.csv"), metrics).unwrap();
+    dir
+}
+
+/// A metrics.csv cut mid-record is refused naming the file and the line, never read as a
+/// shorter run; NaN and inf values (a diverged run) are values.
+#[test]
+fn a_truncated_metrics_csv_is_refused_naming_the_line() {
+    let whole = std::fs::read_to_string(golden_dir().join("report_run/metrics.csv")).unwrap();
+    let lines = whole.lines().count();
+    let head: String = whole.lines().take(3).map(|l| format!("{l}\n")).collect();
+    for (name, tail, why) in [
+        ("fields", "abc,12,loss,\n", "(4 of 5 fields)"),
+        (
+            "empty-value",
+            "abc,12,loss,,\n",
+            "(value '' is not a number)",
+        ),
+        (
+            "bad-value",
+            "abc,12,loss,,0.1x\n",
+            "(value '0.1x' is not a number)",
+        ),
+        (
+            "bad-step",
+            "abc,1x,loss,,0.1\n",
+            "(step '1x' is not a step number)",
+        ),
+        (
+            "bad-layer",
+            "abc,1,grad_norm,q,0.1\n",
+            "(layer 'q' is not a layer number)",
+        ),
+        (
+            "no-line-end",
+            "abc,12,train_loss,,0.1",
+            "(it has no line end",
+        ),
+    ] {
+        let dir = golden_copy_with_metrics(name, &format!("{head}{tail}"));
+        let e = load(&dir).unwrap_err().to_string();
+        let want = format!(
+            "{}: line 4 is incomplete {why}",
+            dir.join("metrics.csv").display()
+        );
+        assert!(e.starts_with(&want), "{name}: {e}\nwanted: {want}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+    // The whole file cut short in the middle of its last value.
+    let dir = golden_copy_with_metrics("cut", &whole[..whole.len() - 2]);
+    let e = load(&dir).unwrap_err().to_string();
+    assert!(e.contains(&format!("line {lines} is incomplete")), "{e}");
+    let dir = golden_copy_with_metrics("empty", "");
+    assert!(load(&dir).unwrap_err().to_string().contains("is empty"));
+    // Non-finite values as the writer formats them are read back.
+    let dir = golden_copy_with_metrics(
+        "nonfinite",
+        &format!("{head}r,3,grad_norm,1,NaN\nr,3,weight_norm,1,inf\nr,3,act_mean,1,-inf\n"),
+    );
+    let run = &load(&dir).unwrap().runs[0];
+    let v: Vec<f64> = run.metrics[2..].iter().map(|m| m.value).collect();
+    assert!(v[0].is_nan() && v[1] == f64::INFINITY && v[2] == f64::NEG_INFINITY);
+}
+
+/// Records full of non-finite values (a diverged run's nulls in summary.json and
+/// histograms.json, NaN and inf in metrics.csv) load and render: no panic, well-formed SVG, the
+/// runs table says where the run diverged.
+#[test]
+fn a_report_of_non_finite_records_renders() {
+    let whole = std::fs::read_to_string(golden_dir().join("report_run/metrics.csv")).unwrap();
+    let mut metrics = String::new();
+    for (i, line) in whole.lines().enumerate() {
+        let cut = line.rfind(',').unwrap();
+        if i == 0 {
+            metrics += line;
+        } else {
+            let bad = ["NaN", "inf", "-inf"][i % 3];
+            // Keep a few finite points so that some curves are partly drawn.
+            let value = if i % 5 == 0 { &line[cut + 1..] } else { bad };
+            metrics += &format!("{},{value}", &line[..cut]);
+        }
+        metrics += "\n";
+    }
+    let dir = golden_copy_with_metrics("nan-everywhere", &metrics);
+    let path = dir.join("summary.json");
+    let mut s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for k in [
+        "loss_start",
+        "train_loss",
+        "test_loss",
+        "train_acc",
+        "test_acc",
+    ] {
+        s[k] = serde_json::Value::Null;
+    }
+    s["status"] = "diverged".into();
+    s["diverged_at_step"] = 3.into();
+    s["loss_constant_baseline"] = serde_json::Value::Null;
+    for l in s["layers"].as_array_mut().unwrap() {
+        l["grad_w_norm_step0"] = serde_json::Value::Null;
+    }
+    std::fs::write(&path, s.to_string()).unwrap();
+    let path = dir.join("histograms.json");
+    let mut h: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for (i, rec) in h.as_array_mut().unwrap().iter_mut().enumerate() {
+        for k in ["min", "max", "sum", "sum_squares"] {
+            if i % 2 == 0 {
+                rec[k] = serde_json::Value::Null;
+            }
+        }
+        rec["bucket"][0] = serde_json::Value::Null;
+    }
+    std::fs::write(&path, h.to_string()).unwrap();
+    let mut data = load(&dir).unwrap();
+    assert!(data.runs[0].summary.train_loss.is_nan());
+    let mut ok = data.runs[0].clone();
+    ok.summary.status = initscope::train::Status::Ok;
+    ok.summary.nonfinite_diagnostics = 7;
+    data.runs.push(ok);
+    let html = render(&data).unwrap();
+    assert!(assert_svgs_well_formed(&html) >= 5);
+    assert!(html.contains("diverged at step 3"));
+    assert!(html.contains("1 of 2 runs diverged"));
+    assert!(html.contains("ok (7 diagnostic values not finite)"));
+}
