@@ -272,10 +272,16 @@ pub fn parse_header(mut r: impl Read, path: &Path, available: Option<u64>) -> Re
     })
 }
 
-/// Reads the data `h` describes from `r` (positioned at the first data byte).
-fn parse_data(mut r: impl Read, h: NpyHeader, path: &Path) -> Result<NpyArray> {
+/// Reads the data `h` describes from `r` (positioned at the first data byte). `checked`: the
+/// header was checked against a length known to be true (a file's), so the data buffer is
+/// allocated once at its full size rather than grown.
+fn parse_data(mut r: impl Read, h: NpyHeader, path: &Path, checked: bool) -> Result<NpyArray> {
     let total = h.data_bytes;
-    let mut bytes = Vec::new();
+    let mut bytes = if checked {
+        Vec::with_capacity(total as usize)
+    } else {
+        Vec::new()
+    };
     (&mut r)
         .take(total)
         .read_to_end(&mut bytes)
@@ -313,7 +319,7 @@ fn parse_data(mut r: impl Read, h: NpyHeader, path: &Path) -> Result<NpyArray> {
 /// Parses an `.npy` stream; `path` is for messages.
 pub fn parse(mut r: impl Read, path: &Path) -> Result<NpyArray> {
     let h = parse_header(&mut r, path, None)?;
-    parse_data(r, h, path)
+    parse_data(r, h, path, false)
 }
 
 /// Opens an `.npy` file and parses its header, checking it against the file's length.
@@ -336,7 +342,7 @@ pub fn read_header(path: &Path) -> Result<NpyHeader> {
 /// any data is read.
 pub fn read(path: &Path) -> Result<NpyArray> {
     let (r, h) = open(path)?;
-    parse_data(r, h, path)
+    parse_data(r, h, path, true)
 }
 
 /// Features from an array: f4 stays f32, everything else becomes f64.
@@ -389,7 +395,7 @@ fn check_features(h: &NpyHeader, path: &Path, what: &str) -> Result<()> {
 pub fn read_features(path: &Path) -> Result<Features> {
     let (r, h) = open(path)?;
     check_features(&h, path, "")?;
-    Ok(to_features(&parse_data(r, h, path)?))
+    Ok(to_features(&parse_data(r, h, path, true)?))
 }
 
 fn check_targets(h: &NpyHeader, rows: usize, path: &Path) -> Result<()> {
@@ -414,7 +420,7 @@ fn check_targets(h: &NpyHeader, rows: usize, path: &Path) -> Result<()> {
 pub fn read_targets(path: &Path, rows: usize) -> Result<Matrix<f64>> {
     let (r, h) = open(path)?;
     check_targets(&h, rows, path)?;
-    Ok(to_targets(&parse_data(r, h, path)?))
+    Ok(to_targets(&parse_data(r, h, path, true)?))
 }
 
 /// An `npy:X,Y` pair: both headers are read and checked (rows, features, matching counts)
@@ -521,7 +527,7 @@ pub fn read_npz(path: &Path) -> Result<NpzArrays> {
             .map_err(|e| Error::file(path, format!("{entry}: {e}")))?;
         let size = file.size();
         let h = parse_header(&mut file, &inner, Some(size))?;
-        parse_data(file, h, &inner)
+        parse_data(file, h, &inner, false)
     };
     let xs = to_features(&data("x")?);
     let ys = to_targets(&data("y")?);
