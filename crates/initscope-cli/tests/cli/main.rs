@@ -1008,3 +1008,63 @@ fn report_refuses_a_truncated_metrics_csv() {
     );
     assert!(!run.join("report.html").exists());
 }
+
+#[test]
+fn bad_data_files_are_refused_on_one_line_naming_the_file() {
+    // Issue 14: what a probe found, through `data info` and `train --data`.
+    let dir = temp_dir("bad-data-files");
+    let npy = |descr: &str, shape: &str, data: &[u8]| {
+        let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+        while (10 + h.len() + 1) % 64 != 0 {
+            h.push(' ');
+        }
+        h.push('\n');
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        b.extend_from_slice(h.as_bytes());
+        b.extend_from_slice(data);
+        b
+    };
+    let file = |name: &str, bytes: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let nul = file("zeros.csv", &vec![0u8; 4 << 20]);
+    let empty_cell = file("cell.csv", b"a,b,label\n1,,0\n2,3,1\n");
+    let lie = file("lie.npy", &npy("<f4", "(1000000000,)", &[0; 8]));
+    let x0 = file("x0.npy", &npy("<f8", "(0, 2)", &[]));
+    let y0 = file("y0.npy", &npy("<i8", "(0,)", &[]));
+    let y2 = file("y2.npy", &npy("<i8", "(2,)", &[0; 16]));
+    let folder = dir.join("folder.npz");
+    std::fs::create_dir_all(&folder).unwrap();
+    let folder = folder.to_str().unwrap().to_string();
+    let cases = [
+        (
+            nul.clone(),
+            format!("{nul}: not a text CSV file (NUL byte at line 1, byte 0)"),
+        ),
+        (
+            empty_cell.clone(),
+            format!("{empty_cell}: line 2, column 2 ('b'): empty cell"),
+        ),
+        (
+            format!("npy:{lie},{y2}"),
+            format!("{lie}: byte 136: truncated: shape [1000000000] needs 4000000000 data bytes, but only 8 follow the header"),
+        ),
+        (format!("npy:{x0},{y0}"), format!("{x0}: holds 0 rows")),
+        (
+            folder.clone(),
+            format!("{folder}: is a directory, not an .npz file"),
+        ),
+    ];
+    for (data, message) in &cases {
+        let started = std::time::Instant::now();
+        assert_bad_input(&["data", "info", data], message);
+        assert_bad_input(&["train", "--data", data, "--steps", "1"], message);
+        assert!(
+            started.elapsed().as_secs_f64() < 5.0,
+            "{data}: refused at once"
+        );
+    }
+}

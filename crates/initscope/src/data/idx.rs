@@ -6,11 +6,11 @@
 //! byte  3    number of dimensions d
 //! then       d big-endian u32 sizes, then the data, row-major
 //! ```
-//! The parser never trusts the header for an allocation: the data is read as it arrives (bounded
-//! by the size the header claims, checked for overflow first), so a lying header costs at most
-//! the bytes actually present. Every error names the file, the byte position and the problem.
+//! The parser never trusts the header for an allocation: the size the header claims is checked
+//! for overflow, then (for an uncompressed file) against the file's length before any data is
+//! read, and the data is read as it arrives, so a lying header costs at most the bytes actually
+//! present. Every error names the file, the byte position and the problem.
 
-use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -112,8 +112,21 @@ fn read_problem(e: &std::io::Error) -> &'static str {
     }
 }
 
-/// Parses IDX bytes from `r` (already decompressed); `path` is for messages.
-pub fn parse(mut r: impl Read, path: &Path) -> Result<IdxArray> {
+/// What an IDX header says: element type, dimensions, data bytes (at most [`MAX_BYTES`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdxHeader {
+    pub dtype: IdxType,
+    pub dims: Vec<usize>,
+    /// Header length in bytes (where the data starts).
+    pub len: usize,
+    /// Data bytes the dimensions need.
+    pub data_bytes: u64,
+}
+
+/// Parses an IDX header from `r` (already decompressed), leaving `r` at the first data byte.
+/// `available`, when known (an uncompressed file's length), is the stream's total length: a
+/// header promising more data than that is refused before anything more is read.
+pub fn parse_header(mut r: impl Read, path: &Path, available: Option<u64>) -> Result<IdxHeader> {
     let mut magic = [0u8; 4];
     read_exact_at(&mut r, &mut magic, 0, path, "4-byte magic number")?;
     if magic[0] != 0 || magic[1] != 0 {
@@ -134,26 +147,59 @@ pub fn parse(mut r: impl Read, path: &Path) -> Result<IdxArray> {
     }
     let mut dims = Vec::with_capacity(ndim);
     let mut total: u64 = dtype.size() as u64;
+    // The same product with every 0 taken as 1 (a zero-row file whose other dimensions
+    // multiply past the limit is as absurd as a huge one).
+    let mut nonzero: u64 = total;
     for d in 0..ndim {
         let mut b = [0u8; 4];
         let pos = 4 + 4 * d;
         read_exact_at(&mut r, &mut b, pos, path, "dimension sizes")?;
         let n = u32::from_be_bytes(b) as u64;
+        let overflow = || {
+            Error::file(
+                path,
+                format!(
+                    "byte {pos}: dimensions {:?} x {n} overflow the {MAX_BYTES}-byte limit",
+                    dims
+                ),
+            )
+        };
         total = total
             .checked_mul(n)
             .filter(|&t| t <= MAX_BYTES)
-            .ok_or_else(|| {
-                Error::file(
-                    path,
-                    format!(
-                        "byte {pos}: dimensions {:?} x {n} overflow the {MAX_BYTES}-byte limit",
-                        dims
-                    ),
-                )
-            })?;
+            .ok_or_else(overflow)?;
+        nonzero = nonzero
+            .checked_mul(n.max(1))
+            .filter(|&t| t <= MAX_BYTES)
+            .ok_or_else(overflow)?;
         dims.push(n as usize);
     }
     let header = 4 + 4 * ndim;
+    if let Some(available) = available {
+        let found = available.saturating_sub(header as u64);
+        if found < total {
+            return Err(Error::file(
+                path,
+                format!("byte {}: truncated: the header promises {total} data bytes for shape {dims:?}, but only {found} follow the header", header as u64 + found),
+            ));
+        }
+    }
+    Ok(IdxHeader {
+        dtype,
+        dims,
+        len: header,
+        data_bytes: total,
+    })
+}
+
+/// Reads the data `h` describes from `r` (positioned at the first data byte).
+fn parse_data(mut r: impl Read, h: IdxHeader, path: &Path) -> Result<IdxArray> {
+    let IdxHeader {
+        dtype,
+        dims,
+        len: header,
+        data_bytes: total,
+    } = h;
     let mut bytes = Vec::new();
     (&mut r).take(total).read_to_end(&mut bytes).map_err(|e| {
         Error::file(
@@ -206,20 +252,41 @@ pub fn parse(mut r: impl Read, path: &Path) -> Result<IdxArray> {
     Ok(array)
 }
 
-/// Reads an IDX file, gunzipping when it starts with the gzip magic.
-pub fn read(path: &Path) -> Result<IdxArray> {
-    let mut file = BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?);
+/// Parses IDX bytes from `r` (already decompressed); `path` is for messages.
+pub fn parse(mut r: impl Read, path: &Path) -> Result<IdxArray> {
+    let h = parse_header(&mut r, path, None)?;
+    parse_data(r, h, path)
+}
+
+/// Opens an IDX file, gunzipping when it starts with the gzip magic, and parses its header
+/// (checked against the file's length when it is not gzipped).
+fn open(path: &Path) -> Result<(Box<dyn Read>, IdxHeader)> {
+    let (f, len) = super::open_file(path, "an IDX file")?;
+    let mut file = BufReader::new(f);
     let mut head = [0u8; 2];
     let n = file.read(&mut head).map_err(|e| Error::io(path, e))?;
     if n == 0 {
         return Err(Error::file(path, "byte 0: empty file"));
     }
     let start = std::io::Cursor::new(head[..n].to_vec()).chain(file);
-    if n == 2 && head == [0x1f, 0x8b] {
-        parse(MultiGzDecoder::new(start), path)
+    let (mut r, available): (Box<dyn Read>, _) = if n == 2 && head == [0x1f, 0x8b] {
+        (Box::new(MultiGzDecoder::new(start)), None)
     } else {
-        parse(start, path)
-    }
+        (Box::new(start), Some(len))
+    };
+    let h = parse_header(&mut r, path, available)?;
+    Ok((r, h))
+}
+
+/// Reads only the header of an IDX file.
+pub fn read_header(path: &Path) -> Result<IdxHeader> {
+    open(path).map(|(_, h)| h)
+}
+
+/// Reads an IDX file, gunzipping when it starts with the gzip magic.
+pub fn read(path: &Path) -> Result<IdxArray> {
+    let (r, h) = open(path)?;
+    parse_data(r, h, path)
 }
 
 /// Images (n, ...) as f32 rows, u8 pixels scaled to [0, 1] in the same pass.
@@ -268,28 +335,39 @@ pub fn labels(a: &IdxArray, path: &Path) -> Result<Vec<u32>> {
         .collect()
 }
 
-/// An images file and a labels file with matching counts.
+/// An images file and a labels file with matching counts. Both headers are read and checked
+/// (rows, pixels, matching counts) before either file's data is loaded.
 pub fn load_pair(images: &Path, labels_path: &Path) -> Result<Split> {
-    let img = read(images)?;
-    let lab = read(labels_path)?;
-    if img.dims[1..].contains(&0) {
+    let hi = read_header(images)?;
+    let hl = read_header(labels_path)?;
+    if hi.dims[0] == 0 {
+        return Err(Error::file(images, "holds 0 rows"));
+    }
+    if hi.dims[1..].contains(&0) {
         return Err(Error::file(
             images,
-            format!("images of shape {:?} have no pixels", img.dims),
+            format!("images of shape {:?} have no pixels", hi.dims),
         ));
     }
-    let y = labels(&lab, labels_path)?;
-    if img.dims[0] != y.len() {
+    if hl.dims.len() != 1 && !(hl.dims.len() == 2 && hl.dims[1] == 1) {
+        return Err(Error::file(
+            labels_path,
+            format!("labels must be 1-dimensional, found shape {:?}", hl.dims),
+        ));
+    }
+    if hi.dims[0] != hl.dims[0] {
         return Err(Error::file(
             images,
             format!(
                 "{} images but {} labels in {}",
-                img.dims[0],
-                y.len(),
+                hi.dims[0],
+                hl.dims[0],
                 labels_path.display()
             ),
         ));
     }
+    let img = read(images)?;
+    let y = labels(&read(labels_path)?, labels_path)?;
     Ok(Split {
         x: features(&img),
         y: Labels::Classes(y),

@@ -317,6 +317,18 @@ impl Default for DataOptions {
     }
 }
 
+/// Opens a data file for reading, refusing a directory by name (`PATH: is a directory, not
+/// WHAT`) rather than failing later with the OS's less helpful read or seek error. Returns the
+/// file and its length in bytes.
+pub(crate) fn open_file(path: &Path, what: &str) -> Result<(std::fs::File, u64)> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = f.metadata().map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::file(path, format!("is a directory, not {what}")));
+    }
+    Ok((f, meta.len()))
+}
+
 /// Where named image sets are searched: `--data-dir`, then `$INITSCOPE_DATA`, then
 /// `/usr/share/datasets` (each with the set's name appended, or the directory itself).
 pub fn search_dirs(data_dir: Option<&Path>) -> Vec<PathBuf> {
@@ -446,8 +458,7 @@ impl DataSpec {
                 )
             }
             DataSpec::Npy { x, y } => {
-                let xs = npy::read_features(Path::new(x))?;
-                let ys = npy::read_targets(Path::new(y), xs.rows())?;
+                let (xs, ys) = npy::read_pair(Path::new(x), Path::new(y))?;
                 let (task, labels) = targets(ys, options.task, Path::new(y))?;
                 (task, Split { x: xs, y: labels }, None)
             }

@@ -69,15 +69,11 @@ impl NpyArray {
 
     /// (rows, cols): 1-D arrays are one column, N-D arrays flatten all but the first axis.
     pub fn matrix_shape(&self) -> (usize, usize) {
-        match self.shape.len() {
-            0 => (1, 1),
-            1 => (self.shape[0], 1),
-            _ => (self.shape[0], self.shape[1..].iter().product()),
-        }
+        matrix_shape(&self.shape)
     }
 }
 
-fn err(path: &Path, pos: usize, msg: impl std::fmt::Display) -> Error {
+fn err(path: &Path, pos: impl std::fmt::Display, msg: impl std::fmt::Display) -> Error {
     Error::file(path, format!("byte {pos}: {msg}"))
 }
 
@@ -91,8 +87,39 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     Some(rest[colon + 1..].trim_start())
 }
 
-/// Parses an `.npy` stream; `path` is for messages.
-pub fn parse(mut r: impl Read, path: &Path) -> Result<NpyArray> {
+/// What an `.npy` header says: the shape and element type, where the data starts and how many
+/// data bytes the shape needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NpyHeader {
+    pub shape: Vec<usize>,
+    pub kind: Kind,
+    pub size: usize,
+    pub big_endian: bool,
+    /// Offset of the first data byte in the file.
+    pub data_start: usize,
+    /// Data bytes the shape needs (checked against [`MAX_BYTES`] and the bytes available).
+    pub data_bytes: u64,
+}
+
+impl NpyHeader {
+    /// (rows, cols) as [`NpyArray::matrix_shape`] gives them.
+    pub fn matrix_shape(&self) -> (usize, usize) {
+        matrix_shape(&self.shape)
+    }
+}
+
+fn matrix_shape(shape: &[usize]) -> (usize, usize) {
+    match shape.len() {
+        0 => (1, 1),
+        1 => (shape[0], 1),
+        _ => (shape[0], shape[1..].iter().product()),
+    }
+}
+
+/// Parses an `.npy` header from `r`, leaving `r` at the first data byte. `available`, when
+/// known (a file's length, a zip entry's uncompressed size), is the stream's total length: a
+/// header promising more data than that is refused here, before anything is read or allocated.
+pub fn parse_header(mut r: impl Read, path: &Path, available: Option<u64>) -> Result<NpyHeader> {
     let mut pre = [0u8; 8];
     r.read_exact(&mut pre)
         .map_err(|_| err(path, 0, "file too short for the .npy magic"))?;
@@ -201,45 +228,87 @@ pub fn parse(mut r: impl Read, path: &Path) -> Result<NpyArray> {
             ))
         }
     };
-    let total = shape
-        .iter()
-        .try_fold(size as u64, |acc, &d| acc.checked_mul(d as u64))
-        .filter(|&t| t <= MAX_BYTES)
-        .ok_or_else(|| {
-            err(
-                path,
-                start,
-                format!("shape {shape:?} overflows the {MAX_BYTES}-byte limit"),
-            )
-        })?;
+    // The byte size, and the same product with every 0 taken as 1: a zero-row array whose
+    // other axes multiply past the limit (shape (0, 2^40, 2^40)) is as absurd as a huge one,
+    // and its column count would overflow.
+    let bounded = |zero_as_one: bool| {
+        shape
+            .iter()
+            .try_fold(size as u64, |acc, &d| {
+                acc.checked_mul(if zero_as_one { d.max(1) } else { d } as u64)
+            })
+            .filter(|&t| t <= MAX_BYTES)
+    };
+    let total = bounded(true).and(bounded(false)).ok_or_else(|| {
+        err(
+            path,
+            start,
+            format!(
+                "shape {shape:?} overflows the {} GiB limit ({MAX_BYTES} bytes)",
+                MAX_BYTES >> 30
+            ),
+        )
+    })?;
     let data_start = start + header_len;
-    let mut bytes = Vec::new();
+    if let Some(available) = available {
+        let found = available.saturating_sub(data_start as u64);
+        if found < total {
+            return Err(err(
+                path,
+                data_start as u64 + found,
+                format!(
+                    "truncated: shape {shape:?} needs {total} data bytes, but only {found} follow the header"
+                ),
+            ));
+        }
+    }
+    Ok(NpyHeader {
+        shape,
+        kind,
+        size,
+        big_endian: order == '>',
+        data_start,
+        data_bytes: total,
+    })
+}
+
+/// Reads the data `h` describes from `r` (positioned at the first data byte). `checked`: the
+/// header was checked against a length known to be true (a file's), so the data buffer is
+/// allocated once at its full size rather than grown.
+fn parse_data(mut r: impl Read, h: NpyHeader, path: &Path, checked: bool) -> Result<NpyArray> {
+    let total = h.data_bytes;
+    let mut bytes = if checked {
+        Vec::with_capacity(total as usize)
+    } else {
+        Vec::new()
+    };
     (&mut r)
         .take(total)
         .read_to_end(&mut bytes)
-        .map_err(|e| err(path, data_start, e))?;
+        .map_err(|e| err(path, h.data_start, e))?;
     if (bytes.len() as u64) < total {
         return Err(err(
             path,
-            data_start + bytes.len(),
+            h.data_start + bytes.len(),
             format!(
-                "truncated: shape {shape:?} needs {total} data bytes, found {}",
+                "truncated: shape {:?} needs {total} data bytes, found {}",
+                h.shape,
                 bytes.len()
             ),
         ));
     }
     let a = NpyArray {
-        shape,
-        kind,
-        size,
-        big_endian: order == '>',
+        shape: h.shape,
+        kind: h.kind,
+        size: h.size,
+        big_endian: h.big_endian,
         bytes,
     };
-    if kind == Kind::Float {
+    if a.kind == Kind::Float {
         if let Some(i) = (0..a.len()).find(|&i| !a.value(i).is_finite()) {
             return Err(err(
                 path,
-                data_start + i * size,
+                h.data_start + i * a.size,
                 format!("element {i} is {} (NaN and Inf are not data)", a.value(i)),
             ));
         }
@@ -247,13 +316,33 @@ pub fn parse(mut r: impl Read, path: &Path) -> Result<NpyArray> {
     Ok(a)
 }
 
-/// Reads one `.npy` file.
-pub fn read(path: &Path) -> Result<NpyArray> {
-    let f = File::open(path).map_err(|e| Error::io(path, e))?;
-    if f.metadata().map(|m| m.len() == 0).unwrap_or(false) {
+/// Parses an `.npy` stream; `path` is for messages.
+pub fn parse(mut r: impl Read, path: &Path) -> Result<NpyArray> {
+    let h = parse_header(&mut r, path, None)?;
+    parse_data(r, h, path, false)
+}
+
+/// Opens an `.npy` file and parses its header, checking it against the file's length.
+fn open(path: &Path) -> Result<(BufReader<File>, NpyHeader)> {
+    let (f, len) = super::open_file(path, "an .npy file")?;
+    if len == 0 {
         return Err(err(path, 0, "empty file"));
     }
-    parse(BufReader::new(f), path)
+    let mut r = BufReader::new(f);
+    let h = parse_header(&mut r, path, Some(len))?;
+    Ok((r, h))
+}
+
+/// Reads only the header of an `.npy` file (checked against the file's length).
+pub fn read_header(path: &Path) -> Result<NpyHeader> {
+    open(path).map(|(_, h)| h)
+}
+
+/// Reads one `.npy` file; a header promising more data than the file holds is refused before
+/// any data is read.
+pub fn read(path: &Path) -> Result<NpyArray> {
+    let (r, h) = open(path)?;
+    parse_data(r, h, path, true)
 }
 
 /// Features from an array: f4 stays f32, everything else becomes f64.
@@ -280,24 +369,69 @@ pub fn to_targets(a: &NpyArray) -> Matrix<f64> {
     Matrix::from_vec(rows, cols, (0..a.len()).map(|i| a.value(i)).collect())
 }
 
-pub fn read_features(path: &Path) -> Result<Features> {
-    let a = read(path)?;
-    if a.shape.is_empty() {
-        return Err(Error::file(path, "a scalar is not a feature matrix"));
-    }
-    Ok(to_features(&a))
-}
-
-/// Targets with exactly `rows` rows.
-pub fn read_targets(path: &Path, rows: usize) -> Result<Matrix<f64>> {
-    let y = to_targets(&read(path)?);
-    if y.rows() != rows {
+/// Checks a feature array's header: not a scalar, at least one row, at least one feature.
+/// `what` prefixes the message (`""` for a file, `"array 'x' "` inside an archive).
+fn check_features(h: &NpyHeader, path: &Path, what: &str) -> Result<()> {
+    if h.shape.is_empty() {
         return Err(Error::file(
             path,
-            format!("{} targets for {rows} feature rows", y.rows()),
+            format!("{what}is a scalar, not a feature matrix"),
         ));
     }
-    Ok(y)
+    let (rows, cols) = h.matrix_shape();
+    if rows == 0 {
+        return Err(Error::file(path, format!("{what}holds 0 rows")));
+    }
+    if cols == 0 {
+        return Err(Error::file(
+            path,
+            format!("{what}has no features (shape {:?})", h.shape),
+        ));
+    }
+    Ok(())
+}
+
+/// Features from an `.npy` file (refused when it holds 0 rows or no features).
+pub fn read_features(path: &Path) -> Result<Features> {
+    let (r, h) = open(path)?;
+    check_features(&h, path, "")?;
+    Ok(to_features(&parse_data(r, h, path, true)?))
+}
+
+fn check_targets(h: &NpyHeader, rows: usize, path: &Path) -> Result<()> {
+    let (n, cols) = h.matrix_shape();
+    if cols == 0 {
+        return Err(Error::file(
+            path,
+            format!("has no target columns (shape {:?})", h.shape),
+        ));
+    }
+    if n != rows {
+        return Err(Error::file(
+            path,
+            format!("{n} targets for {rows} feature rows"),
+        ));
+    }
+    Ok(())
+}
+
+/// Targets with exactly `rows` rows (the count is checked on the header, before any data is
+/// read).
+pub fn read_targets(path: &Path, rows: usize) -> Result<Matrix<f64>> {
+    let (r, h) = open(path)?;
+    check_targets(&h, rows, path)?;
+    Ok(to_targets(&parse_data(r, h, path, true)?))
+}
+
+/// An `npy:X,Y` pair: both headers are read and checked (rows, features, matching counts)
+/// before either file's data is loaded.
+pub fn read_pair(x: &Path, y: &Path) -> Result<(Features, Matrix<f64>)> {
+    let hx = read_header(x)?;
+    check_features(&hx, x, "")?;
+    let hy = read_header(y)?;
+    let rows = hx.matrix_shape().0;
+    check_targets(&hy, rows, y)?;
+    Ok((read_features(x)?, read_targets(y, rows)?))
 }
 
 /// The arrays of an `.npz` dataset archive.
@@ -308,37 +442,45 @@ pub struct NpzArrays {
     pub y_test: Option<Matrix<f64>>,
 }
 
-/// Reads `x`, `y` and optionally `x_test`, `y_test` from an `.npz` (zip) archive.
+const NPZ_ARRAYS: [&str; 4] = ["x", "y", "x_test", "y_test"];
+
+/// Reads `x`, `y` and optionally `x_test`, `y_test` from an `.npz` (zip) archive. Every
+/// array's header is read and checked first (each against its entry's size, the row counts
+/// against each other), so a mismatch or a lying header is refused before any data is loaded.
 pub fn read_npz(path: &Path) -> Result<NpzArrays> {
-    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let (f, _) = super::open_file(path, "an .npz file")?;
     let mut zip = zip::ZipArchive::new(BufReader::new(f))
         .map_err(|e| Error::file(path, format!("not a valid .npz (zip) archive: {e}")))?;
-    let mut get = |name: &str| -> Result<Option<NpyArray>> {
+    // The header of `name`, or None when the archive has no such array.
+    let mut header = |name: &str| -> Result<Option<NpyHeader>> {
         let entry = format!("{name}.npy");
         match zip.by_name(&entry) {
             Ok(file) => {
-                let inner = path.join(&entry);
-                parse(file, &inner).map(Some)
+                let size = file.size();
+                parse_header(file, &path.join(&entry), Some(size)).map(Some)
             }
             Err(zip::result::ZipError::FileNotFound) => Ok(None),
             Err(e) => Err(Error::file(path, format!("{entry}: {e}"))),
         }
     };
-    let x = get("x")?.ok_or_else(|| {
+    let [x, y, x_test, y_test] = NPZ_ARRAYS.map(&mut header);
+    let (x, y, x_test, y_test) = (x?, y?, x_test?, y_test?);
+    let missing = |name: &str| {
         Error::file(
             path,
-            "has no array 'x' (expected x, y and optionally x_test, y_test)",
+            format!("has no array '{name}' (expected x, y and optionally x_test, y_test)"),
         )
-    })?;
-    let y = get("y")?.ok_or_else(|| {
-        Error::file(
-            path,
-            "has no array 'y' (expected x, y and optionally x_test, y_test)",
-        )
-    })?;
-    let x_test = get("x_test")?;
-    let y_test = get("y_test")?;
-    let check = |xa: &NpyArray, ya: &NpyArray, what: &str| -> Result<()> {
+    };
+    let x = x.ok_or_else(|| missing("x"))?;
+    let y = y.ok_or_else(|| missing("y"))?;
+    let rows = |xa: &NpyHeader, ya: &NpyHeader, what: &str| -> Result<()> {
+        if ya.matrix_shape().1 == 0 {
+            let y = what.split('/').nth(1).unwrap_or("y");
+            return Err(Error::file(
+                path,
+                format!("array '{y}' has no target columns (shape {:?})", ya.shape),
+            ));
+        }
         if xa.matrix_shape().0 != ya.matrix_shape().0 {
             return Err(Error::file(
                 path,
@@ -351,25 +493,57 @@ pub fn read_npz(path: &Path) -> Result<NpzArrays> {
         }
         Ok(())
     };
-    check(&x, &y, "x/y")?;
-    if let (Some(xt), Some(yt)) = (&x_test, &y_test) {
-        check(xt, yt, "x_test/y_test")?;
-        if xt.matrix_shape().1 != x.matrix_shape().1 {
+    check_features(&x, path, "array 'x' ")?;
+    rows(&x, &y, "x/y")?;
+    match (&x_test, &y_test) {
+        (Some(xt), Some(yt)) => {
+            check_features(xt, path, "array 'x_test' ")?;
+            rows(xt, yt, "x_test/y_test")?;
+            if xt.matrix_shape().1 != x.matrix_shape().1 {
+                return Err(Error::file(
+                    path,
+                    format!(
+                        "x_test has {} features, x has {}",
+                        xt.matrix_shape().1,
+                        x.matrix_shape().1
+                    ),
+                ));
+            }
+        }
+        (None, None) => {}
+        _ => {
             return Err(Error::file(
                 path,
-                format!(
-                    "x_test has {} features, x has {}",
-                    xt.matrix_shape().1,
-                    x.matrix_shape().1
-                ),
-            ));
+                "has only one of x_test and y_test; give both or neither",
+            ))
         }
     }
+    // The data, one array at a time, each converted before the next is read.
+    let mut data = |name: &str| -> Result<NpyArray> {
+        let entry = format!("{name}.npy");
+        let inner = path.join(&entry);
+        let mut file = zip
+            .by_name(&entry)
+            .map_err(|e| Error::file(path, format!("{entry}: {e}")))?;
+        let size = file.size();
+        let h = parse_header(&mut file, &inner, Some(size))?;
+        parse_data(file, h, &inner, false)
+    };
+    let xs = to_features(&data("x")?);
+    let ys = to_targets(&data("y")?);
+    let (x_test, y_test) = if x_test.is_some() {
+        (
+            Some(to_features(&data("x_test")?)),
+            Some(to_targets(&data("y_test")?)),
+        )
+    } else {
+        (None, None)
+    };
     Ok(NpzArrays {
-        x: to_features(&x),
-        y: to_targets(&y),
-        x_test: x_test.as_ref().map(to_features),
-        y_test: y_test.as_ref().map(to_targets),
+        x: xs,
+        y: ys,
+        x_test,
+        y_test,
     })
 }
 

@@ -112,7 +112,7 @@ fn broken_idx_files_are_refused_with_position() {
         (
             "short",
             idx_bytes(0x08, &[2, 2], &[1, 2, 3]),
-            vec!["truncated", "4 data bytes", "found 3"],
+            vec!["truncated", "4 data bytes", "only 3 follow the header"],
         ),
         (
             "trailing",
@@ -163,7 +163,10 @@ fn a_lying_idx_header_costs_no_huge_allocation() {
     let p = write(&d, "lie", &idx_bytes(0x08, &[65536, 65536], &[1, 2, 3]));
     let started = std::time::Instant::now();
     let e = idx::read(&p).unwrap_err().to_string();
-    assert!(e.contains("truncated") && e.contains("found 3"), "{e}");
+    assert!(
+        e.contains("truncated") && e.contains("only 3 follow the header"),
+        "{e}"
+    );
     assert!(started.elapsed().as_secs_f64() < 1.0);
 }
 
@@ -303,9 +306,11 @@ fn npy_pairs_load_and_broken_npy_files_are_refused() {
     fortran.extend_from_slice(&[0; 32]);
     let mut short = npy_header("<f8", false, "(3,)");
     short.extend_from_slice(&[0; 16]);
-    let mut nan = npy_header("<f8", false, "(2,)");
+    // Ten rows like y (row counts are compared, on the headers, before any data is read).
+    let mut nan = npy_header("<f8", false, "(10,)");
     nan.extend_from_slice(&0.0f64.to_le_bytes());
     nan.extend_from_slice(&f64::NAN.to_le_bytes());
+    nan.extend_from_slice(&[0; 64]);
     let mut lie = npy_header("<f8", false, "(100000000000, 100000000000)");
     lie.extend_from_slice(&[0; 8]);
     let cases: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
@@ -314,7 +319,10 @@ fn npy_pairs_load_and_broken_npy_files_are_refused() {
         (
             "short.npy",
             short,
-            vec!["truncated", "needs 24 data bytes, found 16"],
+            vec![
+                "truncated",
+                "needs 24 data bytes, but only 16 follow the header",
+            ],
         ),
         ("nan.npy", nan, vec!["element 1", "NaN"]),
         ("lie.npy", lie, vec!["overflows"]),
@@ -491,4 +499,313 @@ proptest! {
         prop_assert_eq!(bx.as_slice(), &x.concat()[..]);
         prop_assert_eq!(by.as_slice(), &y[..]);
     }
+}
+
+// Issue 14: bad input found by a probe.
+
+fn npy_with(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+    let mut b = npy_header(descr, false, shape);
+    b.extend_from_slice(data);
+    b
+}
+
+fn f64s(v: &[f64]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn i64s(v: &[i64]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+#[test]
+fn an_npy_header_promising_more_than_the_file_holds_is_refused_before_reading() {
+    // 10^9 rows of f4 (4 GB) promised, 8 bytes present: refused on the file's length, before
+    // any data is read, with a message saying how much the file holds.
+    let d = dir("npy-promise");
+    let p = write(&d, "lie.npy", &npy_with("<f4", "(1000000000,)", &[0; 8]));
+    let y = write(&d, "y.npy", &npy_with("<i8", "(2,)", &i64s(&[0, 1])));
+    let started = std::time::Instant::now();
+    let e = npy::read(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("needs 4000000000 data bytes, but only 8 follow the header"),
+        "{e}"
+    );
+    assert!(started.elapsed().as_secs_f64() < 1.0);
+    assert_eq!(
+        npy::read_header(&p).unwrap_err().to_string(),
+        e,
+        "the header alone refuses it"
+    );
+    assert_err(
+        load(&format!("npy:{},{}", p.display(), y.display())),
+        &p,
+        &["only 8 follow the header"],
+    );
+    // The same inside an .npz: the entry's uncompressed size is what the array may hold.
+    let npz = npy::to_npz_bytes(&[
+        ("x", npy_with("<f4", "(1000000000, 1)", &[0; 8])),
+        ("y", npy_with("<i8", "(2,)", &i64s(&[0, 1]))),
+    ])
+    .unwrap();
+    let p = write(&d, "lie.npz", &npz);
+    assert_err(
+        load(&p.display().to_string()),
+        &p,
+        &[
+            "x.npy",
+            "needs 4000000000 data bytes, but only 8 follow the header",
+        ],
+    );
+    // A shape whose other axes overflow is refused even when a zero makes its size 0 (its
+    // column count would overflow).
+    let p = write(
+        &d,
+        "absurd.npy",
+        &npy_with("<f8", "(0, 1099511627776, 1099511627776)", &[]),
+    );
+    assert_err(
+        load(&format!("npy:{},{}", p.display(), y.display())),
+        &p,
+        &["overflows the 16 GiB limit"],
+    );
+    let p = write(
+        &d,
+        "absurd.npz",
+        &npy::to_npz_bytes(&[
+            (
+                "x",
+                npy_with("<f8", "(0, 1099511627776, 1099511627776)", &[]),
+            ),
+            ("y", npy_with("<i8", "(0,)", &[])),
+        ])
+        .unwrap(),
+    );
+    assert_err(load(&p.display().to_string()), &p, &["overflows"]);
+}
+
+#[test]
+fn npy_row_counts_are_compared_on_the_headers_before_loading_either_file() {
+    // x's data has a NaN, which loading it would report; the row mismatch is found first, on
+    // the headers, and names y.
+    let d = dir("npy-rows-first");
+    let x = write(
+        &d,
+        "x.npy",
+        &npy_with("<f8", "(4, 1)", &f64s(&[f64::NAN, 1.0, 2.0, 3.0])),
+    );
+    let y = write(&d, "y.npy", &npy_with("<i8", "(3,)", &i64s(&[0, 1, 0])));
+    assert_err(
+        load(&format!("npy:{},{}", x.display(), y.display())),
+        &y,
+        &["3 targets for 4 feature rows"],
+    );
+    let npz = |x_test: &[u8], y_test: &[u8]| {
+        npy::to_npz_bytes(&[
+            ("x", npy_with("<f8", "(2, 1)", &f64s(&[0.0, 1.0]))),
+            ("y", npy_with("<i8", "(2,)", &i64s(&[0, 1]))),
+            ("x_test", x_test.to_vec()),
+            ("y_test", y_test.to_vec()),
+        ])
+        .unwrap()
+    };
+    let p = write(
+        &d,
+        "rows.npz",
+        &npy::to_npz_bytes(&[
+            (
+                "x",
+                npy_with("<f8", "(4, 1)", &f64s(&[f64::NAN, 1.0, 2.0, 3.0])),
+            ),
+            ("y", npy_with("<i8", "(3,)", &i64s(&[0, 1, 0]))),
+        ])
+        .unwrap(),
+    );
+    assert_err(
+        load(&p.display().to_string()),
+        &p,
+        &["x/y: 4 rows of x but 3 of y"],
+    );
+    let p = write(
+        &d,
+        "test-rows.npz",
+        &npz(
+            &npy_with("<f8", "(2, 1)", &f64s(&[f64::NAN, 1.0])),
+            &npy_with("<i8", "(1,)", &i64s(&[0])),
+        ),
+    );
+    assert_err(
+        load(&p.display().to_string()),
+        &p,
+        &["x_test/y_test: 2 rows of x but 1 of y"],
+    );
+}
+
+#[test]
+fn sources_with_zero_rows_are_refused_naming_the_file() {
+    let d = dir("zero-rows");
+    let x = write(&d, "x.npy", &npy_with("<f8", "(0, 2)", &[]));
+    let y = write(&d, "y.npy", &npy_with("<i8", "(0,)", &[]));
+    let e = load(&format!("npy:{},{}", x.display(), y.display())).unwrap_err();
+    assert_eq!(e, format!("{}: holds 0 rows", x.display()));
+    let p = write(
+        &d,
+        "zero.npz",
+        &npy::to_npz_bytes(&[
+            ("x", npy_with("<f8", "(0, 2)", &[])),
+            ("y", npy_with("<i8", "(0,)", &[])),
+        ])
+        .unwrap(),
+    );
+    assert_err(
+        load(&p.display().to_string()),
+        &p,
+        &["array 'x' holds 0 rows"],
+    );
+    let img = write(&d, "img", &idx_bytes(0x08, &[0, 2, 2], &[]));
+    let lbl = write(&d, "lbl", &idx_bytes(0x08, &[0], &[]));
+    let e = load(&format!("idx:{},{}", img.display(), lbl.display())).unwrap_err();
+    assert_eq!(e, format!("{}: holds 0 rows", img.display()));
+}
+
+#[test]
+fn a_directory_in_place_of_a_data_file_is_named_as_such() {
+    let d = dir("dirs");
+    let y = write(&d, "y.npy", &npy_with("<i8", "(2,)", &i64s(&[0, 1])));
+    let lbl = write(&d, "lbl", &idx_bytes(0x08, &[2], &[0, 1]));
+    for (name, spec, what) in [
+        ("a.npz", "{}", "an .npz file"),
+        ("npz-dir", "npz:{}", "an .npz file"),
+        ("a.csv", "{}", "a CSV file"),
+        ("a.npy", "npy:{}", "an .npy file"),
+        ("images", "idx:{}", "an IDX file"),
+    ] {
+        let p = d.join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        let mut spec = spec.replace("{}", &p.display().to_string());
+        if spec.starts_with("npy:") {
+            spec = format!("{spec},{}", y.display());
+        } else if spec.starts_with("idx:") {
+            spec = format!("{spec},{}", lbl.display());
+        }
+        let e = load(&spec).unwrap_err();
+        assert_eq!(e, format!("{}: is a directory, not {what}", p.display()));
+    }
+}
+
+#[test]
+fn a_csv_of_nul_bytes_is_refused_at_once_as_not_text() {
+    let d = dir("csv-nul");
+    let p = write(&d, "zeros.csv", &vec![0u8; 4 << 20]);
+    let started = std::time::Instant::now();
+    let e = load(&p.display().to_string()).unwrap_err();
+    assert_eq!(
+        e,
+        format!(
+            "{}: not a text CSV file (NUL byte at line 1, byte 0)",
+            p.display()
+        )
+    );
+    assert!(
+        started.elapsed().as_secs_f64() < 0.5,
+        "refused at the first chunk, not after reading 4 MiB"
+    );
+    // A NUL byte later on is found where it is.
+    let p = write(&d, "late.csv", b"a,b,y\n1,2,0\n3,4\x00,1\n");
+    assert_err(
+        load(&p.display().to_string()),
+        &p,
+        &["not a text CSV file (NUL byte at line 3, byte 15)"],
+    );
+}
+
+#[test]
+fn a_csv_line_longer_than_the_cap_is_refused() {
+    // 18 MiB without a newline: refused once the line passes 16 MiB.
+    let d = dir("csv-long");
+    let p = write(&d, "long.csv", "1,".repeat(9 << 20).as_bytes());
+    assert_err(
+        load(&p.display().to_string()),
+        &p,
+        &["line 1 is longer than 16 MiB"],
+    );
+    assert_eq!(csv::MAX_LINE_BYTES, 16 << 20);
+    // An endless stream is refused as well (the reader does not grow a record without bound).
+    let e = csv::parse_reader(
+        std::io::Read::chain(&b"a,b\n1,2\n"[..], std::io::repeat(b'7')),
+        Path::new("endless.csv"),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        e,
+        "endless.csv: line 3 is longer than 16 MiB (not a CSV file of numbers?)"
+    );
+}
+
+#[test]
+fn csv_errors_give_the_files_line_and_the_cells_column() {
+    let d = dir("csv-cells");
+    let cases: Vec<(&str, &[u8], &str)> = vec![
+        // The probe's file: an empty cell in the first data row.
+        (
+            "empty.csv",
+            b"a,b,label\n1,,0\n2,3,1\n",
+            "line 2, column 2 ('b'): empty cell",
+        ),
+        // Without a header, an empty cell in the first row is a data row's problem.
+        (
+            "first.csv",
+            b"1,,0\n2,3,1\n",
+            "line 1, column 2: empty cell",
+        ),
+        (
+            "noheader.csv",
+            b"1,2,0\n3,4,1\n5,,1\n",
+            "line 3, column 2: empty cell",
+        ),
+        // Comment lines count.
+        (
+            "comment.csv",
+            b"# made by hand\na,b,y\n1,2,0\n3,4,\n",
+            "line 4, column 3 ('y'): empty cell",
+        ),
+        // Two text rows: the second is the one at fault, not the header.
+        (
+            "twotext.csv",
+            b"a,b,y\nc,d,z\n1,2,0\n",
+            "line 2, column 1 ('a'): 'c' is not a number",
+        ),
+        // A quoted field spanning lines: the cells after it are on its last line.
+        (
+            "quoted.csv",
+            b"a,b,y\n\"1\n\",zz,0\n",
+            "line 3, column 2 ('b'): 'zz' is not a number",
+        ),
+        // The quoted text is shown on one line.
+        (
+            "quoted2.csv",
+            b"a,b,y\n1,\"2\n3\",0\n",
+            "line 2, column 2 ('b'): '2\\n3' is not a number",
+        ),
+        (
+            "quoted3.csv",
+            b"a,b,y\n1,2,0\n\"4\",\"\",1\n",
+            "line 3, column 2 ('b'): empty cell",
+        ),
+    ];
+    for (name, bytes, message) in cases {
+        let p = write(&d, name, bytes);
+        let e = load(&p.display().to_string()).unwrap_err();
+        assert_eq!(e, format!("{}: {message}", p.display()), "{name}");
+    }
+    // Quoted numbers are numbers.
+    let p = write(
+        &d,
+        "ok.csv",
+        b"\"a\",\"b\",y\n\"1\",2,0\n3,\" 4 \",1\n5,6,0\n7,8,1\n9,10,0\n",
+    );
+    let (x, y) = csv::load(&p, None).unwrap();
+    assert_eq!(x.get(1, 1), 4.0);
+    assert_eq!(y.as_slice(), &[0.0, 1.0, 0.0, 1.0, 0.0]);
 }
