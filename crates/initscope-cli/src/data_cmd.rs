@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
+use initscope::config::check_data_dir;
 use initscope::data::{
     export_csv, export_npz, idx, search_dirs, DataOptions, DataSpec, Dataset, ImageSet, Labels,
     Split, Task, TaskKind, BUILTIN_NAMES,
@@ -96,6 +97,9 @@ fn load(spec: &str, a: &LoadArgs) -> anyhow::Result<Dataset> {
         val_fraction: a.val_fraction,
         standardize: a.standardize,
     };
+    if let Some(dir) = &a.data_dir {
+        check_data_dir(&dir.display().to_string())?;
+    }
     let limit = MemoryLimit::resolve(a.max_memory.as_deref())?;
     spec.estimate()?
         .check("data", &format!("'{spec}'"), limit)?;
@@ -130,6 +134,9 @@ fn split_json(s: &Split) -> serde_json::Value {
 pub fn run(a: DataArgs) -> anyhow::Result<ExitCode> {
     match a.command {
         DataCommand::List { data_dir } => {
+            if let Some(dir) = &data_dir {
+                check_data_dir(&dir.display().to_string())?;
+            }
             let dirs = search_dirs(data_dir.as_deref());
             for name in BUILTIN_NAMES {
                 let note = match *name {

@@ -544,17 +544,24 @@ fn refuse_contradictions(raw: &RawConfig) -> Result<()> {
         }
     }
     if let Some(dir) = &raw.data_dir {
-        let path = Path::new(dir);
-        if !path.is_dir() {
-            let reason = if path.exists() {
-                "is not a directory"
-            } else {
-                "no such directory"
-            };
-            return Err(Error::spec("--data-dir", dir, reason));
-        }
+        check_data_dir(dir)?;
     }
     Ok(())
+}
+
+/// Refuses a `--data-dir` that is missing or not a directory (a typo would otherwise fall back to
+/// the default search path without a word).
+pub fn check_data_dir(dir: &str) -> Result<()> {
+    let path = Path::new(dir);
+    if path.is_dir() {
+        return Ok(());
+    }
+    let reason = if path.exists() {
+        "is not a directory"
+    } else {
+        "no such directory"
+    };
+    Err(Error::spec("--data-dir", dir, reason))
 }
 
 /// Options that are valid but do nothing for this configuration (e.g. `--momentum` with adam,

@@ -147,3 +147,28 @@ fn absurd_grids_and_jobs_are_refused_or_capped() {
         "--jobs: must be at least 1",
     );
 }
+
+#[test]
+fn data_commands_refuse_a_missing_data_dir() {
+    for args in [
+        &[
+            "data",
+            "info",
+            "fashion-mnist",
+            "--data-dir",
+            "/nonexistent/fm",
+        ][..],
+        &["data", "list", "--data-dir", "/nonexistent/fm"],
+        &[
+            "data",
+            "export",
+            "moons",
+            "--out",
+            "/tmp/never.npz",
+            "--data-dir",
+            "/nonexistent/fm",
+        ],
+    ] {
+        assert_bad_input(args, "--data-dir '/nonexistent/fm': no such directory");
+    }
+}
