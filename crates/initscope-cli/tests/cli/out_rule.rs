@@ -142,8 +142,10 @@ fn sweeps_and_studies_refuse_foreign_folders_and_runs() {
     assert!(train_in(&dir, "run", false).status.success());
     refused(&sweep("run"), "holds an initscope run, not a sweep");
     assert!(!dir.join("run/sweep.json").exists());
-    // An empty folder (as `mkdir -p` in a Slurm script makes it) is used, and resumed.
+    // An empty folder (as `mkdir -p` in a Slurm script makes it) is used, and resumed; so is
+    // one that holds only the logs Slurm opened for the array's tasks before they started.
     fs::create_dir(dir.join("empty")).unwrap();
+    fs::write(dir.join("empty/slurm-41_0.out"), "").unwrap();
     assert!(sweep("empty").status.success());
     assert!(sweep("empty").status.success());
     assert!(dir.join("empty/runs.csv").is_file());

@@ -75,7 +75,7 @@ impl FolderKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Existing {
     Missing,
-    /// A folder with nothing in it (initscope's own temporaries aside).
+    /// A folder with nothing in it (initscope's own temporaries and Slurm logs aside).
     Empty,
     /// A folder initscope wrote, of this kind.
     Initscope(FolderKind),
@@ -85,9 +85,12 @@ pub enum Existing {
     NotAFolder,
 }
 
-/// Whether `name` is one of initscope's temporaries (`.NAME.tmp-PID`, `.NAME.old-PID`).
+/// Whether `name` is one of initscope's temporaries (`.NAME.tmp-PID`, `.NAME.old-PID`), or a
+/// log that the script of `initscope slurm` has Slurm write into the sweep folder before the
+/// first shard starts (`slurm-JOB_TASK.out`, `slurm-merge-JOB.out`).
 fn is_temporary(name: &str) -> bool {
-    name.starts_with('.') && (name.contains(".tmp-") || name.contains(".old-"))
+    (name.starts_with('.') && (name.contains(".tmp-") || name.contains(".old-")))
+        || (name.starts_with("slurm-") && name.ends_with(".out"))
 }
 
 /// The kind named by `dir`'s marker. Folders written before markers existed are recognised by
