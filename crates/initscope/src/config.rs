@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::activation::Activation;
-use crate::data::{DataOptions, DataSpec, Dataset, Task, TaskKind};
+use crate::data::{DataOptions, DataSpec, Dataset, Features, Task, TaskKind};
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::loss::Loss;
@@ -269,9 +269,10 @@ impl RunConfig {
         })
     }
 
-    /// What training this config on `data` takes besides the data set itself (see
-    /// [`crate::memory`] for the parts): parameters, gradients, optimizer state, the training copy
-    /// of the data and one batch's activations, and the diagnostics' work on each weight matrix.
+    /// What training this config on `data` takes (see [`crate::memory`] for the parts): the data
+    /// set as loaded, parameters, gradients, optimizer state, the training copy of the data and
+    /// one batch's activations, and the diagnostics' work on the largest weight matrix. A sweep
+    /// shares its data sets between runs (the "data" part counts once).
     pub fn memory_estimate(&self, data: &Dataset) -> MemoryEstimate {
         let s = match self.precision {
             Precision::F32 => 4,
@@ -290,13 +291,20 @@ impl RunConfig {
             .arch
             .iter()
             .fold(0u64, |acc, &w| acc.saturating_add(w as u64));
+        // Features stored in the run's precision are borrowed for training; others are copied.
+        let stored = match data.train.x {
+            Features::F32(_) => 4,
+            Features::F64(_) => 8,
+        };
+        let copied = if stored == s { 0 } else { input };
         let mut e = MemoryEstimate::default();
+        e.add("data", data.bytes());
         // The parameters, their starting copy (for the verdict) and their gradients.
         e.add("parameters", memory::bytes(p, 3 * s));
         e.add("optimizer state", memory::bytes(p, state * s));
         e.add(
             "workspace",
-            memory::bytes(rows as u64, input.saturating_add(output).saturating_mul(s))
+            memory::bytes(rows as u64, copied.saturating_add(output).saturating_mul(s))
                 .saturating_add(memory::bytes(capacity, widths.saturating_mul(4 * s))),
         );
         if self.diagnostics {

@@ -361,7 +361,19 @@ pub fn parallelism(
         &format!("run {} ({})", run.index, run.run_id),
         limit,
     )?;
-    let fits = usize::try_from(limit.bytes / largest.total().max(1)).unwrap_or(usize::MAX);
+    // The data sets are loaded once and shared by the runs: count each once, then the rest of
+    // the largest run for every parallel run.
+    let mut seen: Vec<*const Dataset> = Vec::new();
+    let mut shared = 0u64;
+    for r in runs {
+        if !seen.contains(&std::sync::Arc::as_ptr(&r.data)) {
+            seen.push(std::sync::Arc::as_ptr(&r.data));
+            shared = shared.saturating_add(r.data.bytes());
+        }
+    }
+    let data_part = run.data.bytes();
+    let per_run = largest.total().saturating_sub(data_part).max(1);
+    let fits = usize::try_from(limit.bytes.saturating_sub(shared) / per_run).unwrap_or(usize::MAX);
     let mut p = Parallelism {
         jobs: requested.max(1),
         capped_by: None,

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use super::synthetic::Kind;
-use super::DataSpec;
+use super::{DataSpec, Dataset, Features, Labels, Split};
 use crate::error::{Error, Result};
 use crate::memory::{bytes, MemoryEstimate};
 
@@ -74,6 +74,29 @@ impl DataSpec {
         };
         e.add("data", bytes_of);
         Ok(e)
+    }
+}
+
+impl Split {
+    /// Bytes held by the features and labels.
+    pub fn bytes(&self) -> u64 {
+        let (rows, cols) = (self.x.rows() as u64, self.x.cols() as u64);
+        let each = match self.x {
+            Features::F32(_) => 4,
+            Features::F64(_) => 8,
+        };
+        let labels = match &self.y {
+            Labels::Classes(c) => bytes(c.len() as u64, 4),
+            Labels::Values(v) => bytes((v.rows() * v.cols()) as u64, 8),
+        };
+        bytes(rows.saturating_mul(cols), each).saturating_add(labels)
+    }
+}
+
+impl Dataset {
+    /// Bytes held by every split.
+    pub fn bytes(&self) -> u64 {
+        self.train.bytes() + self.test.bytes() + self.val.as_ref().map_or(0, Split::bytes)
     }
 }
 
