@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use initscope::memory::MemoryLimit;
 use initscope::output::folder::{is_initscope_report, open_sweep_dir};
 use initscope::output::{check_out_dir, write_file_atomically, FolderKind};
 use initscope::report::{final_acc, load, render};
-use initscope::sweep::{plan, run, Grid, SweepEvent};
+use initscope::sweep::{check_resumable, plan_within, run_as, Grid, SweepEvent};
 use initscope::train::Status;
 
 use crate::sweep_cmd::parallel_runs;
@@ -217,11 +218,18 @@ fn answer(data: &initscope::report::ReportData) -> String {
 pub fn run_study(a: StudyArgs) -> anyhow::Result<ExitCode> {
     let grid_text = study_grid(&a.data, a.quick, a.data_dir.as_deref());
     check_out_dir(&a.out, FolderKind::Study, false)?;
-    open_sweep_dir(&a.out, FolderKind::Study)?;
     let grid_path = a.out.join("grid.toml");
+    let grid = Grid::parse(&grid_text, &grid_path)?;
+    let limit = a
+        .max_memory
+        .as_deref()
+        .map(|m| MemoryLimit::resolve(Some(m)))
+        .transpose()?;
+    let runs = plan_within(&grid, &grid_path, limit)?;
+    // Refuse a folder holding another study before its grid.toml is touched.
+    check_resumable(&a.out, FolderKind::Study, &runs)?;
+    open_sweep_dir(&a.out, FolderKind::Study)?;
     write_file_atomically(&grid_path, grid_text.as_bytes())?;
-    let grid = Grid::from_file(&grid_path)?;
-    let runs = plan(&grid, &grid_path)?;
     let (jobs, capped) = parallel_runs(
         &runs.iter().collect::<Vec<_>>(),
         a.jobs,
@@ -245,13 +253,21 @@ pub fn run_study(a: StudyArgs) -> anyhow::Result<ExitCode> {
         a.out.display()
     );
     let failed = AtomicUsize::new(0);
-    let report = run(&grid, &runs, &a.out, jobs.max(1), None, &|e| {
-        if let SweepEvent::Failed { error, .. } = e {
-            failed.fetch_add(1, Ordering::Relaxed);
-            bar.suspend(|| eprintln!("run failed: {error}"));
-        }
-        bar.inc(1);
-    })?;
+    let report = run_as(
+        FolderKind::Study,
+        &grid,
+        &runs,
+        &a.out,
+        jobs.max(1),
+        None,
+        &|e| {
+            if let SweepEvent::Failed { error, .. } = e {
+                failed.fetch_add(1, Ordering::Relaxed);
+                bar.suspend(|| eprintln!("run failed: {error}"));
+            }
+            bar.inc(1);
+        },
+    )?;
     bar.finish_and_clear();
     let mut data = load(&a.out)?;
     data.title = format!(

@@ -10,7 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use initscope::memory::MemoryLimit;
 use initscope::output::{check_out_dir, FolderKind};
 use initscope::sweep::{
-    array_indices, merge, parallelism, plan, run, Grid, PlannedRun, Shard, SweepEvent, SweepRecord,
+    array_indices, merge, parallelism, plan, plan_within, run, Grid, PlannedRun, Shard, SweepEvent,
+    SweepRecord,
 };
 use initscope::train::Status;
 
@@ -106,7 +107,12 @@ pub fn run_sweep(a: SweepArgs) -> anyhow::Result<ExitCode> {
     let shard = shard(&a)?;
     check_out_dir(&a.out, FolderKind::Sweep, false)?;
     let grid = Grid::from_file(&a.grid)?;
-    let runs = plan(&grid, &a.grid)?;
+    let limit = a
+        .max_memory
+        .as_deref()
+        .map(|m| MemoryLimit::resolve(Some(m)))
+        .transpose()?;
+    let runs = plan_within(&grid, &a.grid, limit)?;
     let mine: Vec<&PlannedRun> = runs
         .iter()
         .filter(|r| shard.is_none_or(|s| s.owns(r.index)))

@@ -307,10 +307,21 @@ impl RunConfig {
             memory::bytes(rows as u64, copied.saturating_add(output).saturating_mul(s))
                 .saturating_add(memory::bytes(capacity, widths.saturating_mul(4 * s))),
         );
+        // The metric records and the files made from them: about 8 figures per evaluation, and
+        // (diagnostics on) about 12 per layer at each recorded step (every step up to 100, then
+        // log-spaced: about 10 per factor of 10 in steps); a record, its CSV line and its event
+        // together take about RECORD_BYTES.
+        const RECORD_BYTES: u64 = 256;
+        let evals = (self.steps / self.eval_every.max(1)) as u64 + 2;
+        let mut records = evals.saturating_mul(8);
         if self.diagnostics {
             let largest = self.arch.windows(2).map(memory::product).max().unwrap_or(0);
             e.add("diagnostics", memory::bytes(largest, 3 * 8));
+            let recorded = 100 + 10 * (self.steps.max(1) as f64).log10().ceil() as u64;
+            let layers = (self.arch.len() - 1) as u64;
+            records = records.saturating_add(recorded.saturating_mul(12 * layers));
         }
+        e.add("records", memory::bytes(records, RECORD_BYTES));
         e
     }
 
@@ -482,6 +493,18 @@ fn bias_only(init: Init, field: &str, text: &str) -> Result<Init> {
     }
 }
 
+/// `text` cut to at most `max` characters around an ellipsis (for one-line messages).
+fn short(text: &str, max: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= max {
+        return text.to_string();
+    }
+    let half = max / 2;
+    let head: String = chars[..half].iter().collect();
+    let tail: String = chars[chars.len() - half..].iter().collect();
+    format!("{head}...{tail}")
+}
+
 /// The default data when none is given.
 pub const DEFAULT_DATA: &str = "moons";
 
@@ -500,15 +523,28 @@ pub fn validate(raw: &RawConfig) -> Result<(RunConfig, Dataset)> {
 #[derive(Default)]
 pub struct DataCache {
     loaded: HashMap<String, Arc<Dataset>>,
-    machine_limit: Option<MemoryLimit>,
+    /// The limit every run is held to: a sweep's `--max-memory`, or the machine's (read once).
+    limit: Option<MemoryLimit>,
+    /// Bytes of the data sets loaded so far: they stay in memory together.
+    loaded_bytes: u64,
 }
 
 impl DataCache {
-    /// `--max-memory` when given, else the machine's limit (read on first use).
+    /// A cache whose runs are held to `limit` (a sweep's `--max-memory`) unless a run's own
+    /// `max_memory` says otherwise.
+    pub fn with_limit(limit: MemoryLimit) -> DataCache {
+        DataCache {
+            limit: Some(limit),
+            ..DataCache::default()
+        }
+    }
+
+    /// The run's `max_memory` when given, else the cache's limit (the machine's, read on first
+    /// use).
     fn limit(&mut self, max_memory: Option<&str>) -> Result<MemoryLimit> {
         match max_memory {
             Some(_) => MemoryLimit::resolve(max_memory),
-            None => Ok(*self.machine_limit.get_or_insert_with(MemoryLimit::machine)),
+            None => Ok(*self.limit.get_or_insert_with(MemoryLimit::machine)),
         }
     }
 }
@@ -690,11 +726,12 @@ pub fn validate_cached(
     let data = match cache.loaded.get(&key) {
         Some(d) => d.clone(),
         None => {
-            data_spec
-                .estimate()?
-                .check("--data", &format!("'{data_spec}'"), limit)?;
+            let mut e = data_spec.estimate()?;
+            e.add("data sets loaded before", cache.loaded_bytes);
+            e.check("--data", &format!("'{data_spec}'"), limit)?;
             let d =
                 Arc::new(data_spec.load(&data_options, raw.data_dir.as_deref().map(Path::new))?);
+            cache.loaded_bytes = cache.loaded_bytes.saturating_add(d.bytes());
             cache.loaded.insert(key, d.clone());
             d
         }
@@ -915,11 +952,16 @@ pub fn validate_cached(
         jacobian_end: raw.jacobian_end.unwrap_or(false),
         sym_tol,
     };
-    config.memory_estimate(&data).check(
+    let mut estimate = config.memory_estimate(&data);
+    estimate.add(
+        "other data sets",
+        cache.loaded_bytes.saturating_sub(data.bytes()),
+    );
+    estimate.check(
         "memory",
         &format!(
             "the network {} ({}, {} parameters, batch {})",
-            config.arch_text(),
+            short(&config.arch_text(), 60),
             config.precision.name(),
             config.num_params(),
             batch_size

@@ -9,7 +9,8 @@
 //! | gradients | P s |
 //! | optimizer state | k P s (k = 0 sgd, 1 momentum/Nesterov/RMSprop, 2 Adam/AdamW) |
 //! | workspace | forward and backward activations of one batch: 4 B (sum of widths) s, and the training copy of the data in the run's precision |
-//! | diagnostics | spectra and symmetry work on each weight matrix (about 3 fan_in fan_out s per layer, the largest layer at a time) and the metric records |
+//! | diagnostics | spectra and symmetry work on the largest weight matrix (3 fan_in fan_out 8) |
+//! | records | the metric records and the files made from them: about 8 per evaluation and 12 per layer at each recorded step, 256 bytes each |
 //!
 //! The limit is the smaller of the cgroup's memory limit (v2 `memory.max`, v1
 //! `memory.limit_in_bytes`, less what the group already uses) and the kernel's `MemAvailable`,
@@ -61,7 +62,10 @@ pub fn parse_size(field: &str, text: &str) -> Result<u64> {
         _ => return Err(bad("unknown unit (use K, M, G or T)")),
     };
     let bytes = value * scale;
-    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
+    if !bytes.is_finite() || bytes > u64::MAX as f64 {
+        return Err(bad("too large (at most 16 EiB)"));
+    }
+    if bytes < 1.0 {
         return Err(bad("must be at least 1 byte"));
     }
     Ok(bytes as u64)
@@ -91,7 +95,7 @@ impl fmt::Display for MemoryLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let from = match self.source {
             LimitSource::Flag => "--max-memory",
-            LimitSource::Cgroup => "the cgroup's memory limit",
+            LimitSource::Cgroup => "free under the cgroup's memory limit",
             LimitSource::MemAvailable => "MemAvailable",
             LimitSource::Unknown => "the address space",
         };
@@ -154,7 +158,8 @@ fn mem_available() -> Option<u64> {
     Some(kib.saturating_mul(1024))
 }
 
-/// The cgroup's memory limit less its current use (v2, then v1), when there is a limit.
+/// The cgroup's memory limit less its current use, the tightest over the group and its
+/// ancestors (v2 and v1), when there is a limit.
 fn cgroup_free() -> Option<u64> {
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     let path_for = |controller: &str| {
@@ -178,23 +183,45 @@ fn cgroup_free() -> Option<u64> {
         }
         dirs
     };
-    for dir in candidates("/sys/fs/cgroup", path_for("")) {
-        if let Some(max) = read(&dir.join("memory.max")) {
-            let used = read(&dir.join("memory.current")).unwrap_or(0);
-            return Some(max.saturating_sub(used));
-        }
-    }
-    for dir in candidates("/sys/fs/cgroup/memory", path_for("memory")) {
-        if let Some(max) = read(&dir.join("memory.limit_in_bytes")) {
-            // v1 writes "no limit" as a page-rounded i64::MAX.
-            if max >= 1 << 60 {
-                return None;
+    // The tightest of the group and its ancestors (Slurm and systemd limit a job's or a
+    // slice's group, not the task's own): walk up to the mount's root.
+    let tightest = |root: &str, rel: Option<String>, limit: &str, usage: &str| {
+        let mut best: Option<u64> = None;
+        for start in candidates(root, rel) {
+            let mut dir = start.as_path();
+            loop {
+                if let Some(max) = read(&dir.join(limit)) {
+                    // v1 writes "no limit" as a page-rounded i64::MAX; v2 as "max" (no number).
+                    if max < 1 << 60 {
+                        let used = read(&dir.join(usage)).unwrap_or(0);
+                        let free = max.saturating_sub(used);
+                        best = Some(best.map_or(free, |b| b.min(free)));
+                    }
+                }
+                match dir.parent() {
+                    Some(p) if p.starts_with(root) => dir = p,
+                    _ => break,
+                }
             }
-            let used = read(&dir.join("memory.usage_in_bytes")).unwrap_or(0);
-            return Some(max.saturating_sub(used));
         }
+        best
+    };
+    let v2 = tightest(
+        "/sys/fs/cgroup",
+        path_for(""),
+        "memory.max",
+        "memory.current",
+    );
+    let v1 = tightest(
+        "/sys/fs/cgroup/memory",
+        path_for("memory"),
+        "memory.limit_in_bytes",
+        "memory.usage_in_bytes",
+    );
+    match (v2, v1) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
-    None
 }
 
 /// An estimate, part by part (saturating: an absurd size estimates as `u64::MAX`, never wraps).

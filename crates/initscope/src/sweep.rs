@@ -30,8 +30,10 @@ use serde::{Deserialize, Serialize};
 use crate::config::{validate_cached, DataCache, RawConfig, RunConfig};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::memory::MemoryLimit;
-use crate::output::folder::{commit_group, open_sweep_dir, stage_dir, Flush, Staged};
+use crate::memory::{MemoryEstimate, MemoryLimit};
+use crate::output::folder::{
+    commit_group, open_sweep_dir, remove_stale_in, stage_dir, Flush, Staged,
+};
 use crate::output::{check_out_dir, run_files, write_file_atomically, FolderKind};
 use crate::train::{train, Status, Summary};
 
@@ -240,6 +242,16 @@ pub const MAX_RUNS: usize = 100_000;
 /// Expands and validates every run of the grid (datasets loaded once per distinct source). A
 /// grid of more than [`MAX_RUNS`] runs is refused before anything is expanded.
 pub fn plan(grid: &Grid, path: &Path) -> Result<Vec<PlannedRun>> {
+    plan_within(grid, path, None)
+}
+
+/// [`plan`] with every run (and the data sets together) held to `limit` instead of the machine's
+/// memory (a sweep's `--max-memory`), checked before each data set is loaded.
+pub fn plan_within(
+    grid: &Grid,
+    path: &Path,
+    limit: Option<MemoryLimit>,
+) -> Result<Vec<PlannedRun>> {
     if grid.len() > MAX_RUNS {
         let sizes = grid
             .axes
@@ -257,7 +269,7 @@ pub fn plan(grid: &Grid, path: &Path) -> Result<Vec<PlannedRun>> {
             format!("the grid has {count} runs ({sizes}); a sweep holds at most {MAX_RUNS} (split it into several grids)"),
         ));
     }
-    let mut cache = DataCache::default();
+    let mut cache = limit.map_or_else(DataCache::default, DataCache::with_limit);
     let mut seen = HashSet::new();
     (0..grid.len())
         .map(|k| {
@@ -357,7 +369,7 @@ pub fn parallelism(
         });
     };
     largest.check(
-        "--max-memory",
+        "memory",
         &format!("run {} ({})", run.index, run.run_id),
         limit,
     )?;
@@ -371,8 +383,21 @@ pub fn parallelism(
             shared = shared.saturating_add(r.data.bytes());
         }
     }
-    let data_part = run.data.bytes();
-    let per_run = largest.total().saturating_sub(data_part).max(1);
+    let per_run = runs
+        .iter()
+        .map(|r| {
+            let e = r.config.memory_estimate(&r.data).total();
+            e.saturating_sub(r.data.bytes())
+        })
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    if shared.saturating_add(per_run) > limit.bytes {
+        let mut e = MemoryEstimate::default();
+        e.add("data sets", shared);
+        e.add("one run", per_run);
+        e.check("memory", "the sweep's data sets and one run", limit)?;
+    }
     let fits = usize::try_from(limit.bytes.saturating_sub(shared) / per_run).unwrap_or(usize::MAX);
     let mut p = Parallelism {
         jobs: requested.max(1),
@@ -468,12 +493,51 @@ pub fn run(
     shard: Option<Shard>,
     progress: &(dyn Fn(&SweepEvent) + Sync),
 ) -> Result<SweepReport> {
-    check_out_dir(dir, FolderKind::Sweep, false)?;
-    open_sweep_dir(dir, FolderKind::Sweep)?;
-    record(dir, grid, runs, shard.map(|s| s.count))?;
-    if shard.is_none() {
-        remove_stale_temporaries(dir)?;
+    run_as(FolderKind::Sweep, grid, runs, dir, jobs, shard, progress)
+}
+
+/// Checks that `dir` may take (or resume) this sweep before anything is written there: the
+/// `--out` rule, and a `sweep.json` that lists the same runs.
+pub fn check_resumable(dir: &Path, kind: FolderKind, runs: &[PlannedRun]) -> Result<()> {
+    check_out_dir(dir, kind, false)?;
+    let path = dir.join("sweep.json");
+    if path.is_file() {
+        let old: SweepRecord =
+            serde_json::from_slice(&fs::read(&path).map_err(|e| Error::io(&path, e))?)
+                .map_err(|e| Error::file(&path, format!("not a sweep record: {e}")))?;
+        let same = old.runs.len() == runs.len()
+            && old
+                .runs
+                .iter()
+                .zip(runs)
+                .all(|(o, r)| o.index == r.index && o.run_id == r.run_id);
+        if !same {
+            return Err(Error::file(
+                dir,
+                "holds a different sweep (its sweep.json lists other runs); use a new --out",
+            ));
+        }
     }
+    Ok(())
+}
+
+/// [`run`] into a folder marked as `kind` (a sweep, or a study). The folder is marked only once
+/// its sweep record is written, so a folder refused for holding another sweep stays untouched.
+pub fn run_as(
+    kind: FolderKind,
+    grid: &Grid,
+    runs: &[PlannedRun],
+    dir: &Path,
+    jobs: usize,
+    shard: Option<Shard>,
+    progress: &(dyn Fn(&SweepEvent) + Sync),
+) -> Result<SweepReport> {
+    check_resumable(dir, kind, runs)?;
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    record(dir, grid, runs, shard.map(|s| s.count))?;
+    open_sweep_dir(dir, kind)?;
+    // Any process may clear this host's dead writers' temporaries; other hosts' are kept.
+    remove_stale_in(dir);
     let mine: Vec<&PlannedRun> = runs
         .iter()
         .filter(|r| shard.is_none_or(|s| s.owns(r.index)))
@@ -502,14 +566,16 @@ pub fn run(
                 });
                 return;
             }
+            let started = std::time::Instant::now();
             let result = train(&r.config, &r.data, &mut |_| {}).and_then(|out| {
                 let staged = stage_dir(
                     &dir.join(&r.run_id),
                     FolderKind::Run,
                     &run_files(&out)?,
                     Flush::Group,
+                    false,
                 )?;
-                pending.add(staged)?;
+                pending.add(staged, started.elapsed())?;
                 Ok(out.summary.status)
             });
             match result {
@@ -560,8 +626,10 @@ pub fn run(
 
 /// Run folders written but not yet in place, committed in groups: one `syncfs` per group
 /// instead of a few fsyncs per run (on tiny nets the fsyncs cost ~35 ms a run, 100x the
-/// training). A group is committed when it holds [`Pending::GROUP`] runs or its oldest waited
-/// [`Pending::WAIT`]; a kill loses at most that much finished work, never a half-written run.
+/// training). A group is committed when it holds [`Pending::GROUP`] runs, when its oldest has
+/// waited [`Pending::WAIT`] by the time another run finishes, or at once when the run just added
+/// took longer than `WAIT` to train: a kill loses at most about `2 WAIT` of finished work, never
+/// a half-written run.
 #[derive(Default)]
 struct Pending {
     group: std::sync::Mutex<(Vec<Staged>, Option<std::time::Instant>)>,
@@ -571,11 +639,11 @@ impl Pending {
     const GROUP: usize = 64;
     const WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-    fn add(&self, staged: Staged) -> Result<()> {
+    fn add(&self, staged: Staged, took: std::time::Duration) -> Result<()> {
         let mut g = self.group.lock().expect("no poisoned lock");
         g.0.push(staged);
         let since = *g.1.get_or_insert_with(std::time::Instant::now);
-        if g.0.len() >= Self::GROUP || since.elapsed() >= Self::WAIT {
+        if g.0.len() >= Self::GROUP || since.elapsed() >= Self::WAIT || took >= Self::WAIT {
             let group = std::mem::take(&mut g.0);
             g.1 = None;
             commit_group(group)?;
@@ -588,24 +656,6 @@ impl Pending {
         g.1 = None;
         commit_group(std::mem::take(&mut g.0))
     }
-}
-
-/// Removes temporary run directories left by a killed writer (only the sole owner of DIR does
-/// this: an unsharded sweep or `merge`).
-fn remove_stale_temporaries(dir: &Path) -> Result<()> {
-    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') && name.contains(".tmp-") {
-            let p = entry.path();
-            let _ = if p.is_dir() {
-                fs::remove_dir_all(&p)
-            } else {
-                fs::remove_file(&p)
-            };
-        }
-    }
-    Ok(())
 }
 
 fn read_summary(dir: &Path, run_id: &str) -> Result<Summary> {

@@ -24,8 +24,23 @@ fn absurd_data_sizes_are_refused_before_generation() {
         "mnist1d:n=1000000000",
         "teacher:dim=1000000000",
     ] {
-        refused_fast(&["train", "--data", data, "--steps", "1"], "needs about");
-        refused_fast(&["data", "info", data], "needs about");
+        // An explicit limit, so the test means the same on a machine with terabytes.
+        refused_fast(
+            &[
+                "train",
+                "--data",
+                data,
+                "--steps",
+                "1",
+                "--max-memory",
+                "16G",
+            ],
+            "needs about",
+        );
+        refused_fast(
+            &["data", "info", data, "--max-memory", "16G"],
+            "needs about",
+        );
     }
     refused_fast(
         &[
@@ -51,15 +66,44 @@ fn absurd_data_sizes_are_refused_before_generation() {
 #[test]
 fn absurd_networks_are_refused_before_allocation() {
     refused_fast(
-        &["train", "--hidden", "1000000000", "--steps", "1"],
+        &[
+            "train",
+            "--hidden",
+            "1000000000",
+            "--steps",
+            "1",
+            "--max-memory",
+            "16G",
+        ],
         "memory: the network 2-1000000000-2",
     );
     refused_fast(
-        &["train", "--hidden", "100000,100000", "--steps", "1"],
+        &[
+            "train",
+            "--hidden",
+            "100000,100000",
+            "--steps",
+            "1",
+            "--max-memory",
+            "16G",
+        ],
         "needs about",
     );
     refused_fast(
-        &["explain", "--hidden", "100000,100000", "--steps", "1"],
+        &[
+            "explain",
+            "--hidden",
+            "100000,100000",
+            "--steps",
+            "1",
+            "--max-memory",
+            "16G",
+        ],
+        "needs about",
+    );
+    // Without a flag the machine's limit applies (10^10 parameters exceed any machine here).
+    refused_fast(
+        &["train", "--hidden", "1000000,1000000", "--steps", "1"],
         "needs about",
     );
     // A small net within a generous explicit limit trains.
@@ -150,6 +194,8 @@ fn absurd_grids_and_jobs_are_refused_or_capped() {
 
 #[test]
 fn data_commands_refuse_a_missing_data_dir() {
+    let out = temp_dir("limits-data-dir").join("never.npz");
+    let out = out.to_str().unwrap();
     for args in [
         &[
             "data",
@@ -164,11 +210,35 @@ fn data_commands_refuse_a_missing_data_dir() {
             "export",
             "moons",
             "--out",
-            "/tmp/never.npz",
+            out,
             "--data-dir",
             "/nonexistent/fm",
         ],
     ] {
         assert_bad_input(args, "--data-dir '/nonexistent/fm': no such directory");
     }
+}
+
+#[test]
+fn a_sweeps_data_sets_count_together_against_its_limit() {
+    let dir = temp_dir("limits-sweep-data");
+    let grid = dir.join("g.toml");
+    std::fs::write(
+        &grid,
+        "[fixed]\nsteps = 2\nhidden = \"4\"\n[axes]\ndata = [\"mnist1d:seed=1\", \"mnist1d:seed=2\", \"mnist1d:seed=3\", \"mnist1d:seed=4\", \"mnist1d:seed=5\", \"mnist1d:seed=6\", \"mnist1d:seed=7\", \"mnist1d:seed=8\", \"mnist1d:seed=9\"]\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    refused_fast(
+        &[
+            "sweep",
+            grid.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--max-memory",
+            "12M",
+        ],
+        "data sets loaded before",
+    );
+    assert!(!out.exists());
 }

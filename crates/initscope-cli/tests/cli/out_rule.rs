@@ -27,6 +27,16 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// This machine's name as initscope's temporaries carry it.
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
 fn canaries_intact(dir: &Path) {
     assert_eq!(
         fs::read_to_string(dir.join("canary.txt")).unwrap(),
@@ -204,14 +214,28 @@ fn unwritable_outputs_name_the_users_path_and_stale_temporaries_are_cleaned() {
     );
     // A killed writer's temporary (a process id that does not run) is removed by the next
     // writer of the same target; a live process's is kept.
-    let dead = dir.join(".run.tmp-999999999");
+    let dead = dir.join(format!(".run.tmp-{}-999999999", host()));
     fs::create_dir_all(&dead).unwrap();
-    fs::write(dead.join("config.json"), "{").unwrap();
-    let live = dir.join(format!(".run.tmp-{}", std::process::id()));
+    fs::write(dead.join(".initscope"), "kind = \"run\"\n").unwrap();
+    let live = dir.join(format!(".run.tmp-{}-{}", host(), std::process::id()));
     fs::create_dir_all(&live).unwrap();
+    fs::write(live.join(".initscope"), "kind = \"run\"\n").unwrap();
+    // Another machine's temporary (its process cannot be seen from here) and a user's folder
+    // that merely looks like a temporary are never touched.
+    let remote = dir.join(".job7.tmp-othermachine-999999999");
+    fs::create_dir_all(&remote).unwrap();
+    fs::write(remote.join(".initscope"), "kind = \"run\"\n").unwrap();
+    let users = dir.join(".run.old-2023");
+    fs::create_dir_all(&users).unwrap();
+    fs::write(users.join("data.bin"), "mine").unwrap();
     assert!(train_in(&dir, "run", false).status.success());
     assert!(!dead.exists(), "stale temporary left behind");
     assert!(live.exists(), "a running process's temporary was removed");
+    assert!(remote.exists(), "another machine's temporary was removed");
+    assert!(
+        users.join("data.bin").exists(),
+        "a user's folder was removed"
+    );
     fs::remove_dir_all(&live).unwrap();
     // The same for a killed merge's runs.csv temporary.
     fs::write(
@@ -221,7 +245,7 @@ fn unwritable_outputs_name_the_users_path_and_stale_temporaries_are_cleaned() {
     .unwrap();
     let o = initscope_in(&dir, &["sweep", "grid.toml", "--out", "sw", "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let stale = dir.join("sw/.runs.csv.tmp-999999999");
+    let stale = dir.join(format!("sw/.runs.csv.tmp-{}-999999999", host()));
     fs::write(&stale, "run,run_id\n").unwrap();
     let o = initscope(&["merge", dir.join("sw").to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -242,7 +266,7 @@ fn a_train_killed_mid_write_leaves_nothing_that_the_next_write_keeps() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let tmp = dir.join(format!(".victim.tmp-{}", child.id()));
+    let tmp = dir.join(format!(".victim.tmp-{}-{}", host(), child.id()));
     let start = std::time::Instant::now();
     while !tmp.join("config.json").exists() {
         assert!(
@@ -258,5 +282,95 @@ fn a_train_killed_mid_write_leaves_nothing_that_the_next_write_keeps() {
     // The next run written beside it clears the dead process's temporary.
     assert!(train_in(&dir, "other", false).status.success());
     assert!(!tmp.exists(), "stale temporary left behind");
+    canaries_intact(&dir);
+}
+
+#[test]
+fn a_marker_does_not_make_a_folder_replaceable() {
+    let dir = scratch("out-marker");
+    assert!(train_in(&dir, "run", false).status.success());
+    // A user's file added to a run folder: --force no longer replaces it.
+    fs::write(dir.join("run/notes.md"), "precious").unwrap();
+    refused(
+        &train_in(&dir, "run", true),
+        "holds files initscope did not write (e.g. 'notes.md')",
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join("run/notes.md")).unwrap(),
+        "precious"
+    );
+    // A marker copied into a foreign folder does not make it initscope's.
+    fs::copy(dir.join("run/.initscope"), dir.join("sub/.initscope")).unwrap();
+    refused(
+        &train_in(&dir, "sub", true),
+        "holds files initscope did not write",
+    );
+    // A folder holding only something that looks like a temporary is refused before training.
+    fs::create_dir_all(dir.join("e/.x.tmp-1")).unwrap();
+    refused(
+        &train_in(&dir, "e", false),
+        "holds files initscope did not write",
+    );
+    // A folder with a sweep.json that is not initscope's is refused and left unmarked.
+    fs::create_dir_all(dir.join("wandb")).unwrap();
+    fs::write(dir.join("wandb/sweep.json"), "{\"method\": \"grid\"}").unwrap();
+    fs::write(dir.join("wandb/train.py"), "print()").unwrap();
+    fs::write(
+        dir.join("grid.toml"),
+        "[fixed]\ndata = \"xor\"\nsteps = 2\n[axes]\nseed = [0, 1]\n",
+    )
+    .unwrap();
+    refused(
+        &initscope_in(&dir, &["sweep", "grid.toml", "--out", "wandb", "--quiet"]),
+        "holds files initscope did not write",
+    );
+    assert!(!dir.join("wandb/.initscope").exists());
+    canaries_intact(&dir);
+}
+
+#[test]
+fn a_folder_that_appears_while_a_run_trains_is_never_clobbered() {
+    let dir = scratch("out-race");
+    let mut args = TRAIN.to_vec();
+    args.extend(["--out", "late"]);
+    let child = Command::new(env!("CARGO_BIN_EXE_initscope"))
+        .args(&args)
+        .current_dir(&dir)
+        .env("INITSCOPE_TEST_STALL_WRITE_MS", "1500")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While the run is being written (its check passed: the folder was missing), a user creates
+    // the folder with a file in it.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    fs::create_dir_all(dir.join("late")).unwrap();
+    fs::write(dir.join("late/canary.txt"), "keep me").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        fs::read_to_string(dir.join("late/canary.txt")).unwrap(),
+        "keep me"
+    );
+    let leftovers: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-") || n.contains(".old-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    canaries_intact(&dir);
+}
+
+#[test]
+fn a_refused_study_leaves_the_folder_as_it_was() {
+    let dir = scratch("out-study");
+    let o = initscope_in(&dir, &["study", "--quick", "--data", "xor", "--out", "s"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let grid = fs::read(dir.join("s/grid.toml")).unwrap();
+    refused(
+        &initscope_in(&dir, &["study", "--quick", "--data", "moons", "--out", "s"]),
+        "holds a different sweep",
+    );
+    assert_eq!(fs::read(dir.join("s/grid.toml")).unwrap(), grid);
     canaries_intact(&dir);
 }

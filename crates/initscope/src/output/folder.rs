@@ -12,8 +12,15 @@
 //!   outputs: `/`, the home folder, the working folder and its parents (`.`, `..`, `sub/..`),
 //!   all judged on the path resolved to its real location.
 //!
-//! Temporaries are named `.NAME.tmp-PID` beside their target; those left by a process that no
-//! longer runs are removed by the next writer of the same target.
+//! A run folder is replaceable only when everything in it is something a run writes
+//! ([`RUN_ENTRIES`]); a marker copied into a foreign folder does not make it one. The final step
+//! re-checks the target and renames with `RENAME_NOREPLACE` (nothing there) or `RENAME_EXCHANGE`
+//! (replacing, then verifying what was swapped out, and swapping back if it is not a run), so a
+//! folder that appears or changes while a run trains is never clobbered.
+//!
+//! Temporaries are named `.NAME.tmp-HOST-PID` beside their target. Those whose process no longer
+//! runs on this host (and, for folders, that carry the marker) are removed by later writers;
+//! another host's temporaries are never touched, since its processes cannot be seen from here.
 
 use std::fs;
 use std::io::Write as _;
@@ -85,18 +92,54 @@ pub enum Existing {
     NotAFolder,
 }
 
-/// Whether `name` is one of initscope's temporaries (`.NAME.tmp-PID`, `.NAME.old-PID`), or a
-/// log that the script of `initscope slurm` has Slurm write into the sweep folder before the
-/// first shard starts (`slurm-JOB_TASK.out`, `slurm-merge-JOB.out`).
-fn is_temporary(name: &str) -> bool {
-    (name.starts_with('.') && (name.contains(".tmp-") || name.contains(".old-")))
-        || (name.starts_with("slurm-") && name.ends_with(".out"))
+/// What a run folder may hold: its files, its report, its marker. A folder holding anything
+/// else is not replaced by `--force`.
+pub const RUN_ENTRIES: &[&str] = &[
+    MARKER,
+    "config.json",
+    "metrics.csv",
+    "weights.safetensors",
+    "summary.json",
+    "histograms.json",
+    super::EVENT_FILE,
+    "report.html",
+];
+
+/// Whether `name` is one of initscope's temporaries (`.NAME.tmp-HOST-PID`, `.NAME.old-HOST-PID`),
+/// or a log that the script of `initscope slurm` has Slurm open in the sweep folder before the
+/// first shard starts (`slurm-JOB_TASK.out`, `slurm-merge-JOB.out`): entries a sweep folder may
+/// hold before it is marked.
+fn ignorable_in_sweep(name: &str) -> bool {
+    temporary_owner(name).is_some() || (name.starts_with("slurm-") && name.ends_with(".out"))
 }
 
-/// The kind named by `dir`'s marker. Folders written before markers existed are recognised by
-/// their records: `sweep.json` (a sweep; with `grid.toml` a study).
+/// The (host, pid) of an initscope temporary's name `.X.tmp-HOST-PID` or `.X.old-HOST-PID`.
+fn temporary_owner(name: &str) -> Option<(&str, u32)> {
+    if !name.starts_with('.') {
+        return None;
+    }
+    let (rest, pid) = name.rsplit_once('-')?;
+    let pid = pid.parse::<u32>().ok()?;
+    let (_, host) = rest
+        .rsplit_once(".tmp-")
+        .or_else(|| rest.rsplit_once(".old-"))?;
+    (!host.is_empty()).then_some((host, pid))
+}
+
+/// Reads a small regular file (a marker or a record), refusing FIFOs, devices and anything
+/// larger than `max` bytes.
+fn read_small(path: &Path, max: u64) -> Option<String> {
+    let meta = fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > max {
+        return None;
+    }
+    fs::read_to_string(path).ok()
+}
+
+/// The kind named by `dir`'s marker. Sweep folders written before markers existed are recognised
+/// by a `sweep.json` that is initscope's sweep record (with `grid.toml`, a study).
 pub fn marker_kind(dir: &Path) -> Option<FolderKind> {
-    if let Ok(text) = fs::read_to_string(dir.join(MARKER)) {
+    if let Some(text) = read_small(&dir.join(MARKER), 4096) {
         return text.lines().find_map(|l| {
             let (k, v) = l.split_once('=')?;
             (k.trim() == "kind")
@@ -104,18 +147,24 @@ pub fn marker_kind(dir: &Path) -> Option<FolderKind> {
                 .flatten()
         });
     }
-    if dir.join("sweep.json").is_file() {
-        return Some(if dir.join("grid.toml").is_file() {
+    let record = read_small(&dir.join("sweep.json"), 1 << 30)?;
+    let value: serde_json::Value = serde_json::from_str(&record).ok()?;
+    let is_record = value.get("axes").is_some_and(|a| a.is_array())
+        && value.get("runs").is_some_and(|r| r.is_array());
+    is_record.then(|| {
+        if dir.join("grid.toml").is_file() {
             FolderKind::Study
         } else {
             FolderKind::Sweep
-        });
-    }
-    None
+        }
+    })
 }
 
-/// What `path` holds now.
-pub fn inspect(path: &Path) -> Result<Existing> {
+/// What `path` holds now, as an output folder of `kind`. A run folder counts as initscope's only
+/// when every entry is one of [`RUN_ENTRIES`] (then also without a marker, as runs written before
+/// markers existed); sweep and study folders may also hold temporaries and Slurm logs while they
+/// are new.
+pub fn inspect(path: &Path, kind: FolderKind) -> Result<Existing> {
     match fs::symlink_metadata(path) {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Existing::Missing),
@@ -124,20 +173,40 @@ pub fn inspect(path: &Path) -> Result<Existing> {
     if !path.is_dir() {
         return Ok(Existing::NotAFolder);
     }
-    if let Some(kind) = marker_kind(path) {
-        return Ok(Existing::Initscope(kind));
-    }
+    let mut names = Vec::new();
     for entry in fs::read_dir(path).map_err(|e| Error::io(path, e))? {
-        let name = entry
-            .map_err(|e| Error::io(path, e))?
-            .file_name()
-            .to_string_lossy()
-            .into_owned();
-        if !is_temporary(&name) {
-            return Ok(Existing::Foreign(name));
-        }
+        names.push(
+            entry
+                .map_err(|e| Error::io(path, e))?
+                .file_name()
+                .to_string_lossy()
+                .into_owned(),
+        );
     }
-    Ok(Existing::Empty)
+    names.sort();
+    let marked = marker_kind(path);
+    let foreign_to_run = names.iter().find(|n| !RUN_ENTRIES.contains(&n.as_str()));
+    match marked {
+        Some(FolderKind::Run) => Ok(match foreign_to_run {
+            Some(name) => Existing::Foreign(name.clone()),
+            None => Existing::Initscope(FolderKind::Run),
+        }),
+        Some(k) => Ok(Existing::Initscope(k)),
+        None if names.is_empty() => Ok(Existing::Empty),
+        None if foreign_to_run.is_none()
+            && names.iter().any(|n| n == "config.json")
+            && names.iter().any(|n| n == "summary.json") =>
+        {
+            Ok(Existing::Initscope(FolderKind::Run))
+        }
+        None => match names
+            .iter()
+            .find(|n| kind == FolderKind::Run || !ignorable_in_sweep(n))
+        {
+            Some(name) => Ok(Existing::Foreign(name.clone())),
+            None => Ok(Existing::Empty),
+        },
+    }
 }
 
 /// `path` made absolute and resolved: every existing prefix to its real path (symbolic links
@@ -201,7 +270,7 @@ fn refuse_forbidden(path: &Path, real: &Path) -> Result<()> {
 pub fn check_out_dir(path: &Path, kind: FolderKind, force: bool) -> Result<Existing> {
     let real = resolve(path)?;
     refuse_forbidden(path, &real)?;
-    let existing = inspect(&real)?;
+    let existing = inspect(&real, kind)?;
     match &existing {
         Existing::Missing | Existing::Empty => {}
         Existing::NotAFolder => {
@@ -251,57 +320,79 @@ fn process_alive(pid: u32) -> bool {
     pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// The temporary sibling of `path` for this process: `.NAME.tmp-PID`.
+/// This machine's name as temporaries carry it (letters, digits, `-` and `_`), so that writers
+/// on machines sharing a file system never judge each other's processes.
+fn host() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let raw = fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_default();
+        let clean: String = raw
+            .trim()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        if clean.is_empty() {
+            "host".to_string()
+        } else {
+            clean
+        }
+    })
+}
+
+/// The temporary sibling of `path` for this process: `.NAME.tmp-HOST-PID` (`what` = tmp | old).
 fn temp_sibling(path: &Path, what: &str) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".to_string());
-    let tmp = format!(".{name}.{what}-{}", std::process::id());
+    let tmp = format!(".{name}.{what}-{}-{}", host(), std::process::id());
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.join(tmp),
         _ => PathBuf::from(tmp),
     }
 }
 
-/// Removes a killed writer's leftovers beside `path`: `.NAME.tmp-PID` and `.NAME.old-PID` of
-/// `path` itself, and (outside sweep folders) any other `.X.tmp-PID` or `.X.old-PID` folder that
-/// carries initscope's marker (a run folder being written or swapped out), whose process no
-/// longer runs on this machine.
-pub fn remove_stale_siblings(path: &Path) {
-    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-        return;
+/// Whether the entry `name` in `dir` is a killed writer's leftover: an initscope temporary of
+/// this host whose process is gone, and, when it is a folder, one that carries the marker (so a
+/// user's `.results.old-2023/` never qualifies).
+fn is_stale(dir: &Path, name: &str) -> bool {
+    let Some((owner, pid)) = temporary_owner(name) else {
+        return false;
     };
-    let parent = if parent.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        parent
-    };
-    let prefix = format!(".{}.", name.to_string_lossy());
-    // Inside a sweep, shards on other machines may be writing their own runs: only the sweep's
-    // sole owner clears those (see `sweep::run`), so here only `path`'s own leftovers go.
-    let broad = marker_kind(parent).is_none();
-    let Ok(entries) = fs::read_dir(parent) else {
+    if owner != host() || process_alive(pid) {
+        return false;
+    }
+    let p = dir.join(name);
+    !p.is_dir() || p.join(MARKER).is_file()
+}
+
+/// Removes killed writers' leftovers in `dir` (see [`is_stale`]): safe for any process to call,
+/// whoever else writes there, since only this host's dead processes' temporaries qualify.
+pub fn remove_stale_in(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
-        let file = entry.file_name().to_string_lossy().into_owned();
-        let p = entry.path();
-        let ours = file.starts_with(&prefix) || (broad && p.join(MARKER).is_file());
-        if !ours || !file.starts_with('.') {
-            continue;
-        }
-        let pid = ["tmp-", "old-"].iter().find_map(|tag| {
-            let (_, pid) = file.rsplit_once(&format!(".{tag}"))?;
-            pid.parse::<u32>().ok()
-        });
-        if pid.is_some_and(|p| !process_alive(p)) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_stale(dir, &name) {
+            let p = entry.path();
             let _ = if p.is_dir() {
                 fs::remove_dir_all(&p)
             } else {
                 fs::remove_file(&p)
             };
         }
+    }
+}
+
+/// Removes killed writers' leftovers beside `path` (see [`remove_stale_in`]).
+pub fn remove_stale_siblings(path: &Path) {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => remove_stale_in(p),
+        _ => remove_stale_in(Path::new(".")),
     }
 }
 
@@ -331,6 +422,9 @@ pub struct Staged {
     tmp: PathBuf,
     real: PathBuf,
     shown: PathBuf,
+    kind: FolderKind,
+    /// Whether an existing initscope folder of the same kind may be replaced.
+    force: bool,
 }
 
 /// How a staged folder reaches the disk.
@@ -351,6 +445,7 @@ pub fn stage_dir(
     kind: FolderKind,
     files: &[(&str, Vec<u8>)],
     flush: Flush,
+    force: bool,
 ) -> Result<Staged> {
     let real = resolve(dir)?;
     remove_stale_siblings(&real);
@@ -385,6 +480,8 @@ pub fn stage_dir(
             tmp,
             real,
             shown: dir.to_path_buf(),
+            kind,
+            force,
         }),
         Err(e) => {
             let _ = fs::remove_dir_all(&tmp);
@@ -394,41 +491,74 @@ pub fn stage_dir(
 }
 
 impl Staged {
-    /// Puts the folder in place (see [`swap_in`]) and flushes its parent's entry list.
+    /// Puts the folder in place (see [`Staged::swap_in`]) and flushes its parent's entry list.
     pub fn commit(self) -> Result<()> {
-        let result = swap_in(&self.tmp, &self.real, &self.shown);
+        let parent = self.real.parent().unwrap_or(Path::new("/")).to_path_buf();
+        self.swap_in()?;
+        sync_dir(&parent)
+    }
+
+    /// Renames the complete temporary folder to its target, judging the target again now (it may
+    /// have appeared or changed while the run trained): a missing or empty target is taken with
+    /// `RENAME_NOREPLACE`; an initscope folder that `--force` may replace is exchanged with
+    /// `RENAME_EXCHANGE`, what came out is checked to be that folder (and swapped back if it is
+    /// not), and only then removed. The temporary is removed on failure.
+    fn swap_in(self) -> Result<()> {
+        let result = (|| {
+            let existing = check_out_dir(&self.real, self.kind, self.force)
+                .map_err(|e| reworded(e, &self.real, &self.shown))?;
+            match existing {
+                Existing::Missing => rename_noreplace(&self.tmp, &self.real, &self.shown),
+                Existing::Empty => {
+                    // remove_dir refuses a folder that is no longer empty.
+                    fs::remove_dir(&self.real).map_err(|e| Error::io(&self.shown, e))?;
+                    rename_noreplace(&self.tmp, &self.real, &self.shown)
+                }
+                _ => {
+                    exchange(&self.tmp, &self.real, &self.shown)?;
+                    // `tmp` now holds what was there: it must be what was allowed.
+                    if inspect(&self.tmp, self.kind)? != Existing::Initscope(self.kind) {
+                        exchange(&self.tmp, &self.real, &self.shown)?;
+                        return Err(Error::file(
+                            &self.shown,
+                            "changed while this run was written; nothing was replaced",
+                        ));
+                    }
+                    fs::remove_dir_all(&self.tmp).map_err(|e| Error::io(&self.shown, e))
+                }
+            }
+        })();
         if result.is_err() {
             let _ = fs::remove_dir_all(&self.tmp);
         }
-        result?;
-        sync_dir(self.real.parent().unwrap_or(Path::new("/")))
+        result
     }
 }
 
 /// Commits folders staged with [`Flush::Group`]: one `syncfs` of their file system makes every
 /// file durable, then each is renamed into place and the parents' entry lists are flushed. A
-/// crash before the renames leaves only temporaries, which the next writer removes.
+/// crash before the renames leaves only temporaries, which later writers remove. On failure every
+/// folder of the group not yet in place is removed and the error says how many were lost.
 pub fn commit_group(group: Vec<Staged>) -> Result<()> {
     let Some(first) = group.first() else {
         return Ok(());
     };
-    #[cfg(target_os = "linux")]
-    {
-        let dir = fs::File::open(&first.tmp).map_err(|e| Error::io(&first.shown, e))?;
-        rustix::fs::syncfs(&dir).map_err(|e| Error::io(&first.shown, e.into()))?;
-    }
+    let count = group.len();
+    let synced = sync_file_system(&first.tmp).map_err(|e| reworded(e, &first.tmp, &first.shown));
     let mut parents: Vec<PathBuf> = Vec::new();
-    let mut failure = None;
+    let mut failure = synced.err();
+    let mut lost = 0;
     for staged in group {
         if failure.is_some() {
             let _ = fs::remove_dir_all(&staged.tmp);
+            lost += 1;
             continue;
         }
         let parent = staged.real.parent().map(Path::to_path_buf);
-        match swap_in(&staged.tmp, &staged.real, &staged.shown) {
+        match staged.swap_in() {
             Ok(()) => parents.extend(parent.filter(|p| !parents.contains(p))),
             Err(e) => {
-                let _ = fs::remove_dir_all(&staged.tmp);
+                lost += 1;
                 failure = Some(e);
             }
         }
@@ -436,43 +566,99 @@ pub fn commit_group(group: Vec<Staged>) -> Result<()> {
     for p in &parents {
         sync_dir(p)?;
     }
-    failure.map_or(Ok(()), Err)
+    match failure {
+        None => Ok(()),
+        Some(e) => Err(Error::config(
+            "--out",
+            format!("{lost} of {count} finished runs could not be put in place: {e}"),
+        )),
+    }
+}
+
+/// Flushes the whole file system holding `path` (Linux `syncfs`); elsewhere the files were
+/// flushed one by one as they were written.
+fn sync_file_system(path: &Path) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let dir = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        rustix::fs::syncfs(&dir).map_err(|e| Error::io(path, e.into()))?;
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = path;
+    Ok(())
+}
+
+/// Renames `from` to `to` unless `to` exists (Linux `renameat2` with `RENAME_NOREPLACE`; where the
+/// file system lacks it, a plain rename, which also refuses a non-empty folder).
+fn rename_noreplace(from: &Path, to: &Path, shown: &Path) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{renameat_with, RenameFlags, CWD};
+        match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::EXIST) | Err(rustix::io::Errno::NOTEMPTY) => {
+                return Err(Error::file(
+                    shown,
+                    "was created by another process while this run was written; nothing was replaced",
+                ))
+            }
+            Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOSYS) => {}
+            Err(e) => return Err(Error::io(shown, e.into())),
+        }
+    }
+    if to.exists() {
+        return Err(Error::file(
+            shown,
+            "was created by another process while this run was written; nothing was replaced",
+        ));
+    }
+    fs::rename(from, to).map_err(|e| Error::io(shown, e))
+}
+
+/// Swaps `a` and `b` atomically (Linux `RENAME_EXCHANGE`); where the file system lacks it, by
+/// three renames through a third name.
+fn exchange(a: &Path, b: &Path, shown: &Path) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{renameat_with, RenameFlags, CWD};
+        match renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOSYS) => {}
+            Err(e) => return Err(Error::io(shown, e.into())),
+        }
+    }
+    let via = temp_sibling(b, "old");
+    fs::rename(b, &via).map_err(|e| Error::io(shown, e))?;
+    if let Err(e) = fs::rename(a, b) {
+        let _ = fs::rename(&via, b);
+        return Err(Error::io(shown, e));
+    }
+    fs::rename(&via, a).map_err(|e| Error::io(shown, e))
+}
+
+/// An error that names `real` (the resolved path), told with the user's spelling instead.
+fn reworded(e: Error, real: &Path, shown: &Path) -> Error {
+    match e {
+        Error::File { path, reason } if path == real => Error::File {
+            path: shown.to_path_buf(),
+            reason,
+        },
+        other => renamed(other, real, shown),
+    }
 }
 
 /// Writes the folder `dir` of `kind` with `files` (and its marker): everything goes into a
-/// temporary sibling first, each file and the folder flushed to disk, then renamed into place.
-/// An existing `dir` (which [`check_out_dir`] must have allowed) is swapped out only then and
-/// removed last, so a failure at any point leaves the old folder or the new one, never neither.
-/// Errors name `dir`, not the temporary.
-pub fn write_dir_atomically(dir: &Path, kind: FolderKind, files: &[(&str, Vec<u8>)]) -> Result<()> {
-    stage_dir(dir, kind, files, Flush::EachFile)?.commit()
-}
-
-/// Renames the complete `tmp` to `real`; an existing `real` is first renamed aside and removed
-/// only after the new folder is in place (and put back if that fails).
-fn swap_in(tmp: &Path, real: &Path, shown: &Path) -> Result<()> {
-    let old = temp_sibling(real, "old");
-    let had_old = match inspect(real)? {
-        Existing::Missing => false,
-        Existing::Empty => {
-            fs::remove_dir(real).map_err(|e| Error::io(shown, e))?;
-            false
-        }
-        _ => {
-            fs::rename(real, &old).map_err(|e| Error::io(shown, e))?;
-            true
-        }
-    };
-    if let Err(e) = fs::rename(tmp, real) {
-        if had_old {
-            let _ = fs::rename(&old, real);
-        }
-        return Err(Error::io(shown, e));
-    }
-    if had_old {
-        fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
-    }
-    Ok(())
+/// temporary sibling first, each file and the folder flushed to disk, then put in place by
+/// [`Staged::swap_in`], which judges the target again and never clobbers what `--force` does not
+/// allow. A failure at any point leaves the old folder or the new one, never neither. Errors
+/// name `dir`, not the temporary.
+pub fn write_dir_atomically(
+    dir: &Path,
+    kind: FolderKind,
+    files: &[(&str, Vec<u8>)],
+    force: bool,
+) -> Result<()> {
+    stage_dir(dir, kind, files, Flush::EachFile, force)?.commit()
 }
 
 /// An error about a temporary path, told about the user's path instead.

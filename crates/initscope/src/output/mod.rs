@@ -50,7 +50,7 @@ pub fn metrics_csv(run_id: &str, metrics: &[MetricRecord]) -> Result<Vec<u8>> {
 /// exists is refused by the `--out` rule.
 pub fn write_run_dir(dir: &Path, out: &RunOutput, force: bool) -> Result<()> {
     check_out_dir(dir, FolderKind::Run, force)?;
-    write_dir_atomically(dir, FolderKind::Run, &run_files(out)?)
+    write_dir_atomically(dir, FolderKind::Run, &run_files(out)?, force)
 }
 
 /// The files of a run directory, named, in the order they are written.
