@@ -493,6 +493,21 @@ fn bias_only(init: Init, field: &str, text: &str) -> Result<Init> {
     }
 }
 
+/// Refuses an `--init-from` that is not a regular file (a device such as /dev/zero, a FIFO, a
+/// folder) or that is larger than the memory limit, before it is read.
+fn check_weights_file(path: &Path, limit: MemoryLimit) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::file(
+            path,
+            "is not a regular file (--init-from takes a .safetensors file)",
+        ));
+    }
+    let mut e = MemoryEstimate::default();
+    e.add("weights file", meta.len());
+    e.check("--init-from", &format!("'{}'", path.display()), limit)
+}
+
 /// `text` cut to at most `max` characters around an ellipsis (for one-line messages).
 fn short(text: &str, max: usize) -> String {
     let chars: Vec<char> = text.chars().collect();
@@ -723,6 +738,9 @@ pub fn validate_cached(
         raw.data_dir
     );
     let limit = cache.limit(raw.max_memory.as_deref())?;
+    if let Some(path) = &raw.init_from {
+        check_weights_file(Path::new(path), limit)?;
+    }
     let data = match cache.loaded.get(&key) {
         Some(d) => d.clone(),
         None => {

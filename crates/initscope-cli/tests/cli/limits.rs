@@ -242,3 +242,26 @@ fn a_sweeps_data_sets_count_together_against_its_limit() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn init_from_refuses_devices_and_files_beyond_the_limit() {
+    refused_fast(
+        &["train", "--data", "xor", "--init-from", "/dev/zero"],
+        "/dev/zero: is not a regular file",
+    );
+    let dir = temp_dir("limits-init-from");
+    let big = dir.join("big.safetensors");
+    std::fs::write(&big, vec![0u8; 1 << 20]).unwrap();
+    refused_fast(
+        &[
+            "train",
+            "--data",
+            "xor",
+            "--init-from",
+            big.to_str().unwrap(),
+            "--max-memory",
+            "64K",
+        ],
+        "--init-from: '",
+    );
+}
