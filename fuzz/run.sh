@@ -11,7 +11,8 @@ command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz
 mkdir -p corpus/idx corpus/csv corpus/npy
 # Seeds: a valid file of each kind.
 printf '\x00\x00\x08\x02\x00\x00\x00\x02\x00\x00\x00\x02\x01\x02\x03\x04' > corpus/idx/seed
-printf 'a,b,label\n1,2,0\n3,4,1\n' > corpus/csv/seed
+# (The csv target reads its first byte as options: 0x0a = label column "label", 3-byte reads.)
+printf '\x0aa,b,label\n1,2,0\n3,4,1\n' > corpus/csv/seed
 python3 - <<'PY' 2>/dev/null || true
 import struct
 h = "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }"
