@@ -516,7 +516,7 @@ pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
     };
     let learned = match learning {
         Learning::Stalled => format!(
-            "the net is still the constant predictor (its final training loss is within {}% of the constant predictor's)",
+            "it does no better than the constant predictor (its final training loss is not {}% below the constant predictor's)",
             STALL_MARGIN * 100.0
         ),
         Learning::Learned => "the loss fell below the constant predictor's".to_string(),
