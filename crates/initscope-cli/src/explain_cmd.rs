@@ -66,6 +66,7 @@ pub fn run(a: ExplainArgs) -> anyhow::Result<ExitCode> {
             "symmetry_breakers": v.symmetry_breakers,
             "symmetry_broken": v.symmetry_broken,
             "verdict": v.verdict,
+            "learning": s.learning(),
             "summary": v.summary,
             "quotient_init": q0,
             "quotient_end": q1,
@@ -74,6 +75,7 @@ pub fn run(a: ExplainArgs) -> anyhow::Result<ExitCode> {
         outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
     }
+    let learning = s.learning().name();
     let md = matches!(a.format, OutputFormat::Markdown);
     let format = if md { Format::Markdown } else { Format::Text };
     let title = format!(
@@ -102,8 +104,10 @@ pub fn run(a: ExplainArgs) -> anyhow::Result<ExitCode> {
         "W unchanged",
         "width exact",
         "width tol",
+        "gradient",
+        "‖dW‖ end",
     ];
-    let rows: Vec<[String; 8]> = v
+    let rows: Vec<[String; 10]> = v
         .layers
         .iter()
         .map(|l| {
@@ -122,6 +126,9 @@ pub fn run(a: ExplainArgs) -> anyhow::Result<ExitCode> {
                 },
                 format!("{} -> {}", l.width_init, l.width_end),
                 format!("{} -> {}", l.width_init_tol, l.width_end_tol),
+                l.grad_state.map_or("-", |g| g.name()).to_string(),
+                l.grad_w_norm_end
+                    .map_or_else(|| "-".into(), |n| format!("{n:.3e}")),
             ]
         })
         .collect();
@@ -138,8 +145,8 @@ pub fn run(a: ExplainArgs) -> anyhow::Result<ExitCode> {
             outln!("| {} |", r.join(" | "));
         }
         outln!(
-            "\nLoss {:.6} → {:.6} (best constant predictor {:.6}). Quotient network: {} at init, {} at the end.\n\n**Verdict: {}.** {}",
-            s.loss_start, s.train_loss, v.loss_constant_baseline, arch(&q0), arch(&q1), v.verdict.name(), v.summary
+            "\nLoss {:.6} → {:.6} (best constant predictor {:.6}). Quotient network: {} at init, {} at the end.\n\n**Verdict: {}, {}.** {}",
+            s.loss_start, s.train_loss, v.loss_constant_baseline, arch(&q0), arch(&q1), v.verdict.name(), learning, v.summary
         );
     } else {
         outln!(
@@ -151,8 +158,8 @@ pub fn run(a: ExplainArgs) -> anyhow::Result<ExitCode> {
         let widths: Vec<usize> = (0..header.len())
             .map(|c| {
                 rows.iter()
-                    .map(|r| r[c].len())
-                    .chain([header[c].len()])
+                    .map(|r| r[c].chars().count())
+                    .chain([header[c].chars().count()])
                     .max()
                     .unwrap_or(0)
             })

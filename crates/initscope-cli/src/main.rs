@@ -62,7 +62,7 @@ enum Command {
     Report(report_cmd::ReportArgs),
     /// Run a grid of training runs in parallel, resumably, optionally as one shard of many.
     Sweep(sweep_cmd::SweepArgs),
-    /// Write runs.csv of sweep directories from their run directories; list missing runs.
+    /// Write runs.csv and layers.csv of sweep directories from their run directories; list missing runs.
     Merge(sweep_cmd::MergeArgs),
     /// Print a ready Slurm submission script (array job plus an afterany merge job).
     Slurm(sweep_cmd::SlurmArgs),

@@ -131,8 +131,8 @@ fn median_worst_missing(mut v: Vec<Option<f64>>, higher_is_better: bool) -> Opti
 /// reads `diverged`, and so does the verdict column when the first seed diverged.
 fn answer(data: &initscope::report::ReportData) -> String {
     let mut lines = vec![format!(
-        "{:<16} {:<8} {:<10} {:>9} {:>10}  widths at the end",
-        "init", "act", "verdict", "test acc", "test loss"
+        "{:<16} {:<8} {:<10} {:<9} {:>9} {:>10}  widths at the end",
+        "init", "act", "verdict", "learning", "test acc", "test loss"
     )];
     let diverged = |o: &initscope::report::RunRecord| o.summary.status == Status::Diverged;
     let mut seen: Vec<(String, String)> = Vec::new();
@@ -185,7 +185,7 @@ fn answer(data: &initscope::report::ReportData) -> String {
             .collect::<Vec<_>>()
             .join(" ");
         lines.push(format!(
-            "{:<16} {:<8} {:<10} {:>9} {:>10}  {widths}",
+            "{:<16} {:<8} {:<10} {:<9} {:>9} {:>10}  {widths}",
             key.0,
             key.1,
             if diverged(r) {
@@ -193,6 +193,7 @@ fn answer(data: &initscope::report::ReportData) -> String {
             } else {
                 v.verdict.name()
             },
+            r.summary.learning().name(),
             match acc {
                 Some(a) => format!("{:.1}%", 100.0 * a),
                 None if classification => missing.into(),
@@ -203,7 +204,7 @@ fn answer(data: &initscope::report::ReportData) -> String {
         seen.push(key);
     }
     let baseline = data.runs[0].summary.verdict.loss_constant_baseline;
-    let mut note = format!("(best constant predictor: test loss about {baseline:.4}; verdict and widths of the first seed, accuracy and loss median over seeds");
+    let mut note = format!("(best constant predictor: test loss about {baseline:.4}; verdict, learning and widths of the first seed, accuracy and loss median over seeds");
     let n_diverged = data.runs.iter().filter(|o| diverged(o)).count();
     if n_diverged > 0 {
         note += &format!(
@@ -355,13 +356,14 @@ mod tests {
         assert_eq!(lines.len(), 4, "{text}");
         // Group a: one of three seeds diverged; the medians are the worse of the two others.
         let a: Vec<&str> = lines[1].split_whitespace().collect();
-        assert_eq!(a[3], format!("{:.1}%", 100.0 * worst_ok_acc), "{text}");
-        assert_eq!(a[4], format!("{worst_ok_loss:.4}"), "{text}");
+        assert_eq!(a[3], "learned", "{text}");
+        assert_eq!(a[4], format!("{:.1}%", 100.0 * worst_ok_acc), "{text}");
+        assert_eq!(a[5], format!("{worst_ok_loss:.4}"), "{text}");
         // Group b: two of three diverged, the first among them.
         let b: Vec<&str> = lines[2].split_whitespace().collect();
         assert_eq!(
-            b[..5],
-            ["b", "relu", "diverged", "diverged", "diverged"],
+            b[..6],
+            ["b", "relu", "diverged", "diverged", "diverged", "diverged"],
             "{text}"
         );
         assert!(lines[3].contains("3 of 6 runs diverged"), "{text}");

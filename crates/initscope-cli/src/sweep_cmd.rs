@@ -66,7 +66,7 @@ pub fn parallel_runs(
 
 #[derive(Args, Debug)]
 pub struct MergeArgs {
-    /// Sweep directories to merge (each gets its runs.csv).
+    /// Sweep directories to merge (each gets its runs.csv and layers.csv).
     #[arg(required = true)]
     pub dirs: Vec<PathBuf>,
 }

@@ -225,10 +225,29 @@ pub fn derive(cfg: &RunConfig, data: &Dataset, params: &Params) -> Derivation {
                 "every row of dW_{l} is the same: the units of layer {l} receive identical updates"
             ));
         }
+        // Output units are singleton classes (each has its own target): never copies.
         if layer.fan_out() > 1 && rows_identical(&layer.weight) {
-            notes.push(format!(
-                "every row of W_{l} is the same: the units of layer {l} are copies of each other"
-            ));
+            notes.push(if i + 1 == layers_n {
+                format!(
+                    "every row of W_{l} is the same: the outputs differ only through their biases (output units have their own targets, so they are never copies)"
+                )
+            } else {
+                let above = &net.layers[i + 1].weight;
+                let same_bias = layer.bias.iter().all(|&b| b == layer.bias[0]);
+                let same_out = (0..above.rows()).all(|r| {
+                    let row = above.row(r);
+                    row.iter().all(|&x| x == row[0])
+                });
+                if same_bias && same_out {
+                    format!(
+                        "every row of W_{l} is the same, and so are the biases and outgoing weights: the units of layer {l} are copies of each other"
+                    )
+                } else {
+                    format!(
+                        "every row of W_{l} is the same: the units of layer {l} see the same weighted input (they differ by their biases or outgoing weights)"
+                    )
+                }
+            });
         }
         layers.push(LayerStep {
             layer: l,

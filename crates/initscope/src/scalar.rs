@@ -36,6 +36,9 @@ pub trait Float:
     const NAME: &'static str;
     /// The matching safetensors dtype.
     const DTYPE: safetensors::Dtype;
+    /// The unit roundoff u = eps / 2 (2^-24 for f32, 2^-53 for f64): under round-to-nearest,
+    /// adding |d| < u * |w| to a power of two w leaves it unchanged.
+    const UNIT_ROUNDOFF: f64;
 
     fn from_f64(x: f64) -> Self;
     fn to_f64(self) -> f64;
@@ -85,6 +88,7 @@ macro_rules! impl_float {
             const ONE: Self = 1.0;
             const NAME: &'static str = $name;
             const DTYPE: safetensors::Dtype = $dtype;
+            const UNIT_ROUNDOFF: f64 = <$t>::EPSILON as f64 / 2.0;
 
             #[inline]
             fn from_f64(x: f64) -> Self {

@@ -682,8 +682,35 @@ fn opt(x: Option<f64>) -> String {
     x.map(num).unwrap_or_default()
 }
 
+/// The format of runs.csv and layers.csv, written in their first column `format_version` (so
+/// pandas reads it without options). 1: runs.csv without the column, per-layer figures joined
+/// with `;` in runs.csv; 2: one row per run in runs.csv, one row per run and layer in layers.csv,
+/// with the learning judgement and the gradient states.
+pub const TABLE_FORMAT: u32 = 2;
+
+/// The columns of layers.csv, one row per run and layer (1 = first hidden, L = output). Cells
+/// that do not apply are empty: `wake_step` of a layer whose weight gradient was never nonzero,
+/// `grad_state` and `grad_norm_end` of runs written before they existed. The output layer's
+/// widths are its units (output units are singleton classes).
+pub const LAYERS_COLUMNS: &[&str] = &[
+    "format_version",
+    "run_id",
+    "layer",
+    "units",
+    "wake_step",
+    "width_exact_init",
+    "width_exact_end",
+    "width_tol_init",
+    "width_tol_end",
+    "grad_state",
+    "grad_norm_step0",
+    "grad_norm_end",
+    "weights_unchanged",
+];
+
 /// The columns of runs.csv after the axis columns. Figures that are not finite are empty cells, and
-/// so are the final figures (train_loss to val_acc) of a run whose status is `diverged`.
+/// so are the final figures (train_loss to val_acc) of a run whose status is `diverged`. The first
+/// columns are `format_version`, `run`, `run_id`, `path`, then the axes.
 pub const RUNS_COLUMNS: &[&str] = &[
     "data",
     "arch",
@@ -706,22 +733,53 @@ pub const RUNS_COLUMNS: &[&str] = &[
     "val_loss",
     "val_acc",
     "verdict",
+    "learning",
     "symmetry_broken",
     "loss_constant_baseline",
-    "wake_steps",
-    "width_init_tol",
-    "width_end_tol",
 ];
 
-/// Writes `DIR/runs.csv` (atomically) from the complete run directories, in grid order, and
-/// returns its path and the planned runs that are still missing.
+/// Refuses runs whose summaries were written with different verdict formats (a sweep resumed by
+/// a newer initscope), naming the formats, their counts and one run of each.
+fn check_one_format(dir: &Path, versions: &[(u32, String)]) -> Result<()> {
+    let mut seen: Vec<(u32, usize, &str)> = Vec::new();
+    for (v, id) in versions {
+        match seen.iter_mut().find(|(x, _, _)| x == v) {
+            Some(e) => e.1 += 1,
+            None => seen.push((*v, 1, id)),
+        }
+    }
+    if seen.len() <= 1 {
+        return Ok(());
+    }
+    seen.sort();
+    let list = seen
+        .iter()
+        .map(|(v, n, id)| format!("verdict format {v}: {n} run(s), e.g. {id}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(Error::file(
+        dir,
+        format!(
+            "holds runs written by different initscope versions ({list}); runs.csv and layers.csv would mix formats: delete the older run folders and resume the sweep to rerun them"
+        ),
+    ))
+}
+
+/// Writes `DIR/runs.csv` and `DIR/layers.csv` (atomically, format [`TABLE_FORMAT`]) from the
+/// complete run directories, in grid order, and returns the path of runs.csv and the planned runs
+/// that are still missing. Refuses runs whose summaries have different verdict formats.
 pub fn merge(dir: &Path) -> Result<(PathBuf, Vec<SweepEntry>)> {
     let rec_path = dir.join("sweep.json");
     let rec: SweepRecord =
         serde_json::from_slice(&fs::read(&rec_path).map_err(|e| Error::io(&rec_path, e))?)
             .map_err(|e| Error::file(&rec_path, format!("not a sweep record: {e}")))?;
     let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header: Vec<String> = vec!["run".into(), "run_id".into(), "path".into()];
+    let mut header: Vec<String> = vec![
+        "format_version".into(),
+        "run".into(),
+        "run_id".into(),
+        "path".into(),
+    ];
     header.extend(rec.axes.iter().cloned());
     // Config columns that are also axes appear once, as written in the grid.
     let shown: Vec<bool> = RUNS_COLUMNS
@@ -736,24 +794,53 @@ pub fn merge(dir: &Path) -> Result<(PathBuf, Vec<SweepEntry>)> {
             .map(|(c, _)| c.to_string()),
     );
     let fail = |e: csv::Error| Error::file("runs.csv", e.to_string());
+    let fail_layers = |e: csv::Error| Error::file("layers.csv", e.to_string());
     w.write_record(&header).map_err(fail)?;
+    let mut lw = csv::Writer::from_writer(Vec::new());
+    lw.write_record(LAYERS_COLUMNS).map_err(fail_layers)?;
+    let format = TABLE_FORMAT.to_string();
     let mut missing = Vec::new();
+    let mut complete = Vec::new();
     for entry in &rec.runs {
         if !is_complete(dir, &entry.run_id) {
             missing.push(entry.clone());
             continue;
         }
-        let s = read_summary(dir, &entry.run_id)?;
-        let c = read_config(dir, &entry.run_id)?;
+        complete.push((
+            entry,
+            read_summary(dir, &entry.run_id)?,
+            read_config(dir, &entry.run_id)?,
+        ));
+    }
+    check_one_format(
+        dir,
+        &complete
+            .iter()
+            .map(|(e, s, _)| (s.verdict.verdict_version, e.run_id.clone()))
+            .collect::<Vec<_>>(),
+    )?;
+    for (entry, s, c) in &complete {
         let v = &s.verdict;
-        let hidden = v.layers.len().saturating_sub(1);
-        let joined = |f: &dyn Fn(&crate::diagnostics::verdict::LayerVerdict) -> String| {
-            v.layers[..hidden]
-                .iter()
-                .map(f)
-                .collect::<Vec<_>>()
-                .join(";")
-        };
+        for l in &v.layers {
+            lw.write_record([
+                format.clone(),
+                entry.run_id.clone(),
+                l.layer.to_string(),
+                l.fan_out.to_string(),
+                l.wake_step.map(|w| w.to_string()).unwrap_or_default(),
+                l.width_init.to_string(),
+                l.width_end.to_string(),
+                l.width_init_tol.to_string(),
+                l.width_end_tol.to_string(),
+                l.grad_state
+                    .map(|g| g.name().to_string())
+                    .unwrap_or_default(),
+                num(l.grad_w_norm_step0),
+                opt(l.grad_w_norm_end),
+                l.weights_unchanged.to_string(),
+            ])
+            .map_err(fail_layers)?;
+        }
         let (status, fin) = match s.status {
             Status::Ok => ("ok", true),
             Status::Diverged => ("diverged", false),
@@ -762,6 +849,7 @@ pub fn merge(dir: &Path) -> Result<(PathBuf, Vec<SweepEntry>)> {
         // "accuracy" is an artefact of argmax over NaN): they are left empty.
         let last = |x: Option<f64>| opt(x.filter(|_| fin));
         let mut row: Vec<String> = vec![
+            format.clone(),
             entry.index.to_string(),
             entry.run_id.clone(),
             format!("{}/", entry.run_id),
@@ -796,15 +884,9 @@ pub fn merge(dir: &Path) -> Result<(PathBuf, Vec<SweepEntry>)> {
             last(s.val_loss),
             last(s.val_acc),
             v.verdict.name().to_string(),
+            s.learning().name().to_string(),
             v.symmetry_broken.to_string(),
             num(v.loss_constant_baseline),
-            v.layers
-                .iter()
-                .map(|l| l.wake_step.map_or("never".into(), |w| w.to_string()))
-                .collect::<Vec<_>>()
-                .join(";"),
-            joined(&|l| format!("{}/{}", l.width_init_tol, l.fan_out)),
-            joined(&|l| format!("{}/{}", l.width_end_tol, l.fan_out)),
         ];
         row.extend(
             columns
@@ -818,6 +900,10 @@ pub fn merge(dir: &Path) -> Result<(PathBuf, Vec<SweepEntry>)> {
     let bytes = w
         .into_inner()
         .map_err(|e| Error::file("runs.csv", e.to_string()))?;
+    let layers = lw
+        .into_inner()
+        .map_err(|e| Error::file("layers.csv", e.to_string()))?;
+    write_file_atomically(&dir.join("layers.csv"), &layers)?;
     let path = dir.join("runs.csv");
     write_file_atomically(&path, &bytes)?;
     Ok((path, missing))

@@ -13,7 +13,9 @@ use crate::config::{Batch, RunConfig};
 use crate::data::{Dataset, Labels, Split};
 use crate::diagnostics::flow::FlowRecorder;
 use crate::diagnostics::spectrum::jacobian_spectrum;
-use crate::diagnostics::verdict::{verdict, Verdict, VerdictInputs, WakeTracker};
+use crate::diagnostics::verdict::{
+    verdict, Learning, UpdateTracker, Verdict, VerdictInputs, WakeTracker, VANISH_WINDOW,
+};
 use crate::error::Result;
 use crate::init::Init;
 use crate::layer::DenseGrads;
@@ -182,6 +184,20 @@ pub struct Summary {
     /// The verdict fields (layers, baseline, breakers, verdict, summary), as `explain` gives them.
     #[serde(flatten)]
     pub verdict: Verdict,
+}
+
+impl Summary {
+    /// The learning judgement: as recorded, or (in summaries written before it existed) judged
+    /// from the recorded figures by the same rule ([`Learning::judge`]).
+    pub fn learning(&self) -> Learning {
+        self.verdict.learning.unwrap_or_else(|| {
+            Learning::judge(
+                self.status == Status::Diverged,
+                self.train_loss,
+                self.verdict.loss_constant_baseline,
+            )
+        })
+    }
 }
 
 /// Where a metric value was recorded: metric name, layer (1-based, None for whole-network
@@ -459,7 +475,9 @@ fn train_typed<T: Float>(
     start: InitialState,
     observer: &mut dyn FnMut(&Event),
 ) -> RunOutput {
-    let params = start.params;
+    // The starting point as the run holds it (the f64 draws rounded to its precision), so the
+    // verdict compares like with like.
+    let params = Mlp::<T>::from_params(&start.params, cfg.act).params();
     let started = Instant::now();
     let started_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -488,6 +506,9 @@ fn train_typed<T: Float>(
     let mut order: Vec<usize> = (0..n).collect();
     let mut eval_idx = Vec::with_capacity(capacity);
     let mut wake = WakeTracker::new(net.layers.len());
+    // The last VANISH_WINDOW steps keep their gradients and measure their updates.
+    let window_start = cfg.steps.saturating_sub(VANISH_WINDOW);
+    let mut updates = UpdateTracker::new(&net.layers);
     let mut grad_norms_step0 = Vec::new();
     let mut flow = cfg
         .diagnostics
@@ -585,7 +606,8 @@ fn train_typed<T: Float>(
             && wake.all_awake()
             && opt.config.is_plain_sgd()
             && cfg.grad_noise == 0.0
-            && cfg.clip_grad_norm.is_none();
+            && cfg.clip_grad_norm.is_none()
+            && step < window_start;
         let targets = bt.targets(cfg.loss);
         let batch_loss = if fused {
             net.loss_and_sgd_step(&mut ws, cfg.loss, targets, dropout, lr)
@@ -598,6 +620,11 @@ fn train_typed<T: Float>(
         }
         if !fused {
             wake.observe(step, &ws.grads);
+        }
+        // Gradient norms before any added noise; the weights before the update.
+        let in_window = !fused && step >= window_start;
+        if in_window {
+            updates.before_update(&net.layers, &ws.grads);
         }
         if step == 0 {
             grad_norms_step0 = ws
@@ -626,6 +653,9 @@ fn train_typed<T: Float>(
             opt.steps += 1;
         } else {
             opt.step(&mut net.layers, &ws.grads, lr);
+        }
+        if in_window {
+            updates.after_update(&net.layers, lr / cfg.optim.lr);
         }
         if recorded {
             if let Some(f) = flow.as_mut() {
@@ -684,8 +714,11 @@ fn train_typed<T: Float>(
         last: &final_params,
         act: cfg.act,
         wake: &wake.wake,
+        grad_states: &updates.states(&wake.wake),
+        grad_norms_end: &updates.grad_norm_end,
         grad_norms_step0: &grad_norms_step0,
         steps: steps_done,
+        diverged: diverged_at.is_some(),
         loss_start: first.train_loss,
         loss_end: last.train_loss,
         loss_constant_baseline: cfg.loss.constant_baseline(&data.train.y, outputs),
@@ -792,7 +825,7 @@ fn record_jacobian(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnostics::verdict::{LayerVerdict, VerdictKind};
+    use crate::diagnostics::verdict::{GradState, LayerVerdict, VerdictKind};
 
     /// A summary whose every f64 field holds `x`, and whose optional figures are `Some(x)`.
     fn summary_with(x: f64) -> Summary {
@@ -839,11 +872,15 @@ mod tests {
                     width_end: 2,
                     width_init_tol: 2,
                     width_end_tol: 2,
+                    grad_state: Some(GradState::Alive),
+                    grad_w_norm_end: Some(1.0),
                 }],
                 loss_constant_baseline: x,
                 symmetry_breakers: Vec::new(),
                 symmetry_broken: false,
                 verdict: VerdictKind::Full,
+                learning: Some(Learning::Learned),
+                verdict_version: 2,
                 summary: "full".into(),
             },
         }
@@ -957,6 +994,30 @@ mod tests {
         let back: Summary = serde_json::from_value(v).unwrap();
         assert_eq!(back.nonfinite_diagnostics, 0);
         assert!(back.nonfinite_metrics.is_empty() && back.nonfinite_first.is_none());
+    }
+
+    #[test]
+    fn summaries_written_before_the_learning_judgement_still_load() {
+        let mut v = serde_json::to_value(summary_with(1.0)).unwrap();
+        let o = v.as_object_mut().unwrap();
+        assert_eq!(o.remove("learning").unwrap(), "learned");
+        assert_eq!(o.remove("verdict_version").unwrap(), 2);
+        let l = o["layers"][0].as_object_mut().unwrap();
+        assert_eq!(l.remove("grad_state").unwrap(), "alive");
+        assert_eq!(l.remove("grad_w_norm_end").unwrap(), 1.0);
+        let mut back: Summary = serde_json::from_value(v).unwrap();
+        // Judged from the recorded figures by the same rule.
+        assert_eq!(back.learning(), Learning::Diverged);
+        back.status = Status::Ok;
+        assert_eq!(back.learning(), Learning::Stalled, "loss 1 = baseline 1");
+        back.train_loss = 0.5;
+        assert_eq!(back.learning(), Learning::Learned);
+        let v = &back.verdict;
+        assert_eq!((v.learning, v.verdict_version), (None, 1));
+        assert_eq!(
+            (v.layers[0].grad_state, v.layers[0].grad_w_norm_end),
+            (None, None)
+        );
     }
 
     #[test]

@@ -418,7 +418,7 @@ fn explain_prints_the_derivation_and_verdict_in_every_format() {
         md.contains("$$\\delta_{2} = \\frac{\\partial \\mathcal{L}}{\\partial z_{2}}$$"),
         "{md}"
     );
-    assert!(md.contains("**Verdict: dead.**"));
+    assert!(md.contains("**Verdict: dead, stalled.**"), "{md}");
     let o = initscope(&[&base[..], &["--json"]].concat());
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is only JSON");
     for key in [
@@ -428,11 +428,13 @@ fn explain_prints_the_derivation_and_verdict_in_every_format() {
         "loss_constant_baseline",
         "symmetry_breakers",
         "verdict",
+        "learning",
         "summary",
     ] {
         assert!(doc.get(key).is_some(), "explain --json lacks {key}");
     }
     assert_eq!(doc["verdict"], "dead");
+    assert_eq!(doc["learning"], "stalled");
     let layer = &doc["layers"][0];
     for key in [
         "layer",
@@ -447,9 +449,12 @@ fn explain_prints_the_derivation_and_verdict_in_every_format() {
         "width_end",
         "width_init_tol",
         "width_end_tol",
+        "grad_state",
+        "grad_w_norm_end",
     ] {
         assert!(layer.get(key).is_some(), "layer lacks {key}");
     }
+    assert_eq!(layer["grad_state"], "zero");
     assert_eq!(layer["layer"], 1);
     assert!(layer["wake_step"].is_null());
     // Default K is 200 steps.
@@ -457,6 +462,7 @@ fn explain_prints_the_derivation_and_verdict_in_every_format() {
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(doc["steps"], 200);
     assert_eq!(doc["verdict"], "full");
+    assert_eq!(doc["learning"], "learned");
 }
 
 #[test]
@@ -632,6 +638,7 @@ fn data_list_info_and_export_round_trip_through_train() {
 mod limits;
 mod out_rule;
 mod sweep;
+mod verdict;
 
 #[test]
 fn bench_reports_rates_against_the_gemm_ceiling() {

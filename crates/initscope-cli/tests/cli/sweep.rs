@@ -61,22 +61,110 @@ fn expansion_is_stable_and_runs_csv_is_in_grid_order() {
         a,
         "same grid, same runs and numbers"
     );
+    assert_eq!(
+        std::fs::read(out2.join("layers.csv")).unwrap(),
+        std::fs::read(dir.join("reference/layers.csv")).unwrap(),
+    );
     let text = String::from_utf8(a).unwrap();
     let rows: Vec<&str> = text.lines().collect();
     assert_eq!(rows.len(), 13);
     assert!(
-        rows[0].starts_with("run,run_id,path,init,act,seed,data,arch,bias_init"),
+        rows[0].starts_with("format_version,run,run_id,path,init,act,seed,data,arch,bias_init"),
         "{}",
         rows[0]
     );
+    // One row per run: no per-layer strings to parse (they live in layers.csv).
+    assert!(
+        rows[0].ends_with(",verdict,learning,symmetry_broken,loss_constant_baseline"),
+        "{}",
+        rows[0]
+    );
+    assert!(!text.contains("never") && !text.contains(';'), "{text}");
     // Last axis fastest: seed alternates, act changes every 2, init every 4.
     let cells = |r: &str| r.split(',').map(str::to_string).collect::<Vec<_>>();
-    assert_eq!(&cells(rows[1])[3..6], ["zeros", "tanh", "0"]);
-    assert_eq!(&cells(rows[2])[3..6], ["zeros", "tanh", "1"]);
-    assert_eq!(&cells(rows[3])[3..6], ["zeros", "relu", "0"]);
-    assert_eq!(&cells(rows[5])[3..6], ["constant:0.1", "tanh", "0"]);
-    assert!(rows[1].contains(",dead,"), "{}", rows[1]);
-    assert!(rows[12].contains(",full,"), "{}", rows[12]);
+    assert!(rows[1..].iter().all(|r| cells(r)[0] == "2"), "{text}");
+    assert_eq!(&cells(rows[1])[4..7], ["zeros", "tanh", "0"]);
+    assert_eq!(&cells(rows[2])[4..7], ["zeros", "tanh", "1"]);
+    assert_eq!(&cells(rows[3])[4..7], ["zeros", "relu", "0"]);
+    assert_eq!(&cells(rows[5])[4..7], ["constant:0.1", "tanh", "0"]);
+    assert!(rows[1].contains(",dead,stalled,"), "{}", rows[1]);
+    assert!(rows[12].contains(",full,learned,"), "{}", rows[12]);
+
+    // layers.csv: one row per run and layer, in grid order.
+    let layers = std::fs::read_to_string(dir.join("reference/layers.csv")).unwrap();
+    let lines: Vec<Vec<String>> = layers.lines().map(cells).collect();
+    assert_eq!(
+        lines[0],
+        [
+            "format_version",
+            "run_id",
+            "layer",
+            "units",
+            "wake_step",
+            "width_exact_init",
+            "width_exact_end",
+            "width_tol_init",
+            "width_tol_end",
+            "grad_state",
+            "grad_norm_step0",
+            "grad_norm_end",
+            "weights_unchanged"
+        ]
+    );
+    assert_eq!(lines.len(), 1 + 12 * 3, "{layers}");
+    let first_run = &cells(rows[1])[2];
+    for (l, row) in lines[1..4].iter().enumerate() {
+        // zeros + tanh: every weight gradient is exactly 0 at every step.
+        assert_eq!(row[0], "2");
+        assert_eq!(&row[1], first_run);
+        assert_eq!(row[2], (l + 1).to_string());
+        assert_eq!(row[4], "", "never woke: {row:?}");
+        assert_eq!(row[9], "zero", "{row:?}");
+        assert_eq!(row[12], "true", "{row:?}");
+    }
+    assert_eq!(lines[1][3], "8");
+    assert_eq!(lines[3][3], "2");
+    // The last run (pytorch, relu) woke at step 0 everywhere and kept its width.
+    for row in &lines[34..] {
+        assert_eq!(row[4], "0", "{row:?}");
+        assert_eq!(row[9], "alive", "{row:?}");
+        assert_eq!(row[8], row[3], "{row:?}");
+    }
+}
+
+/// Runs written before the learning judgement (verdict format 1) and after it (2) are not mixed
+/// into one table: merge refuses in one line naming both formats.
+#[test]
+fn merge_refuses_to_mix_verdict_formats() {
+    let dir = temp_dir("sweep-formats");
+    let g = grid(&dir);
+    let out = dir.join("out");
+    assert_eq!(sweep(&g, &out, &["--jobs", "2"]).status.code(), Some(0));
+    let before = std::fs::read(out.join("runs.csv")).unwrap();
+    // Make one run look as an older initscope wrote it.
+    let (_, rows) = runs_csv(&out);
+    let old = &rows[3][2];
+    let p = out.join(old).join("summary.json");
+    let mut s: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    let o = s.as_object_mut().unwrap();
+    o.remove("learning").unwrap();
+    o.remove("verdict_version").unwrap();
+    std::fs::write(&p, serde_json::to_vec_pretty(&s).unwrap()).unwrap();
+    let o = initscope(&["merge", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("verdict format 1: 1 run(s), e.g. ")
+            && err.contains(old.as_str())
+            && err.contains("verdict format 2: 11 run(s)"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(out.join("runs.csv")).unwrap(),
+        before,
+        "left as it was"
+    );
 }
 
 #[test]
@@ -122,6 +210,10 @@ fn shards_plus_merge_equal_the_unsharded_sweep() {
             String::from_utf8_lossy(&o.stdout)
         );
         assert_eq!(std::fs::read(d.join("runs.csv")).unwrap(), want);
+        assert_eq!(
+            std::fs::read(d.join("layers.csv")).unwrap(),
+            std::fs::read(dir.join("reference/layers.csv")).unwrap()
+        );
     }
     // A missing shard is reported with the array indices to resubmit.
     let partial = dir.join("partial");

@@ -1,19 +1,32 @@
 //! The verdict on a run: did gradients die, did the network only fail to break symmetry, or did
-//! it use its width? Computed by the same code for `train` (summary.json) and `explain`.
+//! it use its width? And, beside it, did it learn? Computed by the same code for `train`
+//! (summary.json) and `explain`.
 //!
-//! The rule, checked in this order:
-//! 1. `dead`: no weight of any layer ever changed;
+//! The symmetry verdict, checked in this order:
+//! 1. `dead`: no weight of any layer changed (compared in the run's precision: the starting
+//!    weights are the f64 draws rounded to it);
 //! 2. `deadlock`: some hidden layer never woke (its weight gradient was exactly 0 at every step)
 //!    while a later layer did;
 //! 3. `symmetric`: every hidden layer ends with tolerance width 1;
 //! 4. `partial`: some hidden layer ends with fewer classes than units;
 //! 5. `full`: every hidden layer ends at full width.
+//!
+//! The learning judgement ([`Learning::judge`]): `diverged` when the loss became NaN or
+//! infinite; `stalled` when the final training loss L is not below the best constant predictor's
+//! loss C by more than [`STALL_MARGIN`] (L >= (1 - 0.01) C); `learned` otherwise.
+//!
+//! The gradient state of each layer ([`GradState`]): `zero` when its weight gradient had no
+//! nonzero entry at any step (checked at every step); `vanishing` when, at each of the last
+//! [`VANISH_WINDOW`] steps, every entry's update was below the rounding unit of
+//! max(|W_ij|, [`weight_floor`]) in the run's precision ([`negligible_update`]); `alive`
+//! otherwise. A net is never called healthy because its units are distinct.
 
 use serde::{Deserialize, Serialize};
 
 use crate::activation::Activation;
 use crate::diagnostics::symmetry::{equitable_partition, exact_partition};
-use crate::layer::DenseGrads;
+use crate::layer::{Dense, DenseGrads};
+use crate::matrix::Matrix;
 use crate::network::Params;
 use crate::output::json::f64_or_null;
 use crate::scalar::Float;
@@ -46,6 +59,170 @@ impl WakeTracker {
     }
 }
 
+/// Relative margin of the learning judgement: a run is `stalled` when its final training loss is
+/// not more than 1% below the best constant predictor's (L >= 0.99 C). A net stuck at the
+/// constant predictor sits within float noise of it (relative gaps of about 1e-6 in the cases of
+/// issue 15: symmetric, dead or dropout-split nets at 0.693147 on moons), while a net that learns
+/// anything beyond the label marginals gains far more than 1% within the default 200 steps of
+/// `explain` (moons, xor, teacher: 10% and more). When C is 0 the constant predictor is perfect
+/// and every run counts as stalled.
+pub const STALL_MARGIN: f64 = 0.01;
+
+/// Did the run learn? See the module docs for the rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Learning {
+    Learned,
+    Stalled,
+    Diverged,
+}
+
+impl Learning {
+    pub fn name(self) -> &'static str {
+        match self {
+            Learning::Learned => "learned",
+            Learning::Stalled => "stalled",
+            Learning::Diverged => "diverged",
+        }
+    }
+
+    /// `diverged` when `diverged` or the final loss is not finite; `stalled` when
+    /// `loss_end >= (1 - STALL_MARGIN) * baseline` (the best constant predictor's loss);
+    /// `learned` otherwise (also when the baseline is unknown, NaN).
+    pub fn judge(diverged: bool, loss_end: f64, baseline: f64) -> Learning {
+        if diverged || !loss_end.is_finite() {
+            Learning::Diverged
+        } else if loss_end >= (1.0 - STALL_MARGIN) * baseline {
+            Learning::Stalled
+        } else {
+            Learning::Learned
+        }
+    }
+}
+
+/// The state of a layer's weight gradient over the run (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GradState {
+    /// No nonzero entry at any step.
+    Zero,
+    /// Nonzero at some step, but over the last [`VANISH_WINDOW`] steps every update was below the
+    /// rounding unit of the weight it was added to.
+    Vanishing,
+    Alive,
+}
+
+impl GradState {
+    pub fn name(self) -> &'static str {
+        match self {
+            GradState::Zero => "zero",
+            GradState::Vanishing => "vanishing",
+            GradState::Alive => "alive",
+        }
+    }
+}
+
+/// The last steps over which a layer's updates are compared with its weights' rounding unit. Ten
+/// steps: long enough that one small minibatch gradient does not make a layer look vanished, short
+/// enough to describe the end of the run (and cheap: these steps keep their gradients).
+pub const VANISH_WINDOW: usize = 10;
+
+/// The weight scale used in place of |W_ij| when the weight is smaller (W = 0 in particular, where
+/// any nonzero update changes the weight): 1/sqrt(fan_in), the bound of PyTorch's default init for
+/// the layer, the smallest scale at which a weight matters for unit-scale inputs. An update below
+/// u / sqrt(fan_in) could not change a weight of that scale.
+pub fn weight_floor(fan_in: usize) -> f64 {
+    1.0 / (fan_in.max(1) as f64).sqrt()
+}
+
+/// Whether an update of `update` to a weight `w` is below the rounding unit `unit`
+/// ([`crate::scalar::Float::UNIT_ROUNDOFF`]: 2^-24 in f32, 2^-53 in f64) of max(|w|, `floor`):
+/// |update| < unit * max(|w|, floor). For w a power of two (and floor <= |w|) this is exactly
+/// "w + update rounds back to w"; elsewhere it is that within a factor 2.
+pub fn negligible_update(update: f64, w: f64, floor: f64, unit: f64) -> bool {
+    update.abs() < unit * w.abs().max(floor)
+}
+
+/// Measures the updates of the last [`VANISH_WINDOW`] steps: the weights before the step are
+/// copied (buffers allocated once, up front) and compared with the weights after it. The update
+/// is what the optimizer applied (lr * g for plain SGD; Adam's normalised step; weight decay and
+/// gradient noise included), divided by the schedule's factor lr_t / lr so that a decaying
+/// schedule does not make gradients look vanished; steps with lr_t = 0 are not counted.
+#[derive(Clone, Debug)]
+pub struct UpdateTracker<T> {
+    before: Vec<Matrix<T>>,
+    floors: Vec<f64>,
+    /// Steps measured so far.
+    pub measured: usize,
+    /// Per layer: every measured update was negligible.
+    negligible: Vec<bool>,
+    /// Per layer: ||dW|| at the last measured step.
+    pub grad_norm_end: Vec<f64>,
+}
+
+impl<T: Float> UpdateTracker<T> {
+    pub fn new(layers: &[Dense<T>]) -> Self {
+        UpdateTracker {
+            before: layers.iter().map(|l| l.weight.clone()).collect(),
+            floors: layers.iter().map(|l| weight_floor(l.fan_in())).collect(),
+            measured: 0,
+            negligible: vec![true; layers.len()],
+            grad_norm_end: vec![f64::NAN; layers.len()],
+        }
+    }
+
+    /// Before the update: copies the weights and notes the gradient norms.
+    pub fn before_update(&mut self, layers: &[Dense<T>], grads: &[DenseGrads<T>]) {
+        for ((b, l), (n, g)) in self
+            .before
+            .iter_mut()
+            .zip(layers)
+            .zip(self.grad_norm_end.iter_mut().zip(grads))
+        {
+            b.as_mut_slice().copy_from_slice(l.weight.as_slice());
+            *n = g.d_weight.norm();
+        }
+    }
+
+    /// After the update at schedule factor `factor` = lr_t / lr.
+    pub fn after_update(&mut self, layers: &[Dense<T>], factor: f64) {
+        if !(factor > 0.0 && factor.is_finite()) {
+            return;
+        }
+        self.measured += 1;
+        for (((b, l), &floor), neg) in self
+            .before
+            .iter()
+            .zip(layers)
+            .zip(&self.floors)
+            .zip(self.negligible.iter_mut())
+        {
+            if *neg {
+                *neg = b
+                    .as_slice()
+                    .iter()
+                    .zip(l.weight.as_slice())
+                    .all(|(&w0, &w1)| {
+                        let (w0, w1) = (w0.to_f64(), w1.to_f64());
+                        negligible_update((w1 - w0) / factor, w0, floor, T::UNIT_ROUNDOFF)
+                    });
+            }
+        }
+    }
+
+    /// The state of each layer, given the wake steps.
+    pub fn states(&self, wake: &[Option<usize>]) -> Vec<GradState> {
+        wake.iter()
+            .zip(&self.negligible)
+            .map(|(w, &neg)| match w {
+                None => GradState::Zero,
+                Some(_) if self.measured > 0 && neg => GradState::Vanishing,
+                Some(_) => GradState::Alive,
+            })
+            .collect()
+    }
+}
+
 /// What happened to one layer (1-based; L is the output layer, whose units are fixed singletons,
 /// so its widths are its fan_out).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -60,11 +237,18 @@ pub struct LayerVerdict {
     pub grad_b_norm_step0: f64,
     /// First step with a nonzero weight gradient (0 is the gradient at the initialization).
     pub wake_step: Option<usize>,
+    /// No weight changed (compared by value in the run's precision: -0 equals 0).
     pub weights_unchanged: bool,
     pub width_init: usize,
     pub width_end: usize,
     pub width_init_tol: usize,
     pub width_end_tol: usize,
+    /// zero, vanishing or alive (None in summaries written before the field existed).
+    #[serde(default)]
+    pub grad_state: Option<GradState>,
+    /// ||dW|| at the last step (None when not measured, or in older summaries).
+    #[serde(default)]
+    pub grad_w_norm_end: Option<f64>,
 }
 
 /// The five outcomes.
@@ -90,6 +274,14 @@ impl VerdictKind {
     }
 }
 
+/// The version of the verdict fields: 1 before the learning judgement and gradient states, 2
+/// with them. Sweep tables refuse to mix versions.
+pub const VERDICT_VERSION: u32 = 2;
+
+fn version_one() -> u32 {
+    1
+}
+
 /// The verdict with its evidence.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
@@ -102,19 +294,31 @@ pub struct Verdict {
     /// Whether some hidden layer ended with more tolerance classes than it started with.
     pub symmetry_broken: bool,
     pub verdict: VerdictKind,
+    /// learned, stalled or diverged (None in summaries written before the field existed).
+    #[serde(default)]
+    pub learning: Option<Learning>,
+    /// [`VERDICT_VERSION`] when written (1 in older files).
+    #[serde(default = "version_one")]
+    pub verdict_version: u32,
     /// The plain-language conclusion.
     pub summary: String,
 }
 
 /// Everything the verdict is computed from.
 pub struct VerdictInputs<'a> {
+    /// The starting parameters as the run held them (rounded to its precision).
     pub initial: &'a Params,
     pub last: &'a Params,
     pub act: Activation,
     pub wake: &'a [Option<usize>],
+    /// Per layer, zero | vanishing | alive.
+    pub grad_states: &'a [GradState],
+    /// Per layer, ||dW|| at the last step (NaN when not measured).
+    pub grad_norms_end: &'a [f64],
     /// (||dW_l||, ||db_l||) at step 0, per layer.
     pub grad_norms_step0: &'a [(f64, f64)],
     pub steps: usize,
+    pub diverged: bool,
     pub loss_start: f64,
     pub loss_end: f64,
     pub loss_constant_baseline: f64,
@@ -128,6 +332,50 @@ fn list(xs: &[usize]) -> String {
         .map(|l| l.to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+fn layers_word(xs: &[usize]) -> String {
+    format!("layer{} {}", if xs.len() == 1 { "" } else { "s" }, list(xs))
+}
+
+/// What the gradients did, in words, when some layer's gradient is not alive: "gradients never
+/// reach layer 1; they vanish in layer 2 (|dW_2| 1.5e-21 at the last step)".
+fn gradient_phrase(layers: &[LayerVerdict]) -> Option<String> {
+    let of = |s: GradState| -> Vec<&LayerVerdict> {
+        layers.iter().filter(|l| l.grad_state == Some(s)).collect()
+    };
+    let (zero, vanishing) = (of(GradState::Zero), of(GradState::Vanishing));
+    if zero.is_empty() && vanishing.is_empty() {
+        return None;
+    }
+    let nums = |ls: &[&LayerVerdict]| ls.iter().map(|l| l.layer).collect::<Vec<_>>();
+    let mut parts = Vec::new();
+    if !zero.is_empty() {
+        parts.push(format!(
+            "gradients never reach {} (exactly zero at every step)",
+            layers_word(&nums(&zero))
+        ));
+    }
+    if !vanishing.is_empty() {
+        let norms = vanishing
+            .iter()
+            .map(|l| match l.grad_w_norm_end {
+                Some(n) => format!("|dW_{}| {n:.1e}", l.layer),
+                None => format!("|dW_{}| ?", l.layer),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        parts.push(format!(
+            "{} {} (updates below the rounding unit of the weights; {norms} at the last step)",
+            if zero.is_empty() {
+                "gradients reach every layer but vanish in"
+            } else {
+                "they vanish in"
+            },
+            layers_word(&nums(&vanishing))
+        ));
+    }
+    Some(parts.join("; "))
 }
 
 /// Applies the rule (module docs) and writes the conclusion.
@@ -163,16 +411,13 @@ pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
                 grad_w_norm_step0: gw,
                 grad_b_norm_step0: gb,
                 wake_step: v.wake.get(i).copied().flatten(),
-                weights_unchanged: v.initial[i]
-                    .weight
-                    .as_slice()
-                    .iter()
-                    .zip(v.last[i].weight.as_slice())
-                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                weights_unchanged: v.initial[i].weight.as_slice() == v.last[i].weight.as_slice(),
                 width_init: w(&exact0),
                 width_end: w(&exact1),
                 width_init_tol: w(&tol0),
                 width_end_tol: w(&tol1),
+                grad_state: v.grad_states.get(i).copied(),
+                grad_w_norm_end: v.grad_norms_end.get(i).copied().filter(|n| n.is_finite()),
             }
         })
         .collect();
@@ -196,6 +441,7 @@ pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
     } else {
         VerdictKind::Full
     };
+    let learning = Learning::judge(v.diverged, v.loss_end, v.loss_constant_baseline);
     let symmetry_broken = hidden_layers
         .iter()
         .any(|l| l.width_end_tol > l.width_init_tol);
@@ -216,34 +462,65 @@ pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
         .map(|l| format!("{}/{}", l.width_end_tol, l.fan_out))
         .collect::<Vec<_>>()
         .join(", ");
+    let grads = gradient_phrase(&layers);
+    let mut grads_said = false;
     let body = match kind {
         VerdictKind::Dead => {
             let bias_moved = v.initial.iter().zip(v.last).any(|(a, b)| a.bias != b.bias);
+            grads_said = true;
             format!(
-                "No weight moved in {} steps: every weight gradient was exactly zero at every step{}. {losses}",
+                "no weight moved in {} steps: every weight gradient was exactly zero at every step{}",
                 v.steps,
-                if bias_moved { ", and only biases learned" } else { ", and nothing else moved either" }
+                if bias_moved {
+                    ", and only biases learned"
+                } else {
+                    ", and no bias moved either"
+                }
             )
         }
-        VerdictKind::Deadlock => format!(
-            "Hidden layer(s) {} never received a nonzero weight gradient, while later layers did ({}): the layers below stay frozen at their initial values. {losses}",
-            list(&never),
-            woke.join(", ")
-        ),
-        VerdictKind::Symmetric => format!(
-            "Gradients are alive ({}), but every hidden layer ends with a single distinct unit: the network computes no more than a one-unit-per-layer network. The problem is symmetry, not dead gradients. {losses}",
-            woke.join(", ")
-        ),
+        VerdictKind::Deadlock => {
+            grads_said = true;
+            format!(
+                "hidden {} never received a nonzero weight gradient, while later layers did ({}): the layers below stay frozen at their initial values",
+                layers_word(&never),
+                woke.join(", ")
+            )
+        }
+        VerdictKind::Symmetric => {
+            let g = match &grads {
+                None => format!(
+                    "gradients are alive in every layer ({}), so the problem is symmetry, not dead gradients",
+                    woke.join(", ")
+                ),
+                Some(g) => g.clone(),
+            };
+            grads_said = true;
+            format!(
+                "every hidden layer ends with a single distinct unit, so the network computes no more than a one-unit-per-layer network; {g}"
+            )
+        }
         VerdictKind::Partial => format!(
-            "Hidden layers end with {widths} distinct units (tolerance classes / units): part of the width is wasted on copies. {losses}"
+            "hidden layers end with {widths} distinct units (tolerance classes / units): part of the width is wasted on copies"
         ),
         VerdictKind::Full => {
             if hidden == 0 {
-                format!("No hidden layer, so no symmetry to break; the weights learned. {losses}")
+                "no hidden layer, so no symmetry to break".to_string()
             } else {
-                format!("Every hidden layer ends with all its units distinct ({widths}). {losses}")
+                format!("every hidden layer ends with all its units distinct ({widths})")
             }
         }
+    };
+    let grads_clause = match (&grads, grads_said) {
+        (Some(g), false) => format!("; {g}"),
+        _ => String::new(),
+    };
+    let learned = match learning {
+        Learning::Stalled => format!(
+            "it does no better than the constant predictor (its final training loss is not {}% below the constant predictor's)",
+            STALL_MARGIN * 100.0
+        ),
+        Learning::Learned => "the loss fell below the constant predictor's".to_string(),
+        Learning::Diverged => "the loss diverged (NaN or infinite)".to_string(),
     };
     let breakers = if v.symmetry_breakers.is_empty() {
         " Nothing in the setup can break symmetry (no dropout, no gradient noise).".to_string()
@@ -258,12 +535,157 @@ pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
             }
         )
     };
+    let distinct_but = if learning == Learning::Stalled
+        && matches!(kind, VerdictKind::Full | VerdictKind::Partial)
+        && hidden > 0
+    {
+        ", but nothing was learned"
+    } else {
+        ""
+    };
     Verdict {
         layers,
         loss_constant_baseline: v.loss_constant_baseline,
         symmetry_breakers: v.symmetry_breakers,
         symmetry_broken,
         verdict: kind,
-        summary: format!("{}: {body}{breakers}", kind.name()),
+        learning: Some(learning),
+        verdict_version: VERDICT_VERSION,
+        summary: format!(
+            "{} and {}: {body}{distinct_but}{grads_clause}; {learned}. {losses}{breakers}",
+            kind.name(),
+            learning.name()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 1 ± 2^-10: just inside and just outside a threshold, far above the rounding of either type.
+    const IN: f64 = 1.0 - 1.0 / 1024.0;
+    const OUT: f64 = 1.0 + 1.0 / 1024.0;
+
+    fn rounding_unit_edges<T: Float>() {
+        let u = T::UNIT_ROUNDOFF;
+        let one = T::ONE;
+        // w = 1 (a power of two): below u the sum rounds back to w, above it it does not.
+        assert!(negligible_update(IN * u, 1.0, 0.5, u));
+        assert_eq!(one + T::from_f64(IN * u), one, "{}", T::NAME);
+        assert!(!negligible_update(OUT * u, 1.0, 0.5, u));
+        assert_ne!(one + T::from_f64(OUT * u), one, "{}", T::NAME);
+        // Exactly u is not negligible (the threshold is strict), and signs do not matter.
+        assert!(!negligible_update(u, 1.0, 0.5, u));
+        assert!(negligible_update(-IN * u, -1.0, 0.5, u));
+        // w = 0: the floor takes its place.
+        let floor = weight_floor(4);
+        assert_eq!(floor, 0.5);
+        assert!(negligible_update(IN * u * floor, 0.0, floor, u));
+        assert!(!negligible_update(OUT * u * floor, 0.0, floor, u));
+        // A weight above the floor uses its own scale.
+        assert!(negligible_update(IN * u * 8.0, 8.0, floor, u));
+        assert!(!negligible_update(OUT * u * 8.0, 8.0, floor, u));
+    }
+
+    #[test]
+    fn updates_are_negligible_exactly_below_the_rounding_unit_in_f32_and_f64() {
+        assert_eq!(f32::UNIT_ROUNDOFF, 2f64.powi(-24));
+        assert_eq!(f64::UNIT_ROUNDOFF, 2f64.powi(-53));
+        rounding_unit_edges::<f32>();
+        rounding_unit_edges::<f64>();
+    }
+
+    /// One layer 4 -> 2 whose weights are 0 except W[0][0] = 1; floor 1/sqrt(4) = 0.5.
+    fn layer<T: Float>() -> Vec<Dense<T>> {
+        let mut w = vec![T::ZERO; 8];
+        w[0] = T::ONE;
+        vec![Dense {
+            weight: Matrix::from_vec(2, 4, w),
+            bias: vec![T::ZERO; 2],
+            has_bias: true,
+            activation: Activation::Identity,
+        }]
+    }
+
+    /// The state after steps that add `delta` to W[1][1] (a zero weight) at schedule `factor`.
+    fn state_after<T: Float>(deltas: &[f64], factor: f64, wake: Option<usize>) -> GradState {
+        let mut layers = layer::<T>();
+        let grads = vec![DenseGrads::<T>::zeros(4, 2)];
+        let mut t = UpdateTracker::new(&layers);
+        for &d in deltas {
+            t.before_update(&layers, &grads);
+            let w = layers[0].weight.get(1, 1);
+            layers[0].weight.set(1, 1, w + T::from_f64(d));
+            t.after_update(&layers, factor);
+        }
+        t.states(&[wake])[0]
+    }
+
+    fn tracker_edges<T: Float>() {
+        let edge = T::UNIT_ROUNDOFF * 0.5;
+        let name = T::NAME;
+        assert_eq!(
+            state_after::<T>(&[IN * edge; 3], 1.0, Some(0)),
+            GradState::Vanishing,
+            "{name}"
+        );
+        assert_eq!(
+            state_after::<T>(&[OUT * edge; 3], 1.0, Some(0)),
+            GradState::Alive,
+            "{name}"
+        );
+        // One step above the edge in the window is enough to be alive.
+        assert_eq!(
+            state_after::<T>(&[IN * edge, OUT * edge, IN * edge], 1.0, Some(0)),
+            GradState::Alive,
+            "{name}"
+        );
+        // The schedule's factor is divided out: half the lr, half the update, same state.
+        assert_eq!(
+            state_after::<T>(&[0.5 * OUT * edge], 0.5, Some(0)),
+            GradState::Alive,
+            "{name}"
+        );
+        assert_eq!(
+            state_after::<T>(&[0.5 * IN * edge], 0.5, Some(0)),
+            GradState::Vanishing,
+            "{name}"
+        );
+        // Steps at lr 0 are not evidence; no evidence is not vanishing.
+        assert_eq!(
+            state_after::<T>(&[0.0], 0.0, Some(0)),
+            GradState::Alive,
+            "{name}"
+        );
+        // A layer whose gradient never had a nonzero entry is zero, whatever the window says.
+        assert_eq!(
+            state_after::<T>(&[IN * edge], 1.0, None),
+            GradState::Zero,
+            "{name}"
+        );
+    }
+
+    #[test]
+    fn gradient_states_at_their_edges_in_f32_and_f64() {
+        tracker_edges::<f32>();
+        tracker_edges::<f64>();
+    }
+
+    #[test]
+    fn learning_is_stalled_within_the_margin_of_the_constant_predictor() {
+        let c = std::f64::consts::LN_2; // balanced binary classes
+        let edge = (1.0 - STALL_MARGIN) * c;
+        assert_eq!(Learning::judge(false, edge, c), Learning::Stalled);
+        assert_eq!(Learning::judge(false, edge * IN, c), Learning::Learned);
+        assert_eq!(Learning::judge(false, c, c), Learning::Stalled);
+        assert_eq!(Learning::judge(false, 2.0 * c, c), Learning::Stalled);
+        assert_eq!(Learning::judge(false, 0.1, c), Learning::Learned);
+        assert_eq!(Learning::judge(false, f64::NAN, c), Learning::Diverged);
+        assert_eq!(Learning::judge(false, f64::INFINITY, c), Learning::Diverged);
+        assert_eq!(Learning::judge(true, 0.1, c), Learning::Diverged);
+        // A perfect constant predictor: nothing beyond it to learn.
+        assert_eq!(Learning::judge(false, 0.0, 0.0), Learning::Stalled);
+        assert_eq!(Learning::judge(false, 0.1, f64::NAN), Learning::Learned);
     }
 }

@@ -310,6 +310,7 @@ pub fn render(data: &ReportData) -> Result<String> {
         [
             "status",
             "verdict",
+            "learning",
             "loss start",
             "train loss",
             "test loss",
@@ -351,6 +352,7 @@ pub fn render(data: &ReportData) -> Result<String> {
                 text: v.verdict.name().into(),
                 class: v.verdict.name().into(),
             });
+            cells.push(plain(s.learning().name().into()));
             cells.push(plain(fmt(s.loss_start)));
             cells.push(plain(fmt(s.train_loss)));
             cells.push(plain(fmt(s.test_loss)));

@@ -102,7 +102,7 @@ fn balanced_classes_equal_logits_and_a_full_batch_move_nothing_and_explain_says_
     let toml = "data = \"moons\"\nhidden = \"8,8\"\nact = \"sigmoid\"\ninit = \"zeros\"\nbatch = \"full\"\nsteps = 100";
     let out = run(toml);
     assert_eq!(verdict(&out.summary), VerdictKind::Dead);
-    assert!(out.summary.verdict.summary.contains("nothing else moved"));
+    assert!(out.summary.verdict.summary.contains("no bias moved either"));
     let (cfg, data) = config(toml);
     let d = derive(&cfg, &data, &initial_params(&cfg, &data).unwrap().params);
     let output = &d.layers[0];
