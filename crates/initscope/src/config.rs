@@ -299,8 +299,9 @@ impl RunConfig {
         let copied = if stored == s { 0 } else { input };
         let mut e = MemoryEstimate::default();
         e.add("data", data.bytes());
-        // The parameters, their starting copy (for the verdict) and their gradients.
-        e.add("parameters", memory::bytes(p, 3 * s));
+        // The parameters, their starting copy (for the verdict), their gradients and the copy
+        // that measures the last updates (the gradient state).
+        e.add("parameters", memory::bytes(p, 4 * s));
         e.add("optimizer state", memory::bytes(p, state * s));
         e.add(
             "workspace",
