@@ -14,7 +14,7 @@ use crate::data::{Dataset, Labels, Split};
 use crate::diagnostics::flow::FlowRecorder;
 use crate::diagnostics::spectrum::jacobian_spectrum;
 use crate::diagnostics::verdict::{verdict, Verdict, VerdictInputs, WakeTracker};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::layer::DenseGrads;
 use crate::loss::{Loss, Targets};
@@ -24,7 +24,7 @@ use crate::matrix::Matrix;
 use crate::network::{init_params, Mlp, Params, Workspace};
 use crate::optim::{clip_grad_norm, warmup_factor, Optimizer};
 use crate::output::json::{f64_or_null, vec_f64_or_null};
-use crate::output::safetensors::load_params;
+use crate::output::safetensors::WeightsFile;
 use crate::rng::{self, Stream};
 use crate::scalar::Float;
 
@@ -284,8 +284,20 @@ pub const LSUV_BATCH: usize = 256;
 /// initializer is `lsuv`.
 pub fn initial_params(cfg: &RunConfig, data: &Dataset) -> Result<InitialState> {
     if let Some(path) = &cfg.init_from {
+        let file = WeightsFile::read(path)?;
+        if let Some(want) = &cfg.init_from_sha256 {
+            if *want != file.sha256 {
+                return Err(Error::file(
+                    path,
+                    format!(
+                        "changed since the run was configured (SHA-256 {}, the run id was made from {want})",
+                        file.sha256
+                    ),
+                ));
+            }
+        }
         return Ok(InitialState {
-            params: load_params(path, &cfg.arch, cfg.bias)?,
+            params: file.params(&cfg.arch, cfg.bias)?,
             lsuv: Vec::new(),
         });
     }
