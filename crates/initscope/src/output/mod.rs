@@ -83,7 +83,16 @@ pub fn run_files(out: &RunOutput) -> Result<Vec<(&'static str, Vec<u8>)>> {
         ),
         (
             EVENT_FILE,
-            tensorboard::event_file(&out.metrics, &out.histograms, out.started_at),
+            tensorboard::event_file(
+                &out.metrics,
+                &out.histograms,
+                out.started_at,
+                Some(tensorboard::session_start_value(
+                    &out.config,
+                    &out.summary.run_id,
+                    out.started_at,
+                )),
+            ),
         ),
     ])
 }
