@@ -3,7 +3,9 @@
 
 Usage: check-tensorboard.py RUN_DIR
 Checks that the scalars (losses, accuracies, per-layer diagnostics) and the weight/gradient
-histograms written by `initscope train --out RUN_DIR` are read back with their values. Needs the
+histograms written by `initscope train --out RUN_DIR` are read back with their values, and that
+the hyperparameters are there for the HParams tab (the hparams plugin's session start info, with
+the config's main fields and the run id as the session group). Needs the
 `tensorboard` pip package (installed by .ci/run; never a test dependency of the Rust suite).
 """
 import csv
@@ -40,3 +42,27 @@ for r in rows:
 h = acc.Histograms("layer1/weights")[0]
 assert h.step == 0 and h.histogram_value.num > 0, h
 print(f"tensorboard: {len(scalars)} scalar tags, {len(histograms)} histogram tags, {checked} values match metrics.csv")
+
+# The hyperparameters, as TensorBoard's HParams tab reads them: the session start info of the
+# hparams plugin (tensorboard.plugins.hparams), with the config's main fields.
+import json
+
+from tensorboard.plugins.hparams import metadata as hparams_metadata
+
+contents = acc.PluginTagToContent(hparams_metadata.PLUGIN_NAME)
+assert hparams_metadata.SESSION_START_INFO_TAG in contents, f"no hparams session start; have {sorted(contents)}"
+start = hparams_metadata.parse_session_start_info_plugin_data(
+    contents[hparams_metadata.SESSION_START_INFO_TAG]
+)
+with open(f"{run_dir}/config.json") as f:
+    config = json.load(f)
+with open(f"{run_dir}/summary.json") as f:
+    summary = json.load(f)
+hp = {k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind")) for k, v in start.hparams.items()}
+for want in ["data", "arch", "act", "init", "bias_init", "loss", "optim", "lr", "batch", "steps", "seed", "precision"]:
+    assert want in hp, f"hparam {want} missing; have {sorted(hp)}"
+assert hp["lr"] == config["optim"]["lr"], (hp["lr"], config["optim"]["lr"])
+assert hp["arch"] == "-".join(str(d) for d in config["arch"]), hp["arch"]
+assert hp["seed"] == config["seed"] and hp["steps"] == config["steps"], hp
+assert start.group_name == summary["run_id"], (start.group_name, summary["run_id"])
+print(f"tensorboard: hparams {', '.join(f'{k}={v}' for k, v in sorted(hp.items()))}")

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use initscope::config::{warnings, BatchArg, RawConfig};
+use initscope::config::{init_from_note, warnings, BatchArg, RawConfig, RunConfig};
 
 /// Network, data and optimizer flags (as in `initscope train`). Every flag overrides the same key
 /// of `--config FILE.toml`.
@@ -100,7 +100,9 @@ pub struct RunArgs {
     /// Evaluate every N updates [default: every epoch with --epochs, else steps/20].
     #[arg(long, allow_negative_numbers = true)]
     pub eval_every: Option<i64>,
-    /// Start from these weights (safetensors, layout `{2(l-1)}.weight`/`.bias`).
+    /// Start from these weights: a safetensors file initscope wrote (its metadata gives the
+    /// architecture and activation) or a PyTorch state_dict (the Linear layers' `P.weight` and
+    /// `P.bias`, in key order). Flags that contradict the file are refused.
     #[arg(long, value_name = "FILE.safetensors")]
     pub init_from: Option<PathBuf>,
     /// Add N(0, STD²) noise to every gradient entry (breaks symmetry) [default: 0].
@@ -202,4 +204,13 @@ pub fn warn_unused(raw: &RawConfig) {
     for w in warnings(raw) {
         eprintln!("initscope: warning: {w}");
     }
+}
+
+/// Prints one `initscope: note: ...` line on stderr saying what `--init-from` read from its file
+/// (architecture, activation, biases, the keys used), when it is given.
+pub fn note_init_from(raw: &RawConfig, cfg: &RunConfig) -> initscope::Result<()> {
+    if let Some(note) = init_from_note(raw, cfg)? {
+        eprintln!("initscope: note: {note}");
+    }
+    Ok(())
 }

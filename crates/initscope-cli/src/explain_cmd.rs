@@ -7,7 +7,7 @@ use initscope::config::validate;
 use initscope::explain::{derive, quotient_arch, render, Format};
 use initscope::train::{initial_params, train_from};
 
-use crate::args::{warn_unused, RunArgs};
+use crate::args::{note_init_from, warn_unused, RunArgs};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum OutputFormat {
@@ -44,6 +44,7 @@ pub fn run(a: ExplainArgs) -> anyhow::Result<ExitCode> {
     }
     let (cfg, data) = validate(&raw)?;
     warn_unused(&raw);
+    note_init_from(&raw, &cfg)?;
     let start = initial_params(&cfg, &data)?;
     let derivation = derive(&cfg, &data, &start.params);
     let out = train_from(&cfg, &data, start, &mut |_| {});
@@ -79,12 +80,11 @@ pub fn run(a: ExplainArgs) -> anyhow::Result<ExitCode> {
     let md = matches!(a.format, OutputFormat::Markdown);
     let format = if md { Format::Markdown } else { Format::Text };
     let title = format!(
-        "{} | arch {} | act {} | init {} / bias {} | {} lr {} | {} steps",
+        "{} | arch {} | act {} | init {} | {} lr {} | {} steps",
         cfg.data,
         arch(&cfg.arch),
         cfg.act,
-        cfg.init,
-        cfg.bias_init,
+        cfg.init_text(),
         cfg.optim.kind,
         cfg.optim.lr,
         s.steps

@@ -7,7 +7,7 @@ use initscope::config::validate;
 use initscope::gradcheck::{gradcheck, GradcheckOptions};
 use initscope::train::initial_params;
 
-use crate::args::{warn_unused, RunArgs};
+use crate::args::{note_init_from, warn_unused, RunArgs};
 
 #[derive(Args, Debug)]
 pub struct GradcheckArgs {
@@ -34,6 +34,7 @@ pub fn run(a: GradcheckArgs) -> anyhow::Result<ExitCode> {
     let raw = a.run.raw()?;
     let (cfg, data) = validate(&raw)?;
     warn_unused(&raw);
+    note_init_from(&raw, &cfg)?;
     if !(a.fd_eps > 0.0 && a.fd_eps.is_finite()) {
         anyhow::bail!("--fd-eps: must be > 0, got {}", a.fd_eps);
     }

@@ -10,13 +10,14 @@ use initscope::config::validate;
 use initscope::output::{check_out_dir, write_run_dir, FolderKind};
 use initscope::train::{initial_params, train_from, EvalPoint, Event, Status, Summary};
 
-use crate::args::{warn_unused, RunArgs};
+use crate::args::{note_init_from, warn_unused, RunArgs};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     #[command(flatten)]
     pub run: RunArgs,
-    /// Write config.json, metrics.csv, weights.safetensors and summary.json here. DIR must be
+    /// Write the run folder here: config.json, metrics.csv, weights.safetensors, summary.json,
+    /// histograms.json, a TensorBoard event file and the .initscope marker. DIR must be
     /// missing, empty, or a run folder initscope wrote (replaced only with --force); anything
     /// else is refused, and so are /, home, the working folder and its parents.
     #[arg(long, value_name = "DIR")]
@@ -123,6 +124,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     let raw = a.run.raw()?;
     let (cfg, data) = validate(&raw)?;
     warn_unused(&raw);
+    note_init_from(&raw, &cfg)?;
     if let Some(dir) = &a.out {
         // Refuse before training, not after.
         check_out_dir(dir, FolderKind::Run, a.force)?;
@@ -140,14 +142,16 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         ProgressBar::hidden()
     };
     if show {
-        let header =
-            format!(
-            "initscope train: {} | arch {} | act {} | init {} / bias {} | {} lr {} | {} | {} steps",
+        let header = format!(
+            "initscope train: {} | arch {} | act {} | init {} | {} lr {} | {} | {} steps",
             cfg.data,
-            cfg.arch.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("-"),
+            cfg.arch
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("-"),
             cfg.act,
-            cfg.init,
-            cfg.bias_init,
+            cfg.init_text(),
             cfg.optim.kind,
             cfg.optim.lr,
             cfg.precision.name(),
@@ -165,17 +169,20 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         }
     });
     bar.finish_and_clear();
-    if let Some(dir) = &a.out {
-        write_run_dir(dir, &out, a.force)?;
-    }
+    let written = match &a.out {
+        Some(dir) => write_run_dir(dir, &out, a.force)?,
+        None => Vec::new(),
+    };
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&out.summary)?);
     } else {
         outln!("{}", summary_text(&out.summary));
         if let Some(dir) = &a.out {
             outln!(
-                "  wrote {}/ (config.json, metrics.csv, weights.safetensors, summary.json)",
-                dir.display()
+                "  wrote {}/ ({} files: {})",
+                dir.display(),
+                written.len(),
+                written.join(", ")
             );
         }
     }

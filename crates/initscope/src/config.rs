@@ -30,6 +30,7 @@ use crate::loss::Loss;
 use crate::memory::{self, MemoryEstimate, MemoryLimit};
 use crate::network::LayerInits;
 use crate::optim::{OptimConfig, OptimKind, Schedule};
+use crate::output::safetensors::WeightsFile;
 
 /// A batch size as written: a number or "full".
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -212,6 +213,11 @@ pub struct RunConfig {
     /// Evaluate (full train and test loss/accuracy) every this many updates, and at the end.
     pub eval_every: usize,
     pub init_from: Option<PathBuf>,
+    /// SHA-256 of the `init_from` file's bytes (hex), so the run id follows the file's contents,
+    /// not its name. Absent (and left out of the canonical JSON) without `init_from`, so other
+    /// run ids are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from_sha256: Option<String>,
     /// Std of the Gaussian noise added to every gradient entry (a symmetry breaker), 0 for none.
     pub grad_noise: f64,
     /// Record gradient-flow, activation and spectral statistics (`--diagnostics on|off`).
@@ -248,6 +254,24 @@ impl RunConfig {
                     .clone(),
             })
             .collect()
+    }
+
+    /// How the starting weights are chosen, in one word for tables and legends:
+    /// `from W.safetensors` with `init_from`, else the weight initializer's spec.
+    pub fn init_label(&self) -> String {
+        match &self.init_from {
+            Some(path) => format!("from {}", path.display()),
+            None => self.init.spec(),
+        }
+    }
+
+    /// How the starting weights and biases are chosen, for headers: `from W.safetensors` with
+    /// `init_from`, else `INIT / bias BIAS_INIT`.
+    pub fn init_text(&self) -> String {
+        match &self.init_from {
+            Some(_) => self.init_label(),
+            None => format!("{} / bias {}", self.init, self.bias_init),
+        }
     }
 
     /// `2-16-16-2`.
@@ -436,6 +460,59 @@ fn parse_hidden(text: &str) -> Result<Vec<usize>> {
     }
     let list = t.trim_start_matches('[').trim_end_matches(']');
     parse_widths("--hidden", text, list, &[',', 'x', '-'])
+}
+
+fn file_arch_text(arch: &[usize]) -> String {
+    arch.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn hidden_text(arch: &[usize]) -> String {
+    let h = &arch[1..arch.len() - 1];
+    if h.is_empty() {
+        "none".into()
+    } else {
+        h.iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// What `--init-from` read, as one line for the user (the CLI prints it as a note): where the
+/// architecture, activation and biases came from and, for a file without initscope's metadata,
+/// which keys were used. None without `--init-from`.
+pub fn init_from_note(raw: &RawConfig, cfg: &RunConfig) -> Result<Option<String>> {
+    let Some(path) = &cfg.init_from else {
+        return Ok(None);
+    };
+    let file = WeightsFile::read(path)?;
+    let biases = if cfg.bias { "biases" } else { "no biases" };
+    let arch = cfg.arch_text();
+    Ok(Some(match file.act {
+        Some(act) => format!(
+            "--init-from {}: architecture {arch}, activation {} and {biases} read from the file's initscope metadata",
+            path.display(),
+            act.spec()
+        ),
+        None => {
+            let act = match &raw.act {
+                Some(_) => format!("the activation is not in the file: {} from --act", cfg.act.spec()),
+                None => format!(
+                    "the activation is not in the file: {} (the default; give --act if the model used another)",
+                    cfg.act.spec()
+                ),
+            };
+            format!(
+                "--init-from {}: no initscope metadata; {} Linear layer(s) mapped in key order ({}), architecture {arch} with {biases}; {act}",
+                path.display(),
+                file.layers.len(),
+                file.keys_text()
+            )
+        }
+    }))
 }
 
 /// Parses `--arch 2-16-16-2` (input, hidden..., output).
@@ -762,12 +839,54 @@ pub fn validate_cached(
         .transpose()?;
     let (input, output, loss) = data_shape(&data, loss)?;
 
+    let from = raw
+        .init_from
+        .as_deref()
+        .map(|p| WeightsFile::read(Path::new(p)))
+        .transpose()?;
     let arch = match (&raw.arch, &raw.hidden) {
         (Some(_), Some(_)) => {
             return Err(Error::config(
                 "--arch",
                 "give either --arch or --hidden, not both",
             ))
+        }
+        (a, h) if from.is_some() => {
+            let file = from.as_ref().expect("checked");
+            let path = raw.init_from.as_deref().unwrap_or_default();
+            let contradiction = |flag: &str, text: &str, read: String| {
+                Error::spec(
+                    flag,
+                    text,
+                    format!(
+                        "contradicts --init-from {path}, whose tensors give {read}; drop {flag} (the file decides the architecture)"
+                    ),
+                )
+            };
+            if let Some(a) = a {
+                if parse_arch(a)? != file.arch {
+                    return Err(contradiction("--arch", a, file_arch_text(&file.arch)));
+                }
+            }
+            if let Some(h) = h {
+                if parse_hidden(h)? != file.arch[1..file.arch.len() - 1] {
+                    return Err(contradiction(
+                        "--hidden",
+                        h,
+                        format!("hidden widths {}", hidden_text(&file.arch)),
+                    ));
+                }
+            }
+            if file.arch[0] != input || *file.arch.last().unwrap() != output {
+                return Err(Error::config(
+                    "--init-from",
+                    format!(
+                        "{path} holds a {} network, but the data '{data_spec}' with loss {loss} needs input width {input} and output width {output}",
+                        file_arch_text(&file.arch)
+                    ),
+                ));
+            }
+            file.arch.clone()
         }
         (Some(a), None) => {
             let dims = parse_arch(a)?;
@@ -793,7 +912,46 @@ pub fn validate_cached(
     };
     let layers = arch.len() - 1;
 
-    let act = Activation::parse("--act", raw.act.as_deref().unwrap_or("tanh"))?;
+    let act = match (&from, raw.act.as_deref()) {
+        (Some(file), given) if file.act.is_some() => {
+            let read = file.act.expect("checked");
+            if let Some(text) = given {
+                if Activation::parse("--act", text)? != read {
+                    return Err(Error::spec(
+                        "--act",
+                        text,
+                        format!(
+                            "contradicts --init-from {}, whose metadata says the activation is {}; drop --act (the file decides it)",
+                            raw.init_from.as_deref().unwrap_or_default(),
+                            read.spec()
+                        ),
+                    ));
+                }
+            }
+            read
+        }
+        (_, given) => Activation::parse("--act", given.unwrap_or("tanh"))?,
+    };
+    let bias = match &from {
+        Some(file) => {
+            if raw.no_bias == Some(true) && file.bias {
+                return Err(Error::config(
+                    "--no-bias",
+                    format!(
+                        "contradicts --init-from {}, which holds biases ({}); drop --no-bias",
+                        raw.init_from.as_deref().unwrap_or_default(),
+                        file.layers
+                            .iter()
+                            .filter_map(|l| l.bias.as_deref())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            file.bias
+        }
+        None => !raw.no_bias.unwrap_or(false),
+    };
     let init = Init::parse("--init", raw.init.as_deref().unwrap_or("pytorch"))?;
     // A preset (pytorch, keras, flax, candle) sets the bias too, as its framework does; any other
     // weight initializer leaves biases at zero unless --bias-init says otherwise (the Keras/JAX
@@ -952,7 +1110,7 @@ pub fn validate_cached(
         bias_init,
         layer_init,
         layer_bias_init,
-        bias: !raw.no_bias.unwrap_or(false),
+        bias,
         loss,
         optim,
         schedule,
@@ -966,6 +1124,7 @@ pub fn validate_cached(
         precision,
         eval_every,
         init_from: raw.init_from.as_ref().map(PathBuf::from),
+        init_from_sha256: from.as_ref().map(|f| f.sha256.clone()),
         grad_noise,
         diagnostics,
         jacobian_end: raw.jacobian_end.unwrap_or(false),
@@ -1037,6 +1196,27 @@ mod tests {
         assert_ne!(a.run_id(), c.run_id());
         let back: RunConfig = serde_json::from_str(&a.canonical_json()).unwrap();
         assert_eq!(back, a);
+    }
+
+    #[test]
+    fn existing_run_ids_do_not_change() {
+        // Ids written by initscope before `init_from_sha256` existed (train --steps 0 --json).
+        for (toml, id) in [
+            ("steps = 0", "766f789449b3440d"),
+            ("steps = 0\nseed = 1", "6636e76c15187f77"),
+            (
+                "steps = 0\ndata = \"xor\"\nhidden = \"8\"\nact = \"relu\"\ninit = \"zeros\"",
+                "7bd2ffb0e709f254",
+            ),
+            (
+                "steps = 0\ndata = \"teacher\"\noptim = \"adam\"\nprecision = \"f64\"\nbatch = \"full\"",
+                "7b47d79be3d6ca62",
+            ),
+        ] {
+            let (c, _) = validate(&raw(toml)).unwrap();
+            assert_eq!(c.run_id(), id, "{toml}");
+            assert!(!c.canonical_json().contains("init_from_sha256"));
+        }
     }
 
     #[test]

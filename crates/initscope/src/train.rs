@@ -2,7 +2,10 @@
 //!
 //! Step numbering: step s is the state after s updates; step 0 is the initialization. At every
 //! evaluation step the full train and test splits are evaluated; the gradient norms recorded at
-//! step s are those of the minibatch gradient computed at step s (before update s+1). After the
+//! step s are those of the minibatch gradient computed at step s (before update s+1); at the last
+//! step (after the last update) they are those of the gradient at the final parameters on the
+//! next minibatch, so every curve ends at the last step. `lr` and `batch_loss` are recorded at
+//! every evaluation step and every step whose gradient statistics are recorded. After the
 //! workspace is built, a training step allocates nothing.
 
 use std::time::Instant;
@@ -11,12 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Batch, RunConfig};
 use crate::data::{Dataset, Labels, Split};
-use crate::diagnostics::flow::FlowRecorder;
+use crate::diagnostics::flow::{FlowRecorder, RecordAt};
 use crate::diagnostics::spectrum::jacobian_spectrum;
 use crate::diagnostics::verdict::{
     verdict, Learning, UpdateTracker, Verdict, VerdictInputs, WakeTracker, VANISH_WINDOW,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::layer::DenseGrads;
 use crate::loss::{Loss, Targets};
@@ -26,7 +29,7 @@ use crate::matrix::Matrix;
 use crate::network::{init_params, Mlp, Params, Workspace};
 use crate::optim::{clip_grad_norm, warmup_factor, Optimizer};
 use crate::output::json::{f64_or_null, vec_f64_or_null};
-use crate::output::safetensors::load_params;
+use crate::output::safetensors::WeightsFile;
 use crate::rng::{self, Stream};
 use crate::scalar::Float;
 
@@ -300,8 +303,20 @@ pub const LSUV_BATCH: usize = 256;
 /// initializer is `lsuv`.
 pub fn initial_params(cfg: &RunConfig, data: &Dataset) -> Result<InitialState> {
     if let Some(path) = &cfg.init_from {
+        let file = WeightsFile::read(path)?;
+        if let Some(want) = &cfg.init_from_sha256 {
+            if *want != file.sha256 {
+                return Err(Error::file(
+                    path,
+                    format!(
+                        "changed since the run was configured (SHA-256 {}, the run id was made from {want})",
+                        file.sha256
+                    ),
+                ));
+            }
+        }
         return Ok(InitialState {
-            params: load_params(path, &cfg.arch, cfg.bias)?,
+            params: file.params(&cfg.arch, cfg.bias)?,
             lsuv: Vec::new(),
         });
     }
@@ -527,6 +542,8 @@ fn train_typed<T: Float>(
     let mut evals: Vec<EvalPoint> = Vec::new();
     let mut diverged_at = None;
     let mut steps_done = 0;
+    // The last step whose gradient statistics were recorded.
+    let mut last_flow_step: Option<usize> = None;
 
     let mut eval = |net: &Mlp<T>, ws: &mut Workspace<T>, bt: &mut BatchTargets<T>, step: usize| {
         let (train_loss, train_acc) = evaluate(net, ws, bt, &mut eval_idx, &train, cfg.loss);
@@ -636,11 +653,12 @@ fn train_typed<T: Float>(
         let recorded = match recorded {
             Some((f, at)) => {
                 f.before_update(step, at, &net, &ws, &mut metrics);
+                last_flow_step = Some(step);
                 true
             }
             None => false,
         };
-        if is_eval {
+        if is_eval || recorded {
             push_step_metrics(&mut metrics, step, batch_loss, lr);
         }
         if cfg.grad_noise > 0.0 {
@@ -685,6 +703,24 @@ fn train_typed<T: Float>(
     let last = evals.last().expect("at least one evaluation");
     let final_params = net.params();
     if let Some(f) = flow.as_mut() {
+        // The gradient statistics end at the last step, like the losses: the gradient at the
+        // final parameters on the batch that would come next (no update follows it).
+        if diverged_at.is_none() && last_flow_step.is_some_and(|s| s < steps_done) {
+            let pos = steps_done % steps_per_epoch;
+            let idx = &order[pos * bs..((pos + 1) * bs).min(n)];
+            ws.load_rows(&train.x, idx);
+            bt.load(&train, idx);
+            let dropout = (cfg.dropout > 0.0).then_some((cfg.dropout, &mut dropout_rng));
+            let batch_loss = net.loss_and_grads(&mut ws, cfg.loss, bt.targets(cfg.loss), dropout);
+            let at = RecordAt {
+                dense: true,
+                sparse: false,
+            };
+            f.before_update(steps_done, at, &net, &ws, &mut metrics);
+            let lr = cfg.schedule.lr(cfg.optim.lr, steps_done, cfg.steps)
+                * warmup_factor(steps_done, cfg.warmup);
+            push_step_metrics(&mut metrics, steps_done, batch_loss, lr);
+        }
         f.record_structure(steps_done, &net, &mut metrics);
         f.record_weight_histograms(steps_done, &net);
         // Activations at the end, on the first training rows.

@@ -173,6 +173,31 @@ fn train_writes_the_run_directory_and_json_summary() {
         std::fs::read(out.join("weights.safetensors")).unwrap(),
         before
     );
+    // Without --json, the last line names every file written, hidden ones included.
+    let o = initscope(&[
+        "train",
+        "--data",
+        "xor",
+        "--steps",
+        "3",
+        "-q",
+        "--force",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let wrote = text.lines().last().unwrap();
+    assert_eq!(
+        wrote,
+        format!(
+            "  wrote {}/ (7 files: config.json, metrics.csv, weights.safetensors, summary.json, histograms.json, events.out.tfevents.initscope, .initscope)",
+            out.display()
+        )
+    );
+    for name in &names {
+        assert!(wrote.contains(name.as_str()), "{name} not in {wrote}");
+    }
 }
 
 #[test]
@@ -255,7 +280,72 @@ fn init_from_continues_from_saved_weights() {
             "--init-from",
             w.to_str().unwrap(),
         ],
-        "'0.weight' has shape [16, 2], expected [8, 2]",
+        &format!(
+            "--hidden '8': contradicts --init-from {}, whose tensors give hidden widths 16,16",
+            w.display()
+        ),
+    );
+}
+
+#[test]
+fn init_from_takes_the_activation_from_the_file_and_says_so() {
+    let dir = temp_dir("initfrom-act");
+    let out = dir.join("relu");
+    let o = initscope(&[
+        "train",
+        "--data",
+        "moons",
+        "--act",
+        "relu",
+        "--hidden",
+        "8",
+        "--steps",
+        "5",
+        "-q",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let w = out.join("weights.safetensors");
+    let w = w.to_str().unwrap();
+    // No --act, no --hidden: ReLU 2-8-2 from the file's metadata, with one note saying so.
+    let o = initscope(&[
+        "explain",
+        "--data",
+        "moons",
+        "--steps",
+        "2",
+        "--init-from",
+        w,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "initscope: note: --init-from {w}: architecture 2-8-2, activation relu and biases read from the file's initscope metadata"
+        )
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    let title = text.lines().next().unwrap();
+    assert!(
+        title.contains("arch 2-8-2 | act relu | init from ") && title.contains(w),
+        "{title}"
+    );
+    assert!(!title.contains("pytorch"), "{title}");
+    assert_bad_input(
+        &[
+            "train",
+            "--data",
+            "moons",
+            "--act",
+            "tanh",
+            "--init-from",
+            w,
+        ],
+        &format!(
+            "--act 'tanh': contradicts --init-from {w}, whose metadata says the activation is relu"
+        ),
     );
 }
 
@@ -549,6 +639,41 @@ fn meanfield_reports_fixed_points_and_the_critical_line() {
         assert!(mf.get(key).is_some(), "{key}");
     }
     assert!((mf["sigma_w2_critical"].as_f64().unwrap() - 1.0).abs() < 1e-6);
+    // The critical line needs no sigma_w^2: alone, --critical reports the critical point.
+    let o = initscope(&[
+        "meanfield",
+        "--act",
+        "tanh",
+        "--sigma-b2",
+        "0.05",
+        "--critical",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mf: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let critical = mf["sigma_w2_critical"].as_f64().unwrap();
+    assert!(critical > 1.0 && critical < 2.0, "{mf}");
+    assert_eq!(mf["sigma_w2"].as_f64(), Some(critical));
+    assert!((mf["chi_1"].as_f64().unwrap() - 1.0).abs() < 1e-6, "{mf}");
+    let o = initscope(&[
+        "meanfield",
+        "--act",
+        "tanh",
+        "--sigma-b2",
+        "0.05",
+        "--critical",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("(the critical value)"), "{text}");
+    assert!(
+        text.contains("critical sigma_w^2 for sigma_b^2 = 0.05:"),
+        "{text}"
+    );
+    assert_bad_input(
+        &["meanfield", "--act", "tanh", "--sigma-b2", "0.05"],
+        "--sigma-w2: required unless --critical",
+    );
     let o = initscope(&["meanfield", "--act", "relu", "--sigma-w2", "2.5"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("no fixed point"));
     assert_bad_input(

@@ -1,7 +1,8 @@
 //! Gradient flow and activation statistics recorded while training (metrics.csv).
 //!
 //! Schedule: every step for the first 100 steps, then log-spaced (about ten per decade: the next
-//! recorded step is ceil(1.2589 · previous)). The expensive figures (full SVD for the numerical
+//! recorded step is ceil(1.2589 · previous)), and the last step (the gradient at the final
+//! parameters, without its update: no `update_ratio` there). The expensive figures (full SVD for the numerical
 //! rank, the symmetry partitions for the effective width) are recorded only at step 0 and at
 //! powers of two, and at the end. σ_max comes from power iteration warm-started from the previous
 //! recorded step (3 iterations), so the stable rank is cheap enough for the dense schedule.

@@ -47,10 +47,15 @@ pub fn metrics_csv(run_id: &str, metrics: &[MetricRecord]) -> Result<Vec<u8>> {
 
 /// Writes the run directory `dir` atomically and durably (see [`folder`]). With `force`, an
 /// existing initscope run folder is replaced once the new one is complete; anything else that
-/// exists is refused by the `--out` rule.
-pub fn write_run_dir(dir: &Path, out: &RunOutput, force: bool) -> Result<()> {
+/// exists is refused by the `--out` rule. Returns the names of the files written, in order,
+/// the folder's marker ([`folder::MARKER`]) last.
+pub fn write_run_dir(dir: &Path, out: &RunOutput, force: bool) -> Result<Vec<String>> {
     check_out_dir(dir, FolderKind::Run, force)?;
-    write_dir_atomically(dir, FolderKind::Run, &run_files(out)?, force)
+    let files = run_files(out)?;
+    write_dir_atomically(dir, FolderKind::Run, &files, force)?;
+    let mut names: Vec<String> = files.iter().map(|(n, _)| n.to_string()).collect();
+    names.push(folder::MARKER.to_string());
+    Ok(names)
 }
 
 /// The files of a run directory, named, in the order they are written.
@@ -78,7 +83,16 @@ pub fn run_files(out: &RunOutput) -> Result<Vec<(&'static str, Vec<u8>)>> {
         ),
         (
             EVENT_FILE,
-            tensorboard::event_file(&out.metrics, &out.histograms, out.started_at),
+            tensorboard::event_file(
+                &out.metrics,
+                &out.histograms,
+                out.started_at,
+                Some(tensorboard::session_start_value(
+                    &out.config,
+                    &out.summary.run_id,
+                    out.started_at,
+                )),
+            ),
         ),
     ])
 }

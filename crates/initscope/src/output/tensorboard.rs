@@ -8,9 +8,20 @@
 //! protobuf (tensorflow/core/util/event.proto): the first holds `file_version = "brain.Event:2"`,
 //! the others a `Summary` of scalar values (`simple_value`) or histograms (`HistogramProto`).
 //! The messages are declared here with prost's derive, field numbers as in TensorFlow's protos.
+//!
+//! The run's hyperparameters go in as TensorBoard's `hparams` summary API writes them
+//! (`tensorboard.plugins.hparams.summary_v2.hparams`): at step 0 a value tagged
+//! `_hparams_/session_start_info` whose metadata's plugin data (plugin_name "hparams") holds a
+//! `tensorboard.hparams.HParamsPluginData` with a `SessionStartInfo` (the config's main fields,
+//! the run id as the session group), and an empty float tensor. TensorBoard's HParams tab then
+//! lists every run of a `--logdir` with its hyperparameters beside the last value of each scalar
+//! (the final losses and accuracies).
+
+use std::collections::BTreeMap;
 
 use prost::Message;
 
+use crate::config::{Batch, RunConfig};
 use crate::train::{HistogramRecord, MetricRecord};
 
 /// tensorflow.HistogramProto.
@@ -41,6 +52,162 @@ pub struct SummaryValue {
     pub simple_value: Option<f32>,
     #[prost(message, optional, tag = "5")]
     pub histo: Option<HistogramProto>,
+    #[prost(message, optional, tag = "8")]
+    pub tensor: Option<TensorProto>,
+    #[prost(message, optional, tag = "9")]
+    pub metadata: Option<SummaryMetadata>,
+}
+
+/// tensorflow.TensorProto (dtype and shape only: the hparams plugin's empty tensor).
+#[derive(Clone, PartialEq, Message)]
+pub struct TensorProto {
+    /// tensorflow.DataType; 1 is DT_FLOAT.
+    #[prost(int32, tag = "1")]
+    pub dtype: i32,
+    #[prost(message, optional, tag = "2")]
+    pub tensor_shape: Option<TensorShapeProto>,
+}
+
+/// tensorflow.TensorShapeProto.
+#[derive(Clone, PartialEq, Message)]
+pub struct TensorShapeProto {
+    #[prost(message, repeated, tag = "2")]
+    pub dim: Vec<TensorShapeDim>,
+}
+
+/// tensorflow.TensorShapeProto.Dim.
+#[derive(Clone, PartialEq, Message)]
+pub struct TensorShapeDim {
+    #[prost(int64, tag = "1")]
+    pub size: i64,
+}
+
+/// tensorflow.SummaryMetadata (the plugin data only).
+#[derive(Clone, PartialEq, Message)]
+pub struct SummaryMetadata {
+    #[prost(message, optional, tag = "1")]
+    pub plugin_data: Option<PluginData>,
+}
+
+/// tensorflow.SummaryMetadata.PluginData.
+#[derive(Clone, PartialEq, Message)]
+pub struct PluginData {
+    #[prost(string, tag = "1")]
+    pub plugin_name: String,
+    #[prost(bytes = "vec", tag = "2")]
+    pub content: Vec<u8>,
+}
+
+/// tensorboard.hparams.HParamsPluginData (version 0, the session start only).
+#[derive(Clone, PartialEq, Message)]
+pub struct HParamsPluginData {
+    #[prost(int32, tag = "1")]
+    pub version: i32,
+    #[prost(message, optional, tag = "3")]
+    pub session_start_info: Option<SessionStartInfo>,
+}
+
+/// tensorboard.hparams.SessionStartInfo.
+#[derive(Clone, PartialEq, Message)]
+pub struct SessionStartInfo {
+    #[prost(btree_map = "string, message", tag = "1")]
+    pub hparams: BTreeMap<String, HParamValue>,
+    #[prost(string, tag = "4")]
+    pub group_name: String,
+    #[prost(double, tag = "5")]
+    pub start_time_secs: f64,
+}
+
+/// google.protobuf.Value (the kinds an hparam takes: number, string, bool).
+#[derive(Clone, PartialEq, Message)]
+pub struct HParamValue {
+    #[prost(oneof = "HParamKind", tags = "2, 3, 4")]
+    pub kind: Option<HParamKind>,
+}
+
+/// google.protobuf.Value's `kind`.
+#[derive(Clone, PartialEq, prost::Oneof)]
+pub enum HParamKind {
+    #[prost(double, tag = "2")]
+    Number(f64),
+    #[prost(string, tag = "3")]
+    Text(String),
+    #[prost(bool, tag = "4")]
+    Bool(bool),
+}
+
+/// The tag TensorBoard's hparams plugin reads a session's hyperparameters from.
+pub const SESSION_START_INFO_TAG: &str = "_hparams_/session_start_info";
+
+/// The hyperparameters shown in TensorBoard's HParams tab: the config's main fields, as written
+/// on the command line (numbers as numbers).
+pub fn hparams(cfg: &RunConfig) -> BTreeMap<String, HParamValue> {
+    let text = |s: String| HParamValue {
+        kind: Some(HParamKind::Text(s)),
+    };
+    let number = |x: f64| HParamValue {
+        kind: Some(HParamKind::Number(x)),
+    };
+    let bias_init = match &cfg.init_from {
+        Some(_) => cfg.init_label(),
+        None if !cfg.bias => "none".into(),
+        None => cfg.bias_init.spec(),
+    };
+    BTreeMap::from([
+        ("data".to_string(), text(cfg.data.to_string())),
+        ("arch".into(), text(cfg.arch_text())),
+        ("act".into(), text(cfg.act.spec())),
+        ("init".into(), text(cfg.init_label())),
+        ("bias_init".into(), text(bias_init)),
+        ("loss".into(), text(cfg.loss.to_string())),
+        ("optim".into(), text(cfg.optim.kind.to_string())),
+        ("lr".into(), number(cfg.optim.lr)),
+        ("weight_decay".into(), number(cfg.optim.weight_decay)),
+        ("schedule".into(), text(cfg.schedule.spec())),
+        (
+            "batch".into(),
+            text(match cfg.batch {
+                Batch::Full => "full".into(),
+                Batch::Size(b) => b.to_string(),
+            }),
+        ),
+        ("steps".into(), number(cfg.steps as f64)),
+        ("dropout".into(), number(cfg.dropout)),
+        ("grad_noise".into(), number(cfg.grad_noise)),
+        ("seed".into(), number(cfg.seed as f64)),
+        ("precision".into(), text(cfg.precision.name().into())),
+    ])
+}
+
+/// The summary value TensorBoard's `hparams(hparams, trial_id, start_time_secs)` writes: the
+/// session start of run `run_id` with the hyperparameters of `cfg`.
+pub fn session_start_value(cfg: &RunConfig, run_id: &str, start_time_secs: f64) -> SummaryValue {
+    let data = HParamsPluginData {
+        version: 0,
+        session_start_info: Some(SessionStartInfo {
+            hparams: hparams(cfg),
+            group_name: run_id.to_string(),
+            start_time_secs,
+        }),
+    };
+    SummaryValue {
+        tag: SESSION_START_INFO_TAG.into(),
+        simple_value: None,
+        histo: None,
+        // The plugin's NULL_TENSOR: an empty DT_FLOAT tensor of shape (0,).
+        tensor: Some(TensorProto {
+            dtype: 1,
+            tensor_shape: Some(TensorShapeProto {
+                dim: vec![TensorShapeDim { size: 0 }],
+            }),
+        }),
+        metadata: Some(SummaryMetadata {
+            plugin_data: Some(PluginData {
+                plugin_name: "hparams".into(),
+                content: data.encode_to_vec(),
+            }),
+        }),
+    }
 }
 
 /// tensorflow.Summary.
@@ -112,13 +279,15 @@ pub fn tag(metric: &str, layer: Option<usize>) -> String {
     }
 }
 
-/// A whole event file: the version record, one event per step holding that step's scalars, then
-/// the histograms. `wall_time` is the run's start time in seconds since the epoch (event times
-/// are that plus the step, so files are reproducible given the start).
+/// A whole event file: the version record, the hyperparameters (`session`, from
+/// [`session_start_value`]) when given, one event per step holding that step's scalars, then the
+/// histograms. `wall_time` is the run's start time in seconds since the epoch (event times are
+/// that plus the step, so files are reproducible given the start).
 pub fn event_file(
     metrics: &[MetricRecord],
     histograms: &[HistogramRecord],
     wall_time: f64,
+    session: Option<SummaryValue>,
 ) -> Vec<u8> {
     let mut out = Vec::new();
     let version = Event {
@@ -128,6 +297,15 @@ pub fn event_file(
         summary: None,
     };
     write_record(&mut out, &version.encode_to_vec());
+    if let Some(value) = session {
+        let e = Event {
+            wall_time,
+            step: 0,
+            file_version: None,
+            summary: Some(Summary { value: vec![value] }),
+        };
+        write_record(&mut out, &e.encode_to_vec());
+    }
     let mut steps: Vec<usize> = metrics.iter().map(|m| m.step).collect();
     steps.sort_unstable();
     steps.dedup();
@@ -138,7 +316,7 @@ pub fn event_file(
             .map(|m| SummaryValue {
                 tag: tag(&m.metric, m.layer),
                 simple_value: Some(m.value as f32),
-                histo: None,
+                ..Default::default()
             })
             .collect::<Vec<_>>();
         if value.is_empty() {
@@ -160,7 +338,6 @@ pub fn event_file(
             summary: Some(Summary {
                 value: vec![SummaryValue {
                     tag: tag(&h.name, Some(h.layer)),
-                    simple_value: None,
                     histo: Some(HistogramProto {
                         min: h.min,
                         max: h.max,
@@ -170,6 +347,7 @@ pub fn event_file(
                         bucket_limit: h.bucket_limit.clone(),
                         bucket: h.bucket.clone(),
                     }),
+                    ..Default::default()
                 }],
             }),
         };
@@ -232,7 +410,7 @@ mod tests {
             &[0.0, 1.0, 2.0, 3.0],
             3,
         )];
-        let bytes = event_file(&metrics, &hist, 1.0e9);
+        let bytes = event_file(&metrics, &hist, 1.0e9, None);
         let records = read_records(&bytes).unwrap();
         assert_eq!(records.len(), 4);
         let first = Event::decode(records[0].as_slice()).unwrap();
@@ -257,5 +435,41 @@ mod tests {
             .unwrap();
         assert_eq!((h.num, h.min, h.max, h.sum), (4.0, 0.0, 3.0, 6.0));
         assert_eq!(h.bucket.iter().sum::<f64>(), 4.0);
+    }
+
+    #[test]
+    fn hparams_are_written_as_the_plugin_reads_them() {
+        let raw: crate::config::RawConfig =
+            toml::from_str("data = \"xor\"\nact = \"relu\"\nlr = 0.05\nbatch = \"full\"").unwrap();
+        let (cfg, _) = crate::config::validate(&raw).unwrap();
+        let session = session_start_value(&cfg, "abc", 1.5e9);
+        let bytes = event_file(&[], &[], 1.5e9, Some(session));
+        let records = read_records(&bytes).unwrap();
+        assert_eq!(records.len(), 2);
+        let e = Event::decode(records[1].as_slice()).unwrap();
+        assert_eq!(e.step, 0);
+        let v = &e.summary.unwrap().value[0];
+        assert_eq!(v.tag, "_hparams_/session_start_info");
+        // TensorBoard's NULL_TENSOR, byte for byte: make_tensor_proto([], DT_FLOAT, shape=(0,)).
+        assert_eq!(
+            v.tensor.as_ref().unwrap().encode_to_vec(),
+            [0x08, 0x01, 0x12, 0x02, 0x12, 0x00]
+        );
+        let plugin = v.metadata.as_ref().unwrap().plugin_data.as_ref().unwrap();
+        assert_eq!(plugin.plugin_name, "hparams");
+        let data = HParamsPluginData::decode(plugin.content.as_slice()).unwrap();
+        assert_eq!(data.version, 0);
+        let start = data.session_start_info.unwrap();
+        assert_eq!(
+            (start.group_name.as_str(), start.start_time_secs),
+            ("abc", 1.5e9)
+        );
+        let get = |k: &str| start.hparams[k].kind.clone().unwrap();
+        assert_eq!(get("act"), HParamKind::Text("relu".into()));
+        assert_eq!(get("lr"), HParamKind::Number(0.05));
+        assert_eq!(get("batch"), HParamKind::Text("full".into()));
+        assert_eq!(get("init"), HParamKind::Text("pytorch".into()));
+        assert_eq!(get("arch"), HParamKind::Text("2-16-16-2".into()));
+        assert!(matches!(get("data"), HParamKind::Text(d) if d.starts_with("xor:")));
     }
 }

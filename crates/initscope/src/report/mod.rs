@@ -286,7 +286,7 @@ fn group_label(run: &RunRecord, panel: Option<&str>) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     if parts.is_empty() {
-        run.config.init.spec()
+        run.config.init_label()
     } else {
         parts.join(", ")
     }

@@ -68,3 +68,51 @@ fn every_optimizer_schedule_and_clipping_reduce_the_loss() {
         );
     }
 }
+
+/// metrics.csv: `lr` and `batch_loss` at every step whose gradient statistics are recorded, and
+/// the gradient statistics end at the last step, like the losses.
+#[test]
+fn step_metrics_cover_every_recorded_step_and_gradients_end_at_the_last_step() {
+    use std::collections::BTreeSet;
+    for steps in [250, 37] {
+        let (cfg, data) = config(&format!(
+            "data = \"moons\"\nsteps = {steps}\nschedule = \"cosine\""
+        ));
+        let out = initscope::train::train(&cfg, &data, &mut |_| {}).unwrap();
+        let steps_of = |metric: &str| -> BTreeSet<usize> {
+            out.metrics
+                .iter()
+                .filter(|m| m.metric == metric)
+                .map(|m| m.step)
+                .collect()
+        };
+        let grads = steps_of("grad_norm");
+        assert_eq!(grads.last(), Some(&steps), "steps = {steps}");
+        assert_eq!(steps_of("train_loss").last(), Some(&steps));
+        for metric in ["lr", "batch_loss"] {
+            let have = steps_of(metric);
+            assert!(
+                grads.is_subset(&have),
+                "{metric} misses steps {:?}",
+                grads.difference(&have).collect::<Vec<_>>()
+            );
+        }
+        // Every layer has its last gradient point at the last step, and lr follows the schedule.
+        let last: Vec<_> = out
+            .metrics
+            .iter()
+            .filter(|m| m.metric == "grad_norm" && m.step == steps)
+            .collect();
+        assert_eq!(last.len(), cfg.num_layers());
+        let lr_at = |step: usize| {
+            out.metrics
+                .iter()
+                .find(|m| m.metric == "lr" && m.step == step)
+                .unwrap()
+                .value
+        };
+        assert_eq!(lr_at(0), 0.1);
+        let mid = *grads.iter().find(|&&s| s >= steps / 2).unwrap();
+        assert!(lr_at(mid) < 0.1 && lr_at(mid) > 0.0, "{}", lr_at(mid));
+    }
+}

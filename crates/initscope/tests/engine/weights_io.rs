@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use initscope::config::{validate, RawConfig};
+use initscope::config::{init_from_note, validate, RawConfig};
 use initscope::output::safetensors::{load_params, to_bytes};
 use initscope::train::train;
 
@@ -106,4 +106,195 @@ fn missing_misshaped_and_extra_tensors_are_refused_with_their_names() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("/nonexistent/w.safetensors"), "{e}");
+}
+
+/// A safetensors file of f32 tensors (name, shape, values) with the given metadata.
+fn write_tensors(
+    path: &std::path::Path,
+    tensors: &[(&str, Vec<usize>, Vec<f32>)],
+    metadata: Option<HashMap<String, String>>,
+) {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((n, shape, _), b)| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b)
+                    .unwrap();
+            (n.to_string(), view)
+        })
+        .collect();
+    std::fs::write(path, safetensors::serialize(views, metadata).unwrap()).unwrap();
+}
+
+fn ramp(n: usize, scale: f32) -> Vec<f32> {
+    (0..n)
+        .map(|i| scale * (i as f32 - n as f32 / 2.0))
+        .collect()
+}
+
+fn raw_from(path: &std::path::Path, extra: &str) -> RawConfig {
+    let mut raw: RawConfig = toml::from_str(extra).unwrap();
+    raw.init_from = Some(path.display().to_string());
+    raw.data.get_or_insert("moons".into());
+    raw.steps.get_or_insert(0);
+    raw
+}
+
+#[test]
+fn init_from_reads_architecture_activation_and_biases_from_initscope_metadata() {
+    let (cfg, _) = config("hidden = \"8,4\"\nact = \"relu\"\nsteps = 0\nprecision = \"f64\"");
+    let path = temp_path("meta");
+    std::fs::write(&path, to_bytes(&params(&cfg), &cfg).unwrap()).unwrap();
+    // Neither --act nor --hidden: both come from the file (not tanh, not 16,16).
+    let raw = raw_from(&path, "");
+    let (c, _) = validate(&raw).unwrap();
+    assert_eq!(c.arch, vec![2, 8, 4, 2]);
+    assert_eq!(c.act, initscope::Activation::Relu);
+    assert!(c.bias);
+    assert_eq!(params(&c), params(&cfg));
+    let note = init_from_note(&raw, &c).unwrap().unwrap();
+    assert!(
+        note.contains("architecture 2-8-4-2, activation relu and biases read from the file's initscope metadata"),
+        "{note}"
+    );
+    assert_eq!(c.init_label(), format!("from {}", path.display()));
+    assert_eq!(c.init_text(), format!("from {}", path.display()));
+    // Agreeing flags are accepted; contradicting ones are refused naming both.
+    validate(&raw_from(&path, "act = \"relu\"\narch = \"2-8-4-2\"")).unwrap();
+    validate(&raw_from(&path, "hidden = \"8,4\"")).unwrap();
+    for (extra, want) in [
+        ("act = \"tanh\"", "--act 'tanh': contradicts --init-from"),
+        (
+            "hidden = \"16,16\"",
+            "--hidden '16,16': contradicts --init-from",
+        ),
+        (
+            "arch = \"2-8-2\"",
+            "--arch '2-8-2': contradicts --init-from",
+        ),
+        ("no_bias = true", "--no-bias: contradicts --init-from"),
+    ] {
+        let e = validate(&raw_from(&path, extra)).unwrap_err().to_string();
+        assert!(e.starts_with(want), "{extra}: {e}");
+        assert!(e.contains(&path.display().to_string()), "{extra}: {e}");
+    }
+    let e = validate(&raw_from(&path, "act = \"tanh\""))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("the activation is relu"), "{e}");
+    let e = validate(&raw_from(&path, "data = \"mnist1d\""))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("holds a 2-8-4-2 network") && e.contains("input width 40"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_pytorch_state_dict_is_mapped_layer_by_layer_in_key_order() {
+    // nn.Sequential(Linear(2, 8), ReLU(), Dropout(), Linear(8, 8), ..., Linear(8, 2)) under a
+    // `model.` prefix: Linear layers at 0, 3 and 10 (10 sorts after 3 as a number).
+    let path = temp_path("torch");
+    let tensors = vec![
+        ("model.0.weight", vec![8, 2], ramp(16, 0.01)),
+        ("model.0.bias", vec![8], ramp(8, 0.02)),
+        ("model.3.weight", vec![8, 8], ramp(64, 0.003)),
+        ("model.3.bias", vec![8], ramp(8, -0.02)),
+        ("model.10.weight", vec![2, 8], ramp(16, 0.05)),
+        ("model.10.bias", vec![2], vec![0.5, -0.5]),
+    ];
+    write_tensors(
+        &path,
+        &tensors,
+        Some(HashMap::from([("format".to_string(), "pt".to_string())])),
+    );
+    let raw = raw_from(&path, "");
+    let (c, _) = validate(&raw).unwrap();
+    assert_eq!(c.arch, vec![2, 8, 8, 2]);
+    assert_eq!(c.act, initscope::Activation::Tanh);
+    let p = params(&c);
+    assert_eq!(p[0].weight.as_slice()[3], (0.01f32 * (3.0 - 8.0)) as f64);
+    assert_eq!(p[2].bias.as_deref(), Some(&[0.5, -0.5][..]));
+    assert_eq!(
+        p[1].weight.as_slice()[63],
+        (0.003f32 * (63.0 - 32.0)) as f64
+    );
+    let note = init_from_note(&raw, &c).unwrap().unwrap();
+    assert!(
+        note.contains("3 Linear layer(s) mapped in key order (model.0.weight + model.0.bias, model.3.weight + model.3.bias, model.10.weight + model.10.bias), architecture 2-8-8-2 with biases"),
+        "{note}"
+    );
+    assert!(
+        note.contains("the activation is not in the file: tanh (the default"),
+        "{note}"
+    );
+    let raw = raw_from(&path, "act = \"relu\"");
+    let (c, _) = validate(&raw).unwrap();
+    assert_eq!(c.act, initscope::Activation::Relu);
+    assert!(init_from_note(&raw, &c)
+        .unwrap()
+        .unwrap()
+        .contains("relu from --act"));
+    // Without biases: a --no-bias network.
+    write_tensors(
+        &path,
+        &[
+            ("0.weight", vec![4, 2], ramp(8, 0.1)),
+            ("3.weight", vec![2, 4], ramp(8, 0.1)),
+        ],
+        None,
+    );
+    let (c, _) = validate(&raw_from(&path, "")).unwrap();
+    assert_eq!((c.arch.clone(), c.bias), (vec![2, 4, 2], false));
+    // What is not a Linear layer, and layers that do not chain, are refused by name.
+    write_tensors(
+        &path,
+        &[
+            ("0.weight", vec![4, 2], ramp(8, 0.1)),
+            ("1.running_mean", vec![4], ramp(4, 0.1)),
+            ("3.weight", vec![2, 4], ramp(8, 0.1)),
+        ],
+        None,
+    );
+    let e = validate(&raw_from(&path, "")).unwrap_err().to_string();
+    assert!(e.contains("unexpected tensor(s) 1.running_mean"), "{e}");
+    write_tensors(
+        &path,
+        &[
+            ("0.weight", vec![4, 2], ramp(8, 0.1)),
+            ("3.weight", vec![2, 5], ramp(10, 0.1)),
+        ],
+        None,
+    );
+    let e = validate(&raw_from(&path, "")).unwrap_err().to_string();
+    assert!(
+        e.contains("'0.weight' has 4 outputs but the next, '3.weight', takes 5 inputs"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_run_id_follows_the_file_contents_not_its_name() {
+    let path = temp_path("contents");
+    let (a, _) = config("hidden = \"4\"\nseed = 1");
+    let (b, _) = config("hidden = \"4\"\nseed = 2");
+    std::fs::write(&path, to_bytes(&params(&a), &a).unwrap()).unwrap();
+    let raw = raw_from(&path, "");
+    let (first, _) = validate(&raw).unwrap();
+    assert!(first.canonical_json().contains("init_from_sha256"));
+    std::fs::write(&path, to_bytes(&params(&b), &b).unwrap()).unwrap();
+    let (second, data) = validate(&raw).unwrap();
+    assert_ne!(first.run_id(), second.run_id());
+    assert_eq!(validate(&raw).unwrap().0.run_id(), second.run_id());
+    // A file changed after the run was configured is refused, not trained silently.
+    let e = initscope::train::initial_params(&first, &data)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("changed since the run was configured"), "{e}");
 }
