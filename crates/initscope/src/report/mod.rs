@@ -28,6 +28,10 @@ use plots::{heatmap, line_chart, matrix_map, spans_decades, Series};
 pub const WEIGHT_MAP_MAX: usize = 64;
 /// At most this many groups get small-multiple plots.
 pub const MAX_GROUPS: usize = 24;
+/// At most this many groups get a weight map.
+pub const MAX_WEIGHT_MAPS: usize = 8;
+/// A histogram bin holding at least this fraction of the values is drawn as a marked spike.
+pub const POINT_MASS: f64 = 0.5;
 
 /// One run as the report sees it.
 #[derive(Clone, Debug)]
@@ -224,6 +228,8 @@ struct Row {
 struct Plot {
     id: String,
     svg: String,
+    /// A line chart that may stretch to its grid column.
+    wide: bool,
 }
 
 #[derive(Serialize)]
@@ -231,6 +237,14 @@ struct Section {
     title: String,
     note: String,
     plots: Vec<Plot>,
+    /// A compact table drawn instead of (or before) plots.
+    table: Option<Table>,
+}
+
+#[derive(Serialize)]
+struct Table {
+    header: Vec<String>,
+    rows: Vec<Row>,
 }
 
 fn fmt(x: f64) -> String {
@@ -297,6 +311,286 @@ fn axis_value<'a>(run: &'a RunRecord, key: &str) -> Option<&'a str> {
         .iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
+}
+
+/// The effective widths of every group at a few recorded steps (all when at most 8, else 8
+/// spread evenly with the first and the last), one row per group.
+fn width_table(groups: &[(String, &RunRecord, Vec<Series>)]) -> Option<Table> {
+    let mut steps: Vec<usize> = groups
+        .iter()
+        .flat_map(|(_, _, w)| w.iter().flat_map(|s| s.points.iter().map(|p| p.0 as usize)))
+        .collect();
+    steps.sort_unstable();
+    steps.dedup();
+    if steps.is_empty() {
+        return None;
+    }
+    let shown: Vec<usize> = if steps.len() <= 8 {
+        steps.clone()
+    } else {
+        let mut v: Vec<usize> = (0..8).map(|k| steps[k * (steps.len() - 1) / 7]).collect();
+        v.dedup();
+        v
+    };
+    let mut header = vec!["group".to_string()];
+    header.extend(shown.iter().map(|s| format!("step {s}")));
+    let rows = groups
+        .iter()
+        .map(|(label, r, w)| {
+            let mut cells = vec![Cell {
+                text: label.clone(),
+                class: "label".into(),
+            }];
+            for &step in &shown {
+                let at: Vec<Option<f64>> = w
+                    .iter()
+                    .map(|s| {
+                        s.points
+                            .iter()
+                            .rev()
+                            .find(|p| p.0 as usize <= step)
+                            .map(|p| p.1)
+                    })
+                    .collect();
+                let fan: Vec<f64> = (1..=w.len())
+                    .map(|l| r.config.arch.get(l).copied().unwrap_or(0) as f64)
+                    .collect();
+                let class = if at.contains(&Some(1.0)) {
+                    "dead"
+                } else if at.iter().zip(&fan).all(|(v, f)| *v == Some(*f)) {
+                    "full"
+                } else {
+                    ""
+                };
+                cells.push(Cell {
+                    text: at
+                        .iter()
+                        .map(|v| v.map_or_else(|| "-".into(), |v| format!("{v:.0}")))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    class: class.into(),
+                });
+            }
+            Row { cells }
+        })
+        .collect();
+    Some(Table { header, rows })
+}
+
+/// What the results say, in a few sentences with numbers, and the per-panel (activation)
+/// summary table: per group, the first seed's verdict and learning judgement and the median
+/// final test accuracy (test loss for regression) over seeds.
+fn summarize(runs: &[RunRecord], panel_axis: Option<&str>) -> (Vec<String>, Option<Table>) {
+    struct G<'a> {
+        panel: String,
+        label: String,
+        first: &'a RunRecord,
+        figure: Option<f64>,
+    }
+    let classification = runs.iter().all(|r| r.summary.test_acc.is_some());
+    let mut groups: Vec<(String, String, Vec<&RunRecord>)> = Vec::new();
+    for r in runs {
+        let p = panel_axis
+            .and_then(|a| axis_value(r, a))
+            .unwrap_or("")
+            .to_string();
+        let g = group_label(r, panel_axis);
+        match groups.iter_mut().find(|(pp, gg, _)| *pp == p && *gg == g) {
+            Some((_, _, v)) => v.push(r),
+            None => groups.push((p, g, vec![r])),
+        }
+    }
+    if groups.len() < 2 {
+        return (Vec::new(), None);
+    }
+    let gs: Vec<G> = groups
+        .iter()
+        .map(|(p, g, members)| {
+            let figure = if classification {
+                let v: Vec<f64> = members
+                    .iter()
+                    .filter_map(|r| final_acc(&r.summary))
+                    .collect();
+                (!v.is_empty()).then(|| {
+                    let mut v = v;
+                    v.sort_by(|a, b| a.total_cmp(b));
+                    v[v.len() / 2]
+                })
+            } else {
+                let m = median(members.iter().map(|r| r.summary.test_loss).collect());
+                m.is_finite().then_some(m)
+            };
+            G {
+                panel: p.clone(),
+                label: g.strip_prefix("init=").unwrap_or(g).to_string(),
+                first: members[0],
+                figure,
+            }
+        })
+        .collect();
+    let show = |f: Option<f64>| match f {
+        Some(v) if classification => format!("{:.1}%", 100.0 * v),
+        Some(v) => format!("test loss {v:.4}"),
+        None => "no figure".into(),
+    };
+    let better = |a: f64, b: f64| if classification { a > b } else { a < b };
+    let learning = |g: &G| {
+        if g.first.summary.status == Status::Diverged {
+            "diverged"
+        } else {
+            g.first.summary.learning().name()
+        }
+    };
+    let count = |panel: Option<&str>, name: &str| {
+        gs.iter()
+            .filter(|g| panel.is_none_or(|p| g.panel == p) && learning(g) == name)
+            .count()
+    };
+    let what = if classification {
+        "median test accuracy"
+    } else {
+        "median test loss"
+    };
+    let mut prose = vec![format!(
+        "Of {} configurations, {} learned, {} stalled (their final loss is that of the best constant predictor, {}) and {} diverged; figures are the {what} over seeds, verdicts and judgements those of the first seed.",
+        gs.len(),
+        count(None, "learned"),
+        count(None, "stalled"),
+        fmt(runs[0].summary.verdict.loss_constant_baseline),
+        count(None, "diverged"),
+    )];
+    let mut panels: Vec<&str> = Vec::new();
+    for g in &gs {
+        if !panels.contains(&g.panel.as_str()) {
+            panels.push(&g.panel);
+        }
+    }
+    let mut rows = Vec::new();
+    for p in &panels {
+        let in_p: Vec<&G> = gs.iter().filter(|g| g.panel == *p).collect();
+        let learned: Vec<&&G> = in_p.iter().filter(|g| learning(g) == "learned").collect();
+        let best =
+            learned
+                .iter()
+                .filter(|g| g.figure.is_some())
+                .fold(None::<&&&G>, |b, g| match b {
+                    Some(b)
+                        if !better(g.figure.unwrap_or(f64::NAN), b.figure.unwrap_or(f64::NAN)) =>
+                    {
+                        Some(b)
+                    }
+                    _ => Some(g),
+                });
+        let worst_learned =
+            learned
+                .iter()
+                .filter(|g| g.figure.is_some())
+                .fold(None::<&&&G>, |b, g| match b {
+                    Some(b)
+                        if !better(b.figure.unwrap_or(f64::NAN), g.figure.unwrap_or(f64::NAN)) =>
+                    {
+                        Some(b)
+                    }
+                    _ => Some(g),
+                });
+        let not_learned: Vec<String> = in_p
+            .iter()
+            .filter(|g| learning(g) != "learned")
+            .map(|g| {
+                format!(
+                    "{} ({}, {}, {})",
+                    g.label,
+                    learning(g),
+                    g.first.summary.verdict.verdict.name(),
+                    show(g.figure)
+                )
+            })
+            .collect();
+        let symmetric: Vec<&str> = in_p
+            .iter()
+            .filter(|g| {
+                matches!(
+                    g.first.summary.verdict.verdict.name(),
+                    "dead" | "deadlock" | "symmetric"
+                )
+            })
+            .map(|g| g.label.as_str())
+            .collect();
+        let head = if p.is_empty() {
+            String::new()
+        } else {
+            format!("With {p}: ")
+        };
+        let mut sentence = format!("{head}{} of {} learned", learned.len(), in_p.len());
+        if let (Some(b), Some(w)) = (best, worst_learned) {
+            sentence += &format!(
+                ", from {} ({}) to {} ({})",
+                b.label,
+                show(b.figure),
+                w.label,
+                show(w.figure)
+            );
+        }
+        sentence += ".";
+        if !not_learned.is_empty() {
+            sentence += &format!(" Did not learn: {}.", not_learned.join("; "));
+        }
+        if !symmetric.is_empty() {
+            sentence += &format!(
+                " Hidden units all alike at the end (dead or symmetric): {}.",
+                symmetric.join(", ")
+            );
+        }
+        prose.push(sentence);
+        let plain = |t: String, c: &str| Cell {
+            text: t,
+            class: c.into(),
+        };
+        rows.push(Row {
+            cells: vec![
+                plain(
+                    if p.is_empty() {
+                        "all".into()
+                    } else {
+                        p.to_string()
+                    },
+                    "label",
+                ),
+                plain(format!("{}/{}", learned.len(), in_p.len()), ""),
+                plain(
+                    best.map(|b| format!("{} ({})", b.label, show(b.figure)))
+                        .unwrap_or_else(|| "-".into()),
+                    "label",
+                ),
+                plain(
+                    in_p.iter()
+                        .filter(|g| learning(g) == "stalled")
+                        .map(|g| {
+                            format!("{} ({})", g.label, g.first.summary.verdict.verdict.name())
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    "label",
+                ),
+                plain(
+                    in_p.iter()
+                        .filter(|g| learning(g) == "diverged")
+                        .map(|g| g.label.clone())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    "label",
+                ),
+            ],
+        });
+    }
+    let header = vec![
+        panel_axis.unwrap_or("").to_string(),
+        "learned".into(),
+        format!("best ({what})"),
+        "stalled (verdict)".into(),
+        "diverged".into(),
+    ];
+    (prose, Some(Table { header, rows }))
 }
 
 /// Renders the report as one HTML document.
@@ -436,6 +730,7 @@ pub fn render(data: &ReportData) -> Result<String> {
                     name: name.clone(),
                     points,
                     band,
+                    spikes: Vec::new(),
                 }
             })
             .collect();
@@ -446,6 +741,7 @@ pub fn render(data: &ReportData) -> Result<String> {
             format!("training loss, act={p}")
         };
         loss_plots.push(Plot {
+            wide: true,
             id: format!("loss-{pi}"),
             svg: line_chart(
                 &title,
@@ -471,6 +767,7 @@ pub fn render(data: &ReportData) -> Result<String> {
         title: "Loss curves".into(),
         note: loss_note,
         plots: loss_plots,
+        table: None,
     });
 
     // Per-group small multiples (first seed of each group).
@@ -489,11 +786,7 @@ pub fn render(data: &ReportData) -> Result<String> {
     let per_layer = |r: &RunRecord, metric: &str, hidden_only: bool| -> Vec<Series> {
         let n = layers_of(r) - usize::from(hidden_only);
         (1..=n)
-            .map(|l| Series {
-                name: format!("layer {l}"),
-                points: curve(r, metric, Some(l)),
-                band: Vec::new(),
-            })
+            .map(|l| Series::line(format!("layer {l}"), curve(r, metric, Some(l))))
             .filter(|s| !s.points.is_empty())
             .collect()
     };
@@ -506,6 +799,7 @@ pub fn render(data: &ReportData) -> Result<String> {
         if !g.is_empty() {
             let log = spans_decades(g.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
             grad.push(Plot {
+                wide: true,
                 id: format!("grad-{i}"),
                 svg: line_chart(
                     label,
@@ -518,16 +812,7 @@ pub fn render(data: &ReportData) -> Result<String> {
         }
         let w = per_layer(r, "width_tol", true);
         if !w.is_empty() {
-            width.push(Plot {
-                id: format!("width-{i}"),
-                svg: line_chart(
-                    label,
-                    "step",
-                    "effective width (tolerance classes)",
-                    &w,
-                    false,
-                ),
-            });
+            width.push((label.clone(), *r, w));
         }
         let last_step = r
             .histograms
@@ -547,20 +832,48 @@ pub fn render(data: &ReportData) -> Result<String> {
                     } else {
                         (h.max - h.min) / h.bucket.len() as f64
                     };
-                    Series {
-                        name: format!("layer {}", h.layer),
-                        points: h
-                            .bucket
-                            .iter()
-                            .enumerate()
-                            .map(|(k, c)| (h.min + width * (k as f64 + 0.5), c / h.num.max(1.0)))
-                            .collect(),
-                        band: Vec::new(),
+                    let points: Vec<(f64, f64)> = h
+                        .bucket
+                        .iter()
+                        .enumerate()
+                        .map(|(k, c)| (h.min + width * (k as f64 + 0.5), c / h.num.max(1.0)))
+                        .collect();
+                    // A point mass (every unit at 0 after a zero init) is one tall bin that a
+                    // line hides at the chart's edge: draw it as a marked spike and name it.
+                    let peak = points
+                        .iter()
+                        .copied()
+                        .filter(|p| p.1.is_finite())
+                        .max_by(|a, b| a.1.total_cmp(&b.1));
+                    match peak {
+                        Some((x, f)) if f >= POINT_MASS => Series {
+                            name: if width > 0.0 {
+                                format!(
+                                    "layer {}: {:.0}% in [{}, {}]",
+                                    h.layer,
+                                    100.0 * f,
+                                    plots::tick(x - width / 2.0, width * 1e-6),
+                                    plots::tick(x + width / 2.0, width * 1e-6)
+                                )
+                            } else {
+                                format!(
+                                    "layer {}: {:.0}% at {}",
+                                    h.layer,
+                                    100.0 * f,
+                                    plots::tick(x, 0.0)
+                                )
+                            },
+                            points,
+                            band: Vec::new(),
+                            spikes: vec![(x, f)],
+                        },
+                        _ => Series::line(format!("layer {}", h.layer), points),
                     }
                 })
                 .collect();
             if !series.is_empty() {
                 acts.push(Plot {
+                    wide: true,
                     id: format!("act-{i}-{when}"),
                     svg: line_chart(
                         &format!("{label} ({when}, step {step})"),
@@ -573,17 +886,19 @@ pub fn render(data: &ReportData) -> Result<String> {
             }
         }
         if let Some(w) = &r.first_layer {
-            if weights.len() < 8 {
+            if weights.len() < MAX_WEIGHT_MAPS {
                 weights.push(Plot {
+                    wide: false,
                     id: format!("weights-{i}"),
                     svg: matrix_map(&format!("W_1 at the end: {label}"), w),
                 });
             }
         }
     }
-    sections.push(Section { title: "Gradient norm per layer".into(), note: "Frobenius norm of each layer's weight gradient against step (the Glorot 2010 view: does the signal vanish toward the input?). First seed of each group.".into(), plots: grad });
-    sections.push(Section { title: "Effective width per layer".into(), note: "Number of symmetry classes (equitable partition within tolerance) of each hidden layer against step: 1 means every unit is a copy.".into(), plots: width });
-    sections.push(Section { title: "Activation distributions".into(), note: "Histogram of each hidden layer's activations on a training batch at the initialization and at the end.".into(), plots: acts });
+    sections.push(Section { title: "Gradient norm per layer".into(), note: "Frobenius norm of each layer's weight gradient against step (the Glorot 2010 view: does the signal vanish toward the input?). First seed of each group.".into(), plots: grad, table: None });
+    let width_table = width_table(&width);
+    sections.push(Section { title: "Effective width per layer".into(), note: "Number of symmetry classes (equitable partition within tolerance) of each hidden layer at the recorded steps, first seed of each group, layers in order and separated by a space: 1 means every unit of the layer is a copy, the layer's width means all units differ. Red: a layer at 1; green: every layer at its width.".into(), plots: Vec::new(), table: width_table });
+    sections.push(Section { title: "Activation distributions".into(), note: format!("Histogram of each hidden layer's activations on a training batch at the initialization and at the end (fraction of batch x units per bin). A bin holding at least {:.0}% of the values is drawn as a marked spike and named in the legend: a point mass such as every unit at 0.", 100.0 * POINT_MASS), plots: acts, table: None });
 
     // Heat map of a final figure over the first two axes with more than one value.
     let varying: Vec<&String> = data
@@ -638,27 +953,57 @@ pub fn render(data: &ReportData) -> Result<String> {
                             .map(value)
                             .filter(|v| v.is_finite())
                             .collect();
-                        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+                        (!v.is_empty()).then(|| median(v))
                     })
                     .collect()
             })
             .collect();
         sections.push(Section {
             title: format!("{figure} over {ya} x {xa}"),
-            note: if runs.iter().any(|r| r.summary.status == Status::Diverged) {
-                "Mean over the remaining axes and seeds; diverged runs are left out (- where every run of a cell diverged).".into()
-            } else {
-                "Mean over the remaining axes and seeds.".into()
-            },
+            note: format!(
+                "Each cell: the median {figure}{} over seeds (and any remaining axes), the figure of the tables.{}",
+                if classification { " in %" } else { "" },
+                if runs.iter().any(|r| r.summary.status == Status::Diverged) {
+                    " Diverged runs are left out (- where every run of a cell diverged)."
+                } else {
+                    ""
+                }
+            ),
+            table: None,
             plots: vec![Plot {
+                wide: false,
                 id: "heatmap".into(),
-                svg: heatmap(&format!("final {figure}"), xa, ya, &xs, &ys, &values),
+                svg: heatmap(
+                    &format!(
+                        "final {figure}{}, median over seeds",
+                        if classification { " (%)" } else { "" }
+                    ),
+                    xa,
+                    ya,
+                    &xs,
+                    &ys,
+                    &values,
+                    &|v| {
+                        if classification {
+                            format!("{:.1}%", 100.0 * v)
+                        } else {
+                            format!("{v:.4}")
+                        }
+                    },
+                ),
             }],
         });
     }
-    sections.push(Section { title: "First-layer weights".into(), note: "Final W_1 (rows = units) for small layers: identical rows are units that are copies of each other.".into(), plots: weights });
-    sections.retain(|s| !s.plots.is_empty());
+    let weight_note = format!("Final W_1 (rows = units) for layers of at most {WEIGHT_MAP_MAX} x {WEIGHT_MAP_MAX}, the first {MAX_WEIGHT_MAPS} groups: identical rows are units that are copies of each other. Blue is negative, red positive, white 0; a matrix that is exactly zero is drawn as white cells with grey outlines and says so.");
+    sections.push(Section {
+        title: "First-layer weights".into(),
+        note: weight_note,
+        plots: weights,
+        table: None,
+    });
+    sections.retain(|s| !s.plots.is_empty() || s.table.is_some());
 
+    let (prose, summary) = summarize(runs, panel_axis);
     let mut env = minijinja::Environment::new();
     env.add_template("report", include_str!("template.html"))
         .map_err(|e| Error::file("report template", e.to_string()))?;
@@ -679,6 +1024,8 @@ pub fn render(data: &ReportData) -> Result<String> {
                 title => data.title,
                 subtitle => subtitle,
                 answer => data.answer,
+                prose => prose,
+                summary => summary,
                 table_header => header,
                 table_rows => rows,
                 sections => sections,

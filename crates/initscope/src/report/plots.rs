@@ -3,17 +3,34 @@
 
 use plotters::prelude::*;
 
-/// One line, with an optional band (x, lo, hi) around it.
+/// One line, with an optional band (x, lo, hi) around it and optional spikes: points drawn as a
+/// stem from the bottom of the chart with a dot on top, for a mass that a line would hide (a
+/// histogram whose values all sit in one bin).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
     pub band: Vec<(f64, f64, f64)>,
+    pub spikes: Vec<(f64, f64)>,
 }
 
-/// Chart size in pixels.
-pub const WIDTH: u32 = 560;
+impl Series {
+    /// A plain line.
+    pub fn line(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Series {
+            name: name.into(),
+            points,
+            band: Vec::new(),
+            spikes: Vec::new(),
+        }
+    }
+}
+
+/// Chart size in pixels (the legend, when there is one, takes the right [`LEGEND_WIDTH`]).
+pub const WIDTH: u32 = 660;
 pub const HEIGHT: u32 = 340;
+/// Width of the legend column right of the data.
+pub const LEGEND_WIDTH: u32 = 160;
 
 /// Whether positive data spans more than two decades (then the y axis is logarithmic).
 pub fn spans_decades(values: impl Iterator<Item = f64>) -> bool {
@@ -25,9 +42,49 @@ pub fn spans_decades(values: impl Iterator<Item = f64>) -> bool {
     hi > 0.0 && lo.is_finite() && hi / lo > 100.0
 }
 
+/// The Okabe-Ito palette (colour-blind safe), most legible on white first; series past the eighth
+/// repeat a colour with a dashed line.
+pub const PALETTE: [RGBColor; 8] = [
+    RGBColor(0, 114, 178),   // blue
+    RGBColor(230, 159, 0),   // orange
+    RGBColor(0, 158, 115),   // bluish green
+    RGBColor(213, 94, 0),    // vermillion
+    RGBColor(86, 180, 233),  // sky blue
+    RGBColor(204, 121, 167), // reddish purple
+    RGBColor(0, 0, 0),       // black
+    RGBColor(190, 170, 0),   // yellow, darkened to read on white
+];
+
 fn color(i: usize) -> RGBColor {
-    let c = Palette99::pick(i).to_rgba();
-    RGBColor(c.0, c.1, c.2)
+    PALETTE[i % PALETTE.len()]
+}
+
+/// A tick label as a person writes it: integers without a decimal point ("100", not "100.0"),
+/// at most three decimals in [1e-3, 1e4), otherwise a short exponent ("1e-5", never
+/// "999999999e-5"). `zero` is the magnitude below which a value is printed as 0 (the rounding
+/// noise of a linear axis around 0).
+pub fn tick(v: f64, zero: f64) -> String {
+    if !v.is_finite() {
+        return String::new();
+    }
+    if v == 0.0 || v.abs() <= zero {
+        return "0".into();
+    }
+    if (1e-3..1e4).contains(&v.abs()) {
+        let s = format!("{v:.3}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        if s == "-0" {
+            "0".into()
+        } else {
+            s.to_string()
+        }
+    } else {
+        let s = format!("{v:.1e}");
+        match s.split_once('e') {
+            Some((m, e)) => format!("{}e{e}", m.trim_end_matches('0').trim_end_matches('.')),
+            None => s,
+        }
+    }
 }
 
 fn finite(points: &[(f64, f64)], log_y: bool) -> Vec<(f64, f64)> {
@@ -38,7 +95,36 @@ fn finite(points: &[(f64, f64)], log_y: bool) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// A line chart. `log_y` switches the y axis to log10 (non-positive points are dropped).
+/// The points of a line where its marker is drawn: the one nearest each of 8 evenly spaced x
+/// positions (every point of a short line), so that markers spread along the x axis even where
+/// the recording is denser at the start.
+fn marker_points(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    if points.len() <= 8 {
+        return points.to_vec();
+    }
+    let (lo, hi) = points
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.0), b.max(p.0))
+        });
+    let mut out: Vec<(f64, f64)> = Vec::new();
+    for k in 0..8 {
+        let x = lo + (hi - lo) * k as f64 / 7.0;
+        if let Some(p) = points
+            .iter()
+            .copied()
+            .min_by(|a, b| (a.0 - x).abs().total_cmp(&(b.0 - x).abs()))
+        {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// A line chart. `log_y` switches the y axis to log10 (non-positive points are dropped). Each
+/// series has its own colour and marker shape; the legend sits right of the data.
 pub fn line_chart(
     title: &str,
     x_label: &str,
@@ -50,14 +136,21 @@ pub fn line_chart(
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         let _ = root.fill(&WHITE);
+        let legend = series.len() > 1 || series.iter().any(|s| !s.spikes.is_empty());
+        let (plot_area, legend_area) = if legend {
+            root.split_horizontally(WIDTH - LEGEND_WIDTH)
+        } else {
+            root.split_horizontally(WIDTH)
+        };
         let all: Vec<(f64, f64)> = series
             .iter()
             .flat_map(|s| {
                 finite(&s.points, log_y)
                     .into_iter()
                     .chain(s.band.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]))
+                    .chain(finite(&s.spikes, log_y))
             })
-            .filter(|(_, y)| y.is_finite() && (!log_y || *y > 0.0))
+            .filter(|(x, y)| x.is_finite() && y.is_finite() && (!log_y || *y > 0.0))
             .collect();
         let (mut x0, mut x1) = all
             .iter()
@@ -73,7 +166,14 @@ pub fn line_chart(
             (x0, x1, y0, y1) = (0.0, 1.0, if log_y { 0.1 } else { 0.0 }, 1.0);
         }
         if x1 <= x0 {
+            // One x value (a histogram of a single value): centre it.
+            x0 -= 0.5;
             x1 = x0 + 1.0;
+        } else if series.iter().any(|s| !s.spikes.is_empty()) {
+            // A spike at the edge of the data would sit on the axis line.
+            let pad = (x1 - x0) * 0.04;
+            x0 -= pad;
+            x1 += pad;
         }
         if y1 <= y0 {
             let pad = if y0.abs() > 0.0 { y0.abs() * 0.1 } else { 1.0 };
@@ -86,13 +186,19 @@ pub fn line_chart(
             y0 -= pad;
             y1 += pad;
         }
-        let draw = |root: &DrawingArea<SVGBackend, plotters::coord::Shift>| -> Result<(), Box<dyn std::error::Error>> {
-            let mut builder = ChartBuilder::on(root);
+        let x_zero = (x1 - x0) * 1e-9;
+        let y_zero = if log_y { 0.0 } else { (y1 - y0) * 1e-9 };
+        let x_fmt = move |v: &f64| tick(*v, x_zero);
+        let y_fmt = move |v: &f64| tick(*v, y_zero);
+        let spike_base = if log_y { y0 } else { y0.max(0.0).min(y1) };
+        let draw = |area: &DrawingArea<SVGBackend, plotters::coord::Shift>| -> Result<(), Box<dyn std::error::Error>> {
+            let mut builder = ChartBuilder::on(area);
             builder
                 .caption(title, ("sans-serif", 16))
                 .margin(8)
-                .x_label_area_size(36)
-                .y_label_area_size(64);
+                .margin_right(28)
+                .x_label_area_size(40)
+                .y_label_area_size(70);
             macro_rules! body {
                 ($chart:expr) => {{
                     let mut chart = $chart;
@@ -100,7 +206,11 @@ pub fn line_chart(
                         .configure_mesh()
                         .x_desc(x_label)
                         .y_desc(y_label)
-                        .light_line_style(RGBColor(235, 235, 235))
+                        .x_labels(8)
+                        .y_labels(8)
+                        .x_label_formatter(&x_fmt)
+                        .y_label_formatter(&y_fmt)
+                        .light_line_style(RGBColor(238, 238, 238))
                         .draw()?;
                     for (i, s) in series.iter().enumerate() {
                         let c = color(i);
@@ -110,19 +220,26 @@ pub fn line_chart(
                             let poly: Vec<(f64, f64)> = poly.into_iter().filter(|p| p.1.is_finite() && (!log_y || p.1 > 0.0)).collect();
                             chart.draw_series(std::iter::once(Polygon::new(poly, c.mix(0.18).filled())))?;
                         }
-                        chart
-                            .draw_series(LineSeries::new(finite(&s.points, log_y), c.stroke_width(2)))?
-                            .label(s.name.clone())
-                            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2)));
-                    }
-                    if series.len() > 1 {
-                        chart
-                            .configure_series_labels()
-                            .background_style(WHITE.mix(0.85))
-                            .border_style(RGBColor(200, 200, 200))
-                            .label_font(("sans-serif", 11))
-                            .position(SeriesLabelPosition::UpperRight)
-                            .draw()?;
+                        let pts = finite(&s.points, log_y);
+                        if i >= PALETTE.len() {
+                            chart.draw_series(DashedLineSeries::new(pts.clone(), 6, 4, c.stroke_width(2)))?;
+                        } else {
+                            chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?;
+                        }
+                        let marks = marker_points(&pts);
+                        match i % 4 {
+                            0 => { chart.draw_series(marks.iter().map(|&p| Circle::new(p, 3, c.filled())))?; }
+                            1 => { chart.draw_series(marks.iter().map(|&p| TriangleMarker::new(p, 4, c.filled())))?; }
+                            2 => { chart.draw_series(marks.iter().map(|&p| Cross::new(p, 4, c.stroke_width(2))))?; }
+                            _ => { chart.draw_series(marks.iter().map(|&p| Circle::new(p, 3, c.stroke_width(2))))?; }
+                        }
+                        // Earlier series draw wider spikes, so a later one on the same bin leaves
+                        // them visible on both sides.
+                        let wider = 3 * (series.len() - 1 - i).min(3) as u32;
+                        for &(x, y) in &finite(&s.spikes, log_y) {
+                            chart.draw_series(std::iter::once(PathElement::new(vec![(x, spike_base), (x, y)], c.stroke_width(3 + wider))))?;
+                            chart.draw_series(std::iter::once(Circle::new((x, y), 4 + wider, c.filled())))?;
+                        }
                     }
                 }};
             }
@@ -131,10 +248,29 @@ pub fn line_chart(
             } else {
                 body!(builder.build_cartesian_2d(x0..x1, y0..y1)?);
             }
-            root.present()?;
             Ok(())
         };
-        let _ = draw(&root);
+        let _ = draw(&plot_area);
+        if legend {
+            for (i, s) in series.iter().enumerate() {
+                let c = color(i);
+                let y = 40 + 18 * i as i32;
+                let _ =
+                    legend_area.draw(&PathElement::new(vec![(2, y), (26, y)], c.stroke_width(2)));
+                let _ = match i % 4 {
+                    0 => legend_area.draw(&Circle::new((14, y), 3, c.filled())),
+                    1 => legend_area.draw(&TriangleMarker::new((14, y), 4, c.filled())),
+                    2 => legend_area.draw(&Cross::new((14, y), 4, c.stroke_width(2))),
+                    _ => legend_area.draw(&Circle::new((14, y), 3, c.stroke_width(2))),
+                };
+                let _ = legend_area.draw(&Text::new(
+                    s.name.clone(),
+                    (32, y - 6),
+                    ("sans-serif", 11).into_font(),
+                ));
+            }
+        }
+        let _ = root.present();
     }
     svg
 }
@@ -168,6 +304,7 @@ pub fn heatmap(
     x_labels: &[String],
     y_labels: &[String],
     values: &[Vec<Option<f64>>],
+    label: &dyn Fn(f64) -> String,
 ) -> String {
     let mut svg = String::new();
     {
@@ -217,7 +354,7 @@ pub fn heatmap(
                     [(x, y), (x + cell_w, y + cell_h)],
                     RGBColor(255, 255, 255).stroke_width(1),
                 ));
-                let label = v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
+                let label = v.map(label).unwrap_or_else(|| "-".into());
                 let _ = root.draw(&text(&label, x + 4, y + cell_h / 2 - 6, 11));
             }
         }
@@ -266,10 +403,32 @@ pub fn matrix_map(title: &str, w: &crate::matrix::Matrix<f64>) -> String {
                     [(x, y), (x + cell, y + cell)],
                     diverging(v).filled(),
                 ));
+                if scale == 0.0 && cell >= 4 {
+                    // White cells with a grey outline: a grid of zeros, not an empty picture.
+                    let _ = root.draw(&Rectangle::new(
+                        [(x, y), (x + cell, y + cell)],
+                        RGBColor(215, 215, 215).stroke_width(1),
+                    ));
+                }
             }
         }
-        let note =
-            format!("{rows} units x {cols} inputs, colour = w / max|w| (max|w| = {scale:.3e})");
+        if scale == 0.0 {
+            let (w_px, h_px) = (cell * cols as i32, cell * rows as i32);
+            let _ = root.draw(&Rectangle::new(
+                [(left, top), (left + w_px, top + h_px)],
+                RGBColor(120, 120, 120).stroke_width(1),
+            ));
+            let _ = root.draw(&Text::new(
+                "every weight is exactly 0".to_string(),
+                (left + w_px / 2 - 80, top + h_px / 2 - 8),
+                ("sans-serif", 16).into_font().color(&RGBColor(60, 60, 60)),
+            ));
+        }
+        let note = if scale == 0.0 {
+            format!("{rows} units x {cols} inputs, all zero (white = 0)")
+        } else {
+            format!("{rows} units x {cols} inputs, colour = w / max|w| (max|w| = {scale:.3e})")
+        };
         let _ = root.draw(&Text::new(
             note,
             (left, top + cell * rows as i32 + 10),
@@ -298,6 +457,7 @@ mod tests {
             name: "diverged".into(),
             points: vec![(0.0, nan), (1.0, inf), (nan, 1.0), (2.0, -inf)],
             band: vec![(0.0, nan, inf), (1.0, -inf, nan)],
+            spikes: vec![(nan, 1.0), (0.0, inf)],
         }];
         for log in [false, true] {
             assert!(line_chart("t", "x", "y", &series, log).contains("<svg"));
@@ -311,9 +471,91 @@ mod tests {
             &labels,
             &labels,
             &[vec![None, Some(nan)], vec![Some(inf), Some(1.0)]],
+            &|v| format!("{v:.1}"),
         );
         assert!(svg.contains("<svg"));
         let w = Matrix::from_vec(2, 2, vec![nan, inf, -inf, 1.0]);
         assert!(matrix_map("w", &w).contains("<svg"));
+    }
+
+    /// The text of every `<text>` element of an SVG.
+    fn texts(svg: &str) -> Vec<String> {
+        svg.split("<text")
+            .skip(1)
+            .filter_map(|t| t.split_once('>'))
+            .filter_map(|(_, t)| t.split_once("</text>"))
+            .map(|(t, _)| t.trim().to_string())
+            .collect()
+    }
+
+    /// Step ticks are integers, log ticks short exponents, and rounding noise around 0 reads 0.
+    #[test]
+    fn tick_labels_read_as_a_person_writes_them() {
+        assert_eq!(tick(0.0, 0.0), "0");
+        assert_eq!(tick(100.0, 0.0), "100");
+        assert_eq!(tick(400.0, 0.0), "400");
+        assert_eq!(tick(2.5, 0.0), "2.5");
+        assert_eq!(tick(0.999_999_999_9, 0.0), "1");
+        assert_eq!(tick(9.999_999_99e-6, 0.0), "1e-5");
+        assert_eq!(tick(1e-7, 0.0), "1e-7");
+        assert_eq!(tick(2.5e-8, 0.0), "2.5e-8");
+        assert_eq!(tick(20000.0, 0.0), "2e4");
+        assert_eq!(tick(5.5e-17, 1e-9), "0");
+        assert_eq!(tick(-0.2, 0.0), "-0.2");
+    }
+
+    /// A line chart uses the Okabe-Ito colours, its legend sits right of the data, and a
+    /// step axis from 0 to 400 is labelled with integers up to its last tick.
+    #[test]
+    fn line_charts_have_integer_steps_an_outside_legend_and_safe_colours() {
+        let series: Vec<Series> = (0..3)
+            .map(|i| {
+                Series::line(
+                    format!("init-{i}"),
+                    (0..=400)
+                        .step_by(10)
+                        .map(|s| (s as f64, 1.0 + i as f64 + s as f64 / 400.0))
+                        .collect(),
+                )
+            })
+            .collect();
+        let svg = line_chart("t", "step", "loss", &series, false);
+        let labels = texts(&svg);
+        assert!(
+            labels.iter().any(|t| t == "100") && labels.iter().any(|t| t == "400"),
+            "{labels:?}"
+        );
+        assert!(!labels.iter().any(|t| t.ends_with(".0")), "{labels:?}");
+        assert!(
+            svg.contains("#0072B2") || svg.contains("#0072b2"),
+            "Okabe-Ito blue"
+        );
+        // The legend text starts right of the plotting area.
+        let legend_x: i32 = svg
+            .split("<text")
+            .find(|t| t.contains(">\ninit-0\n<") || t.contains(">init-0<"))
+            .and_then(|t| t.split("x=\"").nth(1))
+            .and_then(|t| t.split('"').next())
+            .and_then(|x| x.parse().ok())
+            .expect("legend text");
+        assert!(legend_x > (WIDTH - LEGEND_WIDTH) as i32, "{legend_x}");
+        let log = line_chart(
+            "t",
+            "step",
+            "g",
+            &[Series::line("a", vec![(0.0, 1e-7), (1.0, 1.0)])],
+            true,
+        );
+        let log = texts(&log);
+        assert!(log.iter().any(|t| t == "1e-5"), "{log:?}");
+        assert!(!log.iter().any(|t| t.contains("99999")), "{log:?}");
+    }
+
+    /// An all-zero weight matrix says so instead of drawing an empty white square.
+    #[test]
+    fn an_all_zero_matrix_reads_as_zero() {
+        let svg = matrix_map("w", &Matrix::from_vec(2, 3, vec![0.0; 6]));
+        assert!(svg.contains("every weight is exactly 0"), "{svg}");
+        assert!(svg.contains("all zero"), "{svg}");
     }
 }

@@ -111,6 +111,24 @@ fn a_sweep_report_has_groups_bands_and_a_heat_map() {
     );
     assert!(html.contains("<polygon"), "a min-max band over seeds");
     assert_eq!(html.matches("<tr>").count(), 9, "header + 8 runs");
+    // A prose answer with numbers and a per-activation summary come before the tables.
+    let answer = html.find("<h2>The answer</h2>").expect("a prose answer");
+    assert!(answer < html.find("<h2>Runs</h2>").unwrap());
+    assert!(html.contains("Of 4 configurations, "), "prose counts");
+    for act in ["With tanh: ", "With relu: "] {
+        assert!(html.contains(act), "{act} missing");
+    }
+    assert!(html.contains("<table class=\"compact\" id=\"summary\">"));
+    // The heat map is in % like the tables, and names its statistic.
+    assert!(html.contains("final test accuracy (%), median over seeds"));
+    assert!(html.contains("the median test accuracy in % over seeds"));
+    // Widths against step: one table, not a panel per group.
+    assert!(!html.contains("data-plot=\"width-"), "no width panels");
+    assert!(html.contains("<th>step 0</th>"), "a width table by step");
+    // The zero init's activations, all exactly 0, are a named, marked point mass.
+    assert!(html.contains("layer 1: 100% at 0"), "point mass at 0 named");
+    // An all-zero W_1 says so.
+    assert!(html.contains("every weight is exactly 0"));
     // Not a run or sweep directory: a clear error.
     let e = load(&dir).unwrap_err().to_string();
     assert!(e.contains("neither a run directory"), "{e}");
