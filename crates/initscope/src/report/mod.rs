@@ -313,6 +313,19 @@ fn axis_value<'a>(run: &'a RunRecord, key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// The last step of the leading run of consecutive recorded steps, when the recording gets sparser
+/// after it (the diagnostics cadence: every step at first, then fewer).
+fn cadence_change(series: &[Series]) -> Option<usize> {
+    let steps: Vec<usize> = series
+        .first()?
+        .points
+        .iter()
+        .map(|p| p.0 as usize)
+        .collect();
+    let k = steps.windows(2).position(|w| w[1] > w[0] + 1)?;
+    (k > 0).then(|| steps[k])
+}
+
 /// The effective widths of every group at a few recorded steps (all when at most 8, else 8
 /// spread evenly with the first and the last), one row per group.
 fn width_table(groups: &[(String, &RunRecord, Vec<Series>)]) -> Option<Table> {
@@ -506,7 +519,7 @@ fn summarize(runs: &[RunRecord], panel_axis: Option<&str>) -> (Vec<String>, Opti
                 )
             })
             .collect();
-        let symmetric: Vec<&str> = in_p
+        let symmetric: Vec<String> = in_p
             .iter()
             .filter(|g| {
                 matches!(
@@ -514,7 +527,7 @@ fn summarize(runs: &[RunRecord], panel_axis: Option<&str>) -> (Vec<String>, Opti
                     "dead" | "deadlock" | "symmetric"
                 )
             })
-            .map(|g| g.label.as_str())
+            .map(|g| format!("{} ({})", g.label, g.first.summary.verdict.verdict.name()))
             .collect();
         let head = if p.is_empty() {
             String::new()
@@ -537,7 +550,7 @@ fn summarize(runs: &[RunRecord], panel_axis: Option<&str>) -> (Vec<String>, Opti
         }
         if !symmetric.is_empty() {
             sentence += &format!(
-                " Hidden units all alike at the end (dead or symmetric): {}.",
+                " Hidden units never became distinct (verdict dead, deadlock or symmetric): {}.",
                 symmetric.join(", ")
             );
         }
@@ -572,6 +585,7 @@ fn summarize(runs: &[RunRecord], panel_axis: Option<&str>) -> (Vec<String>, Opti
                         .join(", "),
                     "label",
                 ),
+                plain(symmetric.join(", "), "label"),
                 plain(
                     in_p.iter()
                         .filter(|g| learning(g) == "diverged")
@@ -588,6 +602,7 @@ fn summarize(runs: &[RunRecord], panel_axis: Option<&str>) -> (Vec<String>, Opti
         "learned".into(),
         format!("best ({what})"),
         "stalled (verdict)".into(),
+        "units never distinct (verdict)".into(),
         "diverged".into(),
     ];
     (prose, Some(Table { header, rows }))
@@ -801,12 +816,15 @@ pub fn render(data: &ReportData) -> Result<String> {
             grad.push(Plot {
                 wide: true,
                 id: format!("grad-{i}"),
-                svg: line_chart(
+                svg: plots::line_chart_marked(
                     label,
                     "step",
                     if log { "||dW||_F (log)" } else { "||dW||_F" },
                     &g,
                     log,
+                    &cadence_change(&g)
+                        .map(|s| vec![(s as f64, format!(" sparser after step {s}"))])
+                        .unwrap_or_default(),
                 ),
             });
         }
@@ -895,7 +913,22 @@ pub fn render(data: &ReportData) -> Result<String> {
             }
         }
     }
-    sections.push(Section { title: "Gradient norm per layer".into(), note: "Frobenius norm of each layer's weight gradient against step (the Glorot 2010 view: does the signal vanish toward the input?). First seed of each group.".into(), plots: grad, table: None });
+    let cadence = reps
+        .iter()
+        .find_map(|(_, r)| cadence_change(&per_layer(r, "grad_norm", false)));
+    let grad_note = format!(
+        "Frobenius norm of each layer's weight gradient against step (the Glorot 2010 view: does the signal vanish toward the input?). First seed of each group.{}",
+        match cadence {
+            Some(s) => format!(" Recorded at every step up to step {s} (the dashed line), then at fewer steps up to the last one: after the line, points are farther apart and joined by straight segments."),
+            None => String::new(),
+        }
+    );
+    sections.push(Section {
+        title: "Gradient norm per layer".into(),
+        note: grad_note,
+        plots: grad,
+        table: None,
+    });
     let width_table = width_table(&width);
     sections.push(Section { title: "Effective width per layer".into(), note: "Number of symmetry classes (equitable partition within tolerance) of each hidden layer at the recorded steps, first seed of each group, layers in order and separated by a space: 1 means every unit of the layer is a copy, the layer's width means all units differ. Red: a layer at 1; green: every layer at its width.".into(), plots: Vec::new(), table: width_table });
     sections.push(Section { title: "Activation distributions".into(), note: format!("Histogram of each hidden layer's activations on a training batch at the initialization and at the end (fraction of batch x units per bin). A bin holding at least {:.0}% of the values is drawn as a marked spike and named in the legend: a point mass such as every unit at 0.", 100.0 * POINT_MASS), plots: acts, table: None });
@@ -1037,7 +1070,21 @@ pub fn render(data: &ReportData) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::median;
+    use super::{cadence_change, median, Series};
+
+    #[test]
+    fn the_cadence_change_is_the_last_step_recorded_every_step() {
+        let at = |steps: &[usize]| {
+            cadence_change(&[Series::line(
+                "layer 1",
+                steps.iter().map(|&s| (s as f64, 1.0)).collect(),
+            )])
+        };
+        assert_eq!(at(&[0, 1, 2, 3, 100, 128, 160, 400]), Some(3));
+        assert_eq!(at(&[0, 1, 2, 3, 4]), None, "every step: no change");
+        assert_eq!(at(&[0, 100, 200]), None, "even cadence from the start");
+        assert_eq!(cadence_change(&[]), None);
+    }
 
     #[test]
     fn medians_rank_a_diverged_loss_worst() {

@@ -132,6 +132,19 @@ pub fn line_chart(
     series: &[Series],
     log_y: bool,
 ) -> String {
+    line_chart_marked(title, x_label, y_label, series, log_y, &[])
+}
+
+/// A [`line_chart`] with dashed grey vertical lines at the given x values, each labelled at the
+/// top of the chart (e.g. where the recording cadence changes).
+pub fn line_chart_marked(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    log_y: bool,
+    vlines: &[(f64, String)],
+) -> String {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
@@ -212,6 +225,15 @@ pub fn line_chart(
                         .y_label_formatter(&y_fmt)
                         .light_line_style(RGBColor(238, 238, 238))
                         .draw()?;
+                    for (x, text) in vlines.iter().filter(|(x, _)| x.is_finite() && *x > x0 && *x < x1) {
+                        let grey = RGBColor(110, 110, 110);
+                        chart.draw_series(DashedLineSeries::new(vec![(*x, y0), (*x, y1)], 4, 4, grey.stroke_width(1)))?;
+                        chart.draw_series(std::iter::once(Text::new(
+                            text.clone(),
+                            (*x, y1),
+                            ("sans-serif", 10).into_font().color(&grey),
+                        )))?;
+                    }
                     for (i, s) in series.iter().enumerate() {
                         let c = color(i);
                         if !s.band.is_empty() {
