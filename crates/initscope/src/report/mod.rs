@@ -838,70 +838,77 @@ pub fn render(data: &ReportData) -> Result<String> {
             .filter(|h| h.name == "activations")
             .map(|h| h.step)
             .max();
+        // Init and end in one chart: half as many panels.
+        let mut series: Vec<Series> = Vec::new();
+        let mut shown_steps: Vec<String> = Vec::new();
         for (when, step) in [("init", Some(0)), ("end", last_step)] {
             let Some(step) = step else { continue };
-            let series: Vec<Series> = r
-                .histograms
-                .iter()
-                .filter(|h| h.name == "activations" && h.step == step)
-                .map(|h| {
-                    let width = if h.bucket.is_empty() {
-                        1.0
-                    } else {
-                        (h.max - h.min) / h.bucket.len() as f64
-                    };
-                    let points: Vec<(f64, f64)> = h
-                        .bucket
-                        .iter()
-                        .enumerate()
-                        .map(|(k, c)| (h.min + width * (k as f64 + 0.5), c / h.num.max(1.0)))
-                        .collect();
-                    // A point mass (every unit at 0 after a zero init) is one tall bin that a
-                    // line hides at the chart's edge: draw it as a marked spike and name it.
-                    let peak = points
-                        .iter()
-                        .copied()
-                        .filter(|p| p.1.is_finite())
-                        .max_by(|a, b| a.1.total_cmp(&b.1));
-                    match peak {
-                        Some((x, f)) if f >= POINT_MASS => Series {
-                            name: if width > 0.0 {
-                                format!(
-                                    "layer {}: {:.0}% in [{}, {}]",
-                                    h.layer,
-                                    100.0 * f,
-                                    plots::tick(x - width / 2.0, width * 1e-6),
-                                    plots::tick(x + width / 2.0, width * 1e-6)
-                                )
-                            } else {
-                                format!(
-                                    "layer {}: {:.0}% at {}",
-                                    h.layer,
-                                    100.0 * f,
-                                    plots::tick(x, 0.0)
-                                )
+            let before = series.len();
+            series.extend(
+                r.histograms
+                    .iter()
+                    .filter(|h| h.name == "activations" && h.step == step)
+                    .map(|h| {
+                        let width = if h.bucket.is_empty() {
+                            1.0
+                        } else {
+                            (h.max - h.min) / h.bucket.len() as f64
+                        };
+                        let points: Vec<(f64, f64)> = h
+                            .bucket
+                            .iter()
+                            .enumerate()
+                            .map(|(k, c)| (h.min + width * (k as f64 + 0.5), c / h.num.max(1.0)))
+                            .collect();
+                        // A point mass (every unit at 0 after a zero init) is one tall bin that a
+                        // line hides at the chart's edge: draw it as a marked spike and name it.
+                        let peak = points
+                            .iter()
+                            .copied()
+                            .filter(|p| p.1.is_finite())
+                            .max_by(|a, b| a.1.total_cmp(&b.1));
+                        match peak {
+                            Some((x, f)) if f >= POINT_MASS => Series {
+                                name: if width > 0.0 {
+                                    format!(
+                                        "{when}, layer {}: {:.0}% in [{}, {}]",
+                                        h.layer,
+                                        100.0 * f,
+                                        plots::tick(x - width / 2.0, width * 1e-6),
+                                        plots::tick(x + width / 2.0, width * 1e-6)
+                                    )
+                                } else {
+                                    format!(
+                                        "{when}, layer {}: {:.0}% at {}",
+                                        h.layer,
+                                        100.0 * f,
+                                        plots::tick(x, 0.0)
+                                    )
+                                },
+                                points,
+                                band: Vec::new(),
+                                spikes: vec![(x, f)],
                             },
-                            points,
-                            band: Vec::new(),
-                            spikes: vec![(x, f)],
-                        },
-                        _ => Series::line(format!("layer {}", h.layer), points),
-                    }
-                })
-                .collect();
-            if !series.is_empty() {
-                acts.push(Plot {
-                    wide: true,
-                    id: format!("act-{i}-{when}"),
-                    svg: line_chart(
-                        &format!("{label} ({when}, step {step})"),
-                        "activation value",
-                        "fraction of batch x units",
-                        &series,
-                        false,
-                    ),
-                });
+                            _ => Series::line(format!("{when}, layer {}", h.layer), points),
+                        }
+                    }),
+            );
+            if series.len() > before {
+                shown_steps.push(format!("{when} = step {step}"));
             }
+        }
+        if !series.is_empty() {
+            acts.push(Plot {
+                wide: true,
+                id: format!("act-{i}"),
+                svg: line_chart(
+                    &format!("{label} ({})", shown_steps.join(", ")),
+                    "activation value",
+                    "fraction of batch x units",
+                    &series,
+                    false,
+                ),
+            });
         }
         if let Some(w) = &r.first_layer {
             if weights.len() < MAX_WEIGHT_MAPS {
@@ -931,7 +938,7 @@ pub fn render(data: &ReportData) -> Result<String> {
     });
     let width_table = width_table(&width);
     sections.push(Section { title: "Effective width per layer".into(), note: "Number of symmetry classes (equitable partition within tolerance) of each hidden layer at the recorded steps, first seed of each group, layers in order and separated by a space: 1 means every unit of the layer is a copy, the layer's width means all units differ. Red: a layer at 1; green: every layer at its width.".into(), plots: Vec::new(), table: width_table });
-    sections.push(Section { title: "Activation distributions".into(), note: format!("Histogram of each hidden layer's activations on a training batch at the initialization and at the end (fraction of batch x units per bin). A bin holding at least {:.0}% of the values is drawn as a marked spike and named in the legend: a point mass such as every unit at 0.", 100.0 * POINT_MASS), plots: acts, table: None });
+    sections.push(Section { title: "Activation distributions".into(), note: format!("Histogram of each hidden layer's activations on a training batch at the initialization and at the end, both in one chart per group (fraction of batch x units per bin). A bin holding at least {:.0}% of the values is drawn as a marked spike and named in the legend: a point mass such as every unit at 0.", 100.0 * POINT_MASS), plots: acts, table: None });
 
     // Heat map of a final figure over the first two axes with more than one value.
     let varying: Vec<&String> = data

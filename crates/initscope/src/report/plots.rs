@@ -30,7 +30,7 @@ impl Series {
 pub const WIDTH: u32 = 660;
 pub const HEIGHT: u32 = 340;
 /// Width of the legend column right of the data.
-pub const LEGEND_WIDTH: u32 = 160;
+pub const LEGEND_WIDTH: u32 = 190;
 
 /// Whether positive data spans more than two decades (then the y axis is logarithmic).
 pub fn spans_decades(values: impl Iterator<Item = f64>) -> bool {
@@ -257,7 +257,7 @@ pub fn line_chart_marked(
                         }
                         // Earlier series draw wider spikes, so a later one on the same bin leaves
                         // them visible on both sides.
-                        let wider = 3 * (series.len() - 1 - i).min(3) as u32;
+                        let wider = 2 * (series.len() - 1 - i).min(3) as u32;
                         for &(x, y) in &finite(&s.spikes, log_y) {
                             chart.draw_series(std::iter::once(PathElement::new(vec![(x, spike_base), (x, y)], c.stroke_width(3 + wider))))?;
                             chart.draw_series(std::iter::once(Circle::new((x, y), 4 + wider, c.filled())))?;

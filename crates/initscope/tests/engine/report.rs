@@ -75,14 +75,15 @@ fn report_of_fixed_records_matches_the_golden_file() {
     );
     let svgs = assert_svgs_well_formed(&html);
     assert!(
-        svgs >= 5,
-        "loss, gradient norm, width, activations and weights: {svgs}"
+        svgs >= 4,
+        "loss, gradient norm, activations (init and end in one chart) and weights: {svgs}"
     );
     assert_self_contained(&html);
     for needle in [
         "training loss",
         "layer 1",
         "Effective width",
+        "<th>step 0</th>",
         "First-layer weights",
         "<td class=\"full\">full</td>",
     ] {
@@ -126,7 +127,10 @@ fn a_sweep_report_has_groups_bands_and_a_heat_map() {
     assert!(!html.contains("data-plot=\"width-"), "no width panels");
     assert!(html.contains("<th>step 0</th>"), "a width table by step");
     // The zero init's activations, all exactly 0, are a named, marked point mass.
-    assert!(html.contains("layer 1: 100% at 0"), "point mass at 0 named");
+    assert!(
+        html.contains("init, layer 1: 100% at 0"),
+        "point mass at 0 named"
+    );
     // An all-zero W_1 says so.
     assert!(html.contains("every weight is exactly 0"));
     // Not a run or sweep directory: a clear error.
@@ -265,7 +269,9 @@ fn a_report_of_non_finite_records_renders() {
     ok.summary.nonfinite_diagnostics = 7;
     data.runs.push(ok);
     let html = render(&data).unwrap();
-    assert!(assert_svgs_well_formed(&html) >= 5);
+    // Loss, gradient norm, activations (init and end in one chart) and weights; widths are a table.
+    assert!(assert_svgs_well_formed(&html) >= 4);
+    assert!(html.contains("<th>step 0</th>"), "the width table");
     assert!(html.contains("diverged at step 3"));
     assert!(html.contains("1 of 2 runs diverged"));
     assert!(html.contains("ok (7 diagnostic values not finite)"));
