@@ -87,6 +87,17 @@ pub fn tick(v: f64, zero: f64) -> String {
     }
 }
 
+/// The smallest multiple of half the power of ten below `x` that is at least `x` (39 -> 40,
+/// 400 -> 400, 1499 -> 1500); `x` itself when it is not positive.
+pub fn round_up(x: f64) -> f64 {
+    if !(x.is_finite() && x > 0.0) {
+        return x;
+    }
+    let unit = 10f64.powf(x.log10().floor()) / 2.0;
+    let unit = if unit >= 1.0 { unit } else { 1.0 };
+    (x / unit).ceil() * unit
+}
+
 fn finite(points: &[(f64, f64)], log_y: bool) -> Vec<(f64, f64)> {
     points
         .iter()
@@ -182,6 +193,10 @@ pub fn line_chart_marked(
             // One x value (a histogram of a single value): centre it.
             x0 -= 0.5;
             x1 = x0 + 1.0;
+        } else if x0 >= 0.0 && all.iter().all(|p| p.0.fract() == 0.0) {
+            // Steps: end the axis on a round number so that its last tick is labelled (a
+            // gradient recorded up to step 39 of 40 gets an axis to 40, not one ending at 35).
+            x1 = round_up(x1);
         } else if series.iter().any(|s| !s.spikes.is_empty()) {
             // A spike at the edge of the data would sit on the axis line.
             let pad = (x1 - x0) * 0.04;
@@ -524,6 +539,11 @@ mod tests {
         assert_eq!(tick(20000.0, 0.0), "2e4");
         assert_eq!(tick(5.5e-17, 1e-9), "0");
         assert_eq!(tick(-0.2, 0.0), "-0.2");
+        assert_eq!(round_up(39.0), 40.0);
+        assert_eq!(round_up(400.0), 400.0);
+        assert_eq!(round_up(1499.0), 1500.0);
+        assert_eq!(round_up(3.0), 3.0);
+        assert_eq!(round_up(0.0), 0.0);
     }
 
     /// A line chart uses the Okabe-Ito colours, its legend sits right of the data, and a
