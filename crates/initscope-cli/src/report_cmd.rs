@@ -401,6 +401,22 @@ mod tests {
         assert!(lines[3].contains("3 of 6 runs diverged"), "{text}");
     }
 
+    /// A study-sized runs table folds away behind the answer; a small one stays open.
+    #[test]
+    fn a_long_runs_table_is_folded() {
+        let one = run("a", "0", 0.1);
+        let data = |n: usize| ReportData {
+            title: String::new(),
+            axes: vec!["init".into(), "act".into(), "seed".into()],
+            runs: vec![one.clone(); n],
+            answer: None,
+        };
+        let folded = initscope::report::render(&data(25)).unwrap();
+        assert!(folded.contains("<details><summary>All 25 runs"), "25 runs");
+        let open = initscope::report::render(&data(3)).unwrap();
+        assert!(!open.contains("<details>"), "3 runs");
+    }
+
     #[test]
     fn medians_of_figures_rank_missing_ones_worst() {
         let nan = Some(-f64::NAN);

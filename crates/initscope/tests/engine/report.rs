@@ -112,6 +112,7 @@ fn a_sweep_report_has_groups_bands_and_a_heat_map() {
     );
     assert!(html.contains("<polygon"), "a min-max band over seeds");
     assert_eq!(html.matches("<tr>").count(), 9, "header + 8 runs");
+    assert!(!html.contains("<details>"), "8 runs: the table is open");
     // A prose answer with numbers and a per-activation summary come before the tables.
     let answer = html.find("<h2>The answer</h2>").expect("a prose answer");
     assert!(answer < html.find("<h2>Runs</h2>").unwrap());
