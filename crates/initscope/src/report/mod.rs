@@ -3,10 +3,11 @@
 //! it (a small inline script only makes the runs table sortable).
 //!
 //! Loading turns run directories into plain [`RunRecord`]s; [`render`] draws them. For a sweep the
-//! runs are grouped by every axis except `seed` (and a panel axis `act` when it is one): loss
-//! curves show the median over seeds with a min-max band; gradient norms, effective widths and
-//! activation distributions per layer are drawn for the first seed of each group; a heat map
-//! shows a final figure over the first two axes; small first layers are shown as weight maps.
+//! runs are grouped by every axis except `seed` (and a panel axis `act` when it is one): a few
+//! sentences and a per-panel table summarize the groups; loss curves show the median over seeds
+//! with a min-max band; gradient norms and activation distributions per layer are drawn, and
+//! effective widths tabulated by step, for the first seed of each group; a heat map shows the
+//! median of a final figure over the first two axes; small first layers are shown as weight maps.
 
 pub mod plots;
 
