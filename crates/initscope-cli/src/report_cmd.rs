@@ -97,7 +97,7 @@ optim = "sgd"
 lr = 0.1
 batch = 100
 steps = {steps}
-eval_every = 100
+eval_every = 25
 
 [axes]
 init = ["zeros", "constant:0.1", "pytorch", "xavier_uniform", "kaiming_normal", "orthogonal", "lsuv", "zero_hadamard"]
@@ -399,6 +399,20 @@ mod tests {
             "{text}"
         );
         assert!(lines[3].contains("3 of 6 runs diverged"), "{text}");
+    }
+
+    /// The loss curves have enough points to show their shape: at least 16 evaluations in the
+    /// quick study's 400 steps (it had 4).
+    #[test]
+    fn the_study_records_the_loss_often_enough() {
+        for quick in [true, false] {
+            let text = study_grid("mnist1d", quick, None);
+            let grid =
+                initscope::sweep::Grid::parse(&text, std::path::Path::new("grid.toml")).unwrap();
+            let steps = grid.fixed["steps"].as_integer().unwrap();
+            let every = grid.fixed["eval_every"].as_integer().unwrap();
+            assert!(steps / every >= 16, "{steps} steps, eval every {every}");
+        }
     }
 
     /// A study-sized runs table folds away behind the answer; a small one stays open.
