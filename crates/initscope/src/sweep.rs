@@ -361,8 +361,11 @@ pub fn parallelism(
     limit: MemoryLimit,
 ) -> Result<Parallelism> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let estimates = runs.iter().map(|r| (r, r.config.memory_estimate(&r.data)));
-    let Some((run, largest)) = estimates.max_by_key(|(_, e)| e.total()) else {
+    let estimates: Vec<MemoryEstimate> = runs
+        .iter()
+        .map(|r| r.config.memory_estimate(&r.data))
+        .collect();
+    let Some((run, largest)) = runs.iter().zip(&estimates).max_by_key(|(_, e)| e.total()) else {
         return Ok(Parallelism {
             jobs: 1,
             capped_by: Some("runs"),
@@ -385,10 +388,8 @@ pub fn parallelism(
     }
     let per_run = runs
         .iter()
-        .map(|r| {
-            let e = r.config.memory_estimate(&r.data).total();
-            e.saturating_sub(r.data.bytes())
-        })
+        .zip(&estimates)
+        .map(|(r, e)| e.total().saturating_sub(r.data.bytes()))
         .max()
         .unwrap_or(0)
         .max(1);
