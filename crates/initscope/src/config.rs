@@ -181,8 +181,8 @@ pub enum Batch {
     Size(usize),
 }
 
-/// A validated run configuration. It is written verbatim into every run's `config.json`, and its
-/// canonical JSON hashes to the run id.
+/// A validated run configuration. It is written into every run's `config.json` (see
+/// [`RunConfig::to_config_json`]), and its canonical JSON hashes to the run id.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
     pub data: DataSpec,
@@ -262,6 +262,16 @@ impl RunConfig {
         match &self.init_from {
             Some(path) => format!("from {}", path.display()),
             None => self.init.spec(),
+        }
+    }
+
+    /// How the starting biases are chosen, in one word: `from W.safetensors` with `init_from`,
+    /// `none` without biases, else the bias initializer's spec.
+    pub fn bias_init_label(&self) -> String {
+        match &self.init_from {
+            Some(_) => self.init_label(),
+            None if !self.bias => "none".into(),
+            None => self.bias_init.spec(),
         }
     }
 
@@ -356,6 +366,36 @@ impl RunConfig {
             Batch::Full => n,
             Batch::Size(b) => b.min(n),
         }
+    }
+
+    /// The `config.json` of a run directory: the canonical fields, pretty-printed, except that a
+    /// run started from a file shows `"init": "from W.safetensors"` (and the same for
+    /// `bias_init`) instead of the unused default initializers, so nobody reads "pytorch" there.
+    /// [`RunConfig::from_config_json`] reads it back to the same config (and so the same run id).
+    pub fn to_config_json(&self) -> Vec<u8> {
+        let mut value = serde_json::to_value(self).expect("RunConfig serialises");
+        if self.init_from.is_some() {
+            let label = serde_json::Value::String(self.init_label());
+            value["init"] = label.clone();
+            value["bias_init"] = label;
+        }
+        serde_json::to_vec_pretty(&value).expect("RunConfig serialises")
+    }
+
+    /// Reads a run directory's `config.json` (see [`RunConfig::to_config_json`]).
+    pub fn from_config_json(bytes: &[u8]) -> std::result::Result<RunConfig, String> {
+        let mut value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if !value["init_from"].is_null() {
+            // The initializers a config with `init_from` holds (it refuses any other).
+            let default = Init::Pytorch.spec();
+            for key in ["init", "bias_init"] {
+                if value[key].as_str().is_some_and(|s| s.starts_with("from ")) {
+                    value[key] = serde_json::Value::String(default.clone());
+                }
+            }
+        }
+        serde_json::from_value(value).map_err(|e| e.to_string())
     }
 
     /// The canonical JSON (field order fixed by this struct, maps sorted).
@@ -1196,6 +1236,25 @@ mod tests {
         assert_ne!(a.run_id(), c.run_id());
         let back: RunConfig = serde_json::from_str(&a.canonical_json()).unwrap();
         assert_eq!(back, a);
+    }
+
+    #[test]
+    fn config_json_round_trips_to_the_same_config_and_id() {
+        let (plain, _) = validate(&raw("data = \"xor\"\ninit = \"zeros\"")).unwrap();
+        let text = plain.to_config_json();
+        assert_eq!(RunConfig::from_config_json(&text).unwrap(), plain);
+        let mut from = plain.clone();
+        from.init = Init::Pytorch;
+        from.bias_init = Init::Pytorch;
+        from.init_from = Some(PathBuf::from("w.safetensors"));
+        from.init_from_sha256 = Some("ab".repeat(32));
+        let text = from.to_config_json();
+        let shown: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(shown["init"], "from w.safetensors");
+        assert_eq!(shown["bias_init"], "from w.safetensors");
+        let back = RunConfig::from_config_json(&text).unwrap();
+        assert_eq!(back, from);
+        assert_eq!(back.run_id(), from.run_id());
     }
 
     #[test]

@@ -667,8 +667,8 @@ fn read_summary(dir: &Path, run_id: &str) -> Result<Summary> {
 
 fn read_config(dir: &Path, run_id: &str) -> Result<RunConfig> {
     let p = dir.join(run_id).join("config.json");
-    serde_json::from_slice(&fs::read(&p).map_err(|e| Error::io(&p, e))?)
-        .map_err(|e| Error::file(&p, e.to_string()))
+    RunConfig::from_config_json(&fs::read(&p).map_err(|e| Error::io(&p, e))?)
+        .map_err(|e| Error::file(&p, e))
 }
 
 fn num(x: f64) -> String {
@@ -858,14 +858,10 @@ pub fn merge(dir: &Path) -> Result<(PathBuf, Vec<SweepEntry>)> {
         row.extend(entry.values.iter().cloned());
         let columns = [
             c.data.spec(),
-            c.arch
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("-"),
+            c.arch_text(),
             c.act.spec(),
-            c.init.spec(),
-            c.bias_init.spec(),
+            c.init_label(),
+            c.bias_init_label(),
             c.optim.kind.name().to_string(),
             num(c.optim.lr),
             match c.batch {

@@ -350,6 +350,85 @@ fn init_from_takes_the_activation_from_the_file_and_says_so() {
 }
 
 #[test]
+fn a_run_from_a_file_shows_the_file_as_its_init_in_config_report_and_runs_csv() {
+    let dir = temp_dir("initfrom-config");
+    let first = dir.join("first");
+    let o = initscope(&[
+        "train",
+        "--data",
+        "xor",
+        "--hidden",
+        "4",
+        "--steps",
+        "3",
+        "-q",
+        "--out",
+        first.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let w = first.join("weights.safetensors");
+    let w = w.to_str().unwrap();
+    let second = dir.join("second");
+    let o = initscope(&[
+        "train",
+        "--data",
+        "xor",
+        "--steps",
+        "3",
+        "-q",
+        "--init-from",
+        w,
+        "--out",
+        second.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(second.join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["init"], format!("from {w}"));
+    assert_eq!(config["bias_init"], format!("from {w}"));
+    // The report reads that config.json back and names the file, never "pytorch".
+    let page = dir.join("report.html");
+    let o = initscope(&[
+        "report",
+        second.to_str().unwrap(),
+        "--out",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains(&format!("from {w}")));
+    assert!(!html.contains("pytorch"));
+    // A sweep over a grid that starts from the file: its runs.csv names the file, and a resume
+    // reads the runs' config.json back (so nothing is retrained).
+    let sweep = dir.join("sweep");
+    let grid = dir.join("grid.toml");
+    std::fs::write(
+        &grid,
+        format!(
+            "[fixed]\ndata = \"xor\"\nsteps = 3\ninit_from = \"{w}\"\n\n[axes]\nseed = [0, 1]\n"
+        ),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let o = initscope(&[
+            "sweep",
+            grid.to_str().unwrap(),
+            "-q",
+            "--out",
+            sweep.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    let csv = std::fs::read_to_string(sweep.join("runs.csv")).unwrap();
+    assert_eq!(
+        csv.matches(&format!(",from {w},from {w},")).count(),
+        2,
+        "{csv}"
+    );
+}
+
+#[test]
 fn gradcheck_passes_and_reports_every_layer() {
     let o = initscope(&[
         "gradcheck",

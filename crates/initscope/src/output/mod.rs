@@ -61,10 +61,7 @@ pub fn write_run_dir(dir: &Path, out: &RunOutput, force: bool) -> Result<Vec<Str
 /// The files of a run directory, named, in the order they are written.
 pub fn run_files(out: &RunOutput) -> Result<Vec<(&'static str, Vec<u8>)>> {
     Ok(vec![
-        (
-            "config.json",
-            serde_json::to_vec_pretty(&out.config).expect("config serialises"),
-        ),
+        ("config.json", out.config.to_config_json()),
         (
             "metrics.csv",
             metrics_csv(&out.summary.run_id, &out.metrics)?,

@@ -148,17 +148,12 @@ pub fn hparams(cfg: &RunConfig) -> BTreeMap<String, HParamValue> {
     let number = |x: f64| HParamValue {
         kind: Some(HParamKind::Number(x)),
     };
-    let bias_init = match &cfg.init_from {
-        Some(_) => cfg.init_label(),
-        None if !cfg.bias => "none".into(),
-        None => cfg.bias_init.spec(),
-    };
     BTreeMap::from([
         ("data".to_string(), text(cfg.data.to_string())),
         ("arch".into(), text(cfg.arch_text())),
         ("act".into(), text(cfg.act.spec())),
         ("init".into(), text(cfg.init_label())),
-        ("bias_init".into(), text(bias_init)),
+        ("bias_init".into(), text(cfg.bias_init_label())),
         ("loss".into(), text(cfg.loss.to_string())),
         ("optim".into(), text(cfg.optim.kind.to_string())),
         ("lr".into(), number(cfg.optim.lr)),

@@ -141,7 +141,11 @@ fn read_metrics(p: &Path) -> Result<Vec<MetricRecord>> {
 
 /// Reads one run directory.
 pub fn load_run(dir: &Path, axes: Vec<(String, String)>) -> Result<RunRecord> {
-    let config: RunConfig = read_json(&dir.join("config.json"))?;
+    let config_path = dir.join("config.json");
+    let config = RunConfig::from_config_json(
+        &fs::read(&config_path).map_err(|e| Error::io(&config_path, e))?,
+    )
+    .map_err(|e| Error::file(&config_path, e))?;
     let summary: Summary = read_json(&dir.join("summary.json"))?;
     let metrics = read_metrics(&dir.join("metrics.csv"))?;
     let hist_path = dir.join("histograms.json");
