@@ -62,7 +62,7 @@ pub struct StudyArgs {
     #[arg(long, default_value = "study")]
     pub out: PathBuf,
     /// A short version: one seed and 400 steps, 24 runs instead of 72 (release build on 2 cores:
-    /// about 2 s, the full study about 15 s).
+    /// about 1 s, the full study about 8 s).
     #[arg(long)]
     pub quick: bool,
     /// Parallel runs [default: all cores].
