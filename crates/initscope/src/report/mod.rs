@@ -29,8 +29,6 @@ use plots::{heatmap, line_chart, matrix_map, spans_decades, Series};
 pub const WEIGHT_MAP_MAX: usize = 64;
 /// At most this many groups get small-multiple plots.
 pub const MAX_GROUPS: usize = 24;
-/// At most this many groups get a weight map.
-pub const MAX_WEIGHT_MAPS: usize = 8;
 /// A histogram bin holding at least this fraction of the values is drawn as a marked spike.
 pub const POINT_MASS: f64 = 0.5;
 
@@ -244,6 +242,8 @@ struct Section {
     plots: Vec<Plot>,
     /// A compact table drawn instead of (or before) plots.
     table: Option<Table>,
+    /// Small plots, several to a row (the weight maps).
+    small: bool,
 }
 
 #[derive(Serialize)]
@@ -788,6 +788,7 @@ pub fn render(data: &ReportData) -> Result<String> {
         note: loss_note,
         plots: loss_plots,
         table: None,
+        small: false,
     });
 
     // Per-group small multiples (first seed of each group).
@@ -916,13 +917,11 @@ pub fn render(data: &ReportData) -> Result<String> {
             });
         }
         if let Some(w) = &r.first_layer {
-            if weights.len() < MAX_WEIGHT_MAPS {
-                weights.push(Plot {
-                    wide: false,
-                    id: format!("weights-{i}"),
-                    svg: matrix_map(&format!("W_1 at the end: {label}"), w),
-                });
-            }
+            weights.push(Plot {
+                wide: false,
+                id: format!("weights-{i}"),
+                svg: matrix_map(&label, w),
+            });
         }
     }
     let cadence = reps
@@ -940,10 +939,11 @@ pub fn render(data: &ReportData) -> Result<String> {
         note: grad_note,
         plots: grad,
         table: None,
+        small: false,
     });
     let width_table = width_table(&width);
-    sections.push(Section { title: "Effective width per layer".into(), note: "Number of symmetry classes (equitable partition within tolerance) of each hidden layer at the recorded steps, first seed of each group, layers in order and separated by a space: 1 means every unit of the layer is a copy, the layer's width means all units differ. Red: a layer at 1; green: every layer at its width.".into(), plots: Vec::new(), table: width_table });
-    sections.push(Section { title: "Activation distributions".into(), note: format!("Histogram of each hidden layer's activations on a training batch at the initialization and at the end, both in one chart per group (fraction of batch x units per bin). A bin holding at least {:.0}% of the values is drawn as a marked spike and named in the legend: a point mass such as every unit at 0.", 100.0 * POINT_MASS), plots: acts, table: None });
+    sections.push(Section { title: "Effective width per layer".into(), note: "Number of symmetry classes (equitable partition within tolerance) of each hidden layer at the recorded steps, first seed of each group, layers in order and separated by a space: 1 means every unit of the layer is a copy, the layer's width means all units differ. Red: a layer at 1; green: every layer at its width.".into(), plots: Vec::new(), table: width_table, small: false });
+    sections.push(Section { title: "Activation distributions".into(), note: format!("Histogram of each hidden layer's activations on a training batch at the initialization and at the end, both in one chart per group (fraction of batch x units per bin). A bin holding at least {:.0}% of the values is drawn as a marked spike and named in the legend: a point mass such as every unit at 0.", 100.0 * POINT_MASS), plots: acts, table: None, small: false });
 
     // Heat map of a final figure over the first two axes with more than one value.
     let varying: Vec<&String> = data
@@ -1004,7 +1004,11 @@ pub fn render(data: &ReportData) -> Result<String> {
             })
             .collect();
         sections.push(Section {
-            title: format!("{figure} over {ya} x {xa}"),
+            title: {
+                let mut t = format!("{figure} over {ya} x {xa}");
+                t[..1].make_ascii_uppercase();
+                t
+            },
             note: format!(
                 "Each cell: the median {figure}{} over seeds (and any remaining axes), the figure of the tables.{}",
                 if classification { " in %" } else { "" },
@@ -1015,6 +1019,7 @@ pub fn render(data: &ReportData) -> Result<String> {
                 }
             ),
             table: None,
+            small: false,
             plots: vec![Plot {
                 wide: false,
                 id: "heatmap".into(),
@@ -1039,12 +1044,13 @@ pub fn render(data: &ReportData) -> Result<String> {
             }],
         });
     }
-    let weight_note = format!("Final W_1 (rows = units) for layers of at most {WEIGHT_MAP_MAX} x {WEIGHT_MAP_MAX}, the first {MAX_WEIGHT_MAPS} groups: identical rows are units that are copies of each other. Blue is negative, red positive, white 0; a matrix that is exactly zero is drawn as white cells with grey outlines and says so.");
+    let weight_note = format!("W_1 at the end of training (rows = units, columns = inputs), first seed of every group whose first layer is at most {WEIGHT_MAP_MAX} x {WEIGHT_MAP_MAX}: identical rows are units that are copies of each other. Blue is negative, red positive, white 0, each map scaled by its own max |w|; a matrix that is exactly zero is drawn as white cells with grey outlines and says so.");
     sections.push(Section {
         title: "First-layer weights".into(),
         note: weight_note,
         plots: weights,
         table: None,
+        small: true,
     });
     sections.retain(|s| !s.plots.is_empty() || s.table.is_some());
 

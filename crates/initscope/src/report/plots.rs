@@ -2,6 +2,7 @@
 //! records they are given; they compute nothing but axis ranges.
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// One line, with an optional band (x, lo, hi) around it and optional spikes: points drawn as a
 /// stem from the bottom of the chart with a dot on top, for a mass that a line would hide (a
@@ -333,7 +334,13 @@ fn sequential(t: f64) -> RGBColor {
     )
 }
 
-/// A labelled heat map of values (rows = y labels, columns = x labels), each cell printed.
+/// Text of `size` px centred on its anchor point.
+fn centred(size: i32) -> TextStyle<'static> {
+    TextStyle::from(("sans-serif", size).into_font()).pos(Pos::new(HPos::Center, VPos::Center))
+}
+
+/// A labelled heat map of values (rows = y labels, columns = x labels), each cell printed in its
+/// centre; sized to fill a plot column (about 560 px).
 pub fn heatmap(
     title: &str,
     x_name: &str,
@@ -345,11 +352,11 @@ pub fn heatmap(
 ) -> String {
     let mut svg = String::new();
     {
-        let cell_w = (420 / x_labels.len().max(1)).clamp(40, 120) as i32;
-        let cell_h = (260 / y_labels.len().max(1)).clamp(22, 60) as i32;
-        let (left, top) = (150i32, 40i32);
-        let w = (left + cell_w * x_labels.len() as i32 + 20).max(300) as u32;
-        let h = (top + cell_h * y_labels.len() as i32 + 70) as u32;
+        let (left, top) = (130i32, 40i32);
+        let cell_w = (400 / x_labels.len().max(1)).clamp(56, 140) as i32;
+        let cell_h = (320 / y_labels.len().max(1)).clamp(28, 60) as i32;
+        let w = (left + cell_w * x_labels.len() as i32 + 20).max(560) as u32;
+        let h = (top + cell_h * y_labels.len() as i32 + 60) as u32;
         let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
         let _ = root.fill(&WHITE);
         let flat: Vec<f64> = values
@@ -370,7 +377,11 @@ pub fn heatmap(
         let _ = root.draw(&text(title, 10, 8, 16));
         for (i, row) in values.iter().enumerate() {
             let y = top + cell_h * i as i32;
-            let _ = root.draw(&text(&y_labels[i], 6, y + cell_h / 2 - 6, 11));
+            let _ = root.draw(&Text::new(
+                y_labels[i].clone(),
+                (6, y + cell_h / 2),
+                centred(13).pos(Pos::new(HPos::Left, VPos::Center)),
+            ));
             for (j, v) in row.iter().enumerate() {
                 let x = left + cell_w * j as i32;
                 let t = match v {
@@ -392,17 +403,27 @@ pub fn heatmap(
                     RGBColor(255, 255, 255).stroke_width(1),
                 ));
                 let label = v.map(label).unwrap_or_else(|| "-".into());
-                let _ = root.draw(&text(&label, x + 4, y + cell_h / 2 - 6, 11));
+                // Dark cells get white text.
+                let ink = if v.is_some() && t > 0.6 { WHITE } else { BLACK };
+                let _ = root.draw(&Text::new(
+                    label,
+                    (x + cell_w / 2, y + cell_h / 2),
+                    centred(13).color(&ink),
+                ));
             }
         }
         let bottom = top + cell_h * y_labels.len() as i32;
         for (j, l) in x_labels.iter().enumerate() {
-            let _ = root.draw(&text(l, left + cell_w * j as i32 + 2, bottom + 6, 10));
+            let _ = root.draw(&Text::new(
+                l.clone(),
+                (left + cell_w * j as i32 + cell_w / 2, bottom + 12),
+                centred(13),
+            ));
         }
         let _ = root.draw(&text(
             &format!("columns: {x_name}   rows: {y_name}"),
             left,
-            bottom + 30,
+            bottom + 32,
             12,
         ));
         let _ = root.present();
@@ -410,23 +431,25 @@ pub fn heatmap(
     svg
 }
 
-/// A weight matrix (rows = units) as a diverging heat map scaled by max |w|; identical rows
-/// (copies) show as identical stripes.
+/// A weight matrix (rows = units) as a small diverging heat map scaled by max |w|, titled
+/// `title`; identical rows (copies) show as identical stripes, and an all-zero matrix as a grid
+/// of outlined white cells that says so.
 pub fn matrix_map(title: &str, w: &crate::matrix::Matrix<f64>) -> String {
     let mut svg = String::new();
     {
         let (rows, cols) = w.shape();
-        let cell = (360 / rows.max(cols).max(1)).clamp(3, 24) as i32;
-        let (left, top) = (50i32, 34i32);
-        let width = (left + cell * cols as i32 + 20).max(440) as u32;
-        let height = (top + cell * rows as i32 + 40) as u32;
+        let cell = (192 / rows.max(cols).max(1)).clamp(2, 16) as i32;
+        let (left, top) = (8i32, 26i32);
+        let (w_px, h_px) = (cell * cols as i32, cell * rows as i32);
+        let width = (left + w_px + 8).max(260) as u32;
+        let height = (top + h_px + 36) as u32;
         let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
         let _ = root.fill(&WHITE);
         let scale = w.as_slice().iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let _ = root.draw(&Text::new(
             title.to_string(),
-            (8, 6),
-            ("sans-serif", 14).into_font(),
+            (left, 6),
+            ("sans-serif", 13).into_font(),
         ));
         for i in 0..rows {
             for j in 0..cols {
@@ -440,7 +463,7 @@ pub fn matrix_map(title: &str, w: &crate::matrix::Matrix<f64>) -> String {
                     [(x, y), (x + cell, y + cell)],
                     diverging(v).filled(),
                 ));
-                if scale == 0.0 && cell >= 4 {
+                if scale == 0.0 && cell >= 3 {
                     // White cells with a grey outline: a grid of zeros, not an empty picture.
                     let _ = root.draw(&Rectangle::new(
                         [(x, y), (x + cell, y + cell)],
@@ -450,30 +473,31 @@ pub fn matrix_map(title: &str, w: &crate::matrix::Matrix<f64>) -> String {
             }
         }
         if scale == 0.0 {
-            let (w_px, h_px) = (cell * cols as i32, cell * rows as i32);
             let _ = root.draw(&Rectangle::new(
                 [(left, top), (left + w_px, top + h_px)],
                 RGBColor(120, 120, 120).stroke_width(1),
             ));
+            let _ = root.draw(&Rectangle::new(
+                [
+                    (left + w_px / 2 - 70, top + h_px / 2 - 11),
+                    (left + w_px / 2 + 70, top + h_px / 2 + 11),
+                ],
+                WHITE.filled(),
+            ));
             let _ = root.draw(&Text::new(
-                "every weight is exactly 0".to_string(),
-                (left + w_px / 2 - 80, top + h_px / 2 - 8),
-                ("sans-serif", 16).into_font().color(&RGBColor(60, 60, 60)),
+                "every weight is 0".to_string(),
+                (left + w_px / 2, top + h_px / 2),
+                centred(14).color(&RGBColor(60, 60, 60)),
             ));
         }
         let note = if scale == 0.0 {
-            format!("{rows} units x {cols} inputs, all zero (white = 0)")
+            format!("{rows} units x {cols} inputs, all exactly 0")
         } else {
-            format!("{rows} units x {cols} inputs, colour = w / max|w| (max|w| = {scale:.3e})")
+            format!("{rows} units x {cols} inputs, max|w| = {scale:.3e}")
         };
         let _ = root.draw(&Text::new(
             note,
-            (left, top + cell * rows as i32 + 10),
-            ("sans-serif", 11).into_font(),
-        ));
-        let _ = root.draw(&Text::new(
-            "unit".to_string(),
-            (6, top),
+            (left, top + h_px + 10),
             ("sans-serif", 11).into_font(),
         ));
         let _ = root.present();

@@ -107,7 +107,7 @@ fn a_sweep_report_has_groups_bands_and_a_heat_map() {
     assert_self_contained(&html);
     assert!(html.contains("training loss, act=tanh") && html.contains("training loss, act=relu"));
     assert!(
-        html.contains("test accuracy over init x act"),
+        html.contains("Test accuracy over init x act"),
         "heat map over the two varying axes"
     );
     assert!(html.contains("<polygon"), "a min-max band over seeds");
@@ -132,8 +132,13 @@ fn a_sweep_report_has_groups_bands_and_a_heat_map() {
         html.contains("init, layer 1: 100% at 0"),
         "point mass at 0 named"
     );
-    // An all-zero W_1 says so.
-    assert!(html.contains("every weight is exactly 0"));
+    // An all-zero W_1 says so; every group gets a weight map.
+    assert!(html.contains("every weight is 0") && html.contains("all exactly 0"));
+    assert_eq!(
+        html.matches("data-plot=\"weights-").count(),
+        4,
+        "one map per group"
+    );
     // Not a run or sweep directory: a clear error.
     let e = load(&dir).unwrap_err().to_string();
     assert!(e.contains("neither a run directory"), "{e}");
