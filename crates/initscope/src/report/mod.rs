@@ -920,7 +920,7 @@ pub fn render(data: &ReportData) -> Result<String> {
             weights.push(Plot {
                 wide: false,
                 id: format!("weights-{i}"),
-                svg: matrix_map(&label, w),
+                svg: matrix_map(label, w),
             });
         }
     }
