@@ -10,9 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use initscope::memory::MemoryLimit;
 use initscope::output::folder::{is_initscope_report, open_sweep_dir};
 use initscope::output::{check_out_dir, write_file_atomically, FolderKind};
+use initscope::records::Status;
 use initscope::report::{final_acc, load, render};
 use initscope::sweep::{check_resumable, plan_within, run_as, Grid, SweepEvent};
-use initscope::train::Status;
 
 use crate::sweep_cmd::parallel_runs;
 

@@ -9,11 +9,11 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use initscope::memory::MemoryLimit;
 use initscope::output::{check_out_dir, FolderKind};
+use initscope::records::Status;
 use initscope::sweep::{
     array_indices, merge, parallelism, plan, plan_within, run, Grid, PlannedRun, Shard, SweepEvent,
     SweepRecord,
 };
-use initscope::train::Status;
 
 #[derive(Args, Debug)]
 pub struct SweepArgs {

@@ -8,7 +8,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use initscope::config::validate;
 use initscope::output::{check_out_dir, write_run_dir, FolderKind};
-use initscope::train::{initial_params, train_from, EvalPoint, Event, Status, Summary};
+use initscope::records::{EvalPoint, Status, Summary};
+use initscope::train::{initial_params, train_from, Event};
 
 use crate::args::{note_init_from, warn_unused, RunArgs};
 

@@ -30,7 +30,7 @@ use crate::loss::Loss;
 use crate::memory::{self, MemoryEstimate, MemoryLimit};
 use crate::network::LayerInits;
 use crate::optim::{OptimConfig, OptimKind, Schedule};
-use crate::output::safetensors::WeightsFile;
+use crate::weights::WeightsFile;
 
 /// A batch size as written: a number or "full".
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -10,13 +10,13 @@
 
 use serde::Serialize;
 
+use crate::batch::{BatchTargets, Prepared};
 use crate::config::{Batch, RunConfig};
 use crate::data::Dataset;
 use crate::diagnostics::symmetry::{equitable_partition, quotient};
 use crate::matrix::{matmul_nn, Matrix};
 use crate::network::{Mlp, Params, Workspace};
 use crate::rng::{self, Stream};
-use crate::train::{BatchTargets, Prepared};
 
 /// Matrices with at most this many rows and columns (and batches of at most this many rows) are
 /// printed in full.

@@ -16,10 +16,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::activation::Activation;
+use crate::batch::{BatchTargets, Prepared};
 use crate::data::Split;
 use crate::loss::Loss;
 use crate::network::{Mlp, Params, Workspace};
-use crate::train::{BatchTargets, Prepared};
 
 /// Knobs of a gradient check.
 #[derive(Clone, Debug, PartialEq)]

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod activation;
+pub mod batch;
 pub mod bench;
 pub mod config;
 pub mod data;
@@ -22,6 +23,7 @@ pub mod error;
 pub mod explain;
 pub mod gradcheck;
 pub mod init;
+pub mod json;
 pub mod layer;
 pub mod lockstep;
 pub mod loss;
@@ -31,6 +33,7 @@ pub mod memory;
 pub mod network;
 pub mod optim;
 pub mod output;
+pub mod records;
 pub mod report;
 pub mod reproduce;
 pub mod rng;
@@ -38,6 +41,7 @@ pub mod scalar;
 pub mod spec;
 pub mod sweep;
 pub mod train;
+pub mod weights;
 
 pub use activation::Activation;
 pub use config::{Precision, RawConfig, RunConfig};
@@ -49,5 +53,6 @@ pub use loss::Loss;
 pub use matrix::Matrix;
 pub use network::{Mlp, Params, Workspace};
 pub use optim::{OptimConfig, OptimKind, Optimizer, Schedule};
+pub use records::{RunOutput, Summary};
 pub use scalar::Float;
-pub use train::{train, RunOutput, Summary};
+pub use train::train;

@@ -143,11 +143,12 @@ impl Loss {
             .count()
     }
 
-    /// The loss of the best constant predictor on these targets: the entropy of the class
-    /// frequencies (cross-entropy), the mean per-output variance (MSE), or the mean per-output
-    /// binary entropy of the target mean (BCE; `outputs` 1 means 0/1 labels, else one-hot).
-    pub fn constant_baseline(self, y: &crate::data::Labels, outputs: usize) -> f64 {
-        use crate::data::Labels;
+    /// The loss of the best constant predictor on class labels (`classes[i]` in 0..k): the
+    /// entropy of the class frequencies (cross-entropy), the mean per-output binary entropy of
+    /// the target mean (BCE; `outputs` 1 means 0/1 labels, else one-hot), or the mean per-output
+    /// variance p (1 - p) of the one-hot targets (MSE). k is the larger of `outputs` and the
+    /// largest label + 1.
+    pub fn constant_baseline_classes(self, classes: &[u32], outputs: usize) -> f64 {
         let entropy = |p: f64| {
             if p <= 0.0 || p >= 1.0 {
                 0.0
@@ -155,37 +156,35 @@ impl Loss {
                 -(p * p.ln() + (1.0 - p) * (1.0 - p).ln())
             }
         };
-        match y {
-            Labels::Classes(c) => {
-                let n = c.len().max(1) as f64;
-                let k = outputs.max(c.iter().map(|&v| v as usize + 1).max().unwrap_or(1));
-                let mut freq = vec![0.0; k];
-                for &v in c {
-                    freq[v as usize] += 1.0 / n;
-                }
-                match self {
-                    Loss::CrossEntropy => {
-                        freq.iter().filter(|&&p| p > 0.0).map(|p| -p * p.ln()).sum()
-                    }
-                    Loss::BceWithLogits if outputs == 1 => {
-                        entropy(freq.get(1).copied().unwrap_or(0.0))
-                    }
-                    Loss::BceWithLogits => freq.iter().map(|&p| entropy(p)).sum::<f64>() / k as f64,
-                    // One-hot targets: per-output variance p (1 - p).
-                    Loss::Mse => freq.iter().map(|p| p * (1.0 - p)).sum::<f64>() / k as f64,
-                }
-            }
-            Labels::Values(v) => {
-                let (n, k) = v.shape();
-                (0..k)
-                    .map(|j| {
-                        let mean = (0..n).map(|i| v.get(i, j)).sum::<f64>() / n as f64;
-                        (0..n).map(|i| (v.get(i, j) - mean).powi(2)).sum::<f64>() / n as f64
-                    })
-                    .sum::<f64>()
-                    / k as f64
-            }
+        let n = classes.len().max(1) as f64;
+        let k = outputs.max(classes.iter().map(|&v| v as usize + 1).max().unwrap_or(1));
+        let mut freq = vec![0.0; k];
+        for &v in classes {
+            freq[v as usize] += 1.0 / n;
         }
+        match self {
+            Loss::CrossEntropy => freq.iter().filter(|&&p| p > 0.0).map(|p| -p * p.ln()).sum(),
+            Loss::BceWithLogits if outputs == 1 => entropy(freq.get(1).copied().unwrap_or(0.0)),
+            Loss::BceWithLogits => freq.iter().map(|&p| entropy(p)).sum::<f64>() / k as f64,
+            // One-hot targets: per-output variance p (1 - p).
+            Loss::Mse => freq.iter().map(|p| p * (1.0 - p)).sum::<f64>() / k as f64,
+        }
+    }
+
+    /// The loss of the best constant predictor on real-valued targets `values` (n, outputs)
+    /// under MSE: the mean per-output variance (1/k) sum_j (1/n) sum_i (y_ij - mean_j)^2.
+    pub fn constant_baseline_values(values: &Matrix<f64>) -> f64 {
+        let (n, k) = values.shape();
+        (0..k)
+            .map(|j| {
+                let mean = (0..n).map(|i| values.get(i, j)).sum::<f64>() / n as f64;
+                (0..n)
+                    .map(|i| (values.get(i, j) - mean).powi(2))
+                    .sum::<f64>()
+                    / n as f64
+            })
+            .sum::<f64>()
+            / k as f64
     }
 
     pub fn name(self) -> &'static str {

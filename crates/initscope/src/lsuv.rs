@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::output::json::f64_or_null;
+use crate::json::f64_or_null;
 
 use crate::activation::Activation;
 use crate::matrix::{variance, Matrix};

@@ -21,7 +21,8 @@ use crate::loss::{Loss, Targets};
 use crate::matrix::{variance, Matrix};
 use crate::network::{init_params, LayerInits, Mlp, Params, Workspace};
 use crate::optim::{OptimConfig, OptimKind, Optimizer};
-use crate::train::{train, RunOutput};
+use crate::records::RunOutput;
+use crate::train::train;
 
 /// One line of a reproduction's table.
 #[derive(Clone, Debug, PartialEq, Serialize)]

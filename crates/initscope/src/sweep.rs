@@ -35,7 +35,8 @@ use crate::output::folder::{
     commit_group, open_sweep_dir, remove_stale_in, stage_dir, Flush, Staged,
 };
 use crate::output::{check_out_dir, run_files, write_file_atomically, FolderKind};
-use crate::train::{train, Status, Summary};
+use crate::records::{Status, Summary};
+use crate::train::train;
 
 /// A parsed grid file.
 #[derive(Clone, Debug, PartialEq)]

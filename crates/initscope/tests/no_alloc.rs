@@ -4,11 +4,12 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use initscope::batch::{BatchTargets, Prepared};
 use initscope::config::{validate, RawConfig};
 use initscope::network::{Mlp, Workspace};
 use initscope::optim::{clip_grad_norm, Optimizer};
 use initscope::rng::{self, Stream};
-use initscope::train::{initial_params, BatchTargets, Prepared};
+use initscope::train::initial_params;
 use initscope::Float;
 
 struct Counting;

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::loss::Loss;
 use crate::matrix::Matrix;
 use crate::rng::{self, Stream};
 use crate::scalar::Float;
@@ -69,6 +70,15 @@ pub enum Labels {
 }
 
 impl Labels {
+    /// The loss of the best constant predictor on these labels under `loss`
+    /// ([`Loss::constant_baseline_classes`], [`Loss::constant_baseline_values`]).
+    pub fn constant_baseline(&self, loss: Loss, outputs: usize) -> f64 {
+        match self {
+            Labels::Classes(c) => loss.constant_baseline_classes(c, outputs),
+            Labels::Values(v) => Loss::constant_baseline_values(v),
+        }
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Labels::Classes(c) => c.len(),

@@ -19,8 +19,8 @@ use crate::diagnostics::spectrum::{numerical_rank, sigma_max, singular_values, s
 use crate::diagnostics::symmetry::{equitable_partition, exact_partition};
 use crate::matrix::Matrix;
 use crate::network::{Mlp, Workspace};
+use crate::records::{HistogramRecord, MetricRecord};
 use crate::scalar::Float;
-use crate::train::{HistogramRecord, MetricRecord};
 
 /// Steps below this are all recorded.
 const DENSE_STEPS: usize = 100;

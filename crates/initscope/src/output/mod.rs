@@ -6,7 +6,6 @@
 //! [`folder`] holds the `--out` rule every command follows.
 
 pub mod folder;
-pub mod json;
 pub mod safetensors;
 pub mod tensorboard;
 
@@ -17,7 +16,7 @@ pub use folder::{
 };
 
 use crate::error::{Error, Result};
-use crate::train::{MetricRecord, RunOutput};
+use crate::records::{MetricRecord, RunOutput};
 
 /// The TensorBoard event file of a run directory (`tensorboard --logdir` finds it by the
 /// `tfevents` in its name).

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use prost::Message;
 
 use crate::config::{Batch, RunConfig};
-use crate::train::{HistogramRecord, MetricRecord};
+use crate::records::{HistogramRecord, MetricRecord};
 
 /// tensorflow.HistogramProto.
 #[derive(Clone, PartialEq, Message)]

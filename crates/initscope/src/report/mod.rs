@@ -20,9 +20,9 @@ use serde::Serialize;
 use crate::config::RunConfig;
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
-use crate::output::safetensors::load_params;
+use crate::records::{HistogramRecord, MetricRecord, Status, Summary};
 use crate::sweep::SweepRecord;
-use crate::train::{HistogramRecord, MetricRecord, Status, Summary};
+use crate::weights::load_params;
 use plots::{heatmap, line_chart, matrix_map, spans_decades, Series};
 
 /// Largest weight matrix drawn as a heat map (rows and columns).

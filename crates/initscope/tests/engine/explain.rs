@@ -9,8 +9,9 @@ use initscope::explain::derive;
 use initscope::loss::Targets;
 use initscope::network::{LayerParams, Mlp, Params, Workspace};
 use initscope::optim::{OptimConfig, OptimKind, Optimizer};
+use initscope::records::RunOutput;
 use initscope::rng::{self, Stream};
-use initscope::train::{initial_params, train, RunOutput};
+use initscope::train::{initial_params, train};
 use initscope::{Matrix, Summary};
 
 use crate::support::config;

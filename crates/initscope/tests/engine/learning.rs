@@ -1,6 +1,7 @@
 //! The engine learns what it should, with PyTorch's default initialization.
 
-use initscope::train::{train, Status};
+use initscope::records::Status;
+use initscope::train::train;
 
 use crate::support::config;
 

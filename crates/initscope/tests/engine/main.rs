@@ -1,5 +1,6 @@
 //! Integration tests of the engine, one module per theme.
 
+mod architecture;
 mod data_files;
 mod determinism;
 mod explain;

@@ -271,7 +271,7 @@ fn a_report_of_non_finite_records_renders() {
     let mut data = load(&dir).unwrap();
     assert!(data.runs[0].summary.train_loss.is_nan());
     let mut ok = data.runs[0].clone();
-    ok.summary.status = initscope::train::Status::Ok;
+    ok.summary.status = initscope::records::Status::Ok;
     ok.summary.nonfinite_diagnostics = 7;
     data.runs.push(ok);
     let html = render(&data).unwrap();

@@ -1,8 +1,9 @@
 //! The symmetry facts of DESIGN.md, pinned exactly (bitwise, not within a tolerance).
 
+use initscope::batch::{BatchTargets, Prepared};
 use initscope::network::{Mlp, Params, Workspace};
 use initscope::optim::Optimizer;
-use initscope::train::{train, BatchTargets, Prepared};
+use initscope::train::train;
 
 use crate::support::{config, params};
 
