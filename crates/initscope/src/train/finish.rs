@@ -1,0 +1,172 @@
+//! Finish: the final evaluation, the gradient statistics at the final parameters, the structure,
+//! histograms and Jacobian at the end, the verdict and the summary.
+
+use super::eval::push_step_metrics;
+use super::{Event, Run, JACOBIAN_INPUTS};
+use crate::activation::Activation;
+use crate::diagnostics::flow::RecordAt;
+use crate::diagnostics::spectrum::jacobian_spectrum;
+use crate::diagnostics::verdict::{verdict, VerdictInputs};
+use crate::matrix::Matrix;
+use crate::network::Params;
+use crate::optim::warmup_factor;
+use crate::records::{nonfinite_diagnostics, MetricRecord, RunOutput, Status, Summary};
+use crate::scalar::Float;
+
+impl<T: Float> Run<'_, T> {
+    /// Ends the run: evaluates the final state (always, diverged or not: a diverged run records
+    /// its NaNs), records the end-of-run diagnostics and computes the verdict and summary.
+    pub(super) fn finish(mut self, observer: &mut dyn FnMut(&Event)) -> RunOutput {
+        let cfg = self.cfg;
+        let steps_done = self.steps_done;
+        if self.evals.last().map(|l| l.step) != Some(steps_done) {
+            let e = self.evaluation(steps_done);
+            super::eval::record_eval(&mut self.metrics, &e);
+            observer(&Event::Eval(&e));
+            self.evals.push(e);
+        }
+        if self.diverged_at.is_none()
+            && self.evals.last().is_some_and(|e| !e.train_loss.is_finite())
+        {
+            self.diverged_at = Some(steps_done);
+        }
+        let final_params = self.net.params();
+        self.record_end(&final_params);
+        let first = self
+            .evals
+            .first()
+            .expect("step 0 or the final step is always evaluated");
+        let last = self.evals.last().expect("at least one evaluation");
+        let mut breakers = Vec::new();
+        if cfg.dropout > 0.0 {
+            breakers.push(format!("dropout {}", cfg.dropout));
+        }
+        if cfg.grad_noise > 0.0 {
+            breakers.push(format!("gradient noise std {}", cfg.grad_noise));
+        }
+        let verdict = verdict(VerdictInputs {
+            initial: &self.initial,
+            last: &final_params,
+            act: cfg.act,
+            wake: &self.wake.wake,
+            grad_states: &self.updates.states(&self.wake.wake),
+            grad_norms_end: &self.updates.grad_norm_end,
+            grad_norms_step0: &self.grad_norms_step0,
+            steps: steps_done,
+            diverged: self.diverged_at.is_some(),
+            loss_start: first.train_loss,
+            loss_end: last.train_loss,
+            loss_constant_baseline: self.data.train.y.constant_baseline(cfg.loss, self.outputs),
+            tol: cfg.symmetry_tolerance(),
+            symmetry_breakers: breakers,
+        });
+        let wall_seconds = self.started.elapsed().as_secs_f64();
+        let (nonfinite_count, nonfinite_metrics, nonfinite_first) =
+            nonfinite_diagnostics(&self.metrics);
+        let summary = Summary {
+            run_id: cfg.run_id(),
+            status: if self.diverged_at.is_some() {
+                Status::Diverged
+            } else {
+                Status::Ok
+            },
+            steps: steps_done,
+            diverged_at_step: self.diverged_at,
+            loss_start: first.train_loss,
+            train_loss: last.train_loss,
+            train_acc: last.train_acc,
+            test_loss: last.test_loss,
+            test_acc: last.test_acc,
+            val_loss: last.val_loss,
+            val_acc: last.val_acc,
+            num_params: self.net.num_params(),
+            lsuv: self.lsuv,
+            precision: T::NAME.to_string(),
+            wall_seconds,
+            samples_per_second: (steps_done * self.bs) as f64 / wall_seconds.max(1e-9),
+            nonfinite_diagnostics: nonfinite_count,
+            nonfinite_metrics,
+            nonfinite_first,
+            verdict,
+        };
+        let histograms = self.flow.map(|f| f.histograms).unwrap_or_default();
+        RunOutput {
+            config: cfg.clone(),
+            summary,
+            evals: self.evals,
+            metrics: self.metrics,
+            histograms,
+            started_at: self.started_at,
+            initial_params: self.initial,
+            params: final_params,
+        }
+    }
+
+    /// The end-of-run diagnostics (diagnostics on): the gradient at the final parameters on the
+    /// batch that would come next, so gradient curves end at the last step like the losses (no
+    /// update follows it); the structure and weight histograms; activation histograms on the
+    /// first training rows; the Jacobian spectrum with `jacobian_end`.
+    fn record_end(&mut self, final_params: &Params) {
+        let cfg = self.cfg;
+        let steps_done = self.steps_done;
+        let Some(f) = self.flow.as_mut() else {
+            return;
+        };
+        if self.diverged_at.is_none() && self.last_flow_step.is_some_and(|s| s < steps_done) {
+            let pos = steps_done % self.steps_per_epoch;
+            let idx = &self.order[pos * self.bs..((pos + 1) * self.bs).min(self.n)];
+            self.ws.load_rows(&self.train.x, idx);
+            self.bt.load(&self.train, idx);
+            let dropout = (cfg.dropout > 0.0).then_some((cfg.dropout, &mut self.dropout_rng));
+            let batch_loss =
+                self.net
+                    .loss_and_grads(&mut self.ws, cfg.loss, self.bt.targets(cfg.loss), dropout);
+            let at = RecordAt {
+                dense: true,
+                sparse: false,
+            };
+            f.before_update(steps_done, at, &self.net, &self.ws, &mut self.metrics);
+            let lr = cfg.schedule.lr(cfg.optim.lr, steps_done, cfg.steps)
+                * warmup_factor(steps_done, cfg.warmup);
+            push_step_metrics(&mut self.metrics, steps_done, batch_loss, lr);
+        }
+        f.record_structure(steps_done, &self.net, &mut self.metrics);
+        f.record_weight_histograms(steps_done, &self.net);
+        let idx: Vec<usize> = (0..self.bs.min(self.n)).collect();
+        self.ws.load_rows(&self.train.x, &idx);
+        self.net.forward(&mut self.ws, None);
+        f.record_activation_histograms(steps_done, &self.net, &self.ws);
+        if cfg.jacobian_end {
+            record_jacobian(
+                &mut self.metrics,
+                steps_done,
+                final_params,
+                cfg.act,
+                &self.data.train.x.head_f64(JACOBIAN_INPUTS),
+            );
+        }
+    }
+}
+
+/// The Jacobian spectrum of the network at `params` over the rows of `x`, as metric records.
+pub(super) fn record_jacobian(
+    metrics: &mut Vec<MetricRecord>,
+    step: usize,
+    params: &Params,
+    act: Activation,
+    x: &Matrix<f64>,
+) {
+    let j = jacobian_spectrum(params, act, x, x.rows());
+    for (metric, value) in [
+        ("jacobian_sv2_mean", j.mean),
+        ("jacobian_sv2_var", j.variance),
+        ("jacobian_sv2_max", j.max),
+    ] {
+        metrics.push(MetricRecord {
+            step,
+            metric: metric.into(),
+            layer: None,
+            value,
+        });
+    }
+}

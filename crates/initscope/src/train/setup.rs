@@ -1,0 +1,157 @@
+//! Set-up: where a run starts (drawn, LSUV-calibrated or loaded parameters) and the state of a
+//! run before its first step (data in the training precision, network, workspace, optimizer,
+//! random streams, trackers).
+
+use std::time::Instant;
+
+use super::{Run, EVAL_CHUNK, JACOBIAN_INPUTS};
+use crate::batch::{BatchTargets, Prepared};
+use crate::config::RunConfig;
+use crate::data::Dataset;
+use crate::diagnostics::flow::FlowRecorder;
+use crate::diagnostics::verdict::{UpdateTracker, WakeTracker, VANISH_WINDOW};
+use crate::error::{Error, Result};
+use crate::init::Init;
+use crate::lsuv::{lsuv, LsuvLayer};
+use crate::network::{init_params, Mlp, Params, Workspace};
+use crate::optim::Optimizer;
+use crate::rng::{self, Stream};
+use crate::scalar::Float;
+use crate::weights::WeightsFile;
+
+/// Where a run starts: its parameters, and what LSUV did when it was used.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InitialState {
+    pub params: Params,
+    pub lsuv: Vec<LsuvLayer>,
+}
+
+/// Rows LSUV calibrates on.
+pub const LSUV_BATCH: usize = 256;
+
+/// The starting parameters: loaded from `init_from` when set, else drawn from the initializers,
+/// then LSUV-calibrated on a batch of training rows (drawn from stream `Lsuv`) for layers whose
+/// initializer is `lsuv`.
+pub fn initial_params(cfg: &RunConfig, data: &Dataset) -> Result<InitialState> {
+    if let Some(path) = &cfg.init_from {
+        let file = WeightsFile::read(path)?;
+        if let Some(want) = &cfg.init_from_sha256 {
+            if *want != file.sha256 {
+                return Err(Error::file(
+                    path,
+                    format!(
+                        "changed since the run was configured (SHA-256 {}, the run id was made from {want})",
+                        file.sha256
+                    ),
+                ));
+            }
+        }
+        return Ok(InitialState {
+            params: file.params(&cfg.arch, cfg.bias)?,
+            lsuv: Vec::new(),
+        });
+    }
+    let inits = cfg.layer_inits();
+    let mut params = init_params(&cfg.arch, &inits, cfg.bias, cfg.seed, cfg.act);
+    let which: Vec<Option<(f64, usize)>> = inits
+        .iter()
+        .map(|i| match i.weight {
+            Init::Lsuv { tol, max_iter } => Some((tol, max_iter)),
+            _ => None,
+        })
+        .collect();
+    let mut lsuv_report = Vec::new();
+    if which.iter().any(Option::is_some) {
+        let n = data.train.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        rng::shuffle(&mut rng::stream(cfg.seed, Stream::Lsuv), &mut order);
+        order.truncate(LSUV_BATCH.min(n));
+        let x = data.train.x.select_f64(&order);
+        lsuv_report = lsuv(&mut params, cfg.act, &x, &which);
+    }
+    Ok(InitialState {
+        params,
+        lsuv: lsuv_report,
+    })
+}
+
+impl<'a, T: Float> Run<'a, T> {
+    /// Everything a run holds before step 0; the Jacobian spectrum at the initialization is
+    /// recorded here (diagnostics on).
+    pub(super) fn set_up(cfg: &'a RunConfig, data: &'a Dataset, start: InitialState) -> Self {
+        // The starting point as the run holds it (the f64 draws rounded to its precision), so the
+        // verdict compares like with like.
+        let initial = Mlp::<T>::from_params(&start.params, cfg.act).params();
+        let started = Instant::now();
+        let started_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let outputs = *cfg.arch.last().expect("validated arch");
+        let train = Prepared::<T>::new(&data.train, cfg.loss, outputs);
+        let test = Prepared::<T>::new(&data.test, cfg.loss, outputs);
+        let val = data
+            .val
+            .as_ref()
+            .map(|v| Prepared::<T>::new(v, cfg.loss, outputs));
+        let n = train.len();
+        let bs = cfg.batch_size(n);
+        let steps_per_epoch = n.div_ceil(bs);
+        let capacity =
+            bs.max(EVAL_CHUNK.min(n.max(test.len()).max(val.as_ref().map_or(0, Prepared::len))));
+
+        let net = Mlp::<T>::from_params(&initial, cfg.act);
+        let ws = Workspace::<T>::new(&cfg.arch, capacity, cfg.dropout > 0.0);
+        let bt = BatchTargets::<T>::new(capacity, outputs);
+        let opt = Optimizer::new(cfg.optim.clone(), &net.layers);
+        let wake = WakeTracker::new(net.layers.len());
+        let updates = UpdateTracker::new(&net.layers);
+        let flow = cfg
+            .diagnostics
+            .then(|| FlowRecorder::new(&net, cfg.symmetry_tolerance()));
+        let mut metrics = Vec::new();
+        if cfg.diagnostics {
+            super::finish::record_jacobian(
+                &mut metrics,
+                0,
+                &initial,
+                cfg.act,
+                &data.train.x.head_f64(JACOBIAN_INPUTS),
+            );
+        }
+        Run {
+            cfg,
+            data,
+            lsuv: start.lsuv,
+            initial,
+            started,
+            started_at,
+            outputs,
+            train,
+            test,
+            val,
+            n,
+            bs,
+            steps_per_epoch,
+            net,
+            ws,
+            bt,
+            opt,
+            shuffle_rng: rng::stream(cfg.seed, Stream::Shuffle),
+            dropout_rng: rng::stream(cfg.seed, Stream::Dropout),
+            noise_rng: rng::stream(cfg.seed, Stream::GradNoise),
+            order: (0..n).collect(),
+            eval_idx: Vec::with_capacity(capacity),
+            wake,
+            // The last VANISH_WINDOW steps keep their gradients and measure their updates.
+            window_start: cfg.steps.saturating_sub(VANISH_WINDOW),
+            updates,
+            grad_norms_step0: Vec::new(),
+            flow,
+            metrics,
+            evals: Vec::new(),
+            diverged_at: None,
+            steps_done: 0,
+            last_flow_step: None,
+        }
+    }
+}

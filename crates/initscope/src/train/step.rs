@@ -1,0 +1,134 @@
+//! One training step: load the minibatch, forward and backward, the trackers and gradient-flow
+//! records, gradient noise and clipping, and the optimizer's update (fused into the backward
+//! pass when nothing reads the gradients and the optimizer is plain SGD).
+
+use super::eval::push_step_metrics;
+use super::Run;
+use crate::config::Batch;
+use crate::layer::DenseGrads;
+use crate::matrix::norm;
+use crate::network::Mlp;
+use crate::optim::{clip_grad_norm, warmup_factor};
+use crate::rng;
+use crate::scalar::Float;
+
+impl<T: Float> Run<'_, T> {
+    /// Takes update `step` + 1 (the gradient at step `step`, then the update). `is_eval` says the
+    /// step was just evaluated (its `lr` and `batch_loss` are recorded). Returns false when the
+    /// minibatch loss is not finite: the run diverged at `step` and stops.
+    pub(super) fn step(&mut self, step: usize, is_eval: bool) -> bool {
+        let cfg = self.cfg;
+        let pos = step % self.steps_per_epoch;
+        let idx = &self.order[pos * self.bs..((pos + 1) * self.bs).min(self.n)];
+        self.ws.load_rows(&self.train.x, idx);
+        self.bt.load(&self.train, idx);
+        let dropout = (cfg.dropout > 0.0).then_some((cfg.dropout, &mut self.dropout_rng));
+        let lr = cfg.schedule.lr(cfg.optim.lr, step, cfg.steps) * warmup_factor(step, cfg.warmup);
+        let recorded = self
+            .flow
+            .as_mut()
+            .and_then(|f| f.schedule(step).map(|at| (f, at)));
+        // Nothing reads this step's gradients (every layer is awake, no gradient-flow record,
+        // noise or clipping) and the optimizer is plain SGD: the update is fused into the
+        // backward pass, which saves the gradients' memory traffic and a pass over the weights.
+        let fused = step > 0
+            && recorded.is_none()
+            && self.wake.all_awake()
+            && self.opt.config.is_plain_sgd()
+            && cfg.grad_noise == 0.0
+            && cfg.clip_grad_norm.is_none()
+            && step < self.window_start;
+        let targets = self.bt.targets(cfg.loss);
+        let batch_loss = if fused {
+            self.net
+                .loss_and_sgd_step(&mut self.ws, cfg.loss, targets, dropout, lr)
+        } else {
+            self.net
+                .loss_and_grads(&mut self.ws, cfg.loss, targets, dropout)
+        };
+        if !batch_loss.is_finite() {
+            self.diverged_at = Some(step);
+            return false;
+        }
+        if !fused {
+            self.wake.observe(step, &self.ws.grads);
+        }
+        // Gradient norms before any added noise; the weights before the update.
+        let in_window = !fused && step >= self.window_start;
+        if in_window {
+            self.updates.before_update(&self.net.layers, &self.ws.grads);
+        }
+        if step == 0 {
+            self.grad_norms_step0 = self
+                .ws
+                .grads
+                .iter()
+                .map(|g| (g.d_weight.norm(), norm(&g.d_bias)))
+                .collect();
+        }
+        let recorded = match recorded {
+            Some((f, at)) => {
+                f.before_update(step, at, &self.net, &self.ws, &mut self.metrics);
+                self.last_flow_step = Some(step);
+                true
+            }
+            None => false,
+        };
+        if is_eval || recorded {
+            push_step_metrics(&mut self.metrics, step, batch_loss, lr);
+        }
+        if cfg.grad_noise > 0.0 {
+            add_gradient_noise(
+                &mut self.ws.grads,
+                &self.net,
+                cfg.grad_noise,
+                &mut self.noise_rng,
+            );
+        }
+        if let Some(max_norm) = cfg.clip_grad_norm {
+            clip_grad_norm(&mut self.ws.grads, max_norm);
+        }
+        if fused {
+            self.opt.steps += 1;
+        } else {
+            self.opt.step(&mut self.net.layers, &self.ws.grads, lr);
+        }
+        if in_window {
+            self.updates
+                .after_update(&self.net.layers, lr / cfg.optim.lr);
+        }
+        if recorded {
+            if let Some(f) = self.flow.as_mut() {
+                f.after_update(step, &self.net, &mut self.metrics);
+            }
+        }
+        self.steps_done = step + 1;
+        true
+    }
+
+    /// Shuffles the training order at the start of every epoch (minibatch runs only).
+    pub(super) fn start_epoch_if_due(&mut self, step: usize) {
+        if step % self.steps_per_epoch == 0 && self.cfg.batch != Batch::Full {
+            rng::shuffle(&mut self.shuffle_rng, &mut self.order);
+        }
+    }
+}
+
+/// Adds N(0, std²) from the `GradNoise` stream to every weight and (present) bias gradient.
+fn add_gradient_noise<T: Float>(
+    grads: &mut [DenseGrads<T>],
+    net: &Mlp<T>,
+    std: f64,
+    rng: &mut rng::Rng,
+) {
+    for (g, layer) in grads.iter_mut().zip(&net.layers) {
+        for x in g.d_weight.as_mut_slice() {
+            *x += T::from_f64(std * rng::normal(rng));
+        }
+        if layer.has_bias {
+            for x in &mut g.d_bias {
+                *x += T::from_f64(std * rng::normal(rng));
+            }
+        }
+    }
+}
