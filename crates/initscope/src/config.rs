@@ -32,7 +32,7 @@ use crate::network::LayerInits;
 use crate::optim::{OptimConfig, OptimKind, Schedule};
 use crate::weights::WeightsFile;
 
-/// A batch size as written: a number or "full".
+/// A batch size as written: a number or "full" (`--batch` on the command line is always a name).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum BatchArg {
@@ -40,50 +40,162 @@ pub enum BatchArg {
     Name(String),
 }
 
-/// A configuration as written, before validation. `None` means "the default".
+/// The run flags of `initscope train` (and explain, gradcheck), as written, before validation:
+/// the one list of them. `None` means "the default"; a switch (`--no-bias`) is `Some(true)` when
+/// given. The same struct is the command line (with the `clap` feature: the field docs are the
+/// flags' `--help`), a `--config` TOML file and a sweep grid's keys (field names: the flags'
+/// names with underscores), and the input of [`validate`]. A new flag is one field here, read
+/// in [`validate_cached`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    /// Dataset spec: xor, moons, circles, spirals, blobs, teacher, mnist1d, fashion-mnist, mnist,
+    /// with options, e.g. `moons:n=512,noise=0.2,seed=1`, or a file: PATH.npz, PATH.csv,
+    /// idx:IMAGES,LABELS, npy:X,Y, csv:PATH [default: moons].
+    #[cfg_attr(feature = "clap", arg(long))]
     pub data: Option<String>,
+    /// Full architecture, input to output, e.g. 2-16-16-2 (must match the data).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub arch: Option<String>,
+    /// Hidden widths, e.g. 16,16; "" or none for no hidden layer [default: 16,16].
+    #[cfg_attr(feature = "clap", arg(long))]
     pub hidden: Option<String>,
+    /// Hidden activation: identity, tanh, sigmoid, relu, leaky_relu[:slope], elu[:alpha], selu,
+    /// gelu, softplus, silu, softsign [default: tanh].
+    #[allow(rustdoc::broken_intra_doc_links)] // `[:slope]` is --help text, not a link
+    #[cfg_attr(feature = "clap", arg(long))]
     pub act: Option<String>,
+    /// Weight initializer spec, e.g. zeros, constant:0.1, uniform:-0.1,0.1, normal:std=0.02,
+    /// pytorch [default: pytorch].
+    #[cfg_attr(feature = "clap", arg(long))]
     pub init: Option<String>,
+    /// Bias initializer spec [default: pytorch with --init pytorch, else zeros].
+    #[cfg_attr(feature = "clap", arg(long))]
     pub bias_init: Option<String>,
+    /// Per-layer weight initializer, LAYER=SPEC (layers 1..L, L the output); repeatable.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "L=SPEC"))]
     pub layer_init: Option<Vec<String>>,
+    /// Per-layer bias initializer, LAYER=SPEC; repeatable.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "L=SPEC"))]
     pub layer_bias_init: Option<Vec<String>>,
+    /// No biases anywhere.
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, num_args = 0, default_missing_value = "true")
+    )]
     pub no_bias: Option<bool>,
+    /// Loss: cross_entropy, mse, bce [default: cross_entropy for classes, mse for regression].
+    #[cfg_attr(feature = "clap", arg(long))]
     pub loss: Option<String>,
+    /// Optimizer: sgd, momentum, nesterov, adam, adamw, rmsprop [default: sgd].
+    #[cfg_attr(feature = "clap", arg(long))]
     pub optim: Option<String>,
+    /// Learning rate [default: 0.1; adam/adamw 1e-3; rmsprop 1e-2].
+    #[cfg_attr(feature = "clap", arg(long, allow_negative_numbers = true))]
     pub lr: Option<f64>,
+    /// Momentum for momentum/nesterov [default: 0.9].
+    #[cfg_attr(feature = "clap", arg(long, allow_negative_numbers = true))]
     pub momentum: Option<f64>,
+    /// Adam beta1 [default: 0.9].
+    #[cfg_attr(feature = "clap", arg(long))]
     pub beta1: Option<f64>,
+    /// Adam beta2 [default: 0.999].
+    #[cfg_attr(feature = "clap", arg(long))]
     pub beta2: Option<f64>,
+    /// Adam/RMSprop epsilon [default: 1e-8].
+    #[cfg_attr(feature = "clap", arg(long))]
     pub eps: Option<f64>,
+    /// RMSprop smoothing constant [default: 0.99].
+    #[cfg_attr(feature = "clap", arg(long))]
     pub alpha: Option<f64>,
+    /// Weight decay (coupled; decoupled for adamw) [default: 0; adamw 0.01].
+    #[cfg_attr(feature = "clap", arg(long, allow_negative_numbers = true))]
     pub weight_decay: Option<f64>,
+    /// Learning-rate schedule: constant, step:every=N,gamma=G, cosine[:min=M].
+    #[cfg_attr(feature = "clap", arg(long))]
     pub schedule: Option<String>,
+    /// Linear warmup over this many updates.
+    #[cfg_attr(feature = "clap", arg(long, allow_negative_numbers = true))]
     pub warmup: Option<i64>,
+    /// Clip the global gradient norm to this value.
+    #[cfg_attr(feature = "clap", arg(long, allow_negative_numbers = true))]
     pub clip_grad_norm: Option<f64>,
+    /// Minibatch size or "full" [default: 64].
+    #[cfg_attr(feature = "clap", arg(long, value_parser = batch_text()))]
     pub batch: Option<BatchArg>,
+    /// Number of updates [default: 1000].
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, allow_negative_numbers = true, conflicts_with = "epochs")
+    )]
     pub steps: Option<i64>,
+    /// Number of epochs (passes over the training split).
+    #[cfg_attr(feature = "clap", arg(long, allow_negative_numbers = true))]
     pub epochs: Option<i64>,
+    /// Dropout probability on hidden layers (inverted dropout) [default: 0].
+    #[cfg_attr(feature = "clap", arg(long, allow_negative_numbers = true))]
     pub dropout: Option<f64>,
+    /// Run seed: initial weights, shuffling, dropout [default: 0].
+    #[cfg_attr(feature = "clap", arg(long, allow_negative_numbers = true))]
     pub seed: Option<i64>,
+    /// f32 or f64 [default: f32].
+    #[cfg_attr(feature = "clap", arg(long))]
     pub precision: Option<String>,
+    /// Evaluate every N updates [default: every epoch with --epochs, else steps/20].
+    #[cfg_attr(feature = "clap", arg(long, allow_negative_numbers = true))]
     pub eval_every: Option<i64>,
+    /// Start from these weights: a safetensors file initscope wrote (its metadata gives the
+    /// architecture and activation) or a PyTorch state_dict (the Linear layers' `P.weight` and
+    /// `P.bias`, in key order). Flags that contradict the file are refused.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "FILE.safetensors", value_parser = path_text()))]
     pub init_from: Option<String>,
+    /// Add N(0, STD²) noise to every gradient entry (breaks symmetry) [default: 0].
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "STD", allow_negative_numbers = true)
+    )]
     pub grad_noise: Option<f64>,
+    /// Record gradient-flow, activation and spectral statistics: on or off [default: on].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "on|off"))]
     pub diagnostics: Option<String>,
+    /// Also record the input-output Jacobian spectrum at the end (it is always recorded at init).
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, num_args = 0, default_missing_value = "true")
+    )]
     pub jacobian_end: Option<bool>,
+    /// Relative tolerance of the symmetry partition [default: 1e-6 in f64, 1e-4 in f32].
+    #[cfg_attr(feature = "clap", arg(long, allow_negative_numbers = true))]
     pub sym_tol: Option<f64>,
+    /// Directory searched first for fashion-mnist/mnist IDX files (then $INITSCOPE_DATA, then
+    /// /usr/share/datasets).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "DIR", value_parser = path_text()))]
     pub data_dir: Option<String>,
+    /// CSV label column: 0-based index or header name [default: the last column].
+    #[cfg_attr(feature = "clap", arg(long))]
     pub label_column: Option<String>,
+    /// classification or regression for CSV/NumPy targets [default: classification when all
+    /// labels are non-negative integers].
+    #[cfg_attr(feature = "clap", arg(long))]
     pub task: Option<String>,
+    /// Fraction held out as the test split for sources without one [default: 0.2].
+    #[cfg_attr(feature = "clap", arg(long, allow_negative_numbers = true))]
     pub test_fraction: Option<f64>,
+    /// Fraction of the training rows held out for validation [default: 0].
+    #[cfg_attr(feature = "clap", arg(long, allow_negative_numbers = true))]
     pub val_fraction: Option<f64>,
+    /// Standardize features with the training split's per-feature mean and std.
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, num_args = 0, default_missing_value = "true")
+    )]
     pub standardize: Option<bool>,
-    /// Memory the run may take (`--max-memory`, e.g. `4G`); not part of the run's identity.
+    /// Memory the run may take, e.g. 4G or 512M [default: the smaller of the cgroup's limit
+    /// and MemAvailable]. Data, parameters, optimizer state, workspace and diagnostics are
+    /// estimated before anything is allocated; a run above the limit is refused.
+    // Not part of the run's identity: RunConfig has no such field.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SIZE"))]
     pub max_memory: Option<String>,
 }
 
@@ -94,54 +206,35 @@ impl RawConfig {
         toml::from_str(&text).map_err(|e| Error::file(path, one_line(&e.to_string())))
     }
 
-    /// `self` with every field that `over` sets replaced (command line over file).
+    /// `self` with every field that `over` sets replaced (command line over file): the two as
+    /// TOML tables of the keys they set, the second laid over the first.
     pub fn merged_with(self, over: RawConfig) -> RawConfig {
-        macro_rules! pick {
-            ($($f:ident),*) => { RawConfig { $($f: over.$f.or(self.$f)),* } };
-        }
-        pick!(
-            data,
-            arch,
-            hidden,
-            act,
-            init,
-            bias_init,
-            layer_init,
-            layer_bias_init,
-            no_bias,
-            loss,
-            optim,
-            lr,
-            momentum,
-            beta1,
-            beta2,
-            eps,
-            alpha,
-            weight_decay,
-            schedule,
-            warmup,
-            clip_grad_norm,
-            batch,
-            steps,
-            epochs,
-            dropout,
-            seed,
-            precision,
-            eval_every,
-            init_from,
-            grad_noise,
-            diagnostics,
-            jacobian_end,
-            sym_tol,
-            data_dir,
-            label_column,
-            task,
-            test_fraction,
-            val_fraction,
-            standardize,
-            max_memory
-        )
+        let mut table = self.to_table();
+        table.extend(over.to_table());
+        table
+            .try_into()
+            .expect("keys and values taken from two RawConfigs make a RawConfig")
     }
+
+    /// The keys this configuration sets, with their values, as in a TOML file.
+    fn to_table(&self) -> toml::Table {
+        toml::Table::try_from(self).expect("every field of a RawConfig is a TOML value")
+    }
+}
+
+/// The value parser of `--init-from` and `--data-dir`: a path (an empty value is refused, as for
+/// every path flag) kept as text.
+#[cfg(feature = "clap")]
+fn path_text() -> impl clap::builder::TypedValueParser<Value = String> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PathBufValueParser::new().map(|p| p.display().to_string())
+}
+
+/// The value parser of `--batch`: the text, checked by [`validate`] like a TOML `batch`.
+#[cfg(feature = "clap")]
+fn batch_text() -> impl clap::builder::TypedValueParser<Value = BatchArg> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::StringValueParser::new().map(BatchArg::Name)
 }
 
 fn one_line(s: &str) -> String {
@@ -1195,6 +1288,27 @@ mod tests {
 
     fn raw(pairs: &str) -> RawConfig {
         toml::from_str(pairs).unwrap()
+    }
+
+    #[test]
+    fn merging_keeps_the_file_and_replaces_what_the_flags_set() {
+        let file =
+            raw("lr = 0.5\nno_bias = true\nbatch = 32\nlayer_init = [\"1=zeros\"]\nseed = 3");
+        let flags = RawConfig {
+            lr: Some(f64::NAN),
+            batch: Some(BatchArg::Name("full".into())),
+            layer_init: Some(vec![]),
+            hidden: Some(String::new()),
+            ..Default::default()
+        };
+        let m = file.clone().merged_with(flags);
+        assert!(m.lr.unwrap().is_nan());
+        assert_eq!(m.batch, Some(BatchArg::Name("full".into())));
+        assert_eq!(m.layer_init, Some(vec![]));
+        assert_eq!(m.hidden.as_deref(), Some(""));
+        assert_eq!((m.no_bias, m.seed), (Some(true), Some(3)));
+        assert_eq!(file.clone().merged_with(RawConfig::default()), file);
+        assert_eq!(RawConfig::default().merged_with(file.clone()), file);
     }
 
     #[test]

@@ -46,25 +46,6 @@ pub struct Grid {
     pub axes: Vec<(String, Vec<toml::Value>)>,
 }
 
-/// Keys whose values are strings on the command line (numbers written bare are accepted).
-const STRING_KEYS: &[&str] = &[
-    "data",
-    "arch",
-    "hidden",
-    "act",
-    "init",
-    "bias_init",
-    "loss",
-    "optim",
-    "schedule",
-    "precision",
-    "diagnostics",
-    "data_dir",
-    "label_column",
-    "task",
-    "init_from",
-];
-
 /// A value as written on the command line, for runs.csv.
 pub fn value_text(v: &toml::Value) -> String {
     match v {
@@ -74,17 +55,27 @@ pub fn value_text(v: &toml::Value) -> String {
     }
 }
 
+/// Whether `key = value` alone is a valid [`RawConfig`]: the key is a run flag that takes a
+/// value of this TOML type.
+fn takes(key: &str, value: toml::Value) -> bool {
+    toml::Table::from_iter([(key.to_string(), value)])
+        .try_into::<RawConfig>()
+        .is_ok()
+}
+
+/// A grid value as on the command line: a number or boolean for a text-only flag (`hidden = 16`,
+/// `act = ...`) becomes its text; a string for a flag that takes no text (`seed = "1"`) becomes
+/// the number it spells, if any. The flag's type is [`RawConfig`]'s, so `batch` (a number or a
+/// name) keeps either.
 fn normalise(key: &str, v: &toml::Value) -> toml::Value {
+    let text = takes(key, toml::Value::String(String::new()));
     match v {
         toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_)
-            if STRING_KEYS.contains(&key) =>
+            if text && !takes(key, toml::Value::Integer(0)) =>
         {
             toml::Value::String(value_text(v))
         }
-        toml::Value::String(s) if key == "hidden" || key == "arch" => {
-            toml::Value::String(s.clone())
-        }
-        toml::Value::String(s) if !STRING_KEYS.contains(&key) && key != "batch" => {
+        toml::Value::String(s) if !text => {
             if let Ok(i) = s.trim().parse::<i64>() {
                 toml::Value::Integer(i)
             } else if let Ok(f) = s.trim().parse::<f64>() {
@@ -947,6 +938,39 @@ mod tests {
         assert!(!e.contains('\n') && e.contains("[axes] steps = [1]"), "{e}");
         let e = parse_err("[axes]\nseed = [0, 1\n");
         assert!(!e.contains('\n') && e.starts_with("g.toml: "), "{e}");
+    }
+
+    #[test]
+    fn grid_values_take_the_type_of_their_flag() {
+        let text = "[fixed]\nhidden = 16\nact = true\nlr = \"0.5\"\nno_bias = true\n\
+                    [axes]\nseed = [\"1\", 2]\nbatch = [64, \"full\", \"32\"]\n\
+                    layer_init = [[\"2=zeros\"]]\nmax_memory = [1024, \"4G\"]\n";
+        let g = Grid::parse(text, Path::new("g.toml")).unwrap();
+        let v = |s: &str| toml::Value::String(s.into());
+        assert_eq!(g.fixed["hidden"], v("16"));
+        assert_eq!(g.fixed["act"], v("true"));
+        assert_eq!(g.fixed["lr"], toml::Value::Float(0.5));
+        assert_eq!(g.fixed["no_bias"], toml::Value::Boolean(true));
+        let axis = |k: &str| &g.axes.iter().find(|(key, _)| key == k).unwrap().1;
+        assert_eq!(
+            axis("seed"),
+            &[toml::Value::Integer(1), toml::Value::Integer(2)]
+        );
+        assert_eq!(
+            axis("batch"),
+            &[toml::Value::Integer(64), v("full"), v("32")]
+        );
+        assert_eq!(
+            axis("layer_init"),
+            &[toml::Value::Array(vec![v("2=zeros")])]
+        );
+        assert_eq!(axis("max_memory"), &[v("1024"), v("4G")]);
+        // A string on an unknown key is read as a number too, and the key refused.
+        let e = parse_err("[axes]\nfoo = [\"3\"]\n");
+        assert!(
+            e.starts_with("g.toml: [axes] foo = 3: unknown field `foo`"),
+            "{e}"
+        );
     }
 
     #[test]
