@@ -9,11 +9,11 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use initscope::activation::Activation;
 use initscope::bench::step_flops;
 use initscope::init::Init;
-use initscope::layer::{Dense, DenseCache, DenseGrads};
 use initscope::lockstep::{train_lockstep, LANES};
 use initscope::loss::{Loss, Targets};
 use initscope::matrix::Matrix;
-use initscope::network::{init_params, LayerInits};
+use initscope::nn::{init_params, LayerInits};
+use initscope::nn::{Dense, DenseCache, DenseGrads};
 use std::hint::black_box;
 
 fn filled(rows: usize, cols: usize, seed: u32) -> Matrix<f32> {

@@ -6,7 +6,7 @@
 use crate::data::{Labels, Split};
 use crate::loss::{Loss, Targets};
 use crate::matrix::Matrix;
-use crate::network::{Mlp, Workspace};
+use crate::nn::{Mlp, Workspace};
 use crate::scalar::Float;
 
 /// A split in the training precision (borrowed when the data is stored in it), with targets in

@@ -16,7 +16,7 @@ use crate::init::Init;
 use crate::lockstep::train_lockstep;
 use crate::loss::{Loss, Targets};
 use crate::matrix::{matmul_nt, Matrix};
-use crate::network::{init_params, LayerInits, Mlp, Workspace};
+use crate::nn::{init_params, LayerInits, Mlp, Workspace};
 use crate::rng::{self, Stream};
 
 /// One measured figure.

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::loss::Loss;
 use crate::memory::{self, MemoryEstimate, MemoryLimit};
-use crate::network::LayerInits;
+use crate::nn::LayerInits;
 use crate::optim::{OptimConfig, OptimKind, Schedule};
 use crate::weights::WeightsFile;
 

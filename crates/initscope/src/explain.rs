@@ -15,7 +15,7 @@ use crate::config::{Batch, RunConfig};
 use crate::data::Dataset;
 use crate::diagnostics::symmetry::{equitable_partition, quotient};
 use crate::matrix::{matmul_nn, Matrix};
-use crate::network::{Mlp, Params, Workspace};
+use crate::nn::{Mlp, Params, Workspace};
 use crate::rng::{self, Stream};
 
 /// Matrices with at most this many rows and columns (and batches of at most this many rows) are

@@ -19,7 +19,7 @@ use crate::activation::Activation;
 use crate::batch::{BatchTargets, Prepared};
 use crate::data::Split;
 use crate::loss::Loss;
-use crate::network::{Mlp, Params, Workspace};
+use crate::nn::{Mlp, Params, Workspace};
 
 /// Knobs of a gradient check.
 #[derive(Clone, Debug, PartialEq)]

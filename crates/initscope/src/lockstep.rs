@@ -13,7 +13,7 @@
 //!            δ_{l-1}[p][i] = f'(z_{l-1}[p][i]) Σ_j δ_l[p][j] W_l[j][i]
 //! update:    W_l -= lr dW_l,  b_l -= lr db_l                       (full-batch gradient descent)
 //! ```
-//! The formulas are the single-run engine's ([`crate::network`]); only the summation order
+//! The formulas are the single-run engine's ([`crate::nn`]); only the summation order
 //! differs, so the two agree to rounding (test `lockstep_matches_the_single_run_engine`).
 //! Scope: full-batch gradient descent (every run sees the whole data set each step), any
 //! activation, MSE, BCE-with-logits or cross-entropy, with or without biases. Groups of packs
@@ -25,7 +25,7 @@ use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::loss::{Loss, Targets};
 use crate::matrix::Matrix;
-use crate::network::{LayerParams, Params};
+use crate::nn::{LayerParams, Params};
 use crate::scalar::Float;
 
 /// Runs per pack: 8 f32 lanes fill one AVX2 register (two for f64).

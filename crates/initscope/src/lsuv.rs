@@ -11,7 +11,7 @@ use crate::json::f64_or_null;
 
 use crate::activation::Activation;
 use crate::matrix::{variance, Matrix};
-use crate::network::{Mlp, Params, Workspace};
+use crate::nn::{Mlp, Params, Workspace};
 
 /// What LSUV did to one layer (1-based).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

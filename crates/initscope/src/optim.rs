@@ -18,7 +18,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::layer::{Dense, DenseGrads};
+use crate::nn::{Dense, DenseGrads};
 use crate::scalar::Float;
 use crate::spec::{fmt_f64, Spec};
 
@@ -107,7 +107,7 @@ pub struct OptimConfig {
 
 impl OptimConfig {
     /// Plain SGD (`p -= lr g`: no momentum, no weight decay), the update
-    /// [`crate::network::Mlp::loss_and_sgd_step`] fuses into the backward pass.
+    /// [`crate::nn::Mlp::loss_and_sgd_step`] fuses into the backward pass.
     pub fn is_plain_sgd(&self) -> bool {
         self.kind == OptimKind::Sgd && self.weight_decay == 0.0
     }

@@ -13,12 +13,9 @@ use sha2::{Digest, Sha256};
 use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
-use crate::network::{LayerParams, Params};
+use crate::nn::{LayerParams, Params};
 
-/// The tensor name of layer `l`'s weight or bias (`kind` is "weight" or "bias").
-pub fn tensor_name(l: usize, kind: &str) -> String {
-    format!("{}.{kind}", 2 * (l - 1))
-}
+pub use crate::nn::param_name as tensor_name;
 
 /// One Linear layer of a weights file: its keys and its weight's shape (out, in).
 #[derive(Clone, Debug, PartialEq, Eq)]

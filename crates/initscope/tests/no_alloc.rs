@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use initscope::batch::{BatchTargets, Prepared};
 use initscope::config::{validate, RawConfig};
-use initscope::network::{Mlp, Workspace};
+use initscope::nn::{Mlp, Workspace};
 use initscope::optim::{clip_grad_norm, Optimizer};
 use initscope::rng::{self, Stream};
 use initscope::train::initial_params;

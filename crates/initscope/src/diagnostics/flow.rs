@@ -18,7 +18,7 @@ use crate::activation::Activation;
 use crate::diagnostics::spectrum::{numerical_rank, sigma_max, singular_values, stable_rank};
 use crate::diagnostics::symmetry::{equitable_partition, exact_partition};
 use crate::matrix::Matrix;
-use crate::network::{Mlp, Workspace};
+use crate::nn::{Mlp, Workspace};
 use crate::records::{HistogramRecord, MetricRecord};
 use crate::scalar::Float;
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::activation::Activation;
 use crate::matrix::{matmul_nn, Matrix};
-use crate::network::Params;
+use crate::nn::Params;
 use crate::scalar::Float;
 
 /// Largest singular value of `w` (rows, cols) by power iteration on W^T W, starting from `v`
@@ -141,7 +141,7 @@ pub fn jacobian_spectrum(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::LayerParams;
+    use crate::nn::LayerParams;
 
     #[test]
     fn power_iteration_matches_the_svd() {

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::matrix::Matrix;
-use crate::network::{LayerParams, Params};
+use crate::nn::{LayerParams, Params};
 
 /// Class ids of the units of every hidden layer (index l-1 for layer l), numbered 0.. in order of
 /// each class's first unit.

@@ -23,9 +23,9 @@
 
 use crate::activation::Activation;
 use crate::diagnostics::symmetry::{equitable_partition, exact_partition};
-use crate::layer::{Dense, DenseGrads};
 use crate::matrix::Matrix;
-use crate::network::Params;
+use crate::nn::Params;
+use crate::nn::{Dense, DenseGrads};
 use crate::scalar::Float;
 
 pub use crate::records::verdict::{

@@ -11,7 +11,7 @@ use safetensors::{Dtype, View};
 
 use crate::config::{Precision, RunConfig};
 use crate::error::{Error, Result};
-use crate::network::Params;
+use crate::nn::Params;
 pub use crate::weights::{load_params, tensor_name, LinearKeys, WeightsFile};
 
 /// An owned tensor ready to serialise.

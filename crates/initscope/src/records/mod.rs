@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::RunConfig;
 use crate::json::{f64_or_null, vec_f64_or_null};
 use crate::lsuv::LsuvLayer;
-use crate::network::Params;
+use crate::nn::Params;
 use verdict::{Learning, Verdict};
 
 /// One value of one metric at one step; `layer` is 1-based, `None` for whole-network metrics.

@@ -25,7 +25,7 @@ use crate::diagnostics::spectrum::singular_values;
 use crate::error::Result;
 use crate::loss::{Loss, Targets};
 use crate::matrix::{variance, Matrix};
-use crate::network::{init_params, Mlp, Params, Workspace};
+use crate::nn::{init_params, Mlp, Params, Workspace};
 
 /// Runs this reproduction (the module doc says what it measures and why).
 pub(super) fn run() -> Result<Reproduction> {

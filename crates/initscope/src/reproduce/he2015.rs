@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use super::{inits, mnist1d_batch, new, row, run_toml, Reproduction};
 use crate::activation::Activation;
 use crate::error::Result;
-use crate::network::{init_params, Mlp, Workspace};
+use crate::nn::{init_params, Mlp, Workspace};
 
 /// Runs this reproduction (the module doc says what it measures and why).
 pub(super) fn run() -> Result<Reproduction> {

@@ -25,7 +25,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::matrix::Matrix;
-use crate::network::LayerInits;
+use crate::nn::LayerInits;
 use crate::records::RunOutput;
 use crate::train::train;
 

@@ -26,7 +26,7 @@ use crate::diagnostics::meanfield::{critical_sigma_w2, mean_field};
 use crate::error::Result;
 use crate::init::Init;
 use crate::matrix::Matrix;
-use crate::network::init_params;
+use crate::nn::init_params;
 
 /// Runs this reproduction (the module doc says what it measures and why).
 pub(super) fn run() -> Result<Reproduction> {

@@ -23,7 +23,7 @@ use crate::diagnostics::spectrum::singular_values;
 use crate::error::Result;
 use crate::loss::{Loss, Targets};
 use crate::matrix::Matrix;
-use crate::network::{init_params, Mlp, Workspace};
+use crate::nn::{init_params, Mlp, Workspace};
 use crate::optim::{OptimConfig, OptimKind, Optimizer};
 
 /// Runs this reproduction (the module doc says what it measures and why).
@@ -94,11 +94,11 @@ pub(super) fn run() -> Result<Reproduction> {
             .collect(),
     );
     let params = vec![
-        crate::network::LayerParams {
+        crate::nn::LayerParams {
             weight: w21,
             bias: None,
         },
-        crate::network::LayerParams {
+        crate::nn::LayerParams {
             weight: w32,
             bias: None,
         },

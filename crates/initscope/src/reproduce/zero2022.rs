@@ -18,7 +18,7 @@ use serde_json::json;
 use super::{new, row, run_toml, Reproduction};
 use crate::diagnostics::spectrum::singular_values;
 use crate::error::Result;
-use crate::network::Params;
+use crate::nn::Params;
 
 /// Runs this reproduction (the module doc says what it measures and why).
 pub(super) fn run() -> Result<Reproduction> {

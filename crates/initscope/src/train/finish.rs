@@ -8,7 +8,7 @@ use crate::diagnostics::flow::RecordAt;
 use crate::diagnostics::spectrum::jacobian_spectrum;
 use crate::diagnostics::verdict::{verdict, VerdictInputs};
 use crate::matrix::Matrix;
-use crate::network::Params;
+use crate::nn::Params;
 use crate::optim::warmup_factor;
 use crate::records::{nonfinite_diagnostics, MetricRecord, RunOutput, Status, Summary};
 use crate::scalar::Float;

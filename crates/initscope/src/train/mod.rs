@@ -29,7 +29,7 @@ use crate::diagnostics::flow::FlowRecorder;
 use crate::diagnostics::verdict::{UpdateTracker, WakeTracker};
 use crate::error::Result;
 use crate::lsuv::LsuvLayer;
-use crate::network::{Mlp, Params, Workspace};
+use crate::nn::{Mlp, Params, Workspace};
 use crate::optim::Optimizer;
 use crate::records::{EvalPoint, MetricRecord, RunOutput};
 use crate::rng;

@@ -13,7 +13,7 @@ use crate::diagnostics::verdict::{UpdateTracker, WakeTracker, VANISH_WINDOW};
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::lsuv::{lsuv, LsuvLayer};
-use crate::network::{init_params, Mlp, Params, Workspace};
+use crate::nn::{init_params, Mlp, Params, Workspace};
 use crate::optim::Optimizer;
 use crate::rng::{self, Stream};
 use crate::scalar::Float;

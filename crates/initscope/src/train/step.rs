@@ -5,9 +5,9 @@
 use super::eval::push_step_metrics;
 use super::Run;
 use crate::config::Batch;
-use crate::layer::DenseGrads;
 use crate::matrix::norm;
-use crate::network::Mlp;
+use crate::nn::DenseGrads;
+use crate::nn::Mlp;
 use crate::optim::{clip_grad_norm, warmup_factor};
 use crate::rng;
 use crate::scalar::Float;

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     // The vocabulary of a run: activations, losses, initializers, data sets, memory sizes.
     &["activation", "loss", "init", "memory", "data"],
     // The network, its parameters and what acts on them.
-    &["layer", "network", "optim", "weights", "lsuv", "batch"],
+    &["nn", "optim", "weights", "lsuv", "batch"],
     // A validated run configuration.
     &["config"],
     // What a run records.

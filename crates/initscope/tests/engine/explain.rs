@@ -7,7 +7,7 @@ use initscope::diagnostics::symmetry::{
 use initscope::diagnostics::verdict::VerdictKind;
 use initscope::explain::derive;
 use initscope::loss::Targets;
-use initscope::network::{LayerParams, Mlp, Params, Workspace};
+use initscope::nn::{LayerParams, Mlp, Params, Workspace};
 use initscope::optim::{OptimConfig, OptimKind, Optimizer};
 use initscope::records::RunOutput;
 use initscope::rng::{self, Stream};

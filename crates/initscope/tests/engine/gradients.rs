@@ -3,8 +3,8 @@
 
 use initscope::activation::all_activations;
 use initscope::gradcheck::{gradcheck, GradcheckOptions};
-use initscope::layer::{Dense, DenseCache, DenseGrads};
 use initscope::loss::{Loss, Targets};
+use initscope::nn::{Dense, DenseCache, DenseGrads};
 use initscope::rng::{self, Stream};
 
 use initscope::Matrix;

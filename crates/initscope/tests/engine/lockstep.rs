@@ -6,7 +6,7 @@ use initscope::init::Init;
 use initscope::lockstep::{train_lockstep, LANES};
 use initscope::loss::{Loss, Targets};
 use initscope::matrix::Matrix;
-use initscope::network::{init_params, LayerInits, Mlp, Params, Workspace};
+use initscope::nn::{init_params, LayerInits, Mlp, Params, Workspace};
 use initscope::optim::{OptimConfig, OptimKind, Optimizer};
 
 fn moons(n: usize) -> (Matrix<f64>, Vec<u32>) {

@@ -1,6 +1,6 @@
 //! Optimizer steps against values computed by hand from torch.optim's update rules.
 
-use initscope::layer::{Dense, DenseGrads};
+use initscope::nn::{Dense, DenseGrads};
 use initscope::optim::{
     clip_grad_norm, warmup_factor, OptimConfig, OptimKind, Optimizer, Schedule,
 };
@@ -138,7 +138,7 @@ fn clipping_scales_the_global_norm() {
 #[test]
 fn fused_sgd_step_matches_gradients_then_update() {
     use initscope::loss::Targets;
-    use initscope::network::{init_params, LayerInits};
+    use initscope::nn::{init_params, LayerInits};
     use initscope::Init;
 
     let dims = [3, 7, 5, 4];

@@ -1,7 +1,7 @@
 //! The symmetry facts of DESIGN.md, pinned exactly (bitwise, not within a tolerance).
 
 use initscope::batch::{BatchTargets, Prepared};
-use initscope::network::{Mlp, Params, Workspace};
+use initscope::nn::{Mlp, Params, Workspace};
 use initscope::optim::Optimizer;
 use initscope::train::train;
 

@@ -8,7 +8,7 @@
 use initscope::activation::Activation;
 use initscope::loss::{Loss, Targets};
 use initscope::matrix::Matrix;
-use initscope::network::{LayerParams, Mlp, Workspace};
+use initscope::nn::{LayerParams, Mlp, Workspace};
 use initscope::optim::{OptimConfig, OptimKind, Optimizer};
 use initscope::scalar::Float;
 use serde_json::Value;

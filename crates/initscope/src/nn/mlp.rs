@@ -8,11 +8,12 @@
 //! Layers are numbered from 1 (first hidden) to L (output) in everything user-facing; vectors
 //! here are 0-based, so layer l lives at index l - 1.
 
+use super::{layer_activation, output_index};
 use crate::activation::Activation;
 use crate::init::{Fans, FillContext, Init, Role};
-use crate::layer::{Dense, DenseCache, DenseGrads, Dropout};
 use crate::loss::{Loss, Targets};
 use crate::matrix::Matrix;
+use crate::nn::{Dense, DenseCache, DenseGrads, Dropout};
 use crate::rng::{self, Rng, Stream};
 use crate::scalar::Float;
 
@@ -58,11 +59,7 @@ pub fn init_params(
                 fan_in: d[0],
                 fan_out: d[1],
             };
-            let act = if l == layers {
-                Activation::Identity
-            } else {
-                act
-            };
+            let act = layer_activation(i, layers, act);
             let ctx = |role| FillContext { fans, act, role };
             let mut w = vec![0.0; d[0] * d[1]];
             init.weight.fill(
@@ -96,7 +93,6 @@ pub struct Mlp<T> {
 impl<T: Float> Mlp<T> {
     /// Builds the network from f64 parameters (cast once) and the hidden activation.
     pub fn from_params(params: &[LayerParams], act: Activation) -> Self {
-        let last = params.len() - 1;
         let layers = params
             .iter()
             .enumerate()
@@ -107,7 +103,7 @@ impl<T: Float> Mlp<T> {
                     None => vec![T::ZERO; p.weight.rows()],
                 },
                 has_bias: p.bias.is_some(),
-                activation: if i == last { Activation::Identity } else { act },
+                activation: layer_activation(i, params.len(), act),
             })
             .collect();
         Mlp { layers }
@@ -147,7 +143,7 @@ impl<T: Float> Mlp<T> {
         ws: &'w mut Workspace<T>,
         mut dropout: Option<(f64, &mut Rng)>,
     ) -> &'w Matrix<T> {
-        let last = self.layers.len() - 1;
+        let last = output_index(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
             let (before, rest) = ws.caches.split_at_mut(i);
             let x = if i == 0 {
@@ -186,7 +182,7 @@ impl<T: Float> Mlp<T> {
         lr: f64,
     ) -> f64 {
         self.forward(ws, dropout);
-        let last = self.layers.len() - 1;
+        let last = output_index(self.layers.len());
         let value =
             loss.forward_backward(&ws.caches[last].act, targets, Some(&mut ws.deltas[last]));
         if !value.is_finite() {
@@ -209,7 +205,7 @@ impl<T: Float> Mlp<T> {
         dropout: Option<(f64, &mut Rng)>,
     ) -> f64 {
         self.forward(ws, dropout);
-        let last = self.layers.len() - 1;
+        let last = output_index(self.layers.len());
         let value =
             loss.forward_backward(&ws.caches[last].act, targets, Some(&mut ws.deltas[last]));
         self.backward(ws);

@@ -1,0 +1,44 @@
+//! The model. A module kind is one file with its formulas, shapes and paired forward/backward
+//! ([`dense`]: `z = x W^T + b`, `a = f(z)`, and its backward); the network ([`mlp`]) is a
+//! sequence of them with the workspace its passes run in. Which layer is the output layer, and so
+//! which activation each layer applies, is said once, here ([`is_output`], [`layer_activation`]).
+//!
+//! Parameter names are PyTorch's `state_dict` keys for `nn.Sequential(Linear, act, ..., Linear)`
+//! ([`param_name`]: `0.weight`, `0.bias`, `2.weight`, ...), the names in every safetensors file
+//! initscope writes.
+
+pub mod dense;
+pub mod mlp;
+
+pub use dense::{Dense, DenseCache, DenseGrads, Dropout};
+pub use mlp::{init_params, LayerInits, LayerParams, Mlp, Params, Workspace};
+
+use crate::activation::Activation;
+
+/// The index (0-based) of the output layer in a stack of `layers` dense layers: the last one.
+/// Everything user-facing numbers layers from 1, so layer l is index l - 1 and the output layer
+/// is layer L = `layers`.
+pub fn output_index(layers: usize) -> usize {
+    layers - 1
+}
+
+/// Whether layer index `i` (0-based) of a stack of `layers` dense layers is the output layer.
+pub fn is_output(i: usize, layers: usize) -> bool {
+    i == output_index(layers)
+}
+
+/// The activation layer index `i` of `layers` applies: the hidden activation `act`, or the
+/// identity for the output layer (its loss fuses any output nonlinearity: softmax, sigmoid).
+pub fn layer_activation(i: usize, layers: usize, act: Activation) -> Activation {
+    if is_output(i, layers) {
+        Activation::Identity
+    } else {
+        act
+    }
+}
+
+/// The `state_dict` key of dense layer `l`'s (1-based) parameter `kind` ("weight" or "bias"):
+/// layer l is module `2(l-1)` of `nn.Sequential(Linear, act, Linear, act, ..., Linear)`.
+pub fn param_name(l: usize, kind: &str) -> String {
+    format!("{}.{kind}", 2 * (l - 1))
+}
