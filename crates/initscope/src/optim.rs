@@ -18,7 +18,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::nn::{Dense, DenseGrads};
+use crate::nn::{param_ids, params_mut, Dense, DenseGrads};
 use crate::scalar::Float;
 use crate::spec::{fmt_f64, Spec};
 
@@ -279,7 +279,7 @@ pub struct Optimizer<T> {
     pub config: OptimConfig,
     /// Number of updates taken so far (Adam's t after the next step is `steps + 1`).
     pub steps: u64,
-    state: Vec<Moments<T>>, // two entries per layer: weight, bias
+    state: Vec<Moments<T>>, // one per parameter tensor, in state_dict order
 }
 
 impl<T: Float> Optimizer<T> {
@@ -290,12 +290,10 @@ impl<T: Float> Optimizer<T> {
             OptimKind::Adam | OptimKind::Adamw => (true, true),
             OptimKind::Rmsprop => (false, true),
         };
-        let state = layers
-            .iter()
-            .flat_map(|l| [l.weight.as_slice().len(), l.bias.len()])
-            .map(|n| Moments {
-                m: vec![T::ZERO; if needs_m { n } else { 0 }],
-                v: vec![T::ZERO; if needs_v { n } else { 0 }],
+        let state = param_ids(layers)
+            .map(|id| Moments {
+                m: vec![T::ZERO; if needs_m { id.len() } else { 0 }],
+                v: vec![T::ZERO; if needs_v { id.len() } else { 0 }],
             })
             .collect();
         Optimizer {
@@ -305,23 +303,13 @@ impl<T: Float> Optimizer<T> {
         }
     }
 
-    /// One update of every parameter with learning rate `lr` (already scheduled).
+    /// One update of every parameter tensor ([`params_mut`], in `state_dict` order) with
+    /// learning rate `lr` (already scheduled).
     pub fn step(&mut self, layers: &mut [Dense<T>], grads: &[DenseGrads<T>], lr: f64) {
         self.steps += 1;
         let t = self.steps;
-        for (l, (layer, g)) in layers.iter_mut().zip(grads).enumerate() {
-            let (ws, bs) = self.state[2 * l..2 * l + 2].split_at_mut(1);
-            update(
-                &self.config,
-                t,
-                lr,
-                layer.weight.as_mut_slice(),
-                g.d_weight.as_slice(),
-                &mut ws[0],
-            );
-            if layer.has_bias {
-                update(&self.config, t, lr, &mut layer.bias, &g.d_bias, &mut bs[0]);
-            }
+        for (p, state) in params_mut(layers, grads).zip(self.state.iter_mut()) {
+            update(&self.config, t, lr, p.value, p.grad, state);
         }
     }
 }

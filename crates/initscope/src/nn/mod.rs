@@ -9,9 +9,11 @@
 
 pub mod dense;
 pub mod mlp;
+pub mod param;
 
 pub use dense::{Dense, DenseCache, DenseGrads, Dropout};
 pub use mlp::{init_params, LayerInits, LayerParams, Mlp, Params, Workspace};
+pub use param::{grads_mut, param_ids, params_mut, ParamId, ParamKind, ParamMut};
 
 use crate::activation::Activation;
 

@@ -6,8 +6,8 @@ use super::eval::push_step_metrics;
 use super::Run;
 use crate::config::Batch;
 use crate::matrix::norm;
-use crate::nn::DenseGrads;
 use crate::nn::Mlp;
+use crate::nn::{grads_mut, DenseGrads};
 use crate::optim::{clip_grad_norm, warmup_factor};
 use crate::rng;
 use crate::scalar::Float;
@@ -114,21 +114,17 @@ impl<T: Float> Run<'_, T> {
     }
 }
 
-/// Adds N(0, std²) from the `GradNoise` stream to every weight and (present) bias gradient.
+/// Adds N(0, std²) from the `GradNoise` stream to every entry of every parameter tensor's
+/// gradient, in `state_dict` order (absent biases have no gradient).
 fn add_gradient_noise<T: Float>(
     grads: &mut [DenseGrads<T>],
     net: &Mlp<T>,
     std: f64,
     rng: &mut rng::Rng,
 ) {
-    for (g, layer) in grads.iter_mut().zip(&net.layers) {
-        for x in g.d_weight.as_mut_slice() {
+    for (_, g) in grads_mut(&net.layers, grads) {
+        for x in g {
             *x += T::from_f64(std * rng::normal(rng));
-        }
-        if layer.has_bias {
-            for x in &mut g.d_bias {
-                *x += T::from_f64(std * rng::normal(rng));
-            }
         }
     }
 }
