@@ -1,12 +1,10 @@
 //! `initscope report` and `initscope study`.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use initscope::memory::MemoryLimit;
 use initscope::output::folder::{is_initscope_report, open_sweep_dir};
 use initscope::output::{check_out_dir, write_file_atomically, FolderKind};
@@ -14,6 +12,7 @@ use initscope::report::{load, render};
 use initscope::study;
 use initscope::sweep::{check_resumable, plan_within, run_as, Grid, SweepEvent};
 
+use crate::progress::{self, Unit};
 use crate::sweep_cmd::parallel_runs;
 
 #[derive(Args, Debug)]
@@ -97,16 +96,7 @@ pub fn run_study(a: StudyArgs) -> anyhow::Result<ExitCode> {
         a.jobs,
         a.max_memory.as_deref(),
     )?;
-    let bar = if std::io::stderr().is_terminal() {
-        let pb = ProgressBar::new(runs.len() as u64);
-        pb.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {msg}  eta {eta}")
-                .expect("static template"),
-        );
-        pb
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress::bar(runs.len() as u64, Unit::Runs, true);
     eprintln!(
         "initscope study: {} runs on {} ({} parallel{capped}) into {}",
         runs.len(),
