@@ -18,6 +18,7 @@ mod explain_cmd;
 mod gradcheck_cmd;
 mod init_cmd;
 mod meanfield_cmd;
+mod progress;
 mod report_cmd;
 mod reproduce_cmd;
 mod sweep_cmd;

@@ -1,12 +1,10 @@
 //! `initscope sweep`, `initscope merge` and `initscope slurm`.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use initscope::memory::MemoryLimit;
 use initscope::output::{check_out_dir, FolderKind};
 use initscope::records::Status;
@@ -14,6 +12,8 @@ use initscope::sweep::{
     array_indices, merge, parallelism, plan, plan_within, run, Grid, PlannedRun, Shard, SweepEvent,
     SweepRecord,
 };
+
+use crate::progress::{self, Unit};
 
 #[derive(Args, Debug)]
 pub struct SweepArgs {
@@ -120,16 +120,7 @@ pub fn run_sweep(a: SweepArgs) -> anyhow::Result<ExitCode> {
     let (jobs, capped) = parallel_runs(&mine, a.jobs, a.max_memory.as_deref())?;
     let mine = mine.len();
     let show = !a.quiet;
-    let bar = if show && std::io::stderr().is_terminal() {
-        let pb = ProgressBar::new(mine as u64);
-        pb.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {msg}  eta {eta}")
-                .expect("static template"),
-        );
-        pb
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress::bar(mine as u64, Unit::Runs, show);
     if show {
         let which = shard
             .map(|s| format!(" (shard {}/{})", s.index, s.count))

@@ -1,17 +1,16 @@
 //! `initscope train`.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use initscope::config::validate;
 use initscope::output::{check_out_dir, write_run_dir, FolderKind};
 use initscope::records::{EvalPoint, Status, Summary};
 use initscope::train::{initial_params, train_from, Event};
 
 use crate::args::{note_init_from, warn_unused, RunArgs};
+use crate::progress::{self, Unit};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -132,16 +131,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     }
     let start = initial_params(&cfg, &data)?;
     let show = !a.quiet;
-    let bar = if show && std::io::stderr().is_terminal() {
-        let pb = ProgressBar::new(cfg.steps as u64);
-        pb.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {per_sec}  eta {eta}")
-                .expect("static template"),
-        );
-        pb
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress::bar(cfg.steps as u64, Unit::Steps, show);
     if show {
         let header = format!(
             "initscope train: {} | arch {} | act {} | init {} | {} lr {} | {} | {} steps",

@@ -6,7 +6,9 @@
 //! delta_l = (delta_{l+1} W_{l+1}) ⊙ f'(z_l)   dW_l = delta_l^T a_{l-1}     db_l = Σ_n delta_l[n, :]
 //! ```
 //! Everything is computed in f64 on the step-0 minibatch of the run (the rows the first training
-//! step sees), without dropout masks.
+//! step sees), without dropout masks. [`explain`] derives step 0 and trains for the configured
+//! steps; [`Explanation::render`] writes both out, the per-layer verdict table last
+//! ([`verdict_rows`]), and [`Explanation::json`] is the same as one JSON document.
 
 use serde::Serialize;
 
@@ -14,9 +16,13 @@ use crate::batch::{BatchTargets, Prepared};
 use crate::config::{Batch, RunConfig};
 use crate::data::Dataset;
 use crate::diagnostics::symmetry::{equitable_partition, quotient};
+use crate::error::Result;
 use crate::matrix::{matmul_nn, Matrix};
 use crate::nn::{Mlp, Params, Workspace};
+use crate::records::verdict::Verdict;
+use crate::records::RunOutput;
 use crate::rng::{self, Stream};
+use crate::train::{initial_params, train_from};
 
 /// Matrices with at most this many rows and columns (and batches of at most this many rows) are
 /// printed in full.
@@ -445,4 +451,211 @@ pub fn render(d: &Derivation, format: Format) -> String {
 pub fn quotient_arch(params: &Params, tol: f64) -> Vec<usize> {
     let q = quotient(params, &equitable_partition(params, tol));
     q.sizes.iter().map(Vec::len).collect()
+}
+
+/// `2-16-16-2`.
+fn arch_text(dims: &[usize]) -> String {
+    dims.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// What `explain` shows: the step-0 derivation of the starting parameters, the training run that
+/// follows from them (its summary holds the verdict), and the quotient network before and after.
+#[derive(Clone, Debug)]
+pub struct Explanation {
+    pub derivation: Derivation,
+    /// The run of the configured steps, from the parameters the derivation was computed on.
+    pub run: RunOutput,
+    /// Widths of the quotient network at the start (input, tolerance classes per hidden layer,
+    /// output).
+    pub quotient_init: Vec<usize>,
+    /// Widths of the quotient network at the end.
+    pub quotient_end: Vec<usize>,
+}
+
+/// Derives step 0 for `cfg` on `data`, then trains for the configured steps (the verdict). Errors
+/// when the starting parameters cannot be made (an `--init-from` file that does not fit).
+pub fn explain(cfg: &RunConfig, data: &Dataset) -> Result<Explanation> {
+    let start = initial_params(cfg, data)?;
+    let derivation = derive(cfg, data, &start.params);
+    let run = train_from(cfg, data, start, &mut |_| {});
+    let tol = cfg.symmetry_tolerance();
+    Ok(Explanation {
+        quotient_init: quotient_arch(&run.initial_params, tol),
+        quotient_end: quotient_arch(&run.params, tol),
+        derivation,
+        run,
+    })
+}
+
+/// The columns of the per-layer verdict table ([`verdict_rows`]).
+pub const VERDICT_COLUMNS: [&str; 10] = [
+    "layer",
+    "shape",
+    "act",
+    "‖dW‖ step 0",
+    "wake step",
+    "W unchanged",
+    "width exact",
+    "width tol",
+    "gradient",
+    "‖dW‖ end",
+];
+
+/// The per-layer verdict table after K steps, one row of [`VERDICT_COLUMNS`] cells per layer:
+/// shape, activation, ‖dW‖ at step 0 and at the end, the step a layer's weights first moved
+/// (`never`), whether they never changed, the effective width (exact and within tolerance) at
+/// init and at the end, and the gradient state.
+pub fn verdict_rows(v: &Verdict) -> Vec<[String; 10]> {
+    v.layers
+        .iter()
+        .map(|l| {
+            [
+                l.layer.to_string(),
+                format!("{}->{}", l.fan_in, l.fan_out),
+                l.activation.clone(),
+                format!("{:.3e}", l.grad_w_norm_step0),
+                l.wake_step
+                    .map(|w| w.to_string())
+                    .unwrap_or_else(|| "never".into()),
+                if l.weights_unchanged {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+                format!("{} -> {}", l.width_init, l.width_end),
+                format!("{} -> {}", l.width_init_tol, l.width_end_tol),
+                l.grad_state.map_or("-", |g| g.name()).to_string(),
+                l.grad_w_norm_end
+                    .map_or_else(|| "-".into(), |n| format!("{n:.3e}")),
+            ]
+        })
+        .collect()
+}
+
+impl Explanation {
+    /// The explanation as one JSON document: the run's figures and verdict, the quotient
+    /// networks and the derivation.
+    pub fn json(&self) -> serde_json::Value {
+        let s = &self.run.summary;
+        let v = &s.verdict;
+        serde_json::json!({
+            "run_id": s.run_id,
+            "steps": s.steps,
+            "status": s.status,
+            "layers": v.layers,
+            "loss_start": s.loss_start,
+            "loss_end": s.train_loss,
+            "loss_constant_baseline": v.loss_constant_baseline,
+            "symmetry_breakers": v.symmetry_breakers,
+            "symmetry_broken": v.symmetry_broken,
+            "verdict": v.verdict,
+            "learning": s.learning(),
+            "summary": v.summary,
+            "quotient_init": self.quotient_init,
+            "quotient_end": self.quotient_end,
+            "derivation": self.derivation,
+        })
+    }
+
+    /// The whole explanation as text (or Markdown with LaTeX): a title naming the run, the
+    /// step-0 derivation ([`render`]) and the verdict after training ([`Self::render_verdict`]).
+    pub fn render(&self, format: Format) -> String {
+        let cfg = &self.run.config;
+        let title = format!(
+            "{} | arch {} | act {} | init {} | {} lr {} | {} steps",
+            cfg.data,
+            cfg.arch_text(),
+            cfg.act,
+            cfg.init_text(),
+            cfg.optim.kind,
+            cfg.optim.lr,
+            self.run.summary.steps
+        );
+        let head = match format {
+            Format::Markdown => format!("# initscope explain\n\n`{title}`\n"),
+            Format::Text => format!("initscope explain: {title}\n"),
+        };
+        format!(
+            "{head}\n{}\n{}",
+            render(&self.derivation, format),
+            self.render_verdict(format)
+        )
+    }
+
+    /// The verdict after training: the per-layer table ([`verdict_rows`]), the loss against the
+    /// best constant predictor, the quotient network at init and at the end, and the verdict in
+    /// words.
+    pub fn render_verdict(&self, format: Format) -> String {
+        let cfg = &self.run.config;
+        let s = &self.run.summary;
+        let v = &s.verdict;
+        let header = VERDICT_COLUMNS;
+        let rows = verdict_rows(v);
+        let (q0, q1) = (
+            arch_text(&self.quotient_init),
+            arch_text(&self.quotient_end),
+        );
+        let mut lines = Vec::new();
+        match format {
+            Format::Markdown => {
+                lines.push(format!(
+                    "## After {} steps of {} (lr {})\n",
+                    s.steps, cfg.optim.kind, cfg.optim.lr
+                ));
+                lines.push(format!("| {} |", header.join(" | ")));
+                lines.push(format!("|{}|", vec!["---"; header.len()].join("|")));
+                for r in &rows {
+                    lines.push(format!("| {} |", r.join(" | ")));
+                }
+                lines.push(format!(
+                    "\nLoss {:.6} → {:.6} (best constant predictor {:.6}). Quotient network: {q0} at init, {q1} at the end.\n\n**Verdict: {}, {}.** {}",
+                    s.loss_start,
+                    s.train_loss,
+                    v.loss_constant_baseline,
+                    v.verdict.name(),
+                    s.learning().name(),
+                    v.summary
+                ));
+            }
+            Format::Text => {
+                lines.push(format!(
+                    "After {} steps of {} (lr {}):",
+                    s.steps, cfg.optim.kind, cfg.optim.lr
+                ));
+                let widths: Vec<usize> = (0..header.len())
+                    .map(|c| {
+                        rows.iter()
+                            .map(|r| r[c].chars().count())
+                            .chain([header[c].chars().count()])
+                            .max()
+                            .unwrap_or(0)
+                    })
+                    .collect();
+                let line = |cells: Vec<&str>| {
+                    cells
+                        .iter()
+                        .zip(&widths)
+                        .map(|(c, w)| format!("{c:<w$}"))
+                        .collect::<Vec<_>>()
+                        .join("  ")
+                };
+                lines.push(format!("  {}", line(header.to_vec())));
+                for r in &rows {
+                    lines.push(format!(
+                        "  {}",
+                        line(r.iter().map(String::as_str).collect())
+                    ));
+                }
+                lines.push(format!(
+                    "  loss {:.6} -> {:.6} (best constant predictor {:.6}); quotient network {q0} at init, {q1} at the end",
+                    s.loss_start, s.train_loss, v.loss_constant_baseline
+                ));
+                lines.push(format!("\nVERDICT: {}", v.summary));
+            }
+        }
+        lines.join("\n")
+    }
 }

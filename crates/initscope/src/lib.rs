@@ -38,6 +38,7 @@ pub mod reproduce;
 pub mod rng;
 pub mod scalar;
 pub mod spec;
+pub mod study;
 pub mod sweep;
 pub mod train;
 pub mod weights;

@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::config::RunConfig;
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
+use crate::records::verdict::Verdict;
 use crate::records::{HistogramRecord, MetricRecord, Status, Summary};
 use crate::sweep::SweepRecord;
 use crate::weights::load_params;
@@ -44,6 +45,28 @@ pub struct RunRecord {
     pub histograms: Vec<HistogramRecord>,
     /// Final weights of layer 1 when small enough to draw.
     pub first_layer: Option<Matrix<f64>>,
+}
+
+impl RunRecord {
+    /// The run's value of axis `key`; `None` for a single run or an axis the sweep does not have.
+    pub fn axis(&self, key: &str) -> Option<&str> {
+        self.axes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The effective widths (tolerance) of the hidden layers at the end of a run over their widths,
+/// `classes/width` per layer separated by spaces (`1/64 64/64`), as the runs table and the
+/// study's answer write them.
+pub fn end_widths(v: &Verdict) -> String {
+    let hidden = v.layers.len().saturating_sub(1);
+    v.layers[..hidden]
+        .iter()
+        .map(|l| format!("{}/{}", l.width_end_tol, l.fan_out))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// What a report is drawn from.
@@ -311,13 +334,6 @@ fn group_label(run: &RunRecord, panel: Option<&str>) -> String {
     }
 }
 
-fn axis_value<'a>(run: &'a RunRecord, key: &str) -> Option<&'a str> {
-    run.axes
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
 /// The last step of the leading run of consecutive recorded steps, when the recording gets sparser
 /// after it (the diagnostics cadence: every step at first, then fewer).
 fn cadence_change(series: &[Series]) -> Option<usize> {
@@ -408,10 +424,7 @@ fn summarize(runs: &[RunRecord], panel_axis: Option<&str>) -> (Vec<String>, Opti
     let classification = runs.iter().all(|r| r.summary.test_acc.is_some());
     let mut groups: Vec<(String, String, Vec<&RunRecord>)> = Vec::new();
     for r in runs {
-        let p = panel_axis
-            .and_then(|a| axis_value(r, a))
-            .unwrap_or("")
-            .to_string();
+        let p = panel_axis.and_then(|a| r.axis(a)).unwrap_or("").to_string();
         let g = group_label(r, panel_axis);
         match groups.iter_mut().find(|(pp, gg, _)| *pp == p && *gg == g) {
             Some((_, _, v)) => v.push(r),
@@ -639,7 +652,6 @@ pub fn render(data: &ReportData) -> Result<String> {
         .map(|r| {
             let s = &r.summary;
             let v = &s.verdict;
-            let hidden = v.layers.len().saturating_sub(1);
             let mut cells = vec![Cell {
                 text: r.run_id.clone(),
                 class: String::new(),
@@ -677,13 +689,7 @@ pub fn render(data: &ReportData) -> Result<String> {
                     .unwrap_or_else(|| "-".into()),
             ));
             cells.push(plain(fmt(v.loss_constant_baseline)));
-            cells.push(plain(
-                v.layers[..hidden]
-                    .iter()
-                    .map(|l| format!("{}/{}", l.width_end_tol, l.fan_out))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ));
+            cells.push(plain(end_widths(v)));
             Row { cells }
         })
         .collect();
@@ -691,10 +697,7 @@ pub fn render(data: &ReportData) -> Result<String> {
     // Groups, in order of first appearance.
     let mut panels: Vec<String> = Vec::new();
     for r in runs {
-        let p = panel_axis
-            .and_then(|a| axis_value(r, a))
-            .unwrap_or("")
-            .to_string();
+        let p = panel_axis.and_then(|a| r.axis(a)).unwrap_or("").to_string();
         if !panels.contains(&p) {
             panels.push(p);
         }
@@ -707,7 +710,7 @@ pub fn render(data: &ReportData) -> Result<String> {
         let mut groups: Vec<(String, Vec<&RunRecord>)> = Vec::new();
         for r in runs
             .iter()
-            .filter(|r| panel_axis.and_then(|a| axis_value(r, a)).unwrap_or("") == p)
+            .filter(|r| panel_axis.and_then(|a| r.axis(a)).unwrap_or("") == p)
         {
             let g = group_label(r, panel_axis);
             match groups.iter_mut().find(|(k, _)| *k == g) {
@@ -794,7 +797,7 @@ pub fn render(data: &ReportData) -> Result<String> {
     // Per-group small multiples (first seed of each group).
     let mut reps: Vec<(String, &RunRecord)> = Vec::new();
     for r in runs {
-        let label = match panel_axis.and_then(|a| axis_value(r, a)) {
+        let label = match panel_axis.and_then(|a| r.axis(a)) {
             Some(p) => format!("{}, act={p}", group_label(r, panel_axis)),
             None => group_label(r, panel_axis),
         };
@@ -951,7 +954,7 @@ pub fn render(data: &ReportData) -> Result<String> {
         .iter()
         .filter(|a| a.as_str() != "seed")
         .filter(|a| {
-            let mut vals: Vec<&str> = runs.iter().filter_map(|r| axis_value(r, a)).collect();
+            let mut vals: Vec<&str> = runs.iter().filter_map(|r| r.axis(a)).collect();
             vals.dedup();
             vals.len() > 1
         })
@@ -976,7 +979,7 @@ pub fn render(data: &ReportData) -> Result<String> {
         let uniq = |key: &str| {
             let mut v: Vec<String> = Vec::new();
             for r in runs {
-                if let Some(x) = axis_value(r, key) {
+                if let Some(x) = r.axis(key) {
                     if !v.iter().any(|y| y == x) {
                         v.push(x.to_string());
                     }
@@ -992,9 +995,7 @@ pub fn render(data: &ReportData) -> Result<String> {
                     .map(|x| {
                         let v: Vec<f64> = runs
                             .iter()
-                            .filter(|r| {
-                                axis_value(r, xa) == Some(x) && axis_value(r, ya) == Some(y)
-                            })
+                            .filter(|r| r.axis(xa) == Some(x) && r.axis(ya) == Some(y))
                             .map(value)
                             .filter(|v| v.is_finite())
                             .collect();

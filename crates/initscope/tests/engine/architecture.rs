@@ -30,6 +30,8 @@ const LAYERS: &[&[&str]] = &[
     &["sweep"],
     // Pages and papers.
     &["report", "reproduce"],
+    // The canonical comparison: a sweep, its answer and its report.
+    &["study"],
 ];
 
 /// The top-level modules each top-level module of `src/` uses (`crate::NAME`), outside comments

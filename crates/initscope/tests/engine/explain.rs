@@ -5,7 +5,7 @@ use initscope::diagnostics::symmetry::{
     equitable_partition, exact_partition, quotient, quotient_sgd_step,
 };
 use initscope::diagnostics::verdict::VerdictKind;
-use initscope::explain::derive;
+use initscope::explain::{derive, explain, verdict_rows, Format, VERDICT_COLUMNS};
 use initscope::loss::Targets;
 use initscope::nn::{LayerParams, Mlp, Params, Workspace};
 use initscope::optim::{OptimConfig, OptimKind, Optimizer};
@@ -315,4 +315,45 @@ fn sgd_on_the_quotient_with_scaled_steps_reproduces_the_full_networks_loss_curve
         equitable_partition(&full.params(), 1e-9).widths(),
         vec![2, 2]
     );
+}
+
+#[test]
+fn the_explanation_ends_with_a_verdict_table_row_per_layer() {
+    let (cfg, data) = config(
+        "data = \"moons\"\nhidden = \"16,16\"\nact = \"tanh\"\ninit = \"zeros\"\nsteps = 50\ndiagnostics = \"off\"",
+    );
+    let e = explain(&cfg, &data).unwrap();
+    let rows = verdict_rows(&e.run.summary.verdict);
+    assert_eq!(rows.len(), 3);
+    for (l, row) in rows.iter().enumerate() {
+        assert_eq!(row[0], (l + 1).to_string());
+        // A zero tanh net: no weight ever moves.
+        assert_eq!(
+            row[VERDICT_COLUMNS
+                .iter()
+                .position(|c| *c == "wake step")
+                .unwrap()],
+            "never"
+        );
+        assert_eq!(row[5], "yes", "{row:?}");
+    }
+    assert_eq!(rows[0][6], "1 -> 1");
+    assert_eq!(e.quotient_init, vec![2, 1, 1, 2]);
+    let text = e.render(Format::Text);
+    assert!(text.starts_with("initscope explain: "), "{text}");
+    assert!(
+        text.contains("\nAfter 50 steps of sgd (lr 0.1):\n  layer  shape"),
+        "{text}"
+    );
+    assert!(
+        text.contains("quotient network 2-1-1-2 at init, 2-1-1-2 at the end\n\nVERDICT: dead"),
+        "{text}"
+    );
+    let md = e.render(Format::Markdown);
+    assert!(
+        md.contains(&format!("| {} |", VERDICT_COLUMNS.join(" | "))),
+        "{md}"
+    );
+    assert!(md.contains("**Verdict: dead, stalled.**"), "{md}");
+    assert_eq!(e.json()["quotient_end"], serde_json::json!([2, 1, 1, 2]));
 }
