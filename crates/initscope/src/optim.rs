@@ -18,7 +18,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::nn::{param_ids, params_mut, Dense, DenseGrads};
+use crate::nn::{grads_mut, param_ids, params_mut, Dense, DenseGrads};
 use crate::scalar::Float;
 use crate::spec::{fmt_f64, Spec};
 
@@ -370,31 +370,37 @@ fn update<T: Float>(c: &OptimConfig, t: u64, lr: f64, p: &mut [T], g: &[T], s: &
     }
 }
 
-/// Scales all gradients so that their global L2 norm is at most `max_norm`, as
-/// `torch.nn.utils.clip_grad_norm_` does (coefficient max_norm / (norm + 1e-6), capped at 1).
-/// Returns the norm before clipping.
-pub fn clip_grad_norm<T: Float>(grads: &mut [DenseGrads<T>], max_norm: f64) -> f64 {
-    let norm = global_grad_norm(grads);
+/// Scales the gradients of every parameter tensor of `layers` ([`grads_mut`]) so that their
+/// global L2 norm is at most `max_norm`, as `torch.nn.utils.clip_grad_norm_` does (coefficient
+/// max_norm / (norm + 1e-6), capped at 1). Returns the norm before clipping.
+pub fn clip_grad_norm<T: Float>(
+    layers: &[Dense<T>],
+    grads: &mut [DenseGrads<T>],
+    max_norm: f64,
+) -> f64 {
+    let norm = global_grad_norm(layers, grads);
     let coef = max_norm / (norm + 1e-6);
     if coef < 1.0 {
         let c = T::from_f64(coef);
-        for g in grads.iter_mut() {
-            g.d_weight.as_mut_slice().iter_mut().for_each(|x| *x *= c);
-            g.d_bias.iter_mut().for_each(|x| *x *= c);
+        for (_, g) in grads_mut(layers, grads) {
+            g.iter_mut().for_each(|x| *x *= c);
         }
     }
     norm
 }
 
-/// The L2 norm of all gradients together, accumulated in f64.
-pub fn global_grad_norm<T: Float>(grads: &[DenseGrads<T>]) -> f64 {
-    grads
-        .iter()
-        .map(|g| {
-            let w = g.d_weight.norm();
-            let b = crate::matrix::norm(&g.d_bias);
-            w * w + b * b
-        })
-        .sum::<f64>()
-        .sqrt()
+/// The L2 norm of the gradients of every parameter tensor of `layers` together, accumulated in
+/// f64: sqrt(sum over layers of (||dW_l||^2 + ||db_l||^2)), the squares of a layer added before
+/// they join the total.
+pub fn global_grad_norm<T: Float>(layers: &[Dense<T>], grads: &mut [DenseGrads<T>]) -> f64 {
+    let (mut total, mut layer_sum, mut layer) = (0.0, 0.0, 1);
+    for (id, g) in grads_mut(layers, grads) {
+        if id.layer != layer {
+            total += layer_sum;
+            (layer_sum, layer) = (0.0, id.layer);
+        }
+        let n = crate::matrix::norm(g);
+        layer_sum += n * n;
+    }
+    (total + layer_sum).sqrt()
 }

@@ -53,7 +53,7 @@ fn steps_allocate<T: Float>(toml_text: &str) -> usize {
             bt.load(&train, idx);
             let d = (cfg.dropout > 0.0).then_some((cfg.dropout, &mut dropout));
             net.loss_and_grads(&mut ws, cfg.loss, bt.targets(cfg.loss), d);
-            clip_grad_norm(&mut ws.grads, 1.0);
+            clip_grad_norm(&net.layers, &mut ws.grads, 1.0);
             opt.step(&mut net.layers, &ws.grads, cfg.optim.lr);
         }
         ALLOCATIONS.load(Ordering::SeqCst) - before

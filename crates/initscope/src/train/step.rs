@@ -86,7 +86,7 @@ impl<T: Float> Run<'_, T> {
             );
         }
         if let Some(max_norm) = cfg.clip_grad_norm {
-            clip_grad_norm(&mut self.ws.grads, max_norm);
+            clip_grad_norm(&self.net.layers, &mut self.ws.grads, max_norm);
         }
         if fused {
             self.opt.steps += 1;

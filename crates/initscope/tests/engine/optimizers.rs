@@ -121,15 +121,32 @@ fn clipping_scales_the_global_norm() {
         d_weight: Matrix::from_vec(1, 2, vec![3.0f64, 0.0]),
         d_bias: vec![4.0],
     }];
-    let before = clip_grad_norm(&mut grads, 1.0);
+    let layer = |has_bias| Dense {
+        weight: Matrix::from_vec(1, 2, vec![0.5f64, 0.5]),
+        bias: vec![0.0],
+        has_bias,
+        activation: Activation::Identity,
+    };
+    let layers = vec![layer(true)];
+    let before = clip_grad_norm(&layers, &mut grads, 1.0);
     assert_eq!(before, 5.0);
     let coef = 1.0 / (5.0 + 1e-6);
     close(grads[0].d_weight.get(0, 0), 3.0 * coef);
     close(grads[0].d_bias[0], 4.0 * coef);
     // Below the threshold nothing changes.
     let mut small = grads.clone();
-    clip_grad_norm(&mut small, 10.0);
+    clip_grad_norm(&layers, &mut small, 10.0);
     assert_eq!(small, grads);
+    // A layer without bias has no bias parameter: its (unused) bias gradient neither counts nor
+    // is scaled.
+    let mut no_bias = vec![DenseGrads {
+        d_weight: Matrix::from_vec(1, 2, vec![3.0f64, 0.0]),
+        d_bias: vec![4.0],
+    }];
+    let before = clip_grad_norm(&[layer(false)], &mut no_bias, 1.0);
+    assert_eq!(before, 3.0);
+    assert_eq!(no_bias[0].d_bias[0], 4.0);
+    close(no_bias[0].d_weight.get(0, 0), 3.0 / (3.0 + 1e-6));
 }
 
 /// The fused step (`Mlp::loss_and_sgd_step`: the update inside the backward pass) against the
