@@ -13,7 +13,7 @@ pub mod param;
 
 pub use dense::{Dense, DenseCache, DenseGrads, Dropout};
 pub use mlp::{init_params, LayerInits, LayerParams, Mlp, Params, Workspace};
-pub use param::{grads_mut, param_ids, params_mut, ParamId, ParamKind, ParamMut};
+pub use param::{grads_mut, named_params, param_ids, params_mut, ParamId, ParamKind, ParamMut};
 
 use crate::activation::Activation;
 

@@ -7,6 +7,7 @@
 //! allocation-free.
 
 use super::dense::{Dense, DenseGrads};
+use super::mlp::LayerParams;
 use super::param_name;
 use crate::scalar::Float;
 
@@ -90,6 +91,16 @@ pub fn param_ids<T: Float>(layers: &[Dense<T>]) -> impl Iterator<Item = ParamId>
         let (out, inp) = l.weight.shape();
         std::iter::once(ParamId::weight(i + 1, out, inp))
             .chain(l.has_bias.then(|| ParamId::bias(i + 1, out)))
+    })
+}
+
+/// The tensors of precision-free parameters `params` (f64, as initialised, loaded or saved), in
+/// `state_dict` order, with their identities.
+pub fn named_params(params: &[LayerParams]) -> impl Iterator<Item = (ParamId, &[f64])> + '_ {
+    params.iter().enumerate().flat_map(|(i, p)| {
+        let (out, inp) = p.weight.shape();
+        std::iter::once((ParamId::weight(i + 1, out, inp), p.weight.as_slice()))
+            .chain(p.bias.as_deref().map(|b| (ParamId::bias(i + 1, out), b)))
     })
 }
 

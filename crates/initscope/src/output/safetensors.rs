@@ -11,7 +11,7 @@ use safetensors::{Dtype, View};
 
 use crate::config::{Precision, RunConfig};
 use crate::error::{Error, Result};
-use crate::nn::Params;
+use crate::nn::{named_params, Params};
 pub use crate::weights::{load_params, tensor_name, LinearKeys, WeightsFile};
 
 /// An owned tensor ready to serialise.
@@ -80,21 +80,9 @@ pub fn torch_snippet(cfg: &RunConfig) -> String {
 
 /// Serialises parameters in the run's precision with architecture metadata.
 pub fn to_bytes(params: &Params, cfg: &RunConfig) -> Result<Vec<u8>> {
-    let mut tensors = Vec::new();
-    for (i, p) in params.iter().enumerate() {
-        let l = i + 1;
-        let (rows, cols) = p.weight.shape();
-        tensors.push((
-            tensor_name(l, "weight"),
-            tensor(p.weight.as_slice(), vec![rows, cols], cfg.precision),
-        ));
-        if let Some(b) = &p.bias {
-            tensors.push((
-                tensor_name(l, "bias"),
-                tensor(b, vec![b.len()], cfg.precision),
-            ));
-        }
-    }
+    let tensors: Vec<(String, Tensor)> = named_params(params)
+        .map(|(id, values)| (id.name(), tensor(values, id.dims().to_vec(), cfg.precision)))
+        .collect();
     let arch = cfg
         .arch
         .iter()
