@@ -19,7 +19,10 @@ use crate::activation::Activation;
 use crate::batch::{BatchTargets, Prepared};
 use crate::data::Split;
 use crate::loss::Loss;
-use crate::nn::{Mlp, Params, Workspace};
+use crate::nn::{
+    param_grad, param_ids, param_values, param_values_mut, Mlp, ParamId, ParamKind, Params,
+    Workspace,
+};
 
 /// Knobs of a gradient check.
 #[derive(Clone, Debug, PartialEq)]
@@ -103,57 +106,56 @@ pub fn gradcheck(
         let logits = net.forward(ws, None);
         loss.forward_backward(logits, bt.targets(loss), None)
     };
-    let mut layers = Vec::new();
-    for (l, layer_grads) in grads.iter().enumerate() {
-        let check =
-            |net: &mut Mlp<f64>, ws: &mut Workspace<f64>, bias: bool| -> (f64, usize, f64) {
-                let n = if bias {
-                    net.layers[l].bias.len()
-                } else {
-                    net.layers[l].weight.as_slice().len()
-                };
-                let stride = if opts.max_per_tensor == 0 || n <= opts.max_per_tensor {
-                    1
-                } else {
-                    n.div_ceil(opts.max_per_tensor)
-                };
-                let (mut worst, mut count, mut max_g) = (0.0f64, 0, 0.0f64);
-                for i in (0..n).step_by(stride) {
-                    let orig = get(net, l, i, bias);
-                    set(net, l, i, bias, orig + opts.eps);
-                    let plus = eval(net, ws);
-                    set(net, l, i, bias, orig - opts.eps);
-                    let minus = eval(net, ws);
-                    set(net, l, i, bias, orig);
-                    let numeric = (plus - minus) / (2.0 * opts.eps);
-                    let g = if bias {
-                        layer_grads.d_bias[i]
-                    } else {
-                        layer_grads.d_weight.as_slice()[i]
-                    };
-                    let err = (g - numeric).abs() / g.abs().max(numeric.abs()).max(floor);
-                    worst = worst.max(if err.is_nan() { f64::INFINITY } else { err });
-                    max_g = max_g.max(g.abs());
-                    count += 1;
-                }
-                (worst, count, max_g)
-            };
-        let (w_err, w_count, w_max) = check(&mut net, &mut ws, false);
-        let (b_err, b_count, b_max) = if net.layers[l].has_bias {
-            let (e, c, m) = check(&mut net, &mut ws, true);
-            (Some(e), c, m)
+    // Every parameter tensor (nn::param_ids, state_dict order): the worst relative error, the
+    // entries checked and the largest |gradient|.
+    let ids: Vec<ParamId> = param_ids(&net.layers).collect();
+    let mut per_tensor = Vec::with_capacity(ids.len());
+    for &id in &ids {
+        let n = id.len();
+        let stride = if opts.max_per_tensor == 0 || n <= opts.max_per_tensor {
+            1
         } else {
-            (None, 0, 0.0)
+            n.div_ceil(opts.max_per_tensor)
         };
-        let worst = w_err.max(b_err.unwrap_or(0.0));
-        layers.push(LayerCheck {
-            layer: l + 1,
-            checked: w_count + b_count,
-            max_rel_err_weight: w_err,
-            max_rel_err_bias: b_err,
-            max_abs_grad: w_max.max(b_max),
-            pass: worst <= opts.tol,
-        });
+        let (mut worst, mut count, mut max_g) = (0.0f64, 0, 0.0f64);
+        for i in (0..n).step_by(stride) {
+            let orig = param_values(&net.layers, id)[i];
+            param_values_mut(&mut net.layers, id)[i] = orig + opts.eps;
+            let plus = eval(&net, &mut ws);
+            param_values_mut(&mut net.layers, id)[i] = orig - opts.eps;
+            let minus = eval(&net, &mut ws);
+            param_values_mut(&mut net.layers, id)[i] = orig;
+            let numeric = (plus - minus) / (2.0 * opts.eps);
+            let g = param_grad(&grads, id)[i];
+            let err = (g - numeric).abs() / g.abs().max(numeric.abs()).max(floor);
+            worst = worst.max(if err.is_nan() { f64::INFINITY } else { err });
+            max_g = max_g.max(g.abs());
+            count += 1;
+        }
+        per_tensor.push((id, worst, count, max_g));
+    }
+    // Per layer: its weight's figures and its bias's, when it has one.
+    let mut layers: Vec<LayerCheck> = Vec::new();
+    for (id, worst, count, max_g) in per_tensor {
+        match id.kind {
+            ParamKind::Weight => layers.push(LayerCheck {
+                layer: id.layer,
+                checked: count,
+                max_rel_err_weight: worst,
+                max_rel_err_bias: None,
+                max_abs_grad: max_g,
+                pass: worst <= opts.tol,
+            }),
+            ParamKind::Bias => {
+                let l = layers
+                    .last_mut()
+                    .expect("a layer's weight comes before its bias");
+                l.checked += count;
+                l.max_rel_err_bias = Some(worst);
+                l.max_abs_grad = l.max_abs_grad.max(max_g);
+                l.pass = l.max_rel_err_weight.max(worst) <= opts.tol;
+            }
+        }
     }
     let pass = layers.iter().all(|l| l.pass);
     GradcheckReport {
@@ -164,21 +166,5 @@ pub fn gradcheck(
         loss: value,
         layers,
         pass,
-    }
-}
-
-fn get(net: &Mlp<f64>, l: usize, i: usize, bias: bool) -> f64 {
-    if bias {
-        net.layers[l].bias[i]
-    } else {
-        net.layers[l].weight.as_slice()[i]
-    }
-}
-
-fn set(net: &mut Mlp<f64>, l: usize, i: usize, bias: bool, v: f64) {
-    if bias {
-        net.layers[l].bias[i] = v;
-    } else {
-        net.layers[l].weight.as_mut_slice()[i] = v;
     }
 }

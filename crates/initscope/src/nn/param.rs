@@ -156,6 +156,38 @@ pub fn grads_mut<'a, T: Float>(
         })
 }
 
+/// The parameter of `layers` whose `state_dict` key is `name`, if any.
+pub fn find_param<T: Float>(layers: &[Dense<T>], name: &str) -> Option<ParamId> {
+    param_ids(layers).find(|id| id.name() == name)
+}
+
+/// The values of parameter `id` of `layers`, flat in row-major order.
+pub fn param_values<T: Float>(layers: &[Dense<T>], id: ParamId) -> &[T] {
+    let l = &layers[id.layer - 1];
+    match id.kind {
+        ParamKind::Weight => l.weight.as_slice(),
+        ParamKind::Bias => &l.bias,
+    }
+}
+
+/// The values of parameter `id` of `layers`, mutable.
+pub fn param_values_mut<T: Float>(layers: &mut [Dense<T>], id: ParamId) -> &mut [T] {
+    let l = &mut layers[id.layer - 1];
+    match id.kind {
+        ParamKind::Weight => l.weight.as_mut_slice(),
+        ParamKind::Bias => &mut l.bias,
+    }
+}
+
+/// The gradient of parameter `id` in `grads` (one [`DenseGrads`] per layer).
+pub fn param_grad<T: Float>(grads: &[DenseGrads<T>], id: ParamId) -> &[T] {
+    let g = &grads[id.layer - 1];
+    match id.kind {
+        ParamKind::Weight => g.d_weight.as_slice(),
+        ParamKind::Bias => &g.d_bias,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,5 +243,15 @@ mod tests {
             assert!(p.grad.iter().all(|&x| x == k as f64), "{}", p.id.name());
         }
         assert_eq!(params_mut(&mut n.layers, &grads).count(), 6);
+        // Lookup by name reads and writes the same tensor the walk visits.
+        let id = find_param(&n.layers, "2.bias").expect("2.bias");
+        assert_eq!(
+            (id.layer, id.kind, id.dims()),
+            (2, ParamKind::Bias, &[4][..])
+        );
+        assert!(param_grad(&grads, id).iter().all(|&x| x == 3.0));
+        param_values_mut(&mut n.layers, id)[1] = 7.0;
+        assert_eq!(param_values(&n.layers, id), &[0.0, 7.0, 0.0, 0.0]);
+        assert_eq!(find_param(&n.layers, "1.weight"), None);
     }
 }
