@@ -136,11 +136,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         let header = format!(
             "initscope train: {} | arch {} | act {} | init {} | {} lr {} | {} | {} steps",
             cfg.data,
-            cfg.arch
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("-"),
+            cfg.arch_text(),
             cfg.act,
             cfg.init_text(),
             cfg.optim.kind,

@@ -379,11 +379,7 @@ impl RunConfig {
 
     /// `2-16-16-2`.
     pub fn arch_text(&self) -> String {
-        self.arch
-            .iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join("-")
+        crate::nn::arch_text(&self.arch)
     }
 
     /// Number of trainable parameters, sum over layers of fan_in fan_out (+ fan_out with
@@ -593,13 +589,6 @@ fn parse_hidden(text: &str) -> Result<Vec<usize>> {
     }
     let list = t.trim_start_matches('[').trim_end_matches(']');
     parse_widths("--hidden", text, list, &[',', 'x', '-'])
-}
-
-fn file_arch_text(arch: &[usize]) -> String {
-    arch.iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join("-")
 }
 
 fn hidden_text(arch: &[usize]) -> String {
@@ -998,7 +987,7 @@ pub fn validate_cached(
             };
             if let Some(a) = a {
                 if parse_arch(a)? != file.arch {
-                    return Err(contradiction("--arch", a, file_arch_text(&file.arch)));
+                    return Err(contradiction("--arch", a, crate::nn::arch_text(&file.arch)));
                 }
             }
             if let Some(h) = h {
@@ -1015,7 +1004,7 @@ pub fn validate_cached(
                     "--init-from",
                     format!(
                         "{path} holds a {} network, but the data '{data_spec}' with loss {loss} needs input width {input} and output width {output}",
-                        file_arch_text(&file.arch)
+                        crate::nn::arch_text(&file.arch)
                     ),
                 ));
             }

@@ -18,7 +18,7 @@ use crate::data::Dataset;
 use crate::diagnostics::symmetry::{equitable_partition, quotient};
 use crate::error::Result;
 use crate::matrix::{matmul_nn, Matrix};
-use crate::nn::{Mlp, Params, Workspace};
+use crate::nn::{self, Mlp, Params, Workspace};
 use crate::records::verdict::Verdict;
 use crate::records::RunOutput;
 use crate::rng::{self, Stream};
@@ -453,14 +453,6 @@ pub fn quotient_arch(params: &Params, tol: f64) -> Vec<usize> {
     q.sizes.iter().map(Vec::len).collect()
 }
 
-/// `2-16-16-2`.
-fn arch_text(dims: &[usize]) -> String {
-    dims.iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
 /// What `explain` shows: the step-0 derivation of the starting parameters, the training run that
 /// follows from them (its summary holds the verdict), and the quotient network before and after.
 #[derive(Clone, Debug)]
@@ -595,8 +587,8 @@ impl Explanation {
         let header = VERDICT_COLUMNS;
         let rows = verdict_rows(v);
         let (q0, q1) = (
-            arch_text(&self.quotient_init),
-            arch_text(&self.quotient_end),
+            nn::arch_text(&self.quotient_init),
+            nn::arch_text(&self.quotient_end),
         );
         let mut lines = Vec::new();
         match format {

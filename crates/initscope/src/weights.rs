@@ -177,12 +177,12 @@ impl WeightsFile {
         arch.extend(layers.iter().map(|l| l.fan_out));
         let bias = with_bias != 0;
         if let Some(meta_arch) = metadata.get("initscope_arch") {
-            if *meta_arch != fmt_arch(&arch) {
+            if *meta_arch != crate::nn::arch_text(&arch) {
                 return Err(Error::file(
                     path,
                     format!(
                         "its metadata says architecture {meta_arch}, but its tensors give {}",
-                        fmt_arch(&arch)
+                        crate::nn::arch_text(&arch)
                     ),
                 ));
             }
@@ -245,7 +245,7 @@ impl WeightsFile {
                     format!(
                         "tensor '{name}' has shape {:?}, expected {shape:?} (architecture {})",
                         t.shape(),
-                        fmt_arch(arch)
+                        crate::nn::arch_text(arch)
                     ),
                 ));
             }
@@ -289,7 +289,7 @@ impl WeightsFile {
                         tensor_name(l, "weight"),
                         self.layers.len(),
                         self.keys_text(),
-                        fmt_arch(arch)
+                        crate::nn::arch_text(arch)
                     ),
                 ));
             };
@@ -335,7 +335,7 @@ impl WeightsFile {
                 format!(
                     "unexpected tensor(s) {} for architecture {}{hint}",
                     extra.join(", "),
-                    fmt_arch(arch)
+                    crate::nn::arch_text(arch)
                 ),
             ));
         }
@@ -348,11 +348,4 @@ impl WeightsFile {
 /// in f64.
 pub fn load_params(path: &Path, arch: &[usize], bias: bool) -> Result<Params> {
     WeightsFile::read(path)?.params(arch, bias)
-}
-
-fn fmt_arch(arch: &[usize]) -> String {
-    arch.iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join("-")
 }

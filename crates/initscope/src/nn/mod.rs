@@ -47,3 +47,12 @@ pub fn layer_activation(i: usize, layers: usize, act: Activation) -> Activation 
 pub fn param_name(l: usize, kind: &str) -> String {
     format!("{}.{kind}", 2 * (l - 1))
 }
+
+/// An architecture as written on the command line and in file metadata: the widths, input first
+/// and output last, joined by `-` (`2-16-16-2`).
+pub fn arch_text(dims: &[usize]) -> String {
+    dims.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("-")
+}

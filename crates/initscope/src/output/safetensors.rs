@@ -83,12 +83,7 @@ pub fn to_bytes(params: &Params, cfg: &RunConfig) -> Result<Vec<u8>> {
     let tensors: Vec<(String, Tensor)> = named_params(params)
         .map(|(id, values)| (id.name(), tensor(values, id.dims().to_vec(), cfg.precision)))
         .collect();
-    let arch = cfg
-        .arch
-        .iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join("-");
+    let arch = cfg.arch_text();
     let metadata = HashMap::from([
         ("format".to_string(), "pt".to_string()),
         ("initscope_arch".to_string(), arch),
