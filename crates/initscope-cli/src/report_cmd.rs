@@ -10,7 +10,7 @@ use initscope::output::folder::{is_initscope_report, open_sweep_dir};
 use initscope::output::{check_out_dir, write_file_atomically, FolderKind};
 use initscope::report::{load, render};
 use initscope::study;
-use initscope::sweep::{check_resumable, plan_within, run_as, Grid, SweepEvent};
+use initscope::sweep::{check_resumable, plan_within, run, Grid, SweepEvent};
 
 use crate::progress::{self, Unit};
 use crate::sweep_cmd::parallel_runs;
@@ -105,7 +105,7 @@ pub fn run_study(a: StudyArgs) -> anyhow::Result<ExitCode> {
         a.out.display()
     );
     let failed = AtomicUsize::new(0);
-    let report = run_as(
+    let report = run(
         FolderKind::Study,
         &grid,
         &runs,

@@ -133,7 +133,7 @@ pub fn run_sweep(a: SweepArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let (failed, diverged) = (AtomicUsize::new(0), AtomicUsize::new(0));
-    let report = run(&grid, &runs, &a.out, jobs, shard, &|e| {
+    let report = run(FolderKind::Sweep, &grid, &runs, &a.out, jobs, shard, &|e| {
         match e {
             SweepEvent::Done { status, .. } => {
                 if *status == Some(Status::Diverged) {

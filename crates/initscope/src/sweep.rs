@@ -476,19 +476,6 @@ fn record(dir: &Path, grid: &Grid, runs: &[PlannedRun], shards: Option<usize>) -
     )
 }
 
-/// Runs the sweep's share of `runs` into `dir` with `jobs` threads. Unsharded sweeps also write
-/// `runs.csv`.
-pub fn run(
-    grid: &Grid,
-    runs: &[PlannedRun],
-    dir: &Path,
-    jobs: usize,
-    shard: Option<Shard>,
-    progress: &(dyn Fn(&SweepEvent) + Sync),
-) -> Result<SweepReport> {
-    run_as(FolderKind::Sweep, grid, runs, dir, jobs, shard, progress)
-}
-
 /// Checks that `dir` may take (or resume) this sweep before anything is written there: the
 /// `--out` rule, and a `sweep.json` that lists the same runs.
 pub fn check_resumable(dir: &Path, kind: FolderKind, runs: &[PlannedRun]) -> Result<()> {
@@ -514,9 +501,10 @@ pub fn check_resumable(dir: &Path, kind: FolderKind, runs: &[PlannedRun]) -> Res
     Ok(())
 }
 
-/// [`run`] into a folder marked as `kind` (a sweep, or a study). The folder is marked only once
+/// Runs the sweep's share of `runs` into `dir` with `jobs` threads, in a folder marked as `kind`
+/// (a sweep, or a study). Unsharded sweeps also write `runs.csv`. The folder is marked only once
 /// its sweep record is written, so a folder refused for holding another sweep stays untouched.
-pub fn run_as(
+pub fn run(
     kind: FolderKind,
     grid: &Grid,
     runs: &[PlannedRun],

@@ -101,7 +101,16 @@ fn a_sweep_report_has_groups_bands_and_a_heat_map() {
     let grid = initscope::sweep::Grid::from_file(&grid_path).unwrap();
     let runs = initscope::sweep::plan(&grid, &grid_path).unwrap();
     let out = dir.join("out");
-    initscope::sweep::run(&grid, &runs, &out, 2, None, &|_| {}).unwrap();
+    initscope::sweep::run(
+        initscope::output::folder::FolderKind::Sweep,
+        &grid,
+        &runs,
+        &out,
+        2,
+        None,
+        &|_| {},
+    )
+    .unwrap();
     let html = render(&load(&out).unwrap()).unwrap();
     assert!(assert_svgs_well_formed(&html) >= 10);
     assert_self_contained(&html);
