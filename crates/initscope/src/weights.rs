@@ -339,7 +339,7 @@ impl WeightsFile {
                 ),
             ));
         }
-        Ok(params)
+        Ok(Params(params))
     }
 }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::activation::Activation;
 use crate::matrix::{matmul_nn, Matrix};
-use crate::nn::Params;
+use crate::nn::LayerParams;
 use crate::scalar::Float;
 
 /// Largest singular value of `w` (rows, cols) by power iteration on W^T W, starting from `v`
@@ -86,7 +86,7 @@ pub struct JacobianSpectrum {
 /// first `max_inputs` rows of `x`, in f64. The product is formed from the output side, so each
 /// step costs outputs x width x width (faer GEMM), not width³.
 pub fn jacobian_spectrum(
-    params: &Params,
+    params: &[LayerParams],
     act: Activation,
     x: &Matrix<f64>,
     max_inputs: usize,
@@ -198,7 +198,7 @@ mod tests {
                 bias: Some(vec![0.0; 3]),
             };
             let x = Matrix::from_vec(2, 3, vec![0.1, 0.2, 0.3, -1.0, 0.5, 2.0]);
-            let j = jacobian_spectrum(&vec![layer.clone(), layer], Activation::Tanh, &x, 2);
+            let j = jacobian_spectrum(&[layer.clone(), layer], Activation::Tanh, &x, 2);
             assert_eq!(j.inputs, 2);
         }
     }

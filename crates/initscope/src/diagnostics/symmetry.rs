@@ -60,7 +60,7 @@ fn max_abs(xs: &[f64]) -> f64 {
 }
 
 /// Bitwise copies: equal bias, incoming row and outgoing column.
-pub fn exact_partition(params: &Params) -> Partition {
+pub fn exact_partition(params: &[LayerParams]) -> Partition {
     let hidden = params.len() - 1;
     let classes = (0..hidden)
         .map(|h| {
@@ -83,7 +83,11 @@ pub fn exact_partition(params: &Params) -> Partition {
 
 /// The signature of every unit of hidden layer index `h` under the current partition, and the
 /// scale of each component.
-fn signatures(params: &Params, classes: &[Vec<usize>], h: usize) -> (Vec<Vec<f64>>, Vec<f64>) {
+fn signatures(
+    params: &[LayerParams],
+    classes: &[Vec<usize>],
+    h: usize,
+) -> (Vec<Vec<f64>>, Vec<f64>) {
     let (this, next) = (&params[h], &params[h + 1]);
     let (units, fan_in) = this.weight.shape();
     let prev: Vec<usize> = if h == 0 {
@@ -118,7 +122,7 @@ fn signatures(params: &Params, classes: &[Vec<usize>], h: usize) -> (Vec<Vec<f64
 }
 
 /// The coarsest equitable partition within tolerance `tol` (see the module docs).
-pub fn equitable_partition(params: &Params, tol: f64) -> Partition {
+pub fn equitable_partition(params: &[LayerParams], tol: f64) -> Partition {
     let hidden = params.len() - 1;
     let mut classes: Vec<Vec<usize>> = (0..hidden)
         .map(|h| vec![0; params[h].weight.rows()])
@@ -170,7 +174,7 @@ pub struct Quotient {
 }
 
 /// Builds the quotient of `params` under `partition` (which should be equitable).
-pub fn quotient(params: &Params, partition: &Partition) -> Quotient {
+pub fn quotient(params: &[LayerParams], partition: &Partition) -> Quotient {
     let layers = params.len();
     // Members of every layer of units: inputs, hidden layers, outputs.
     let mut groups: Vec<Vec<Vec<usize>>> =

@@ -24,8 +24,63 @@ pub struct LayerParams {
     pub bias: Option<Vec<f64>>, // (fan_out), None for --no-bias
 }
 
-/// All parameters of a network, layer 1 first.
-pub type Params = Vec<LayerParams>;
+/// All parameters of a network in f64 (the precision-free starting point and result), layer 1
+/// first. Indexing and slicing reach the layers (`params[0].weight`); [`Params::named`] walks the
+/// tensors by their `state_dict` keys and [`Params::get`] looks one up by key.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Params(pub Vec<LayerParams>);
+
+impl Params {
+    /// The tensors in `state_dict` order with their identities ([`super::named_params`]).
+    pub fn named(&self) -> impl Iterator<Item = (super::ParamId, &[f64])> + '_ {
+        super::named_params(&self.0)
+    }
+
+    /// The values of the tensor whose `state_dict` key is `name` (`0.weight`, `2.bias`, ...).
+    pub fn get(&self, name: &str) -> Option<&[f64]> {
+        self.named()
+            .find(|(id, _)| id.name() == name)
+            .map(|(_, v)| v)
+    }
+
+    /// Number of trainable entries (absent biases are not parameters).
+    pub fn num_params(&self) -> usize {
+        self.named().map(|(id, _)| id.len()).sum()
+    }
+}
+
+impl std::ops::Deref for Params {
+    type Target = Vec<LayerParams>;
+    fn deref(&self) -> &Vec<LayerParams> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Params {
+    fn deref_mut(&mut self) -> &mut Vec<LayerParams> {
+        &mut self.0
+    }
+}
+
+impl FromIterator<LayerParams> for Params {
+    fn from_iter<I: IntoIterator<Item = LayerParams>>(iter: I) -> Self {
+        Params(iter.into_iter().collect())
+    }
+}
+
+impl From<Vec<LayerParams>> for Params {
+    fn from(v: Vec<LayerParams>) -> Self {
+        Params(v)
+    }
+}
+
+impl<'a> IntoIterator for &'a Params {
+    type Item = &'a LayerParams;
+    type IntoIter = std::slice::Iter<'a, LayerParams>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
 
 /// The initializer of each layer's weight and bias, layer 1 first.
 #[derive(Clone, Debug, PartialEq)]

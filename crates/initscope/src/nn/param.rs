@@ -254,4 +254,16 @@ mod tests {
         assert_eq!(param_values(&n.layers, id), &[0.0, 7.0, 0.0, 0.0]);
         assert_eq!(find_param(&n.layers, "1.weight"), None);
     }
+
+    #[test]
+    fn precision_free_parameters_are_looked_up_by_key() {
+        let p = net(false).params();
+        assert_eq!(p.get("2.weight").map(<[f64]>::len), Some(12));
+        assert_eq!(p.get("2.bias"), None, "no biases: no bias parameters");
+        assert_eq!(p.num_params(), 6 + 12 + 4);
+        let with = net(true).params();
+        assert_eq!(with.num_params(), net(true).num_params());
+        let keys: Vec<String> = with.named().map(|(id, _)| id.name()).collect();
+        assert_eq!(keys[..3], ["0.weight", "0.bias", "2.weight"]);
+    }
 }

@@ -11,7 +11,7 @@ use safetensors::{Dtype, View};
 
 use crate::config::{Precision, RunConfig};
 use crate::error::{Error, Result};
-use crate::nn::{named_params, Params};
+use crate::nn::Params;
 pub use crate::weights::{load_params, tensor_name, LinearKeys, WeightsFile};
 
 /// An owned tensor ready to serialise.
@@ -80,7 +80,8 @@ pub fn torch_snippet(cfg: &RunConfig) -> String {
 
 /// Serialises parameters in the run's precision with architecture metadata.
 pub fn to_bytes(params: &Params, cfg: &RunConfig) -> Result<Vec<u8>> {
-    let tensors: Vec<(String, Tensor)> = named_params(params)
+    let tensors: Vec<(String, Tensor)> = params
+        .named()
         .map(|(id, values)| (id.name(), tensor(values, id.dims().to_vec(), cfg.precision)))
         .collect();
     let arch = cfg.arch_text();

@@ -221,7 +221,7 @@ fn blow_up(small: &Params, sizes: &[Vec<usize>]) -> Params {
                 .map(|b| rows.iter().map(|&d| b[d]).collect()),
         });
     }
-    out
+    out.into()
 }
 
 fn random_params(dims: &[usize], seed: u64) -> Params {
