@@ -32,7 +32,7 @@ pub enum Activation {
     Tanh,
     /// f(z) = 1 / (1 + e^{-z}); f' = f (1 - f).
     Sigmoid,
-    /// f(z) = max(z, 0); f'(z) = [z > 0] (so f'(0) = 0).
+    /// f(z) = max(z, 0); f'(z) = 1 if z > 0 else 0 (so f'(0) = 0).
     Relu,
     /// f(z) = z for z > 0, slope z otherwise; f'(z) = 1 for z > 0, slope otherwise.
     LeakyRelu { slope: f64 },

@@ -241,7 +241,7 @@ pub enum Init {
     /// folded in, which makes Q Haar-distributed (Mezzadri 2007); rows orthonormal when
     /// fan_out <= fan_in, columns otherwise. Saxe et al. 2014; `torch.nn.init.orthogonal_`.
     Orthogonal { gain: Gain },
-    /// gain · I, the partial identity for rectangles (W[i][i] = gain for i < min(fan_out, fan_in)).
+    /// gain · I, the partial identity for rectangles (W_ii = gain for i < min(fan_out, fan_in)).
     /// `torch.nn.init.eye_` (with a gain).
     Identity { gain: Gain },
     /// PyTorch's `sparse_`: N(0, std²) entries, then in every column (input) ceil(sparsity ·

@@ -4,7 +4,7 @@
 //!
 //! | part | bytes (s = bytes per scalar: 4 in f32, 8 in f64) |
 //! |---|---|
-//! | data | the source's rows x (features + targets) in its stored type, plus what loading and conversion hold at once (see [`crate::data::DataSpec::estimate_bytes`]) |
+//! | data | the source's rows x (features + targets) in its stored type, plus what loading and conversion hold at once (see [`crate::data::DataSpec::estimate`]) |
 //! | parameters | P s, P = sum over layers of fan_in fan_out (+ fan_out with biases) |
 //! | gradients | P s |
 //! | optimizer state | k P s (k = 0 sgd, 1 momentum/Nesterov/RMSprop, 2 Adam/AdamW) |

@@ -182,7 +182,7 @@ impl Propagation {
 
     /// The stable correlation fixed point. C(1) = 1 always, and its slope there is χ_1: in the
     /// ordered phase and at criticality (χ_1 ≤ 1) c* = 1; in the chaotic phase the stable fixed
-    /// point lies in [0, 1) (C(0) ≥ 0 since E[φ(u_1)φ(u_2)] = E[φ]² at c = 0) and is found by
+    /// point lies in [0, 1) (C(0) ≥ 0 since E(φ(u_1)φ(u_2)) = E(φ)² at c = 0) and is found by
     /// bisection on C(c) - c.
     pub fn c_star(&self, q: f64) -> f64 {
         if self.chi_1(q) <= 1.0 {

@@ -369,7 +369,7 @@ fn is_stale(dir: &Path, name: &str) -> bool {
     !p.is_dir() || p.join(MARKER).is_file()
 }
 
-/// Removes killed writers' leftovers in `dir` (see [`is_stale`]): safe for any process to call,
+/// Removes killed writers' leftovers in `dir` (see `is_stale`): safe for any process to call,
 /// whoever else writes there, since only this host's dead processes' temporaries qualify.
 pub fn remove_stale_in(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
@@ -491,7 +491,7 @@ pub fn stage_dir(
 }
 
 impl Staged {
-    /// Puts the folder in place (see [`Staged::swap_in`]) and flushes its parent's entry list.
+    /// Puts the folder in place (see `Staged::swap_in`) and flushes its parent's entry list.
     pub fn commit(self) -> Result<()> {
         let parent = self.real.parent().unwrap_or(Path::new("/")).to_path_buf();
         self.swap_in()?;
@@ -649,7 +649,7 @@ fn reworded(e: Error, real: &Path, shown: &Path) -> Error {
 
 /// Writes the folder `dir` of `kind` with `files` (and its marker): everything goes into a
 /// temporary sibling first, each file and the folder flushed to disk, then put in place by
-/// [`Staged::swap_in`], which judges the target again and never clobbers what `--force` does not
+/// `Staged::swap_in`, which judges the target again and never clobbers what `--force` does not
 /// allow. A failure at any point leaves the old folder or the new one, never neither. Errors
 /// name `dir`, not the temporary.
 pub fn write_dir_atomically(

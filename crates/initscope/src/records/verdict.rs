@@ -54,7 +54,7 @@ impl Learning {
 pub enum GradState {
     /// No nonzero entry at any step.
     Zero,
-    /// Nonzero at some step, but over the last [`VANISH_WINDOW`] steps every update was below the
+    /// Nonzero at some step, but over the last [`crate::diagnostics::verdict::VANISH_WINDOW`] steps every update was below the
     /// rounding unit of the weight it was added to.
     Vanishing,
     Alive,

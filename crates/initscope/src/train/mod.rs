@@ -8,10 +8,10 @@
 //! every evaluation step and every step whose gradient statistics are recorded. After the
 //! workspace is built, a training step allocates nothing.
 //!
-//! The run is a [`Run`] value that goes through four parts, one file each: set-up
-//! ([`setup`]: starting parameters, data in the training precision, network, workspace,
-//! optimizer, streams), the step ([`step`]), evaluation ([`eval`]) and the finish ([`finish`]:
-//! end-of-run diagnostics, verdict, summary).
+//! The run is a `Run` value that goes through four parts, one file each: set-up (`setup.rs`:
+//! starting parameters, data in the training precision, network, workspace, optimizer,
+//! streams), the step (`step.rs`), evaluation (`eval.rs`) and the finish (`finish.rs`: end-of-run
+//! diagnostics, verdict, summary).
 
 mod eval;
 mod finish;
