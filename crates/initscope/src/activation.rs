@@ -97,6 +97,15 @@ fn map_rows<T: Float>(bias: Option<&[T]>, z: &mut [T], a: &mut [T], g: impl Fn(T
     }
 }
 
+/// `d *= g(x)` elementwise, `x` being `z` or `f(z)`, whichever the derivative reads (no load
+/// of the other); inlined into each SIMD dispatch.
+#[inline(always)]
+fn map_grad<T: Float>(x: &[T], d: &mut [T], g: impl Fn(T) -> T) {
+    for (d, &x) in d.iter_mut().zip(x) {
+        *d *= g(x);
+    }
+}
+
 /// [`Activation::forward_rows`] as a SIMD operation: pulp compiles `with_simd` (and everything
 /// `#[inline(always)]` under it) once per instruction set and calls the best one the CPU has.
 struct ForwardRows<'a, T> {
@@ -153,11 +162,13 @@ impl Activation {
         a: &mut [T],
         fused: bool,
     ) {
+        // The activations that vectorise get an arm of their own, so that the match is outside
+        // the loop; each arm's formula is `f`'s.
         match self {
-            Activation::Identity => map_rows(bias, z, a, |v| v),
+            Activation::Identity => map_rows(bias, z, a, |v| Activation::Identity.f_inline(v)),
             Activation::Tanh if fused => map_rows(bias, z, a, |v| v.tanh_fast_fused()),
-            Activation::Tanh => map_rows(bias, z, a, |v| v.tanh_fast()),
-            Activation::Relu => map_rows(bias, z, a, |v| if v <= T::ZERO { T::ZERO } else { v }),
+            Activation::Tanh => map_rows(bias, z, a, |v| Activation::Tanh.f_inline(v)),
+            Activation::Relu => map_rows(bias, z, a, |v| Activation::Relu.f_inline(v)),
             other => map_rows(bias, z, a, |v| other.f(v)),
         }
     }
@@ -166,18 +177,13 @@ impl Activation {
     /// [`Activation::forward_rows_inline`]).
     #[inline(always)]
     pub(crate) fn backward_in_place_inline<T: Float>(self, z: &[T], a: &[T], d: &mut [T]) {
+        // As in the forward pass: an arm per activation that vectorises, each with `df`'s
+        // formula, reading only the slice that formula reads (tanh' = 1 - f^2, relu' = [z > 0]).
         match self {
+            // f' = 1: multiplying by one changes nothing.
             Activation::Identity => {}
-            Activation::Tanh => {
-                for (d, &a) in d.iter_mut().zip(a) {
-                    *d *= T::ONE - a * a;
-                }
-            }
-            Activation::Relu => {
-                for (d, &z) in d.iter_mut().zip(z) {
-                    *d *= if z > T::ZERO { T::ONE } else { T::ZERO };
-                }
-            }
+            Activation::Tanh => map_grad(a, d, |a| Activation::Tanh.df_inline(T::ZERO, a)),
+            Activation::Relu => map_grad(z, d, |z| Activation::Relu.df_inline(z, T::ZERO)),
             other => {
                 for ((d, &z), &a) in d.iter_mut().zip(z).zip(a) {
                     *d *= other.df(z, a);
@@ -191,6 +197,20 @@ impl Activation {
     /// `f(z)`.
     #[inline]
     pub fn f<T: Float>(self, z: T) -> T {
+        self.f_inline(z)
+    }
+
+    /// `f'(z)`, given `z` and `fz = f(z)`.
+    #[inline]
+    pub fn df<T: Float>(self, z: T, fz: T) -> T {
+        self.df_inline(z, fz)
+    }
+
+    /// [`Activation::f`], the one definition of every formula, always inlined: called with a
+    /// constant activation (the fast arms of [`Activation::forward_rows_inline`]) it compiles to
+    /// that activation's formula alone.
+    #[inline(always)]
+    fn f_inline<T: Float>(self, z: T) -> T {
         match self {
             Activation::Identity => z,
             Activation::Tanh => z.tanh_fast(),
@@ -242,9 +262,9 @@ impl Activation {
         }
     }
 
-    /// `f'(z)`, given `z` and `fz = f(z)`.
-    #[inline]
-    pub fn df<T: Float>(self, z: T, fz: T) -> T {
+    /// [`Activation::df`], always inlined (see [`Activation::f_inline`]).
+    #[inline(always)]
+    fn df_inline<T: Float>(self, z: T, fz: T) -> T {
         match self {
             Activation::Identity => T::ONE,
             Activation::Tanh => T::ONE - fz * fz,

@@ -13,8 +13,11 @@
 //!            δ_{l-1}[p][i] = f'(z_{l-1}[p][i]) Σ_j δ_l[p][j] W_l[j][i]
 //! update:    W_l -= lr dW_l,  b_l -= lr db_l                       (full-batch gradient descent)
 //! ```
-//! The formulas are the single-run engine's ([`crate::nn`]); only the summation order
-//! differs, so the two agree to rounding (test `lockstep_matches_the_single_run_engine`).
+//! The formulas are the single-run engine's ([`crate::nn`]), its elementwise ones are its
+//! very code (activations by [`Activation`]'s row kernels on the flattened packs, losses by the
+//! per-output and per-row functions of [`crate::loss`]), and each layer is packed from and
+//! unpacked to [`LayerParams`] in its layout. Only the summation order of the products differs,
+//! so the two agree to rounding (test `lockstep_matches_the_single_run_engine`).
 //! Scope: full-batch gradient descent (every run sees the whole data set each step), any
 //! activation, MSE, BCE-with-logits or cross-entropy, with or without biases. Groups of packs
 //! run in parallel on the current rayon pool, never one run across threads.
@@ -23,7 +26,7 @@ use rayon::prelude::*;
 
 use crate::activation::Activation;
 use crate::error::{Error, Result};
-use crate::loss::{Loss, Targets};
+use crate::loss::{cross_entropy_row, Loss, Targets};
 use crate::matrix::Matrix;
 use crate::nn::{LayerParams, Params};
 use crate::scalar::Float;
@@ -182,18 +185,111 @@ fn dims_of(p: &Params) -> Vec<usize> {
 struct Group<T> {
     dims: Vec<usize>,
     has_bias: bool,
-    input: Vec<Pack<T>>,  // (batch, dims[0]), the data broadcast to every lane
-    w: Vec<Vec<Pack<T>>>, // layer l: (fan_out, fan_in)
-    b: Vec<Vec<Pack<T>>>, // (fan_out); zero and never updated without biases
-    z: Vec<Vec<Pack<T>>>, // (batch, fan_out)
-    a: Vec<Vec<Pack<T>>>, // (batch, fan_out), hidden layers only (empty for the output)
-    delta: Vec<Vec<Pack<T>>>, // (batch, fan_out): dLoss/dz
-    dw: Vec<Vec<Pack<T>>>, // (fan_out, fan_in) like w
-    db: Vec<Vec<Pack<T>>>,
+    input: Packs<T>,             // (batch, dims[0]), the data broadcast to every lane
+    params: Vec<PackedLayer<T>>, // layer l at index l - 1, as `Params`
+    grads: Vec<PackedLayer<T>>,  // dW_l, db_l, shaped as `params`
+    z: Vec<Packs<T>>,            // (batch, fan_out)
+    a: Vec<Packs<T>>,            // (batch, fan_out), hidden layers only (empty for the output)
+    delta: Vec<Packs<T>>,        // (batch, fan_out): dLoss/dz
+    row: Vec<T>,                 // (2 dims[L]), one lane's output row and its gradient
+}
+
+/// One layer of a pack: [`LayerParams`]' layout with a pack (one value per run) in place of
+/// each scalar; also the layer's gradients.
+struct PackedLayer<T> {
+    weight: Packs<T>, // (fan_out, fan_in)
+    bias: Packs<T>,   // (fan_out); zero and never updated without biases
+}
+
+impl<T: Float> PackedLayer<T> {
+    /// Lane `r` holds `lanes[r]`, cast to `T`.
+    fn pack(lanes: [&LayerParams; LANES]) -> Self {
+        let (fan_out, fan_in) = lanes[0].weight.shape();
+        PackedLayer {
+            weight: Packs::from_fn(fan_out * fan_in, |e| {
+                std::array::from_fn(|r| T::from_f64(lanes[r].weight.as_slice()[e]))
+            }),
+            bias: Packs::from_fn(fan_out, |j| {
+                std::array::from_fn(|r| T::from_f64(lanes[r].bias.as_ref().map_or(0.0, |b| b[j])))
+            }),
+        }
+    }
+
+    fn zeros(fan_in: usize, fan_out: usize) -> Self {
+        PackedLayer {
+            weight: Packs::zeros(fan_out * fan_in),
+            bias: Packs::zeros(fan_out),
+        }
+    }
+
+    /// Lane `r` in f64 (exact for both precisions).
+    fn unpack(&self, r: usize, has_bias: bool) -> LayerParams {
+        let fan_out = self.bias.len();
+        LayerParams {
+            weight: Matrix::from_vec(
+                fan_out,
+                self.weight.len() / fan_out,
+                self.weight.iter().map(|v| v[r].to_f64()).collect(),
+            ),
+            bias: has_bias.then(|| self.bias.iter().map(|v| v[r].to_f64()).collect()),
+        }
+    }
 }
 
 fn splat<T: Float>(v: T) -> Pack<T> {
     [v; LANES]
+}
+
+/// Packs in one buffer that starts on a cache line. A `Vec<Pack<T>>` is aligned to `T` only:
+/// whether its packs straddled cache lines (two loads for one in the lane GEMM) depended on
+/// where the allocator put each buffer, and the allocation order alone moved tiny-moons by 5%.
+struct Packs<T> {
+    data: Vec<T>,
+    /// Scalars of `data` before the first pack.
+    start: usize,
+    /// Number of packs.
+    len: usize,
+}
+
+/// Bytes of a cache line, the alignment of every [`Packs`].
+const LINE: usize = 64;
+
+impl<T: Float> Packs<T> {
+    fn zeros(n: usize) -> Self {
+        let pad = LINE / std::mem::size_of::<T>();
+        let data = vec![T::ZERO; n * LANES + pad];
+        // `min`: align_offset may decline (never for a heap pointer to a float in practice).
+        let start = data.as_ptr().align_offset(LINE).min(pad);
+        Packs {
+            data,
+            start,
+            len: n,
+        }
+    }
+
+    /// `n` packs, pack `i` being `f(i)`.
+    fn from_fn(n: usize, f: impl Fn(usize) -> Pack<T>) -> Self {
+        let mut p = Packs::zeros(n);
+        for (i, v) in p.iter_mut().enumerate() {
+            *v = f(i);
+        }
+        p
+    }
+}
+
+impl<T> std::ops::Deref for Packs<T> {
+    type Target = [Pack<T>];
+    #[inline(always)]
+    fn deref(&self) -> &[Pack<T>] {
+        pulp::as_arrays::<LANES, T>(&self.data[self.start..self.start + self.len * LANES]).0
+    }
+}
+
+impl<T> std::ops::DerefMut for Packs<T> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut [Pack<T>] {
+        pulp::as_arrays_mut::<LANES, T>(&mut self.data[self.start..self.start + self.len * LANES]).0
+    }
 }
 
 impl<T: Float> Group<T> {
@@ -202,26 +298,10 @@ impl<T: Float> Group<T> {
         let layers = dims.len() - 1;
         let batch = x.rows();
         let lane = |r: usize| &runs[r.min(runs.len() - 1)];
-        let w: Vec<Vec<Pack<T>>> = (0..layers)
-            .map(|l| {
-                let n = dims[l] * dims[l + 1];
-                (0..n)
-                    .map(|e| std::array::from_fn(|r| T::from_f64(lane(r)[l].weight.as_slice()[e])))
-                    .collect()
-            })
+        let params = (0..layers)
+            .map(|l| PackedLayer::pack(std::array::from_fn(|r| &lane(r)[l])))
             .collect();
-        let b = (0..layers)
-            .map(|l| {
-                (0..dims[l + 1])
-                    .map(|j| {
-                        std::array::from_fn(|r| {
-                            T::from_f64(lane(r)[l].bias.as_ref().map_or(0.0, |b| b[j]))
-                        })
-                    })
-                    .collect()
-            })
-            .collect();
-        let per_layer = |rows: usize, hidden_only: bool| -> Vec<Vec<Pack<T>>> {
+        let per_layer = |rows: usize, hidden_only: bool| -> Vec<Packs<T>> {
             (0..layers)
                 .map(|l| {
                     let n = if hidden_only && l + 1 == layers {
@@ -229,28 +309,27 @@ impl<T: Float> Group<T> {
                     } else {
                         rows * dims[l + 1]
                     };
-                    vec![splat(T::ZERO); n]
+                    Packs::zeros(n)
                 })
                 .collect()
         };
         Group {
-            input: x.as_slice().iter().map(|&v| splat(v)).collect(),
-            w,
-            b,
+            input: Packs::from_fn(x.as_slice().len(), |i| splat(x.as_slice()[i])),
+            params,
+            grads: (0..layers)
+                .map(|l| PackedLayer::zeros(dims[l], dims[l + 1]))
+                .collect(),
             z: per_layer(batch, false),
             a: per_layer(batch, true),
             delta: per_layer(batch, false),
-            dw: (0..layers)
-                .map(|l| vec![splat(T::ZERO); dims[l] * dims[l + 1]])
-                .collect(),
-            db: per_layer(1, false),
+            row: vec![T::ZERO; 2 * dims[layers]],
             dims: dims.to_vec(),
             has_bias,
         }
     }
 
     /// Forward and backward over the whole data set; returns each lane's loss and leaves the
-    /// gradients in `dw`, `db`.
+    /// gradients in `grads`.
     #[inline(always)]
     fn loss_and_grads<O: LaneOps>(
         &mut self,
@@ -267,7 +346,7 @@ impl<T: Float> Group<T> {
             let x: &[Pack<T>] = if l == 0 { &self.input } else { &lower[l - 1] };
             let z = &mut self.z[l];
             let x = View::row_major(x, fan_in);
-            let wt = View::row_major(&self.w[l], fan_in).t();
+            let wt = View::row_major(&self.params[l].weight, fan_in).t();
             if l + 1 < layers {
                 // a = f(z), a band of rows at a time while the band is in L1, so the
                 // activation's arithmetic overlaps the next band's FMAs.
@@ -276,9 +355,9 @@ impl<T: Float> Group<T> {
                     a: &mut upper[0],
                     fused: O::FMA,
                 };
-                lane_gemm(ops, z, x, wt, Start::Row(&self.b[l]), activate);
+                lane_gemm(ops, z, x, wt, Start::Row(&self.params[l].bias), activate);
             } else {
-                lane_gemm(ops, z, x, wt, Start::Row(&self.b[l]), ());
+                lane_gemm(ops, z, x, wt, Start::Row(&self.params[l].bias), ());
             }
         }
         // Loss and dLoss/dz of the output layer.
@@ -288,6 +367,7 @@ impl<T: Float> Group<T> {
             targets,
             &mut self.delta[layers - 1],
             self.dims[layers],
+            &mut self.row,
         );
         // Backward.
         for l in (0..layers).rev() {
@@ -297,9 +377,10 @@ impl<T: Float> Group<T> {
             let d = View::row_major(&upper[0], fan_out);
             let x = View::row_major(x, fan_in);
             // dW = δ^T x: (fan_out, batch) x (batch, fan_in).
-            lane_gemm(ops, &mut self.dw[l], d.t(), x, Start::Zero, ());
+            let grads = &mut self.grads[l];
+            lane_gemm(ops, &mut grads.weight, d.t(), x, Start::Zero, ());
             // db = Σ_p δ[p], with adds (the FMA units are the busy ones).
-            column_sums(ops, &upper[0], &mut self.db[l]);
+            column_sums(ops, &upper[0], &mut grads.bias);
             if l > 0 {
                 // δ_{l-1} = f'(z_{l-1}) ∘ (δ W): (batch, fan_out) x (fan_out, fan_in), the
                 // derivative applied a band of rows at a time, as the forward activation.
@@ -308,7 +389,7 @@ impl<T: Float> Group<T> {
                     z: &self.z[l - 1],
                     a: &self.a[l - 1],
                 };
-                let w = View::row_major(&self.w[l], fan_in);
+                let w = View::row_major(&self.params[l].weight, fan_in);
                 lane_gemm(ops, &mut lower[l - 1], d, w, Start::Zero, derive);
             }
         }
@@ -323,30 +404,22 @@ impl<T: Float> Group<T> {
                 *p -= lr * *g;
             }
         };
-        for l in 0..self.w.len() {
-            step(&mut self.w[l], &self.dw[l]);
+        for (p, g) in self.params.iter_mut().zip(&self.grads) {
+            step(&mut p.weight, &g.weight);
             if self.has_bias {
-                step(&mut self.b[l], &self.db[l]);
+                step(&mut p.bias, &g.bias);
             }
         }
     }
 
     /// The first `n` lanes as separate runs.
     fn unpack(&self, n: usize, losses: &[Pack<f64>]) -> Vec<LockstepRun> {
-        let layers = self.dims.len() - 1;
         (0..n)
             .map(|r| LockstepRun {
-                params: (0..layers)
-                    .map(|l| LayerParams {
-                        weight: Matrix::from_vec(
-                            self.dims[l + 1],
-                            self.dims[l],
-                            self.w[l].iter().map(|v| v[r].to_f64()).collect(),
-                        ),
-                        bias: self
-                            .has_bias
-                            .then(|| self.b[l].iter().map(|v| v[r].to_f64()).collect()),
-                    })
+                params: self
+                    .params
+                    .iter()
+                    .map(|l| l.unpack(r, self.has_bias))
                     .collect(),
                 losses: losses.iter().map(|v| v[r]).collect(),
             })
@@ -701,8 +774,9 @@ fn store<T: Float, const MR: usize, const NR: usize>(
     }
 }
 
-/// The loss of every lane (mean over the batch, as [`Loss::forward_backward`]) and dLoss/dz of
-/// the output layer into `delta`; `z` and `delta` are (batch, k).
+/// The loss of every lane (mean over the batch) and dLoss/dz of the output layer into `delta`,
+/// by the formulas of [`Loss::forward_backward`]; `z` and `delta` are (batch, k), `row` holds
+/// 2 k scalars.
 #[inline(always)]
 fn output_grad<T: Float>(
     loss: Loss,
@@ -710,54 +784,52 @@ fn output_grad<T: Float>(
     targets: Targets<'_, T>,
     delta: &mut [Pack<T>],
     k: usize,
+    row: &mut [T],
 ) -> Pack<f64> {
-    let batch = z.len() / k;
-    let mut total = [0.0f64; LANES];
     match (loss, targets) {
-        (Loss::Mse, Targets::Dense(y)) => {
-            let scale = T::from_f64(2.0 / (batch * k) as f64);
-            for ((zv, dv), &t) in z.iter().zip(delta.iter_mut()).zip(y.as_slice()) {
-                for r in 0..LANES {
-                    let e = zv[r] - t;
-                    total[r] += (e * e).to_f64();
-                    dv[r] = scale * e;
-                }
-            }
-            total.map(|t| t / (batch * k) as f64)
-        }
+        // A constant loss per arm: its formulas' match is resolved outside the loop.
+        (Loss::Mse, Targets::Dense(y)) => elementwise(Loss::Mse, z, y.as_slice(), delta),
         (Loss::BceWithLogits, Targets::Dense(y)) => {
-            let scale = T::from_f64(1.0 / (batch * k) as f64);
-            for ((zv, dv), &t) in z.iter().zip(delta.iter_mut()).zip(y.as_slice()) {
-                for r in 0..LANES {
-                    let z = zv[r];
-                    let l = z.max(T::ZERO) - z * t + (-z.abs()).exp().ln_1p();
-                    total[r] += l.to_f64();
-                    dv[r] = (Activation::Sigmoid.f(z) - t) * scale;
-                }
-            }
-            total.map(|t| t / (batch * k) as f64)
+            elementwise(Loss::BceWithLogits, z, y.as_slice(), delta)
         }
         (Loss::CrossEntropy, Targets::Classes(y)) => {
+            // A lane's row of logits is strided across the packs: it is gathered into `row`,
+            // and its gradient scattered back.
+            let batch = z.len() / k;
             let inv_b = T::from_f64(1.0 / batch as f64);
+            let (zs, gs) = row.split_at_mut(k);
+            let mut total = [0.0f64; LANES];
             for (p, &label) in y.iter().enumerate() {
                 let (zr, dr) = (&z[p * k..(p + 1) * k], &mut delta[p * k..(p + 1) * k]);
-                for r in 0..LANES {
-                    let m = zr.iter().map(|v| v[r]).fold(zr[0][r], T::max);
-                    let mut sum = T::ZERO;
-                    for (d, zv) in dr.iter_mut().zip(zr) {
-                        d[r] = (zv[r] - m).exp();
-                        sum += d[r];
+                for (r, total) in total.iter_mut().enumerate() {
+                    for (s, v) in zs.iter_mut().zip(zr) {
+                        *s = v[r];
                     }
-                    total[r] += (m + sum.ln() - zr[label as usize][r]).to_f64();
-                    let inv_sum = T::ONE / sum;
-                    for d in dr.iter_mut() {
-                        d[r] = d[r] * inv_sum * inv_b;
+                    let value = cross_entropy_row(zs, label as usize, Some((&mut *gs, inv_b)));
+                    *total += value.to_f64();
+                    for (d, &g) in dr.iter_mut().zip(gs.iter()) {
+                        d[r] = g;
                     }
-                    dr[label as usize][r] -= inv_b;
                 }
             }
             total.map(|t| t / batch as f64)
         }
         (loss, _) => unreachable!("{loss}: targets checked by train_lockstep"),
     }
+}
+
+/// [`output_grad`] of an elementwise loss: the mean of [`Loss::term`] over the batch and the
+/// outputs, lane by lane, and [`Loss::term_grad`]; `y` is (batch, k), one target per pack.
+#[inline(always)]
+fn elementwise<T: Float>(loss: Loss, z: &[Pack<T>], y: &[T], delta: &mut [Pack<T>]) -> Pack<f64> {
+    let n = z.len();
+    let scale = loss.grad_scale::<T>(n);
+    let mut total = [0.0f64; LANES];
+    for ((zv, dv), &t) in z.iter().zip(delta.iter_mut()).zip(y) {
+        for r in 0..LANES {
+            total[r] += loss.term(zv[r], t).to_f64();
+            dv[r] = loss.term_grad(zv[r], t, scale);
+        }
+    }
+    total.map(|t| t / n as f64)
 }

@@ -54,7 +54,7 @@ impl Loss {
         targets: Targets<'_, T>,
         d_logits: Option<&mut Matrix<T>>,
     ) -> f64 {
-        let (batch, k) = logits.shape();
+        let batch = logits.rows();
         if batch == 0 {
             return 0.0;
         }
@@ -67,62 +67,78 @@ impl Loss {
                 let inv_b = T::from_f64(1.0 / batch as f64);
                 let mut total = 0.0;
                 for (i, &label) in labels.iter().enumerate().take(batch) {
-                    let z = logits.row(i);
-                    let y = label as usize;
-                    let m = z.iter().copied().fold(z[0], T::max);
-                    match grad.as_deref_mut() {
-                        // e_j = exp(z_j - m) once, kept in the gradient row:
-                        // dL/dz_j = (e_j / sum - [j = y]) / batch.
-                        Some(g) => {
-                            let g = g.row_mut(i);
-                            let mut sum = T::ZERO;
-                            for (gj, &zj) in g.iter_mut().zip(z) {
-                                *gj = (zj - m).exp();
-                                sum += *gj;
-                            }
-                            total += (m + sum.ln() - z[y]).to_f64();
-                            let inv_sum = T::ONE / sum;
-                            for gj in g.iter_mut() {
-                                *gj = *gj * inv_sum * inv_b;
-                            }
-                            g[y] -= inv_b;
-                        }
-                        None => {
-                            let sum = z.iter().fold(T::ZERO, |s, &zj| s + (zj - m).exp());
-                            total += (m + sum.ln() - z[y]).to_f64();
-                        }
-                    }
+                    let g = grad.as_deref_mut().map(|g| (g.row_mut(i), inv_b));
+                    total += cross_entropy_row(logits.row(i), label as usize, g).to_f64();
                 }
                 total / batch as f64
             }
-            (Loss::Mse, Targets::Dense(y)) => {
-                let scale = T::from_f64(2.0 / (batch * k) as f64);
-                let mut total = 0.0;
-                for (idx, (&z, &t)) in logits.as_slice().iter().zip(y.as_slice()).enumerate() {
-                    let r = z - t;
-                    total += (r * r).to_f64();
-                    if let Some(g) = grad.as_deref_mut() {
-                        g.as_mut_slice()[idx] = scale * r;
-                    }
-                }
-                total / (batch * k) as f64
-            }
+            (Loss::Mse, Targets::Dense(y)) => Loss::Mse.elementwise(logits, y, grad),
             (Loss::BceWithLogits, Targets::Dense(y)) => {
-                let scale = T::from_f64(1.0 / (batch * k) as f64);
-                let mut total = 0.0;
-                for (idx, (&z, &t)) in logits.as_slice().iter().zip(y.as_slice()).enumerate() {
-                    let l = z.max(T::ZERO) - z * t + (-z.abs()).exp().ln_1p();
-                    total += l.to_f64();
-                    if let Some(g) = grad.as_deref_mut() {
-                        let s = Activation::Sigmoid.f(z);
-                        g.as_mut_slice()[idx] = (s - t) * scale;
-                    }
-                }
-                total / (batch * k) as f64
+                Loss::BceWithLogits.elementwise(logits, y, grad)
             }
             (loss, _) => {
                 panic!("{loss}: targets of the wrong kind (a bug: config validation pairs them)")
             }
+        }
+    }
+
+    /// [`Loss::forward_backward`] of an elementwise loss (MSE, BCE) on `batch > 0` rows: the
+    /// mean of [`Loss::term`] and, into `grad`, [`Loss::term_grad`]. Called with a constant
+    /// `self`, so the match in each is resolved outside the loop.
+    #[inline(always)]
+    fn elementwise<T: Float>(
+        self,
+        logits: &Matrix<T>,
+        y: &Matrix<T>,
+        mut grad: Option<&mut Matrix<T>>,
+    ) -> f64 {
+        let n = logits.as_slice().len();
+        let scale = self.grad_scale::<T>(n);
+        let mut total = 0.0;
+        for (idx, (&z, &t)) in logits.as_slice().iter().zip(y.as_slice()).enumerate() {
+            total += self.term(z, t).to_f64();
+            if let Some(g) = grad.as_deref_mut() {
+                g.as_mut_slice()[idx] = self.term_grad(z, t, scale);
+            }
+        }
+        total / n as f64
+    }
+
+    /// One output's term of an elementwise loss, `L = 1/n Σ term(z, y)` over the `n = B K`
+    /// outputs: MSE `(z - y)^2`, BCE `max(z, 0) - z y + ln(1 + e^{-|z|})` (stable for any z).
+    /// The formula of [`Loss::forward_backward`] and of [`crate::lockstep`]; cross-entropy is
+    /// not elementwise (see [`cross_entropy_row`]).
+    #[inline(always)]
+    pub(crate) fn term<T: Float>(self, z: T, y: T) -> T {
+        match self {
+            Loss::Mse => {
+                let r = z - y;
+                r * r
+            }
+            Loss::BceWithLogits => z.max(T::ZERO) - z * y + (-z.abs()).exp().ln_1p(),
+            Loss::CrossEntropy => unreachable!("cross-entropy is not elementwise"),
+        }
+    }
+
+    /// dL/dz of one output of an elementwise loss, `scale (p - y)` with the prediction p = z
+    /// (MSE) or sigmoid(z) (BCE) and `scale` = [`Loss::grad_scale`].
+    #[inline(always)]
+    pub(crate) fn term_grad<T: Float>(self, z: T, y: T, scale: T) -> T {
+        match self {
+            Loss::Mse => scale * (z - y),
+            Loss::BceWithLogits => scale * (Activation::Sigmoid.f(z) - y),
+            Loss::CrossEntropy => unreachable!("cross-entropy is not elementwise"),
+        }
+    }
+
+    /// The factor of [`Loss::term_grad`] for `n = B K` outputs: 2 / n for MSE (d/dz of
+    /// (z - y)^2 is 2 (z - y); no 1/2 in the loss), 1 / n for BCE (d term/dz = sigmoid(z) - y).
+    #[inline(always)]
+    pub(crate) fn grad_scale<T: Float>(self, n: usize) -> T {
+        match self {
+            Loss::Mse => T::from_f64(2.0 / n as f64),
+            Loss::BceWithLogits => T::from_f64(1.0 / n as f64),
+            Loss::CrossEntropy => unreachable!("cross-entropy is not elementwise"),
         }
     }
 
@@ -207,6 +223,32 @@ impl Loss {
             ))),
         }
     }
+}
+
+/// Cross-entropy of one row of logits `z` with class `y`, `logsumexp(z) - z_y` with the
+/// maximum shifted out (never overflows); with `grad = Some((g, scale))` also dL/dz into `g`,
+/// `(softmax(z) - onehot(y)) scale`, each exponential computed once and kept in `g`. The
+/// formula of [`Loss::forward_backward`] (scale 1/B) and of [`crate::lockstep`].
+#[inline(always)]
+pub(crate) fn cross_entropy_row<T: Float>(z: &[T], y: usize, grad: Option<(&mut [T], T)>) -> T {
+    let m = z.iter().copied().fold(z[0], T::max);
+    let sum = match grad {
+        Some((g, scale)) => {
+            let mut sum = T::ZERO;
+            for (gj, &zj) in g.iter_mut().zip(z) {
+                *gj = (zj - m).exp();
+                sum += *gj;
+            }
+            let inv_sum = T::ONE / sum;
+            for gj in g.iter_mut() {
+                *gj = *gj * inv_sum * scale;
+            }
+            g[y] -= scale;
+            sum
+        }
+        None => z.iter().fold(T::ZERO, |s, &zj| s + (zj - m).exp()),
+    };
+    m + sum.ln() - z[y]
 }
 
 /// Index of the first maximum (NaN never wins).
