@@ -125,7 +125,7 @@ pub fn derive(cfg: &RunConfig, data: &Dataset, params: &Params) -> Derivation {
         let name = act.spec();
         // Why delta_l is zero.
         if all_zero(delta.as_slice()) {
-            if i + 1 == layers_n {
+            if nn::is_output(i, layers_n) {
                 zero_reasons.push(format!(
                     "delta_{l} = dLoss/dz_{l} = 0: the outputs already match the targets on this batch"
                 ));
@@ -233,7 +233,7 @@ pub fn derive(cfg: &RunConfig, data: &Dataset, params: &Params) -> Derivation {
         }
         // Output units are singleton classes (each has its own target): never copies.
         if layer.fan_out() > 1 && rows_identical(&layer.weight) {
-            notes.push(if i + 1 == layers_n {
+            notes.push(if nn::is_output(i, layers_n) {
                 format!(
                     "every row of W_{l} is the same: the outputs differ only through their biases (output units have their own targets, so they are never copies)"
                 )

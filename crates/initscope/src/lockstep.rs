@@ -28,7 +28,7 @@ use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::loss::{cross_entropy_row, Loss, Targets};
 use crate::matrix::Matrix;
-use crate::nn::{LayerParams, Params};
+use crate::nn::{is_output, LayerParams, Params};
 use crate::scalar::Float;
 
 /// Runs per pack: 8 f32 lanes fill one AVX2 register (two for f64).
@@ -304,7 +304,7 @@ impl<T: Float> Group<T> {
         let per_layer = |rows: usize, hidden_only: bool| -> Vec<Packs<T>> {
             (0..layers)
                 .map(|l| {
-                    let n = if hidden_only && l + 1 == layers {
+                    let n = if hidden_only && is_output(l, layers) {
                         0
                     } else {
                         rows * dims[l + 1]
@@ -347,7 +347,7 @@ impl<T: Float> Group<T> {
             let z = &mut self.z[l];
             let x = View::row_major(x, fan_in);
             let wt = View::row_major(&self.params[l].weight, fan_in).t();
-            if l + 1 < layers {
+            if !is_output(l, layers) {
                 // a = f(z), a band of rows at a time while the band is in L1, so the
                 // activation's arithmetic overlaps the next band's FMAs.
                 let activate = Activate {

@@ -18,7 +18,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::nn::{grads_mut, param_ids, params_mut, Dense, DenseGrads};
+use crate::nn::{grads_mut, param_grads, param_ids, params_mut, Dense, DenseGrads};
 use crate::scalar::Float;
 use crate::spec::{fmt_f64, Spec};
 
@@ -306,6 +306,11 @@ impl<T: Float> Optimizer<T> {
     /// One update of every parameter tensor ([`params_mut`], in `state_dict` order) with
     /// learning rate `lr` (already scheduled).
     pub fn step(&mut self, layers: &mut [Dense<T>], grads: &[DenseGrads<T>], lr: f64) {
+        debug_assert_eq!(
+            self.state.len(),
+            param_ids(layers).count(),
+            "an optimizer is bound to one network's parameter tensors"
+        );
         self.steps += 1;
         let t = self.steps;
         for (p, state) in params_mut(layers, grads).zip(self.state.iter_mut()) {
@@ -392,9 +397,9 @@ pub fn clip_grad_norm<T: Float>(
 /// The L2 norm of the gradients of every parameter tensor of `layers` together, accumulated in
 /// f64: sqrt(sum over layers of (||dW_l||^2 + ||db_l||^2)), the squares of a layer added before
 /// they join the total.
-pub fn global_grad_norm<T: Float>(layers: &[Dense<T>], grads: &mut [DenseGrads<T>]) -> f64 {
+pub fn global_grad_norm<T: Float>(layers: &[Dense<T>], grads: &[DenseGrads<T>]) -> f64 {
     let (mut total, mut layer_sum, mut layer) = (0.0, 0.0, 1);
-    for (id, g) in grads_mut(layers, grads) {
+    for (id, g) in param_grads(layers, grads) {
         if id.layer != layer {
             total += layer_sum;
             (layer_sum, layer) = (0.0, id.layer);

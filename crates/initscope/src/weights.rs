@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::matrix::Matrix;
 use crate::nn::{LayerParams, Params};
 
-pub use crate::nn::param_name as tensor_name;
+use crate::nn::param_name;
 
 /// One Linear layer of a weights file: its keys and its weight's shape (out, in).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -286,7 +286,7 @@ impl WeightsFile {
                     path,
                     format!(
                         "missing tensor '{}': the file has {} Linear layer(s) ({}), architecture {} needs {layers}",
-                        tensor_name(l, "weight"),
+                        param_name(l, "weight"),
                         self.layers.len(),
                         self.keys_text(),
                         crate::nn::arch_text(arch)
@@ -339,7 +339,7 @@ impl WeightsFile {
                 ),
             ));
         }
-        Ok(Params(params))
+        Ok(Params::from(params))
     }
 }
 

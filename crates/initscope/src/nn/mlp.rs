@@ -8,7 +8,7 @@
 //! Layers are numbered from 1 (first hidden) to L (output) in everything user-facing; vectors
 //! here are 0-based, so layer l lives at index l - 1.
 
-use super::{layer_activation, output_index};
+use super::{is_output, layer_activation, output_index};
 use crate::activation::Activation;
 use crate::init::{Fans, FillContext, Init, Role};
 use crate::loss::{Loss, Targets};
@@ -28,7 +28,7 @@ pub struct LayerParams {
 /// first. Indexing and slicing reach the layers (`params[0].weight`); [`Params::named`] walks the
 /// tensors by their `state_dict` keys and [`Params::get`] looks one up by key.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Params(pub Vec<LayerParams>);
+pub struct Params(Vec<LayerParams>);
 
 impl Params {
     /// The tensors in `state_dict` order with their identities ([`super::named_params`]).
@@ -50,14 +50,14 @@ impl Params {
 }
 
 impl std::ops::Deref for Params {
-    type Target = Vec<LayerParams>;
-    fn deref(&self) -> &Vec<LayerParams> {
+    type Target = [LayerParams];
+    fn deref(&self) -> &[LayerParams] {
         &self.0
     }
 }
 
 impl std::ops::DerefMut for Params {
-    fn deref_mut(&mut self) -> &mut Vec<LayerParams> {
+    fn deref_mut(&mut self) -> &mut [LayerParams] {
         &mut self.0
     }
 }
@@ -184,11 +184,9 @@ impl<T: Float> Mlp<T> {
         d
     }
 
+    /// Number of trainable entries (absent biases are not parameters).
     pub fn num_params(&self) -> usize {
-        self.layers
-            .iter()
-            .map(|l| l.weight.as_slice().len() + if l.has_bias { l.bias.len() } else { 0 })
-            .sum()
+        super::param_ids(&self.layers).map(|id| id.len()).sum()
     }
 
     /// Forward pass of `ws.input` (rows already set) through every layer; returns the logits.
@@ -320,7 +318,7 @@ impl<T: Float> Workspace<T> {
         Workspace {
             input: Matrix::zeros(capacity, dims[0]),
             caches: (0..layers)
-                .map(|i| DenseCache::new(capacity, dims[i + 1], dropout && i + 1 < layers))
+                .map(|i| DenseCache::new(capacity, dims[i + 1], dropout && !is_output(i, layers)))
                 .collect(),
             deltas: (0..layers)
                 .map(|i| Matrix::zeros(capacity, dims[i + 1]))

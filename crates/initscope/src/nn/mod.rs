@@ -14,8 +14,8 @@ pub mod param;
 pub use dense::{Dense, DenseCache, DenseGrads, Dropout};
 pub use mlp::{init_params, LayerInits, LayerParams, Mlp, Params, Workspace};
 pub use param::{
-    find_param, grads_mut, named_params, param_grad, param_ids, param_values, param_values_mut,
-    params_mut, ParamId, ParamKind, ParamMut,
+    find_param, grads_mut, named_params, param_grad, param_grads, param_ids, param_values,
+    param_values_mut, params_mut, ParamId, ParamKind, ParamMut,
 };
 
 use crate::activation::Activation;

@@ -11,8 +11,8 @@ use safetensors::{Dtype, View};
 
 use crate::config::{Precision, RunConfig};
 use crate::error::{Error, Result};
-use crate::nn::Params;
-pub use crate::weights::{load_params, tensor_name, LinearKeys, WeightsFile};
+use crate::nn::{is_output, Params};
+pub use crate::weights::{load_params, LinearKeys, WeightsFile};
 
 /// An owned tensor ready to serialise.
 struct Tensor {
@@ -64,7 +64,7 @@ pub fn torch_snippet(cfg: &RunConfig) -> String {
             cfg.arch[l],
             if cfg.bias { "True" } else { "False" }
         ));
-        if l < layers {
+        if !is_output(l - 1, layers) {
             mods.push(cfg.act.torch_module());
         }
     }

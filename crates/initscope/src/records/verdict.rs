@@ -16,7 +16,8 @@ use crate::json::f64_or_null;
 /// and every run counts as stalled.
 pub const STALL_MARGIN: f64 = 0.01;
 
-/// Did the run learn? See the module docs for the rule.
+/// Did the run learn? The rule is [`Learning::judge`] (and [`crate::diagnostics::verdict`]'s
+/// module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Learning {
@@ -48,14 +49,16 @@ impl Learning {
     }
 }
 
-/// The state of a layer's weight gradient over the run (see the module docs).
+/// The state of a layer's weight gradient over the run (the rule is in
+/// [`crate::diagnostics::verdict`]'s module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GradState {
     /// No nonzero entry at any step.
     Zero,
-    /// Nonzero at some step, but over the last [`crate::diagnostics::verdict::VANISH_WINDOW`] steps every update was below the
-    /// rounding unit of the weight it was added to.
+    /// Nonzero at some step, but over the last
+    /// [`crate::diagnostics::verdict::VANISH_WINDOW`] steps every update was below the rounding
+    /// unit of the weight it was added to.
     Vanishing,
     Alive,
 }

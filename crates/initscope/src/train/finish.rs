@@ -1,16 +1,13 @@
 //! Finish: the final evaluation, the gradient statistics at the final parameters, the structure,
 //! histograms and Jacobian at the end, the verdict and the summary.
 
-use super::eval::push_step_metrics;
-use super::{Event, Run, JACOBIAN_INPUTS};
-use crate::activation::Activation;
+use super::eval::{push_step_metrics, record_eval};
+use super::{record_jacobian, Event, Run, JACOBIAN_INPUTS};
 use crate::diagnostics::flow::RecordAt;
-use crate::diagnostics::spectrum::jacobian_spectrum;
 use crate::diagnostics::verdict::{verdict, VerdictInputs};
-use crate::matrix::Matrix;
 use crate::nn::Params;
 use crate::optim::warmup_factor;
-use crate::records::{nonfinite_diagnostics, MetricRecord, RunOutput, Status, Summary};
+use crate::records::{nonfinite_diagnostics, RunOutput, Status, Summary};
 use crate::scalar::Float;
 
 impl<T: Float> Run<'_, T> {
@@ -21,7 +18,7 @@ impl<T: Float> Run<'_, T> {
         let steps_done = self.steps_done;
         if self.evals.last().map(|l| l.step) != Some(steps_done) {
             let e = self.evaluation(steps_done);
-            super::eval::record_eval(&mut self.metrics, &e);
+            record_eval(&mut self.metrics, &e);
             observer(&Event::Eval(&e));
             self.evals.push(e);
         }
@@ -145,28 +142,5 @@ impl<T: Float> Run<'_, T> {
                 &self.data.train.x.head_f64(JACOBIAN_INPUTS),
             );
         }
-    }
-}
-
-/// The Jacobian spectrum of the network at `params` over the rows of `x`, as metric records.
-pub(super) fn record_jacobian(
-    metrics: &mut Vec<MetricRecord>,
-    step: usize,
-    params: &Params,
-    act: Activation,
-    x: &Matrix<f64>,
-) {
-    let j = jacobian_spectrum(params, act, x, x.rows());
-    for (metric, value) in [
-        ("jacobian_sv2_mean", j.mean),
-        ("jacobian_sv2_var", j.variance),
-        ("jacobian_sv2_max", j.max),
-    ] {
-        metrics.push(MetricRecord {
-            step,
-            metric: metric.into(),
-            layer: None,
-            value,
-        });
     }
 }

@@ -22,13 +22,16 @@ use std::time::Instant;
 
 pub use setup::{initial_params, InitialState, LSUV_BATCH};
 
+use crate::activation::Activation;
 use crate::batch::{BatchTargets, Prepared};
 use crate::config::RunConfig;
 use crate::data::Dataset;
 use crate::diagnostics::flow::FlowRecorder;
+use crate::diagnostics::spectrum::jacobian_spectrum;
 use crate::diagnostics::verdict::{UpdateTracker, WakeTracker};
 use crate::error::Result;
 use crate::lsuv::LsuvLayer;
+use crate::matrix::Matrix;
 use crate::nn::{Mlp, Params, Workspace};
 use crate::optim::Optimizer;
 use crate::records::{EvalPoint, MetricRecord, RunOutput};
@@ -115,8 +118,9 @@ struct Run<'a, T: Float> {
     train: Prepared<'a, T>,
     test: Prepared<'a, T>,
     val: Option<Prepared<'a, T>>,
-    /// Training rows, batch size, steps per epoch.
+    /// Training rows.
     n: usize,
+    /// Batch size.
     bs: usize,
     steps_per_epoch: usize,
     net: Mlp<T>,
@@ -143,4 +147,27 @@ struct Run<'a, T: Float> {
     steps_done: usize,
     /// The last step whose gradient statistics were recorded.
     last_flow_step: Option<usize>,
+}
+
+/// The Jacobian spectrum of the network at `params` over the rows of `x`, as metric records.
+fn record_jacobian(
+    metrics: &mut Vec<MetricRecord>,
+    step: usize,
+    params: &Params,
+    act: Activation,
+    x: &Matrix<f64>,
+) {
+    let j = jacobian_spectrum(params, act, x, x.rows());
+    for (metric, value) in [
+        ("jacobian_sv2_mean", j.mean),
+        ("jacobian_sv2_var", j.variance),
+        ("jacobian_sv2_max", j.max),
+    ] {
+        metrics.push(MetricRecord {
+            step,
+            metric: metric.into(),
+            layer: None,
+            value,
+        });
+    }
 }

@@ -110,7 +110,7 @@ impl<'a, T: Float> Run<'a, T> {
             .then(|| FlowRecorder::new(&net, cfg.symmetry_tolerance()));
         let mut metrics = Vec::new();
         if cfg.diagnostics {
-            super::finish::record_jacobian(
+            super::record_jacobian(
                 &mut metrics,
                 0,
                 &initial,

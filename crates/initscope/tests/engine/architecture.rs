@@ -61,9 +61,18 @@ fn edges(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
-            let code: String = text
-                .lines()
-                .take_while(|l| !l.trim_start().starts_with("#[cfg(test)]"))
+            // The file up to its test module (`#[cfg(test)]` followed by `mod`), comments out.
+            let lines: Vec<&str> = text.lines().collect();
+            let end = (0..lines.len())
+                .find(|&i| {
+                    lines[i].trim_start().starts_with("#[cfg(test)]")
+                        && lines
+                            .get(i + 1)
+                            .is_some_and(|next| next.trim_start().starts_with("mod "))
+                })
+                .unwrap_or(lines.len());
+            let code: String = lines[..end]
+                .iter()
                 .filter(|l| !l.trim_start().starts_with("//"))
                 .map(|l| format!("{l}\n"))
                 .collect();
@@ -72,13 +81,7 @@ fn edges(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
             for (i, _) in code.match_indices("crate::") {
                 let rest = &code[i + "crate::".len()..];
                 if let Some(group) = rest.strip_prefix('{') {
-                    let group = &group[..group.find('}').unwrap_or(group.len())];
-                    for part in group.split(',') {
-                        let name = part.trim().split("::").next().unwrap_or("");
-                        if !name.is_empty() {
-                            used.insert(name.to_string());
-                        }
-                    }
+                    used.extend(group_heads(group));
                 } else {
                     let name: String = rest
                         .chars()
@@ -91,6 +94,29 @@ fn edges(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
         }
     }
     out
+}
+
+/// The first path segment of each item of a `use crate::{...}` group, `group` starting just
+/// after the opening brace: `a::{B, C}, d}` gives `a` and `d` (nested groups are skipped).
+fn group_heads(group: &str) -> Vec<String> {
+    let (mut heads, mut item, mut depth) = (Vec::new(), String::new(), 0usize);
+    for c in group.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => break,
+            '}' => depth -= 1,
+            ',' if depth == 0 => heads.push(std::mem::take(&mut item)),
+            _ if depth == 0 => item.push(c),
+            _ => {}
+        }
+    }
+    heads.push(item);
+    heads
+        .iter()
+        .filter_map(|i| i.trim().split("::").next())
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -166,6 +192,7 @@ fn the_edge_list_reads_the_source() {
     let edges = edges(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
     assert!(edges["train"].contains("records"), "{:?}", edges["train"]);
     assert!(edges["records"].contains("config"));
+    assert_eq!(group_heads("a::{B, C}, d::e, f}; g"), ["a", "d", "f"]);
     let listed: BTreeSet<&str> = LAYERS.iter().flat_map(|l| l.iter().copied()).collect();
     for m in edges.keys() {
         assert!(listed.contains(m.as_str()), "`{m}` is in no layer");
