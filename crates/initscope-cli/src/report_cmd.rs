@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::Args;
 use initscope::memory::MemoryLimit;
@@ -104,7 +103,6 @@ pub fn run_study(a: StudyArgs) -> anyhow::Result<ExitCode> {
         jobs,
         a.out.display()
     );
-    let failed = AtomicUsize::new(0);
     let report = run(
         FolderKind::Study,
         &grid,
@@ -114,7 +112,6 @@ pub fn run_study(a: StudyArgs) -> anyhow::Result<ExitCode> {
         None,
         &|e| {
             if let SweepEvent::Failed { error, .. } = e {
-                failed.fetch_add(1, Ordering::Relaxed);
                 bar.suspend(|| eprintln!("run failed: {error}"));
             }
             bar.inc(1);
