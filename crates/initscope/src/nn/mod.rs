@@ -10,6 +10,7 @@
 pub mod dense;
 pub mod mlp;
 pub mod param;
+pub mod spec;
 
 pub use dense::{Dense, DenseCache, DenseGrads, Dropout};
 pub use mlp::{init_params, LayerInits, LayerParams, Mlp, Params, Workspace};

@@ -1,0 +1,869 @@
+//! The network spec language of `--net`: a network written as a sequence of modules, like an
+//! `nn.Sequential` whose input width comes from the data. This module only parses and prints it
+//! ([`NetSpec::parse`], [`NetSpec::canonical`]); building a network from it is the consumer's job.
+//!
+//! ```text
+//! net     = ws* module { ws+ module } ws* ;
+//! module  = name [ "(" args ")" ]                    (* linear dropout layernorm rmsnorm
+//!                                                       batchnorm gate shift, activations *)
+//!         | act ":" act-args                         (* leaky_relu:0.2 = leaky_relu(0.2) *)
+//!         | "res" "(" net ")" [ "*" count ] ;        (* y = x + body(x), count >= 1 blocks *)
+//! args    = [ arg { "," arg } ] ;                    (* whitespace inside ( ) is ignored *)
+//! arg     = value | key "=" value ;                  (* positional arguments come first *)
+//! value   = atom | "[" text "]" ;                    (* brackets hold commas and parentheses *)
+//! ```
+//!
+//! The kinds and their arguments (positional ones first; an omitted one takes its default):
+//!
+//! | module | arguments |
+//! |---|---|
+//! | `linear` | `width` (positional), `init=SPEC`, `bias=SPEC\|none`; a `linear` without a width, allowed only as the last module, maps to the data's output width |
+//! | activations | the `--act` names and arguments: `relu`, `leaky_relu(0.2)`, `elu:alpha=1` |
+//! | `dropout` | `p` (positional, 0 <= p < 1) |
+//! | `layernorm` | `eps=1e-5`, `affine=true`, `gamma=SPEC`, `beta=SPEC` |
+//! | `rmsnorm` | `eps` (default: the dtype's machine epsilon), `gamma=SPEC` |
+//! | `batchnorm` | `eps=1e-5`, `momentum=0.1`, `gamma=SPEC`, `beta=SPEC` |
+//! | `res(MODULES)*K` | a residual block `y = x + body(x)`, repeated K times (default 1) |
+//! | `gate` | `value` (positional): a learnable scalar multiplier |
+//! | `shift` | `value` (positional): a learnable scalar added to every unit |
+//!
+//! `SPEC` is an initializer spec ([`Init::parse`]); one with commas goes in brackets:
+//! `linear(64, init=[uniform:-0.1,0.1], bias=none)`. Names and keys are case-insensitive.
+//!
+//! The canonical text ([`NetSpec::canonical`], also [`fmt::Display`]) spells every module one
+//! way: lower-case names, defaults omitted, activations and initializers in their own canonical
+//! form ([`Activation::spec`], [`Init::spec`]), numbers printed so they parse back to the same
+//! value, one space between modules. So `leaky_relu(0.2)` and `leaky_relu:0.2`, or
+//! `layernorm(eps=1e-5)` and `layernorm`, have the same canonical text, and parsing the canonical
+//! text gives the same [`NetSpec`].
+//!
+//! Errors name the module by its position (1-based; `3.2` is the second module in the body of
+//! the third) and its text: ``--net '...': module 3 `gate(x)`: bad number `x` for value``.
+//!
+//! Adding a module kind: one line in KINDS plus its variant (in [`ModuleSpec`], its `build`
+//! function and its arm in the `Display` impl).
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::activation::{Activation, ACTIVATION_NAMES};
+use crate::error::{Error, Result};
+use crate::init::Init;
+use crate::spec::{fmt_f64, parse_f64};
+
+/// The field a spec is reported under when none is given ([`NetSpec::parse`]).
+pub const NET_FIELD: &str = "--net";
+
+/// How deep `res(...)` blocks may nest.
+pub const MAX_RES_DEPTH: usize = 16;
+
+/// The most modules a spec may have once every `res(...)*K` is expanded (a block counts as one
+/// module plus its body).
+pub const MAX_MODULES: usize = 10_000;
+
+/// Longest module text quoted in an error message, in characters.
+const MAX_SHOWN: usize = 60;
+
+/// LayerNorm's and BatchNorm's default epsilon (PyTorch's).
+pub const NORM_EPS: f64 = 1e-5;
+
+/// BatchNorm's default running-statistics momentum (PyTorch's).
+pub const BATCHNORM_MOMENTUM: f64 = 0.1;
+
+/// A network: its modules in order, the first reading the data's input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetSpec {
+    /// The top-level modules, in order.
+    pub modules: Vec<ModuleSpec>,
+}
+
+/// A linear layer's bias, when the spec sets it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BiasSpec {
+    /// `bias=none`: the layer has no bias.
+    Off,
+    /// `bias=SPEC`: the bias is drawn from this initializer.
+    Init(Init),
+}
+
+/// One module of a [`NetSpec`]. `None` in an `Option` field means "the default" (for a linear
+/// layer's `init` and `bias`: the run's `--init` and `--bias-init`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModuleSpec {
+    /// `linear(N, init=SPEC, bias=SPEC|none)`: z = x W^T + b with N outputs; `width: None` is a
+    /// final `linear` mapping to the data's output width.
+    Linear {
+        width: Option<usize>,
+        init: Option<Init>,
+        bias: Option<BiasSpec>,
+    },
+    /// A pointwise activation, by its `--act` name.
+    Act(Activation),
+    /// `dropout(p)`: zeroes each unit with probability p while training, 0 <= p < 1.
+    Dropout(f64),
+    /// `layernorm(eps, affine, gamma, beta)`: normalises each sample over its units.
+    LayerNorm {
+        eps: f64,
+        affine: bool,
+        gamma: Option<Init>,
+        beta: Option<Init>,
+    },
+    /// `rmsnorm(eps, gamma)`: divides each sample by its root mean square; `eps: None` is the
+    /// dtype's machine epsilon (PyTorch's default).
+    RmsNorm {
+        eps: Option<f64>,
+        gamma: Option<Init>,
+    },
+    /// `batchnorm(eps, momentum, gamma, beta)`: normalises each unit over the batch.
+    BatchNorm {
+        eps: f64,
+        momentum: f64,
+        gamma: Option<Init>,
+        beta: Option<Init>,
+    },
+    /// `res(MODULES)*K`: `repeat` residual blocks y = x + body(x), each with its own parameters
+    /// ([`ModuleSpec::expand`] writes them out).
+    Res {
+        body: Vec<ModuleSpec>,
+        repeat: usize,
+    },
+    /// `gate(v)`: y = alpha x with a learnable scalar alpha initialised to v.
+    Gate(f64),
+    /// `shift(v)`: y = x + s with a learnable scalar s initialised to v.
+    Shift(f64),
+}
+
+impl NetSpec {
+    /// Parses a network spec, reporting errors under `--net`.
+    pub fn parse(text: &str) -> Result<NetSpec> {
+        NetSpec::parse_as(NET_FIELD, text)
+    }
+
+    /// Parses a network spec, reporting errors under `field` (`--net`, `net` in a TOML file).
+    pub fn parse_as(field: &str, text: &str) -> Result<NetSpec> {
+        let shown = one_line(text);
+        let fail = |reason: String| Error::spec(field, &shown, reason);
+        if text.trim().is_empty() {
+            return Err(fail(
+                "empty network spec (write modules like `linear(64) relu linear`)".into(),
+            ));
+        }
+        let modules = parse_seq(text, "", 0).map_err(fail)?;
+        let net = NetSpec { modules };
+        if expanded_len(&net.modules) > MAX_MODULES {
+            return Err(fail(format!(
+                "more than {MAX_MODULES} modules once res(...)*K is expanded"
+            )));
+        }
+        Ok(net)
+    }
+
+    /// The canonical text: defaults omitted, one space between modules (same as `Display`).
+    pub fn canonical(&self) -> String {
+        self.to_string()
+    }
+
+    /// The same network with every `res(...)*K` written out as K blocks of `res(...)` (nested
+    /// blocks too), as the top-level Sequential holds them.
+    pub fn expanded(&self) -> NetSpec {
+        NetSpec {
+            modules: self.modules.iter().flat_map(ModuleSpec::expand).collect(),
+        }
+    }
+}
+
+impl ModuleSpec {
+    /// This module as the modules it stands for: K independent blocks (`repeat` 1) for a
+    /// `res(...)*K`, their bodies expanded too; any other module is itself.
+    pub fn expand(&self) -> Vec<ModuleSpec> {
+        match self {
+            ModuleSpec::Res { body, repeat } => {
+                let block = ModuleSpec::Res {
+                    body: body.iter().flat_map(ModuleSpec::expand).collect(),
+                    repeat: 1,
+                };
+                vec![block; *repeat]
+            }
+            other => vec![other.clone()],
+        }
+    }
+}
+
+impl FromStr for NetSpec {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        NetSpec::parse(s)
+    }
+}
+
+impl fmt::Display for NetSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_seq(f, &self.modules)
+    }
+}
+
+fn write_seq(f: &mut fmt::Formatter<'_>, modules: &[ModuleSpec]) -> fmt::Result {
+    for (i, m) in modules.iter().enumerate() {
+        if i > 0 {
+            f.write_str(" ")?;
+        }
+        write!(f, "{m}")?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for ModuleSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut args: Vec<String> = Vec::new();
+        let name = match self {
+            ModuleSpec::Linear { width, init, bias } => {
+                args.extend(width.map(|w| w.to_string()));
+                args.extend(init.as_ref().map(|i| format!("init={}", init_value(i))));
+                args.extend(bias.as_ref().map(|b| match b {
+                    BiasSpec::Off => "bias=none".to_string(),
+                    BiasSpec::Init(i) => format!("bias={}", init_value(i)),
+                }));
+                "linear"
+            }
+            ModuleSpec::Act(act) => return f.write_str(&act.spec()),
+            ModuleSpec::Dropout(p) => {
+                args.push(fmt_f64(*p));
+                "dropout"
+            }
+            ModuleSpec::LayerNorm {
+                eps,
+                affine,
+                gamma,
+                beta,
+            } => {
+                if *eps != NORM_EPS {
+                    args.push(format!("eps={}", fmt_f64(*eps)));
+                }
+                if !affine {
+                    args.push("affine=false".into());
+                }
+                push_init(&mut args, "gamma", gamma);
+                push_init(&mut args, "beta", beta);
+                "layernorm"
+            }
+            ModuleSpec::RmsNorm { eps, gamma } => {
+                args.extend(eps.map(|e| format!("eps={}", fmt_f64(e))));
+                push_init(&mut args, "gamma", gamma);
+                "rmsnorm"
+            }
+            ModuleSpec::BatchNorm {
+                eps,
+                momentum,
+                gamma,
+                beta,
+            } => {
+                if *eps != NORM_EPS {
+                    args.push(format!("eps={}", fmt_f64(*eps)));
+                }
+                if *momentum != BATCHNORM_MOMENTUM {
+                    args.push(format!("momentum={}", fmt_f64(*momentum)));
+                }
+                push_init(&mut args, "gamma", gamma);
+                push_init(&mut args, "beta", beta);
+                "batchnorm"
+            }
+            ModuleSpec::Res { body, repeat } => {
+                f.write_str("res(")?;
+                write_seq(f, body)?;
+                f.write_str(")")?;
+                if *repeat != 1 {
+                    write!(f, "*{repeat}")?;
+                }
+                return Ok(());
+            }
+            ModuleSpec::Gate(v) => {
+                args.push(fmt_f64(*v));
+                "gate"
+            }
+            ModuleSpec::Shift(v) => {
+                args.push(fmt_f64(*v));
+                "shift"
+            }
+        };
+        f.write_str(name)?;
+        if !args.is_empty() {
+            write!(f, "({})", args.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+fn push_init(args: &mut Vec<String>, key: &str, init: &Option<Init>) {
+    if let Some(i) = init {
+        args.push(format!("{key}={}", init_value(i)));
+    }
+}
+
+/// An initializer as an argument value: its canonical spec, in brackets when it holds a comma,
+/// a parenthesis, a bracket or whitespace.
+fn init_value(init: &Init) -> String {
+    let s = init.spec();
+    if s.contains(|c: char| matches!(c, ',' | '(' | ')' | '[' | ']') || c.is_whitespace()) {
+        format!("[{s}]")
+    } else {
+        s
+    }
+}
+
+/// How a kind's parentheses read.
+#[derive(Clone, Copy, PartialEq)]
+enum Form {
+    /// Comma-separated arguments bound to the kind's keys.
+    Args,
+    /// An activation: its arguments, in parentheses or after a colon, go to [`Activation::parse`].
+    Act,
+    /// A body of modules, and an optional `*K` after the closing parenthesis.
+    Body,
+}
+
+/// One module kind: the names it is written with, its argument keys, and how it is built.
+struct Kind {
+    /// Its names; the first is the one printed (activations print their own canonical name).
+    names: &'static [&'static str],
+    /// Argument keys, in positional order.
+    keys: &'static [&'static str],
+    /// How many leading keys may be given without `key=`.
+    positional: usize,
+    form: Form,
+    build: fn(&Parts<'_>) -> Result<ModuleSpec, String>,
+}
+
+/// Every module kind; the parser dispatches through this table.
+#[rustfmt::skip]
+const KINDS: &[Kind] = &[
+    Kind { names: &["linear"], keys: &["width", "init", "bias"], positional: 1, form: Form::Args, build: build_linear },
+    Kind { names: ACTIVATION_NAMES, keys: &[], positional: 0, form: Form::Act, build: build_act },
+    Kind { names: &["dropout"], keys: &["p"], positional: 1, form: Form::Args, build: build_dropout },
+    Kind { names: &["layernorm"], keys: &["eps", "affine", "gamma", "beta"], positional: 0, form: Form::Args, build: build_layernorm },
+    Kind { names: &["rmsnorm"], keys: &["eps", "gamma"], positional: 0, form: Form::Args, build: build_rmsnorm },
+    Kind { names: &["batchnorm"], keys: &["eps", "momentum", "gamma", "beta"], positional: 0, form: Form::Args, build: build_batchnorm },
+    Kind { names: &["res"], keys: &[], positional: 0, form: Form::Body, build: build_res },
+    Kind { names: &["gate"], keys: &["value"], positional: 1, form: Form::Args, build: build_gate },
+    Kind { names: &["shift"], keys: &["value"], positional: 1, form: Form::Args, build: build_shift },
+];
+
+/// A module's text taken apart, for its kind's `build`.
+struct Parts<'a> {
+    /// `module 3 `gate(x)``: how errors name it.
+    label: String,
+    /// Its position as a prefix for its body's modules (`3.`).
+    child_prefix: String,
+    /// How many `res` blocks enclose it.
+    depth: usize,
+    /// Lower-cased name.
+    name: String,
+    kind: &'a Kind,
+    /// The text inside its parentheses, if it has them.
+    inner: Option<&'a str>,
+    /// The text after `name:`, if written that way.
+    colon: Option<&'a str>,
+    /// The text after `)*`, if any.
+    repeat: Option<&'a str>,
+    /// Argument values by key (brackets removed), for [`Form::Args`] kinds.
+    values: Vec<Option<&'a str>>,
+}
+
+impl Parts<'_> {
+    fn err(&self, reason: impl fmt::Display) -> String {
+        format!("{}: {reason}", self.label)
+    }
+
+    fn value(&self, i: usize) -> Option<&str> {
+        self.values[i]
+    }
+
+    fn required(&self, i: usize) -> Result<&str, String> {
+        self.value(i).ok_or_else(|| {
+            let key = self.kind.keys[i];
+            self.err(format!("missing {key}: {}({key})", self.name))
+        })
+    }
+
+    fn number(&self, i: usize, v: &str) -> Result<f64, String> {
+        parse_f64(v).ok_or_else(|| self.err(format!("bad number `{v}` for {}", self.kind.keys[i])))
+    }
+
+    fn number_or(&self, i: usize, default: f64) -> Result<f64, String> {
+        self.value(i).map_or(Ok(default), |v| self.number(i, v))
+    }
+
+    fn positive_or(&self, i: usize, default: f64) -> Result<f64, String> {
+        let x = self.number_or(i, default)?;
+        if x > 0.0 {
+            Ok(x)
+        } else {
+            Err(self.err(format!(
+                "{} must be > 0, got {}",
+                self.kind.keys[i],
+                fmt_f64(x)
+            )))
+        }
+    }
+
+    fn bool_or(&self, i: usize, default: bool) -> Result<bool, String> {
+        match self.value(i).map(str::to_ascii_lowercase).as_deref() {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(_) => Err(self.err(format!(
+                "bad value `{}` for {} (true or false)",
+                self.value(i).unwrap_or_default(),
+                self.kind.keys[i]
+            ))),
+        }
+    }
+
+    fn init(&self, i: usize) -> Result<Option<Init>, String> {
+        self.value(i)
+            .map(|v| Init::parse(self.kind.keys[i], v).map_err(|e| self.err(e)))
+            .transpose()
+    }
+}
+
+fn build_linear(p: &Parts<'_>) -> Result<ModuleSpec, String> {
+    let width = match p.value(0) {
+        None => None,
+        Some(v) => match v.parse::<usize>() {
+            Ok(w) if w >= 1 => Some(w),
+            _ => return Err(p.err(format!("bad width `{v}` (a whole number >= 1)"))),
+        },
+    };
+    if width.is_none() && p.inner.is_some_and(|s| s.trim().is_empty()) {
+        return Err(p.err("missing width: linear(N), or a bare `linear` as the last module"));
+    }
+    let bias = match p.value(2) {
+        None => None,
+        Some(v) if v.eq_ignore_ascii_case("none") => Some(BiasSpec::Off),
+        Some(_) => p.init(2)?.map(BiasSpec::Init),
+    };
+    Ok(ModuleSpec::Linear {
+        width,
+        init: p.init(1)?,
+        bias,
+    })
+}
+
+fn build_act(p: &Parts<'_>) -> Result<ModuleSpec, String> {
+    let text = match (p.inner, p.colon) {
+        (Some(a), _) if a.trim().is_empty() => p.name.clone(),
+        (Some(a), _) | (None, Some(a)) => format!("{}:{a}", p.name),
+        (None, None) => p.name.clone(),
+    };
+    Activation::parse("activation", &text)
+        .map(ModuleSpec::Act)
+        .map_err(|e| p.err(e))
+}
+
+fn build_dropout(p: &Parts<'_>) -> Result<ModuleSpec, String> {
+    let prob = p.number(0, p.required(0)?)?;
+    if !(0.0..1.0).contains(&prob) {
+        return Err(p.err(format!("p must be in [0, 1), got {}", fmt_f64(prob))));
+    }
+    Ok(ModuleSpec::Dropout(prob))
+}
+
+fn build_layernorm(p: &Parts<'_>) -> Result<ModuleSpec, String> {
+    let affine = p.bool_or(1, true)?;
+    let (gamma, beta) = (p.init(2)?, p.init(3)?);
+    if !affine && (gamma.is_some() || beta.is_some()) {
+        return Err(p.err("gamma and beta need affine=true"));
+    }
+    Ok(ModuleSpec::LayerNorm {
+        eps: p.positive_or(0, NORM_EPS)?,
+        affine,
+        gamma,
+        beta,
+    })
+}
+
+fn build_rmsnorm(p: &Parts<'_>) -> Result<ModuleSpec, String> {
+    let eps = match p.value(0) {
+        None => None,
+        Some(_) => Some(p.positive_or(0, 0.0)?),
+    };
+    Ok(ModuleSpec::RmsNorm {
+        eps,
+        gamma: p.init(1)?,
+    })
+}
+
+fn build_batchnorm(p: &Parts<'_>) -> Result<ModuleSpec, String> {
+    let momentum = p.number_or(1, BATCHNORM_MOMENTUM)?;
+    if !(0.0..=1.0).contains(&momentum) {
+        return Err(p.err(format!(
+            "momentum must be in [0, 1], got {}",
+            fmt_f64(momentum)
+        )));
+    }
+    Ok(ModuleSpec::BatchNorm {
+        eps: p.positive_or(0, NORM_EPS)?,
+        momentum,
+        gamma: p.init(2)?,
+        beta: p.init(3)?,
+    })
+}
+
+fn build_res(p: &Parts<'_>) -> Result<ModuleSpec, String> {
+    let inner = match p.inner {
+        None => return Err(p.err("res needs a body: res(MODULES)")),
+        Some(s) if s.trim().is_empty() => return Err(p.err("empty res()")),
+        Some(s) => s,
+    };
+    if p.depth >= MAX_RES_DEPTH {
+        return Err(p.err(format!(
+            "res(...) blocks nest more than {MAX_RES_DEPTH} deep"
+        )));
+    }
+    let repeat = match p.repeat {
+        None => 1,
+        Some(k) => match k.parse::<usize>() {
+            Ok(0) => return Err(p.err("`*0`: a res block repeats at least once")),
+            Ok(n) => n,
+            Err(_) => return Err(p.err(format!("bad repeat count `*{k}` (a whole number >= 1)"))),
+        },
+    };
+    let body = parse_seq(inner, &p.child_prefix, p.depth + 1)?;
+    Ok(ModuleSpec::Res { body, repeat })
+}
+
+fn build_gate(p: &Parts<'_>) -> Result<ModuleSpec, String> {
+    Ok(ModuleSpec::Gate(p.number(0, p.required(0)?)?))
+}
+
+fn build_shift(p: &Parts<'_>) -> Result<ModuleSpec, String> {
+    Ok(ModuleSpec::Shift(p.number(0, p.required(0)?)?))
+}
+
+/// Parses a whitespace-separated sequence of modules (the whole net, or a res body). `prefix` is
+/// the position prefix of its modules (`""` at the top, `"3."` in the body of module 3).
+fn parse_seq(text: &str, prefix: &str, depth: usize) -> Result<Vec<ModuleSpec>, String> {
+    let tokens = split_modules(text, prefix)?;
+    let mut modules = Vec::with_capacity(tokens.len());
+    for (i, tok) in tokens.iter().enumerate() {
+        let pos = format!("{prefix}{}", i + 1);
+        let label = format!("module {pos} `{}`", shown(tok));
+        let m = parse_module(tok, label.clone(), format!("{pos}."), depth)?;
+        if matches!(m, ModuleSpec::Linear { width: None, .. }) {
+            let bare = tok.eq_ignore_ascii_case("linear");
+            if depth > 0 {
+                return Err(format!(
+                    "{label}: missing width (a linear inside res(...) needs one)"
+                ));
+            }
+            if i + 1 != tokens.len() {
+                return Err(if bare {
+                    format!("{label}: a bare `linear` (no width) must be the last module; it maps to the output")
+                } else {
+                    format!("{label}: missing width (only the last linear may leave it out)")
+                });
+            }
+        }
+        modules.push(m);
+    }
+    Ok(modules)
+}
+
+/// Splits `text` at whitespace outside parentheses and brackets, checking that they balance.
+fn split_modules<'a>(text: &'a str, prefix: &str) -> Result<Vec<&'a str>, String> {
+    let mut out = Vec::new();
+    let mut open: Vec<char> = Vec::new();
+    let mut start: Option<usize> = None;
+    let label = |n: usize, t: &str| format!("module {prefix}{n} `{}`", shown(t));
+    for (i, c) in text.char_indices() {
+        if open.is_empty() && c.is_whitespace() {
+            if let Some(s) = start.take() {
+                out.push(&text[s..i]);
+            }
+            continue;
+        }
+        let s = *start.get_or_insert(i);
+        match c {
+            '(' | '[' => open.push(c),
+            ')' | ']' => {
+                let want = if c == ')' { '(' } else { '[' };
+                let t = &text[s..i + 1];
+                match open.pop() {
+                    Some(o) if o == want => {}
+                    Some(o) => {
+                        return Err(format!(
+                            "{}: unbalanced: `{c}` closes `{o}`",
+                            label(out.len() + 1, t)
+                        ))
+                    }
+                    None => {
+                        return Err(format!(
+                            "{}: unbalanced: `{c}` without a matching `{want}`",
+                            label(out.len() + 1, t)
+                        ))
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        if let Some(o) = open.last() {
+            return Err(format!(
+                "{}: unbalanced: `{o}` is never closed",
+                label(out.len() + 1, &text[s..])
+            ));
+        }
+        out.push(&text[s..]);
+    }
+    Ok(out)
+}
+
+/// Parses one module's text (no whitespace outside its parentheses, which balance).
+fn parse_module(
+    tok: &str,
+    label: String,
+    child_prefix: String,
+    depth: usize,
+) -> Result<ModuleSpec, String> {
+    let err = |reason: String| format!("{label}: {reason}");
+    let name_end = tok
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(tok.len());
+    let (raw_name, rest) = tok.split_at(name_end);
+    if raw_name.is_empty() {
+        let first = rest.chars().next().unwrap_or(' ');
+        return Err(err(if first == '*' {
+            "`*K` must follow `res(...)` with no space".into()
+        } else {
+            format!("expected a module name, found `{first}`")
+        }));
+    }
+    let name = raw_name.to_ascii_lowercase();
+    let (inner, colon, after) = if let Some(r) = rest.strip_prefix('(') {
+        let close =
+            matching_close(r).ok_or_else(|| err("unbalanced: `(` is never closed".into()))?;
+        (Some(&r[..close]), None, &r[close + 1..])
+    } else if let Some(r) = rest.strip_prefix(':') {
+        (None, Some(r), "")
+    } else {
+        (None, None, rest)
+    };
+    let Some(kind) = KINDS.iter().find(|k| k.names.contains(&name.as_str())) else {
+        let known: Vec<&str> = KINDS.iter().flat_map(|k| k.names.iter().copied()).collect();
+        return Err(err(format!(
+            "unknown module `{name}` (known: {})",
+            known.join(", ")
+        )));
+    };
+    let repeat = match after.strip_prefix('*') {
+        Some(k) if kind.form == Form::Body => Some(k),
+        Some(_) => return Err(err(format!("only res(...) repeats with *K, not `{name}`"))),
+        None if after.is_empty() => None,
+        None => {
+            let before = &tok[..tok.len() - after.len()];
+            return Err(err(format!(
+                "unexpected `{}` after `{}`",
+                shown(after),
+                shown(before)
+            )));
+        }
+    };
+    if colon.is_some() && kind.form != Form::Act {
+        return Err(err(format!(
+            "`{name}` takes its arguments in parentheses: {name}(...)"
+        )));
+    }
+    let values = match (kind.form, inner) {
+        (Form::Args, Some(inner)) => bind(kind, &name, inner).map_err(err)?,
+        _ => vec![None; kind.keys.len()],
+    };
+    let parts = Parts {
+        label,
+        child_prefix,
+        depth,
+        name,
+        kind,
+        inner,
+        colon,
+        repeat,
+        values,
+    };
+    (kind.build)(&parts)
+}
+
+/// The byte index in `s` of the `)` that closes a `(` just before `s`.
+fn matching_close(s: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' if depth > 0 => depth -= 1,
+            ')' => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Binds the comma-separated arguments `inner` to `kind`'s keys (values trimmed, brackets
+/// removed). The reason of an error, without the module label.
+fn bind<'a>(kind: &Kind, name: &str, inner: &'a str) -> Result<Vec<Option<&'a str>>, String> {
+    let mut out: Vec<Option<&'a str>> = vec![None; kind.keys.len()];
+    if inner.trim().is_empty() {
+        return Ok(out);
+    }
+    let mut named = false;
+    for (pos, item) in split_top(inner, ',').into_iter().enumerate() {
+        let item = item.trim();
+        if item.is_empty() {
+            return Err("empty argument".into());
+        }
+        let (slot, value) = match split_top(item, '=').split_first() {
+            Some((k, rest)) if !rest.is_empty() => {
+                named = true;
+                let key = k.trim().to_ascii_lowercase();
+                let slot = kind
+                    .keys
+                    .iter()
+                    .position(|&want| want == key)
+                    .ok_or_else(|| {
+                        if kind.keys.is_empty() {
+                            format!("unknown key `{key}` ({name} takes no arguments)")
+                        } else {
+                            format!(
+                                "unknown key `{key}` ({name} takes {})",
+                                kind.keys.join(", ")
+                            )
+                        }
+                    })?;
+                // The value is everything after the first `=`.
+                (slot, item[k.len() + 1..].trim())
+            }
+            _ => {
+                if named {
+                    return Err(format!(
+                        "positional argument `{item}` after a key=value one (a value with commas goes in brackets: init=[...])"
+                    ));
+                }
+                if pos >= kind.positional {
+                    return Err(match kind.positional {
+                        0 if kind.keys.is_empty() => format!("{name} takes no arguments"),
+                        0 => format!(
+                            "{name} takes key=value arguments only ({})",
+                            kind.keys.join(", ")
+                        ),
+                        n => format!(
+                            "too many positional arguments ({name} takes {n}: {})",
+                            kind.keys[..n].join(", ")
+                        ),
+                    });
+                }
+                (pos, item)
+            }
+        };
+        let key = kind.keys[slot];
+        if out[slot].is_some() {
+            return Err(format!("{key} given twice"));
+        }
+        let value = unbracket(value);
+        if value.is_empty() {
+            return Err(format!("{key} has no value"));
+        }
+        out[slot] = Some(value);
+    }
+    Ok(out)
+}
+
+/// `s` without one pair of enclosing brackets (`[uniform:-1,1]` -> `uniform:-1,1`), trimmed.
+fn unbracket(s: &str) -> &str {
+    match s.strip_prefix('[') {
+        Some(r) if r.ends_with(']') && matching_bracket(r) == Some(r.len() - 1) => {
+            r[..r.len() - 1].trim()
+        }
+        _ => s,
+    }
+}
+
+/// The byte index in `s` of the `]` that closes a `[` just before `s`.
+fn matching_bracket(s: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' if depth > 0 => depth -= 1,
+            ']' => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Splits `s` at `sep` outside parentheses and brackets.
+fn split_top(s: &str, sep: char) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth = depth.saturating_sub(1),
+            c if c == sep && depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+/// The number of modules once every `res(...)*K` is expanded (a block is one plus its body),
+/// saturating.
+fn expanded_len(modules: &[ModuleSpec]) -> usize {
+    modules.iter().fold(0usize, |n, m| {
+        n.saturating_add(match m {
+            ModuleSpec::Res { body, repeat } => {
+                repeat.saturating_mul(expanded_len(body).saturating_add(1))
+            }
+            _ => 1,
+        })
+    })
+}
+
+/// `s` on one line: every run of whitespace a single space, ends trimmed.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A module's text as quoted in errors: on one line, cut to [`MAX_SHOWN`] characters.
+fn shown(s: &str) -> String {
+    let s = one_line(s);
+    if s.chars().count() <= MAX_SHOWN {
+        s
+    } else {
+        let cut: String = s.chars().take(MAX_SHOWN - 3).collect();
+        format!("{cut}...")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(s: &str) -> String {
+        NetSpec::parse(s)
+            .unwrap_or_else(|e| panic!("{s}: {e}"))
+            .canonical()
+    }
+
+    fn err(s: &str) -> String {
+        NetSpec::parse(s).unwrap_err().to_string()
+    }
+
+    fn one(s: &str) -> ModuleSpec {
+        let mut net = NetSpec::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(net.modules.len(), 1, "{s}");
+        net.modules.remove(0)
+    }
+}
