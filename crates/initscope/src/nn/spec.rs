@@ -866,4 +866,521 @@ mod tests {
         assert_eq!(net.modules.len(), 1, "{s}");
         net.modules.remove(0)
     }
+
+    // --- one test per grammar rule ---
+
+    #[test]
+    fn linear_takes_a_width_an_init_and_a_bias() {
+        assert_eq!(
+            one("linear(64)"),
+            ModuleSpec::Linear {
+                width: Some(64),
+                init: None,
+                bias: None
+            }
+        );
+        assert_eq!(
+            one("linear(8, init=zeros, bias=none)"),
+            ModuleSpec::Linear {
+                width: Some(8),
+                init: Some(Init::Zeros),
+                bias: Some(BiasSpec::Off)
+            }
+        );
+        assert_eq!(
+            one("linear(width=8, bias=constant:0.1)"),
+            ModuleSpec::Linear {
+                width: Some(8),
+                init: None,
+                bias: Some(BiasSpec::Init(Init::Constant { value: 0.1 })),
+            }
+        );
+    }
+
+    #[test]
+    fn a_final_bare_linear_maps_to_the_output() {
+        let net = NetSpec::parse("linear(4) tanh linear").unwrap();
+        assert_eq!(
+            net.modules[2],
+            ModuleSpec::Linear {
+                width: None,
+                init: None,
+                bias: None
+            }
+        );
+        assert_eq!(
+            one("linear(init=zeros)"),
+            ModuleSpec::Linear {
+                width: None,
+                init: Some(Init::Zeros),
+                bias: None
+            }
+        );
+    }
+
+    #[test]
+    fn bracketed_values_hold_commas() {
+        assert_eq!(
+            one("linear(3, init=[uniform:-0.1,0.1])"),
+            ModuleSpec::Linear {
+                width: Some(3),
+                init: Some(Init::Uniform { a: -0.1, b: 0.1 }),
+                bias: None,
+            }
+        );
+        let m = one("linear(3, init=[perturbed:eps=1e-3,base=uniform:-1,1])");
+        let ModuleSpec::Linear {
+            init: Some(Init::Perturbed { eps, .. }),
+            ..
+        } = m
+        else {
+            panic!("{m:?}")
+        };
+        assert_eq!(eps, 1e-3);
+        assert_eq!(
+            canon("linear(3, init=[perturbed:eps=1e-3,base=uniform:-1,1])"),
+            "linear(3, init=[perturbed:eps=0.001,base=uniform:-1,1])"
+        );
+    }
+
+    #[test]
+    fn activations_take_their_act_names_and_arguments() {
+        assert_eq!(one("relu"), ModuleSpec::Act(Activation::Relu));
+        assert_eq!(one("GELU"), ModuleSpec::Act(Activation::Gelu));
+        assert_eq!(
+            one("leaky_relu(0.2)"),
+            ModuleSpec::Act(Activation::LeakyRelu { slope: 0.2 })
+        );
+        assert_eq!(
+            one("leaky_relu:0.2"),
+            ModuleSpec::Act(Activation::LeakyRelu { slope: 0.2 })
+        );
+        assert_eq!(
+            one("elu(alpha=0.5)"),
+            ModuleSpec::Act(Activation::Elu { alpha: 0.5 })
+        );
+        assert_eq!(
+            one("leaky_relu"),
+            ModuleSpec::Act(Activation::LeakyRelu { slope: 0.01 })
+        );
+        for name in ACTIVATION_NAMES {
+            assert_eq!(
+                one(name),
+                ModuleSpec::Act(Activation::parse("--act", name).unwrap())
+            );
+        }
+    }
+
+    #[test]
+    fn dropout_takes_a_probability() {
+        assert_eq!(one("dropout(0.1)"), ModuleSpec::Dropout(0.1));
+        assert_eq!(one("dropout(p=0)"), ModuleSpec::Dropout(0.0));
+    }
+
+    #[test]
+    fn norms_take_eps_and_their_parameter_inits() {
+        assert_eq!(
+            one("layernorm"),
+            ModuleSpec::LayerNorm {
+                eps: 1e-5,
+                affine: true,
+                gamma: None,
+                beta: None
+            }
+        );
+        assert_eq!(
+            one("layernorm(eps=1e-6, affine=false)"),
+            ModuleSpec::LayerNorm {
+                eps: 1e-6,
+                affine: false,
+                gamma: None,
+                beta: None
+            }
+        );
+        assert_eq!(
+            one("layernorm(gamma=zeros, beta=constant:0.5)"),
+            ModuleSpec::LayerNorm {
+                eps: 1e-5,
+                affine: true,
+                gamma: Some(Init::Zeros),
+                beta: Some(Init::Constant { value: 0.5 }),
+            }
+        );
+        assert_eq!(
+            one("rmsnorm"),
+            ModuleSpec::RmsNorm {
+                eps: None,
+                gamma: None
+            }
+        );
+        assert_eq!(
+            one("rmsnorm(eps=1e-6, gamma=ones)"),
+            ModuleSpec::RmsNorm {
+                eps: Some(1e-6),
+                gamma: Some(Init::Ones)
+            }
+        );
+        assert_eq!(
+            one("batchnorm"),
+            ModuleSpec::BatchNorm {
+                eps: 1e-5,
+                momentum: 0.1,
+                gamma: None,
+                beta: None
+            }
+        );
+        assert_eq!(
+            one("batchnorm(eps=1e-3, momentum=0.01, beta=zeros)"),
+            ModuleSpec::BatchNorm {
+                eps: 1e-3,
+                momentum: 0.01,
+                gamma: None,
+                beta: Some(Init::Zeros)
+            }
+        );
+    }
+
+    #[test]
+    fn res_holds_a_body_and_a_repeat_count() {
+        assert_eq!(
+            one("res(linear(4) relu)"),
+            ModuleSpec::Res {
+                body: vec![
+                    ModuleSpec::Linear {
+                        width: Some(4),
+                        init: None,
+                        bias: None
+                    },
+                    ModuleSpec::Act(Activation::Relu),
+                ],
+                repeat: 1,
+            }
+        );
+        assert_eq!(
+            one("res(relu)*3"),
+            ModuleSpec::Res {
+                body: vec![ModuleSpec::Act(Activation::Relu)],
+                repeat: 3
+            }
+        );
+        assert_eq!(
+            one("res(res(tanh)*2)"),
+            ModuleSpec::Res {
+                body: vec![ModuleSpec::Res {
+                    body: vec![ModuleSpec::Act(Activation::Tanh)],
+                    repeat: 2
+                }],
+                repeat: 1,
+            }
+        );
+    }
+
+    #[test]
+    fn expanding_writes_out_k_independent_blocks() {
+        let net = NetSpec::parse("linear(4) res(relu res(tanh)*2)*3 linear").unwrap();
+        let flat = net.expanded();
+        assert_eq!(flat.modules.len(), 5);
+        assert_eq!(
+            flat.canonical(),
+            "linear(4) res(relu res(tanh) res(tanh)) res(relu res(tanh) res(tanh)) \
+             res(relu res(tanh) res(tanh)) linear"
+        );
+        assert_eq!(flat.expanded(), flat);
+    }
+
+    #[test]
+    fn gate_and_shift_take_a_finite_value() {
+        assert_eq!(one("gate(0)"), ModuleSpec::Gate(0.0));
+        assert_eq!(one("gate(value=-0.5)"), ModuleSpec::Gate(-0.5));
+        assert_eq!(one("shift(1e-3)"), ModuleSpec::Shift(1e-3));
+    }
+
+    #[test]
+    fn whitespace_separates_modules_and_is_ignored_inside_parentheses() {
+        let a = NetSpec::parse("linear(64) relu res(layernorm linear(64)) linear").unwrap();
+        let b = NetSpec::parse("  linear( 64 )\n\trelu   res(  layernorm\nlinear(\n64 ) ) linear ")
+            .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(
+            canon("linear( 8 , init = [ uniform: -1 , 1 ] , bias = none )"),
+            "linear(8, init=[uniform:-1,1], bias=none)"
+        );
+    }
+
+    #[test]
+    fn the_issue_example_parses() {
+        let text = "linear(64) relu res(layernorm linear(64) relu linear(64) gate(0))*2 linear";
+        let net = NetSpec::parse(text).unwrap();
+        let l64 = ModuleSpec::Linear {
+            width: Some(64),
+            init: None,
+            bias: None,
+        };
+        assert_eq!(
+            net.modules,
+            vec![
+                l64.clone(),
+                ModuleSpec::Act(Activation::Relu),
+                ModuleSpec::Res {
+                    body: vec![
+                        ModuleSpec::LayerNorm {
+                            eps: 1e-5,
+                            affine: true,
+                            gamma: None,
+                            beta: None
+                        },
+                        l64.clone(),
+                        ModuleSpec::Act(Activation::Relu),
+                        l64,
+                        ModuleSpec::Gate(0.0),
+                    ],
+                    repeat: 2,
+                },
+                ModuleSpec::Linear {
+                    width: None,
+                    init: None,
+                    bias: None
+                },
+            ]
+        );
+        assert_eq!(net.canonical(), text);
+        assert_eq!(net.to_string(), text);
+        assert_eq!(text.parse::<NetSpec>().unwrap(), net);
+        assert_eq!(net.expanded().modules.len(), 5);
+    }
+
+    // --- canonical text ---
+
+    #[test]
+    fn equivalent_spellings_have_one_canonical_text() {
+        let groups: &[&[&str]] = &[
+            &[
+                "leaky_relu(0.2)",
+                "leaky_relu:0.2",
+                "Leaky_ReLU( slope = 0.2 )",
+                "leaky_relu:slope=0.2",
+            ],
+            &[
+                "layernorm",
+                "layernorm()",
+                "layernorm(eps=1e-5)",
+                "layernorm(eps=0.00001, affine=true)",
+                "LayerNorm(affine=TRUE)",
+            ],
+            &[
+                "batchnorm",
+                "batchnorm(eps=1e-5, momentum=0.1)",
+                "batchnorm(momentum=1e-1)",
+            ],
+            &["rmsnorm(eps=1e-6)", "rmsnorm(eps=0.000001)"],
+            &["res(relu)", "res(relu)*1", "res( relu )"],
+            &[
+                "linear(8) relu linear",
+                "  linear(width=8)   relu\nlinear  ",
+                "LINEAR(8) ReLU Linear",
+            ],
+            &[
+                "linear(8, init=[uniform:-0.1,0.1])",
+                "linear(8,init=[uniform:-0.1, 0.1])",
+                "linear(init=[uniform:-1e-1,1e-1], width=8)",
+            ],
+            &["gate(0.5)", "gate(5e-1)", "gate(value=0.50)"],
+            &["dropout(0.1)", "dropout(p=0.1)", "dropout([0.1])"],
+        ];
+        for group in groups {
+            let first = canon(group[0]);
+            for s in *group {
+                assert_eq!(canon(s), first, "{s}");
+            }
+        }
+        assert_eq!(canon("leaky_relu(0.2)"), "leaky_relu:0.2");
+        assert_eq!(canon("layernorm(eps=1e-5, affine=true)"), "layernorm");
+        assert_eq!(canon("res(relu)*1"), "res(relu)");
+    }
+
+    #[test]
+    fn canonical_text_omits_defaults_and_keeps_the_rest() {
+        assert_eq!(
+            canon("layernorm(eps=1e-6, affine=false)"),
+            "layernorm(eps=0.000001, affine=false)"
+        );
+        assert_eq!(
+            canon("batchnorm(momentum=0.2, gamma=ones, beta=[normal:std=0.02])"),
+            "batchnorm(momentum=0.2, gamma=ones, beta=[normal:mean=0,std=0.02])"
+        );
+        assert_eq!(canon("rmsnorm(gamma=zeros)"), "rmsnorm(gamma=zeros)");
+        assert_eq!(
+            canon("linear(init=xavier_uniform)"),
+            "linear(init=xavier_uniform:gain=1)"
+        );
+        assert_eq!(canon("linear(4, bias=None)"), "linear(4, bias=none)");
+        assert_eq!(canon("shift(-0.25) gate(1)"), "shift(-0.25) gate(1)");
+    }
+
+    #[test]
+    fn canonical_text_parses_back_to_the_same_spec() {
+        let specs = [
+            "linear(64) relu res(layernorm linear(64) relu linear(64) gate(0))*2 linear",
+            "linear(3, init=[perturbed:eps=1e-3,base=uniform:-1,1], bias=none) elu:0.5 dropout(0.25) linear",
+            "linear(16, init=[kaiming_normal:mode=fan_out,nonlinearity=relu]) leaky_relu(0.2) linear(1)",
+            "batchnorm(eps=1e-3, momentum=0.3, gamma=ones, beta=zeros) rmsnorm(eps=1e-8, gamma=[constant:0.1])",
+            "res(res(shift(0.1) tanh)*2 gate(0.3333333333333333))*4 layernorm(affine=false)",
+            "gate(1e-300) shift(123456789.125) linear(init=[normal:std=0.02], bias=[uniform:-0.1,0.1])",
+        ];
+        for s in specs {
+            let net = NetSpec::parse(s).unwrap();
+            let text = net.canonical();
+            let again = NetSpec::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(again, net, "{s} -> {text}");
+            assert_eq!(again.canonical(), text);
+        }
+    }
+
+    // --- errors, exact text ---
+
+    #[test]
+    fn errors_name_the_module_and_the_problem() {
+        let cases: &[(&str, &str)] = &[
+            ("", "--net '': empty network spec (write modules like `linear(64) relu linear`)"),
+            ("linear(4) foo(3)", "--net 'linear(4) foo(3)': module 2 `foo(3)`: unknown module `foo` (known: linear, identity, tanh, sigmoid, relu, leaky_relu, elu, selu, gelu, softplus, silu, softsign, dropout, layernorm, rmsnorm, batchnorm, res, gate, shift)"),
+            ("linear(4, size=3)", "--net 'linear(4, size=3)': module 1 `linear(4, size=3)`: unknown key `size` (linear takes width, init, bias)"),
+            ("relu(x=1)", "--net 'relu(x=1)': module 1 `relu(x=1)`: activation 'relu:x=1': unknown argument 'x' (it takes no arguments)"),
+            ("linear()", "--net 'linear()': module 1 `linear()`: missing width: linear(N), or a bare `linear` as the last module"),
+            ("linear(init=zeros) relu linear", "--net 'linear(init=zeros) relu linear': module 1 `linear(init=zeros)`: missing width (only the last linear may leave it out)"),
+            ("linear relu", "--net 'linear relu': module 1 `linear`: a bare `linear` (no width) must be the last module; it maps to the output"),
+            ("res(linear) linear", "--net 'res(linear) linear': module 1.1 `linear`: missing width (a linear inside res(...) needs one)"),
+            ("linear(4) relu gate(x)", "--net 'linear(4) relu gate(x)': module 3 `gate(x)`: bad number `x` for value"),
+            ("linear(four)", "--net 'linear(four)': module 1 `linear(four)`: bad width `four` (a whole number >= 1)"),
+            ("linear(0)", "--net 'linear(0)': module 1 `linear(0)`: bad width `0` (a whole number >= 1)"),
+            ("gate(nan)", "--net 'gate(nan)': module 1 `gate(nan)`: bad number `nan` for value"),
+            ("gate", "--net 'gate': module 1 `gate`: missing value: gate(value)"),
+            ("dropout(1)", "--net 'dropout(1)': module 1 `dropout(1)`: p must be in [0, 1), got 1"),
+            ("layernorm(eps=0)", "--net 'layernorm(eps=0)': module 1 `layernorm(eps=0)`: eps must be > 0, got 0"),
+            ("layernorm(affine=yes)", "--net 'layernorm(affine=yes)': module 1 `layernorm(affine=yes)`: bad value `yes` for affine (true or false)"),
+            ("layernorm(affine=false, gamma=ones)", "--net 'layernorm(affine=false, gamma=ones)': module 1 `layernorm(affine=false, gamma=ones)`: gamma and beta need affine=true"),
+            ("layernorm(1e-5)", "--net 'layernorm(1e-5)': module 1 `layernorm(1e-5)`: layernorm takes key=value arguments only (eps, affine, gamma, beta)"),
+            ("rmsnorm(beta=zeros)", "--net 'rmsnorm(beta=zeros)': module 1 `rmsnorm(beta=zeros)`: unknown key `beta` (rmsnorm takes eps, gamma)"),
+            ("batchnorm(momentum=2)", "--net 'batchnorm(momentum=2)': module 1 `batchnorm(momentum=2)`: momentum must be in [0, 1], got 2"),
+            ("linear(4, init=[uniform:1,0])", "--net 'linear(4, init=[uniform:1,0])': module 1 `linear(4, init=[uniform:1,0])`: init 'uniform:1,0': uniform needs a <= b, got a=1, b=0"),
+            ("linear(4, init=uniform:-1,1)", "--net 'linear(4, init=uniform:-1,1)': module 1 `linear(4, init=uniform:-1,1)`: positional argument `1` after a key=value one (a value with commas goes in brackets: init=[...])"),
+            ("linear(4, 5)", "--net 'linear(4, 5)': module 1 `linear(4, 5)`: too many positional arguments (linear takes 1: width)"),
+            ("linear(4,,)", "--net 'linear(4,,)': module 1 `linear(4,,)`: empty argument"),
+            ("linear(4, width=5)", "--net 'linear(4, width=5)': module 1 `linear(4, width=5)`: width given twice"),
+            ("linear(4, init=)", "--net 'linear(4, init=)': module 1 `linear(4, init=)`: init has no value"),
+            ("linear(4 relu", "--net 'linear(4 relu': module 1 `linear(4 relu`: unbalanced: `(` is never closed"),
+            ("relu) linear", "--net 'relu) linear': module 1 `relu)`: unbalanced: `)` without a matching `(`"),
+            ("linear(4, init=[zeros)]", "--net 'linear(4, init=[zeros)]': module 1 `linear(4, init=[zeros)`: unbalanced: `)` closes `[`"),
+            ("linear(4, init=[uniform:-1,1) relu", "--net 'linear(4, init=[uniform:-1,1) relu': module 1 `linear(4, init=[uniform:-1,1)`: unbalanced: `)` closes `[`"),
+            ("res()", "--net 'res()': module 1 `res()`: empty res()"),
+            ("res", "--net 'res': module 1 `res`: res needs a body: res(MODULES)"),
+            ("res(relu)*0", "--net 'res(relu)*0': module 1 `res(relu)*0`: `*0`: a res block repeats at least once"),
+            ("res(relu)*x", "--net 'res(relu)*x': module 1 `res(relu)*x`: bad repeat count `*x` (a whole number >= 1)"),
+            ("res(relu) *2", "--net 'res(relu) *2': module 2 `*2`: `*K` must follow `res(...)` with no space"),
+            ("relu(2)*2", "--net 'relu(2)*2': module 1 `relu(2)*2`: only res(...) repeats with *K, not `relu`"),
+            ("linear(4)x relu", "--net 'linear(4)x relu': module 1 `linear(4)x`: unexpected `x` after `linear(4)`"),
+            ("linear=4", "--net 'linear=4': module 1 `linear=4`: unexpected `=4` after `linear`"),
+            ("dropout:0.1", "--net 'dropout:0.1': module 1 `dropout:0.1`: `dropout` takes its arguments in parentheses: dropout(...)"),
+            ("(4)", "--net '(4)': module 1 `(4)`: expected a module name, found `(`"),
+            ("res(relu gate(y))", "--net 'res(relu gate(y))': module 1.2 `gate(y)`: bad number `y` for value"),
+            ("linear(4)\n  relu\tfoo", "--net 'linear(4) relu foo': module 3 `foo`: unknown module `foo` (known: linear, identity, tanh, sigmoid, relu, leaky_relu, elu, selu, gelu, softplus, silu, softsign, dropout, layernorm, rmsnorm, batchnorm, res, gate, shift)"),
+            ("res(relu)*100000", "--net 'res(relu)*100000': more than 10000 modules once res(...)*K is expanded"),
+        ];
+        for (text, want) in cases {
+            let got = err(text);
+            assert_eq!(&got, want, "{text}");
+            assert!(!got.contains('\n'), "{got}");
+        }
+    }
+
+    #[test]
+    fn deep_res_nesting_is_refused() {
+        let ok = format!(
+            "{}relu{}",
+            "res(".repeat(MAX_RES_DEPTH),
+            ")".repeat(MAX_RES_DEPTH)
+        );
+        NetSpec::parse(&ok).unwrap();
+        let deep = format!("{}relu{}", "res(".repeat(100_000), ")".repeat(100_000));
+        let e = err(&deep);
+        assert!(e.ends_with("res(...) blocks nest more than 16 deep"), "{e}");
+        assert!(
+            e.contains("module 1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1 `res(res("),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn errors_report_under_the_field_given() {
+        let e = NetSpec::parse_as("net", "relu foo")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("net 'relu foo': module 2 `foo`: unknown module"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn long_module_texts_are_cut_in_errors() {
+        let text = format!("linear(4, init=[uniform:{}])", "1,".repeat(40));
+        let e = err(&text);
+        assert!(
+            e.contains(
+                "module 1 `linear(4, init=[uniform:1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1...`: init"
+            ),
+            "{e}"
+        );
+        let e = err("linear(4, init=foo)");
+        assert!(e.starts_with("--net 'linear(4, init=foo)': module 1 `linear(4, init=foo)`: init 'foo': unknown initializer 'foo' (known: zeros,"), "{e}");
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        // A fixed-seed generator over the grammar's characters plus arbitrary bytes.
+        let alphabet = b"linear()[]*=,: .-0123456789eresgatshiftdropoutnormuxz\n\t";
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 48) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = next();
+                    if r % 8 == 0 {
+                        (r >> 8) as u8
+                    } else {
+                        alphabet[(r >> 8) as usize % alphabet.len()]
+                    }
+                })
+                .collect();
+            let text = String::from_utf8_lossy(&bytes);
+            if let Ok(net) = NetSpec::parse(&text) {
+                let again = NetSpec::parse(&net.canonical()).unwrap();
+                assert_eq!(again, net, "{text:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_string_parses_or_fails_without_panicking(s in "\\PC{0,64}") {
+            let _ = NetSpec::parse(&s);
+        }
+
+        #[test]
+        fn grammar_like_strings_round_trip_when_they_parse(
+            s in "(linear|relu|res|gate|dropout|layernorm|leaky_relu|\\(|\\)|\\[|\\]|\\*|=|,|:|[0-9]|\\.|-| |init|zeros|uniform|eps|none|bias){0,24}"
+        ) {
+            if let Ok(net) = NetSpec::parse(&s) {
+                let text = net.canonical();
+                let again = NetSpec::parse(&text).unwrap();
+                proptest::prop_assert_eq!(&again, &net);
+                proptest::prop_assert_eq!(again.canonical(), text);
+            }
+        }
+    }
 }
