@@ -1149,6 +1149,23 @@ mod tests {
         assert_eq!(net.expanded().modules.len(), 5);
     }
 
+    #[test]
+    fn the_readme_examples_parse() {
+        let readme = include_str!("../../../../README.md");
+        let section = readme
+            .split("## Network specs (coming with --net)")
+            .nth(1)
+            .and_then(|s| s.split("```text").nth(2))
+            .and_then(|s| s.split("```").next())
+            .expect("README section with examples");
+        let examples: Vec<&str> = section.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(examples.len(), 3);
+        for text in examples {
+            let net = NetSpec::parse(text).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(NetSpec::parse(&net.canonical()).unwrap(), net);
+        }
+    }
+
     // --- canonical text ---
 
     #[test]
