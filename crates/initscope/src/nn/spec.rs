@@ -142,7 +142,7 @@ impl NetSpec {
     /// Parses a network spec, reporting errors under `field` (`--net`, `net` in a TOML file).
     pub fn parse_as(field: &str, text: &str) -> Result<NetSpec> {
         let shown = one_line(text);
-        let fail = |reason: String| Error::spec(field, &shown, reason);
+        let fail = |reason: String| Error::spec(field, &shown, one_line(&reason));
         if text.trim().is_empty() {
             return Err(fail(
                 "empty network spec (write modules like `linear(64) relu linear`)".into(),
@@ -832,8 +832,23 @@ fn expanded_len(modules: &[ModuleSpec]) -> usize {
 }
 
 /// `s` on one line: every run of whitespace a single space, ends trimmed.
+/// `s` on one line for a message: runs of whitespace (line breaks included) become one space and
+/// other control characters are written escaped (`\u{0}`).
 fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    s.split_whitespace()
+        .map(|w| {
+            w.chars()
+                .map(|c| {
+                    if c.is_control() {
+                        c.escape_default().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A module's text as quoted in errors: on one line, cut to [`MAX_SHOWN`] characters.
@@ -850,6 +865,17 @@ fn shown(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzz target: a line break and NUL bytes inside an argument gave a two-line
+    /// error; every error is one line, with control characters escaped.
+    #[test]
+    fn errors_stay_on_one_line_whatever_the_input_holds() {
+        let e = NetSpec::parse("linear(\0 x\n64) relu")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains('\n') && !e.contains('\0'), "{e}");
+        assert!(e.contains("\\u{0}"), "{e}");
+    }
 
     fn canon(s: &str) -> String {
         NetSpec::parse(s)
