@@ -134,13 +134,8 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     let bar = progress::bar(cfg.steps as u64, Unit::Steps, show);
     if show {
         let header = format!(
-            "initscope train: {} | arch {} | act {} | init {} | {} lr {} | {} | {} steps",
-            cfg.data,
-            cfg.arch_text(),
-            cfg.act,
-            cfg.init_text(),
-            cfg.optim.kind,
-            cfg.optim.lr,
+            "initscope train: {} | {} | {} steps",
+            cfg.headline(),
             cfg.precision.name(),
             cfg.steps
         );

@@ -377,6 +377,20 @@ impl RunConfig {
         }
     }
 
+    /// The run in one line for headers: `DATA | arch 2-16-16-2 | act tanh | init INIT | sgd lr
+    /// 0.1` (commands append what they add, such as the precision and the steps).
+    pub fn headline(&self) -> String {
+        format!(
+            "{} | arch {} | act {} | init {} | {} lr {}",
+            self.data,
+            self.arch_text(),
+            self.act,
+            self.init_text(),
+            self.optim.kind,
+            self.optim.lr
+        )
+    }
+
     /// `2-16-16-2`.
     pub fn arch_text(&self) -> String {
         crate::nn::arch_text(&self.arch)

@@ -556,16 +556,7 @@ impl Explanation {
     /// step-0 derivation ([`render`]) and the verdict after training ([`Self::render_verdict`]).
     pub fn render(&self, format: Format) -> String {
         let cfg = &self.run.config;
-        let title = format!(
-            "{} | arch {} | act {} | init {} | {} lr {} | {} steps",
-            cfg.data,
-            cfg.arch_text(),
-            cfg.act,
-            cfg.init_text(),
-            cfg.optim.kind,
-            cfg.optim.lr,
-            self.run.summary.steps
-        );
+        let title = format!("{} | {} steps", cfg.headline(), self.run.summary.steps);
         let head = match format {
             Format::Markdown => format!("# initscope explain\n\n`{title}`\n"),
             Format::Text => format!("initscope explain: {title}\n"),
