@@ -137,22 +137,13 @@ pub fn params_mut<'a, T: Float>(
 }
 
 /// The gradients of the parameter tensors of `layers` (one [`DenseGrads`] per layer), in
-/// `state_dict` order; gradients of absent tensors are not visited.
+/// `state_dict` order ([`param_ids`] with [`param_grad`]); gradients of absent tensors are not
+/// visited.
 pub fn param_grads<'a, T: Float>(
     layers: &'a [Dense<T>],
     grads: &'a [DenseGrads<T>],
 ) -> impl Iterator<Item = (ParamId, &'a [T])> {
-    layers
-        .iter()
-        .zip(grads)
-        .enumerate()
-        .flat_map(|(i, (l, g))| {
-            let (out, inp) = l.weight.shape();
-            std::iter::once((ParamId::weight(i + 1, out, inp), g.d_weight.as_slice())).chain(
-                l.has_bias
-                    .then(|| (ParamId::bias(i + 1, out), &g.d_bias[..])),
-            )
-        })
+    param_ids(layers).map(move |id| (id, param_grad(grads, id)))
 }
 
 /// The gradients of the parameter tensors of `layers` (one [`DenseGrads`] per layer), mutable,
