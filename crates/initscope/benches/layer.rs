@@ -13,7 +13,7 @@ use initscope::lockstep::{train_lockstep, LANES};
 use initscope::loss::{Loss, Targets};
 use initscope::matrix::Matrix;
 use initscope::nn::{init_params, LayerInits};
-use initscope::nn::{Dense, DenseCache, DenseGrads};
+use initscope::nn::{Dense, Module, Pass};
 use std::hint::black_box;
 
 fn filled(rows: usize, cols: usize, seed: u32) -> Matrix<f32> {
@@ -47,15 +47,16 @@ fn layer(c: &mut Criterion) {
             bias: vec![0.01; fan_out],
             has_bias: true,
             activation: act,
+            dropout: 0.0,
         };
         let x = filled(batch, fan_in, 2);
-        let mut cache = DenseCache::new(batch, fan_out, false);
+        let mut cache = dense.cache(batch);
         g.throughput(Throughput::Elements(flops as u64));
         g.bench_with_input(BenchmarkId::new("forward", &id), &x, |b, x| {
-            b.iter(|| dense.forward(black_box(x), &mut cache, None))
+            b.iter(|| dense.forward(black_box(x), &mut cache, &mut Pass::Eval))
         });
-        dense.forward(&x, &mut cache, None);
-        let mut grads = DenseGrads::zeros(fan_in, fan_out);
+        dense.forward(&x, &mut cache, &mut Pass::Eval);
+        let mut grads = [Matrix::zeros(fan_out, fan_in), Matrix::zeros(1, fan_out)];
         let mut dx = Matrix::zeros(batch, fan_in);
         let d = filled(batch, fan_out, 3);
         let mut d_out = d.clone();

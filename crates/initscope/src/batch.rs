@@ -6,7 +6,7 @@
 use crate::data::{Labels, Split};
 use crate::loss::{Loss, Targets};
 use crate::matrix::Matrix;
-use crate::nn::{Mlp, Workspace};
+use crate::nn::{Net, Pass, Workspace};
 use crate::scalar::Float;
 
 /// A split in the training precision (borrowed when the data is stored in it), with targets in
@@ -95,7 +95,7 @@ impl<T: Float> BatchTargets<T> {
 
 /// Mean loss and accuracy (None for regression) of `net` on all of `data`, in chunks.
 pub fn evaluate<T: Float>(
-    net: &Mlp<T>,
+    net: &Net<T>,
     ws: &mut Workspace<T>,
     bt: &mut BatchTargets<T>,
     idx: &mut Vec<usize>,
@@ -115,7 +115,7 @@ pub fn evaluate<T: Float>(
         idx.extend(start..end);
         ws.load_rows(&data.x, idx);
         bt.load(data, idx);
-        let logits = net.forward(ws, None);
+        let logits = net.forward(ws, Pass::Eval);
         total += loss.forward_backward(logits, bt.targets(loss), None) * (end - start) as f64;
         if data.classes.is_some() {
             correct += loss.correct(logits, &bt.classes);

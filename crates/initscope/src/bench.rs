@@ -16,7 +16,7 @@ use crate::init::Init;
 use crate::lockstep::train_lockstep;
 use crate::loss::{Loss, Targets};
 use crate::matrix::{matmul_nt, Matrix};
-use crate::nn::{init_params, LayerInits, Mlp, Workspace};
+use crate::nn::{init_params, LayerInits, Net, Pass, Workspace};
 use crate::rng::{self, Stream};
 
 /// One measured figure.
@@ -74,7 +74,7 @@ const LR: f64 = 0.1;
 
 /// An f32 network trained with plain SGD on fixed data: the engine's hot path, nothing else.
 struct Trainer {
-    net: Mlp<f32>,
+    net: Net<f32>,
     ws: Workspace<f32>,
     loss: Loss,
     x: Matrix<f32>,
@@ -101,9 +101,9 @@ impl Trainer {
             };
             dims.len() - 1
         ];
-        let net = Mlp::<f32>::from_params(&init_params(dims, &inits, true, seed, act), act);
+        let net = Net::<f32>::from_params(&init_params(dims, &inits, true, seed, act), act);
         Trainer {
-            ws: Workspace::new(dims, batch, false),
+            ws: Workspace::new(&net, batch),
             net,
             loss,
             x,
@@ -134,7 +134,7 @@ impl Trainer {
         };
         // The training loop's own fast path for plain SGD once nothing reads the gradients.
         self.net
-            .loss_and_sgd_step(&mut self.ws, self.loss, targets, None, LR);
+            .loss_and_sgd_step(&mut self.ws, self.loss, targets, Pass::Eval, LR);
     }
 }
 

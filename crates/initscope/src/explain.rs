@@ -18,7 +18,7 @@ use crate::data::Dataset;
 use crate::diagnostics::symmetry::{equitable_partition, quotient};
 use crate::error::Result;
 use crate::matrix::{matmul_nn, Matrix};
-use crate::nn::{self, Mlp, Params, Workspace};
+use crate::nn::{self, Net, Params, Pass, Workspace};
 use crate::records::verdict::Verdict;
 use crate::records::RunOutput;
 use crate::rng::{self, Stream};
@@ -99,25 +99,27 @@ pub fn derive(cfg: &RunConfig, data: &Dataset, params: &Params) -> Derivation {
     let outputs = *cfg.arch.last().expect("validated arch");
     let train = Prepared::<f64>::new(&data.train, cfg.loss, outputs);
     let idx = first_batch(cfg, train.len());
-    let net = Mlp::<f64>::from_params(params, cfg.act);
-    let mut ws = Workspace::<f64>::new(&cfg.arch, idx.len(), false);
+    let net = Net::<f64>::from_params(params, cfg.act);
+    let mut ws = Workspace::<f64>::new(&net, idx.len());
     let mut bt = BatchTargets::<f64>::new(idx.len(), outputs);
     ws.load_rows(&train.x, &idx);
     bt.load(&train, &idx);
-    let batch_loss = net.loss_and_grads(&mut ws, cfg.loss, bt.targets(cfg.loss), None);
-    let layers_n = net.layers.len();
+    let batch_loss = net.loss_and_grads(&mut ws, cfg.loss, bt.targets(cfg.loss), Pass::Eval);
+    let layers_n = net.num_layers();
     // Recompute the pieces the backward pass consumed in place: delta_l and delta_{l+1} W_{l+1}.
     let deltas: Vec<Matrix<f64>> = ws.deltas.clone();
     let mut layers = Vec::new();
     for i in (0..layers_n).rev() {
         let l = i + 1;
-        let layer = &net.layers[i];
+        // A plain MLP: linear layer l is module l - 1.
+        let layer = net.layer(i);
         let input = if i == 0 {
             ws.input.clone()
         } else {
             ws.caches[i - 1].act.clone()
         };
-        let g = &ws.grads[i];
+        let (g_w, g_b) = net.layer_grads(&ws.grads, i);
+        let g_b = g_b.map_or_else(|| vec![0.0; layer.fan_out()], <[f64]>::to_vec);
         let delta = &deltas[i];
         let mut zero_reasons = Vec::new();
         let mut notes = Vec::new();
@@ -131,7 +133,7 @@ pub fn derive(cfg: &RunConfig, data: &Dataset, params: &Params) -> Derivation {
                 ));
             } else {
                 let above = &deltas[i + 1];
-                let w_above = &net.layers[i + 1].weight;
+                let w_above = &net.layer(i + 1).weight;
                 let mut back = Matrix::zeros(above.rows(), w_above.cols());
                 matmul_nn(&mut back, above, w_above, false);
                 let slope_zero = ws.caches[i]
@@ -178,7 +180,7 @@ pub fn derive(cfg: &RunConfig, data: &Dataset, params: &Params) -> Derivation {
         } else {
             format!("a_{}", l - 1)
         };
-        if all_zero(g.d_weight.as_slice()) {
+        if all_zero(g_w.as_slice()) {
             if all_zero(delta.as_slice()) {
                 zero_reasons.push(format!(
                     "delta_{l} = 0, so dW_{l} = delta_{l}^T {below} = 0"
@@ -187,7 +189,7 @@ pub fn derive(cfg: &RunConfig, data: &Dataset, params: &Params) -> Derivation {
                 if l == 1 {
                     zero_reasons.push("the inputs x are 0 on this batch, so dW_1 = 0".to_string());
                 } else {
-                    let prev = &net.layers[i - 1];
+                    let prev = net.layer(i - 1);
                     let z_zero = all_zero(ws.caches[i - 1].pre.as_slice());
                     if z_zero && prev.activation.zero_at_zero() {
                         let why = if all_zero(prev.weight.as_slice()) && all_zero(&prev.bias) {
@@ -216,7 +218,7 @@ pub fn derive(cfg: &RunConfig, data: &Dataset, params: &Params) -> Derivation {
                 ));
             }
         }
-        if layer.has_bias && all_zero(&g.d_bias) && !all_zero(delta.as_slice()) {
+        if layer.has_bias && all_zero(&g_b) && !all_zero(delta.as_slice()) {
             zero_reasons.push(format!(
                 "every column of delta_{l} sums to 0, so db_{l} = 0"
             ));
@@ -226,7 +228,7 @@ pub fn derive(cfg: &RunConfig, data: &Dataset, params: &Params) -> Derivation {
                 "{below} is the same for every input: layer {l} sees no variation in x"
             ));
         }
-        if layer.fan_out() > 1 && rows_identical(&g.d_weight) && !all_zero(g.d_weight.as_slice()) {
+        if layer.fan_out() > 1 && rows_identical(g_w) && !all_zero(g_w.as_slice()) {
             notes.push(format!(
                 "every row of dW_{l} is the same: the units of layer {l} receive identical updates"
             ));
@@ -238,7 +240,7 @@ pub fn derive(cfg: &RunConfig, data: &Dataset, params: &Params) -> Derivation {
                     "every row of W_{l} is the same: the outputs differ only through their biases (output units have their own targets, so they are never copies)"
                 )
             } else {
-                let above = &net.layers[i + 1].weight;
+                let above = &net.layer(i + 1).weight;
                 let same_bias = layer.bias.iter().all(|&b| b == layer.bias[0]);
                 let same_out = (0..above.rows()).all(|r| {
                     let row = above.row(r);
@@ -261,15 +263,15 @@ pub fn derive(cfg: &RunConfig, data: &Dataset, params: &Params) -> Derivation {
             fan_out: layer.fan_out(),
             activation: name,
             delta_norm: delta.norm(),
-            grad_w_norm: g.d_weight.norm(),
-            grad_b_norm: crate::matrix::norm(&g.d_bias),
+            grad_w_norm: g_w.norm(),
+            grad_b_norm: crate::matrix::norm(&g_b),
             input_norm: input.norm(),
             weight_norm: layer.weight.norm(),
             zero_reasons,
             notes,
             delta: delta.clone(),
-            grad_w: g.d_weight.clone(),
-            grad_b: g.d_bias.clone(),
+            grad_w: g_w.clone(),
+            grad_b: g_b,
             input,
             weight: layer.weight.clone(),
         });

@@ -19,10 +19,7 @@ use crate::activation::Activation;
 use crate::batch::{BatchTargets, Prepared};
 use crate::data::Split;
 use crate::loss::Loss;
-use crate::nn::{
-    param_grad, param_ids, param_values, param_values_mut, Mlp, ParamId, ParamKind, Params,
-    Workspace,
-};
+use crate::nn::{Net, ParamKind, Params, Pass, Workspace};
 
 /// Knobs of a gradient check.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,31 +83,28 @@ pub fn gradcheck(
     let full = Prepared::<f64>::new(data, loss, outputs);
     let rows = full.len().min(opts.max_rows.max(1));
     let idx: Vec<usize> = (0..rows).collect();
-    let mut dims = vec![params[0].weight.cols()];
-    dims.extend(params.iter().map(|p| p.weight.rows()));
-
-    let mut net = Mlp::<f64>::from_params(params, act);
-    let mut ws = Workspace::<f64>::new(&dims, rows, false);
+    let mut net = Net::<f64>::from_params(params, act);
+    let mut ws = Workspace::<f64>::new(&net, rows);
     let mut bt = BatchTargets::<f64>::new(rows, outputs);
     ws.load_rows(&full.x, &idx);
     bt.load(&full, &idx);
-    let value = net.loss_and_grads(&mut ws, loss, bt.targets(loss), None);
+    let value = net.loss_and_grads(&mut ws, loss, bt.targets(loss), Pass::Eval);
     let grads = ws.grads.clone();
     let max_grad = grads
         .iter()
-        .flat_map(|g| g.d_weight.as_slice().iter().chain(&g.d_bias))
+        .flat_map(|g| g.as_slice())
         .fold(0.0f64, |m, g| m.max(g.abs()));
     let floor = (opts.floor_rel * max_grad).max(f64::MIN_POSITIVE);
 
-    let eval = |net: &Mlp<f64>, ws: &mut Workspace<f64>| {
-        let logits = net.forward(ws, None);
+    let eval = |net: &Net<f64>, ws: &mut Workspace<f64>| {
+        let logits = net.forward(ws, Pass::Eval);
         loss.forward_backward(logits, bt.targets(loss), None)
     };
-    // Every parameter tensor (nn::param_ids, state_dict order): the worst relative error, the
+    // Every parameter tensor (Net::param_infos, state_dict order): the worst relative error, the
     // entries checked and the largest |gradient|.
-    let ids: Vec<ParamId> = param_ids(&net.layers).collect();
+    let ids = net.param_infos().to_vec();
     let mut per_tensor = Vec::with_capacity(ids.len());
-    for &id in &ids {
+    for (k, id) in ids.into_iter().enumerate() {
         let n = id.len();
         let stride = if opts.max_per_tensor == 0 || n <= opts.max_per_tensor {
             1
@@ -119,14 +113,14 @@ pub fn gradcheck(
         };
         let (mut worst, mut count, mut max_g) = (0.0f64, 0, 0.0f64);
         for i in (0..n).step_by(stride) {
-            let orig = param_values(&net.layers, id)[i];
-            param_values_mut(&mut net.layers, id)[i] = orig + opts.eps;
+            let orig = net.param_values(k)[i];
+            net.param_values_mut(k)[i] = orig + opts.eps;
             let plus = eval(&net, &mut ws);
-            param_values_mut(&mut net.layers, id)[i] = orig - opts.eps;
+            net.param_values_mut(k)[i] = orig - opts.eps;
             let minus = eval(&net, &mut ws);
-            param_values_mut(&mut net.layers, id)[i] = orig;
+            net.param_values_mut(k)[i] = orig;
             let numeric = (plus - minus) / (2.0 * opts.eps);
-            let g = param_grad(&grads, id)[i];
+            let g = grads[k].as_slice()[i];
             let err = (g - numeric).abs() / g.abs().max(numeric.abs()).max(floor);
             worst = worst.max(if err.is_nan() { f64::INFINITY } else { err });
             max_g = max_g.max(g.abs());
@@ -139,7 +133,7 @@ pub fn gradcheck(
     for (id, worst, count, max_g) in per_tensor {
         match id.kind {
             ParamKind::Weight => layers.push(LayerCheck {
-                layer: id.layer,
+                layer: id.layer.expect("a weight belongs to a linear layer"),
                 checked: count,
                 max_rel_err_weight: worst,
                 max_rel_err_bias: None,

@@ -11,7 +11,7 @@ use crate::json::f64_or_null;
 
 use crate::activation::Activation;
 use crate::matrix::{variance, Matrix};
-use crate::nn::{Mlp, Params, Workspace};
+use crate::nn::{Net, Params, Pass, Workspace};
 
 /// What LSUV did to one layer (1-based).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -34,10 +34,8 @@ pub fn lsuv(
     x: &Matrix<f64>,
     which: &[Option<(f64, usize)>],
 ) -> Vec<LsuvLayer> {
-    let mut dims = vec![params[0].weight.cols()];
-    dims.extend(params.iter().map(|p| p.weight.rows()));
-    let mut net = Mlp::<f64>::from_params(params, act);
-    let mut ws = Workspace::<f64>::new(&dims, x.rows(), false);
+    let mut net = Net::<f64>::from_params(params, act);
+    let mut ws = Workspace::<f64>::new(&net, x.rows());
     let idx: Vec<usize> = (0..x.rows()).collect();
     ws.load_rows(x, &idx);
     let mut reports = Vec::new();
@@ -47,14 +45,14 @@ pub fn lsuv(
         };
         let mut iterations = 0;
         let var = loop {
-            net.forward(&mut ws, None);
-            let var = variance(ws.caches[i].pre.as_slice());
+            net.forward(&mut ws, Pass::Eval);
+            let var = variance(ws.caches[net.layer_module(i)].pre.as_slice());
             if (var - 1.0).abs() < tol || iterations >= max_iter || !(var > 0.0 && var.is_finite())
             {
                 break var;
             }
             let s = 1.0 / var.sqrt();
-            net.layers[i]
+            net.layer_mut(i)
                 .weight
                 .as_mut_slice()
                 .iter_mut()
@@ -68,7 +66,7 @@ pub fn lsuv(
             converged: (var - 1.0).abs() < tol,
         });
     }
-    for (p, layer) in params.iter_mut().zip(&net.layers) {
+    for (p, layer) in params.iter_mut().zip(net.layers()) {
         p.weight = layer.weight.clone();
     }
     reports

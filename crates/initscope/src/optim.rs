@@ -18,7 +18,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::nn::{grads_mut, param_grads, param_ids, params_mut, Dense, DenseGrads};
+use crate::matrix::Matrix;
+use crate::nn::Net;
 use crate::scalar::Float;
 use crate::spec::{fmt_f64, Spec};
 
@@ -283,14 +284,16 @@ pub struct Optimizer<T> {
 }
 
 impl<T: Float> Optimizer<T> {
-    pub fn new(config: OptimConfig, layers: &[Dense<T>]) -> Self {
+    pub fn new(config: OptimConfig, net: &Net<T>) -> Self {
         let (needs_m, needs_v) = match config.kind {
             OptimKind::Sgd => (false, false),
             OptimKind::Momentum | OptimKind::Nesterov => (true, false),
             OptimKind::Adam | OptimKind::Adamw => (true, true),
             OptimKind::Rmsprop => (false, true),
         };
-        let state = param_ids(layers)
+        let state = net
+            .param_infos()
+            .iter()
             .map(|id| Moments {
                 m: vec![T::ZERO; if needs_m { id.len() } else { 0 }],
                 v: vec![T::ZERO; if needs_v { id.len() } else { 0 }],
@@ -303,18 +306,26 @@ impl<T: Float> Optimizer<T> {
         }
     }
 
-    /// One update of every parameter tensor ([`params_mut`], in `state_dict` order) with
-    /// learning rate `lr` (already scheduled).
-    pub fn step(&mut self, layers: &mut [Dense<T>], grads: &[DenseGrads<T>], lr: f64) {
+    /// One update of every parameter tensor of `net` ([`Net::param_infos`], `state_dict`
+    /// order) with its gradient in `grads` (the workspace's, same order) and learning rate `lr`
+    /// (already scheduled).
+    pub fn step(&mut self, net: &mut Net<T>, grads: &[Matrix<T>], lr: f64) {
         debug_assert_eq!(
-            self.state.len(),
-            param_ids(layers).count(),
+            (self.state.len(), grads.len()),
+            (net.param_infos().len(), net.param_infos().len()),
             "an optimizer is bound to one network's parameter tensors"
         );
         self.steps += 1;
         let t = self.steps;
-        for (p, state) in params_mut(layers, grads).zip(self.state.iter_mut()) {
-            update(&self.config, t, lr, p.value, p.grad, state);
+        for (k, (g, state)) in grads.iter().zip(self.state.iter_mut()).enumerate() {
+            update(
+                &self.config,
+                t,
+                lr,
+                net.param_values_mut(k),
+                g.as_slice(),
+                state,
+            );
         }
     }
 }
@@ -375,37 +386,34 @@ fn update<T: Float>(c: &OptimConfig, t: u64, lr: f64, p: &mut [T], g: &[T], s: &
     }
 }
 
-/// Scales the gradients of every parameter tensor of `layers` ([`grads_mut`]) so that their
-/// global L2 norm is at most `max_norm`, as `torch.nn.utils.clip_grad_norm_` does (coefficient
-/// max_norm / (norm + 1e-6), capped at 1). Returns the norm before clipping.
-pub fn clip_grad_norm<T: Float>(
-    layers: &[Dense<T>],
-    grads: &mut [DenseGrads<T>],
-    max_norm: f64,
-) -> f64 {
-    let norm = global_grad_norm(layers, grads);
+/// Scales the gradients of every parameter tensor of `net` (`grads`, the workspace's, in
+/// `state_dict` order) so that their global L2 norm is at most `max_norm`, as
+/// `torch.nn.utils.clip_grad_norm_` does (coefficient max_norm / (norm + 1e-6), capped at 1).
+/// Returns the norm before clipping.
+pub fn clip_grad_norm<T: Float>(net: &Net<T>, grads: &mut [Matrix<T>], max_norm: f64) -> f64 {
+    let norm = global_grad_norm(net, grads);
     let coef = max_norm / (norm + 1e-6);
     if coef < 1.0 {
         let c = T::from_f64(coef);
-        for (_, g) in grads_mut(layers, grads) {
-            g.iter_mut().for_each(|x| *x *= c);
+        for g in grads {
+            g.as_mut_slice().iter_mut().for_each(|x| *x *= c);
         }
     }
     norm
 }
 
-/// The L2 norm of the gradients of every parameter tensor of `layers` together, accumulated in
-/// f64: sqrt(sum over layers of (||dW_l||^2 + ||db_l||^2)), the squares of a layer added before
-/// they join the total.
-pub fn global_grad_norm<T: Float>(layers: &[Dense<T>], grads: &[DenseGrads<T>]) -> f64 {
-    let (mut total, mut layer_sum, mut layer) = (0.0, 0.0, 1);
-    for (id, g) in param_grads(layers, grads) {
-        if id.layer != layer {
-            total += layer_sum;
-            (layer_sum, layer) = (0.0, id.layer);
+/// The L2 norm of the gradients of every parameter tensor of `net` together, accumulated in
+/// f64: sqrt(sum over modules of the sum of their tensors' squared norms; for a plain MLP
+/// ||dW_l||^2 + ||db_l||^2 per layer), the squares of a module added before they join the total.
+pub fn global_grad_norm<T: Float>(net: &Net<T>, grads: &[Matrix<T>]) -> f64 {
+    let (mut total, mut module_sum, mut module) = (0.0, 0.0, 0);
+    for (id, g) in net.param_infos().iter().zip(grads) {
+        if id.module != module {
+            total += module_sum;
+            (module_sum, module) = (0.0, id.module);
         }
-        let n = crate::matrix::norm(g);
-        layer_sum += n * n;
+        let n = g.norm();
+        module_sum += n * n;
     }
-    (total + layer_sum).sqrt()
+    (total + module_sum).sqrt()
 }

@@ -11,7 +11,8 @@ use faer::{Accum, MatMut, MatRef, Par};
 
 /// A real floating-point scalar the engine can train in.
 pub trait Float:
-    Copy
+    'static
+    + Copy
     + Send
     + Sync
     + Default

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use initscope::batch::{BatchTargets, Prepared};
 use initscope::config::{validate, RawConfig};
-use initscope::nn::{Mlp, Workspace};
+use initscope::nn::{Net, Pass, Workspace};
 use initscope::optim::{clip_grad_norm, Optimizer};
 use initscope::rng::{self, Stream};
 use initscope::train::initial_params;
@@ -37,10 +37,11 @@ fn steps_allocate<T: Float>(toml_text: &str) -> usize {
     let outputs = *cfg.arch.last().unwrap();
     let train = Prepared::<T>::new(&data.train, cfg.loss, outputs);
     let bs = cfg.batch_size(train.len());
-    let mut net = Mlp::<T>::from_params(&initial_params(&cfg, &data).unwrap().params, cfg.act);
-    let mut ws = Workspace::<T>::new(&cfg.arch, bs, cfg.dropout > 0.0);
+    let params = initial_params(&cfg, &data).unwrap().params;
+    let mut net = Net::<T>::plain(&params, cfg.act, cfg.dropout);
+    let mut ws = Workspace::<T>::new(&net, bs);
     let mut bt = BatchTargets::<T>::new(bs, outputs);
-    let mut opt = Optimizer::new(cfg.optim.clone(), &net.layers);
+    let mut opt = Optimizer::new(cfg.optim.clone(), &net);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut shuffle = rng::stream(0, Stream::Shuffle);
     let mut dropout = rng::stream(0, Stream::Dropout);
@@ -51,10 +52,10 @@ fn steps_allocate<T: Float>(toml_text: &str) -> usize {
         for idx in [&order[..bs], &order[..bs / 2 + 1]] {
             ws.load_rows(&train.x, idx);
             bt.load(&train, idx);
-            let d = (cfg.dropout > 0.0).then_some((cfg.dropout, &mut dropout));
-            net.loss_and_grads(&mut ws, cfg.loss, bt.targets(cfg.loss), d);
-            clip_grad_norm(&net.layers, &mut ws.grads, 1.0);
-            opt.step(&mut net.layers, &ws.grads, cfg.optim.lr);
+            let pass = Pass::from_dropout((cfg.dropout > 0.0).then_some(&mut dropout));
+            net.loss_and_grads(&mut ws, cfg.loss, bt.targets(cfg.loss), pass);
+            clip_grad_norm(&net, &mut ws.grads, 1.0);
+            opt.step(&mut net, &ws.grads, cfg.optim.lr);
         }
         ALLOCATIONS.load(Ordering::SeqCst) - before
     };

@@ -18,7 +18,7 @@ use crate::activation::Activation;
 use crate::diagnostics::spectrum::{numerical_rank, sigma_max, singular_values, stable_rank};
 use crate::diagnostics::symmetry::{equitable_partition, exact_partition};
 use crate::matrix::Matrix;
-use crate::nn::{Mlp, Workspace};
+use crate::nn::{Net, Workspace};
 use crate::records::{HistogramRecord, MetricRecord};
 use crate::scalar::Float;
 
@@ -64,12 +64,12 @@ fn is_relu_like(act: Activation) -> bool {
 
 impl<T: Float> FlowRecorder<T> {
     /// `tol` is the relative tolerance of the equitable partition.
-    pub fn new(net: &Mlp<T>, tol: f64) -> Self {
+    pub fn new(net: &Net<T>, tol: f64) -> Self {
         FlowRecorder {
             next_log: DENSE_STEPS,
-            before: net.layers.iter().map(|l| l.weight.clone()).collect(),
-            power_v: net.layers.iter().map(|l| vec![0.0; l.fan_in()]).collect(),
-            power_u: net.layers.iter().map(|l| vec![0.0; l.fan_out()]).collect(),
+            before: net.layers().map(|l| l.weight.clone()).collect(),
+            power_v: net.layers().map(|l| vec![0.0; l.fan_in()]).collect(),
+            power_u: net.layers().map(|l| vec![0.0; l.fan_out()]).collect(),
             tol,
             histograms: Vec::new(),
         }
@@ -98,12 +98,13 @@ impl<T: Float> FlowRecorder<T> {
         &mut self,
         step: usize,
         at: RecordAt,
-        net: &Mlp<T>,
+        net: &Net<T>,
         ws: &Workspace<T>,
         out: &mut Vec<MetricRecord>,
     ) {
-        let hidden = net.layers.len() - 1;
-        for (i, (layer, g)) in net.layers.iter().zip(&ws.grads).enumerate() {
+        let hidden = net.num_layers() - 1;
+        for (i, layer) in net.layers().enumerate() {
+            let (g, _) = net.layer_grads(&ws.grads, i);
             let mut push = |metric: &str, value: f64| {
                 out.push(MetricRecord {
                     step,
@@ -112,8 +113,8 @@ impl<T: Float> FlowRecorder<T> {
                     value,
                 })
             };
-            let dw = g.d_weight.as_slice();
-            let (gn, wn) = (g.d_weight.norm(), layer.weight.norm());
+            let dw = g.as_slice();
+            let (gn, wn) = (g.norm(), layer.weight.norm());
             push("grad_norm", gn);
             push(
                 "grad_mean_abs",
@@ -135,7 +136,7 @@ impl<T: Float> FlowRecorder<T> {
             push("stable_rank", stable_rank(wn, s));
             if i < hidden {
                 let act = layer.activation;
-                let a = ws.caches[i].act.as_slice();
+                let a = ws.caches[net.layer_module(i)].act.as_slice();
                 let n = a.len().max(1) as f64;
                 let mean = a.iter().map(|x| x.to_f64()).sum::<f64>() / n;
                 let var = a.iter().map(|x| (x.to_f64() - mean).powi(2)).sum::<f64>() / n;
@@ -155,7 +156,7 @@ impl<T: Float> FlowRecorder<T> {
                     push("saturation", saturated as f64 / n);
                 }
                 if is_relu_like(act) {
-                    let pre = &ws.caches[i].pre;
+                    let pre = &ws.caches[net.layer_module(i)].pre;
                     let units = pre.cols();
                     let dead = (0..units)
                         .filter(|&u| (0..pre.rows()).all(|r| pre.get(r, u) <= T::ZERO))
@@ -171,8 +172,9 @@ impl<T: Float> FlowRecorder<T> {
             self.record_structure(step, net, out);
             self.record_weight_histograms(step, net);
             self.record_activation_histograms(step, net, ws);
-            for (i, g) in ws.grads.iter().enumerate() {
-                let v: Vec<f64> = g.d_weight.as_slice().iter().map(|x| x.to_f64()).collect();
+            for i in 0..net.num_layers() {
+                let (g, _) = net.layer_grads(&ws.grads, i);
+                let v: Vec<f64> = g.as_slice().iter().map(|x| x.to_f64()).collect();
                 self.histograms.push(HistogramRecord::new(
                     step,
                     i + 1,
@@ -185,8 +187,8 @@ impl<T: Float> FlowRecorder<T> {
     }
 
     /// Records ||ΔW||/||W|| for the update just taken at a recorded step.
-    pub fn after_update(&mut self, step: usize, net: &Mlp<T>, out: &mut Vec<MetricRecord>) {
-        for (i, (layer, before)) in net.layers.iter().zip(&self.before).enumerate() {
+    pub fn after_update(&mut self, step: usize, net: &Net<T>, out: &mut Vec<MetricRecord>) {
+        for (i, (layer, before)) in net.layers().zip(&self.before).enumerate() {
             let (mut d2, mut w2) = (0.0, 0.0);
             for (a, b) in layer.weight.as_slice().iter().zip(before.as_slice()) {
                 let (a, b) = (a.to_f64(), b.to_f64());
@@ -203,9 +205,9 @@ impl<T: Float> FlowRecorder<T> {
     }
 
     /// Histograms of every hidden layer's activations f(z) on the batch in `ws`.
-    pub fn record_activation_histograms(&mut self, step: usize, net: &Mlp<T>, ws: &Workspace<T>) {
-        for i in 0..net.layers.len() - 1 {
-            let v: Vec<f64> = ws.caches[i]
+    pub fn record_activation_histograms(&mut self, step: usize, net: &Net<T>, ws: &Workspace<T>) {
+        for i in 0..net.num_layers() - 1 {
+            let v: Vec<f64> = ws.caches[net.layer_module(i)]
                 .act
                 .as_slice()
                 .iter()
@@ -222,8 +224,8 @@ impl<T: Float> FlowRecorder<T> {
     }
 
     /// Histograms of every layer's weights at `step`.
-    pub fn record_weight_histograms(&mut self, step: usize, net: &Mlp<T>) {
-        for (i, layer) in net.layers.iter().enumerate() {
+    pub fn record_weight_histograms(&mut self, step: usize, net: &Net<T>) {
+        for (i, layer) in net.layers().enumerate() {
             let v: Vec<f64> = layer.weight.as_slice().iter().map(|x| x.to_f64()).collect();
             self.histograms.push(HistogramRecord::new(
                 step,
@@ -236,7 +238,7 @@ impl<T: Float> FlowRecorder<T> {
     }
 
     /// Numerical rank per layer and effective widths per hidden layer (the expensive figures).
-    pub fn record_structure(&self, step: usize, net: &Mlp<T>, out: &mut Vec<MetricRecord>) {
+    pub fn record_structure(&self, step: usize, net: &Net<T>, out: &mut Vec<MetricRecord>) {
         let params = net.params();
         let eps = if T::NAME == "f32" {
             f32::EPSILON as f64

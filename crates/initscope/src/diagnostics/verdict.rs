@@ -24,8 +24,8 @@
 use crate::activation::Activation;
 use crate::diagnostics::symmetry::{equitable_partition, exact_partition};
 use crate::matrix::Matrix;
+use crate::nn::Net;
 use crate::nn::Params;
-use crate::nn::{Dense, DenseGrads};
 use crate::scalar::Float;
 
 pub use crate::records::verdict::{
@@ -50,10 +50,12 @@ impl WakeTracker {
         }
     }
 
-    /// Looks at the backprop gradients of `step` (before any added noise).
-    pub fn observe<T: Float>(&mut self, step: usize, grads: &[DenseGrads<T>]) {
-        for (w, g) in self.wake.iter_mut().zip(grads) {
-            if w.is_none() && g.d_weight.as_slice().iter().any(|&x| x != T::ZERO) {
+    /// Looks at the backprop gradients of `step` (before any added noise): `grads` is the
+    /// workspace's, one per tensor of `net`.
+    pub fn observe<T: Float>(&mut self, step: usize, net: &Net<T>, grads: &[Matrix<T>]) {
+        for (i, w) in self.wake.iter_mut().enumerate() {
+            let (dw, _) = net.layer_grads(grads, i);
+            if w.is_none() && dw.as_slice().iter().any(|&x| x != T::ZERO) {
                 *w = Some(step);
             }
         }
@@ -99,31 +101,34 @@ pub struct UpdateTracker<T> {
 }
 
 impl<T: Float> UpdateTracker<T> {
-    pub fn new(layers: &[Dense<T>]) -> Self {
+    /// Buffers for the linear layers of `net`.
+    pub fn new(net: &Net<T>) -> Self {
         UpdateTracker {
-            before: layers.iter().map(|l| l.weight.clone()).collect(),
-            floors: layers.iter().map(|l| weight_floor(l.fan_in())).collect(),
+            before: net.layers().map(|l| l.weight.clone()).collect(),
+            floors: net.layers().map(|l| weight_floor(l.fan_in())).collect(),
             measured: 0,
-            negligible: vec![true; layers.len()],
-            grad_norm_end: vec![f64::NAN; layers.len()],
+            negligible: vec![true; net.num_layers()],
+            grad_norm_end: vec![f64::NAN; net.num_layers()],
         }
     }
 
-    /// Before the update: copies the weights and notes the gradient norms.
-    pub fn before_update(&mut self, layers: &[Dense<T>], grads: &[DenseGrads<T>]) {
-        for ((b, l), (n, g)) in self
+    /// Before the update: copies the weights and notes the gradient norms (`grads`: the
+    /// workspace's, one per tensor of `net`).
+    pub fn before_update(&mut self, net: &Net<T>, grads: &[Matrix<T>]) {
+        for (i, (b, n)) in self
             .before
             .iter_mut()
-            .zip(layers)
-            .zip(self.grad_norm_end.iter_mut().zip(grads))
+            .zip(self.grad_norm_end.iter_mut())
+            .enumerate()
         {
-            b.as_mut_slice().copy_from_slice(l.weight.as_slice());
-            *n = g.d_weight.norm();
+            b.as_mut_slice()
+                .copy_from_slice(net.layer(i).weight.as_slice());
+            *n = net.layer_grads(grads, i).0.norm();
         }
     }
 
     /// After the update at schedule factor `factor` = lr_t / lr.
-    pub fn after_update(&mut self, layers: &[Dense<T>], factor: f64) {
+    pub fn after_update(&mut self, net: &Net<T>, factor: f64) {
         if !(factor > 0.0 && factor.is_finite()) {
             return;
         }
@@ -131,7 +136,7 @@ impl<T: Float> UpdateTracker<T> {
         for (((b, l), &floor), neg) in self
             .before
             .iter()
-            .zip(layers)
+            .zip(net.layers())
             .zip(&self.floors)
             .zip(self.negligible.iter_mut())
         {
@@ -454,27 +459,28 @@ mod tests {
     }
 
     /// One layer 4 -> 2 whose weights are 0 except W[0][0] = 1; floor 1/sqrt(4) = 0.5.
-    fn layer<T: Float>() -> Vec<Dense<T>> {
-        let mut w = vec![T::ZERO; 8];
-        w[0] = T::ONE;
-        vec![Dense {
-            weight: Matrix::from_vec(2, 4, w),
-            bias: vec![T::ZERO; 2],
-            has_bias: true,
-            activation: Activation::Identity,
-        }]
+    fn layer<T: Float>() -> Net<T> {
+        let mut w = vec![0.0; 8];
+        w[0] = 1.0;
+        Net::from_params(
+            &[crate::nn::LayerParams {
+                weight: Matrix::from_vec(2, 4, w),
+                bias: Some(vec![0.0; 2]),
+            }],
+            Activation::Identity,
+        )
     }
 
     /// The state after steps that add `delta` to W[1][1] (a zero weight) at schedule `factor`.
     fn state_after<T: Float>(deltas: &[f64], factor: f64, wake: Option<usize>) -> GradState {
-        let mut layers = layer::<T>();
-        let grads = vec![DenseGrads::<T>::zeros(4, 2)];
-        let mut t = UpdateTracker::new(&layers);
+        let mut net = layer::<T>();
+        let grads = crate::nn::Workspace::new(&net, 1).grads;
+        let mut t = UpdateTracker::new(&net);
         for &d in deltas {
-            t.before_update(&layers, &grads);
-            let w = layers[0].weight.get(1, 1);
-            layers[0].weight.set(1, 1, w + T::from_f64(d));
-            t.after_update(&layers, factor);
+            t.before_update(&net, &grads);
+            let w = net.layer(0).weight.get(1, 1);
+            net.layer_mut(0).weight.set(1, 1, w + T::from_f64(d));
+            t.after_update(&net, factor);
         }
         t.states(&[wake])[0]
     }

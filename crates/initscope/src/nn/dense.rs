@@ -1,4 +1,5 @@
-//! One dense layer with an explicit forward and backward pass.
+//! A linear layer fused with its activation and, for hidden layers of a plain MLP, inverted
+//! dropout: the module of `--arch` networks.
 //!
 //! ```text
 //! forward:   z = x W^T + b            x: (batch, fan_in), W: (fan_out, fan_in), b: (fan_out)
@@ -8,10 +9,14 @@
 //!            db = column sums of dz   (fan_out)
 //!            dx = dz W                (batch, fan_in)
 //! ```
+//! Tensors: `weight` (fan_out, fan_in) and, unless the layer has none, `bias` (fan_out). The
+//! gradient slice holds dW, then db as one row.
 
+use super::module::{Cache, Module, Pass, TensorDecl};
+use super::param::ParamKind;
 use crate::activation::Activation;
 use crate::matrix::{matmul_nn, matmul_nt, matmul_tn, matmul_tn_add_scaled, Matrix};
-use crate::rng::{self, Rng};
+use crate::rng;
 use crate::scalar::Float;
 
 /// A fully connected layer. Weights are stored `(fan_out, fan_in)` like PyTorch's `nn.Linear`.
@@ -21,61 +26,8 @@ pub struct Dense<T> {
     pub bias: Vec<T>,      // (fan_out); all zero and never updated when `has_bias` is false
     pub has_bias: bool,
     pub activation: Activation,
-}
-
-/// What `Dense::forward` keeps for `Dense::backward`. Buffers are sized for the largest batch.
-#[derive(Clone, Debug)]
-pub struct DenseCache<T> {
-    pub pre: Matrix<T>,  // (batch, fan_out), z = x W^T + b
-    pub act: Matrix<T>,  // (batch, fan_out), f(z)
-    pub out: Matrix<T>,  // (batch, fan_out), f(z) ⊙ mask; empty when the layer has no dropout
-    pub mask: Matrix<T>, // (batch, fan_out), 0 or 1/(1-p); empty when the layer has no dropout
-    dropout: bool,
-}
-
-impl<T: Float> DenseCache<T> {
-    /// Buffers for up to `capacity` rows; `dropout` allocates the mask and masked output.
-    pub fn new(capacity: usize, fan_out: usize, dropout: bool) -> Self {
-        let masked = if dropout { capacity } else { 0 };
-        DenseCache {
-            pre: Matrix::zeros(capacity, fan_out),
-            act: Matrix::zeros(capacity, fan_out),
-            out: Matrix::zeros(masked, fan_out),
-            mask: Matrix::zeros(masked, fan_out),
-            dropout,
-        }
-    }
-
-    /// The layer's output as the next layer sees it: `f(z) ⊙ mask` under dropout, else `f(z)`.
-    pub fn output(&self) -> &Matrix<T> {
-        if self.dropout {
-            &self.out
-        } else {
-            &self.act
-        }
-    }
-}
-
-/// Gradients of the loss with respect to one layer's parameters.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DenseGrads<T> {
-    pub d_weight: Matrix<T>, // (fan_out, fan_in)
-    pub d_bias: Vec<T>,      // (fan_out)
-}
-
-impl<T: Float> DenseGrads<T> {
-    pub fn zeros(fan_in: usize, fan_out: usize) -> Self {
-        DenseGrads {
-            d_weight: Matrix::zeros(fan_out, fan_in),
-            d_bias: vec![T::ZERO; fan_out],
-        }
-    }
-}
-
-/// Dropout for one forward pass: the drop probability and the stream masks are drawn from.
-pub struct Dropout<'a> {
-    pub p: f64,
-    pub rng: &'a mut Rng,
+    /// Inverted-dropout probability on the layer's output while training (0: none).
+    pub dropout: f64,
 }
 
 impl<T: Float> Dense<T> {
@@ -87,9 +39,76 @@ impl<T: Float> Dense<T> {
         self.weight.rows()
     }
 
-    /// `z = x W^T + b`, `a = f(z)`, then the dropout mask when one is given. The cache's row count
-    /// is set to `x.rows()`.
-    pub fn forward(&self, x: &Matrix<T>, cache: &mut DenseCache<T>, dropout: Option<Dropout<'_>>) {
+    /// The bias gradient in `grads` (the layer's slice), when the layer has a bias.
+    pub fn bias_grad<'g>(&self, grads: &'g [Matrix<T>]) -> Option<&'g [T]> {
+        self.has_bias.then(|| grads[1].as_slice())
+    }
+
+    /// `d_out`: dLoss/da on entry, dLoss/dz on exit (through dropout's mask and `f'`).
+    fn d_pre(&self, cache: &Cache<T>, d_out: &mut Matrix<T>) {
+        if cache.dropout {
+            for (d, &m) in d_out.as_mut_slice().iter_mut().zip(cache.mask.as_slice()) {
+                *d *= m;
+            }
+        }
+        self.activation.backward_in_place(
+            cache.pre.as_slice(),
+            cache.act.as_slice(),
+            d_out.as_mut_slice(),
+        );
+    }
+}
+
+impl<T: Float> Module<T> for Dense<T> {
+    fn kind(&self) -> &'static str {
+        "linear"
+    }
+
+    fn in_width(&self) -> usize {
+        self.fan_in()
+    }
+
+    fn out_width(&self) -> usize {
+        self.fan_out()
+    }
+
+    fn tensors(&self) -> Vec<TensorDecl> {
+        let mut t = vec![TensorDecl {
+            key: "weight",
+            dims: vec![self.fan_out(), self.fan_in()],
+            kind: ParamKind::Weight,
+        }];
+        if self.has_bias {
+            t.push(TensorDecl {
+                key: "bias",
+                dims: vec![self.fan_out()],
+                kind: ParamKind::Bias,
+            });
+        }
+        t
+    }
+
+    fn value(&self, k: usize) -> &[T] {
+        match k {
+            0 => self.weight.as_slice(),
+            _ => &self.bias,
+        }
+    }
+
+    fn value_mut(&mut self, k: usize) -> &mut [T] {
+        match k {
+            0 => self.weight.as_mut_slice(),
+            _ => &mut self.bias,
+        }
+    }
+
+    fn cache(&self, capacity: usize) -> Cache<T> {
+        Cache::new(capacity, self.fan_out(), self.dropout > 0.0)
+    }
+
+    /// `z = x W^T + b`, `a = f(z)`, then, while training, the dropout mask (in evaluation the
+    /// mask is all ones).
+    fn forward(&self, x: &Matrix<T>, cache: &mut Cache<T>, pass: &mut Pass<'_>) {
         let batch = x.rows();
         cache.pre.set_rows(batch);
         cache.act.set_rows(batch);
@@ -100,8 +119,9 @@ impl<T: Float> Dense<T> {
         if cache.dropout {
             cache.out.set_rows(batch);
             cache.mask.set_rows(batch);
-            match dropout {
-                Some(Dropout { p, rng }) if p > 0.0 => {
+            match pass {
+                Pass::Train(rng) => {
+                    let p = self.dropout;
                     let keep = T::from_f64(1.0 / (1.0 - p));
                     for m in cache.mask.as_mut_slice() {
                         *m = if rng::uniform01(rng) < p {
@@ -111,8 +131,7 @@ impl<T: Float> Dense<T> {
                         };
                     }
                 }
-                // Evaluation: the identity mask.
-                _ => cache.mask.fill(T::ONE),
+                Pass::Eval => cache.mask.fill(T::ONE),
             }
             let (out, act, mask) = (&mut cache.out, &cache.act, &cache.mask);
             for ((o, &a), &m) in out
@@ -126,22 +145,20 @@ impl<T: Float> Dense<T> {
         }
     }
 
-    /// Backward through this layer. `d_out` holds dLoss/da on entry and dLoss/dz on exit
-    /// (for the output layer, whose activation is the identity, pass dLoss/dz directly).
-    /// Writes `dW` and `db` into `grads` and, when asked, `dx = dz W` into `d_input`.
-    pub fn backward(
+    /// `d_out` holds dLoss/da on entry and dLoss/dz on exit (for the output layer, whose
+    /// activation is the identity, dLoss/dz directly).
+    fn backward(
         &self,
         x: &Matrix<T>,
-        cache: &DenseCache<T>,
+        cache: &Cache<T>,
         d_out: &mut Matrix<T>,
-        grads: &mut DenseGrads<T>,
+        grads: &mut [Matrix<T>],
         d_input: Option<&mut Matrix<T>>,
     ) {
         self.d_pre(cache, d_out);
-        matmul_tn(&mut grads.d_weight, d_out, x, false);
-        grads.d_bias.fill(T::ZERO);
+        matmul_tn(&mut grads[0], d_out, x, false);
         if self.has_bias {
-            bias_gradient(d_out, &mut grads.d_bias);
+            bias_gradient(d_out, grads[1].as_mut_slice());
         }
         if let Some(dx) = d_input {
             dx.set_rows(d_out.rows());
@@ -149,19 +166,18 @@ impl<T: Float> Dense<T> {
         }
     }
 
-    /// [`Dense::backward`] fused with a plain SGD step (`torch.optim.SGD` without momentum or
-    /// weight decay): `dx = dz W` first, with the weights the gradient belongs to, then
-    /// `W += -lr dz^T x` as one GEMM that accumulates into `W`, and `b -= lr db` with the bias
-    /// gradient in `d_bias`. The weight gradient is never stored: a pass over the weights and
-    /// the gradient's memory traffic are saved. Equal to `backward` then the update up to the
-    /// rounding of the weight step (the bias step is the same arithmetic).
-    pub fn backward_sgd(
+    /// `dx = dz W` first, with the weights the gradient belongs to, then `W += -lr dz^T x` as
+    /// one GEMM that accumulates into `W`, and `b -= lr db` with the bias gradient left in
+    /// `grads`. The weight gradient is never stored (`grads[0]` is stale): a pass over the
+    /// weights and the gradient's memory traffic are saved. Equal to `backward` then the update
+    /// up to the rounding of the weight step (the bias step is the same arithmetic).
+    fn backward_sgd(
         &mut self,
         x: &Matrix<T>,
-        cache: &DenseCache<T>,
+        cache: &Cache<T>,
         d_out: &mut Matrix<T>,
         lr: f64,
-        d_bias: &mut [T],
+        grads: &mut [Matrix<T>],
         d_input: Option<&mut Matrix<T>>,
     ) {
         self.d_pre(cache, d_out);
@@ -172,6 +188,7 @@ impl<T: Float> Dense<T> {
         let lr = T::from_f64(lr);
         matmul_tn_add_scaled(&mut self.weight, d_out, x, -lr);
         if self.has_bias {
+            let d_bias = grads[1].as_mut_slice();
             bias_gradient(d_out, d_bias);
             for (b, &g) in self.bias.iter_mut().zip(d_bias.iter()) {
                 *b -= lr * g;
@@ -179,18 +196,16 @@ impl<T: Float> Dense<T> {
         }
     }
 
-    /// `d_out`: dLoss/da on entry, dLoss/dz on exit (through dropout's mask and `f'`).
-    fn d_pre(&self, cache: &DenseCache<T>, d_out: &mut Matrix<T>) {
-        if cache.dropout {
-            for (d, &m) in d_out.as_mut_slice().iter_mut().zip(cache.mask.as_slice()) {
-                *d *= m;
-            }
-        }
-        self.activation.backward_in_place(
-            cache.pre.as_slice(),
-            cache.act.as_slice(),
-            d_out.as_mut_slice(),
-        );
+    fn as_linear(&self) -> Option<&Dense<T>> {
+        Some(self)
+    }
+
+    fn as_linear_mut(&mut self) -> Option<&mut Dense<T>> {
+        Some(self)
+    }
+
+    fn clone_box(&self) -> Box<dyn Module<T>> {
+        Box::new(self.clone())
     }
 }
 

@@ -1,6 +1,7 @@
-//! The model. A module kind is one file with its formulas, shapes and paired forward/backward
-//! ([`dense`]: `z = x W^T + b`, `a = f(z)`, and its backward); the network ([`mlp`]) is a
-//! sequence of them with the workspace its passes run in. Which layer is the output layer, and so
+//! The model. A module kind is one file with its formulas, shapes and paired forward/backward,
+//! implementing [`Module`] ([`dense`]: `z = x W^T + b`, `a = f(z)`, and its backward); the
+//! network ([`net`]) is a sequence of modules with the workspace its passes run in; [`mlp`]
+//! holds a plain MLP's precision-free parameters and their initialisation. Which layer is the output layer, and so
 //! which activation each layer applies, is said once, here ([`is_output`], [`layer_activation`]).
 //!
 //! Parameter names are PyTorch's `state_dict` keys for `nn.Sequential(Linear, act, ..., Linear)`
@@ -9,15 +10,16 @@
 
 pub mod dense;
 pub mod mlp;
+pub mod module;
+pub mod net;
 pub mod param;
 pub mod spec;
 
-pub use dense::{Dense, DenseCache, DenseGrads, Dropout};
-pub use mlp::{init_params, LayerInits, LayerParams, Mlp, Params, Workspace};
-pub use param::{
-    find_param, grads_mut, named_params, param_grad, param_grads, param_ids, param_values,
-    param_values_mut, params_mut, ParamId, ParamKind, ParamMut,
-};
+pub use dense::Dense;
+pub use mlp::{init_params, LayerInits, LayerParams, Params};
+pub use module::{Cache, Module, Pass, TensorDecl};
+pub use net::{Net, Workspace};
+pub use param::{named_params, ParamInfo, ParamKind};
 
 use crate::activation::Activation;
 

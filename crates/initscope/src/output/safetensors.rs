@@ -82,7 +82,7 @@ pub fn torch_snippet(cfg: &RunConfig) -> String {
 pub fn to_bytes(params: &Params, cfg: &RunConfig) -> Result<Vec<u8>> {
     let tensors: Vec<(String, Tensor)> = params
         .named()
-        .map(|(id, values)| (id.name(), tensor(values, id.dims().to_vec(), cfg.precision)))
+        .map(|(id, values)| (id.name, tensor(values, id.dims, cfg.precision)))
         .collect();
     let arch = cfg.arch_text();
     let metadata = HashMap::from([

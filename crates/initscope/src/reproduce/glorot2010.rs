@@ -25,7 +25,7 @@ use crate::diagnostics::spectrum::singular_values;
 use crate::error::Result;
 use crate::loss::{Loss, Targets};
 use crate::matrix::{variance, Matrix};
-use crate::nn::{init_params, Mlp, Params, Workspace};
+use crate::nn::{init_params, Net, Params, Pass, Workspace};
 
 /// Runs this reproduction (the module doc says what it measures and why).
 pub(super) fn run() -> Result<Reproduction> {
@@ -145,11 +145,11 @@ fn layer_stats(
     y: &[u32],
     samples: usize,
 ) -> LayerStats {
-    let net = Mlp::<f64>::from_params(params, act);
-    let mut ws = Workspace::new(&net.dims(), x.rows(), false);
+    let net = Net::<f64>::from_params(params, act);
+    let mut ws = Workspace::new(&net, x.rows());
     let idx: Vec<usize> = (0..x.rows()).collect();
     ws.load_rows(x, &idx);
-    net.forward(&mut ws, None);
+    net.forward(&mut ws, Pass::Eval);
     let hidden = params.len() - 1;
     let act_var = (0..hidden)
         .map(|l| variance(&ws.caches[l].act.to_f64().into_vec()))
@@ -178,18 +178,17 @@ fn layer_stats(
         } else {
             Some(&mut lower[l - 1])
         };
-        net.layers[l].backward(
+        // A plain MLP: linear layer l + 1 is module l.
+        net.modules()[l].backward(
             input,
             &ws.caches[l],
             &mut upper[0],
-            &mut ws.grads[l],
+            &mut ws.grads[net.tensor_range(l)],
             d_input,
         );
     }
-    let weight_grad_var = ws
-        .grads
-        .iter()
-        .map(|g| variance(g.d_weight.as_slice()))
+    let weight_grad_var = (0..net.num_layers())
+        .map(|i| variance(net.layer_grads(&ws.grads, i).0.as_slice()))
         .collect();
     let jacobian_mean_sv = (1..hidden)
         .map(|l| {

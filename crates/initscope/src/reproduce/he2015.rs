@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use super::{inits, mnist1d_batch, new, row, run_toml, Reproduction};
 use crate::activation::Activation;
 use crate::error::Result;
-use crate::nn::{init_params, Mlp, Workspace};
+use crate::nn::{init_params, Net, Pass, Workspace};
 
 /// Runs this reproduction (the module doc says what it measures and why).
 pub(super) fn run() -> Result<Reproduction> {
@@ -52,10 +52,10 @@ pub(super) fn run() -> Result<Reproduction> {
             0,
             Activation::Relu,
         );
-        let net = Mlp::<f64>::from_params(&p, Activation::Relu);
-        let mut ws = Workspace::new(&dims, x.rows(), false);
+        let net = Net::<f64>::from_params(&p, Activation::Relu);
+        let mut ws = Workspace::new(&net, x.rows());
         ws.load_rows(&x, &(0..x.rows()).collect::<Vec<_>>());
-        net.forward(&mut ws, None);
+        net.forward(&mut ws, Pass::Eval);
         // Second moment of z_30, the last hidden layer's pre-activation (He et al.'s Var[y_L]):
         // each layer multiplies it by n Var(w) / 2 (fan-in n; the first layer sees the input).
         let z = ws.caches[29].pre.as_slice();

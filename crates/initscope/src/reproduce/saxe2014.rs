@@ -23,7 +23,7 @@ use crate::diagnostics::spectrum::singular_values;
 use crate::error::Result;
 use crate::loss::{Loss, Targets};
 use crate::matrix::Matrix;
-use crate::nn::{init_params, Mlp, Workspace};
+use crate::nn::{init_params, Net, Pass, Workspace};
 use crate::optim::{OptimConfig, OptimKind, Optimizer};
 
 /// Runs this reproduction (the module doc says what it measures and why).
@@ -103,19 +103,19 @@ pub(super) fn run() -> Result<Reproduction> {
             bias: None,
         },
     ];
-    let mut net = Mlp::<f64>::from_params(&params, Activation::Identity);
-    let mut ws = Workspace::new(&[n, hid, k], n, false);
+    let mut net = Net::<f64>::from_params(&params, Activation::Identity);
+    let mut ws = Workspace::new(&net, n);
     ws.load_rows(&x, &(0..n).collect::<Vec<_>>());
     let cfg = OptimConfig {
         lr,
         ..OptimConfig::new(OptimKind::Sgd)
     };
-    let mut opt = Optimizer::new(cfg, &net.layers);
+    let mut opt = Optimizer::new(cfg, &net);
     let tau = 1.0 / (2.0 * lr / k as f64);
     let mut half: Vec<Option<usize>> = vec![None; s.len()];
     for step in 0..20_000 {
         // Mode strength u_a = (W32 W21)[a][a].
-        let (w1, w2) = (&net.layers[0].weight, &net.layers[1].weight);
+        let (w1, w2) = (&net.layer(0).weight, &net.layer(1).weight);
         for (m, h) in half.iter_mut().enumerate() {
             let u: f64 = (0..hid).map(|j| w2.get(m, j) * w1.get(j, m)).sum();
             if h.is_none() && u >= s[m] / 2.0 {
@@ -125,8 +125,8 @@ pub(super) fn run() -> Result<Reproduction> {
         if half.iter().all(Option::is_some) {
             break;
         }
-        net.loss_and_grads(&mut ws, Loss::Mse, Targets::Dense(&y), None);
-        opt.step(&mut net.layers, &ws.grads, lr);
+        net.loss_and_grads(&mut ws, Loss::Mse, Targets::Dense(&y), Pass::Eval);
+        opt.step(&mut net, &ws.grads, lr);
     }
     let mut modes = Vec::new();
     for (m, &sm) in s.iter().enumerate() {

@@ -5,7 +5,7 @@ use super::eval::{push_step_metrics, record_eval};
 use super::{record_jacobian, Event, Run, JACOBIAN_INPUTS};
 use crate::diagnostics::flow::RecordAt;
 use crate::diagnostics::verdict::{verdict, VerdictInputs};
-use crate::nn::Params;
+use crate::nn::{Params, Pass};
 use crate::optim::warmup_factor;
 use crate::records::{nonfinite_diagnostics, RunOutput, Status, Summary};
 use crate::scalar::Float;
@@ -114,10 +114,10 @@ impl<T: Float> Run<'_, T> {
             let idx = &self.order[pos * self.bs..((pos + 1) * self.bs).min(self.n)];
             self.ws.load_rows(&self.train.x, idx);
             self.bt.load(&self.train, idx);
-            let dropout = (cfg.dropout > 0.0).then_some((cfg.dropout, &mut self.dropout_rng));
+            let pass = Pass::from_dropout((cfg.dropout > 0.0).then_some(&mut self.dropout_rng));
             let batch_loss =
                 self.net
-                    .loss_and_grads(&mut self.ws, cfg.loss, self.bt.targets(cfg.loss), dropout);
+                    .loss_and_grads(&mut self.ws, cfg.loss, self.bt.targets(cfg.loss), pass);
             let at = RecordAt {
                 dense: true,
                 sparse: false,
@@ -131,7 +131,7 @@ impl<T: Float> Run<'_, T> {
         f.record_weight_histograms(steps_done, &self.net);
         let idx: Vec<usize> = (0..self.bs.min(self.n)).collect();
         self.ws.load_rows(&self.train.x, &idx);
-        self.net.forward(&mut self.ws, None);
+        self.net.forward(&mut self.ws, Pass::Eval);
         f.record_activation_histograms(steps_done, &self.net, &self.ws);
         if cfg.jacobian_end {
             record_jacobian(

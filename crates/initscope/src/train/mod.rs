@@ -32,7 +32,7 @@ use crate::diagnostics::verdict::{UpdateTracker, WakeTracker};
 use crate::error::Result;
 use crate::lsuv::LsuvLayer;
 use crate::matrix::Matrix;
-use crate::nn::{Mlp, Params, Workspace};
+use crate::nn::{Net, Params, Workspace};
 use crate::optim::Optimizer;
 use crate::records::{EvalPoint, MetricRecord, RunOutput};
 use crate::rng;
@@ -123,7 +123,7 @@ struct Run<'a, T: Float> {
     /// Batch size.
     bs: usize,
     steps_per_epoch: usize,
-    net: Mlp<T>,
+    net: Net<T>,
     ws: Workspace<T>,
     bt: BatchTargets<T>,
     opt: Optimizer<T>,

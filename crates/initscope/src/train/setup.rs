@@ -13,7 +13,7 @@ use crate::diagnostics::verdict::{UpdateTracker, WakeTracker, VANISH_WINDOW};
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::lsuv::{lsuv, LsuvLayer};
-use crate::nn::{init_params, Mlp, Params, Workspace};
+use crate::nn::{init_params, Net, Params, Workspace};
 use crate::optim::Optimizer;
 use crate::rng::{self, Stream};
 use crate::scalar::Float;
@@ -81,7 +81,7 @@ impl<'a, T: Float> Run<'a, T> {
     pub(super) fn set_up(cfg: &'a RunConfig, data: &'a Dataset, start: InitialState) -> Self {
         // The starting point as the run holds it (the f64 draws rounded to its precision), so the
         // verdict compares like with like.
-        let initial = Mlp::<T>::from_params(&start.params, cfg.act).params();
+        let initial = Net::<T>::from_params(&start.params, cfg.act).params();
         let started = Instant::now();
         let started_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -99,12 +99,12 @@ impl<'a, T: Float> Run<'a, T> {
         let capacity =
             bs.max(EVAL_CHUNK.min(n.max(test.len()).max(val.as_ref().map_or(0, Prepared::len))));
 
-        let net = Mlp::<T>::from_params(&initial, cfg.act);
-        let ws = Workspace::<T>::new(&cfg.arch, capacity, cfg.dropout > 0.0);
+        let net = Net::<T>::plain(&initial, cfg.act, cfg.dropout);
+        let ws = Workspace::<T>::new(&net, capacity);
         let bt = BatchTargets::<T>::new(capacity, outputs);
-        let opt = Optimizer::new(cfg.optim.clone(), &net.layers);
-        let wake = WakeTracker::new(net.layers.len());
-        let updates = UpdateTracker::new(&net.layers);
+        let opt = Optimizer::new(cfg.optim.clone(), &net);
+        let wake = WakeTracker::new(net.num_layers());
+        let updates = UpdateTracker::new(&net);
         let flow = cfg
             .diagnostics
             .then(|| FlowRecorder::new(&net, cfg.symmetry_tolerance()));

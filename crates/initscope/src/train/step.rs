@@ -6,8 +6,8 @@ use super::eval::push_step_metrics;
 use super::Run;
 use crate::config::Batch;
 use crate::matrix::norm;
-use crate::nn::Mlp;
-use crate::nn::{grads_mut, DenseGrads};
+use crate::matrix::Matrix;
+use crate::nn::Pass;
 use crate::optim::{clip_grad_norm, warmup_factor};
 use crate::rng;
 use crate::scalar::Float;
@@ -22,7 +22,7 @@ impl<T: Float> Run<'_, T> {
         let idx = &self.order[pos * self.bs..((pos + 1) * self.bs).min(self.n)];
         self.ws.load_rows(&self.train.x, idx);
         self.bt.load(&self.train, idx);
-        let dropout = (cfg.dropout > 0.0).then_some((cfg.dropout, &mut self.dropout_rng));
+        let pass = Pass::from_dropout((cfg.dropout > 0.0).then_some(&mut self.dropout_rng));
         let lr = cfg.schedule.lr(cfg.optim.lr, step, cfg.steps) * warmup_factor(step, cfg.warmup);
         let recorded = self
             .flow
@@ -41,29 +41,29 @@ impl<T: Float> Run<'_, T> {
         let targets = self.bt.targets(cfg.loss);
         let batch_loss = if fused {
             self.net
-                .loss_and_sgd_step(&mut self.ws, cfg.loss, targets, dropout, lr)
+                .loss_and_sgd_step(&mut self.ws, cfg.loss, targets, pass, lr)
         } else {
             self.net
-                .loss_and_grads(&mut self.ws, cfg.loss, targets, dropout)
+                .loss_and_grads(&mut self.ws, cfg.loss, targets, pass)
         };
         if !batch_loss.is_finite() {
             self.diverged_at = Some(step);
             return false;
         }
         if !fused {
-            self.wake.observe(step, &self.ws.grads);
+            self.wake.observe(step, &self.net, &self.ws.grads);
         }
         // Gradient norms before any added noise; the weights before the update.
         let in_window = !fused && step >= self.window_start;
         if in_window {
-            self.updates.before_update(&self.net.layers, &self.ws.grads);
+            self.updates.before_update(&self.net, &self.ws.grads);
         }
         if step == 0 {
-            self.grad_norms_step0 = self
-                .ws
-                .grads
-                .iter()
-                .map(|g| (g.d_weight.norm(), norm(&g.d_bias)))
+            self.grad_norms_step0 = (0..self.net.num_layers())
+                .map(|i| {
+                    let (dw, db) = self.net.layer_grads(&self.ws.grads, i);
+                    (dw.norm(), db.map_or(0.0, norm))
+                })
                 .collect();
         }
         let recorded = match recorded {
@@ -78,24 +78,18 @@ impl<T: Float> Run<'_, T> {
             push_step_metrics(&mut self.metrics, step, batch_loss, lr);
         }
         if cfg.grad_noise > 0.0 {
-            add_gradient_noise(
-                &mut self.ws.grads,
-                &self.net,
-                cfg.grad_noise,
-                &mut self.noise_rng,
-            );
+            add_gradient_noise(&mut self.ws.grads, cfg.grad_noise, &mut self.noise_rng);
         }
         if let Some(max_norm) = cfg.clip_grad_norm {
-            clip_grad_norm(&self.net.layers, &mut self.ws.grads, max_norm);
+            clip_grad_norm(&self.net, &mut self.ws.grads, max_norm);
         }
         if fused {
             self.opt.steps += 1;
         } else {
-            self.opt.step(&mut self.net.layers, &self.ws.grads, lr);
+            self.opt.step(&mut self.net, &self.ws.grads, lr);
         }
         if in_window {
-            self.updates
-                .after_update(&self.net.layers, lr / cfg.optim.lr);
+            self.updates.after_update(&self.net, lr / cfg.optim.lr);
         }
         if recorded {
             if let Some(f) = self.flow.as_mut() {
@@ -115,15 +109,10 @@ impl<T: Float> Run<'_, T> {
 }
 
 /// Adds N(0, std²) from the `GradNoise` stream to every entry of every parameter tensor's
-/// gradient, in `state_dict` order (absent biases have no gradient).
-fn add_gradient_noise<T: Float>(
-    grads: &mut [DenseGrads<T>],
-    net: &Mlp<T>,
-    std: f64,
-    rng: &mut rng::Rng,
-) {
-    for (_, g) in grads_mut(&net.layers, grads) {
-        for x in g {
+/// gradient (the workspace's, in `state_dict` order; absent biases have no gradient).
+fn add_gradient_noise<T: Float>(grads: &mut [Matrix<T>], std: f64, rng: &mut rng::Rng) {
+    for g in grads {
+        for x in g.as_mut_slice() {
             *x += T::from_f64(std * rng::normal(rng));
         }
     }

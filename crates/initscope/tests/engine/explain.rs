@@ -7,7 +7,7 @@ use initscope::diagnostics::symmetry::{
 use initscope::diagnostics::verdict::VerdictKind;
 use initscope::explain::{derive, explain, verdict_rows, Format, VERDICT_COLUMNS};
 use initscope::loss::Targets;
-use initscope::nn::{LayerParams, Mlp, Params, Workspace};
+use initscope::nn::{LayerParams, Net, Params, Pass, Workspace};
 use initscope::optim::{OptimConfig, OptimKind, Optimizer};
 use initscope::records::RunOutput;
 use initscope::rng::{self, Stream};
@@ -263,12 +263,12 @@ fn full_batch(
     x: &Matrix<f64>,
     y: &Matrix<f64>,
     act: initscope::Activation,
-) -> (f64, Mlp<f64>, Workspace<f64>) {
-    let net = Mlp::<f64>::from_params(params, act);
-    let mut ws = Workspace::new(&net.dims(), x.rows(), false);
+) -> (f64, Net<f64>, Workspace<f64>) {
+    let net = Net::<f64>::from_params(params, act);
+    let mut ws = Workspace::new(&net, x.rows());
     let idx: Vec<usize> = (0..x.rows()).collect();
     ws.load_rows(x, &idx);
-    let l = net.loss_and_grads(&mut ws, initscope::Loss::Mse, Targets::Dense(y), None);
+    let l = net.loss_and_grads(&mut ws, initscope::Loss::Mse, Targets::Dense(y), Pass::Eval);
     (l, net, ws)
 }
 
@@ -284,27 +284,28 @@ fn sgd_on_the_quotient_with_scaled_steps_reproduces_the_full_networks_loss_curve
     let lr = 0.05;
 
     let mut q = quotient(&big, &equitable_partition(&big, 1e-9));
-    let mut full = Mlp::<f64>::from_params(&big, act);
+    let mut full = Net::<f64>::from_params(&big, act);
     let mut opt = Optimizer::new(
         OptimConfig {
             lr,
             ..OptimConfig::new(OptimKind::Sgd)
         },
-        &full.layers,
+        &full,
     );
     let first = full_batch(&big, &x, &y, act).0;
     for step in 0..60 {
         let (lf, _, ws) = full_batch(&full.params(), &x, &y, act);
-        let (lq, _, wq) = full_batch(&q.params, &x, &y, act);
+        let (lq, qnet, wq) = full_batch(&q.params, &x, &y, act);
         assert!(
             (lf - lq).abs() <= 1e-10 * lf.abs(),
             "step {step}: full {lf} vs quotient {lq}"
         );
-        opt.step(&mut full.layers, &ws.grads, lr);
-        let qgrads: Vec<(Matrix<f64>, Vec<f64>)> = wq
-            .grads
-            .iter()
-            .map(|g| (g.d_weight.clone(), g.d_bias.clone()))
+        opt.step(&mut full, &ws.grads, lr);
+        let qgrads: Vec<(Matrix<f64>, Vec<f64>)> = (0..qnet.num_layers())
+            .map(|i| {
+                let (dw, db) = qnet.layer_grads(&wq.grads, i);
+                (dw.clone(), db.expect("biases").to_vec())
+            })
             .collect();
         quotient_sgd_step(&mut q, &qgrads, lr);
     }

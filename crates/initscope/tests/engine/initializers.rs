@@ -503,11 +503,11 @@ fn lsuv_reaches_unit_variance_in_every_layer_on_its_batch() {
             assert!(layer.iterations >= 1, "{act}: {layer:?}");
         }
         // Independently: the variance of z_l on the whole training split is close to 1 too.
-        let net = initscope::Mlp::<f64>::from_params(&start.params, cfg.act);
-        let mut ws = initscope::Workspace::new(&cfg.arch, data.train.len(), false);
+        let net = initscope::Net::<f64>::from_params(&start.params, cfg.act);
+        let mut ws = initscope::Workspace::new(&net, data.train.len());
         let idx: Vec<usize> = (0..data.train.len()).collect();
         ws.load_rows(&data.train.x.to_matrix::<f64>(), &idx);
-        net.forward(&mut ws, None);
+        net.forward(&mut ws, initscope::Pass::Eval);
         for (l, cache) in ws.caches.iter().enumerate() {
             let (_, v) = mean_var(cache.pre.as_slice());
             assert!(

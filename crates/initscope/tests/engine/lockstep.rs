@@ -6,7 +6,7 @@ use initscope::init::Init;
 use initscope::lockstep::{train_lockstep, LANES};
 use initscope::loss::{Loss, Targets};
 use initscope::matrix::Matrix;
-use initscope::nn::{init_params, LayerInits, Mlp, Params, Workspace};
+use initscope::nn::{init_params, LayerInits, Net, Params, Pass, Workspace};
 use initscope::optim::{OptimConfig, OptimKind, Optimizer};
 
 fn moons(n: usize) -> (Matrix<f64>, Vec<u32>) {
@@ -43,20 +43,20 @@ fn single(
     lr: f64,
     steps: usize,
 ) -> (Params, Vec<f64>) {
-    let mut net = Mlp::<f64>::from_params(p, act);
-    let mut ws = Workspace::new(&net.dims(), x.rows(), false);
+    let mut net = Net::<f64>::from_params(p, act);
+    let mut ws = Workspace::new(&net, x.rows());
     let idx: Vec<usize> = (0..x.rows()).collect();
     ws.load_rows(x, &idx);
     let cfg = OptimConfig {
         lr,
         ..OptimConfig::new(OptimKind::Sgd)
     };
-    let mut opt = Optimizer::new(cfg, &net.layers);
+    let mut opt = Optimizer::new(cfg, &net);
     let mut losses = Vec::new();
     for _ in 0..=steps {
-        losses.push(net.loss_and_grads(&mut ws, loss, t, None));
+        losses.push(net.loss_and_grads(&mut ws, loss, t, Pass::Eval));
         if losses.len() <= steps {
-            opt.step(&mut net.layers, &ws.grads, lr);
+            opt.step(&mut net, &ws.grads, lr);
         }
     }
     (net.params(), losses)

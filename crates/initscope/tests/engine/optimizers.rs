@@ -1,6 +1,6 @@
 //! Optimizer steps against values computed by hand from torch.optim's update rules.
 
-use initscope::nn::{Dense, DenseGrads};
+use initscope::nn::{LayerParams, Net, Pass, Workspace};
 use initscope::optim::{
     clip_grad_norm, warmup_factor, OptimConfig, OptimKind, Optimizer, Schedule,
 };
@@ -8,29 +8,27 @@ use initscope::{Activation, Matrix};
 
 /// A 1x1 layer with weight 1 and bias 1, both receiving gradient 0.5 at every step.
 fn run(kind: OptimKind, lr: f64, wd: f64, steps: usize) -> f64 {
-    let mut layers = vec![Dense {
-        weight: Matrix::from_vec(1, 1, vec![1.0f64]),
-        bias: vec![1.0],
-        has_bias: true,
-        activation: Activation::Identity,
-    }];
-    let grads = vec![DenseGrads {
-        d_weight: Matrix::from_vec(1, 1, vec![0.5]),
-        d_bias: vec![0.5],
-    }];
+    let mut net = Net::<f64>::from_params(
+        &[LayerParams {
+            weight: Matrix::from_vec(1, 1, vec![1.0]),
+            bias: Some(vec![1.0]),
+        }],
+        Activation::Identity,
+    );
+    let grads = vec![Matrix::from_vec(1, 1, vec![0.5]); 2];
     let mut config = OptimConfig::new(kind);
     config.lr = lr;
     config.weight_decay = wd;
-    let mut opt = Optimizer::new(config, &layers);
+    let mut opt = Optimizer::new(config, &net);
     for _ in 0..steps {
-        opt.step(&mut layers, &grads, lr);
+        opt.step(&mut net, &grads, lr);
     }
     assert_eq!(
-        layers[0].weight.get(0, 0),
-        layers[0].bias[0],
+        net.layer(0).weight.get(0, 0),
+        net.layer(0).bias[0],
         "weight and bias see the same rule"
     );
-    layers[0].bias[0]
+    net.layer(0).bias[0]
 }
 
 fn close(a: f64, b: f64) {
@@ -117,39 +115,40 @@ fn schedules_and_warmup() {
 
 #[test]
 fn clipping_scales_the_global_norm() {
-    let mut grads = vec![DenseGrads {
-        d_weight: Matrix::from_vec(1, 2, vec![3.0f64, 0.0]),
-        d_bias: vec![4.0],
-    }];
-    let layer = |has_bias| Dense {
-        weight: Matrix::from_vec(1, 2, vec![0.5f64, 0.5]),
-        bias: vec![0.0],
-        has_bias,
-        activation: Activation::Identity,
+    let net = |has_bias: bool| {
+        Net::<f64>::from_params(
+            &[LayerParams {
+                weight: Matrix::from_vec(1, 2, vec![0.5, 0.5]),
+                bias: has_bias.then(|| vec![0.0]),
+            }],
+            Activation::Identity,
+        )
     };
-    let layers = vec![layer(true)];
-    let before = clip_grad_norm(&layers, &mut grads, 1.0);
+    let with_bias = net(true);
+    let mut grads = Workspace::new(&with_bias, 1).grads;
+    assert_eq!(grads.len(), 2);
+    grads[0] = Matrix::from_vec(1, 2, vec![3.0, 0.0]);
+    grads[1] = Matrix::from_vec(1, 1, vec![4.0]);
+    let before = clip_grad_norm(&with_bias, &mut grads, 1.0);
     assert_eq!(before, 5.0);
     let coef = 1.0 / (5.0 + 1e-6);
-    close(grads[0].d_weight.get(0, 0), 3.0 * coef);
-    close(grads[0].d_bias[0], 4.0 * coef);
+    close(grads[0].get(0, 0), 3.0 * coef);
+    close(grads[1].get(0, 0), 4.0 * coef);
     // Below the threshold nothing changes.
     let mut small = grads.clone();
-    clip_grad_norm(&layers, &mut small, 10.0);
+    clip_grad_norm(&with_bias, &mut small, 10.0);
     assert_eq!(small, grads);
-    // A layer without bias has no bias parameter: its (unused) bias gradient neither counts nor
-    // is scaled.
-    let mut no_bias = vec![DenseGrads {
-        d_weight: Matrix::from_vec(1, 2, vec![3.0f64, 0.0]),
-        d_bias: vec![4.0],
-    }];
-    let before = clip_grad_norm(&[layer(false)], &mut no_bias, 1.0);
+    // A layer without bias has no bias parameter and so no bias gradient.
+    let without = net(false);
+    let mut no_bias = Workspace::new(&without, 1).grads;
+    assert_eq!(no_bias.len(), 1);
+    no_bias[0] = Matrix::from_vec(1, 2, vec![3.0, 0.0]);
+    let before = clip_grad_norm(&without, &mut no_bias, 1.0);
     assert_eq!(before, 3.0);
-    assert_eq!(no_bias[0].d_bias[0], 4.0);
-    close(no_bias[0].d_weight.get(0, 0), 3.0 / (3.0 + 1e-6));
+    close(no_bias[0].get(0, 0), 3.0 / (3.0 + 1e-6));
 }
 
-/// The fused step (`Mlp::loss_and_sgd_step`: the update inside the backward pass) against the
+/// The fused step (`Net::loss_and_sgd_step`: the update inside the backward pass) against the
 /// gradients then `Optimizer::step` with plain SGD, in f64, for every loss and with and without
 /// biases: the same loss, and parameters equal to rounding after three steps.
 #[test]
@@ -188,26 +187,26 @@ fn fused_sgd_step_matches_gradients_then_update() {
             _ => Targets::Dense(&dense),
         };
         let params = init_params(&dims, &inits, bias, 7, Activation::Tanh);
-        let mut fused = initscope::Mlp::<f64>::from_params(&params, Activation::Tanh);
+        let mut fused = initscope::Net::<f64>::from_params(&params, Activation::Tanh);
         let mut plain = fused.clone();
-        let mut ws_f = initscope::Workspace::new(&dims, batch, false);
+        let mut ws_f = Workspace::new(&fused, batch);
         let mut ws_p = ws_f.clone();
         ws_f.load_rows(&x, &(0..batch).collect::<Vec<_>>());
         ws_p.load_rows(&x, &(0..batch).collect::<Vec<_>>());
         let mut config = OptimConfig::new(OptimKind::Sgd);
         config.lr = 0.3;
         assert!(config.is_plain_sgd());
-        let mut opt = Optimizer::new(config, &plain.layers);
+        let mut opt = Optimizer::new(config, &plain);
         for _ in 0..3 {
-            let lf = fused.loss_and_sgd_step(&mut ws_f, loss, targets(), None, 0.3);
-            let lp = plain.loss_and_grads(&mut ws_p, loss, targets(), None);
-            opt.step(&mut plain.layers, &ws_p.grads, 0.3);
+            let lf = fused.loss_and_sgd_step(&mut ws_f, loss, targets(), Pass::Eval, 0.3);
+            let lp = plain.loss_and_grads(&mut ws_p, loss, targets(), Pass::Eval);
+            opt.step(&mut plain, &ws_p.grads, 0.3);
             assert!(
                 (lf - lp).abs() <= 1e-14 * lp.abs(),
                 "{loss}: loss {lf} vs {lp}"
             );
         }
-        for (f, p) in fused.layers.iter().zip(&plain.layers) {
+        for (f, p) in fused.layers().zip(plain.layers()) {
             for (a, b) in f.weight.as_slice().iter().zip(p.weight.as_slice()) {
                 assert!((a - b).abs() <= 1e-14, "{loss}: weight {a} vs {b}");
             }
@@ -215,9 +214,10 @@ fn fused_sgd_step_matches_gradients_then_update() {
                 assert!((a - b).abs() <= 1e-14, "{loss}: bias {a} vs {b}");
             }
         }
-        let start = initscope::Mlp::<f64>::from_params(&params, Activation::Tanh);
+        let start = initscope::Net::<f64>::from_params(&params, Activation::Tanh);
         assert_ne!(
-            fused.layers[0].weight, start.layers[0].weight,
+            fused.layer(0).weight,
+            start.layer(0).weight,
             "{loss}: it trained"
         );
     }

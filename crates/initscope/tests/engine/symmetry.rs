@@ -1,7 +1,7 @@
 //! The symmetry facts of DESIGN.md, pinned exactly (bitwise, not within a tolerance).
 
 use initscope::batch::{BatchTargets, Prepared};
-use initscope::nn::{Mlp, Params, Workspace};
+use initscope::nn::{Net, Params, Pass, Workspace};
 use initscope::optim::Optimizer;
 use initscope::train::train;
 
@@ -25,27 +25,28 @@ fn units_identical(params: &Params, l: usize) -> bool {
     rows_equal && bias_equal && cols_equal
 }
 
-/// Full-batch gradient descent in f64, calling `check(step, grads)` at every step.
+/// Full-batch gradient descent in f64, calling `check(step, net, ws)` with the step's gradients
+/// at every step.
 fn full_batch_steps(
     toml: &str,
     steps: usize,
-    mut check: impl FnMut(usize, &Workspace<f64>),
+    mut check: impl FnMut(usize, &Net<f64>, &Workspace<f64>),
 ) -> Params {
     let (cfg, data) = config(toml);
-    let mut net = Mlp::<f64>::from_params(&params(&cfg), cfg.act);
+    let mut net = Net::<f64>::from_params(&params(&cfg), cfg.act);
     let outputs = *cfg.arch.last().unwrap();
     let train_set = Prepared::<f64>::new(&data.train, cfg.loss, outputs);
     let n = train_set.len();
     let idx: Vec<usize> = (0..n).collect();
-    let mut ws = Workspace::new(&cfg.arch, n, false);
+    let mut ws = Workspace::new(&net, n);
     let mut bt = BatchTargets::new(n, outputs);
-    let mut opt = Optimizer::new(cfg.optim.clone(), &net.layers);
+    let mut opt = Optimizer::new(cfg.optim.clone(), &net);
     for step in 0..steps {
         ws.load_rows(&train_set.x, &idx);
         bt.load(&train_set, &idx);
-        net.loss_and_grads(&mut ws, cfg.loss, bt.targets(cfg.loss), None);
-        check(step, &ws);
-        opt.step(&mut net.layers, &ws.grads, cfg.optim.lr);
+        net.loss_and_grads(&mut ws, cfg.loss, bt.targets(cfg.loss), Pass::Eval);
+        check(step, &net, &ws);
+        opt.step(&mut net, &ws.grads, cfg.optim.lr);
     }
     net.params()
 }
@@ -66,16 +67,17 @@ fn zero_init_with_f0_zero_freezes_every_weight_and_only_the_output_bias_learns()
         let toml = format!(
             "data = \"teacher:n=128\"\nhidden = \"8,8\"\nact = \"{act}\"\ninit = \"zeros\"\nbias_init = \"zeros\"\nprecision = \"f64\"\noptim = \"momentum\""
         );
-        let params = full_batch_steps(&toml, 300, |step, ws| {
-            for (l, g) in ws.grads.iter().enumerate() {
+        let params = full_batch_steps(&toml, 300, |step, net, ws| {
+            for l in 0..net.num_layers() {
+                let (dw, db) = net.layer_grads(&ws.grads, l);
                 assert!(
-                    g.d_weight.as_slice().iter().all(|&x| x == 0.0),
+                    dw.as_slice().iter().all(|&x| x == 0.0),
                     "{act}: dW_{} != 0 at step {step}",
                     l + 1
                 );
-                if l + 1 < ws.grads.len() {
+                if l + 1 < net.num_layers() {
                     assert!(
-                        g.d_bias.iter().all(|&x| x == 0.0),
+                        db.expect("biases").iter().all(|&x| x == 0.0),
                         "{act}: db_{} != 0 at step {step}",
                         l + 1
                     );
@@ -120,7 +122,7 @@ fn zero_init_sigmoid_on_balanced_classes_with_full_batch_never_moves() {
 #[test]
 fn zero_init_sigmoid_wakes_up_but_keeps_one_distinct_unit_per_layer() {
     let toml = "data = \"teacher:n=128\"\nhidden = \"8,8\"\nact = \"sigmoid\"\ninit = \"zeros\"\nbias_init = \"zeros\"\nprecision = \"f64\"";
-    let params = full_batch_steps(toml, 300, |_, _| {});
+    let params = full_batch_steps(toml, 300, |_, _, _| {});
     for l in 1..=2 {
         assert!(
             params[l - 1].weight.as_slice().iter().any(|&x| x != 0.0),

@@ -8,7 +8,7 @@
 use initscope::activation::Activation;
 use initscope::loss::{Loss, Targets};
 use initscope::matrix::Matrix;
-use initscope::nn::{LayerParams, Mlp, Workspace};
+use initscope::nn::{LayerParams, Net, Pass, Workspace};
 use initscope::optim::{OptimConfig, OptimKind, Optimizer};
 use initscope::scalar::Float;
 use serde_json::Value;
@@ -94,7 +94,7 @@ fn run_case<T: Float>(c: &Value, tol: &Tol) -> f64 {
     let act: Activation = c["act"].as_str().expect("act").parse().expect("activation");
     let loss: Loss = c["loss"].as_str().expect("loss").parse().expect("loss");
     let start = layers(&c["params"]);
-    let mut net = Mlp::<T>::from_params(&start, act);
+    let mut net = Net::<T>::from_params(&start, act);
     let x: Matrix<T> = matrix(&c["x"]).cast();
     let batch = x.rows();
     let (classes, dense): (Vec<u32>, Matrix<T>) = if loss == Loss::CrossEntropy {
@@ -110,23 +110,20 @@ fn run_case<T: Float>(c: &Value, tol: &Tol) -> f64 {
     } else {
         Targets::Dense(&dense)
     };
-    let mut ws = Workspace::new(&net.dims(), batch, false);
+    let mut ws = Workspace::new(&net, batch);
     let idx: Vec<usize> = (0..batch).collect();
     ws.load_rows(&x, &idx);
 
-    let value = net.loss_and_grads(&mut ws, loss, targets, None);
+    let value = net.loss_and_grads(&mut ws, loss, targets, Pass::Eval);
     let want = c["loss_value"].as_f64().expect("loss value");
     let mut worst = check(name, "loss", &[value], &[want], tol);
-    let grads: Vec<LayerParams> = ws
-        .grads
-        .iter()
-        .zip(&start)
-        .map(|(g, p)| LayerParams {
-            weight: g.d_weight.to_f64(),
-            bias: p
-                .bias
-                .as_ref()
-                .map(|_| g.d_bias.iter().map(|x| x.to_f64()).collect()),
+    let grads: Vec<LayerParams> = (0..net.num_layers())
+        .map(|i| {
+            let (dw, db) = net.layer_grads(&ws.grads, i);
+            LayerParams {
+                weight: dw.to_f64(),
+                bias: db.map(|b| b.iter().map(|x| x.to_f64()).collect()),
+            }
         })
         .collect();
     worst = worst.max(check_params(
@@ -151,13 +148,13 @@ fn run_case<T: Float>(c: &Value, tol: &Tol) -> f64 {
         weight_decay: h("weight_decay"),
     };
     let lr = cfg.lr;
-    let mut opt = Optimizer::new(cfg, &net.layers);
+    let mut opt = Optimizer::new(cfg, &net);
     let steps = c["steps"].as_u64().expect("steps");
     for s in 0..steps {
         if s > 0 {
-            net.loss_and_grads(&mut ws, loss, targets, None);
+            net.loss_and_grads(&mut ws, loss, targets, Pass::Eval);
         }
-        opt.step(&mut net.layers, &ws.grads, lr);
+        opt.step(&mut net, &ws.grads, lr);
     }
     worst.max(check_params(
         name,

@@ -1,0 +1,170 @@
+//! What every module kind provides. A network ([`super::Net`]) is a sequence of modules; each
+//! kind is one file in this folder implementing [`Module`]: its parameter tensors, its forward
+//! pass into a [`Cache`], and the paired backward pass
+//!
+//! ```text
+//! forward:   y = F(x; θ)                    x: (batch, in_width), y: (batch, out_width)
+//! backward:  given dy = dLoss/dy:  dθ = (∂F/∂θ)^T dy,  dx = (∂F/∂x)^T dy
+//! ```
+//!
+//! Parameters live in the module (a linear layer's weight is a [`Matrix`] its GEMMs read);
+//! their gradients live in the workspace, one matrix per tensor in `state_dict` order
+//! ([`super::Workspace::grads`]), and a module's passes see only its own slice of them. The
+//! network walks tensors through [`Module::value`] and [`Module::value_mut`], so optimizers,
+//! clipping and noise act on every parameter without knowing which module holds it.
+
+use std::fmt;
+
+use super::dense::Dense;
+use super::param::ParamKind;
+use crate::matrix::Matrix;
+use crate::rng::Rng;
+use crate::scalar::Float;
+
+/// How a forward pass runs: training (dropout draws masks from the stream) or evaluation
+/// (`model.eval()`: dropout is the identity).
+pub enum Pass<'a> {
+    Eval,
+    /// Training; the stream dropout masks are drawn from.
+    Train(&'a mut Rng),
+}
+
+impl<'a> Pass<'a> {
+    /// A training pass when a dropout stream is given, else evaluation.
+    pub fn from_dropout(rng: Option<&'a mut Rng>) -> Self {
+        match rng {
+            Some(r) => Pass::Train(r),
+            None => Pass::Eval,
+        }
+    }
+}
+
+/// A parameter tensor of a module as the module declares it: its key within the module
+/// (`weight`, `bias`, ...), shape and kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorDecl {
+    pub key: &'static str,
+    pub dims: Vec<usize>,
+    pub kind: ParamKind,
+}
+
+/// What a module's forward pass keeps for its backward pass, sized for the largest batch.
+/// Every kind uses the fields it needs and leaves the others empty:
+/// `pre` holds what the output is computed from (a linear layer's `z = x W^T + b`), `act` the
+/// module's output, `out` and `mask` the output after inverted dropout and the mask (only when
+/// the module drops units), `stats` per-row or per-unit statistics (a norm's inverse standard
+/// deviations).
+#[derive(Clone, Debug)]
+pub struct Cache<T> {
+    pub pre: Matrix<T>,
+    pub act: Matrix<T>,
+    pub out: Matrix<T>,
+    pub mask: Matrix<T>,
+    pub stats: Vec<T>,
+    pub(crate) dropout: bool,
+}
+
+impl<T: Float> Cache<T> {
+    /// Buffers for up to `capacity` rows of width `width`: `pre` and `act`, and with `dropout`
+    /// the mask and masked output.
+    pub fn new(capacity: usize, width: usize, dropout: bool) -> Self {
+        let masked = if dropout { capacity } else { 0 };
+        Cache {
+            pre: Matrix::zeros(capacity, width),
+            act: Matrix::zeros(capacity, width),
+            out: Matrix::zeros(masked, width),
+            mask: Matrix::zeros(masked, width),
+            stats: Vec::new(),
+            dropout,
+        }
+    }
+
+    /// The module's output as the next module sees it: `act ⊙ mask` under dropout, else `act`.
+    pub fn output(&self) -> &Matrix<T> {
+        if self.dropout {
+            &self.out
+        } else {
+            &self.act
+        }
+    }
+}
+
+/// One module kind. Shapes: the input `x` is (batch, [`Module::in_width`]), the output
+/// (batch, [`Module::out_width`]); `grads` is the module's slice of the workspace's gradients,
+/// one matrix per tensor of [`Module::tensors`] in that order, each shaped like its tensor
+/// (a vector as one row).
+pub trait Module<T: Float>: fmt::Debug + Send + Sync {
+    /// The kind's name as the network spec writes it (`linear`, `gate`, ...).
+    fn kind(&self) -> &'static str;
+
+    fn in_width(&self) -> usize;
+
+    fn out_width(&self) -> usize;
+
+    /// The parameter tensors, in `state_dict` order.
+    fn tensors(&self) -> Vec<TensorDecl>;
+
+    /// The values of tensor `k` (of [`Module::tensors`]), flat in row-major order.
+    fn value(&self, k: usize) -> &[T];
+
+    /// The values of tensor `k`, mutable.
+    fn value_mut(&mut self, k: usize) -> &mut [T];
+
+    /// The buffers the passes run in, for up to `capacity` rows.
+    fn cache(&self, capacity: usize) -> Cache<T>;
+
+    /// Forward pass of `x` into `cache` (row counts set to `x.rows()`).
+    fn forward(&self, x: &Matrix<T>, cache: &mut Cache<T>, pass: &mut Pass<'_>);
+
+    /// Backward pass: `dy` holds dLoss/dy on entry (the module may overwrite it); writes the
+    /// parameter gradients into `grads` and, when asked, dLoss/dx into `dx`.
+    fn backward(
+        &self,
+        x: &Matrix<T>,
+        cache: &Cache<T>,
+        dy: &mut Matrix<T>,
+        grads: &mut [Matrix<T>],
+        dx: Option<&mut Matrix<T>>,
+    );
+
+    /// [`Module::backward`] fused with a plain SGD step (`θ -= lr dθ`, `torch.optim.SGD`
+    /// without momentum or weight decay). `dx` is computed with the parameters the gradient
+    /// belongs to. A kind may fuse the update into its gradient computation (a linear layer
+    /// accumulates `-lr dz^T x` straight into its weight); the result equals `backward` then the
+    /// update up to rounding.
+    fn backward_sgd(
+        &mut self,
+        x: &Matrix<T>,
+        cache: &Cache<T>,
+        dy: &mut Matrix<T>,
+        lr: f64,
+        grads: &mut [Matrix<T>],
+        dx: Option<&mut Matrix<T>>,
+    ) {
+        self.backward(x, cache, dy, grads, dx);
+        let lr = T::from_f64(lr);
+        for (k, g) in grads.iter().enumerate() {
+            for (p, &g) in self.value_mut(k).iter_mut().zip(g.as_slice()) {
+                *p -= lr * g;
+            }
+        }
+    }
+
+    /// The module as a linear layer, when it is one (the analyses that read weight matrices:
+    /// symmetry, spectra, `explain`).
+    fn as_linear(&self) -> Option<&Dense<T>> {
+        None
+    }
+
+    fn as_linear_mut(&mut self) -> Option<&mut Dense<T>> {
+        None
+    }
+
+    fn clone_box(&self) -> Box<dyn Module<T>>;
+}
+
+impl<T: Float> Clone for Box<dyn Module<T>> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}
