@@ -108,7 +108,7 @@ pub struct OptimConfig {
 
 impl OptimConfig {
     /// Plain SGD (`p -= lr g`: no momentum, no weight decay), the update
-    /// [`crate::nn::Mlp::loss_and_sgd_step`] fuses into the backward pass.
+    /// [`crate::nn::Net::loss_and_sgd_step`] fuses into the backward pass.
     pub fn is_plain_sgd(&self) -> bool {
         self.kind == OptimKind::Sgd && self.weight_decay == 0.0
     }

@@ -11,10 +11,15 @@
 //! ```
 //! Tensors: `weight` (fan_out, fan_in) and, unless the layer has none, `bias` (fan_out). The
 //! gradient slice holds dW, then db as one row.
+//!
+//! Spec: `linear(N, init=SPEC, bias=SPEC|none)` ([`LinearSpec`]); a `linear` without a width,
+//! allowed only as the last module, maps to the data's output width.
 
 use super::module::{Cache, Module, Pass, TensorDecl};
 use super::param::ParamKind;
+use super::spec::{init_value, push_init, Form, KindSpec, Parts, Syntax};
 use crate::activation::Activation;
+use crate::init::Init;
 use crate::matrix::{matmul_nn, matmul_nt, matmul_tn, matmul_tn_add_scaled, Matrix};
 use crate::rng;
 use crate::scalar::Float;
@@ -216,5 +221,66 @@ fn bias_gradient<T: Float>(d_out: &Matrix<T>, db: &mut [T]) {
         for (db, &d) in db.iter_mut().zip(d_out.row(i)) {
             *db += d;
         }
+    }
+}
+
+/// A linear layer's bias, when the spec sets it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BiasSpec {
+    /// `bias=none`: the layer has no bias.
+    Off,
+    /// `bias=SPEC`: the bias is drawn from this initializer.
+    Init(Init),
+}
+
+/// `linear(N, init=SPEC, bias=SPEC|none)`: z = x W^T + b with N outputs. `width: None` is a
+/// final `linear` mapping to the data's output width; `None` initializers are the run's
+/// `--init` and `--bias-init`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinearSpec {
+    pub width: Option<usize>,
+    pub init: Option<Init>,
+    pub bias: Option<BiasSpec>,
+}
+
+impl KindSpec for LinearSpec {
+    const SYNTAX: Syntax = Syntax {
+        names: &["linear"],
+        keys: &["width", "init", "bias"],
+        positional: 1,
+        form: Form::Args,
+    };
+
+    fn parse(p: &Parts<'_>) -> Result<Self, String> {
+        let width = match p.value(0) {
+            None => None,
+            Some(v) => match v.parse::<usize>() {
+                Ok(w) if w >= 1 => Some(w),
+                _ => return Err(p.err(format!("bad width `{v}` (a whole number >= 1)"))),
+            },
+        };
+        if width.is_none() && p.empty_parens() {
+            return Err(p.err("missing width: linear(N), or a bare `linear` as the last module"));
+        }
+        let bias = match p.value(2) {
+            None => None,
+            Some(v) if v.eq_ignore_ascii_case("none") => Some(BiasSpec::Off),
+            Some(_) => p.init(2)?.map(BiasSpec::Init),
+        };
+        Ok(LinearSpec {
+            width,
+            init: p.init(1)?,
+            bias,
+        })
+    }
+
+    fn args(&self) -> Vec<String> {
+        let mut args: Vec<String> = self.width.iter().map(|w| w.to_string()).collect();
+        push_init(&mut args, "init", &self.init);
+        args.extend(self.bias.as_ref().map(|b| match b {
+            BiasSpec::Off => "bias=none".to_string(),
+            BiasSpec::Init(i) => format!("bias={}", init_value(i)),
+        }));
+        args
     }
 }

@@ -8,11 +8,19 @@
 //! ([`param_name`]: `0.weight`, `0.bias`, `2.weight`, ...), the names in every safetensors file
 //! initscope writes.
 
+pub mod act;
+pub mod batchnorm;
 pub mod dense;
+pub mod dropout;
+pub mod gate;
+pub mod layernorm;
 pub mod mlp;
 pub mod module;
 pub mod net;
 pub mod param;
+pub mod res;
+pub mod rmsnorm;
+pub mod shift;
 pub mod spec;
 
 pub use dense::Dense;

@@ -40,13 +40,23 @@
 //! Errors name the module by its position (1-based; `3.2` is the second module in the body of
 //! the third) and its text: ``--net '...': module 3 `gate(x)`: bad number `x` for value``.
 //!
-//! Adding a module kind: one line in KINDS plus its variant (in [`ModuleSpec`], its `build`
-//! function and its arm in the `Display` impl).
+//! Each kind's arguments live in the kind's own file as a type implementing [`KindSpec`] (its
+//! [`Syntax`], how it is parsed from its [`Parts`] and printed), beside the module itself; the
+//! `kinds!` list in this file names every kind once and generates [`ModuleSpec`], its `Display`
+//! and the parser's table. Adding a module kind is its file plus one line in that list.
 
 use std::fmt;
 use std::str::FromStr;
 
-use crate::activation::{Activation, ACTIVATION_NAMES};
+use super::batchnorm::BatchNormSpec;
+use super::dense::LinearSpec;
+use super::dropout::DropoutSpec;
+use super::gate::GateSpec;
+use super::layernorm::LayerNormSpec;
+use super::res::ResSpec;
+use super::rmsnorm::RmsNormSpec;
+use super::shift::ShiftSpec;
+use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::spec::{fmt_f64, parse_f64};
@@ -75,62 +85,6 @@ pub const BATCHNORM_MOMENTUM: f64 = 0.1;
 pub struct NetSpec {
     /// The top-level modules, in order.
     pub modules: Vec<ModuleSpec>,
-}
-
-/// A linear layer's bias, when the spec sets it.
-#[derive(Clone, Debug, PartialEq)]
-pub enum BiasSpec {
-    /// `bias=none`: the layer has no bias.
-    Off,
-    /// `bias=SPEC`: the bias is drawn from this initializer.
-    Init(Init),
-}
-
-/// One module of a [`NetSpec`]. `None` in an `Option` field means "the default" (for a linear
-/// layer's `init` and `bias`: the run's `--init` and `--bias-init`).
-#[derive(Clone, Debug, PartialEq)]
-pub enum ModuleSpec {
-    /// `linear(N, init=SPEC, bias=SPEC|none)`: z = x W^T + b with N outputs; `width: None` is a
-    /// final `linear` mapping to the data's output width.
-    Linear {
-        width: Option<usize>,
-        init: Option<Init>,
-        bias: Option<BiasSpec>,
-    },
-    /// A pointwise activation, by its `--act` name.
-    Act(Activation),
-    /// `dropout(p)`: zeroes each unit with probability p while training, 0 <= p < 1.
-    Dropout(f64),
-    /// `layernorm(eps, affine, gamma, beta)`: normalises each sample over its units.
-    LayerNorm {
-        eps: f64,
-        affine: bool,
-        gamma: Option<Init>,
-        beta: Option<Init>,
-    },
-    /// `rmsnorm(eps, gamma)`: divides each sample by its root mean square; `eps: None` is the
-    /// dtype's machine epsilon (PyTorch's default).
-    RmsNorm {
-        eps: Option<f64>,
-        gamma: Option<Init>,
-    },
-    /// `batchnorm(eps, momentum, gamma, beta)`: normalises each unit over the batch.
-    BatchNorm {
-        eps: f64,
-        momentum: f64,
-        gamma: Option<Init>,
-        beta: Option<Init>,
-    },
-    /// `res(MODULES)*K`: `repeat` residual blocks y = x + body(x), each with its own parameters
-    /// ([`ModuleSpec::expand`] writes them out).
-    Res {
-        body: Vec<ModuleSpec>,
-        repeat: usize,
-    },
-    /// `gate(v)`: y = alpha x with a learnable scalar alpha initialised to v.
-    Gate(f64),
-    /// `shift(v)`: y = x + s with a learnable scalar s initialised to v.
-    Shift(f64),
 }
 
 impl NetSpec {
@@ -177,11 +131,11 @@ impl ModuleSpec {
     /// `res(...)*K`, their bodies expanded too; any other module is itself.
     pub fn expand(&self) -> Vec<ModuleSpec> {
         match self {
-            ModuleSpec::Res { body, repeat } => {
-                let block = ModuleSpec::Res {
+            ModuleSpec::Res(ResSpec { body, repeat }) => {
+                let block = ModuleSpec::Res(ResSpec {
                     body: body.iter().flat_map(ModuleSpec::expand).collect(),
                     repeat: 1,
-                };
+                });
                 vec![block; *repeat]
             }
             other => vec![other.clone()],
@@ -202,7 +156,8 @@ impl fmt::Display for NetSpec {
     }
 }
 
-fn write_seq(f: &mut fmt::Formatter<'_>, modules: &[ModuleSpec]) -> fmt::Result {
+/// Writes `modules` separated by single spaces (a net, or a block's body).
+pub(crate) fn write_seq(f: &mut fmt::Formatter<'_>, modules: &[ModuleSpec]) -> fmt::Result {
     for (i, m) in modules.iter().enumerate() {
         if i > 0 {
             f.write_str(" ")?;
@@ -212,96 +167,32 @@ fn write_seq(f: &mut fmt::Formatter<'_>, modules: &[ModuleSpec]) -> fmt::Result 
     Ok(())
 }
 
-impl fmt::Display for ModuleSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut args: Vec<String> = Vec::new();
-        let name = match self {
-            ModuleSpec::Linear { width, init, bias } => {
-                args.extend(width.map(|w| w.to_string()));
-                args.extend(init.as_ref().map(|i| format!("init={}", init_value(i))));
-                args.extend(bias.as_ref().map(|b| match b {
-                    BiasSpec::Off => "bias=none".to_string(),
-                    BiasSpec::Init(i) => format!("bias={}", init_value(i)),
-                }));
-                "linear"
-            }
-            ModuleSpec::Act(act) => return f.write_str(&act.spec()),
-            ModuleSpec::Dropout(p) => {
-                args.push(fmt_f64(*p));
-                "dropout"
-            }
-            ModuleSpec::LayerNorm {
-                eps,
-                affine,
-                gamma,
-                beta,
-            } => {
-                if *eps != NORM_EPS {
-                    args.push(format!("eps={}", fmt_f64(*eps)));
-                }
-                if !affine {
-                    args.push("affine=false".into());
-                }
-                push_init(&mut args, "gamma", gamma);
-                push_init(&mut args, "beta", beta);
-                "layernorm"
-            }
-            ModuleSpec::RmsNorm { eps, gamma } => {
-                args.extend(eps.map(|e| format!("eps={}", fmt_f64(e))));
-                push_init(&mut args, "gamma", gamma);
-                "rmsnorm"
-            }
-            ModuleSpec::BatchNorm {
-                eps,
-                momentum,
-                gamma,
-                beta,
-            } => {
-                if *eps != NORM_EPS {
-                    args.push(format!("eps={}", fmt_f64(*eps)));
-                }
-                if *momentum != BATCHNORM_MOMENTUM {
-                    args.push(format!("momentum={}", fmt_f64(*momentum)));
-                }
-                push_init(&mut args, "gamma", gamma);
-                push_init(&mut args, "beta", beta);
-                "batchnorm"
-            }
-            ModuleSpec::Res { body, repeat } => {
-                f.write_str("res(")?;
-                write_seq(f, body)?;
-                f.write_str(")")?;
-                if *repeat != 1 {
-                    write!(f, "*{repeat}")?;
-                }
-                return Ok(());
-            }
-            ModuleSpec::Gate(v) => {
-                args.push(fmt_f64(*v));
-                "gate"
-            }
-            ModuleSpec::Shift(v) => {
-                args.push(fmt_f64(*v));
-                "shift"
-            }
-        };
-        f.write_str(name)?;
-        if !args.is_empty() {
-            write!(f, "({})", args.join(", "))?;
-        }
-        Ok(())
+/// Writes `name` and, when there are any, its arguments in parentheses: `gate(0)`, `layernorm`.
+pub fn write_call(f: &mut fmt::Formatter<'_>, name: &str, args: &[String]) -> fmt::Result {
+    f.write_str(name)?;
+    if !args.is_empty() {
+        write!(f, "({})", args.join(", "))?;
     }
+    Ok(())
 }
 
-fn push_init(args: &mut Vec<String>, key: &str, init: &Option<Init>) {
+/// Pushes `key=SPEC` when an initializer is set.
+pub fn push_init(args: &mut Vec<String>, key: &str, init: &Option<Init>) {
     if let Some(i) = init {
         args.push(format!("{key}={}", init_value(i)));
     }
 }
 
+/// Pushes `key=x` when `x` differs from the kind's default.
+pub fn push_number(args: &mut Vec<String>, key: &str, x: f64, default: f64) {
+    if x != default {
+        args.push(format!("{key}={}", fmt_f64(x)));
+    }
+}
+
 /// An initializer as an argument value: its canonical spec, in brackets when it holds a comma,
 /// a parenthesis, a bracket or whitespace.
-fn init_value(init: &Init) -> String {
+pub fn init_value(init: &Init) -> String {
     let s = init.spec();
     if s.contains(|c: char| matches!(c, ',' | '(' | ')' | '[' | ']') || c.is_whitespace()) {
         format!("[{s}]")
@@ -311,8 +202,8 @@ fn init_value(init: &Init) -> String {
 }
 
 /// How a kind's parentheses read.
-#[derive(Clone, Copy, PartialEq)]
-enum Form {
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Form {
     /// Comma-separated arguments bound to the kind's keys.
     Args,
     /// An activation: its arguments, in parentheses or after a colon, go to [`Activation::parse`].
@@ -321,34 +212,97 @@ enum Form {
     Body,
 }
 
-/// One module kind: the names it is written with, its argument keys, and how it is built.
-struct Kind {
+/// How a kind is written.
+#[derive(Debug)]
+pub struct Syntax {
     /// Its names; the first is the one printed (activations print their own canonical name).
-    names: &'static [&'static str],
+    pub names: &'static [&'static str],
     /// Argument keys, in positional order.
-    keys: &'static [&'static str],
+    pub keys: &'static [&'static str],
     /// How many leading keys may be given without `key=`.
-    positional: usize,
-    form: Form,
-    build: fn(&Parts<'_>) -> Result<ModuleSpec, String>,
+    pub positional: usize,
+    pub form: Form,
 }
 
-/// Every module kind; the parser dispatches through this table.
-#[rustfmt::skip]
-const KINDS: &[Kind] = &[
-    Kind { names: &["linear"], keys: &["width", "init", "bias"], positional: 1, form: Form::Args, build: build_linear },
-    Kind { names: ACTIVATION_NAMES, keys: &[], positional: 0, form: Form::Act, build: build_act },
-    Kind { names: &["dropout"], keys: &["p"], positional: 1, form: Form::Args, build: build_dropout },
-    Kind { names: &["layernorm"], keys: &["eps", "affine", "gamma", "beta"], positional: 0, form: Form::Args, build: build_layernorm },
-    Kind { names: &["rmsnorm"], keys: &["eps", "gamma"], positional: 0, form: Form::Args, build: build_rmsnorm },
-    Kind { names: &["batchnorm"], keys: &["eps", "momentum", "gamma", "beta"], positional: 0, form: Form::Args, build: build_batchnorm },
-    Kind { names: &["res"], keys: &[], positional: 0, form: Form::Body, build: build_res },
-    Kind { names: &["gate"], keys: &["value"], positional: 1, form: Form::Args, build: build_gate },
-    Kind { names: &["shift"], keys: &["value"], positional: 1, form: Form::Args, build: build_shift },
-];
+/// The spec half of a module kind, implemented in the kind's file: how it is written, parsed
+/// from its [`Parts`] and printed canonically (defaults omitted).
+pub trait KindSpec: Sized {
+    const SYNTAX: Syntax;
 
-/// A module's text taken apart, for its kind's `build`.
-struct Parts<'a> {
+    /// The kind's arguments from its taken-apart text; the error is the reason, with the
+    /// module named ([`Parts::err`]).
+    fn parse(p: &Parts<'_>) -> std::result::Result<Self, String>;
+
+    /// The canonical arguments, defaults omitted, in order.
+    fn args(&self) -> Vec<String>;
+
+    /// The canonical text: the first name, then the arguments in parentheses when there are any.
+    fn write(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_call(f, Self::SYNTAX.names[0], &self.args())
+    }
+}
+
+/// One module kind as the parser sees it: its syntax and how it is built.
+struct Kind {
+    syntax: Syntax,
+    build: fn(&Parts<'_>) -> std::result::Result<ModuleSpec, String>,
+}
+
+/// Declares [`ModuleSpec`] (one variant per kind, holding the kind's [`KindSpec`] type), its
+/// `Display` and the parser's `KINDS` table, from one list.
+macro_rules! kinds {
+    ($($(#[$doc:meta])* $variant:ident($ty:ty),)*) => {
+        /// One module of a [`NetSpec`], holding its kind's arguments (`None` in an `Option`
+        /// field means "the default"; for a linear layer's `init` and `bias`, the run's `--init`
+        /// and `--bias-init`).
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum ModuleSpec {
+            $($(#[$doc])* $variant($ty),)*
+        }
+
+        /// Every module kind; the parser dispatches through this table.
+        const KINDS: &[Kind] = &[
+            $(Kind {
+                syntax: <$ty as KindSpec>::SYNTAX,
+                build: |p| <$ty as KindSpec>::parse(p).map(ModuleSpec::$variant),
+            },)*
+        ];
+
+        impl fmt::Display for ModuleSpec {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $(ModuleSpec::$variant(m) => m.write(f),)*
+                }
+            }
+        }
+    };
+}
+// Every module kind: its variant of `ModuleSpec` and the type that holds its arguments (in the
+// kind's own file, with how it is parsed and printed: `KindSpec`). The parser dispatches through
+// this list, so a new kind is its file plus one line here.
+kinds! {
+    /// `linear(N, init=SPEC, bias=SPEC|none)`.
+    Linear(LinearSpec),
+    /// A pointwise activation, by its `--act` name.
+    Act(Activation),
+    /// `dropout(p)`.
+    Dropout(DropoutSpec),
+    /// `layernorm(eps, affine, gamma, beta)`.
+    LayerNorm(LayerNormSpec),
+    /// `rmsnorm(eps, gamma)`.
+    RmsNorm(RmsNormSpec),
+    /// `batchnorm(eps, momentum, gamma, beta)`.
+    BatchNorm(BatchNormSpec),
+    /// `res(MODULES)*K`.
+    Res(ResSpec),
+    /// `gate(v)`.
+    Gate(GateSpec),
+    /// `shift(v)`.
+    Shift(ShiftSpec),
+}
+
+/// A module's text taken apart, for its kind's [`KindSpec::parse`].
+pub struct Parts<'a> {
     /// `module 3 `gate(x)``: how errors name it.
     label: String,
     /// Its position as a prefix for its body's modules (`3.`).
@@ -357,7 +311,7 @@ struct Parts<'a> {
     depth: usize,
     /// Lower-cased name.
     name: String,
-    kind: &'a Kind,
+    kind: &'a Syntax,
     /// The text inside its parentheses, if it has them.
     inner: Option<&'a str>,
     /// The text after `name:`, if written that way.
@@ -369,30 +323,36 @@ struct Parts<'a> {
 }
 
 impl Parts<'_> {
-    fn err(&self, reason: impl fmt::Display) -> String {
+    /// `reason` with the module named: ``module 3 `gate(x)`: reason``.
+    pub fn err(&self, reason: impl fmt::Display) -> String {
         format!("{}: {reason}", self.label)
     }
 
-    fn value(&self, i: usize) -> Option<&str> {
+    /// The value given for key `i` (of [`Syntax::keys`]), brackets removed.
+    pub fn value(&self, i: usize) -> Option<&str> {
         self.values[i]
     }
 
-    fn required(&self, i: usize) -> Result<&str, String> {
+    /// The value of key `i`, which must be given.
+    pub fn required(&self, i: usize) -> Result<&str, String> {
         self.value(i).ok_or_else(|| {
             let key = self.kind.keys[i];
             self.err(format!("missing {key}: {}({key})", self.name))
         })
     }
 
-    fn number(&self, i: usize, v: &str) -> Result<f64, String> {
+    /// `v`, the value of key `i`, as a number.
+    pub fn number(&self, i: usize, v: &str) -> Result<f64, String> {
         parse_f64(v).ok_or_else(|| self.err(format!("bad number `{v}` for {}", self.kind.keys[i])))
     }
 
-    fn number_or(&self, i: usize, default: f64) -> Result<f64, String> {
+    /// The number given for key `i`, or `default`.
+    pub fn number_or(&self, i: usize, default: f64) -> Result<f64, String> {
         self.value(i).map_or(Ok(default), |v| self.number(i, v))
     }
 
-    fn positive_or(&self, i: usize, default: f64) -> Result<f64, String> {
+    /// The number given for key `i` (which must be > 0), or `default`.
+    pub fn positive_or(&self, i: usize, default: f64) -> Result<f64, String> {
         let x = self.number_or(i, default)?;
         if x > 0.0 {
             Ok(x)
@@ -405,7 +365,8 @@ impl Parts<'_> {
         }
     }
 
-    fn bool_or(&self, i: usize, default: bool) -> Result<bool, String> {
+    /// `true` or `false` given for key `i`, or `default`.
+    pub fn bool_or(&self, i: usize, default: bool) -> Result<bool, String> {
         match self.value(i).map(str::to_ascii_lowercase).as_deref() {
             None => Ok(default),
             Some("true") => Ok(true),
@@ -418,125 +379,57 @@ impl Parts<'_> {
         }
     }
 
-    fn init(&self, i: usize) -> Result<Option<Init>, String> {
+    /// The initializer spec given for key `i`, if any.
+    pub fn init(&self, i: usize) -> Result<Option<Init>, String> {
         self.value(i)
             .map(|v| Init::parse(self.kind.keys[i], v).map_err(|e| self.err(e)))
             .transpose()
     }
 }
 
-fn build_linear(p: &Parts<'_>) -> Result<ModuleSpec, String> {
-    let width = match p.value(0) {
-        None => None,
-        Some(v) => match v.parse::<usize>() {
-            Ok(w) if w >= 1 => Some(w),
-            _ => return Err(p.err(format!("bad width `{v}` (a whole number >= 1)"))),
-        },
-    };
-    if width.is_none() && p.inner.is_some_and(|s| s.trim().is_empty()) {
-        return Err(p.err("missing width: linear(N), or a bare `linear` as the last module"));
+impl Parts<'_> {
+    /// A `res(...)*K` block's body and repeat count (K defaults to 1).
+    pub fn body(&self) -> std::result::Result<(Vec<ModuleSpec>, usize), String> {
+        let inner = match self.inner {
+            None => return Err(self.err("res needs a body: res(MODULES)")),
+            Some(s) if s.trim().is_empty() => return Err(self.err("empty res()")),
+            Some(s) => s,
+        };
+        if self.depth >= MAX_RES_DEPTH {
+            return Err(self.err(format!(
+                "res(...) blocks nest more than {MAX_RES_DEPTH} deep"
+            )));
+        }
+        let repeat = match self.repeat {
+            None => 1,
+            Some(k) => match k.parse::<usize>() {
+                Ok(0) => return Err(self.err("`*0`: a res block repeats at least once")),
+                Ok(n) => n,
+                Err(_) => {
+                    return Err(self.err(format!("bad repeat count `*{k}` (a whole number >= 1)")))
+                }
+            },
+        };
+        Ok((
+            parse_seq(inner, &self.child_prefix, self.depth + 1)?,
+            repeat,
+        ))
     }
-    let bias = match p.value(2) {
-        None => None,
-        Some(v) if v.eq_ignore_ascii_case("none") => Some(BiasSpec::Off),
-        Some(_) => p.init(2)?.map(BiasSpec::Init),
-    };
-    Ok(ModuleSpec::Linear {
-        width,
-        init: p.init(1)?,
-        bias,
-    })
-}
 
-fn build_act(p: &Parts<'_>) -> Result<ModuleSpec, String> {
-    let text = match (p.inner, p.colon) {
-        (Some(a), _) if a.trim().is_empty() => p.name.clone(),
-        (Some(a), _) | (None, Some(a)) => format!("{}:{a}", p.name),
-        (None, None) => p.name.clone(),
-    };
-    Activation::parse("activation", &text)
-        .map(ModuleSpec::Act)
-        .map_err(|e| p.err(e))
-}
-
-fn build_dropout(p: &Parts<'_>) -> Result<ModuleSpec, String> {
-    let prob = p.number(0, p.required(0)?)?;
-    if !(0.0..1.0).contains(&prob) {
-        return Err(p.err(format!("p must be in [0, 1), got {}", fmt_f64(prob))));
+    /// An activation's text as `--act` writes it: `name` or `name:args`, whether the spec wrote
+    /// its arguments in parentheses or after a colon.
+    pub fn act_text(&self) -> String {
+        match (self.inner, self.colon) {
+            (Some(a), _) if a.trim().is_empty() => self.name.clone(),
+            (Some(a), _) | (None, Some(a)) => format!("{}:{a}", self.name),
+            (None, None) => self.name.clone(),
+        }
     }
-    Ok(ModuleSpec::Dropout(prob))
-}
 
-fn build_layernorm(p: &Parts<'_>) -> Result<ModuleSpec, String> {
-    let affine = p.bool_or(1, true)?;
-    let (gamma, beta) = (p.init(2)?, p.init(3)?);
-    if !affine && (gamma.is_some() || beta.is_some()) {
-        return Err(p.err("gamma and beta need affine=true"));
+    /// Whether the module was written with empty parentheses: `linear()`.
+    pub fn empty_parens(&self) -> bool {
+        self.inner.is_some_and(|s| s.trim().is_empty())
     }
-    Ok(ModuleSpec::LayerNorm {
-        eps: p.positive_or(0, NORM_EPS)?,
-        affine,
-        gamma,
-        beta,
-    })
-}
-
-fn build_rmsnorm(p: &Parts<'_>) -> Result<ModuleSpec, String> {
-    let eps = match p.value(0) {
-        None => None,
-        Some(_) => Some(p.positive_or(0, 0.0)?),
-    };
-    Ok(ModuleSpec::RmsNorm {
-        eps,
-        gamma: p.init(1)?,
-    })
-}
-
-fn build_batchnorm(p: &Parts<'_>) -> Result<ModuleSpec, String> {
-    let momentum = p.number_or(1, BATCHNORM_MOMENTUM)?;
-    if !(0.0..=1.0).contains(&momentum) {
-        return Err(p.err(format!(
-            "momentum must be in [0, 1], got {}",
-            fmt_f64(momentum)
-        )));
-    }
-    Ok(ModuleSpec::BatchNorm {
-        eps: p.positive_or(0, NORM_EPS)?,
-        momentum,
-        gamma: p.init(2)?,
-        beta: p.init(3)?,
-    })
-}
-
-fn build_res(p: &Parts<'_>) -> Result<ModuleSpec, String> {
-    let inner = match p.inner {
-        None => return Err(p.err("res needs a body: res(MODULES)")),
-        Some(s) if s.trim().is_empty() => return Err(p.err("empty res()")),
-        Some(s) => s,
-    };
-    if p.depth >= MAX_RES_DEPTH {
-        return Err(p.err(format!(
-            "res(...) blocks nest more than {MAX_RES_DEPTH} deep"
-        )));
-    }
-    let repeat = match p.repeat {
-        None => 1,
-        Some(k) => match k.parse::<usize>() {
-            Ok(0) => return Err(p.err("`*0`: a res block repeats at least once")),
-            Ok(n) => n,
-            Err(_) => return Err(p.err(format!("bad repeat count `*{k}` (a whole number >= 1)"))),
-        },
-    };
-    let body = parse_seq(inner, &p.child_prefix, p.depth + 1)?;
-    Ok(ModuleSpec::Res { body, repeat })
-}
-
-fn build_gate(p: &Parts<'_>) -> Result<ModuleSpec, String> {
-    Ok(ModuleSpec::Gate(p.number(0, p.required(0)?)?))
-}
-
-fn build_shift(p: &Parts<'_>) -> Result<ModuleSpec, String> {
-    Ok(ModuleSpec::Shift(p.number(0, p.required(0)?)?))
 }
 
 /// Parses a whitespace-separated sequence of modules (the whole net, or a res body). `prefix` is
@@ -548,7 +441,7 @@ fn parse_seq(text: &str, prefix: &str, depth: usize) -> Result<Vec<ModuleSpec>, 
         let pos = format!("{prefix}{}", i + 1);
         let label = format!("module {pos} `{}`", shown(tok));
         let m = parse_module(tok, label.clone(), format!("{pos}."), depth)?;
-        if matches!(m, ModuleSpec::Linear { width: None, .. }) {
+        if matches!(m, ModuleSpec::Linear(LinearSpec { width: None, .. })) {
             let bare = tok.eq_ignore_ascii_case("linear");
             if depth > 0 {
                 return Err(format!(
@@ -648,15 +541,21 @@ fn parse_module(
     } else {
         (None, None, rest)
     };
-    let Some(kind) = KINDS.iter().find(|k| k.names.contains(&name.as_str())) else {
-        let known: Vec<&str> = KINDS.iter().flat_map(|k| k.names.iter().copied()).collect();
+    let Some(kind) = KINDS
+        .iter()
+        .find(|k| k.syntax.names.contains(&name.as_str()))
+    else {
+        let known: Vec<&str> = KINDS
+            .iter()
+            .flat_map(|k| k.syntax.names.iter().copied())
+            .collect();
         return Err(err(format!(
             "unknown module `{name}` (known: {})",
             known.join(", ")
         )));
     };
     let repeat = match after.strip_prefix('*') {
-        Some(k) if kind.form == Form::Body => Some(k),
+        Some(k) if kind.syntax.form == Form::Body => Some(k),
         Some(_) => return Err(err(format!("only res(...) repeats with *K, not `{name}`"))),
         None if after.is_empty() => None,
         None => {
@@ -668,21 +567,21 @@ fn parse_module(
             )));
         }
     };
-    if colon.is_some() && kind.form != Form::Act {
+    if colon.is_some() && kind.syntax.form != Form::Act {
         return Err(err(format!(
             "`{name}` takes its arguments in parentheses: {name}(...)"
         )));
     }
-    let values = match (kind.form, inner) {
-        (Form::Args, Some(inner)) => bind(kind, &name, inner).map_err(err)?,
-        _ => vec![None; kind.keys.len()],
+    let values = match (kind.syntax.form, inner) {
+        (Form::Args, Some(inner)) => bind(&kind.syntax, &name, inner).map_err(err)?,
+        _ => vec![None; kind.syntax.keys.len()],
     };
     let parts = Parts {
         label,
         child_prefix,
         depth,
         name,
-        kind,
+        kind: &kind.syntax,
         inner,
         colon,
         repeat,
@@ -707,7 +606,7 @@ fn matching_close(s: &str) -> Option<usize> {
 
 /// Binds the comma-separated arguments `inner` to `kind`'s keys (values trimmed, brackets
 /// removed). The reason of an error, without the module label.
-fn bind<'a>(kind: &Kind, name: &str, inner: &'a str) -> Result<Vec<Option<&'a str>>, String> {
+fn bind<'a>(kind: &Syntax, name: &str, inner: &'a str) -> Result<Vec<Option<&'a str>>, String> {
     let mut out: Vec<Option<&'a str>> = vec![None; kind.keys.len()];
     if inner.trim().is_empty() {
         return Ok(out);
@@ -823,7 +722,7 @@ fn split_top(s: &str, sep: char) -> Vec<&str> {
 fn expanded_len(modules: &[ModuleSpec]) -> usize {
     modules.iter().fold(0usize, |n, m| {
         n.saturating_add(match m {
-            ModuleSpec::Res { body, repeat } => {
+            ModuleSpec::Res(ResSpec { body, repeat }) => {
                 repeat.saturating_mul(expanded_len(body).saturating_add(1))
             }
             _ => 1,
@@ -865,6 +764,8 @@ fn shown(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::activation::ACTIVATION_NAMES;
+    use crate::nn::dense::BiasSpec;
 
     /// Found by the fuzz target: a line break and NUL bytes inside an argument gave a two-line
     /// error; every error is one line, with control characters escaped.
@@ -899,27 +800,27 @@ mod tests {
     fn linear_takes_a_width_an_init_and_a_bias() {
         assert_eq!(
             one("linear(64)"),
-            ModuleSpec::Linear {
+            ModuleSpec::Linear(LinearSpec {
                 width: Some(64),
                 init: None,
                 bias: None
-            }
+            })
         );
         assert_eq!(
             one("linear(8, init=zeros, bias=none)"),
-            ModuleSpec::Linear {
+            ModuleSpec::Linear(LinearSpec {
                 width: Some(8),
                 init: Some(Init::Zeros),
                 bias: Some(BiasSpec::Off)
-            }
+            })
         );
         assert_eq!(
             one("linear(width=8, bias=constant:0.1)"),
-            ModuleSpec::Linear {
+            ModuleSpec::Linear(LinearSpec {
                 width: Some(8),
                 init: None,
                 bias: Some(BiasSpec::Init(Init::Constant { value: 0.1 })),
-            }
+            })
         );
     }
 
@@ -928,19 +829,19 @@ mod tests {
         let net = NetSpec::parse("linear(4) tanh linear").unwrap();
         assert_eq!(
             net.modules[2],
-            ModuleSpec::Linear {
+            ModuleSpec::Linear(LinearSpec {
                 width: None,
                 init: None,
                 bias: None
-            }
+            })
         );
         assert_eq!(
             one("linear(init=zeros)"),
-            ModuleSpec::Linear {
+            ModuleSpec::Linear(LinearSpec {
                 width: None,
                 init: Some(Init::Zeros),
                 bias: None
-            }
+            })
         );
     }
 
@@ -948,17 +849,17 @@ mod tests {
     fn bracketed_values_hold_commas() {
         assert_eq!(
             one("linear(3, init=[uniform:-0.1,0.1])"),
-            ModuleSpec::Linear {
+            ModuleSpec::Linear(LinearSpec {
                 width: Some(3),
                 init: Some(Init::Uniform { a: -0.1, b: 0.1 }),
                 bias: None,
-            }
+            })
         );
         let m = one("linear(3, init=[perturbed:eps=1e-3,base=uniform:-1,1])");
-        let ModuleSpec::Linear {
+        let ModuleSpec::Linear(LinearSpec {
             init: Some(Init::Perturbed { eps, .. }),
             ..
-        } = m
+        }) = m
         else {
             panic!("{m:?}")
         };
@@ -999,70 +900,70 @@ mod tests {
 
     #[test]
     fn dropout_takes_a_probability() {
-        assert_eq!(one("dropout(0.1)"), ModuleSpec::Dropout(0.1));
-        assert_eq!(one("dropout(p=0)"), ModuleSpec::Dropout(0.0));
+        assert_eq!(one("dropout(0.1)"), ModuleSpec::Dropout(DropoutSpec(0.1)));
+        assert_eq!(one("dropout(p=0)"), ModuleSpec::Dropout(DropoutSpec(0.0)));
     }
 
     #[test]
     fn norms_take_eps_and_their_parameter_inits() {
         assert_eq!(
             one("layernorm"),
-            ModuleSpec::LayerNorm {
+            ModuleSpec::LayerNorm(LayerNormSpec {
                 eps: 1e-5,
                 affine: true,
                 gamma: None,
                 beta: None
-            }
+            })
         );
         assert_eq!(
             one("layernorm(eps=1e-6, affine=false)"),
-            ModuleSpec::LayerNorm {
+            ModuleSpec::LayerNorm(LayerNormSpec {
                 eps: 1e-6,
                 affine: false,
                 gamma: None,
                 beta: None
-            }
+            })
         );
         assert_eq!(
             one("layernorm(gamma=zeros, beta=constant:0.5)"),
-            ModuleSpec::LayerNorm {
+            ModuleSpec::LayerNorm(LayerNormSpec {
                 eps: 1e-5,
                 affine: true,
                 gamma: Some(Init::Zeros),
                 beta: Some(Init::Constant { value: 0.5 }),
-            }
+            })
         );
         assert_eq!(
             one("rmsnorm"),
-            ModuleSpec::RmsNorm {
+            ModuleSpec::RmsNorm(RmsNormSpec {
                 eps: None,
                 gamma: None
-            }
+            })
         );
         assert_eq!(
             one("rmsnorm(eps=1e-6, gamma=ones)"),
-            ModuleSpec::RmsNorm {
+            ModuleSpec::RmsNorm(RmsNormSpec {
                 eps: Some(1e-6),
                 gamma: Some(Init::Ones)
-            }
+            })
         );
         assert_eq!(
             one("batchnorm"),
-            ModuleSpec::BatchNorm {
+            ModuleSpec::BatchNorm(BatchNormSpec {
                 eps: 1e-5,
                 momentum: 0.1,
                 gamma: None,
                 beta: None
-            }
+            })
         );
         assert_eq!(
             one("batchnorm(eps=1e-3, momentum=0.01, beta=zeros)"),
-            ModuleSpec::BatchNorm {
+            ModuleSpec::BatchNorm(BatchNormSpec {
                 eps: 1e-3,
                 momentum: 0.01,
                 gamma: None,
                 beta: Some(Init::Zeros)
-            }
+            })
         );
     }
 
@@ -1070,34 +971,34 @@ mod tests {
     fn res_holds_a_body_and_a_repeat_count() {
         assert_eq!(
             one("res(linear(4) relu)"),
-            ModuleSpec::Res {
+            ModuleSpec::Res(ResSpec {
                 body: vec![
-                    ModuleSpec::Linear {
+                    ModuleSpec::Linear(LinearSpec {
                         width: Some(4),
                         init: None,
                         bias: None
-                    },
+                    }),
                     ModuleSpec::Act(Activation::Relu),
                 ],
                 repeat: 1,
-            }
+            })
         );
         assert_eq!(
             one("res(relu)*3"),
-            ModuleSpec::Res {
+            ModuleSpec::Res(ResSpec {
                 body: vec![ModuleSpec::Act(Activation::Relu)],
                 repeat: 3
-            }
+            })
         );
         assert_eq!(
             one("res(res(tanh)*2)"),
-            ModuleSpec::Res {
-                body: vec![ModuleSpec::Res {
+            ModuleSpec::Res(ResSpec {
+                body: vec![ModuleSpec::Res(ResSpec {
                     body: vec![ModuleSpec::Act(Activation::Tanh)],
                     repeat: 2
-                }],
+                })],
                 repeat: 1,
-            }
+            })
         );
     }
 
@@ -1116,9 +1017,9 @@ mod tests {
 
     #[test]
     fn gate_and_shift_take_a_finite_value() {
-        assert_eq!(one("gate(0)"), ModuleSpec::Gate(0.0));
-        assert_eq!(one("gate(value=-0.5)"), ModuleSpec::Gate(-0.5));
-        assert_eq!(one("shift(1e-3)"), ModuleSpec::Shift(1e-3));
+        assert_eq!(one("gate(0)"), ModuleSpec::Gate(GateSpec(0.0)));
+        assert_eq!(one("gate(value=-0.5)"), ModuleSpec::Gate(GateSpec(-0.5)));
+        assert_eq!(one("shift(1e-3)"), ModuleSpec::Shift(ShiftSpec(1e-3)));
     }
 
     #[test]
@@ -1137,36 +1038,36 @@ mod tests {
     fn the_issue_example_parses() {
         let text = "linear(64) relu res(layernorm linear(64) relu linear(64) gate(0))*2 linear";
         let net = NetSpec::parse(text).unwrap();
-        let l64 = ModuleSpec::Linear {
+        let l64 = ModuleSpec::Linear(LinearSpec {
             width: Some(64),
             init: None,
             bias: None,
-        };
+        });
         assert_eq!(
             net.modules,
             vec![
                 l64.clone(),
                 ModuleSpec::Act(Activation::Relu),
-                ModuleSpec::Res {
+                ModuleSpec::Res(ResSpec {
                     body: vec![
-                        ModuleSpec::LayerNorm {
+                        ModuleSpec::LayerNorm(LayerNormSpec {
                             eps: 1e-5,
                             affine: true,
                             gamma: None,
                             beta: None
-                        },
+                        }),
                         l64.clone(),
                         ModuleSpec::Act(Activation::Relu),
                         l64,
-                        ModuleSpec::Gate(0.0),
+                        ModuleSpec::Gate(GateSpec(0.0)),
                     ],
                     repeat: 2,
-                },
-                ModuleSpec::Linear {
+                }),
+                ModuleSpec::Linear(LinearSpec {
                     width: None,
                     init: None,
                     bias: None
-                },
+                }),
             ]
         );
         assert_eq!(net.canonical(), text);
