@@ -231,7 +231,7 @@ impl<T: Float> Net<T> {
     /// backward left there (for a linear layer, dLoss/dz).
     pub fn backward(&self, ws: &mut Workspace<T>) {
         let modules = &self.modules;
-        self.backward_walk(ws, |i, x, cache, d_out, grads, d_input| {
+        backward_walk(ws, &self.starts, |i, x, cache, d_out, grads, d_input| {
             modules[i].backward(x, cache, d_out, grads, d_input)
         });
     }
@@ -288,21 +288,6 @@ impl<T: Float> Net<T> {
             targets,
             Some(&mut ws.deltas[last]),
         )
-    }
-
-    fn backward_walk(
-        &self,
-        ws: &mut Workspace<T>,
-        f: impl FnMut(
-            usize,
-            &Matrix<T>,
-            &Cache<T>,
-            &mut Matrix<T>,
-            &mut [Matrix<T>],
-            Option<&mut Matrix<T>>,
-        ),
-    ) {
-        backward_walk(ws, &self.starts, f)
     }
 }
 
