@@ -68,6 +68,20 @@ pub struct GradcheckReport {
     pub rows: usize,
     pub loss: f64,
     pub layers: Vec<LayerCheck>,
+    /// Tensors outside linear layers (norm gains and biases, gates, shifts), by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<TensorCheck>,
+    pub pass: bool,
+}
+
+/// The result for one tensor outside the linear layers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TensorCheck {
+    /// Its `state_dict` key.
+    pub name: String,
+    pub checked: usize,
+    pub max_rel_err: f64,
+    pub max_abs_grad: f64,
     pub pass: bool,
 }
 
@@ -128,8 +142,10 @@ pub fn gradcheck(
         }
         per_tensor.push((id, worst, count, max_g));
     }
-    // Per layer: its weight's figures and its bias's, when it has one.
+    // Per layer: its weight's figures and its bias's, when it has one; every other tensor (norm
+    // gains, gates, ...) on its own.
     let mut layers: Vec<LayerCheck> = Vec::new();
+    let mut others: Vec<TensorCheck> = Vec::new();
     for (id, worst, count, max_g) in per_tensor {
         match id.kind {
             ParamKind::Weight => layers.push(LayerCheck {
@@ -149,9 +165,16 @@ pub fn gradcheck(
                 l.max_abs_grad = l.max_abs_grad.max(max_g);
                 l.pass = l.max_rel_err_weight.max(worst) <= opts.tol;
             }
+            _ => others.push(TensorCheck {
+                name: id.name,
+                checked: count,
+                max_rel_err: worst,
+                max_abs_grad: max_g,
+                pass: worst <= opts.tol,
+            }),
         }
     }
-    let pass = layers.iter().all(|l| l.pass);
+    let pass = layers.iter().all(|l| l.pass) && others.iter().all(|t| t.pass);
     GradcheckReport {
         eps: opts.eps,
         tol: opts.tol,
@@ -159,6 +182,7 @@ pub fn gradcheck(
         rows,
         loss: value,
         layers,
+        others,
         pass,
     }
 }

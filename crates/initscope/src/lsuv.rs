@@ -46,7 +46,7 @@ pub fn lsuv(
         let mut iterations = 0;
         let var = loop {
             net.forward(&mut ws, Pass::Eval);
-            let var = variance(ws.caches[net.layer_module(i)].pre.as_slice());
+            let var = variance(net.layer_cache(&ws, i).pre.as_slice());
             if (var - 1.0).abs() < tol || iterations >= max_iter || !(var > 0.0 && var.is_finite())
             {
                 break var;

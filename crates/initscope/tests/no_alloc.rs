@@ -52,7 +52,7 @@ fn steps_allocate<T: Float>(toml_text: &str) -> usize {
         for idx in [&order[..bs], &order[..bs / 2 + 1]] {
             ws.load_rows(&train.x, idx);
             bt.load(&train, idx);
-            let pass = Pass::from_dropout((cfg.dropout > 0.0).then_some(&mut dropout));
+            let pass = Pass::Train(&mut dropout);
             net.loss_and_grads(&mut ws, cfg.loss, bt.targets(cfg.loss), pass);
             clip_grad_norm(&net, &mut ws.grads, 1.0);
             opt.step(&mut net, &ws.grads, cfg.optim.lr);

@@ -136,7 +136,7 @@ impl<T: Float> FlowRecorder<T> {
             push("stable_rank", stable_rank(wn, s));
             if i < hidden {
                 let act = layer.activation;
-                let a = ws.caches[net.layer_module(i)].act.as_slice();
+                let a = net.layer_cache(ws, i).act.as_slice();
                 let n = a.len().max(1) as f64;
                 let mean = a.iter().map(|x| x.to_f64()).sum::<f64>() / n;
                 let var = a.iter().map(|x| (x.to_f64() - mean).powi(2)).sum::<f64>() / n;
@@ -156,7 +156,7 @@ impl<T: Float> FlowRecorder<T> {
                     push("saturation", saturated as f64 / n);
                 }
                 if is_relu_like(act) {
-                    let pre = &ws.caches[net.layer_module(i)].pre;
+                    let pre = &net.layer_cache(ws, i).pre;
                     let units = pre.cols();
                     let dead = (0..units)
                         .filter(|&u| (0..pre.rows()).all(|r| pre.get(r, u) <= T::ZERO))
@@ -207,7 +207,8 @@ impl<T: Float> FlowRecorder<T> {
     /// Histograms of every hidden layer's activations f(z) on the batch in `ws`.
     pub fn record_activation_histograms(&mut self, step: usize, net: &Net<T>, ws: &Workspace<T>) {
         for i in 0..net.num_layers() - 1 {
-            let v: Vec<f64> = ws.caches[net.layer_module(i)]
+            let v: Vec<f64> = net
+                .layer_cache(ws, i)
                 .act
                 .as_slice()
                 .iter()

@@ -44,11 +44,6 @@ impl<T: Float> Dense<T> {
         self.weight.rows()
     }
 
-    /// The bias gradient in `grads` (the layer's slice), when the layer has a bias.
-    pub fn bias_grad<'g>(&self, grads: &'g [Matrix<T>]) -> Option<&'g [T]> {
-        self.has_bias.then(|| grads[1].as_slice())
-    }
-
     /// `d_out`: dLoss/da on entry, dLoss/dz on exit (through dropout's mask and `f'`).
     fn d_pre(&self, cache: &Cache<T>, d_out: &mut Matrix<T>) {
         if cache.dropout {
@@ -79,15 +74,17 @@ impl<T: Float> Module<T> for Dense<T> {
 
     fn tensors(&self) -> Vec<TensorDecl> {
         let mut t = vec![TensorDecl {
-            key: "weight",
+            key: "weight".into(),
             dims: vec![self.fan_out(), self.fan_in()],
             kind: ParamKind::Weight,
+            linear: true,
         }];
         if self.has_bias {
             t.push(TensorDecl {
-                key: "bias",
+                key: "bias".into(),
                 dims: vec![self.fan_out()],
                 kind: ParamKind::Bias,
+                linear: true,
             });
         }
         t
@@ -201,12 +198,16 @@ impl<T: Float> Module<T> for Dense<T> {
         }
     }
 
-    fn as_linear(&self) -> Option<&Dense<T>> {
-        Some(self)
+    fn linear_at(&self, k: usize) -> Option<&Dense<T>> {
+        (k == 0).then_some(self)
     }
 
-    fn as_linear_mut(&mut self) -> Option<&mut Dense<T>> {
-        Some(self)
+    fn linear_at_mut(&mut self, k: usize) -> Option<&mut Dense<T>> {
+        (k == 0).then_some(self)
+    }
+
+    fn linear_cache<'c>(&self, cache: &'c Cache<T>, k: usize) -> Option<&'c Cache<T>> {
+        (k == 0).then_some(cache)
     }
 
     fn clone_box(&self) -> Box<dyn Module<T>> {

@@ -25,7 +25,7 @@ pub mod spec;
 
 pub use dense::Dense;
 pub use mlp::{init_params, LayerInits, LayerParams, Params};
-pub use module::{Cache, Module, Pass, TensorDecl};
+pub use module::{Buffer, Cache, Module, Pass, TensorDecl};
 pub use net::{Net, Workspace};
 pub use param::{named_params, ParamInfo, ParamKind};
 

@@ -29,31 +29,33 @@ pub enum Pass<'a> {
     Train(&'a mut Rng),
 }
 
-impl<'a> Pass<'a> {
-    /// A training pass when a dropout stream is given, else evaluation.
-    pub fn from_dropout(rng: Option<&'a mut Rng>) -> Self {
-        match rng {
-            Some(r) => Pass::Train(r),
-            None => Pass::Eval,
-        }
-    }
-}
-
 /// A parameter tensor of a module as the module declares it: its key within the module
-/// (`weight`, `bias`, ...), shape and kind.
+/// (`weight`, `bias`, `body.0.weight`, ...), shape and kind, and whether it belongs to a linear
+/// layer (linear layers are numbered 1, 2, ... in forward order by their weights).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TensorDecl {
-    pub key: &'static str,
+    pub key: String,
     pub dims: Vec<usize>,
     pub kind: ParamKind,
+    pub linear: bool,
+}
+
+/// A tensor of a module's state that is not trained (batchnorm's running statistics), as it
+/// appears in the `state_dict`: key within the module, shape and values in f64.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Buffer {
+    pub key: String,
+    pub dims: Vec<usize>,
+    pub values: Vec<f64>,
 }
 
 /// What a module's forward pass keeps for its backward pass, sized for the largest batch.
 /// Every kind uses the fields it needs and leaves the others empty:
-/// `pre` holds what the output is computed from (a linear layer's `z = x W^T + b`), `act` the
-/// module's output, `out` and `mask` the output after inverted dropout and the mask (only when
-/// the module drops units), `stats` per-row or per-unit statistics (a norm's inverse standard
-/// deviations).
+/// `pre` holds what the output is computed from (a linear layer's `z = x W^T + b`, a norm's
+/// normalised input), `act` the module's output, `out` and `mask` the output after inverted
+/// dropout and the mask (only when the module drops units), `stats` per-row or per-unit
+/// statistics (a norm's inverse standard deviations), `body` and `body_deltas` the caches and
+/// gradient buffers of the modules inside a block.
 #[derive(Clone, Debug)]
 pub struct Cache<T> {
     pub pre: Matrix<T>,
@@ -61,6 +63,8 @@ pub struct Cache<T> {
     pub out: Matrix<T>,
     pub mask: Matrix<T>,
     pub stats: Vec<T>,
+    pub body: Vec<Cache<T>>,
+    pub body_deltas: Vec<Matrix<T>>,
     pub(crate) dropout: bool,
 }
 
@@ -75,6 +79,8 @@ impl<T: Float> Cache<T> {
             out: Matrix::zeros(masked, width),
             mask: Matrix::zeros(masked, width),
             stats: Vec::new(),
+            body: Vec::new(),
+            body_deltas: Vec::new(),
             dropout,
         }
     }
@@ -150,13 +156,29 @@ pub trait Module<T: Float>: fmt::Debug + Send + Sync {
         }
     }
 
-    /// The module as a linear layer, when it is one (the analyses that read weight matrices:
-    /// symmetry, spectra, `explain`).
-    fn as_linear(&self) -> Option<&Dense<T>> {
+    /// After a training forward pass: folds the batch's statistics into the module's running
+    /// statistics (batchnorm). Evaluation and diagnostic passes never call it.
+    fn update_buffers(&mut self, _cache: &Cache<T>) {}
+
+    /// The module's state that is not trained but is part of its `state_dict` (batchnorm's
+    /// running statistics), in `state_dict` order after its parameters.
+    fn buffers(&self) -> Vec<Buffer> {
+        Vec::new()
+    }
+
+    /// The linear layer whose weight is this module's tensor `k`, if it is one (the analyses
+    /// that read weight matrices: symmetry, spectra, `explain`, the trackers).
+    fn linear_at(&self, _k: usize) -> Option<&Dense<T>> {
         None
     }
 
-    fn as_linear_mut(&mut self) -> Option<&mut Dense<T>> {
+    fn linear_at_mut(&mut self, _k: usize) -> Option<&mut Dense<T>> {
+        None
+    }
+
+    /// The forward cache of the linear layer whose weight is tensor `k`, given this module's
+    /// cache.
+    fn linear_cache<'c>(&self, _cache: &'c Cache<T>, _k: usize) -> Option<&'c Cache<T>> {
         None
     }
 

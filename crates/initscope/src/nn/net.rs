@@ -11,8 +11,8 @@
 //! `2(l-1)`, [`super::param_name`]). Linear layers are numbered from 1 in forward order in
 //! everything user-facing.
 
-use super::module::{Cache, Module, Pass};
-use super::param::ParamInfo;
+use super::module::{Buffer, Cache, Module, Pass};
+use super::param::{ParamInfo, ParamKind};
 use super::{layer_activation, Dense, LayerParams, Params};
 use crate::activation::Activation;
 use crate::loss::{Loss, Targets};
@@ -27,8 +27,10 @@ pub struct Net<T> {
     infos: Vec<ParamInfo>,
     /// Module i's tensors are `infos[starts[i]..starts[i + 1]]`.
     starts: Vec<usize>,
-    /// The module index of linear layer l at index l - 1.
+    /// The weight tensor (its index in `infos`) of linear layer l at index l - 1.
     linears: Vec<usize>,
+    /// Each module's `state_dict` prefix.
+    prefixes: Vec<String>,
 }
 
 impl<T: Float> Clone for Net<T> {
@@ -38,6 +40,7 @@ impl<T: Float> Clone for Net<T> {
             infos: self.infos.clone(),
             starts: self.starts.clone(),
             linears: self.linears.clone(),
+            prefixes: self.prefixes.clone(),
         }
     }
 }
@@ -57,26 +60,29 @@ impl<T: Float> Net<T> {
                 w[1].0
             );
         }
-        let (mut infos, mut starts, mut linears) = (Vec::new(), vec![0], Vec::new());
+        let (mut infos, mut starts, mut linears) = (Vec::new(), vec![0], Vec::<usize>::new());
         for (i, (prefix, m)) in modules.iter().enumerate() {
-            let layer = m.as_linear().map(|_| {
-                linears.push(i);
-                linears.len()
-            });
-            infos.extend(m.tensors().into_iter().map(|t| ParamInfo {
-                name: format!("{prefix}.{}", t.key),
-                dims: t.dims,
-                kind: t.kind,
-                layer,
-                module: i,
-            }));
+            for t in m.tensors() {
+                if t.linear && t.kind == ParamKind::Weight {
+                    linears.push(infos.len());
+                }
+                infos.push(ParamInfo {
+                    name: format!("{prefix}.{}", t.key),
+                    dims: t.dims,
+                    kind: t.kind,
+                    layer: t.linear.then_some(linears.len()),
+                    module: i,
+                });
+            }
             starts.push(infos.len());
         }
+        let (prefixes, modules) = modules.into_iter().unzip();
         Net {
-            modules: modules.into_iter().map(|(_, m)| m).collect(),
+            modules,
             infos,
             starts,
             linears,
+            prefixes,
         }
     }
 
@@ -121,27 +127,38 @@ impl<T: Float> Net<T> {
         self.linears.len()
     }
 
-    /// Linear layer `i + 1` (index `i`, forward order).
+    /// Linear layer `i + 1` (index `i`, forward order), wherever it sits (inside blocks too).
     pub fn layer(&self, i: usize) -> &Dense<T> {
-        self.modules[self.linears[i]]
-            .as_linear()
-            .expect("linears index linear modules")
+        let (m, k) = self.locate(self.linears[i]);
+        self.modules[m]
+            .linear_at(k)
+            .expect("linears index linear weights")
     }
 
     pub fn layer_mut(&mut self, i: usize) -> &mut Dense<T> {
-        self.modules[self.linears[i]]
-            .as_linear_mut()
-            .expect("linears index linear modules")
+        let (m, k) = self.locate(self.linears[i]);
+        self.modules[m]
+            .linear_at_mut(k)
+            .expect("linears index linear weights")
+    }
+
+    /// The forward cache of linear layer `i + 1` in `ws` (its `pre` is z, its `act` f(z)).
+    pub fn layer_cache<'w>(&self, ws: &'w Workspace<T>, i: usize) -> &'w Cache<T> {
+        let (m, k) = self.locate(self.linears[i]);
+        self.modules[m]
+            .linear_cache(&ws.caches[m], k)
+            .expect("linears index linear weights")
+    }
+
+    /// Tensor `k`'s module and its index within the module.
+    fn locate(&self, k: usize) -> (usize, usize) {
+        let m = self.infos[k].module;
+        (m, k - self.starts[m])
     }
 
     /// The linear layers in forward order.
     pub fn layers(&self) -> impl Iterator<Item = &Dense<T>> + '_ {
         (0..self.num_layers()).map(|i| self.layer(i))
-    }
-
-    /// The module index of linear layer `i + 1`: its cache is `ws.caches[...]` of that index.
-    pub fn layer_module(&self, i: usize) -> usize {
-        self.linears[i]
     }
 
     /// The parameters of the linear layers in f64 (exact for both precisions).
@@ -180,13 +197,13 @@ impl<T: Float> Net<T> {
 
     /// The values of tensor `k` (its index in [`Net::param_infos`]), flat in row-major order.
     pub fn param_values(&self, k: usize) -> &[T] {
-        let m = self.infos[k].module;
-        self.modules[m].value(k - self.starts[m])
+        let (m, j) = self.locate(k);
+        self.modules[m].value(j)
     }
 
     pub fn param_values_mut(&mut self, k: usize) -> &mut [T] {
-        let m = self.infos[k].module;
-        self.modules[m].value_mut(k - self.starts[m])
+        let (m, j) = self.locate(k);
+        self.modules[m].value_mut(j)
     }
 
     /// Every tensor with its values, in `state_dict` order.
@@ -207,9 +224,11 @@ impl<T: Float> Net<T> {
         grads: &'g [Matrix<T>],
         i: usize,
     ) -> (&'g Matrix<T>, Option<&'g [T]>) {
-        let m = self.linears[i];
-        let own = &grads[self.starts[m]..self.starts[m + 1]];
-        (&own[0], self.layer(i).bias_grad(own))
+        let k = self.linears[i];
+        (
+            &grads[k],
+            self.layer(i).has_bias.then(|| grads[k + 1].as_slice()),
+        )
     }
 
     /// Forward pass of `ws.input` (rows already set) through every module; returns the logits.
@@ -271,6 +290,29 @@ impl<T: Float> Net<T> {
             modules[i].backward_sgd(x, cache, d_out, lr, grads, d_input)
         });
         value
+    }
+
+    /// After a training forward pass in `ws`: every module folds the batch's statistics into its
+    /// running statistics (batchnorm; [`Module::update_buffers`]).
+    pub fn update_buffers(&mut self, ws: &Workspace<T>) {
+        for (m, c) in self.modules.iter_mut().zip(&ws.caches) {
+            m.update_buffers(c);
+        }
+    }
+
+    /// Every buffer (state that is not trained, batchnorm's running statistics) with its
+    /// `state_dict` key.
+    pub fn buffers(&self) -> Vec<Buffer> {
+        self.modules
+            .iter()
+            .zip(&self.prefixes)
+            .flat_map(|(m, prefix)| {
+                m.buffers().into_iter().map(move |b| Buffer {
+                    key: format!("{prefix}.{}", b.key),
+                    ..b
+                })
+            })
+            .collect()
     }
 
     /// Forward pass, then the loss and its gradient dLoss/d(logits) into the last delta.

@@ -10,20 +10,35 @@
 use super::mlp::LayerParams;
 use super::param_name;
 
-/// What a parameter tensor is for.
+/// What a parameter tensor is for (its key in the `state_dict` is the module's; this is the
+/// class `--no-decay` and the reports group by).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ParamKind {
     /// A linear layer's weight matrix.
     Weight,
     /// A linear layer's bias.
     Bias,
+    /// A norm's gain gamma (`weight` in the `state_dict`).
+    NormGain,
+    /// A norm's bias beta (`bias` in the `state_dict`).
+    NormBias,
+    /// A gate's scalar alpha.
+    Gate,
+    /// A shift's scalar (`bias` in the `state_dict`).
+    Shift,
 }
 
 impl ParamKind {
+    /// The tensor's key within a plain MLP's linear layer (`weight`, `bias`); for the other
+    /// kinds, the class's name.
     pub fn name(self) -> &'static str {
         match self {
             ParamKind::Weight => "weight",
             ParamKind::Bias => "bias",
+            ParamKind::NormGain => "norm_gain",
+            ParamKind::NormBias => "norm_bias",
+            ParamKind::Gate => "gate",
+            ParamKind::Shift => "shift",
         }
     }
 }

@@ -114,7 +114,7 @@ impl<T: Float> Run<'_, T> {
             let idx = &self.order[pos * self.bs..((pos + 1) * self.bs).min(self.n)];
             self.ws.load_rows(&self.train.x, idx);
             self.bt.load(&self.train, idx);
-            let pass = Pass::from_dropout((cfg.dropout > 0.0).then_some(&mut self.dropout_rng));
+            let pass = Pass::Train(&mut self.dropout_rng);
             let batch_loss =
                 self.net
                     .loss_and_grads(&mut self.ws, cfg.loss, self.bt.targets(cfg.loss), pass);

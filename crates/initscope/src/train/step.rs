@@ -22,7 +22,9 @@ impl<T: Float> Run<'_, T> {
         let idx = &self.order[pos * self.bs..((pos + 1) * self.bs).min(self.n)];
         self.ws.load_rows(&self.train.x, idx);
         self.bt.load(&self.train, idx);
-        let pass = Pass::from_dropout((cfg.dropout > 0.0).then_some(&mut self.dropout_rng));
+        // A training pass: dropout draws its masks from the run's stream (only modules that drop
+        // units draw), norms use the batch's statistics.
+        let pass = Pass::Train(&mut self.dropout_rng);
         let lr = cfg.schedule.lr(cfg.optim.lr, step, cfg.steps) * warmup_factor(step, cfg.warmup);
         let recorded = self
             .flow
@@ -50,6 +52,7 @@ impl<T: Float> Run<'_, T> {
             self.diverged_at = Some(step);
             return false;
         }
+        self.net.update_buffers(&self.ws);
         if !fused {
             self.wake.observe(step, &self.net, &self.ws.grads);
         }
