@@ -64,7 +64,13 @@ fn layer(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("backward", &id), &x, |b, x| {
             b.iter(|| {
                 d_out.as_mut_slice().copy_from_slice(d.as_slice());
-                dense.backward(black_box(x), &cache, &mut d_out, &mut grads, Some(&mut dx))
+                dense.backward(
+                    black_box(x),
+                    &mut cache,
+                    &mut d_out,
+                    &mut grads,
+                    Some(&mut dx),
+                )
             })
         });
     }

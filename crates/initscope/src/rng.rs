@@ -28,11 +28,27 @@ pub enum Stream {
     Data,
     /// The data batch LSUV calibrates on.
     Lsuv,
+    /// The initial values of a tensor outside the linear layers (a norm's gain, ...), keyed by
+    /// a hash of its `state_dict` name ([`Stream::tensor`]).
+    Tensor(u64),
 }
 
 impl Stream {
+    /// The stream of the tensor named `name` (`2.body.0.weight`): FNV-1a of its bytes, so the
+    /// key is the same on every machine and Rust version.
+    pub fn tensor(name: &str) -> Stream {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in name.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        Stream::Tensor(h)
+    }
+
     fn tag(self) -> u64 {
         match self {
+            // The top bit set: never one of the small tags below or a layer's.
+            Stream::Tensor(h) => h | 1 << 63,
             Stream::Weight(l) => 0x1000_0000 + 2 * l as u64,
             Stream::Bias(l) => 0x1000_0000 + 2 * l as u64 + 1,
             Stream::Shuffle => 1,

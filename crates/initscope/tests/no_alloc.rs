@@ -6,8 +6,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use initscope::batch::{BatchTargets, Prepared};
 use initscope::config::{validate, RawConfig};
+use initscope::init::Init;
+use initscope::loss::{Loss, Targets};
+use initscope::matrix::Matrix;
+use initscope::nn::build::{build_net, BuildOptions};
+use initscope::nn::spec::NetSpec;
 use initscope::nn::{Net, Pass, Workspace};
 use initscope::optim::{clip_grad_norm, Optimizer};
+use initscope::optim::{OptimConfig, OptimKind};
 use initscope::rng::{self, Stream};
 use initscope::train::initial_params;
 use initscope::Float;
@@ -80,4 +86,77 @@ fn training_steps_allocate_nothing() {
         assert_eq!(steps_allocate::<f32>(toml_text), 0, "f32: {toml_text}");
         assert_eq!(steps_allocate::<f64>(toml_text), 0, "f64: {toml_text}");
     }
+    // A network of every module kind (in this test: the counter is global, and a second test
+    // running beside it would count its allocations here).
+    assert_eq!(module_steps_allocate::<f32>(), 0, "every module kind, f32");
+    assert_eq!(module_steps_allocate::<f64>(), 0, "every module kind, f64");
+}
+
+/// Allocations in five training steps (after a warm-up) of a network with every module kind,
+/// the fused SGD step and the unfused Adam step both.
+fn module_steps_allocate<T: Float>() -> usize {
+    let spec = NetSpec::parse(
+        "linear(16) relu dropout(0.1) res(layernorm linear(16) tanh linear(16) gate(0))*2 \
+         batchnorm rmsnorm shift(0.1) res(gelu linear(16) layernorm(affine=false)) sigmoid linear",
+    )
+    .unwrap();
+    let mut net: Net<T> = build_net(
+        &spec,
+        &BuildOptions {
+            inputs: 5,
+            outputs: 3,
+            weight_init: &Init::Pytorch,
+            bias_init: Some(&Init::Pytorch),
+            seed: 0,
+        },
+    )
+    .unwrap();
+    let (bs, n) = (16, 40);
+    let x = Matrix::<T>::from_vec(
+        n,
+        5,
+        (0..n * 5)
+            .map(|i| T::from_f64((i as f64 * 0.37).sin()))
+            .collect(),
+    );
+    let y = Matrix::<T>::from_vec(
+        bs,
+        3,
+        (0..bs * 3)
+            .map(|i| T::from_f64((i % 4) as f64 * 0.25))
+            .collect(),
+    );
+    let mut ws = Workspace::new(&net, bs);
+    let mut opt = Optimizer::new(OptimConfig::new(OptimKind::Adam), &net);
+    let mut order: Vec<usize> = (0..n).collect();
+    let (mut shuffle, mut dropout) = (
+        rng::stream(0, Stream::Shuffle),
+        rng::stream(0, Stream::Dropout),
+    );
+    let mut t = y.clone();
+    let mut step = || {
+        rng::shuffle(&mut shuffle, &mut order);
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        for idx in [&order[..bs], &order[..bs / 2 + 1]] {
+            ws.load_rows(&x, idx);
+            t.set_rows(idx.len());
+            let targets = Targets::Dense(&t);
+            net.loss_and_grads(&mut ws, Loss::Mse, targets, Pass::Train(&mut dropout));
+            net.update_buffers(&ws);
+            clip_grad_norm(&net, &mut ws.grads, 1.0);
+            opt.step(&mut net, &ws.grads, 0.01);
+            net.loss_and_sgd_step(
+                &mut ws,
+                Loss::Mse,
+                Targets::Dense(&t),
+                Pass::Train(&mut dropout),
+                0.01,
+            );
+            net.update_buffers(&ws);
+            t.set_rows(bs);
+        }
+        ALLOCATIONS.load(Ordering::SeqCst) - before
+    };
+    step();
+    (0..5).map(|_| step()).sum()
 }

@@ -5,9 +5,15 @@
 //! forward:   y = f(x)          x, y: (batch, width)
 //! backward:  dx = dy ⊙ f'(x)
 //! ```
+//! An activation right after a linear layer is fused into it ([`super::Dense`]); [`Act`] is
+//! one anywhere else (after a norm, a block, at the start of a body).
 
+use super::build::Builder;
+use super::module::{Cache, Module, Pass, TensorDecl};
 use super::spec::{Form, KindSpec, Parts, Syntax};
 use crate::activation::{Activation, ACTIVATION_NAMES};
+use crate::matrix::Matrix;
+use crate::scalar::Float;
 
 impl KindSpec for Activation {
     const SYNTAX: Syntax = Syntax {
@@ -28,5 +34,85 @@ impl KindSpec for Activation {
     /// Its own canonical form (`leaky_relu:0.2`).
     fn write(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.spec())
+    }
+
+    fn build<T: Float>(
+        &self,
+        width: usize,
+        _b: &mut Builder<'_>,
+    ) -> Result<Box<dyn Module<T>>, String> {
+        Ok(Box::new(Act {
+            width,
+            activation: *self,
+        }))
+    }
+}
+
+/// A pointwise activation on its own: no tensors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Act {
+    pub width: usize,
+    pub activation: Activation,
+}
+
+impl<T: Float> Module<T> for Act {
+    fn kind(&self) -> &'static str {
+        "activation"
+    }
+
+    fn in_width(&self) -> usize {
+        self.width
+    }
+
+    fn out_width(&self) -> usize {
+        self.width
+    }
+
+    fn tensors(&self) -> Vec<TensorDecl> {
+        Vec::new()
+    }
+
+    fn value(&self, k: usize) -> &[T] {
+        unreachable!("an activation has no tensor {k}")
+    }
+
+    fn value_mut(&mut self, k: usize) -> &mut [T] {
+        unreachable!("an activation has no tensor {k}")
+    }
+
+    /// `pre` holds x, `act` f(x).
+    fn cache(&self, capacity: usize) -> Cache<T> {
+        Cache::new(capacity, self.width, false)
+    }
+
+    fn forward(&self, x: &Matrix<T>, cache: &mut Cache<T>, _pass: &mut Pass<'_>) {
+        cache.pre.set_rows(x.rows());
+        cache.act.set_rows(x.rows());
+        cache.pre.as_mut_slice().copy_from_slice(x.as_slice());
+        self.activation
+            .forward_rows(None, cache.pre.as_mut_slice(), cache.act.as_mut_slice());
+    }
+
+    fn backward(
+        &self,
+        _x: &Matrix<T>,
+        cache: &mut Cache<T>,
+        dy: &mut Matrix<T>,
+        _grads: &mut [Matrix<T>],
+        dx: Option<&mut Matrix<T>>,
+    ) {
+        self.activation.backward_in_place(
+            cache.pre.as_slice(),
+            cache.act.as_slice(),
+            dy.as_mut_slice(),
+        );
+        if let Some(dx) = dx {
+            dx.set_rows(dy.rows());
+            dx.as_mut_slice().copy_from_slice(dy.as_slice());
+        }
+    }
+
+    fn clone_box(&self) -> Box<dyn Module<T>> {
+        Box::new(self.clone())
     }
 }

@@ -15,6 +15,7 @@
 //! Spec: `linear(N, init=SPEC, bias=SPEC|none)` ([`LinearSpec`]); a `linear` without a width,
 //! allowed only as the last module, maps to the data's output width.
 
+use super::build::Builder;
 use super::module::{Cache, Module, Pass, TensorDecl};
 use super::param::ParamKind;
 use super::spec::{init_value, push_init, Form, KindSpec, Parts, Syntax};
@@ -152,7 +153,7 @@ impl<T: Float> Module<T> for Dense<T> {
     fn backward(
         &self,
         x: &Matrix<T>,
-        cache: &Cache<T>,
+        cache: &mut Cache<T>,
         d_out: &mut Matrix<T>,
         grads: &mut [Matrix<T>],
         d_input: Option<&mut Matrix<T>>,
@@ -176,7 +177,7 @@ impl<T: Float> Module<T> for Dense<T> {
     fn backward_sgd(
         &mut self,
         x: &Matrix<T>,
-        cache: &Cache<T>,
+        cache: &mut Cache<T>,
         d_out: &mut Matrix<T>,
         lr: f64,
         grads: &mut [Matrix<T>],
@@ -283,5 +284,20 @@ impl KindSpec for LinearSpec {
             BiasSpec::Init(i) => format!("bias={}", init_value(i)),
         }));
         args
+    }
+
+    fn build<T: Float>(
+        &self,
+        width: usize,
+        b: &mut Builder<'_>,
+    ) -> Result<Box<dyn Module<T>>, String> {
+        let fan_out = self.width.unwrap_or(b.outputs());
+        Ok(Box::new(b.linear::<T>(
+            width,
+            fan_out,
+            self.init.as_ref(),
+            self.bias.as_ref(),
+            Activation::Identity,
+        )))
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod act;
 pub mod batchnorm;
+pub mod build;
 pub mod dense;
 pub mod dropout;
 pub mod gate;

@@ -55,7 +55,9 @@ pub struct Buffer {
 /// normalised input), `act` the module's output, `out` and `mask` the output after inverted
 /// dropout and the mask (only when the module drops units), `stats` per-row or per-unit
 /// statistics (a norm's inverse standard deviations), `body` and `body_deltas` the caches and
-/// gradient buffers of the modules inside a block.
+/// gradient buffers of the modules inside a block, `train` whether the last forward pass into
+/// the cache was a training pass (set by the kinds whose backward differs between the passes:
+/// batchnorm).
 #[derive(Clone, Debug)]
 pub struct Cache<T> {
     pub pre: Matrix<T>,
@@ -66,6 +68,7 @@ pub struct Cache<T> {
     pub body: Vec<Cache<T>>,
     pub body_deltas: Vec<Matrix<T>>,
     pub(crate) dropout: bool,
+    pub train: bool,
 }
 
 impl<T: Float> Cache<T> {
@@ -82,6 +85,7 @@ impl<T: Float> Cache<T> {
             body: Vec::new(),
             body_deltas: Vec::new(),
             dropout,
+            train: false,
         }
     }
 
@@ -123,11 +127,12 @@ pub trait Module<T: Float>: fmt::Debug + Send + Sync {
     fn forward(&self, x: &Matrix<T>, cache: &mut Cache<T>, pass: &mut Pass<'_>);
 
     /// Backward pass: `dy` holds dLoss/dy on entry (the module may overwrite it); writes the
-    /// parameter gradients into `grads` and, when asked, dLoss/dx into `dx`.
+    /// parameter gradients into `grads` and, when asked, dLoss/dx into `dx`. The cache is the
+    /// forward pass's (a block also uses its gradient buffers as scratch).
     fn backward(
         &self,
         x: &Matrix<T>,
-        cache: &Cache<T>,
+        cache: &mut Cache<T>,
         dy: &mut Matrix<T>,
         grads: &mut [Matrix<T>],
         dx: Option<&mut Matrix<T>>,
@@ -141,7 +146,7 @@ pub trait Module<T: Float>: fmt::Debug + Send + Sync {
     fn backward_sgd(
         &mut self,
         x: &Matrix<T>,
-        cache: &Cache<T>,
+        cache: &mut Cache<T>,
         dy: &mut Matrix<T>,
         lr: f64,
         grads: &mut [Matrix<T>],

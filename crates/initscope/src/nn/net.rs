@@ -343,24 +343,25 @@ fn backward_walk<T: Float>(
     mut f: impl FnMut(
         usize,
         &Matrix<T>,
-        &Cache<T>,
+        &mut Cache<T>,
         &mut Matrix<T>,
         &mut [Matrix<T>],
         Option<&mut Matrix<T>>,
     ),
 ) {
     for i in (0..ws.caches.len()).rev() {
+        let (before, rest) = ws.caches.split_at_mut(i);
         let x = if i == 0 {
             &ws.input
         } else {
-            ws.caches[i - 1].output()
+            before[i - 1].output()
         };
         let (lower, upper) = ws.deltas.split_at_mut(i);
         let d_input = lower.last_mut();
         f(
             i,
             x,
-            &ws.caches[i],
+            &mut rest[0],
             &mut upper[0],
             &mut ws.grads[starts[i]..starts[i + 1]],
             d_input,

@@ -49,16 +49,19 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::batchnorm::BatchNormSpec;
+use super::build::Builder;
 use super::dense::LinearSpec;
 use super::dropout::DropoutSpec;
 use super::gate::GateSpec;
 use super::layernorm::LayerNormSpec;
+use super::module::Module;
 use super::res::ResSpec;
 use super::rmsnorm::RmsNormSpec;
 use super::shift::ShiftSpec;
 use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::init::Init;
+use crate::scalar::Float;
 use crate::spec::{fmt_f64, parse_f64};
 
 /// The field a spec is reported under when none is given ([`NetSpec::parse`]).
@@ -240,6 +243,14 @@ pub trait KindSpec: Sized {
     fn write(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write_call(f, Self::SYNTAX.names[0], &self.args())
     }
+
+    /// The module, reading width `width`, its tensors' starting values drawn through `b`
+    /// ([`Builder::draw`]); the error is the reason (the builder names the module).
+    fn build<T: Float>(
+        &self,
+        width: usize,
+        b: &mut Builder<'_>,
+    ) -> std::result::Result<Box<dyn Module<T>>, String>;
 }
 
 /// One module kind as the parser sees it: its syntax and how it is built.
@@ -272,6 +283,19 @@ macro_rules! kinds {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 match self {
                     $(ModuleSpec::$variant(m) => m.write(f),)*
+                }
+            }
+        }
+
+        impl ModuleSpec {
+            /// The module ([`KindSpec::build`]).
+            pub fn build<T: Float>(
+                &self,
+                width: usize,
+                b: &mut Builder<'_>,
+            ) -> std::result::Result<Box<dyn Module<T>>, String> {
+                match self {
+                    $(ModuleSpec::$variant(m) => m.build(width, b),)*
                 }
             }
         }

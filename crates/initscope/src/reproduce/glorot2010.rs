@@ -168,10 +168,11 @@ fn layer_stats(
             backprop_var[l] = variance(ws.deltas[l].as_slice());
         }
         let (lower, upper) = ws.deltas.split_at_mut(l);
+        let (before, rest) = ws.caches.split_at_mut(l);
         let input = if l == 0 {
             &ws.input
         } else {
-            ws.caches[l - 1].output()
+            before[l - 1].output()
         };
         let d_input = if l == 0 {
             None
@@ -181,7 +182,7 @@ fn layer_stats(
         // A plain MLP: linear layer l + 1 is module l.
         net.modules()[l].backward(
             input,
-            &ws.caches[l],
+            &mut rest[0],
             &mut upper[0],
             &mut ws.grads[net.tensor_range(l)],
             d_input,

@@ -108,7 +108,7 @@ fn dense_layer_backward_matches_central_differences_for_every_activation() {
         let mut d_out = r.clone();
         let mut grads = [Matrix::zeros(fan_out, fan_in), Matrix::zeros(1, fan_out)];
         let mut dx = Matrix::zeros(batch, fan_in);
-        layer.backward(&x, &cache, &mut d_out, &mut grads, Some(&mut dx));
+        layer.backward(&x, &mut cache, &mut d_out, &mut grads, Some(&mut dx));
 
         let h = 1e-6;
         let numeric = |perturb: &Perturb<'_>| {

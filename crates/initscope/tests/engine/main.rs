@@ -9,6 +9,7 @@ mod initializers;
 mod learning;
 mod lockstep;
 mod meanfield;
+mod modules;
 mod optimizers;
 mod report;
 mod reproduce;

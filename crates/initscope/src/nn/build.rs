@@ -1,0 +1,235 @@
+//! A network from its spec ([`NetSpec`]): every module built with its initial values, named by
+//! its `state_dict` key.
+//!
+//! Names: each module written in the spec is one entry of the top-level `nn.Sequential`,
+//! activations and dropout included, and `res(...)*K` is K consecutive entries; a block holds
+//! its body as a Sequential named `body` (`2.body.0.weight`). A linear layer followed by an
+//! activation is built as one fused module ([`Dense`], its tensors under the linear's index),
+//! the activation's entry holding no tensors, exactly as in a plain MLP.
+//!
+//! Initial values: linear layer l (1-based, forward order, inside blocks too) draws its weight
+//! from stream (seed, l, weight) and its bias from (seed, l, bias), as a plain MLP does, so a
+//! spec written like an `--arch` net draws the same weights; its initializer is the spec's
+//! `init=` (else the run's `--init`), its bias the spec's `bias=` (else `--bias-init`, none
+//! under `--no-bias`), and `gain=auto` sees the activation fused into it (identity otherwise).
+//! Every other tensor draws from the stream keyed by its name ([`Stream::tensor`]): norm gains
+//! `gamma=` (default 1) and biases `beta=` (default 0); gates and shifts start at their value.
+
+use super::dense::{BiasSpec, Dense};
+use super::module::Module;
+use super::net::Net;
+use super::res::Res;
+use super::spec::{ModuleSpec, NetSpec, NET_FIELD};
+use crate::activation::Activation;
+use crate::error::{Error, Result};
+use crate::init::{Fans, FillContext, Init, Role};
+use crate::matrix::Matrix;
+use crate::rng::{self, Stream};
+use crate::scalar::Float;
+
+/// What a spec leaves to the run.
+#[derive(Clone, Debug)]
+pub struct BuildOptions<'a> {
+    /// The data's input width.
+    pub inputs: usize,
+    /// The data's output width (a final bare `linear` maps to it).
+    pub outputs: usize,
+    /// `--init`: linear weights without `init=`.
+    pub weight_init: &'a Init,
+    /// `--bias-init`: linear biases without `bias=`; `None` under `--no-bias`.
+    pub bias_init: Option<&'a Init>,
+    pub seed: u64,
+}
+
+/// Builds `spec` in precision `T`. Errors name the module (`module 3.2 `linear(32)``) and what
+/// is wrong: a block whose body changes the width, a network whose output width is not the
+/// data's.
+pub fn build_net<T: Float>(spec: &NetSpec, opts: &BuildOptions<'_>) -> Result<Net<T>> {
+    let fail = |reason: String| Error::spec(NET_FIELD, &spec.canonical(), reason);
+    let mut b = Builder {
+        opts,
+        linear: 0,
+        path: String::new(),
+        label: String::new(),
+    };
+    let (modules, width) = b
+        .seq::<T>(&spec.modules, opts.inputs, "", "")
+        .map_err(fail)?;
+    if width != opts.outputs {
+        return Err(fail(format!(
+            "the network ends with width {width} but the data has {} output(s) (end with a bare `linear`)",
+            opts.outputs
+        )));
+    }
+    Ok(Net::new(modules))
+}
+
+/// Builds the modules of a spec in order, numbering the linear layers and drawing every
+/// tensor's starting values; each kind's [`super::spec::KindSpec::build`] calls back into it.
+pub struct Builder<'a> {
+    opts: &'a BuildOptions<'a>,
+    /// Linear layers built so far.
+    linear: usize,
+    /// The `state_dict` prefix of the module being built (`2.body.0`).
+    path: String,
+    /// Its position prefix for the modules of its body in error messages (`3.`).
+    label: String,
+}
+
+/// Modules with their `state_dict` prefixes.
+type Built<T> = Vec<(String, Box<dyn Module<T>>)>;
+
+impl Builder<'_> {
+    /// The data's output width.
+    pub fn outputs(&self) -> usize {
+        self.opts.outputs
+    }
+
+    /// Builds a sequence read at width `width`; `path` prefixes the `state_dict` keys
+    /// (`2.body.`), `label` the positions in error messages (`3.`). Returns the modules with
+    /// their keys' prefixes and the output width.
+    fn seq<T: Float>(
+        &mut self,
+        specs: &[ModuleSpec],
+        mut width: usize,
+        path: &str,
+        label: &str,
+    ) -> std::result::Result<(Built<T>, usize), String> {
+        let mut out: Built<T> = Vec::new();
+        // The index in the Sequential: `res(...)*K` takes K entries.
+        let mut index = 0;
+        let mut i = 0;
+        while i < specs.len() {
+            let m = &specs[i];
+            let name = format!("module {label}{} `{m}`", i + 1);
+            let (count, fused) = match (m, specs.get(i + 1)) {
+                // An activation right after a linear layer is fused into it.
+                (ModuleSpec::Linear(_), Some(ModuleSpec::Act(a))) => (1, Some(*a)),
+                (ModuleSpec::Res(r), _) => (r.repeat, None),
+                _ => (1, None),
+            };
+            for _ in 0..count {
+                self.path = format!("{path}{index}");
+                self.label = format!("{label}{}.", i + 1);
+                let module: Box<dyn Module<T>> = match (m, fused) {
+                    (ModuleSpec::Linear(l), Some(act)) => Box::new(self.linear::<T>(
+                        width,
+                        l.width.unwrap_or(self.opts.outputs),
+                        l.init.as_ref(),
+                        l.bias.as_ref(),
+                        act,
+                    )),
+                    _ => m
+                        .build::<T>(width, self)
+                        .map_err(|e| format!("{name}: {e}"))?,
+                };
+                width = module.out_width();
+                out.push((index.to_string(), module));
+                index += 1;
+            }
+            // A fused activation's entry holds no tensors.
+            let skip = usize::from(fused.is_some());
+            index += skip;
+            i += 1 + skip;
+        }
+        Ok((out, width))
+    }
+
+    /// One residual block of `body` at width `width` (the module being built), its body's keys
+    /// under `{path}.body.`. The error when the body does not keep the width.
+    pub fn block<T: Float>(
+        &mut self,
+        body: &[ModuleSpec],
+        width: usize,
+    ) -> std::result::Result<Res<T>, String> {
+        let (path, label) = (format!("{}.body.", self.path), self.label.clone());
+        let (modules, w) = self.seq::<T>(body, width, &path, &label)?;
+        if w != width {
+            return Err(format!(
+                "the body changes the width from {width} to {w} (a residual block must keep it)"
+            ));
+        }
+        Ok(Res::new(width, modules))
+    }
+
+    /// The next linear layer (number `self.linear + 1`) from `fan_in` to `fan_out`, followed by
+    /// `act`, its weight from stream (seed, l, weight) with `init` (else `--init`), its bias from
+    /// (seed, l, bias) with `bias` (else `--bias-init`; none under `--no-bias` or `bias=none`).
+    pub fn linear<T: Float>(
+        &mut self,
+        fan_in: usize,
+        fan_out: usize,
+        init: Option<&Init>,
+        bias: Option<&BiasSpec>,
+        act: Activation,
+    ) -> Dense<T> {
+        self.linear += 1;
+        let (l, seed) = (self.linear, self.opts.seed);
+        let ctx = |role| FillContext {
+            fans: Fans { fan_in, fan_out },
+            act,
+            role,
+        };
+        let mut w = vec![0.0; fan_in * fan_out];
+        init.unwrap_or(self.opts.weight_init).fill(
+            &mut w,
+            &ctx(Role::Weight),
+            &mut rng::stream(seed, Stream::Weight(l)),
+        );
+        let bias_init = match bias {
+            Some(BiasSpec::Off) => None,
+            Some(BiasSpec::Init(i)) => Some(i),
+            None => self.opts.bias_init,
+        };
+        let b = bias_init.map(|i| {
+            let mut b = vec![0.0; fan_out];
+            i.fill(
+                &mut b,
+                &ctx(Role::Bias),
+                &mut rng::stream(seed, Stream::Bias(l)),
+            );
+            b
+        });
+        Dense {
+            weight: Matrix::from_f64(&Matrix::from_vec(fan_out, fan_in, w)),
+            has_bias: b.is_some(),
+            bias: b.map_or_else(
+                || vec![T::ZERO; fan_out],
+                |b| b.iter().map(|&x| T::from_f64(x)).collect(),
+            ),
+            activation: act,
+            dropout: 0.0,
+        }
+    }
+
+    /// The starting values of the `width`-long tensor `key` of the module being built: from
+    /// `init`, else the constant `default`, drawn from the tensor's own stream
+    /// ([`Stream::tensor`] of its `state_dict` name).
+    pub fn draw(
+        &self,
+        key: &str,
+        width: usize,
+        init: Option<&Init>,
+        default: f64,
+        role: Role,
+    ) -> Vec<f64> {
+        let mut v = vec![default; width];
+        if let Some(init) = init {
+            let ctx = FillContext {
+                fans: Fans {
+                    fan_in: width,
+                    fan_out: width,
+                },
+                act: Activation::Identity,
+                role,
+            };
+            let name = format!("{}.{key}", self.path);
+            init.fill(
+                &mut v,
+                &ctx,
+                &mut rng::stream(self.opts.seed, Stream::tensor(&name)),
+            );
+        }
+        v
+    }
+}

@@ -1,0 +1,298 @@
+//! Networks built from `--net` specs: every module kind's backward against central differences
+//! in f64 (alone and inside blocks), the `state_dict` names, the random streams shared with plain
+//! MLPs, and bitwise-identical units staying identical through norms, gates and residual adds.
+
+use initscope::init::Init;
+use initscope::loss::{Loss, Targets};
+use initscope::nn::build::{build_net, BuildOptions};
+use initscope::nn::spec::NetSpec;
+use initscope::nn::{init_params, LayerInits, Net, Pass, Workspace};
+use initscope::optim::{OptimConfig, OptimKind, Optimizer};
+use initscope::rng::{self, Stream};
+use initscope::{Activation, Matrix};
+
+fn net(spec: &str, inputs: usize, outputs: usize, init: &Init, seed: u64) -> Net<f64> {
+    let spec = NetSpec::parse(spec).unwrap_or_else(|e| panic!("{e}"));
+    build_net(
+        &spec,
+        &BuildOptions {
+            inputs,
+            outputs,
+            weight_init: init,
+            bias_init: Some(&Init::Pytorch),
+            seed,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn random(rows: usize, cols: usize, seed: u64) -> Matrix<f64> {
+    let mut r = rng::stream(seed, Stream::Data);
+    Matrix::from_vec(
+        rows,
+        cols,
+        (0..rows * cols).map(|_| rng::normal(&mut r)).collect(),
+    )
+}
+
+/// MSE of `net` on (x, y) in a training pass whose dropout masks come from a fresh stream each
+/// time (so every evaluation sees the same masks); the gradients are left in `ws`.
+fn loss(net: &Net<f64>, ws: &mut Workspace<f64>, y: &Matrix<f64>, backward: bool) -> f64 {
+    let mut masks = rng::stream(9, Stream::Dropout);
+    if backward {
+        net.loss_and_grads(ws, Loss::Mse, Targets::Dense(y), Pass::Train(&mut masks))
+    } else {
+        let out = net.forward(ws, Pass::Train(&mut masks));
+        Loss::Mse.forward_backward(out, Targets::Dense(y), None)
+    }
+}
+
+/// Every entry of every tensor of `spec`'s network against central differences.
+fn check_gradients(spec: &str) {
+    let (batch, inputs, outputs) = (6, 4, 3);
+    let mut n = net(spec, inputs, outputs, &Init::Pytorch, 5);
+    let x = random(batch, inputs, 1);
+    let y = random(batch, outputs, 2);
+    let mut ws = Workspace::new(&n, batch);
+    ws.load_rows(&x, &(0..batch).collect::<Vec<_>>());
+    loss(&n, &mut ws, &y, true);
+    let grads = ws.grads.clone();
+    // As gradcheck: entries far below the network's gradient scale are rounding noise of the
+    // loss difference (a bias before a batchnorm has gradient exactly 0, numerically ~1e-10).
+    let floor = 1e-3
+        * grads
+            .iter()
+            .flat_map(|g| g.as_slice())
+            .fold(0.0f64, |m, g| m.max(g.abs()));
+    let h = 1e-6;
+    let infos = n.param_infos().to_vec();
+    assert!(!infos.is_empty(), "{spec}");
+    for (k, info) in infos.iter().enumerate() {
+        for i in 0..info.len() {
+            let orig = n.param_values(k)[i];
+            n.param_values_mut(k)[i] = orig + h;
+            let plus = loss(&n, &mut ws, &y, false);
+            n.param_values_mut(k)[i] = orig - h;
+            let minus = loss(&n, &mut ws, &y, false);
+            n.param_values_mut(k)[i] = orig;
+            let numeric = (plus - minus) / (2.0 * h);
+            let g = grads[k].as_slice()[i];
+            let err = (g - numeric).abs() / g.abs().max(numeric.abs()).max(floor);
+            assert!(
+                err < 1e-5,
+                "{spec}: {}[{i}]: backprop {g} vs numeric {numeric}",
+                info.name
+            );
+        }
+    }
+}
+
+#[test]
+fn every_module_kind_matches_central_differences_alone_and_in_blocks() {
+    for spec in [
+        "linear(5) tanh linear",
+        "linear(5) gate(0.7) linear",
+        "linear(5) shift(0.3) tanh linear",
+        "linear(5) sigmoid dropout(0.4) linear",
+        "linear(5) res(linear(5) tanh linear(5)) linear",
+        "linear(5) res(tanh linear(5) gate(0.5))*2 relu linear",
+        "linear(5) res(res(linear(5) tanh)*2 shift(0.1)) linear",
+        "linear(5, bias=none) tanh res(linear(5, init=[normal:0,0.5]) elu linear(5, bias=none)) linear",
+        "linear(5) layernorm linear",
+        "linear(5) layernorm(affine=false, eps=1e-3) tanh linear",
+        "linear(5) rmsnorm tanh linear",
+        "linear(5) rmsnorm(eps=1e-2, gamma=[uniform:0.5,1.5]) linear",
+        "linear(5) batchnorm tanh linear",
+        "linear(5) batchnorm(gamma=[normal:1,0.1], beta=[normal:0,0.1]) sigmoid linear",
+        "linear(5) res(layernorm linear(5) tanh linear(5) gate(0.3))*2 batchnorm(momentum=0.2) rmsnorm(eps=1e-3) linear",
+        "linear(5) res(batchnorm tanh linear(5) rmsnorm)*2 dropout(0.2) res(tanh linear(5) layernorm shift(0.5)) linear",
+    ] {
+        check_gradients(spec);
+    }
+}
+
+#[test]
+fn tensors_are_named_like_the_pytorch_model_the_spec_describes() {
+    let n = net(
+        "linear(6) relu res(linear(6) relu linear(6) gate(0))*2 linear",
+        3,
+        2,
+        &Init::Pytorch,
+        0,
+    );
+    let names: Vec<&str> = n.param_infos().iter().map(|p| p.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "0.weight",
+            "0.bias",
+            "2.body.0.weight",
+            "2.body.0.bias",
+            "2.body.2.weight",
+            "2.body.2.bias",
+            "2.body.3.alpha",
+            "3.body.0.weight",
+            "3.body.0.bias",
+            "3.body.2.weight",
+            "3.body.2.bias",
+            "3.body.3.alpha",
+            "4.weight",
+            "4.bias",
+        ]
+    );
+    // Linear layers are numbered in forward order, inside blocks too.
+    let layers: Vec<Option<usize>> = n.param_infos().iter().map(|p| p.layer).collect();
+    assert_eq!(
+        layers,
+        [
+            Some(1),
+            Some(1),
+            Some(2),
+            Some(2),
+            Some(3),
+            Some(3),
+            None,
+            Some(4),
+            Some(4),
+            Some(5),
+            Some(5),
+            None,
+            Some(6),
+            Some(6)
+        ]
+    );
+    assert_eq!(n.num_layers(), 6);
+    assert_eq!(n.layer(2).fan_in(), 6);
+    assert_eq!(n.param_values(6), &[0.0]);
+}
+
+#[test]
+fn a_spec_written_like_an_arch_net_draws_the_same_weights_and_trains_the_same_bits() {
+    let init = Init::parse("--init", "xavier_uniform").unwrap();
+    let spec = net("linear(7) tanh linear(5) tanh linear", 4, 3, &init, 11);
+    let dims = [4, 7, 5, 3];
+    let inits = vec![
+        LayerInits {
+            weight: init.clone(),
+            bias: Init::Pytorch
+        };
+        3
+    ];
+    let plain = Net::<f64>::from_params(
+        &init_params(&dims, &inits, true, 11, Activation::Tanh),
+        Activation::Tanh,
+    );
+    assert_eq!(spec.params(), plain.params());
+    assert_eq!(spec.param_infos(), plain.param_infos());
+    // And the same steps give the same bits.
+    let (x, y) = (random(8, 4, 3), random(8, 3, 4));
+    let mut out = Vec::new();
+    for mut n in [spec, plain] {
+        let mut ws = Workspace::new(&n, 8);
+        ws.load_rows(&x, &(0..8).collect::<Vec<_>>());
+        let mut opt = Optimizer::new(OptimConfig::new(OptimKind::Adam), &n);
+        for _ in 0..5 {
+            n.loss_and_grads(&mut ws, Loss::Mse, Targets::Dense(&y), Pass::Eval);
+            opt.step(&mut n, &ws.grads, 0.01);
+        }
+        out.push(n.params());
+    }
+    assert_eq!(out[0], out[1]);
+}
+
+#[test]
+fn a_body_that_changes_the_width_is_refused_naming_the_block() {
+    let spec = NetSpec::parse("linear(8) res(linear(8) relu linear(4)) linear").unwrap();
+    let e = build_net::<f64>(
+        &spec,
+        &BuildOptions {
+            inputs: 2,
+            outputs: 1,
+            weight_init: &Init::Pytorch,
+            bias_init: None,
+            seed: 0,
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("module 2 `res(linear(8) relu linear(4))`"),
+        "{e}"
+    );
+    assert!(e.contains("from 8 to 4"), "{e}");
+    assert!(!e.contains('\n'), "{e}");
+}
+
+#[test]
+fn identical_units_stay_bitwise_identical_through_norms_gates_shifts_and_residual_adds() {
+    // Every hidden linear starts constant, so every hidden unit is a copy of the others; norms
+    // (with gains and biases equal across units), gates, shifts and skips act on all units alike,
+    // so the copies stay bitwise equal under training.
+    let init = Init::Constant { value: 0.1 };
+    let mut n = net(
+        "linear(6, bias=[constant:0.05]) tanh res(layernorm linear(6, bias=[constant:0.02]) tanh linear(6, bias=[constant:0.0]) gate(0.5))*2 \
+         batchnorm shift(0.1) rmsnorm res(tanh linear(6, bias=[constant:0.01]) batchnorm) linear",
+        3,
+        2,
+        &init,
+        0,
+    );
+    let (x, y) = (random(10, 3, 5), random(10, 2, 6));
+    let mut ws = Workspace::new(&n, 10);
+    ws.load_rows(&x, &(0..10).collect::<Vec<_>>());
+    let mut opt = Optimizer::new(OptimConfig::new(OptimKind::Momentum), &n);
+    let mut masks = rng::stream(0, Stream::Dropout);
+    for _ in 0..20 {
+        n.loss_and_grads(
+            &mut ws,
+            Loss::Mse,
+            Targets::Dense(&y),
+            Pass::Train(&mut masks),
+        );
+        n.update_buffers(&ws);
+        opt.step(&mut n, &ws.grads, 0.05);
+    }
+    for b in n.buffers() {
+        assert!(b.values.iter().all(|&v| v == b.values[0]), "{}", b.key);
+    }
+    for (info, v) in n.values() {
+        if info.layer.is_none() {
+            assert!(v.iter().all(|&x| x == v[0]), "{}: {v:?}", info.name);
+        }
+    }
+    for l in 0..n.num_layers() - 1 {
+        let w = &n.layer(l).weight;
+        for r in 1..w.rows() {
+            assert_eq!(w.row(r), w.row(0), "layer {} row {r}", l + 1);
+        }
+        assert!(n.layer(l).bias.iter().all(|&b| b == n.layer(l).bias[0]));
+    }
+    // It trained: the first layer moved.
+    assert_ne!(n.layer(0).weight.get(0, 0), 0.1);
+}
+
+#[test]
+fn the_fused_sgd_step_matches_gradients_then_update_through_every_module() {
+    let spec = "linear(6) tanh res(linear(6) relu linear(6) gate(0.5))*2 shift(0.2) sigmoid linear";
+    let mut fused = net(spec, 3, 2, &Init::Pytorch, 4);
+    let mut plain = fused.clone();
+    let (x, y) = (random(7, 3, 8), random(7, 2, 9));
+    let mut ws_f = Workspace::new(&fused, 7);
+    let mut ws_p = Workspace::new(&plain, 7);
+    let idx: Vec<usize> = (0..7).collect();
+    ws_f.load_rows(&x, &idx);
+    ws_p.load_rows(&x, &idx);
+    let mut opt = Optimizer::new(OptimConfig::new(OptimKind::Sgd), &plain);
+    for _ in 0..3 {
+        let lf = fused.loss_and_sgd_step(&mut ws_f, Loss::Mse, Targets::Dense(&y), Pass::Eval, 0.1);
+        let lp = plain.loss_and_grads(&mut ws_p, Loss::Mse, Targets::Dense(&y), Pass::Eval);
+        opt.step(&mut plain, &ws_p.grads, 0.1);
+        assert!((lf - lp).abs() <= 1e-14 * lp.abs(), "{lf} vs {lp}");
+    }
+    for ((info, a), (_, b)) in fused.values().zip(plain.values()) {
+        for (a, b) in a.iter().zip(b) {
+            assert!((a - b).abs() <= 1e-14, "{}: {a} vs {b}", info.name);
+        }
+    }
+    assert_ne!(fused.params(), net(spec, 3, 2, &Init::Pytorch, 4).params());
+}
