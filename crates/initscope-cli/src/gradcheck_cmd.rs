@@ -49,7 +49,8 @@ pub fn run(a: GradcheckArgs) -> anyhow::Result<ExitCode> {
         max_per_tensor: a.max_per_tensor,
         ..GradcheckOptions::default()
     };
-    let report = gradcheck(&start.params, cfg.act, cfg.loss, &data.train, &opts);
+    let net = cfg.network::<f64>(&start.params);
+    let report = gradcheck(&net, cfg.loss, &data.train, &opts);
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -76,6 +77,18 @@ pub fn run(a: GradcheckArgs) -> anyhow::Result<ExitCode> {
                     .unwrap_or_else(|| "-".into()),
                 l.max_abs_grad,
                 if l.pass { "PASS" } else { "FAIL" }
+            );
+        }
+        for t in &report.others {
+            outln!(
+                "{:>5}  {:>8}  {:>14.3e}  {:>14}  {:>12.3e}  {}  ({})",
+                "-",
+                t.checked,
+                t.max_rel_err,
+                "-",
+                t.max_abs_grad,
+                if t.pass { "PASS" } else { "FAIL" },
+                t.name
             );
         }
         outln!(

@@ -18,6 +18,7 @@ mod explain_cmd;
 mod gradcheck_cmd;
 mod init_cmd;
 mod meanfield_cmd;
+mod net_cmd;
 mod progress;
 mod report_cmd;
 mod reproduce_cmd;
@@ -44,6 +45,8 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
     /// List, inspect and export datasets.
     Data(data_cmd::DataArgs),
+    /// Inspect a network spec (--net): every tensor, its initializer and the memory it takes.
+    Net(net_cmd::NetArgs),
     /// Explain the backward pass at step 0 with the actual numbers, then the verdict after K
     /// steps: dead gradients, symmetry, or full use of the width.
     ///
@@ -141,6 +144,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Explain(a) => explain_cmd::run(a),
         Command::Gradcheck(a) => gradcheck_cmd::run(a),
         Command::Init(a) => init_cmd::run(a),
+        Command::Net(a) => net_cmd::run(a),
         Command::Meanfield(a) => meanfield_cmd::run(a),
         Command::Sweep(a) => sweep_cmd::run_sweep(a),
         Command::Study(a) => report_cmd::run_study(a),

@@ -28,8 +28,11 @@ use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::loss::Loss;
 use crate::memory::{self, MemoryEstimate, MemoryLimit};
-use crate::nn::LayerInits;
+use crate::nn::build::{build_net, shape, BuildOptions, NetShape};
+use crate::nn::spec::NetSpec;
+use crate::nn::{LayerInits, Net, Params};
 use crate::optim::{OptimConfig, OptimKind, Schedule};
+use crate::scalar::Float;
 use crate::weights::WeightsFile;
 
 /// A batch size as written: a number or "full" (`--batch` on the command line is always a name).
@@ -61,6 +64,13 @@ pub struct RawConfig {
     /// Hidden widths, e.g. 16,16; "" or none for no hidden layer [default: 16,16].
     #[cfg_attr(feature = "clap", arg(long))]
     pub hidden: Option<String>,
+    /// The network as a sequence of modules instead of --arch/--hidden/--act/--dropout, e.g.
+    /// 'linear(64) relu res(layernorm linear(64) relu linear(64) gate(0))*2 linear' (the final
+    /// bare linear maps to the data's outputs); modules: linear(N, init=SPEC, bias=SPEC|none),
+    /// the --act names, dropout(p), layernorm, rmsnorm, batchnorm, res(MODULES)*K, gate(v),
+    /// shift(v). See the README's "Network specs".
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SPEC"))]
+    pub net: Option<String>,
     /// Hidden activation: identity, tanh, sigmoid, relu, leaky_relu[:slope], elu[:alpha], selu,
     /// gelu, softplus, silu, softsign [default: tanh].
     #[allow(rustdoc::broken_intra_doc_links)] // `[:slope]` is --help text, not a link
@@ -281,8 +291,13 @@ pub struct RunConfig {
     pub data: DataSpec,
     /// How the source becomes a dataset (label column, hold-outs, standardization).
     pub data_options: DataOptions,
-    /// Layer widths, input first and output last (so L = arch.len() - 1 dense layers).
+    /// Layer widths, input first and output last (so L = arch.len() - 1 dense layers). With
+    /// `net`, the linear layers' widths in forward order (every other module keeps the width).
     pub arch: Vec<usize>,
+    /// The network as a sequence of modules (`--net`); `None` for a plain MLP (`arch` and
+    /// `act`), left out of the canonical JSON then so plain run ids are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<NetSpec>,
     pub act: Activation,
     pub init: Init,
     pub bias_init: Init,
@@ -335,11 +350,44 @@ impl RunConfig {
         self.arch.len() - 1
     }
 
-    /// The initializers of each layer, overrides applied.
+    /// The network this config trains, in precision `T`, starting from `params` (drawn by
+    /// [`crate::train::initial_params`] or a previous run): a plain MLP, or the `--net` spec
+    /// built and set to `params`.
+    pub fn network<T: Float>(&self, params: &Params) -> Net<T> {
+        match &self.net {
+            None => Net::plain(params, self.act, self.dropout),
+            Some(spec) => {
+                let mut net = build_net::<T>(spec, &self.build_options()).expect("validated net");
+                net.set_values(params);
+                net
+            }
+        }
+    }
+
+    /// What a `--net` spec leaves to this config: the data's widths, the initializers, seed.
+    pub fn build_options(&self) -> BuildOptions {
+        BuildOptions {
+            inputs: self.arch[0],
+            outputs: *self.arch.last().expect("validated arch"),
+            init: self.init.clone(),
+            bias_init: self.bias.then(|| self.bias_init.clone()),
+            layer_init: self.layer_init.clone(),
+            layer_bias_init: self.layer_bias_init.clone(),
+            seed: self.seed,
+        }
+    }
+
+    /// The initializers of each linear layer, overrides applied (with `--net`, a linear's own
+    /// `init=` first).
     pub fn layer_inits(&self) -> Vec<LayerInits> {
+        let own = self.net_shape().map(|s| s.inits).unwrap_or_default();
         (1..=self.num_layers())
             .map(|l| LayerInits {
-                weight: self.layer_init.get(&l).unwrap_or(&self.init).clone(),
+                weight: own
+                    .get(l - 1)
+                    .cloned()
+                    .flatten()
+                    .unwrap_or_else(|| self.layer_init.get(&l).unwrap_or(&self.init).clone()),
                 bias: self
                     .layer_bias_init
                     .get(&l)
@@ -380,15 +428,24 @@ impl RunConfig {
     /// The run in one line for headers: `DATA | arch 2-16-16-2 | act tanh | init INIT | sgd lr
     /// 0.1` (commands append what they add, such as the precision and the steps).
     pub fn headline(&self) -> String {
+        let model = match &self.net {
+            Some(net) => format!("net {net}"),
+            None => format!("arch {} | act {}", self.arch_text(), self.act),
+        };
         format!(
-            "{} | arch {} | act {} | init {} | {} lr {}",
+            "{} | {model} | init {} | {} lr {}",
             self.data,
-            self.arch_text(),
-            self.act,
             self.init_text(),
             self.optim.kind,
             self.optim.lr
         )
+    }
+
+    /// The shape of the `--net` network, when there is one (checked by [`validate`]).
+    pub fn net_shape(&self) -> Option<NetShape> {
+        let net = self.net.as_ref()?;
+        let (i, o) = (self.arch[0], *self.arch.last().expect("validated arch"));
+        Some(shape(net, i, o).expect("validated net"))
     }
 
     /// `2-16-16-2`.
@@ -397,13 +454,24 @@ impl RunConfig {
     }
 
     /// Number of trainable parameters, sum over layers of fan_in fan_out (+ fan_out with
-    /// biases); saturating, so an absurd architecture cannot wrap.
+    /// biases); saturating, so an absurd architecture cannot wrap. With `--net`, a bound: every
+    /// linear layer with its bias, and 4 entries per unit of every other module (a norm's gain
+    /// and bias, batchnorm's running statistics).
     pub fn num_params(&self) -> u64 {
-        self.arch.windows(2).fold(0u64, |acc, w| {
+        let linear = self.arch.windows(2).fold(0u64, |acc, w| {
             let (i, o) = (w[0] as u64, w[1] as u64);
-            acc.saturating_add(i.saturating_mul(o))
-                .saturating_add(if self.bias { o } else { 0 })
-        })
+            acc.saturating_add(i.saturating_mul(o)).saturating_add(
+                if self.bias || self.net.is_some() {
+                    o
+                } else {
+                    0
+                },
+            )
+        });
+        match self.net_shape() {
+            Some(s) => linear.saturating_add(s.widths.saturating_mul(4)),
+            None => linear,
+        }
     }
 
     /// What training this config on `data` takes (see [`crate::memory`] for the parts): the data
@@ -424,10 +492,15 @@ impl RunConfig {
         let rows = data.train.len() + data.test.len() + data.val.as_ref().map_or(0, |v| v.len());
         let (input, output) = (self.arch[0] as u64, *self.arch.last().unwrap() as u64);
         let capacity = self.batch_size(data.train.len()).max(1024.min(rows)) as u64;
-        let widths = self
-            .arch
-            .iter()
-            .fold(0u64, |acc, &w| acc.saturating_add(w as u64));
+        // One row of activations: every layer's width, or with --net every module's (a module
+        // keeps a few matrices of its width: the factor 4 below covers them).
+        let widths = match self.net_shape() {
+            Some(s) => s.widths.saturating_add(input),
+            None => self
+                .arch
+                .iter()
+                .fold(0u64, |acc, &w| acc.saturating_add(w as u64)),
+        };
         // Features stored in the run's precision are borrowed for training; others are copied.
         let stored = match data.train.x {
             Features::F32(_) => 4,
@@ -692,6 +765,45 @@ fn parse_layer_map(field: &str, items: &[String], layers: usize) -> Result<BTree
         }
     }
     Ok(map)
+}
+
+/// Refuses a batchnorm network whose training batches can hold a single row (the batch
+/// variance of one row is 0 and torch refuses it: "Expected more than 1 value per channel when
+/// training"), naming which batch and suggesting a size.
+fn check_batchnorm_batches(spec: &NetSpec, n: usize, batch_size: usize) -> Result<()> {
+    let last = n % batch_size;
+    let problem = if batch_size == 1 {
+        "every training batch has 1 row".to_string()
+    } else if last == 1 {
+        format!(
+            "the last batch of each epoch has 1 row ({n} training rows in batches of {batch_size})"
+        )
+    } else {
+        return Ok(());
+    };
+    let suggest = (2..=n.max(2))
+        .filter(|&b| n % b != 1)
+        .min_by_key(|&b| b.abs_diff(batch_size))
+        .unwrap_or(n);
+    Err(Error::spec(
+        "--net",
+        &spec.canonical(),
+        format!(
+            "batchnorm normalises over the batch, and {problem}; use --batch {suggest} (or full)"
+        ),
+    ))
+}
+
+/// What to do instead of `flag` with `--net`.
+fn net_instead(flag: &str) -> &'static str {
+    match flag {
+        "--arch" | "--hidden" => {
+            "the spec gives the widths (linear(N) modules); drop one of the two"
+        }
+        "--act" => "write activations as modules in the spec (linear(64) relu ...); drop --act",
+        "--dropout" => "write dropout(p) modules in the spec; drop --dropout",
+        _ => "--init-from reads plain MLPs (--arch) only so far; drop one of the two",
+    }
 }
 
 /// Refuses initializers that need a matrix (orthogonal, identity, sparse, ZerO, LSUV) as biases.
@@ -980,7 +1092,28 @@ pub fn validate_cached(
         .as_deref()
         .map(|p| WeightsFile::read(Path::new(p)))
         .transpose()?;
+    let net = match raw.net.as_deref() {
+        None => None,
+        Some(text) => {
+            let given = [
+                ("--arch", raw.arch.is_some()),
+                ("--hidden", raw.hidden.is_some()),
+                ("--act", raw.act.is_some()),
+                ("--dropout", raw.dropout.is_some()),
+                ("--init-from", raw.init_from.is_some()),
+            ];
+            if let Some((flag, _)) = given.into_iter().find(|(_, set)| *set) {
+                return Err(Error::config(
+                    "--net",
+                    format!("{flag} cannot be used with --net: {}", net_instead(flag)),
+                ));
+            }
+            let spec = NetSpec::parse(text)?;
+            Some((shape(&spec, input, output)?, spec))
+        }
+    };
     let arch = match (&raw.arch, &raw.hidden) {
+        _ if net.is_some() => net.as_ref().map(|(s, _)| s.dims.clone()).expect("checked"),
         (Some(_), Some(_)) => {
             return Err(Error::config(
                 "--arch",
@@ -1237,10 +1370,16 @@ pub fn validate_cached(
             None => (steps / 20).max(1),
         },
     };
+    if let Some((shape, spec)) = &net {
+        if shape.kinds.contains(&"batchnorm") {
+            check_batchnorm_batches(spec, n, batch_size)?;
+        }
+    }
     let config = RunConfig {
         data: data_spec,
         data_options,
         arch,
+        net: net.map(|(_, spec)| spec),
         act,
         init,
         bias_init,

@@ -18,7 +18,7 @@ use crate::data::Dataset;
 use crate::diagnostics::symmetry::{equitable_partition, quotient};
 use crate::error::Result;
 use crate::matrix::{matmul_nn, Matrix};
-use crate::nn::{self, Net, Params, Pass, Workspace};
+use crate::nn::{self, Params, Pass, Workspace};
 use crate::records::verdict::Verdict;
 use crate::records::RunOutput;
 use crate::rng::{self, Stream};
@@ -99,7 +99,7 @@ pub fn derive(cfg: &RunConfig, data: &Dataset, params: &Params) -> Derivation {
     let outputs = *cfg.arch.last().expect("validated arch");
     let train = Prepared::<f64>::new(&data.train, cfg.loss, outputs);
     let idx = first_batch(cfg, train.len());
-    let net = Net::<f64>::from_params(params, cfg.act);
+    let net = cfg.network::<f64>(params);
     let mut ws = Workspace::<f64>::new(&net, idx.len());
     let mut bt = BatchTargets::<f64>::new(idx.len(), outputs);
     ws.load_rows(&train.x, &idx);
@@ -473,6 +473,17 @@ pub struct Explanation {
 /// when the starting parameters cannot be made (an `--init-from` file that does not fit).
 pub fn explain(cfg: &RunConfig, data: &Dataset) -> Result<Explanation> {
     let start = initial_params(cfg, data)?;
+    if cfg
+        .network::<f64>(&start.params)
+        .modules()
+        .iter()
+        .any(|m| m.kind() != "linear")
+    {
+        return Err(crate::error::Error::config(
+            "--net",
+            "explain derives step 0 through chains of linear layers, each followed by at most one activation (--hidden, --arch, or such a --net) only so far; train --net records each linear layer's wake step and gradient state",
+        ));
+    }
     let derivation = derive(cfg, data, &start.params);
     let run = train_from(cfg, data, start, &mut |_| {});
     let tol = cfg.symmetry_tolerance();
@@ -519,8 +530,8 @@ pub fn verdict_rows(v: &Verdict) -> Vec<[String; 10]> {
                 } else {
                     "no".into()
                 },
-                format!("{} -> {}", l.width_init, l.width_end),
-                format!("{} -> {}", l.width_init_tol, l.width_end_tol),
+                widths_text(l.width_init, l.width_end),
+                widths_text(l.width_init_tol, l.width_end_tol),
                 l.grad_state.map_or("-", |g| g.name()).to_string(),
                 l.grad_w_norm_end
                     .map_or_else(|| "-".into(), |n| format!("{n:.3e}")),
@@ -642,5 +653,13 @@ impl Explanation {
             }
         }
         lines.join("\n")
+    }
+}
+
+/// `a -> b`, or `-` when the widths were not computed.
+fn widths_text(a: Option<usize>, b: Option<usize>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) => format!("{a} -> {b}"),
+        _ => "-".into(),
     }
 }

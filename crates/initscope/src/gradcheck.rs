@@ -15,11 +15,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::activation::Activation;
 use crate::batch::{BatchTargets, Prepared};
 use crate::data::Split;
 use crate::loss::Loss;
-use crate::nn::{Net, ParamKind, Params, Pass, Workspace};
+use crate::nn::{Net, ParamKind, Pass, Workspace};
+use crate::rng::{self, Stream};
 
 /// Knobs of a gradient check.
 #[derive(Clone, Debug, PartialEq)]
@@ -85,24 +85,26 @@ pub struct TensorCheck {
     pub pass: bool,
 }
 
-/// Checks backprop of the network `params` with hidden activation `act` and `loss` on `data`.
+/// Checks backprop of `net` with `loss` on `data`, in training mode (batch statistics; dropout
+/// masks drawn from the same stream for every evaluation, so the loss is a fixed function of the
+/// parameters).
 pub fn gradcheck(
-    params: &Params,
-    act: Activation,
+    net: &Net<f64>,
     loss: Loss,
     data: &Split,
     opts: &GradcheckOptions,
 ) -> GradcheckReport {
-    let outputs = params.last().expect("at least one layer").weight.rows();
+    let outputs = *net.dims().last().expect("at least one module");
     let full = Prepared::<f64>::new(data, loss, outputs);
     let rows = full.len().min(opts.max_rows.max(1));
     let idx: Vec<usize> = (0..rows).collect();
-    let mut net = Net::<f64>::from_params(params, act);
+    let mut net = net.clone();
     let mut ws = Workspace::<f64>::new(&net, rows);
+    let masks = || rng::stream(0, Stream::Dropout);
     let mut bt = BatchTargets::<f64>::new(rows, outputs);
     ws.load_rows(&full.x, &idx);
     bt.load(&full, &idx);
-    let value = net.loss_and_grads(&mut ws, loss, bt.targets(loss), Pass::Eval);
+    let value = net.loss_and_grads(&mut ws, loss, bt.targets(loss), Pass::Train(&mut masks()));
     let grads = ws.grads.clone();
     let max_grad = grads
         .iter()
@@ -111,7 +113,7 @@ pub fn gradcheck(
     let floor = (opts.floor_rel * max_grad).max(f64::MIN_POSITIVE);
 
     let eval = |net: &Net<f64>, ws: &mut Workspace<f64>| {
-        let logits = net.forward(ws, Pass::Eval);
+        let logits = net.forward(ws, Pass::Train(&mut masks()));
         loss.forward_backward(logits, bt.targets(loss), None)
     };
     // Every parameter tensor (Net::param_infos, state_dict order): the worst relative error, the

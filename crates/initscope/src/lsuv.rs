@@ -9,9 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::json::f64_or_null;
 
-use crate::activation::Activation;
 use crate::matrix::{variance, Matrix};
-use crate::nn::{Net, Params, Pass, Workspace};
+use crate::nn::{Net, Pass, Workspace};
 
 /// What LSUV did to one layer (1-based).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,16 +25,11 @@ pub struct LsuvLayer {
     pub converged: bool,
 }
 
-/// Applies LSUV to the layers with `Some((tol, max_iter))` in `which` (index l-1), on the batch
-/// `x` (rows of inputs). Returns one report per LSUV layer.
-pub fn lsuv(
-    params: &mut Params,
-    act: Activation,
-    x: &Matrix<f64>,
-    which: &[Option<(f64, usize)>],
-) -> Vec<LsuvLayer> {
-    let mut net = Net::<f64>::from_params(params, act);
-    let mut ws = Workspace::<f64>::new(&net, x.rows());
+/// Applies LSUV to the linear layers of `net` with `Some((tol, max_iter))` in `which` (index
+/// l-1), on the batch `x` (rows of inputs), in evaluation mode. Returns one report per LSUV
+/// layer.
+pub fn lsuv(net: &mut Net<f64>, x: &Matrix<f64>, which: &[Option<(f64, usize)>]) -> Vec<LsuvLayer> {
+    let mut ws = Workspace::<f64>::new(net, x.rows());
     let idx: Vec<usize> = (0..x.rows()).collect();
     ws.load_rows(x, &idx);
     let mut reports = Vec::new();
@@ -65,9 +59,6 @@ pub fn lsuv(
             variance: var,
             converged: (var - 1.0).abs() < tol,
         });
-    }
-    for (p, layer) in params.iter_mut().zip(net.layers()) {
-        p.weight = layer.weight.clone();
     }
     reports
 }

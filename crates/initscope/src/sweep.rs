@@ -809,10 +809,10 @@ pub fn merge(dir: &Path) -> Result<(PathBuf, Vec<SweepEntry>)> {
                 l.layer.to_string(),
                 l.fan_out.to_string(),
                 l.wake_step.map(|w| w.to_string()).unwrap_or_default(),
-                l.width_init.to_string(),
-                l.width_end.to_string(),
-                l.width_init_tol.to_string(),
-                l.width_end_tol.to_string(),
+                opt_count(l.width_init),
+                opt_count(l.width_end),
+                opt_count(l.width_init_tol),
+                opt_count(l.width_end_tol),
                 l.grad_state
                     .map(|g| g.name().to_string())
                     .unwrap_or_default(),
@@ -895,6 +895,11 @@ pub fn array_indices(missing: &[SweepEntry], shards: usize) -> String {
         .map(|i| i.to_string())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// A count, or empty when it was not computed.
+fn opt_count(x: Option<usize>) -> String {
+    x.map(|x| x.to_string()).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -102,13 +102,7 @@ fn module_steps_allocate<T: Float>() -> usize {
     .unwrap();
     let mut net: Net<T> = build_net(
         &spec,
-        &BuildOptions {
-            inputs: 5,
-            outputs: 3,
-            weight_init: &Init::Pytorch,
-            bias_init: Some(&Init::Pytorch),
-            seed: 0,
-        },
+        &BuildOptions::new(5, 3, Init::Pytorch, Some(Init::Pytorch), 0),
     )
     .unwrap();
     let (bs, n) = (16, 40);

@@ -255,6 +255,10 @@ impl<T: Float> FlowRecorder<T> {
                 value: numerical_rank(&singular_values(&p.weight), r, c, eps) as f64,
             });
         }
+        if !params.is_plain() {
+            // Effective widths are computed for chains of linear layers only (see the verdict).
+            return;
+        }
         let (exact, tol) = (
             exact_partition(&params).widths(),
             equitable_partition(&params, self.tol).widths(),

@@ -171,7 +171,8 @@ pub struct VerdictInputs<'a> {
     /// The starting parameters as the run held them (rounded to its precision).
     pub initial: &'a Params,
     pub last: &'a Params,
-    pub act: Activation,
+    /// Each linear layer's activation (the output layer's is the identity).
+    pub activations: Vec<Activation>,
     pub wake: &'a [Option<usize>],
     /// Per layer, zero | vanishing | alive.
     pub grad_states: &'a [GradState],
@@ -244,18 +245,24 @@ fn gradient_phrase(layers: &[LayerVerdict]) -> Option<String> {
 pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
     let layers_n = v.initial.len();
     let hidden = layers_n - 1;
-    let (exact0, exact1) = (
-        exact_partition(v.initial).widths(),
-        exact_partition(v.last).widths(),
-    );
-    let (tol0, tol1) = (
-        equitable_partition(v.initial, v.tol).widths(),
-        equitable_partition(v.last, v.tol).widths(),
-    );
+    // The partitions of a chain of linear layers; a network of other modules (norms, blocks)
+    // couples units beyond that chain, so its widths are not computed.
+    let assessed = v.initial.is_plain();
+    let widths = |p: &Params, exact: bool| {
+        assessed.then(|| match exact {
+            true => exact_partition(p).widths(),
+            false => equitable_partition(p, v.tol).widths(),
+        })
+    };
+    let (exact0, exact1) = (widths(v.initial, true), widths(v.last, true));
+    let (tol0, tol1) = (widths(v.initial, false), widths(v.last, false));
     let layers: Vec<LayerVerdict> = (0..layers_n)
         .map(|i| {
             let (fan_out, fan_in) = v.initial[i].weight.shape();
-            let w = |ws: &[usize]| if i < hidden { ws[i] } else { fan_out };
+            let w = |ws: &Option<Vec<usize>>| {
+                ws.as_ref()
+                    .map(|ws| if i < hidden { ws[i] } else { fan_out })
+            };
             let (gw, gb) = v
                 .grad_norms_step0
                 .get(i)
@@ -265,11 +272,7 @@ pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
                 layer: i + 1,
                 fan_in,
                 fan_out,
-                activation: if i < hidden {
-                    v.act.spec()
-                } else {
-                    "identity".into()
-                },
+                activation: v.activations[i].spec(),
                 grad_w_norm_step0: gw,
                 grad_b_norm_step0: gb,
                 wake_step: v.wake.get(i).copied().flatten(),
@@ -296,9 +299,14 @@ pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
         VerdictKind::Dead
     } else if deadlocked {
         VerdictKind::Deadlock
-    } else if hidden > 0 && hidden_layers.iter().all(|l| l.width_end_tol == 1) {
+    } else if !assessed {
+        VerdictKind::Unassessed
+    } else if hidden > 0 && hidden_layers.iter().all(|l| l.width_end_tol == Some(1)) {
         VerdictKind::Symmetric
-    } else if hidden_layers.iter().any(|l| l.width_end_tol < l.fan_out) {
+    } else if hidden_layers
+        .iter()
+        .any(|l| l.width_end_tol.is_some_and(|w| w < l.fan_out))
+    {
         VerdictKind::Partial
     } else {
         VerdictKind::Full
@@ -307,6 +315,7 @@ pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
     let symmetry_broken = hidden_layers
         .iter()
         .any(|l| l.width_end_tol > l.width_init_tol);
+    let width_text = |w: Option<usize>| w.map_or("?".to_string(), |w| w.to_string());
 
     let losses = format!(
         "The training loss went from {:.6} to {:.6}; the best constant predictor scores {:.6}.",
@@ -321,7 +330,7 @@ pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
         .collect();
     let widths = hidden_layers
         .iter()
-        .map(|l| format!("{}/{}", l.width_end_tol, l.fan_out))
+        .map(|l| format!("{}/{}", width_text(l.width_end_tol), l.fan_out))
         .collect::<Vec<_>>()
         .join(", ");
     let grads = gradient_phrase(&layers);
@@ -370,6 +379,9 @@ pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
             } else {
                 format!("every hidden layer ends with all its units distinct ({widths})")
             }
+        }
+        VerdictKind::Unassessed => {
+            "the network has modules beyond a chain of linear layers (residual blocks, norms, gates or shifts), whose symmetry classes initscope does not compute yet, so its effective widths are not assessed".to_string()
         }
     };
     let grads_clause = match (&grads, grads_said) {

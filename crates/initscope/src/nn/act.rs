@@ -11,6 +11,7 @@
 use super::build::Builder;
 use super::module::{Cache, Module, Pass, TensorDecl};
 use super::spec::{Form, KindSpec, Parts, Syntax};
+use super::torch::Torch;
 use crate::activation::{Activation, ACTIVATION_NAMES};
 use crate::matrix::Matrix;
 use crate::scalar::Float;
@@ -22,6 +23,8 @@ impl KindSpec for Activation {
         positional: 0,
         form: Form::Act,
     };
+
+    const KIND: &'static str = "activation";
 
     fn parse(p: &Parts<'_>) -> Result<Self, String> {
         Activation::parse("activation", &p.act_text()).map_err(|e| p.err(e))
@@ -45,6 +48,10 @@ impl KindSpec for Activation {
             width,
             activation: *self,
         }))
+    }
+
+    fn torch(&self, _width: usize, _t: &Torch) -> String {
+        self.torch_module()
     }
 }
 

@@ -44,7 +44,8 @@ use super::param::ParamKind;
 use super::spec::{
     push_init, push_number, Form, KindSpec, Parts, Syntax, BATCHNORM_MOMENTUM, NORM_EPS,
 };
-use crate::init::{Init, Role};
+use super::torch::Torch;
+use crate::init::Init;
 use crate::matrix::Matrix;
 use crate::scalar::Float;
 use crate::spec::fmt_f64;
@@ -366,9 +367,17 @@ impl KindSpec for BatchNormSpec {
         width: usize,
         b: &mut Builder<'_>,
     ) -> Result<Box<dyn Module<T>>, String> {
-        let gamma = b.draw("weight", width, self.gamma.as_ref(), 1.0, Role::Weight);
-        let beta = b.draw("bias", width, self.beta.as_ref(), 0.0, Role::Bias);
+        let gamma = b.draw("weight", width, self.gamma.as_ref(), 1.0);
+        let beta = b.draw("bias", width, self.beta.as_ref(), 0.0);
         Ok(Box::new(BatchNorm::<T>::new(width, self, &gamma, &beta)))
+    }
+
+    fn torch(&self, width: usize, _t: &Torch) -> String {
+        format!(
+            "nn.BatchNorm1d({width}, eps={}, momentum={})",
+            fmt_f64(self.eps),
+            fmt_f64(self.momentum)
+        )
     }
 }
 

@@ -10,8 +10,9 @@
 //! Initial values: linear layer l (1-based, forward order, inside blocks too) draws its weight
 //! from stream (seed, l, weight) and its bias from (seed, l, bias), as a plain MLP does, so a
 //! spec written like an `--arch` net draws the same weights; its initializer is the spec's
-//! `init=` (else the run's `--init`), its bias the spec's `bias=` (else `--bias-init`, none
-//! under `--no-bias`), and `gain=auto` sees the activation fused into it (identity otherwise).
+//! `init=`, else `--layer-init l=...`, else `--init`; its bias the spec's `bias=`, else
+//! `--layer-bias-init`, else `--bias-init` (none under `--no-bias`); `gain=auto` sees the
+//! activation fused into it (identity otherwise).
 //! Every other tensor draws from the stream keyed by its name ([`Stream::tensor`]): norm gains
 //! `gamma=` (default 1) and biases `beta=` (default 0); gates and shifts start at their value.
 
@@ -20,6 +21,8 @@ use super::module::Module;
 use super::net::Net;
 use super::res::Res;
 use super::spec::{ModuleSpec, NetSpec, NET_FIELD};
+use std::collections::BTreeMap;
+
 use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::init::{Fans, FillContext, Init, Role};
@@ -29,57 +32,177 @@ use crate::scalar::Float;
 
 /// What a spec leaves to the run.
 #[derive(Clone, Debug)]
-pub struct BuildOptions<'a> {
+pub struct BuildOptions {
     /// The data's input width.
     pub inputs: usize,
     /// The data's output width (a final bare `linear` maps to it).
     pub outputs: usize,
-    /// `--init`: linear weights without `init=`.
-    pub weight_init: &'a Init,
-    /// `--bias-init`: linear biases without `bias=`; `None` under `--no-bias`.
-    pub bias_init: Option<&'a Init>,
+    /// `--init`: linear weights without `init=` or a `--layer-init`.
+    pub init: Init,
+    /// `--bias-init`: linear biases without `bias=` or a `--layer-bias-init`; `None` under
+    /// `--no-bias`.
+    pub bias_init: Option<Init>,
+    /// `--layer-init`: linear layer l's weight initializer (l from 1, forward order).
+    pub layer_init: BTreeMap<usize, Init>,
+    /// `--layer-bias-init`.
+    pub layer_bias_init: BTreeMap<usize, Init>,
     pub seed: u64,
+}
+
+impl BuildOptions {
+    /// Every linear layer's weight from `init` and bias from `bias_init` (none: no biases).
+    pub fn new(
+        inputs: usize,
+        outputs: usize,
+        init: Init,
+        bias_init: Option<Init>,
+        seed: u64,
+    ) -> Self {
+        BuildOptions {
+            inputs,
+            outputs,
+            init,
+            bias_init,
+            layer_init: BTreeMap::new(),
+            layer_bias_init: BTreeMap::new(),
+            seed,
+        }
+    }
 }
 
 /// Builds `spec` in precision `T`. Errors name the module (`module 3.2 `linear(32)``) and what
 /// is wrong: a block whose body changes the width, a network whose output width is not the
 /// data's.
-pub fn build_net<T: Float>(spec: &NetSpec, opts: &BuildOptions<'_>) -> Result<Net<T>> {
+pub fn build_net<T: Float>(spec: &NetSpec, opts: &BuildOptions) -> Result<Net<T>> {
+    build_net_described(spec, opts).map(|(net, _)| net)
+}
+
+/// [`build_net`], and every tensor's initializer as a spec (`kaiming_uniform:a=2.236`,
+/// `constant:1`) by `state_dict` name: what `initscope net show` prints.
+pub fn build_net_described<T: Float>(
+    spec: &NetSpec,
+    opts: &BuildOptions,
+) -> Result<(Net<T>, BTreeMap<String, String>)> {
     let fail = |reason: String| Error::spec(NET_FIELD, &spec.canonical(), reason);
     let mut b = Builder {
         opts,
         linear: 0,
         path: String::new(),
         label: String::new(),
+        inits: BTreeMap::new(),
     };
     let (modules, width) = b
         .seq::<T>(&spec.modules, opts.inputs, "", "")
         .map_err(fail)?;
     if width != opts.outputs {
-        return Err(fail(format!(
-            "the network ends with width {width} but the data has {} output(s) (end with a bare `linear`)",
-            opts.outputs
-        )));
+        return Err(fail(end_width_reason(width, opts.outputs)));
     }
-    Ok(Net::new(modules))
+    Ok((Net::new(modules), b.inits))
+}
+
+/// A spec's shape, known before anything is built ([`shape`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetShape {
+    /// The linear layers' widths in forward order, input first: `[inputs, fan_out of linear 1,
+    /// ..., fan_out of linear L]` (every other kind keeps the width, so each linear reads the
+    /// previous one's output width).
+    pub dims: Vec<usize>,
+    /// The sum over every module (inside blocks too) of its output width: what a row of
+    /// activations costs, for memory estimates.
+    pub widths: u64,
+    /// Which kinds it holds (`linear`, `batchnorm`, ...; activations as `activation`).
+    pub kinds: Vec<&'static str>,
+    /// Each linear layer's own `init=`, in forward order.
+    pub inits: Vec<Option<Init>>,
+}
+
+/// The shape of `spec` on data with `inputs` and `outputs` columns. Checks what [`build_net`]
+/// checks, without building: every block keeps its width and the network ends at the data's
+/// output width.
+pub fn shape(spec: &NetSpec, inputs: usize, outputs: usize) -> Result<NetShape> {
+    fn walk(
+        specs: &[ModuleSpec],
+        mut width: usize,
+        outputs: usize,
+        label: &str,
+        out: &mut NetShape,
+    ) -> std::result::Result<usize, String> {
+        for (i, m) in specs.iter().enumerate() {
+            let kind = m.kind();
+            if !out.kinds.contains(&kind) {
+                out.kinds.push(kind);
+            }
+            match m {
+                ModuleSpec::Linear(l) => {
+                    width = l.width.unwrap_or(outputs);
+                    out.dims.push(width);
+                    out.inits.push(l.init.clone());
+                }
+                ModuleSpec::Res(r) => {
+                    for _ in 0..r.repeat {
+                        let w = walk(&r.body, width, outputs, &format!("{label}{}.", i + 1), out)?;
+                        if w != width {
+                            return Err(format!(
+                                "module {label}{} `{m}`: {}",
+                                i + 1,
+                                body_width_reason(width, w)
+                            ));
+                        }
+                    }
+                }
+                _ => {}
+            }
+            out.widths = out.widths.saturating_add(width as u64);
+        }
+        Ok(width)
+    }
+    let fail = |reason: String| Error::spec(NET_FIELD, &spec.canonical(), reason);
+    let mut out = NetShape {
+        dims: vec![inputs],
+        widths: 0,
+        kinds: Vec::new(),
+        inits: Vec::new(),
+    };
+    let width = walk(&spec.modules, inputs, outputs, "", &mut out).map_err(fail)?;
+    if width != outputs {
+        return Err(fail(end_width_reason(width, outputs)));
+    }
+    Ok(out)
+}
+
+fn body_width_reason(width: usize, got: usize) -> String {
+    format!("the body changes the width from {width} to {got} (a residual block must keep it)")
+}
+
+fn end_width_reason(width: usize, outputs: usize) -> String {
+    format!(
+        "the network ends with width {width} but the data has {outputs} output(s) (end with a bare `linear`)"
+    )
 }
 
 /// Builds the modules of a spec in order, numbering the linear layers and drawing every
 /// tensor's starting values; each kind's [`super::spec::KindSpec::build`] calls back into it.
 pub struct Builder<'a> {
-    opts: &'a BuildOptions<'a>,
+    opts: &'a BuildOptions,
     /// Linear layers built so far.
     linear: usize,
     /// The `state_dict` prefix of the module being built (`2.body.0`).
     path: String,
     /// Its position prefix for the modules of its body in error messages (`3.`).
     label: String,
+    /// Each tensor's initializer, by `state_dict` name.
+    inits: BTreeMap<String, String>,
 }
 
 /// Modules with their `state_dict` prefixes.
 type Built<T> = Vec<(String, Box<dyn Module<T>>)>;
 
 impl Builder<'_> {
+    /// Notes that tensor `key` of the module being built starts from `init` (a spec).
+    pub fn note(&mut self, key: &str, init: String) {
+        self.inits.insert(format!("{}.{key}", self.path), init);
+    }
+
     /// The data's output width.
     pub fn outputs(&self) -> usize {
         self.opts.outputs
@@ -145,9 +268,7 @@ impl Builder<'_> {
         let (path, label) = (format!("{}.body.", self.path), self.label.clone());
         let (modules, w) = self.seq::<T>(body, width, &path, &label)?;
         if w != width {
-            return Err(format!(
-                "the body changes the width from {width} to {w} (a residual block must keep it)"
-            ));
+            return Err(body_width_reason(width, w));
         }
         Ok(Res::new(width, modules))
     }
@@ -171,16 +292,27 @@ impl Builder<'_> {
             role,
         };
         let mut w = vec![0.0; fan_in * fan_out];
-        init.unwrap_or(self.opts.weight_init).fill(
+        let init = init
+            .or_else(|| self.opts.layer_init.get(&l))
+            .unwrap_or(&self.opts.init);
+        init.fill(
             &mut w,
             &ctx(Role::Weight),
             &mut rng::stream(seed, Stream::Weight(l)),
         );
+        self.note("weight", init.spec());
         let bias_init = match bias {
             Some(BiasSpec::Off) => None,
             Some(BiasSpec::Init(i)) => Some(i),
-            None => self.opts.bias_init,
+            None => self
+                .opts
+                .bias_init
+                .as_ref()
+                .map(|b| self.opts.layer_bias_init.get(&l).unwrap_or(b)),
         };
+        if let Some(i) = bias_init {
+            self.note("bias", i.spec());
+        }
         let b = bias_init.map(|i| {
             let mut b = vec![0.0; fan_out];
             i.fill(
@@ -202,18 +334,16 @@ impl Builder<'_> {
         }
     }
 
-    /// The starting values of the `width`-long tensor `key` of the module being built: from
-    /// `init`, else the constant `default`, drawn from the tensor's own stream
+    /// The starting values of the `width`-long tensor `key` of the module being built (a vector:
+    /// fans (width, width), drawn as a bias is): from `init`, else the constant `default`, drawn
+    /// from the tensor's own stream
     /// ([`Stream::tensor`] of its `state_dict` name).
-    pub fn draw(
-        &self,
-        key: &str,
-        width: usize,
-        init: Option<&Init>,
-        default: f64,
-        role: Role,
-    ) -> Vec<f64> {
+    pub fn draw(&mut self, key: &str, width: usize, init: Option<&Init>, default: f64) -> Vec<f64> {
         let mut v = vec![default; width];
+        self.note(
+            key,
+            init.map_or_else(|| Init::Constant { value: default }.spec(), Init::spec),
+        );
         if let Some(init) = init {
             let ctx = FillContext {
                 fans: Fans {
@@ -221,7 +351,8 @@ impl Builder<'_> {
                     fan_out: width,
                 },
                 act: Activation::Identity,
-                role,
+                // A vector of `width` entries, as a bias is.
+                role: Role::Bias,
             };
             let name = format!("{}.{key}", self.path);
             init.fill(

@@ -19,6 +19,7 @@ use super::build::Builder;
 use super::module::{Cache, Module, Pass, TensorDecl};
 use super::param::ParamKind;
 use super::spec::{init_value, push_init, Form, KindSpec, Parts, Syntax};
+use super::torch::Torch;
 use crate::activation::Activation;
 use crate::init::Init;
 use crate::matrix::{matmul_nn, matmul_nt, matmul_tn, matmul_tn_add_scaled, Matrix};
@@ -299,5 +300,18 @@ impl KindSpec for LinearSpec {
             self.bias.as_ref(),
             Activation::Identity,
         )))
+    }
+
+    fn torch(&self, width: usize, t: &Torch) -> String {
+        let bias = match &self.bias {
+            Some(BiasSpec::Off) => false,
+            Some(BiasSpec::Init(_)) => true,
+            None => t.bias,
+        };
+        let out = self.width.unwrap_or(t.outputs);
+        format!(
+            "nn.Linear({width}, {out}, bias={})",
+            if bias { "True" } else { "False" }
+        )
     }
 }

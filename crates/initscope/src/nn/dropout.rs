@@ -8,6 +8,7 @@
 use super::build::Builder;
 use super::module::{Cache, Module, Pass, TensorDecl};
 use super::spec::{Form, KindSpec, Parts, Syntax};
+use super::torch::Torch;
 use crate::matrix::Matrix;
 use crate::rng;
 use crate::scalar::Float;
@@ -43,6 +44,10 @@ impl KindSpec for DropoutSpec {
         _b: &mut Builder<'_>,
     ) -> Result<Box<dyn Module<T>>, String> {
         Ok(Box::new(Dropout { width, p: self.0 }))
+    }
+
+    fn torch(&self, _width: usize, _t: &Torch) -> String {
+        format!("nn.Dropout({})", fmt_f64(self.0))
     }
 }
 

@@ -10,6 +10,7 @@ use super::build::Builder;
 use super::module::{Cache, Module, Pass, TensorDecl};
 use super::param::ParamKind;
 use super::spec::{Form, KindSpec, Parts, Syntax};
+use super::torch::Torch;
 use crate::matrix::Matrix;
 use crate::scalar::Float;
 use crate::spec::fmt_f64;
@@ -37,9 +38,14 @@ impl KindSpec for GateSpec {
     fn build<T: Float>(
         &self,
         width: usize,
-        _b: &mut Builder<'_>,
+        b: &mut Builder<'_>,
     ) -> Result<Box<dyn Module<T>>, String> {
+        b.note("alpha", format!("constant:{}", fmt_f64(self.0)));
         Ok(Box::new(Gate::<T>::new(width, self.0)))
+    }
+
+    fn torch(&self, _width: usize, _t: &Torch) -> String {
+        format!("Gate({})", fmt_f64(self.0))
     }
 }
 

@@ -23,7 +23,8 @@ use super::build::Builder;
 use super::module::{Cache, Module, Pass, TensorDecl};
 use super::param::ParamKind;
 use super::spec::{push_init, push_number, Form, KindSpec, Parts, Syntax, NORM_EPS};
-use crate::init::{Init, Role};
+use super::torch::Torch;
+use crate::init::Init;
 use crate::matrix::Matrix;
 use crate::scalar::Float;
 
@@ -257,13 +258,21 @@ impl KindSpec for LayerNormSpec {
     ) -> Result<Box<dyn Module<T>>, String> {
         let (gamma, beta) = if self.affine {
             (
-                b.draw("weight", width, self.gamma.as_ref(), 1.0, Role::Weight),
-                b.draw("bias", width, self.beta.as_ref(), 0.0, Role::Bias),
+                b.draw("weight", width, self.gamma.as_ref(), 1.0),
+                b.draw("bias", width, self.beta.as_ref(), 0.0),
             )
         } else {
             (Vec::new(), Vec::new())
         };
         Ok(Box::new(LayerNorm::<T>::new(width, self, &gamma, &beta)))
+    }
+
+    fn torch(&self, width: usize, _t: &Torch) -> String {
+        format!(
+            "nn.LayerNorm({width}, eps={}, elementwise_affine={})",
+            crate::spec::fmt_f64(self.eps),
+            if self.affine { "True" } else { "False" }
+        )
     }
 }
 

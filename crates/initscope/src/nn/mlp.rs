@@ -22,16 +22,58 @@ pub struct LayerParams {
     pub bias: Option<Vec<f64>>, // (fan_out), None for --no-bias
 }
 
-/// All parameters of a network in f64 (the precision-free starting point and result), layer 1
-/// first. Indexing and slicing reach the layers (`params[0].weight`); [`Params::named`] walks the
-/// tensors by their `state_dict` keys and [`Params::get`] looks one up by key.
+/// All parameters of a network in f64 (the precision-free starting point and result). Indexing
+/// and slicing reach the linear layers, layer 1 first (`params[0].weight`); [`Params::named`]
+/// walks every tensor by its `state_dict` key and [`Params::get`] looks one up by key. A network
+/// built from a `--net` spec also carries its table of tensors, the values of the tensors
+/// outside linear layers (norm gains, gates, ...) and its buffers.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Params(Vec<LayerParams>);
+pub struct Params(Vec<LayerParams>, Option<Box<Modules>>);
+
+/// What a network of modules holds beyond its linear layers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Modules {
+    /// Every tensor, in `state_dict` order.
+    pub infos: Vec<super::ParamInfo>,
+    /// The values of the tensors outside linear layers, in that order.
+    pub others: Vec<Vec<f64>>,
+    /// The buffers (batchnorm's running statistics), named.
+    pub buffers: Vec<super::Buffer>,
+}
 
 impl Params {
-    /// The tensors in `state_dict` order with their identities ([`super::named_params`]).
-    pub fn named(&self) -> impl Iterator<Item = (super::ParamInfo, &[f64])> + '_ {
-        super::named_params(&self.0)
+    /// A network of modules' parameters: its linear layers and the rest ([`Modules`]).
+    pub fn with_modules(layers: Vec<LayerParams>, modules: Modules) -> Self {
+        Params(layers, Some(Box::new(modules)))
+    }
+
+    /// The tensors in `state_dict` order with their identities ([`super::named_params`] for a
+    /// plain MLP).
+    pub fn named(&self) -> Box<dyn Iterator<Item = (super::ParamInfo, &[f64])> + '_> {
+        match &self.1 {
+            None => Box::new(super::named_params(&self.0)),
+            Some(m) => {
+                let mut others = m.others.iter();
+                Box::new(m.infos.iter().map(move |info| {
+                    let values: &[f64] = match (info.layer, info.kind) {
+                        (Some(l), super::ParamKind::Weight) => self.0[l - 1].weight.as_slice(),
+                        (Some(l), _) => self.0[l - 1].bias.as_deref().expect("a bias tensor"),
+                        (None, _) => others.next().expect("one value per tensor"),
+                    };
+                    (info.clone(), values)
+                }))
+            }
+        }
+    }
+
+    /// Whether these are a plain MLP's parameters: a chain of linear layers and nothing else.
+    pub fn is_plain(&self) -> bool {
+        self.1.is_none()
+    }
+
+    /// The buffers (state that is not trained: batchnorm's running statistics), named.
+    pub fn buffers(&self) -> &[super::Buffer] {
+        self.1.as_ref().map_or(&[], |m| &m.buffers)
     }
 
     /// The values of the tensor whose `state_dict` key is `name` (`0.weight`, `2.bias`, ...).
@@ -60,13 +102,13 @@ impl std::ops::DerefMut for Params {
 
 impl FromIterator<LayerParams> for Params {
     fn from_iter<I: IntoIterator<Item = LayerParams>>(iter: I) -> Self {
-        Params(iter.into_iter().collect())
+        Params(iter.into_iter().collect(), None)
     }
 }
 
 impl From<Vec<LayerParams>> for Params {
     fn from(v: Vec<LayerParams>) -> Self {
-        Params(v)
+        Params(v, None)
     }
 }
 

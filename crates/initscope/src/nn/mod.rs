@@ -23,6 +23,7 @@ pub mod res;
 pub mod rmsnorm;
 pub mod shift;
 pub mod spec;
+pub mod torch;
 
 pub use dense::Dense;
 pub use mlp::{init_params, LayerInits, LayerParams, Params};

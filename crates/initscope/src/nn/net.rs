@@ -161,16 +161,51 @@ impl<T: Float> Net<T> {
         (0..self.num_layers()).map(|i| self.layer(i))
     }
 
-    /// The parameters of the linear layers in f64 (exact for both precisions).
+    /// The parameters in f64 (exact for both precisions): the linear layers, and for a network
+    /// that is not a plain MLP its table, other tensors and buffers ([`super::mlp::Modules`]).
     pub fn params(&self) -> Params {
-        self.layers()
+        let layers: Vec<LayerParams> = self
+            .layers()
             .map(|l| LayerParams {
                 weight: l.weight.to_f64(),
                 bias: l
                     .has_bias
                     .then(|| l.bias.iter().map(|x| x.to_f64()).collect()),
             })
-            .collect()
+            .collect();
+        let buffers = self.buffers();
+        let plain = buffers.is_empty()
+            && super::named_params(&layers)
+                .map(|(info, _)| info)
+                .eq(self.infos.iter().cloned());
+        if plain {
+            return layers.into();
+        }
+        let others = self
+            .values()
+            .filter(|(info, _)| info.layer.is_none())
+            .map(|(_, v)| v.iter().map(|x| x.to_f64()).collect())
+            .collect();
+        Params::with_modules(
+            layers,
+            super::mlp::Modules {
+                infos: self.infos.clone(),
+                others,
+                buffers,
+            },
+        )
+    }
+
+    /// Sets every parameter from `params` (f64, cast to `T`), which must hold this network's
+    /// tensors in `state_dict` order (what [`Net::params`] of the same network gives). Buffers
+    /// keep their values.
+    pub fn set_values(&mut self, params: &Params) {
+        for (k, (info, values)) in params.named().enumerate() {
+            assert_eq!(info.name, self.infos[k].name, "the same network's tensors");
+            for (p, &v) in self.param_values_mut(k).iter_mut().zip(values) {
+                *p = T::from_f64(v);
+            }
+        }
     }
 
     /// Widths, input first, then each module's output width.

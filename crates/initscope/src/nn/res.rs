@@ -13,6 +13,7 @@ use super::build::Builder;
 use super::dense::Dense;
 use super::module::{Buffer, Cache, Module, Pass, TensorDecl};
 use super::spec::{write_seq, Form, KindSpec, ModuleSpec, Parts, Syntax};
+use super::torch::Torch;
 use crate::matrix::Matrix;
 use crate::scalar::Float;
 
@@ -58,6 +59,11 @@ impl KindSpec for ResSpec {
         b: &mut Builder<'_>,
     ) -> Result<Box<dyn Module<T>>, String> {
         Ok(Box::new(b.block::<T>(&self.body, width)?))
+    }
+
+    /// One block (`*K` is K entries, written by the caller).
+    fn torch(&self, width: usize, t: &Torch) -> String {
+        format!("Res({})", t.seq(&self.body, width).join(", "))
     }
 }
 

@@ -20,7 +20,8 @@ use super::build::Builder;
 use super::module::{Cache, Module, Pass, TensorDecl};
 use super::param::ParamKind;
 use super::spec::{push_init, Form, KindSpec, Parts, Syntax};
-use crate::init::{Init, Role};
+use super::torch::Torch;
+use crate::init::Init;
 use crate::matrix::Matrix;
 use crate::scalar::Float;
 use crate::spec::fmt_f64;
@@ -196,8 +197,15 @@ impl KindSpec for RmsNormSpec {
         width: usize,
         b: &mut Builder<'_>,
     ) -> Result<Box<dyn Module<T>>, String> {
-        let gamma = b.draw("weight", width, self.gamma.as_ref(), 1.0, Role::Weight);
+        let gamma = b.draw("weight", width, self.gamma.as_ref(), 1.0);
         Ok(Box::new(RmsNorm::<T>::new(width, self, &gamma)))
+    }
+
+    fn torch(&self, width: usize, _t: &Torch) -> String {
+        match self.eps {
+            Some(e) => format!("nn.RMSNorm({width}, eps={})", fmt_f64(e)),
+            None => format!("nn.RMSNorm({width})"),
+        }
     }
 }
 

@@ -58,6 +58,7 @@ use super::module::Module;
 use super::res::ResSpec;
 use super::rmsnorm::RmsNormSpec;
 use super::shift::ShiftSpec;
+use super::torch::Torch;
 use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::init::Init;
@@ -83,8 +84,10 @@ pub const NORM_EPS: f64 = 1e-5;
 /// BatchNorm's default running-statistics momentum (PyTorch's).
 pub const BATCHNORM_MOMENTUM: f64 = 0.1;
 
-/// A network: its modules in order, the first reading the data's input.
-#[derive(Clone, Debug, PartialEq)]
+/// A network: its modules in order, the first reading the data's input. Serialised as its
+/// canonical text.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct NetSpec {
     /// The top-level modules, in order.
     pub modules: Vec<ModuleSpec>,
@@ -143,6 +146,19 @@ impl ModuleSpec {
             }
             other => vec![other.clone()],
         }
+    }
+}
+
+impl From<NetSpec> for String {
+    fn from(n: NetSpec) -> String {
+        n.canonical()
+    }
+}
+
+impl TryFrom<String> for NetSpec {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        NetSpec::parse(&s)
     }
 }
 
@@ -232,6 +248,9 @@ pub struct Syntax {
 pub trait KindSpec: Sized {
     const SYNTAX: Syntax;
 
+    /// The kind's name in messages and tables: its first name unless it says otherwise.
+    const KIND: &'static str = Self::SYNTAX.names[0];
+
     /// The kind's arguments from its taken-apart text; the error is the reason, with the
     /// module named ([`Parts::err`]).
     fn parse(p: &Parts<'_>) -> std::result::Result<Self, String>;
@@ -243,6 +262,10 @@ pub trait KindSpec: Sized {
     fn write(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write_call(f, Self::SYNTAX.names[0], &self.args())
     }
+
+    /// The PyTorch expression of this module reading width `width` (`nn.Linear(64, 32)`,
+    /// `Gate(0.0)`), with the model's classes of [`super::torch`].
+    fn torch(&self, width: usize, t: &Torch) -> String;
 
     /// The module, reading width `width`, its tensors' starting values drawn through `b`
     /// ([`Builder::draw`]); the error is the reason (the builder names the module).
@@ -288,6 +311,20 @@ macro_rules! kinds {
         }
 
         impl ModuleSpec {
+            /// The kind's name ([`KindSpec::KIND`]).
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(ModuleSpec::$variant(_) => <$ty as KindSpec>::KIND,)*
+                }
+            }
+
+            /// The PyTorch expression ([`KindSpec::torch`]).
+            pub fn torch(&self, width: usize, t: &Torch) -> String {
+                match self {
+                    $(ModuleSpec::$variant(m) => m.torch(width, t),)*
+                }
+            }
+
             /// The module ([`KindSpec::build`]).
             pub fn build<T: Float>(
                 &self,

@@ -11,6 +11,7 @@ use safetensors::{Dtype, View};
 
 use crate::config::{Precision, RunConfig};
 use crate::error::{Error, Result};
+use crate::nn::torch::torch_model;
 use crate::nn::{is_output, Params};
 pub use crate::weights::{load_params, LinearKeys, WeightsFile};
 
@@ -55,6 +56,21 @@ fn tensor(values: &[f64], shape: Vec<usize>, precision: Precision) -> Tensor {
 
 /// A few lines of PyTorch that rebuild the model this file belongs to.
 pub fn torch_snippet(cfg: &RunConfig) -> String {
+    let dtype = match cfg.precision {
+        Precision::F32 => "torch.float32",
+        Precision::F64 => "torch.float64",
+    };
+    if let Some(net) = &cfg.net {
+        let (classes, model) = torch_model(
+            net,
+            cfg.arch[0],
+            *cfg.arch.last().expect("validated arch"),
+            cfg.bias,
+        );
+        return format!(
+            "import torch, torch.nn as nn\nfrom safetensors.torch import load_file\n{classes}model = {model}.to({dtype})\nmodel.load_state_dict(load_file(\"weights.safetensors\"))"
+        );
+    }
     let mut mods = Vec::new();
     let layers = cfg.num_layers();
     for l in 1..=layers {
@@ -80,18 +96,40 @@ pub fn torch_snippet(cfg: &RunConfig) -> String {
 
 /// Serialises parameters in the run's precision with architecture metadata.
 pub fn to_bytes(params: &Params, cfg: &RunConfig) -> Result<Vec<u8>> {
-    let tensors: Vec<(String, Tensor)> = params
+    let mut tensors: Vec<(String, Tensor)> = params
         .named()
         .map(|(id, values)| (id.name, tensor(values, id.dims, cfg.precision)))
         .collect();
+    // Buffers as torch keeps them: running statistics in the run's precision, the batch count
+    // an int64 scalar.
+    tensors.extend(params.buffers().iter().map(|b| {
+        let t = if b.key.ends_with("num_batches_tracked") {
+            Tensor {
+                dtype: Dtype::I64,
+                shape: b.dims.clone(),
+                data: b
+                    .values
+                    .iter()
+                    .flat_map(|&v| (v as i64).to_le_bytes())
+                    .collect(),
+            }
+        } else {
+            tensor(&b.values, b.dims.clone(), cfg.precision)
+        };
+        (b.key.clone(), t)
+    }));
     let arch = cfg.arch_text();
-    let metadata = HashMap::from([
+    let mut metadata = HashMap::from([
         ("format".to_string(), "pt".to_string()),
         ("initscope_arch".to_string(), arch),
-        ("initscope_activation".to_string(), cfg.act.spec()),
         ("initscope_bias".to_string(), cfg.bias.to_string()),
         ("pytorch".to_string(), torch_snippet(cfg)),
     ]);
+    match &cfg.net {
+        // The spec says the activations; the linear widths alone do not describe the network.
+        Some(net) => metadata.insert("initscope_net".to_string(), net.canonical()),
+        None => metadata.insert("initscope_activation".to_string(), cfg.act.spec()),
+    };
     let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.clone(), t)), Some(metadata))
         .map_err(|e| Error::file("weights.safetensors", e.to_string()))?;
     Ok(canonical_header(bytes))

@@ -89,10 +89,13 @@ pub struct LayerVerdict {
     pub wake_step: Option<usize>,
     /// No weight changed (compared by value in the run's precision: -0 equals 0).
     pub weights_unchanged: bool,
-    pub width_init: usize,
-    pub width_end: usize,
-    pub width_init_tol: usize,
-    pub width_end_tol: usize,
+    /// Effective widths (symmetry classes of the layer's units): exact and within tolerance, at
+    /// the start and the end. `None` where they are not computed: networks with residual blocks,
+    /// norms, gates or shifts (`--net`), whose units interact beyond a chain of linear layers.
+    pub width_init: Option<usize>,
+    pub width_end: Option<usize>,
+    pub width_init_tol: Option<usize>,
+    pub width_end_tol: Option<usize>,
     /// zero, vanishing or alive (None in summaries written before the field existed).
     #[serde(default)]
     pub grad_state: Option<GradState>,
@@ -101,7 +104,9 @@ pub struct LayerVerdict {
     pub grad_w_norm_end: Option<f64>,
 }
 
-/// The five outcomes.
+/// The outcomes: five for plain MLPs, and `unassessed` for networks whose symmetry classes are
+/// not computed (`--net` networks with residual blocks, norms, gates or shifts) and that are
+/// neither dead nor deadlocked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VerdictKind {
@@ -110,6 +115,7 @@ pub enum VerdictKind {
     Symmetric,
     Partial,
     Full,
+    Unassessed,
 }
 
 impl VerdictKind {
@@ -120,6 +126,7 @@ impl VerdictKind {
             VerdictKind::Symmetric => "symmetric",
             VerdictKind::Partial => "partial",
             VerdictKind::Full => "full",
+            VerdictKind::Unassessed => "unassessed",
         }
     }
 }

@@ -64,7 +64,10 @@ pub fn end_widths(v: &Verdict) -> String {
     let hidden = v.layers.len().saturating_sub(1);
     v.layers[..hidden]
         .iter()
-        .map(|l| format!("{}/{}", l.width_end_tol, l.fan_out))
+        .map(|l| match l.width_end_tol {
+            Some(w) => format!("{w}/{}", l.fan_out),
+            None => format!("?/{}", l.fan_out),
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

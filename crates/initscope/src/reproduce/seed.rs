@@ -67,7 +67,7 @@ pub(super) fn run() -> Result<Reproduction> {
         let v = &out.summary.verdict;
         let widths: Vec<usize> = v.layers[..v.layers.len() - 1]
             .iter()
-            .map(|l| l.width_end_tol)
+            .map(|l| l.width_end_tol.expect("a plain MLP's widths are computed"))
             .collect();
         let ok = match (init, act, dropout > 0.0) {
             (_, _, true) => v.symmetry_broken && widths.iter().all(|&w| w > 1),

@@ -66,7 +66,9 @@ pub(super) fn run() -> Result<Reproduction> {
     ] {
         let (out, _) = run_toml(&format!("{base}init = \"{init}\"\nsteps = 1500\n"))?;
         let s = &out.summary;
-        let w1 = s.verdict.layers[0].width_end_tol;
+        let w1 = s.verdict.layers[0]
+            .width_end_tol
+            .expect("a plain MLP's widths are computed");
         r.rows.push(row(
             format!("{label}: layer-1 width at the end | test acc"),
             format!("{w1} | {:.1}%", 100.0 * s.test_acc.unwrap_or(f64::NAN)),

@@ -44,7 +44,7 @@ impl<T: Float> Run<'_, T> {
         let verdict = verdict(VerdictInputs {
             initial: &self.initial,
             last: &final_params,
-            act: cfg.act,
+            activations: self.net.layers().map(|l| l.activation).collect(),
             wake: &self.wake.wake,
             grad_states: &self.updates.states(&self.wake.wake),
             grad_norms_end: &self.updates.grad_norm_end,
@@ -133,7 +133,7 @@ impl<T: Float> Run<'_, T> {
         self.ws.load_rows(&self.train.x, &idx);
         self.net.forward(&mut self.ws, Pass::Eval);
         f.record_activation_histograms(steps_done, &self.net, &self.ws);
-        if cfg.jacobian_end {
+        if cfg.jacobian_end && final_params.is_plain() {
             record_jacobian(
                 &mut self.metrics,
                 steps_done,

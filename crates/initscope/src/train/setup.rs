@@ -13,6 +13,7 @@ use crate::diagnostics::verdict::{UpdateTracker, WakeTracker, VANISH_WINDOW};
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::lsuv::{lsuv, LsuvLayer};
+use crate::nn::build::build_net;
 use crate::nn::{init_params, Net, Params, Workspace};
 use crate::optim::Optimizer;
 use crate::rng::{self, Stream};
@@ -52,7 +53,13 @@ pub fn initial_params(cfg: &RunConfig, data: &Dataset) -> Result<InitialState> {
         });
     }
     let inits = cfg.layer_inits();
-    let mut params = init_params(&cfg.arch, &inits, cfg.bias, cfg.seed, cfg.act);
+    let mut net: Net<f64> = match &cfg.net {
+        None => Net::from_params(
+            &init_params(&cfg.arch, &inits, cfg.bias, cfg.seed, cfg.act),
+            cfg.act,
+        ),
+        Some(spec) => build_net(spec, &cfg.build_options())?,
+    };
     let which: Vec<Option<(f64, usize)>> = inits
         .iter()
         .map(|i| match i.weight {
@@ -67,10 +74,10 @@ pub fn initial_params(cfg: &RunConfig, data: &Dataset) -> Result<InitialState> {
         rng::shuffle(&mut rng::stream(cfg.seed, Stream::Lsuv), &mut order);
         order.truncate(LSUV_BATCH.min(n));
         let x = data.train.x.select_f64(&order);
-        lsuv_report = lsuv(&mut params, cfg.act, &x, &which);
+        lsuv_report = lsuv(&mut net, &x, &which);
     }
     Ok(InitialState {
-        params,
+        params: net.params(),
         lsuv: lsuv_report,
     })
 }
@@ -81,7 +88,7 @@ impl<'a, T: Float> Run<'a, T> {
     pub(super) fn set_up(cfg: &'a RunConfig, data: &'a Dataset, start: InitialState) -> Self {
         // The starting point as the run holds it (the f64 draws rounded to its precision), so the
         // verdict compares like with like.
-        let initial = Net::<T>::from_params(&start.params, cfg.act).params();
+        let initial = cfg.network::<T>(&start.params).params();
         let started = Instant::now();
         let started_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -99,7 +106,7 @@ impl<'a, T: Float> Run<'a, T> {
         let capacity =
             bs.max(EVAL_CHUNK.min(n.max(test.len()).max(val.as_ref().map_or(0, Prepared::len))));
 
-        let net = Net::<T>::plain(&initial, cfg.act, cfg.dropout);
+        let net = cfg.network::<T>(&initial);
         let ws = Workspace::<T>::new(&net, capacity);
         let bt = BatchTargets::<T>::new(capacity, outputs);
         let opt = Optimizer::new(cfg.optim.clone(), &net);
@@ -109,7 +116,9 @@ impl<'a, T: Float> Run<'a, T> {
             .diagnostics
             .then(|| FlowRecorder::new(&net, cfg.symmetry_tolerance()));
         let mut metrics = Vec::new();
-        if cfg.diagnostics {
+        // The Jacobian spectrum of a chain of linear layers (not computed through norms and
+        // blocks yet).
+        if cfg.diagnostics && initial.is_plain() {
             super::record_jacobian(
                 &mut metrics,
                 0,

@@ -73,7 +73,7 @@ fn zero_init_sigmoid_wakes_up_in_order_from_the_output_and_stays_width_one() {
         for l in &layers[..l_count - 1] {
             assert_eq!(
                 (l.width_end, l.width_end_tol),
-                (1, 1),
+                (Some(1), Some(1)),
                 "{hidden}: layer {} split",
                 l.layer
             );
@@ -166,7 +166,7 @@ fn dropout_and_gradient_noise_grow_constant_init_to_full_width() {
         assert!(v.symmetry_broken && v.symmetry_breakers.len() == 1);
         assert!(v.layers[..2]
             .iter()
-            .all(|l| l.width_init_tol == 1 && l.width_end_tol == 8));
+            .all(|l| l.width_init_tol == Some(1) && l.width_end_tol == Some(8)));
     }
     let out = run("data = \"moons\"\nhidden = \"8,8\"\ninit = \"constant:0.3\"\nsteps = 300");
     assert_eq!(verdict(&out.summary), VerdictKind::Symmetric);

@@ -145,7 +145,12 @@ fn two_and_four_layer_networks_pass_gradcheck_for_every_activation() {
             let (cfg, data) = config(&format!(
                 "data = \"moons\"\nact = \"{act}\"\nhidden = \"{hidden}\"\nseed = 3"
             ));
-            let report = gradcheck(&params(&cfg), cfg.act, cfg.loss, &data.train, &opts);
+            let report = gradcheck(
+                &cfg.network::<f64>(&params(&cfg)),
+                cfg.loss,
+                &data.train,
+                &opts,
+            );
             assert!(report.pass, "{act} hidden {hidden}: {report:?}");
             assert!(
                 report.layers.iter().all(|l| l.max_abs_grad > 0.0),
@@ -167,7 +172,7 @@ fn every_loss_passes_gradcheck_through_a_network_including_no_bias_and_zero_hidd
         "data = \"circles\"\nhidden = \"8\"\ninit = \"normal:std=1.5\"\nbias_init = \"uniform:-1,1\"",
     ] {
         let (cfg, data) = config(toml);
-        let report = gradcheck(&params(&cfg), cfg.act, cfg.loss, &data.train, &opts);
+        let report = gradcheck(&cfg.network::<f64>(&params(&cfg)), cfg.loss, &data.train, &opts);
         assert!(report.pass, "{toml}: {report:?}");
     }
 }

@@ -15,13 +15,7 @@ fn net(spec: &str, inputs: usize, outputs: usize, init: &Init, seed: u64) -> Net
     let spec = NetSpec::parse(spec).unwrap_or_else(|e| panic!("{e}"));
     build_net(
         &spec,
-        &BuildOptions {
-            inputs,
-            outputs,
-            weight_init: init,
-            bias_init: Some(&Init::Pytorch),
-            seed,
-        },
+        &BuildOptions::new(inputs, outputs, init.clone(), Some(Init::Pytorch), seed),
     )
     .unwrap_or_else(|e| panic!("{e}"))
 }
@@ -203,18 +197,9 @@ fn a_spec_written_like_an_arch_net_draws_the_same_weights_and_trains_the_same_bi
 #[test]
 fn a_body_that_changes_the_width_is_refused_naming_the_block() {
     let spec = NetSpec::parse("linear(8) res(linear(8) relu linear(4)) linear").unwrap();
-    let e = build_net::<f64>(
-        &spec,
-        &BuildOptions {
-            inputs: 2,
-            outputs: 1,
-            weight_init: &Init::Pytorch,
-            bias_init: None,
-            seed: 0,
-        },
-    )
-    .unwrap_err()
-    .to_string();
+    let e = build_net::<f64>(&spec, &BuildOptions::new(2, 1, Init::Pytorch, None, 0))
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("module 2 `res(linear(8) relu linear(4))`"),
         "{e}"
