@@ -294,6 +294,33 @@ impl<T: Float> Module<T> for BatchNorm<T> {
         self.num_batches_tracked += 1;
     }
 
+    /// `running_mean` and `running_var` take `width` values (cast to `T`);
+    /// `num_batches_tracked` one whole number >= 0 (PyTorch's int64 as f64).
+    fn set_buffer(&mut self, key: &str, values: &[f64]) -> bool {
+        let w = self.width;
+        let stats = match key {
+            "running_mean" => &mut self.running_mean,
+            "running_var" => &mut self.running_var,
+            "num_batches_tracked" => {
+                return match values {
+                    &[n] if n >= 0.0 && n.fract() == 0.0 && n < u64::MAX as f64 => {
+                        self.num_batches_tracked = n as u64;
+                        true
+                    }
+                    _ => false,
+                };
+            }
+            _ => return false,
+        };
+        if values.len() != w {
+            return false;
+        }
+        for (s, &v) in stats.iter_mut().zip(values) {
+            *s = T::from_f64(v);
+        }
+        true
+    }
+
     fn buffers(&self) -> Vec<Buffer> {
         let f64s = |v: &[T]| v.iter().map(|x| x.to_f64()).collect();
         vec![
@@ -445,6 +472,31 @@ mod tests {
             (&[3][..], &[1.0; 3][..])
         );
         assert_eq!((&b[2].dims[..], &b[2].values[..]), (&[][..], &[0.0][..]));
+    }
+
+    #[test]
+    fn buffers_are_set_by_key_and_bad_values_are_refused() {
+        let mut m = bn(3);
+        assert!(m.set_buffer("running_mean", &[0.5, -1.0, 2.0]));
+        assert!(m.set_buffer("running_var", &[0.25, 3.0, 1.5]));
+        assert!(m.set_buffer("num_batches_tracked", &[7.0]));
+        let before = m.clone();
+        for (key, values) in [
+            ("running_mean", &[1.0, 2.0][..]),
+            ("running_var", &[1.0; 4][..]),
+            ("num_batches_tracked", &[1.5][..]),
+            ("num_batches_tracked", &[-1.0][..]),
+            ("num_batches_tracked", &[1.0, 2.0][..]),
+            ("weight", &[1.0; 3][..]),
+            ("running_std", &[1.0; 3][..]),
+        ] {
+            assert!(!m.set_buffer(key, values), "{key} {values:?}");
+        }
+        assert_eq!(m, before);
+        let b = m.buffers();
+        assert_eq!(b[0].values, [0.5, -1.0, 2.0]);
+        assert_eq!(b[1].values, [0.25, 3.0, 1.5]);
+        assert_eq!(b[2].values, [7.0]);
     }
 
     #[test]

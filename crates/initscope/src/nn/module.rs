@@ -171,6 +171,14 @@ pub trait Module<T: Float>: fmt::Debug + Send + Sync {
         Vec::new()
     }
 
+    /// Sets buffer `key` (a key of [`Module::buffers`]) to `values` (f64, flat, as
+    /// [`Buffer::values`] holds them), as loading a `state_dict` does. Returns false, changing
+    /// nothing, when the module has no buffer `key` or `values` has the wrong length or is not
+    /// a valid value for it; modules without buffers keep this default.
+    fn set_buffer(&mut self, _key: &str, _values: &[f64]) -> bool {
+        false
+    }
+
     /// The linear layer whose weight is this module's tensor `k`, if it is one (the analyses
     /// that read weight matrices: symmetry, spectra, `explain`, the trackers).
     fn linear_at(&self, _k: usize) -> Option<&Dense<T>> {

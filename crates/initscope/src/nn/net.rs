@@ -350,6 +350,20 @@ impl<T: Float> Net<T> {
             .collect()
     }
 
+    /// Sets the buffer whose `state_dict` key is `name` (a key of [`Net::buffers`]) to
+    /// `values`, as loading a `state_dict` does ([`Module::set_buffer`]). Returns false,
+    /// changing nothing, when there is no such buffer or the values do not fit it.
+    pub fn set_buffer(&mut self, name: &str, values: &[f64]) -> bool {
+        self.modules
+            .iter_mut()
+            .zip(&self.prefixes)
+            .find_map(|(m, p)| {
+                let key = name.strip_prefix(p.as_str())?.strip_prefix('.')?;
+                Some(m.set_buffer(key, values))
+            })
+            .unwrap_or(false)
+    }
+
     /// Forward pass, then the loss and its gradient dLoss/d(logits) into the last delta.
     fn loss_forward(
         &self,

@@ -293,6 +293,21 @@ impl<T: Float> Module<T> for Res<T> {
             .collect()
     }
 
+    /// `body.{j}.{key}` goes to body module j's buffer `key`.
+    fn set_buffer(&mut self, key: &str, values: &[f64]) -> bool {
+        let Some(rest) = key.strip_prefix("body.") else {
+            return false;
+        };
+        self.body
+            .iter_mut()
+            .zip(&self.prefixes)
+            .find_map(|(m, p)| {
+                let key = rest.strip_prefix(p.as_str())?.strip_prefix('.')?;
+                Some(m.set_buffer(key, values))
+            })
+            .unwrap_or(false)
+    }
+
     fn linear_at(&self, k: usize) -> Option<&Dense<T>> {
         let (j, i) = self.locate(k);
         self.body[j].linear_at(i)

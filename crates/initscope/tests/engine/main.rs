@@ -15,5 +15,6 @@ mod report;
 mod reproduce;
 mod support;
 mod symmetry;
+mod torch_modules;
 mod torch_parity;
 mod weights_io;
