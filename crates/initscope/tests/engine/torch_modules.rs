@@ -101,13 +101,7 @@ fn build<T: Float>(spec: &str, inputs: usize, outputs: usize) -> Net<T> {
     let spec = NetSpec::parse(spec).unwrap_or_else(|e| panic!("{e}"));
     build_net::<T>(
         &spec,
-        &BuildOptions {
-            inputs,
-            outputs,
-            weight_init: &Init::Pytorch,
-            bias_init: Some(&Init::Pytorch),
-            seed: 0,
-        },
+        &BuildOptions::new(inputs, outputs, Init::Pytorch, Some(Init::Pytorch), 0),
     )
     .unwrap_or_else(|e| panic!("{e}"))
 }
