@@ -1141,7 +1141,7 @@ mod tests {
     fn the_readme_examples_parse() {
         let readme = include_str!("../../../../README.md");
         let section = readme
-            .split("## Network specs (coming with --net)")
+            .split("## Network specs (--net)")
             .nth(1)
             .and_then(|s| s.split("```text").nth(2))
             .and_then(|s| s.split("```").next())
