@@ -697,6 +697,12 @@ pub fn init_from_note(raw: &RawConfig, cfg: &RunConfig) -> Result<Option<String>
     let Some(path) = &cfg.init_from else {
         return Ok(None);
     };
+    if cfg.net.is_some() {
+        return Ok(Some(format!(
+            "--init-from {}: every parameter and buffer of the --net network read by name",
+            path.display()
+        )));
+    }
     let file = WeightsFile::read(path)?;
     let biases = if cfg.bias { "biases" } else { "no biases" };
     let arch = cfg.arch_text();
@@ -801,8 +807,7 @@ fn net_instead(flag: &str) -> &'static str {
             "the spec gives the widths (linear(N) modules); drop one of the two"
         }
         "--act" => "write activations as modules in the spec (linear(64) relu ...); drop --act",
-        "--dropout" => "write dropout(p) modules in the spec; drop --dropout",
-        _ => "--init-from reads plain MLPs (--arch) only so far; drop one of the two",
+        _ => "write dropout(p) modules in the spec; drop --dropout",
     }
 }
 
@@ -1087,11 +1092,20 @@ pub fn validate_cached(
         .transpose()?;
     let (input, output, loss) = data_shape(&data, loss)?;
 
-    let from = raw
-        .init_from
-        .as_deref()
-        .map(|p| WeightsFile::read(Path::new(p)))
-        .transpose()?;
+    // A --net network reads its file by tensor name (checked against the spec when the run
+    // starts); a plain MLP's file decides its architecture.
+    let (from, net_file_sha) = match (&raw.init_from, &raw.net) {
+        (Some(p), Some(_)) => (
+            None,
+            Some(crate::weights::NamedTensors::read(Path::new(p))?.sha256),
+        ),
+        (p, _) => (
+            p.as_deref()
+                .map(|p| WeightsFile::read(Path::new(p)))
+                .transpose()?,
+            None,
+        ),
+    };
     let net = match raw.net.as_deref() {
         None => None,
         Some(text) => {
@@ -1100,7 +1114,6 @@ pub fn validate_cached(
                 ("--hidden", raw.hidden.is_some()),
                 ("--act", raw.act.is_some()),
                 ("--dropout", raw.dropout.is_some()),
-                ("--init-from", raw.init_from.is_some()),
             ];
             if let Some((flag, _)) = given.into_iter().find(|(_, set)| *set) {
                 return Err(Error::config(
@@ -1399,7 +1412,10 @@ pub fn validate_cached(
         precision,
         eval_every,
         init_from: raw.init_from.as_ref().map(PathBuf::from),
-        init_from_sha256: from.as_ref().map(|f| f.sha256.clone()),
+        init_from_sha256: match (&from, &net_file_sha) {
+            (Some(f), _) => Some(f.sha256.clone()),
+            (None, sha) => sha.clone(),
+        },
         grad_noise,
         diagnostics,
         jacobian_end: raw.jacobian_end.unwrap_or(false),

@@ -349,3 +349,135 @@ impl WeightsFile {
 pub fn load_params(path: &Path, arch: &[usize], bias: bool) -> Result<Params> {
     WeightsFile::read(path)?.params(arch, bias)
 }
+
+/// A weights file read as named tensors (any names), for a network built from a `--net` spec:
+/// its tensors must be the network's, by `state_dict` name and shape.
+#[derive(Clone, Debug)]
+pub struct NamedTensors {
+    pub path: PathBuf,
+    /// SHA-256 of the file's bytes (hex).
+    pub sha256: String,
+    /// name -> (shape, values in f64). F32, F64 and (for counters such as batchnorm's
+    /// `num_batches_tracked`) I64 tensors are read.
+    pub tensors: BTreeMap<String, (Vec<usize>, Vec<f64>)>,
+}
+
+impl NamedTensors {
+    /// Reads every tensor of the safetensors file `path`, refusing non-finite values.
+    pub fn read(path: &Path) -> Result<NamedTensors> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let sha256: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| Error::file(path, format!("not a safetensors file: {e}")))?;
+        let mut tensors = BTreeMap::new();
+        for (name, t) in st.tensors() {
+            let values: Vec<f64> = match t.dtype() {
+                Dtype::F32 => t
+                    .data()
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")) as f64)
+                    .collect(),
+                Dtype::F64 => t
+                    .data()
+                    .chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+                    .collect(),
+                Dtype::I64 => t
+                    .data()
+                    .chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f64)
+                    .collect(),
+                other => {
+                    return Err(Error::file(
+                        path,
+                        format!(
+                            "tensor '{name}' has dtype {other:?}; only F32, F64 and I64 are read"
+                        ),
+                    ))
+                }
+            };
+            if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
+                return Err(Error::file(
+                    path,
+                    format!("tensor '{name}' holds a non-finite value at flat index {bad}"),
+                ));
+            }
+            tensors.insert(name, (t.shape().to_vec(), values));
+        }
+        Ok(NamedTensors {
+            path: path.to_path_buf(),
+            sha256,
+            tensors,
+        })
+    }
+
+    /// Sets every parameter and buffer of `net` from the file, as
+    /// `load_state_dict(strict=True)` does: every name must be in the file with the same shape,
+    /// and the file must hold nothing else. Errors list what is missing, extra or misshapen.
+    pub fn load_into<T: crate::scalar::Float>(&self, net: &mut crate::nn::Net<T>) -> Result<()> {
+        let path = &self.path;
+        let mut wanted: Vec<(String, Vec<usize>)> = net
+            .param_infos()
+            .iter()
+            .map(|p| (p.name.clone(), p.dims.clone()))
+            .collect();
+        wanted.extend(net.buffers().into_iter().map(|b| (b.key, b.dims)));
+        let missing: Vec<&str> = wanted
+            .iter()
+            .filter(|(n, _)| !self.tensors.contains_key(n))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let extra: Vec<&str> = self
+            .tensors
+            .keys()
+            .filter(|k| !wanted.iter().any(|(n, _)| n == *k))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() || !extra.is_empty() {
+            let mut parts = Vec::new();
+            if !missing.is_empty() {
+                parts.push(format!("missing {}", missing.join(", ")));
+            }
+            if !extra.is_empty() {
+                parts.push(format!("unexpected {}", extra.join(", ")));
+            }
+            return Err(Error::file(
+                path,
+                format!(
+                    "its tensors are not the network's ({}); the names are the PyTorch state_dict keys of the --net spec (initscope net show SPEC lists them)",
+                    parts.join("; ")
+                ),
+            ));
+        }
+        for (name, dims) in &wanted {
+            let (shape, _) = &self.tensors[name];
+            // torch writes a scalar as shape [] and initscope a 1-entry tensor as [1].
+            if shape != dims {
+                return Err(Error::file(
+                    path,
+                    format!("tensor '{name}' has shape {shape:?}, the network's is {dims:?}"),
+                ));
+            }
+        }
+        for k in 0..net.param_infos().len() {
+            let name = net.param_infos()[k].name.clone();
+            let values = &self.tensors[&name].1;
+            for (p, &v) in net.param_values_mut(k).iter_mut().zip(values) {
+                *p = T::from_f64(v);
+            }
+        }
+        for b in net.buffers() {
+            let values = &self.tensors[&b.key].1;
+            if !net.set_buffer(&b.key, values) {
+                return Err(Error::file(
+                    path,
+                    format!("buffer '{}' holds values the network refuses (a negative or fractional count?)", b.key),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

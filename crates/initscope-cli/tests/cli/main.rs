@@ -840,6 +840,7 @@ fn data_list_info_and_export_round_trip_through_train() {
 }
 
 mod limits;
+mod net;
 mod out_rule;
 mod sweep;
 mod verdict;

@@ -196,15 +196,18 @@ impl<T: Float> Net<T> {
         )
     }
 
-    /// Sets every parameter from `params` (f64, cast to `T`), which must hold this network's
-    /// tensors in `state_dict` order (what [`Net::params`] of the same network gives). Buffers
-    /// keep their values.
+    /// Sets every parameter and buffer from `params` (f64, cast to `T`), which must hold this
+    /// network's tensors in `state_dict` order (what [`Net::params`] of the same network gives).
     pub fn set_values(&mut self, params: &Params) {
         for (k, (info, values)) in params.named().enumerate() {
             assert_eq!(info.name, self.infos[k].name, "the same network's tensors");
             for (p, &v) in self.param_values_mut(k).iter_mut().zip(values) {
                 *p = T::from_f64(v);
             }
+        }
+        for b in params.buffers() {
+            let set = self.set_buffer(&b.key, &b.values);
+            assert!(set, "the same network's buffer {}", b.key);
         }
     }
 

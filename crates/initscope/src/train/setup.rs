@@ -18,7 +18,7 @@ use crate::nn::{init_params, Net, Params, Workspace};
 use crate::optim::Optimizer;
 use crate::rng::{self, Stream};
 use crate::scalar::Float;
-use crate::weights::WeightsFile;
+use crate::weights::{NamedTensors, WeightsFile};
 
 /// Where a run starts: its parameters, and what LSUV did when it was used.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,19 +34,19 @@ pub const LSUV_BATCH: usize = 256;
 /// then LSUV-calibrated on a batch of training rows (drawn from stream `Lsuv`) for layers whose
 /// initializer is `lsuv`.
 pub fn initial_params(cfg: &RunConfig, data: &Dataset) -> Result<InitialState> {
+    if let (Some(path), Some(spec)) = (&cfg.init_from, &cfg.net) {
+        let file = NamedTensors::read(path)?;
+        check_unchanged(cfg, path, &file.sha256)?;
+        let mut net: Net<f64> = build_net(spec, &cfg.build_options())?;
+        file.load_into(&mut net)?;
+        return Ok(InitialState {
+            params: net.params(),
+            lsuv: Vec::new(),
+        });
+    }
     if let Some(path) = &cfg.init_from {
         let file = WeightsFile::read(path)?;
-        if let Some(want) = &cfg.init_from_sha256 {
-            if *want != file.sha256 {
-                return Err(Error::file(
-                    path,
-                    format!(
-                        "changed since the run was configured (SHA-256 {}, the run id was made from {want})",
-                        file.sha256
-                    ),
-                ));
-            }
-        }
+        check_unchanged(cfg, path, &file.sha256)?;
         return Ok(InitialState {
             params: file.params(&cfg.arch, cfg.bias)?,
             lsuv: Vec::new(),
@@ -80,6 +80,19 @@ pub fn initial_params(cfg: &RunConfig, data: &Dataset) -> Result<InitialState> {
         params: net.params(),
         lsuv: lsuv_report,
     })
+}
+
+/// Refuses a weights file whose contents changed since the run id was made from them.
+fn check_unchanged(cfg: &RunConfig, path: &std::path::Path, sha256: &str) -> Result<()> {
+    match &cfg.init_from_sha256 {
+        Some(want) if want != sha256 => Err(Error::file(
+            path,
+            format!(
+                "changed since the run was configured (SHA-256 {sha256}, the run id was made from {want})"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 impl<'a, T: Float> Run<'a, T> {

@@ -454,3 +454,45 @@ fn a_pytorch_state_dict_with_running_statistics_loads_and_evaluates_as_in_pytorc
     }
     assert_eq!(net.buffers(), before);
 }
+
+/// `--init-from` with `--net`: the run's starting point is the file's state_dict (parameters and
+/// running statistics), so the network the run builds evaluates as torch's model does; and a
+/// file whose tensors are not the network's is refused naming them.
+#[test]
+fn init_from_loads_a_pytorch_state_dict_into_a_net_run() {
+    let meta: Value = serde_json::from_str(include_str!("../fixtures/torch_resnet.json"))
+        .expect("fixture parses");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/torch_resnet.safetensors"
+    );
+    let spec = meta["spec"].as_str().expect("spec");
+    let toml = format!(
+        "data = \"teacher:dim=4,outputs=3\"\nnet = \"{spec}\"\ninit_from = \"{path}\"\nprecision = \"f64\"\nsteps = 1"
+    );
+    let raw: initscope::config::RawConfig = toml::from_str(&toml).expect("toml");
+    let (cfg, data) = initscope::config::validate(&raw).unwrap_or_else(|e| panic!("{e}"));
+    let start = initscope::train::initial_params(&cfg, &data).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!start.params.buffers().is_empty());
+    let net = cfg.network::<f64>(&start.params);
+    let w = eval_against(
+        &net,
+        &meta["x"],
+        &meta["eval_f64"],
+        "f64 eval via --init-from",
+        &F64,
+    );
+    assert!(w < 1e-12, "{w}");
+
+    let other = toml.replace(spec, "linear(6) res(linear(6) relu linear(6)) linear");
+    let raw: initscope::config::RawConfig = toml::from_str(&other).expect("toml");
+    let (cfg, data) = initscope::config::validate(&raw).unwrap_or_else(|e| panic!("{e}"));
+    let e = initscope::train::initial_params(&cfg, &data)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing 1.body.2.weight"), "{e}");
+    assert!(
+        e.contains("unexpected") && e.contains("3.running_mean"),
+        "{e}"
+    );
+}

@@ -1,0 +1,170 @@
+//! `--net`: networks of modules from the command line, as a user runs them.
+
+use super::{assert_bad_input, initscope, stderr, temp_dir};
+
+const REZERO: &str =
+    "linear(16) relu res(layernorm linear(16) relu linear(16) gate(0))*2 batchnorm linear";
+
+fn header(path: &std::path::Path) -> serde_json::Value {
+    let b = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(b[..8].try_into().unwrap()) as usize;
+    serde_json::from_slice(&b[8..8 + n]).unwrap()
+}
+
+#[test]
+fn train_net_writes_state_dict_names_buffers_and_an_unassessed_verdict() {
+    let dir = temp_dir("net-train");
+    let out = dir.join("run");
+    let o = initscope(&[
+        "train",
+        "--data",
+        "moons",
+        "--net",
+        REZERO,
+        "--steps",
+        "60",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let h = header(&out.join("weights.safetensors"));
+    for key in [
+        "0.weight",
+        "2.body.0.weight",
+        "2.body.1.weight",
+        "2.body.4.alpha",
+        "3.body.3.bias",
+        "4.running_mean",
+        "4.running_var",
+        "4.num_batches_tracked",
+        "5.weight",
+    ] {
+        assert!(h.get(key).is_some(), "{key} missing: {h}");
+    }
+    assert_eq!(h["4.num_batches_tracked"]["dtype"], "I64");
+    assert_eq!(h["4.num_batches_tracked"]["shape"], serde_json::json!([]));
+    let meta = &h["__metadata__"];
+    assert_eq!(meta["initscope_net"], REZERO);
+    assert!(meta["pytorch"]
+        .as_str()
+        .unwrap()
+        .contains("class Gate(nn.Module)"));
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["verdict"], "unassessed", "{s}");
+    assert!(s["layers"][0]["width_end_tol"].is_null());
+    // ReZero: the gate starts at 0, so the first linear of each branch wakes at step 1.
+    assert_eq!(s["layers"][1]["wake_step"], 1, "{s}");
+    let c: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(c["net"], REZERO);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn equivalent_spellings_share_a_run_id_and_an_arch_spelling_trains_like_arch() {
+    let id = |net: Option<&str>, extra: &[&str]| {
+        let mut args = vec!["train", "--data", "xor", "--steps", "20", "--json"];
+        if let Some(n) = net {
+            args.extend(["--net", n]);
+        }
+        args.extend_from_slice(extra);
+        let o = initscope(&args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (v["run_id"].clone(), v["train_loss"].clone())
+    };
+    let a = id(
+        Some("linear(8) leaky_relu(0.2) layernorm(eps=1e-5) linear"),
+        &[],
+    );
+    let b = id(Some(" linear( 8 ) leaky_relu:0.2\nlayernorm linear "), &[]);
+    assert_eq!(a, b);
+    // The same network written as --hidden/--act: the same weights and the same losses (the run
+    // ids differ: one config names a spec, the other an architecture).
+    let spec = id(Some("linear(8) tanh linear(8) tanh linear"), &[]);
+    let arch = id(None, &["--hidden", "8,8", "--act", "tanh"]);
+    assert_eq!(spec.1, arch.1);
+}
+
+#[test]
+fn net_errors_are_one_line_naming_the_module_or_the_flag() {
+    assert_bad_input(
+        &["train", "--net", "linear(8) res(linear(4)) linear"],
+        "module 2 `res(linear(4))`: the body changes the width from 8 to 4",
+    );
+    assert_bad_input(
+        &["train", "--net", "linear(8) relu", "--hidden", "8"],
+        "--hidden cannot be used with --net",
+    );
+    assert_bad_input(
+        &[
+            "train",
+            "--net",
+            "linear(8) relu linear",
+            "--dropout",
+            "0.1",
+        ],
+        "write dropout(p) modules",
+    );
+    assert_bad_input(
+        &["train", "--net", "linear(8) frob linear"],
+        "unknown module `frob`",
+    );
+    assert_bad_input(
+        &["train", "--net", "linear(8) gate(x) linear"],
+        "bad number `x` for value",
+    );
+    assert_bad_input(&["train", "--net", "linear(8 relu"], "unbalanced");
+    assert_bad_input(
+        &["train", "--data", "moons", "--net", "linear(8) batchnorm linear", "--batch", "51"],
+        "the last batch of each epoch has 1 row (256 training rows in batches of 51); use --batch 50",
+    );
+    assert_bad_input(
+        &[
+            "train",
+            "--data",
+            "moons",
+            "--net",
+            "linear(8) relu linear(3)",
+        ],
+        "the network ends with width 3 but the data has 2 output(s)",
+    );
+}
+
+#[test]
+fn net_show_lists_every_tensor_with_its_initializer() {
+    let o = initscope(&["net", "show", REZERO, "--data", "moons"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    for needle in [
+        "2.body.4.alpha",
+        "constant:0",
+        "2.body.0.weight",
+        "constant:1",
+        "4.num_batches_tracked",
+        "buffer (not trained)",
+        "6 linear layers",
+    ] {
+        assert!(text.contains(needle), "{needle} not in:\n{text}");
+    }
+    let o = initscope(&["net", "show", REZERO, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["tensors"][0]["name"], "0.weight");
+    assert_eq!(v["tensors"][0]["linear"], 1);
+}
+
+#[test]
+fn gradcheck_passes_through_every_module_kind() {
+    let o = initscope(&[
+        "gradcheck", "--data", "moons", "--net",
+        "linear(6) res(layernorm linear(6) tanh linear(6) gate(0.5)) rmsnorm batchnorm shift(0.1) sigmoid linear",
+        "--rows", "16",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("(1.body.0.weight)") && out.contains("(1.body.4.alpha)") && out.contains("(4.bias)"),
+        "{out}"
+    );
+}
