@@ -122,6 +122,10 @@ pub struct RawConfig {
     /// Weight decay (coupled; decoupled for adamw) [default: 0; adamw 0.01].
     #[cfg_attr(feature = "clap", arg(long, allow_negative_numbers = true))]
     pub weight_decay: Option<f64>,
+    /// Parameter classes weight decay leaves alone, comma-separated: norms (norm gains and
+    /// biases), gates, biases (linear biases and shifts) [default: none, as torch.optim].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "CLASSES"))]
+    pub no_decay: Option<String>,
     /// Learning-rate schedule: constant, step:every=N,gamma=G, cosine[:min=M].
     #[cfg_attr(feature = "clap", arg(long))]
     pub schedule: Option<String>,
@@ -439,6 +443,15 @@ impl RunConfig {
             self.optim.kind,
             self.optim.lr
         )
+    }
+
+    /// The hidden activation as tables show it: `-` for a `--net` network (its spec says its
+    /// activations).
+    pub fn act_label(&self) -> String {
+        match self.net {
+            Some(_) => "-".into(),
+            None => self.act.spec(),
+        }
     }
 
     /// The shape of the `--net` network, when there is one (checked by [`validate`]).
@@ -1279,6 +1292,9 @@ pub fn validate_cached(
     }
     if let Some(wd) = raw.weight_decay {
         optim.weight_decay = wd;
+    }
+    if let Some(list) = &raw.no_decay {
+        optim.no_decay = crate::optim::NoDecay::parse_list("--no-decay", list)?;
     }
     optim.validate().map_err(|e| match e {
         Error::Config { field, reason } => Error::Config {

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
-use crate::nn::Net;
+use crate::nn::{Net, ParamKind};
 use crate::scalar::Float;
 use crate::spec::{fmt_f64, Spec};
 
@@ -104,6 +104,57 @@ pub struct OptimConfig {
     /// RMSprop's smoothing constant alpha (0.99).
     pub alpha: f64,
     pub weight_decay: f64,
+    /// Kinds of parameters weight decay leaves alone (`--no-decay norms,gates,biases`); empty
+    /// (and left out of the run id) by default: torch.optim decays every parameter.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub no_decay: Vec<NoDecay>,
+}
+
+/// A class of parameters `--no-decay` can exempt from weight decay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoDecay {
+    /// Norm gains and biases (layernorm, rmsnorm, batchnorm `weight` and `bias`).
+    Norms,
+    /// Gates' alphas.
+    Gates,
+    /// Linear layers' biases and shifts.
+    Biases,
+}
+
+impl NoDecay {
+    /// Parses `--no-decay`'s comma-separated list (sorted, each at most once).
+    pub fn parse_list(field: &str, text: &str) -> Result<Vec<NoDecay>> {
+        let mut out = Vec::new();
+        for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let k = match item.to_ascii_lowercase().as_str() {
+                "norms" => NoDecay::Norms,
+                "gates" => NoDecay::Gates,
+                "biases" => NoDecay::Biases,
+                _ => {
+                    return Err(Error::spec(
+                        field,
+                        text,
+                        format!("unknown class '{item}' (norms, gates, biases)"),
+                    ))
+                }
+            };
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Whether a tensor of `kind` belongs to this class.
+    pub fn covers(self, kind: ParamKind) -> bool {
+        match self {
+            NoDecay::Norms => matches!(kind, ParamKind::NormGain | ParamKind::NormBias),
+            NoDecay::Gates => kind == ParamKind::Gate,
+            NoDecay::Biases => matches!(kind, ParamKind::Bias | ParamKind::Shift),
+        }
+    }
 }
 
 impl OptimConfig {
@@ -124,6 +175,7 @@ impl OptimConfig {
             eps: 1e-8,
             alpha: 0.99,
             weight_decay: kind.default_weight_decay(),
+            no_decay: Vec::new(),
         }
     }
 
@@ -318,8 +370,15 @@ impl<T: Float> Optimizer<T> {
         self.steps += 1;
         let t = self.steps;
         for (k, (g, state)) in grads.iter().zip(self.state.iter_mut()).enumerate() {
+            let kind = net.param_infos()[k].kind;
+            let wd = if self.config.no_decay.iter().any(|c| c.covers(kind)) {
+                0.0
+            } else {
+                self.config.weight_decay
+            };
             update(
                 &self.config,
+                wd,
                 t,
                 lr,
                 net.param_values_mut(k),
@@ -330,11 +389,20 @@ impl<T: Float> Optimizer<T> {
     }
 }
 
-/// One elementwise update of a tensor `p` with gradient `g` (see the module docs).
-fn update<T: Float>(c: &OptimConfig, t: u64, lr: f64, p: &mut [T], g: &[T], s: &mut Moments<T>) {
+/// One elementwise update of a tensor `p` with gradient `g` and weight decay `weight_decay`
+/// (the config's, or 0 for a class `--no-decay` exempts; see the module docs).
+fn update<T: Float>(
+    c: &OptimConfig,
+    weight_decay: f64,
+    t: u64,
+    lr: f64,
+    p: &mut [T],
+    g: &[T],
+    s: &mut Moments<T>,
+) {
     let lr_t = T::from_f64(lr);
-    let wd = T::from_f64(c.weight_decay);
-    let coupled = c.weight_decay != 0.0 && c.kind != OptimKind::Adamw;
+    let wd = T::from_f64(weight_decay);
+    let coupled = weight_decay != 0.0 && c.kind != OptimKind::Adamw;
     let grad = |p: T, g: T| if coupled { g + wd * p } else { g };
     match c.kind {
         OptimKind::Sgd => {
@@ -360,8 +428,8 @@ fn update<T: Float>(c: &OptimConfig, t: u64, lr: f64, p: &mut [T], g: &[T], s: &
             let bc2_sqrt = T::from_f64((1.0 - c.beta2.powi(t as i32)).sqrt());
             let step_size = T::from_f64(lr / bc1);
             let eps = T::from_f64(c.eps);
-            let decay = T::from_f64(1.0 - lr * c.weight_decay);
-            let decoupled = c.kind == OptimKind::Adamw && c.weight_decay != 0.0;
+            let decay = T::from_f64(1.0 - lr * weight_decay);
+            let decoupled = c.kind == OptimKind::Adamw && weight_decay != 0.0;
             for (((p, &g), m), v) in p.iter_mut().zip(g).zip(s.m.iter_mut()).zip(s.v.iter_mut()) {
                 if decoupled {
                     *p *= decay;

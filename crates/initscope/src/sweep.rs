@@ -839,7 +839,7 @@ pub fn merge(dir: &Path) -> Result<(PathBuf, Vec<SweepEntry>)> {
         let columns = [
             c.data.spec(),
             c.arch_text(),
-            c.act.spec(),
+            c.act_label(),
             c.init_label(),
             c.bias_init_label(),
             c.optim.kind.name().to_string(),

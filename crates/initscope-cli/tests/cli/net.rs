@@ -164,7 +164,9 @@ fn gradcheck_passes_through_every_module_kind() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
     assert!(
-        out.contains("(1.body.0.weight)") && out.contains("(1.body.4.alpha)") && out.contains("(4.bias)"),
+        out.contains("(1.body.0.weight)")
+            && out.contains("(1.body.4.alpha)")
+            && out.contains("(4.bias)"),
         "{out}"
     );
 }

@@ -148,10 +148,10 @@ pub fn hparams(cfg: &RunConfig) -> BTreeMap<String, HParamValue> {
     let number = |x: f64| HParamValue {
         kind: Some(HParamKind::Number(x)),
     };
-    BTreeMap::from([
+    let mut hparams = BTreeMap::from([
         ("data".to_string(), text(cfg.data.to_string())),
         ("arch".into(), text(cfg.arch_text())),
-        ("act".into(), text(cfg.act.spec())),
+        ("act".into(), text(cfg.act_label())),
         ("init".into(), text(cfg.init_label())),
         ("bias_init".into(), text(cfg.bias_init_label())),
         ("loss".into(), text(cfg.loss.to_string())),
@@ -171,7 +171,11 @@ pub fn hparams(cfg: &RunConfig) -> BTreeMap<String, HParamValue> {
         ("grad_noise".into(), number(cfg.grad_noise)),
         ("seed".into(), number(cfg.seed as f64)),
         ("precision".into(), text(cfg.precision.name().into())),
-    ])
+    ]);
+    if let Some(net) = &cfg.net {
+        hparams.insert("net".into(), text(net.canonical()));
+    }
+    hparams
 }
 
 /// The summary value TensorBoard's `hparams(hparams, trial_id, start_time_secs)` writes: the

@@ -281,3 +281,52 @@ fn the_fused_sgd_step_matches_gradients_then_update_through_every_module() {
     }
     assert_ne!(fused.params(), net(spec, 3, 2, &Init::Pytorch, 4).params());
 }
+
+#[test]
+fn no_decay_exempts_norms_gates_and_biases_from_weight_decay() {
+    use initscope::nn::ParamKind;
+    use initscope::optim::NoDecay;
+    let spec =
+        "linear(4) res(layernorm(beta=[constant:0.1]) linear(4) tanh linear(4) gate(0.5)) shift(0.2) rmsnorm linear";
+    for (classes, exempt) in [
+        ("", vec![]),
+        ("norms", vec![ParamKind::NormGain, ParamKind::NormBias]),
+        (
+            "gates,biases",
+            vec![ParamKind::Gate, ParamKind::Bias, ParamKind::Shift],
+        ),
+        (
+            "biases, norms ,gates",
+            vec![
+                ParamKind::NormGain,
+                ParamKind::NormBias,
+                ParamKind::Gate,
+                ParamKind::Bias,
+                ParamKind::Shift,
+            ],
+        ),
+    ] {
+        let mut n = net(spec, 3, 2, &Init::Pytorch, 1);
+        let before = n.params();
+        let zeros = Workspace::new(&n, 1).grads; // every gradient 0: only decay moves a tensor
+        let mut cfg = OptimConfig::new(OptimKind::Sgd);
+        cfg.weight_decay = 0.1;
+        cfg.no_decay = NoDecay::parse_list("--no-decay", classes).unwrap();
+        let mut opt = Optimizer::new(cfg, &n);
+        opt.step(&mut n, &zeros, 0.5);
+        let after = n.params();
+        for ((info, a), (_, b)) in before.named().zip(after.named()) {
+            let moved = a != b;
+            assert_eq!(
+                moved,
+                !exempt.contains(&info.kind),
+                "{classes}: {}",
+                info.name
+            );
+        }
+    }
+    assert!(NoDecay::parse_list("--no-decay", "norms,weights")
+        .unwrap_err()
+        .to_string()
+        .contains("unknown class 'weights'"));
+}

@@ -211,6 +211,7 @@ fn run_case<T: Float>(c: &Value, tol: &Tol) -> f64 {
         eps: h("eps"),
         alpha: h("alpha"),
         weight_decay: h("weight_decay"),
+        no_decay: Vec::new(),
     };
     let lr = cfg.lr;
     let mut opt = Optimizer::new(cfg, &net);
