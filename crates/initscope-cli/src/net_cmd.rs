@@ -34,6 +34,9 @@ pub enum NetCommand {
         /// Linear layers without biases (unless the spec says bias=...).
         #[arg(long)]
         no_bias: bool,
+        /// Initialization preset: fixup or zero_init_residual.
+        #[arg(long)]
+        preset: Option<String>,
         /// f32 or f64, for the memory estimate [default: f32].
         #[arg(long)]
         precision: Option<String>,
@@ -53,6 +56,7 @@ pub fn run(a: NetArgs) -> anyhow::Result<ExitCode> {
         init,
         bias_init,
         no_bias,
+        preset,
         precision,
         batch,
         json,
@@ -63,6 +67,7 @@ pub fn run(a: NetArgs) -> anyhow::Result<ExitCode> {
         init,
         bias_init,
         no_bias: no_bias.then_some(true),
+        preset,
         precision,
         batch: batch.map(initscope::config::BatchArg::Name),
         ..RawConfig::default()

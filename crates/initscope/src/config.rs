@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::loss::Loss;
 use crate::memory::{self, MemoryEstimate, MemoryLimit};
-use crate::nn::build::{build_net, shape, BuildOptions, NetShape};
+use crate::nn::build::{build_net, shape, BuildOptions, NetShape, Preset};
 use crate::nn::spec::NetSpec;
 use crate::nn::{LayerInits, Net, Params};
 use crate::optim::{OptimConfig, OptimKind, Schedule};
@@ -71,6 +71,11 @@ pub struct RawConfig {
     /// shift(v). See the README's "Network specs".
     #[cfg_attr(feature = "clap", arg(long, value_name = "SPEC"))]
     pub net: Option<String>,
+    /// Initialization preset for --net networks with residual blocks: fixup (branch ends and
+    /// output at 0, branches He-initialised and scaled by L^(-1/(2m-2)), biases 0, gates 1) or
+    /// zero_init_residual (the norm ending each branch starts with gain 0).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "NAME"))]
+    pub preset: Option<String>,
     /// Hidden activation: identity, tanh, sigmoid, relu, leaky_relu[:slope], elu[:alpha], selu,
     /// gelu, softplus, silu, softsign [default: tanh].
     #[allow(rustdoc::broken_intra_doc_links)] // `[:slope]` is --help text, not a link
@@ -302,6 +307,9 @@ pub struct RunConfig {
     /// `act`), left out of the canonical JSON then so plain run ids are unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub net: Option<NetSpec>,
+    /// `--preset` (with `net`); left out of the canonical JSON when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<Preset>,
     pub act: Activation,
     pub init: Init,
     pub bias_init: Init,
@@ -378,6 +386,7 @@ impl RunConfig {
             layer_init: self.layer_init.clone(),
             layer_bias_init: self.layer_bias_init.clone(),
             seed: self.seed,
+            preset: self.preset,
         }
     }
 
@@ -404,9 +413,10 @@ impl RunConfig {
     /// How the starting weights are chosen, in one word for tables and legends:
     /// `from W.safetensors` with `init_from`, else the weight initializer's spec.
     pub fn init_label(&self) -> String {
-        match &self.init_from {
-            Some(path) => format!("from {}", path.display()),
-            None => self.init.spec(),
+        match (&self.init_from, self.preset) {
+            (Some(path), _) => format!("from {}", path.display()),
+            (None, Some(p)) => format!("{} (preset; else {})", p.name(), self.init.spec()),
+            (None, None) => self.init.spec(),
         }
     }
 
@@ -1138,6 +1148,22 @@ pub fn validate_cached(
             Some((shape(&spec, input, output)?, spec))
         }
     };
+    let preset = match (&raw.preset, &net) {
+        (None, _) => None,
+        (Some(text), None) => {
+            return Err(Error::spec(
+                "--preset",
+                text,
+                "presets initialise residual blocks: give the network with --net",
+            ))
+        }
+        (Some(text), Some((_, spec))) => {
+            let p = Preset::parse("--preset", text)?;
+            p.plan(spec)
+                .map_err(|reason| Error::spec("--net", &spec.canonical(), reason))?;
+            Some(p)
+        }
+    };
     let arch = match (&raw.arch, &raw.hidden) {
         _ if net.is_some() => net.as_ref().map(|(s, _)| s.dims.clone()).expect("checked"),
         (Some(_), Some(_)) => {
@@ -1409,6 +1435,7 @@ pub fn validate_cached(
         data_options,
         arch,
         net: net.map(|(_, spec)| spec),
+        preset,
         act,
         init,
         bias_init,

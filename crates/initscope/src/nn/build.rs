@@ -30,6 +30,150 @@ use crate::matrix::Matrix;
 use crate::rng::{self, Stream};
 use crate::scalar::Float;
 
+/// An initialization preset for networks with residual blocks (`--preset`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// Fixup (Zhang, Dauphin & Ma 2019): the last linear layer of every residual branch and the
+    /// output layer start at 0; the branches' other linear layers are He-initialised
+    /// (`kaiming_normal:nonlinearity=relu`) and scaled by L^(-1/(2m-2)) for L blocks of m linear
+    /// layers each; linear layers outside the branches He-initialised; linear biases 0; gates
+    /// start at 1 and shifts at 0. Every branch needs m >= 2.
+    Fixup,
+    /// torchvision's `zero_init_residual` (Goyal et al. 2017): the gain of the norm that ends
+    /// every residual branch starts at 0, so every block is the identity at initialization;
+    /// everything else as `--init` says. Every branch must end with a norm that has a gain.
+    ZeroInitResidual,
+}
+
+impl Preset {
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Fixup => "fixup",
+            Preset::ZeroInitResidual => "zero_init_residual",
+        }
+    }
+
+    /// Parses `--preset`.
+    pub fn parse(field: &str, text: &str) -> Result<Preset> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "fixup" => Ok(Preset::Fixup),
+            "zero_init_residual" => Ok(Preset::ZeroInitResidual),
+            _ => Err(Error::spec(
+                field,
+                text,
+                "unknown preset (fixup, zero_init_residual)",
+            )),
+        }
+    }
+
+    /// Each linear layer's starting role under this preset, in forward order (Fixup), after
+    /// checking that `spec` has the structure the preset needs; the error says what is missing,
+    /// naming the block.
+    pub fn plan(self, spec: &NetSpec) -> std::result::Result<Vec<LinearRole>, String> {
+        // The blocks once every res(...)*K is written out, each with its label and body.
+        fn walk(
+            specs: &[ModuleSpec],
+            label: &str,
+            in_branch: bool,
+            out: &mut Vec<(Option<usize>, bool)>,
+            blocks: &mut Vec<(String, Vec<ModuleSpec>)>,
+        ) {
+            for (i, m) in specs.iter().enumerate() {
+                match m {
+                    ModuleSpec::Linear(_) => out.push((None, in_branch)),
+                    ModuleSpec::Res(r) => {
+                        for _ in 0..r.repeat {
+                            let block = blocks.len();
+                            blocks.push((format!("{label}{} `{m}`", i + 1), r.body.clone()));
+                            let start = out.len();
+                            walk(&r.body, &format!("{label}{}.", i + 1), true, out, blocks);
+                            // The body's own linears (a nested block's are taken) belong to
+                            // this block.
+                            for slot in &mut out[start..] {
+                                if slot.0.is_none() {
+                                    slot.0 = Some(block);
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let (mut linears, mut blocks) = (Vec::new(), Vec::new());
+        walk(&spec.modules, "", false, &mut linears, &mut blocks);
+        if blocks.is_empty() {
+            return Err(format!(
+                "--preset {} initialises residual blocks, and the network has none (write res(...))",
+                self.name()
+            ));
+        }
+        match self {
+            Preset::ZeroInitResidual => {
+                for (label, body) in &blocks {
+                    let ends_with_gain = match body.last() {
+                        Some(ModuleSpec::LayerNorm(n)) => n.affine,
+                        Some(ModuleSpec::RmsNorm(_) | ModuleSpec::BatchNorm(_)) => true,
+                        _ => false,
+                    };
+                    if !ends_with_gain {
+                        return Err(format!(
+                            "--preset zero_init_residual sets the gain of the norm that ends each residual branch to 0, and block {label} does not end with a norm that has a gain"
+                        ));
+                    }
+                }
+                Ok(vec![LinearRole::AsConfigured; linears.len()])
+            }
+            Preset::Fixup => {
+                let l = blocks.len() as f64;
+                let mut counts = vec![0usize; blocks.len()];
+                for (b, _) in &linears {
+                    if let Some(b) = b {
+                        counts[*b] += 1;
+                    }
+                }
+                if let Some((b, m)) = counts.iter().enumerate().find(|(_, &m)| m < 2) {
+                    return Err(format!(
+                        "--preset fixup needs at least 2 linear layers in every residual branch, and block {} has {m}",
+                        blocks[b].0
+                    ));
+                }
+                let last = linears.len() - 1;
+                let mut seen = vec![0usize; blocks.len()];
+                Ok(linears
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (b, _))| match b {
+                        Some(b) => {
+                            seen[*b] += 1;
+                            let m = counts[*b];
+                            if seen[*b] == m {
+                                LinearRole::Zero
+                            } else {
+                                LinearRole::He(l.powf(-1.0 / (2.0 * m as f64 - 2.0)))
+                            }
+                        }
+                        None if i == last => LinearRole::Zero,
+                        None => LinearRole::He(1.0),
+                    })
+                    .collect())
+            }
+        }
+    }
+}
+
+/// How a preset starts one linear layer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LinearRole {
+    /// As `--init` and the spec say.
+    AsConfigured,
+    /// He-initialised (`kaiming_normal:nonlinearity=relu`), times this scale; bias 0.
+    He(f64),
+    /// Weight and bias 0.
+    Zero,
+}
+
 /// What a spec leaves to the run.
 #[derive(Clone, Debug)]
 pub struct BuildOptions {
@@ -47,6 +191,8 @@ pub struct BuildOptions {
     /// `--layer-bias-init`.
     pub layer_bias_init: BTreeMap<usize, Init>,
     pub seed: u64,
+    /// `--preset`.
+    pub preset: Option<Preset>,
 }
 
 impl BuildOptions {
@@ -66,6 +212,7 @@ impl BuildOptions {
             layer_init: BTreeMap::new(),
             layer_bias_init: BTreeMap::new(),
             seed,
+            preset: None,
         }
     }
 }
@@ -84,12 +231,18 @@ pub fn build_net_described<T: Float>(
     opts: &BuildOptions,
 ) -> Result<(Net<T>, BTreeMap<String, String>)> {
     let fail = |reason: String| Error::spec(NET_FIELD, &spec.canonical(), reason);
+    let roles = match opts.preset {
+        Some(p) => p.plan(spec).map_err(fail)?,
+        None => Vec::new(),
+    };
     let mut b = Builder {
         opts,
         linear: 0,
         path: String::new(),
         label: String::new(),
         inits: BTreeMap::new(),
+        roles,
+        ends_branch: false,
     };
     let (modules, width) = b
         .seq::<T>(&spec.modules, opts.inputs, "", "")
@@ -192,6 +345,10 @@ pub struct Builder<'a> {
     label: String,
     /// Each tensor's initializer, by `state_dict` name.
     inits: BTreeMap<String, String>,
+    /// Each linear layer's role under the preset (empty without one).
+    roles: Vec<LinearRole>,
+    /// Whether the module being built ends a residual branch.
+    ends_branch: bool,
 }
 
 /// Modules with their `state_dict` prefixes.
@@ -201,6 +358,22 @@ impl Builder<'_> {
     /// Notes that tensor `key` of the module being built starts from `init` (a spec).
     pub fn note(&mut self, key: &str, init: String) {
         self.inits.insert(format!("{}.{key}", self.path), init);
+    }
+
+    /// A gate's starting value: `v`, or 1 under Fixup.
+    pub fn gate_value(&self, v: f64) -> f64 {
+        match self.opts.preset {
+            Some(Preset::Fixup) => 1.0,
+            _ => v,
+        }
+    }
+
+    /// A shift's starting value: `v`, or 0 under Fixup.
+    pub fn shift_value(&self, v: f64) -> f64 {
+        match self.opts.preset {
+            Some(Preset::Fixup) => 0.0,
+            _ => v,
+        }
     }
 
     /// The data's output width.
@@ -234,6 +407,7 @@ impl Builder<'_> {
             for _ in 0..count {
                 self.path = format!("{path}{index}");
                 self.label = format!("{label}{}.", i + 1);
+                self.ends_branch = !path.is_empty() && i + 1 == specs.len();
                 let module: Box<dyn Module<T>> = match (m, fused) {
                     (ModuleSpec::Linear(l), Some(act)) => Box::new(self.linear::<T>(
                         width,
@@ -291,8 +465,21 @@ impl Builder<'_> {
             act,
             role,
         };
+        let role = self
+            .roles
+            .get(l - 1)
+            .copied()
+            .unwrap_or(LinearRole::AsConfigured);
+        let he = Init::parse("--preset", "kaiming_normal:nonlinearity=relu").expect("a valid spec");
+        let (preset_w, scale) = match role {
+            LinearRole::AsConfigured => (None, 1.0),
+            LinearRole::He(s) => (Some(he), s),
+            LinearRole::Zero => (Some(Init::Zeros), 1.0),
+        };
         let mut w = vec![0.0; fan_in * fan_out];
+        // An init= in the spec beats the preset, which beats --layer-init and --init.
         let init = init
+            .or(preset_w.as_ref())
             .or_else(|| self.opts.layer_init.get(&l))
             .unwrap_or(&self.opts.init);
         init.fill(
@@ -300,10 +487,20 @@ impl Builder<'_> {
             &ctx(Role::Weight),
             &mut rng::stream(seed, Stream::Weight(l)),
         );
-        self.note("weight", init.spec());
+        if scale != 1.0 && init.spec() == preset_w.as_ref().map_or(String::new(), Init::spec) {
+            w.iter_mut().for_each(|x| *x *= scale);
+            self.note(
+                "weight",
+                format!("{} x {}", init.spec(), crate::spec::fmt_f64(scale)),
+            );
+        } else {
+            self.note("weight", init.spec());
+        }
+        let zero = Init::Zeros;
         let bias_init = match bias {
             Some(BiasSpec::Off) => None,
             Some(BiasSpec::Init(i)) => Some(i),
+            None if role != LinearRole::AsConfigured => self.opts.bias_init.as_ref().map(|_| &zero),
             None => self
                 .opts
                 .bias_init
@@ -339,6 +536,17 @@ impl Builder<'_> {
     /// from the tensor's own stream
     /// ([`Stream::tensor`] of its `state_dict` name).
     pub fn draw(&mut self, key: &str, width: usize, init: Option<&Init>, default: f64) -> Vec<f64> {
+        // zero_init_residual: the gain of the norm that ends a branch starts at 0.
+        let zero_gain = Init::Zeros;
+        let init = match init {
+            None if key == "weight"
+                && self.ends_branch
+                && self.opts.preset == Some(Preset::ZeroInitResidual) =>
+            {
+                Some(&zero_gain)
+            }
+            other => other,
+        };
         let mut v = vec![default; width];
         self.note(
             key,

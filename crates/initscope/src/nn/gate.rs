@@ -40,8 +40,9 @@ impl KindSpec for GateSpec {
         width: usize,
         b: &mut Builder<'_>,
     ) -> Result<Box<dyn Module<T>>, String> {
-        b.note("alpha", format!("constant:{}", fmt_f64(self.0)));
-        Ok(Box::new(Gate::<T>::new(width, self.0)))
+        let v = b.gate_value(self.0);
+        b.note("alpha", format!("constant:{}", fmt_f64(v)));
+        Ok(Box::new(Gate::<T>::new(width, v)))
     }
 
     fn torch(&self, _width: usize, _t: &Torch) -> String {

@@ -40,8 +40,9 @@ impl KindSpec for ShiftSpec {
         width: usize,
         b: &mut Builder<'_>,
     ) -> Result<Box<dyn Module<T>>, String> {
-        b.note("bias", format!("constant:{}", fmt_f64(self.0)));
-        Ok(Box::new(Shift::<T>::new(width, self.0)))
+        let v = b.shift_value(self.0);
+        b.note("bias", format!("constant:{}", fmt_f64(v)));
+        Ok(Box::new(Shift::<T>::new(width, v)))
     }
 
     fn torch(&self, _width: usize, _t: &Torch) -> String {

@@ -330,3 +330,91 @@ fn no_decay_exempts_norms_gates_and_biases_from_weight_decay() {
         .to_string()
         .contains("unknown class 'weights'"));
 }
+
+#[test]
+fn fixup_zeroes_branch_ends_and_the_output_and_scales_the_branches() {
+    use initscope::nn::build::Preset;
+    let spec = NetSpec::parse(
+        "linear(64) relu res(linear(64) relu linear(64) relu linear(64) gate(0.3))*4 shift(0.5) linear",
+    )
+    .unwrap();
+    let mut opts = BuildOptions::new(32, 3, Init::Pytorch, Some(Init::Pytorch), 7);
+    opts.preset = Some(Preset::Fixup);
+    let n: Net<f64> = build_net(&spec, &opts).unwrap();
+    let (blocks, m) = (4.0f64, 3.0f64);
+    let scale = blocks.powf(-1.0 / (2.0 * m - 2.0));
+    let std = |v: &[f64]| (v.iter().map(|x| x * x).sum::<f64>() / v.len() as f64).sqrt();
+    for (info, v) in n.values() {
+        let name = info.name.as_str();
+        if name.ends_with(".bias") {
+            assert!(v.iter().all(|&x| x == 0.0), "{name}: biases 0");
+        } else if name.ends_with("alpha") {
+            assert_eq!(v, [1.0], "{name}: gates 1");
+        } else if name == "0.weight" {
+            let want = (2.0f64 / 32.0).sqrt();
+            assert!(
+                (std(v) / want - 1.0).abs() < 0.05,
+                "{name}: He, std {}",
+                std(v)
+            );
+        } else if name.ends_with("body.4.weight") || name == "7.weight" {
+            assert!(
+                v.iter().all(|&x| x == 0.0),
+                "{name}: branch end and output 0"
+            );
+        } else if name.contains(".body.") {
+            let want = (2.0f64 / 64.0).sqrt() * scale;
+            assert!(
+                (std(v) / want - 1.0).abs() < 0.05,
+                "{name}: He x {scale}, std {}",
+                std(v)
+            );
+        }
+    }
+    // The shift is a bias: 0.
+    assert_eq!(n.param_values(n.find_param("6.bias").unwrap()), &[0.0]);
+    // So at init the output is exactly 0 and every block is the identity.
+    let x = random(5, 32, 3);
+    let mut ws = Workspace::new(&n, 5);
+    ws.load_rows(&x, &(0..5).collect::<Vec<_>>());
+    assert!(n
+        .forward(&mut ws, Pass::Eval)
+        .as_slice()
+        .iter()
+        .all(|&y| y == 0.0));
+}
+
+#[test]
+fn zero_init_residual_makes_every_block_the_identity() {
+    use initscope::nn::build::Preset;
+    let spec =
+        NetSpec::parse("linear(8) tanh res(linear(8) relu linear(8) batchnorm)*3 layernorm linear")
+            .unwrap();
+    let mut opts = BuildOptions::new(4, 2, Init::Pytorch, Some(Init::Pytorch), 1);
+    opts.preset = Some(Preset::ZeroInitResidual);
+    let n: Net<f64> = build_net(&spec, &opts).unwrap();
+    for (info, v) in n.values() {
+        if info.name.ends_with("body.3.weight") {
+            assert!(v.iter().all(|&g| g == 0.0), "{}", info.name);
+        }
+    }
+    // The top-level layernorm's gain is not a branch's: 1.
+    assert!(n
+        .param_values(n.find_param("5.weight").unwrap())
+        .iter()
+        .all(|&g| g == 1.0));
+    let x = random(6, 4, 2);
+    let mut ws = Workspace::new(&n, 6);
+    ws.load_rows(&x, &(0..6).collect::<Vec<_>>());
+    let mut masks = rng::stream(0, Stream::Dropout);
+    n.forward(&mut ws, Pass::Train(&mut masks));
+    // Blocks 2, 3, 4 (modules 1, 2, 3 of the net: the fused linear+tanh is module 0) pass their
+    // input through unchanged.
+    for b in 1..=3 {
+        assert_eq!(
+            ws.caches[b].act.as_slice(),
+            ws.caches[0].act.as_slice(),
+            "block {b}"
+        );
+    }
+}
