@@ -459,37 +459,40 @@ pub fn quotient_arch(params: &Params, tol: f64) -> Vec<usize> {
 /// follows from them (its summary holds the verdict), and the quotient network before and after.
 #[derive(Clone, Debug)]
 pub struct Explanation {
-    pub derivation: Derivation,
+    /// The step-0 derivation; `None` for a network that is not a chain of linear layers and
+    /// activations (residual blocks, norms, gates, shifts, dropout modules), which `derive` does
+    /// not read yet.
+    pub derivation: Option<Derivation>,
     /// The run of the configured steps, from the parameters the derivation was computed on.
     pub run: RunOutput,
     /// Widths of the quotient network at the start (input, tolerance classes per hidden layer,
-    /// output).
-    pub quotient_init: Vec<usize>,
+    /// output); `None` where the symmetry classes are not computed (as the derivation).
+    pub quotient_init: Option<Vec<usize>>,
     /// Widths of the quotient network at the end.
-    pub quotient_end: Vec<usize>,
+    pub quotient_end: Option<Vec<usize>>,
 }
 
 /// Derives step 0 for `cfg` on `data`, then trains for the configured steps (the verdict). Errors
 /// when the starting parameters cannot be made (an `--init-from` file that does not fit).
 pub fn explain(cfg: &RunConfig, data: &Dataset) -> Result<Explanation> {
     let start = initial_params(cfg, data)?;
-    if cfg
+    let chain = cfg
         .network::<f64>(&start.params)
         .modules()
         .iter()
-        .any(|m| m.kind() != "linear")
-    {
-        return Err(crate::error::Error::config(
-            "--net",
-            "explain derives step 0 through chains of linear layers, each followed by at most one activation (--hidden, --arch, or such a --net) only so far; train --net records each linear layer's wake step and gradient state",
-        ));
-    }
-    let derivation = derive(cfg, data, &start.params);
+        .all(|m| m.kind() == "linear");
+    let derivation = chain.then(|| derive(cfg, data, &start.params));
     let run = train_from(cfg, data, start, &mut |_| {});
     let tol = cfg.symmetry_tolerance();
     Ok(Explanation {
-        quotient_init: quotient_arch(&run.initial_params, tol),
-        quotient_end: quotient_arch(&run.params, tol),
+        quotient_init: run
+            .initial_params
+            .is_plain()
+            .then(|| quotient_arch(&run.initial_params, tol)),
+        quotient_end: run
+            .params
+            .is_plain()
+            .then(|| quotient_arch(&run.params, tol)),
         derivation,
         run,
     })
@@ -574,11 +577,17 @@ impl Explanation {
             Format::Markdown => format!("# initscope explain\n\n`{title}`\n"),
             Format::Text => format!("initscope explain: {title}\n"),
         };
-        format!(
-            "{head}\n{}\n{}",
-            render(&self.derivation, format),
-            self.render_verdict(format)
-        )
+        let derivation = match &self.derivation {
+            Some(d) => render(d, format),
+            None => {
+                let note = "The step-0 derivation reads chains of linear layers and activations; this network has other modules (residual blocks, norms, gates, shifts or dropout), so it is not derived here. The table below gives each linear layer's wake step and gradient state.";
+                match format {
+                    Format::Markdown => format!("_{note}_\n"),
+                    Format::Text => format!("{note}\n"),
+                }
+            }
+        };
+        format!("{head}\n{derivation}\n{}", self.render_verdict(format))
     }
 
     /// The verdict after training: the per-layer table ([`verdict_rows`]), the loss against the
@@ -590,10 +599,8 @@ impl Explanation {
         let v = &s.verdict;
         let header = VERDICT_COLUMNS;
         let rows = verdict_rows(v);
-        let (q0, q1) = (
-            nn::arch_text(&self.quotient_init),
-            nn::arch_text(&self.quotient_end),
-        );
+        let quotient = |q: &Option<Vec<usize>>| q.as_deref().map_or("-".to_string(), nn::arch_text);
+        let (q0, q1) = (quotient(&self.quotient_init), quotient(&self.quotient_end));
         let mut lines = Vec::new();
         match format {
             Format::Markdown => {

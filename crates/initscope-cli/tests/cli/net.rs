@@ -170,3 +170,39 @@ fn gradcheck_passes_through_every_module_kind() {
         "{out}"
     );
 }
+
+#[test]
+fn explain_on_a_residual_net_says_what_it_does_not_derive_and_gives_the_wake_order() {
+    let o = initscope(&[
+        "explain",
+        "--data",
+        "moons",
+        "--net",
+        "linear(8) relu res(layernorm linear(8) relu linear(8) gate(0)) linear",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["derivation"].is_null() && v["quotient_init"].is_null(),
+        "{v}"
+    );
+    assert_eq!(v["verdict"], "unassessed");
+    // ReZero: the output and first layers get gradients at step 0, the branch (gate 0) at 1.
+    let wake: Vec<_> = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["wake_step"].clone())
+        .collect();
+    assert_eq!(wake, [0, 1, 1, 0].map(serde_json::Value::from));
+    let o = initscope(&[
+        "explain",
+        "--data",
+        "moons",
+        "--net",
+        "linear(8) relu res(layernorm linear(8) relu linear(8) gate(0)) linear",
+    ]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.contains("so it is not derived here"), "{text}");
+}

@@ -339,7 +339,7 @@ fn the_explanation_ends_with_a_verdict_table_row_per_layer() {
         assert_eq!(row[5], "yes", "{row:?}");
     }
     assert_eq!(rows[0][6], "1 -> 1");
-    assert_eq!(e.quotient_init, vec![2, 1, 1, 2]);
+    assert_eq!(e.quotient_init, Some(vec![2, 1, 1, 2]));
     let text = e.render(Format::Text);
     assert!(text.starts_with("initscope explain: "), "{text}");
     assert!(
