@@ -767,15 +767,49 @@ fn parse_arch(text: &str) -> Result<Vec<usize>> {
 }
 
 /// Parses per-layer overrides `L=SPEC`.
-fn parse_layer_map(field: &str, items: &[String], layers: usize) -> Result<BTreeMap<usize, Init>> {
+/// Parses `--layer-init`-style `LAYER=SPEC` items: LAYER is a linear layer's number (1..=L),
+/// `out` (layer L), or with `--net` the linear layer's `state_dict` path (`2.body.1`, with or
+/// without `.weight`), from `paths` (each linear layer's, in order).
+fn parse_layer_map(
+    field: &str,
+    items: &[String],
+    layers: usize,
+    paths: &[String],
+) -> Result<BTreeMap<usize, Init>> {
     let mut map = BTreeMap::new();
     for item in items {
         let (l, spec) = item
             .split_once('=')
             .ok_or_else(|| Error::spec(field, item, "expected LAYER=SPEC, e.g. 2=zeros"))?;
-        let l: usize = l.trim().parse().map_err(|_| {
-            Error::spec(field, item, format!("'{}' is not a layer number", l.trim()))
-        })?;
+        let key = l.trim();
+        let path = key
+            .strip_suffix(".weight")
+            .or_else(|| key.strip_suffix(".bias"))
+            .unwrap_or(key);
+        let l: usize = match (key.parse::<usize>(), key) {
+            (Ok(n), _) => n,
+            (_, "out") => layers,
+            _ => match paths.iter().position(|p| p == path) {
+                Some(i) => i + 1,
+                None if paths.is_empty() => {
+                    return Err(Error::spec(
+                        field,
+                        item,
+                        format!("'{key}' is not a layer number (or `out`)"),
+                    ))
+                }
+                None => {
+                    return Err(Error::spec(
+                        field,
+                        item,
+                        format!(
+                            "'{key}' is not a layer number, `out` or a linear layer's path ({})",
+                            paths.join(", ")
+                        ),
+                    ))
+                }
+            },
+        };
         if l == 0 || l > layers {
             return Err(Error::spec(
                 field,
@@ -1282,15 +1316,21 @@ pub fn validate_cached(
         None if init.is_preset() => init.clone(),
         None => Init::Zeros,
     };
+    let paths = net
+        .as_ref()
+        .map(|(s, _)| s.linear_paths.clone())
+        .unwrap_or_default();
     let layer_init = parse_layer_map(
         "--layer-init",
         raw.layer_init.as_deref().unwrap_or(&[]),
         layers,
+        &paths,
     )?;
     let layer_bias_init = parse_layer_map(
         "--layer-bias-init",
         raw.layer_bias_init.as_deref().unwrap_or(&[]),
         layers,
+        &paths,
     )?;
     for (l, i) in &layer_bias_init {
         bias_only(i.clone(), "--layer-bias-init", &format!("{l}={i}"))?;

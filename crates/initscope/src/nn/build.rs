@@ -267,6 +267,8 @@ pub struct NetShape {
     pub kinds: Vec<&'static str>,
     /// Each linear layer's own `init=`, in forward order.
     pub inits: Vec<Option<Init>>,
+    /// Each linear layer's `state_dict` prefix (`2.body.1`), in forward order.
+    pub linear_paths: Vec<String>,
 }
 
 /// The shape of `spec` on data with `inputs` and `outputs` columns. Checks what [`build_net`]
@@ -277,9 +279,11 @@ pub fn shape(spec: &NetSpec, inputs: usize, outputs: usize) -> Result<NetShape> 
         specs: &[ModuleSpec],
         mut width: usize,
         outputs: usize,
-        label: &str,
+        (label, path): (&str, &str),
         out: &mut NetShape,
     ) -> std::result::Result<usize, String> {
+        // The index in the Sequential: `res(...)*K` takes K entries (as the builder counts).
+        let mut index = 0;
         for (i, m) in specs.iter().enumerate() {
             let kind = m.kind();
             if !out.kinds.contains(&kind) {
@@ -290,10 +294,14 @@ pub fn shape(spec: &NetSpec, inputs: usize, outputs: usize) -> Result<NetShape> 
                     width = l.width.unwrap_or(outputs);
                     out.dims.push(width);
                     out.inits.push(l.init.clone());
+                    out.linear_paths.push(format!("{path}{index}"));
+                    index += 1;
                 }
                 ModuleSpec::Res(r) => {
                     for _ in 0..r.repeat {
-                        let w = walk(&r.body, width, outputs, &format!("{label}{}.", i + 1), out)?;
+                        let here = (format!("{label}{}.", i + 1), format!("{path}{index}.body."));
+                        index += 1;
+                        let w = walk(&r.body, width, outputs, (&here.0, &here.1), out)?;
                         if w != width {
                             return Err(format!(
                                 "module {label}{} `{m}`: {}",
@@ -303,7 +311,7 @@ pub fn shape(spec: &NetSpec, inputs: usize, outputs: usize) -> Result<NetShape> 
                         }
                     }
                 }
-                _ => {}
+                _ => index += 1,
             }
             out.widths = out.widths.saturating_add(width as u64);
         }
@@ -315,8 +323,9 @@ pub fn shape(spec: &NetSpec, inputs: usize, outputs: usize) -> Result<NetShape> 
         widths: 0,
         kinds: Vec::new(),
         inits: Vec::new(),
+        linear_paths: Vec::new(),
     };
-    let width = walk(&spec.modules, inputs, outputs, "", &mut out).map_err(fail)?;
+    let width = walk(&spec.modules, inputs, outputs, ("", ""), &mut out).map_err(fail)?;
     if width != outputs {
         return Err(fail(end_width_reason(width, outputs)));
     }

@@ -418,3 +418,22 @@ fn zero_init_residual_makes_every_block_the_identity() {
         );
     }
 }
+
+#[test]
+fn layer_init_takes_a_linear_layers_path_or_out_with_net() {
+    let toml = "data = \"moons\"\nnet = \"linear(8) relu res(layernorm linear(8) relu linear(8))*2 linear\"\n\
+                layer_init = [\"2.body.1=zeros\", \"3.body.3.weight=constant:0.5\", \"out=zeros\"]";
+    let raw: initscope::config::RawConfig = toml::from_str(toml).unwrap();
+    let (cfg, data) = initscope::config::validate(&raw).unwrap_or_else(|e| panic!("{e}"));
+    let start = initscope::train::initial_params(&cfg, &data).unwrap();
+    let n = cfg.network::<f64>(&start.params);
+    let get = |name: &str| n.param_values(n.find_param(name).unwrap()).to_vec();
+    assert!(get("2.body.1.weight").iter().all(|&w| w == 0.0));
+    assert!(get("3.body.3.weight").iter().all(|&w| w == 0.5));
+    assert!(get("4.weight").iter().all(|&w| w == 0.0));
+    assert!(get("2.body.3.weight").iter().any(|&w| w != 0.0));
+    let bad = toml.replace("2.body.1=zeros", "2.body.2=zeros");
+    let raw: initscope::config::RawConfig = toml::from_str(&bad).unwrap();
+    let e = initscope::config::validate(&raw).unwrap_err().to_string();
+    assert!(e.contains("'2.body.2' is not a layer number, `out` or a linear layer's path (0, 2.body.1, 2.body.3, 3.body.1, 3.body.3, 4)"), "{e}");
+}
