@@ -206,3 +206,41 @@ fn explain_on_a_residual_net_says_what_it_does_not_derive_and_gives_the_wake_ord
     let text = String::from_utf8(o.stdout).unwrap();
     assert!(text.contains("so it is not derived here"), "{text}");
 }
+
+#[test]
+fn metrics_of_norms_gates_and_shifts_carry_their_path_and_the_report_reads_them() {
+    let dir = temp_dir("net-metrics");
+    let out = dir.join("run");
+    let o = initscope(&[
+        "train",
+        "--data",
+        "moons",
+        "--net",
+        "linear(8) relu res(layernorm linear(8) relu linear(8) gate(0)) shift(0.1) linear",
+        "--steps",
+        "20",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(
+        csv.starts_with("run_id,step,metric,layer,module,value\n"),
+        "{}",
+        &csv[..80]
+    );
+    assert!(
+        csv.contains(",0,tensor_value,,2.body.4.alpha,0\n"),
+        "the gate starts at 0"
+    );
+    assert!(csv.contains(",tensor_grad_norm,,2.body.0.weight,"));
+    assert!(
+        csv.contains(",grad_norm,1,,"),
+        "linear layers keep their number"
+    );
+    let o = initscope(&["report", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("unassessed = a network with residual blocks"));
+    let _ = std::fs::remove_dir_all(dir);
+}

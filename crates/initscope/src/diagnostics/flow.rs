@@ -111,6 +111,7 @@ impl<T: Float> FlowRecorder<T> {
                     metric: metric.to_string(),
                     layer: Some(i + 1),
                     value,
+                    module: None,
                 })
             };
             let dw = g.as_slice();
@@ -168,6 +169,27 @@ impl<T: Float> FlowRecorder<T> {
                 .as_mut_slice()
                 .copy_from_slice(layer.weight.as_slice());
         }
+        // Tensors outside the linear layers (norm gains and biases, gates, shifts): their norm
+        // and their gradient's, by tensor path; a one-entry tensor's value too.
+        for (k, (info, v)) in net.values().enumerate() {
+            if info.layer.is_some() {
+                continue;
+            }
+            let mut push = |metric: &str, value: f64| {
+                out.push(MetricRecord {
+                    step,
+                    metric: metric.into(),
+                    layer: None,
+                    value,
+                    module: Some(info.name.clone()),
+                })
+            };
+            push("tensor_norm", crate::matrix::norm(v));
+            push("tensor_grad_norm", ws.grads[k].norm());
+            if v.len() == 1 {
+                push("tensor_value", v[0].to_f64());
+            }
+        }
         if at.sparse {
             self.record_structure(step, net, out);
             self.record_weight_histograms(step, net);
@@ -200,6 +222,7 @@ impl<T: Float> FlowRecorder<T> {
                 metric: "update_ratio".into(),
                 layer: Some(i + 1),
                 value: if w2 > 0.0 { (d2 / w2).sqrt() } else { f64::NAN },
+                module: None,
             });
         }
     }
@@ -253,6 +276,7 @@ impl<T: Float> FlowRecorder<T> {
                 metric: "numerical_rank".into(),
                 layer: Some(i + 1),
                 value: numerical_rank(&singular_values(&p.weight), r, c, eps) as f64,
+                module: None,
             });
         }
         if !params.is_plain() {
@@ -270,6 +294,7 @@ impl<T: Float> FlowRecorder<T> {
                     metric: metric.into(),
                     layer: Some(i + 1),
                     value: v as f64,
+                    module: None,
                 });
             }
         }

@@ -23,21 +23,29 @@ use crate::records::{MetricRecord, RunOutput};
 pub const EVENT_FILE: &str = "events.out.tfevents.initscope";
 
 /// `metrics.csv` in long format: `run_id,step,metric,layer,value` (layer empty for whole-network
-/// metrics; non-finite values written as NaN/inf as Rust formats them).
+/// metrics; non-finite values written as NaN/inf as Rust formats them). A network with tensors
+/// outside its linear layers (`--net`: norms, gates, shifts) records metrics of those tensors,
+/// and its file has a `module` column before `value`: the tensor's `state_dict` path, empty for
+/// the other metrics.
 pub fn metrics_csv(run_id: &str, metrics: &[MetricRecord]) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| Error::file("metrics.csv", e.to_string());
-    w.write_record(["run_id", "step", "metric", "layer", "value"])
-        .map_err(csv_err)?;
+    let modules = metrics.iter().any(|m| m.module.is_some());
+    if modules {
+        w.write_record(["run_id", "step", "metric", "layer", "module", "value"])
+    } else {
+        w.write_record(["run_id", "step", "metric", "layer", "value"])
+    }
+    .map_err(csv_err)?;
     for m in metrics {
         let layer = m.layer.map(|l| l.to_string()).unwrap_or_default();
-        w.write_record([
-            run_id,
-            &m.step.to_string(),
-            &m.metric,
-            &layer,
-            &format!("{}", m.value),
-        ])
+        let (step, value) = (m.step.to_string(), format!("{}", m.value));
+        if modules {
+            let module = m.module.as_deref().unwrap_or_default();
+            w.write_record([run_id, &step, &m.metric, &layer, module, &value])
+        } else {
+            w.write_record([run_id, &step, &m.metric, &layer, &value])
+        }
         .map_err(csv_err)?;
     }
     w.into_inner()

@@ -278,6 +278,15 @@ pub fn tag(metric: &str, layer: Option<usize>) -> String {
     }
 }
 
+/// The tag of a record: [`tag`], or `2.body.0.weight/tensor_norm` for a tensor outside the
+/// linear layers.
+pub fn record_tag(m: &MetricRecord) -> String {
+    match &m.module {
+        Some(path) => format!("{path}/{}", m.metric),
+        None => tag(&m.metric, m.layer),
+    }
+}
+
 /// A whole event file: the version record, the hyperparameters (`session`, from
 /// [`session_start_value`]) when given, one event per step holding that step's scalars, then the
 /// histograms. `wall_time` is the run's start time in seconds since the epoch (event times are
@@ -313,7 +322,7 @@ pub fn event_file(
             .iter()
             .filter(|m| m.step == step && m.value.is_finite())
             .map(|m| SummaryValue {
-                tag: tag(&m.metric, m.layer),
+                tag: record_tag(m),
                 simple_value: Some(m.value as f32),
                 ..Default::default()
             })
@@ -388,18 +397,21 @@ mod tests {
                 metric: "train_loss".into(),
                 layer: None,
                 value: 0.7,
+                module: None,
             },
             MetricRecord {
                 step: 0,
                 metric: "grad_norm".into(),
                 layer: Some(1),
                 value: 0.1,
+                module: None,
             },
             MetricRecord {
                 step: 5,
                 metric: "train_loss".into(),
                 layer: None,
                 value: 0.5,
+                module: None,
             },
         ];
         let hist = vec![HistogramRecord::new(

@@ -23,6 +23,10 @@ pub struct MetricRecord {
     pub step: usize,
     pub metric: String,
     pub layer: Option<usize>,
+    /// The module's `state_dict` path for a metric of a module outside the linear layers (a
+    /// norm, a gate, a shift: `2.body.0`); `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
     #[serde(deserialize_with = "f64_or_null")]
     pub value: f64,
 }
@@ -386,6 +390,7 @@ mod tests {
                 metric: "grad_norm".into(),
                 layer: Some(1),
                 value: x,
+                module: None,
             };
             let back: MetricRecord = serde_json::from_str(&serde_json::to_string(&m).unwrap())
                 .expect("metric record reads back");
@@ -463,6 +468,7 @@ mod tests {
             metric: metric.into(),
             layer,
             value,
+            module: None,
         };
         let metrics = vec![
             m(0, "train_loss", None, f64::NAN),

@@ -90,6 +90,10 @@ fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T> {
 /// The header `metrics.csv` starts with.
 const METRICS_HEADER: [&str; 5] = ["run_id", "step", "metric", "layer", "value"];
 
+/// The header of a network with tensors outside its linear layers: a `module` column before
+/// `value` ([`crate::output::metrics_csv`]).
+const METRICS_HEADER_MODULES: [&str; 6] = ["run_id", "step", "metric", "layer", "module", "value"];
+
 /// Reads `metrics.csv` (see [`crate::output::metrics_csv`]). Every record must be whole: five
 /// fields, a step number, a metric name, an empty or numeric layer and a value that parses as an
 /// f64 (`NaN`, `inf` and `-inf` included), and the file must end with a line end (the writer ends
@@ -112,23 +116,31 @@ fn read_metrics(p: &Path) -> Result<Vec<MetricRecord>> {
         .from_reader(bytes.as_slice());
     let mut out = Vec::new();
     let mut header = false;
+    // Fields per record: 5, or 6 with the module column.
+    let mut fields = METRICS_HEADER.len();
     for rec in r.records() {
         let rec = rec.map_err(|e| Error::file(p, e.to_string()))?;
         let line = rec.position().map_or(0, |pos| pos.line());
         if !header {
             header = true;
-            if rec.iter().ne(METRICS_HEADER) {
+            if rec.iter().eq(METRICS_HEADER_MODULES) {
+                fields = METRICS_HEADER_MODULES.len();
+            } else if rec.iter().ne(METRICS_HEADER) {
                 return Err(Error::file(
                     p,
-                    format!("line {line} is not the header {}", METRICS_HEADER.join(",")),
+                    format!(
+                        "line {line} is not the header {} (or {})",
+                        METRICS_HEADER.join(","),
+                        METRICS_HEADER_MODULES.join(",")
+                    ),
                 ));
             }
             continue;
         }
-        if rec.len() != METRICS_HEADER.len() {
+        if rec.len() != fields {
             return Err(incomplete(
                 line,
-                format!("{} of {} fields", rec.len(), METRICS_HEADER.len()),
+                format!("{} of {fields} fields", rec.len()),
             ));
         }
         let step = rec[1]
@@ -144,14 +156,18 @@ fn read_metrics(p: &Path) -> Result<Vec<MetricRecord>> {
                     .map_err(|_| incomplete(line, format!("layer '{l}' is not a layer number")))?,
             ),
         };
-        let value = rec[4]
+        let v = &rec[fields - 1];
+        let value = v
             .parse()
-            .map_err(|_| incomplete(line, format!("value '{}' is not a number", &rec[4])))?;
+            .map_err(|_| incomplete(line, format!("value '{v}' is not a number")))?;
+        let module = (fields == METRICS_HEADER_MODULES.len() && !rec[4].is_empty())
+            .then(|| rec[4].to_string());
         out.push(MetricRecord {
             step,
             metric: rec[2].to_string(),
             layer,
             value,
+            module,
         });
     }
     if !header {
@@ -1083,6 +1099,9 @@ pub fn render(data: &ReportData) -> Result<String> {
                 summary => summary,
                 table_header => header,
                 table_rows => rows,
+                unassessed => runs.iter().any(|r| {
+                    r.summary.verdict.verdict == crate::records::verdict::VerdictKind::Unassessed
+                }),
                 sections => sections,
                 version => env!("CARGO_PKG_VERSION"),
             })

@@ -55,6 +55,7 @@ pub(super) fn record_eval(metrics: &mut Vec<MetricRecord>, e: &EvalPoint) {
             metric: name.to_string(),
             layer: None,
             value: v,
+            module: None,
         })
     };
     push("train_loss", e.train_loss);
@@ -86,6 +87,7 @@ pub(super) fn push_step_metrics(
             metric: name.to_string(),
             layer: None,
             value,
+            module: None,
         });
     }
 }

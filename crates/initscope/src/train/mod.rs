@@ -168,6 +168,7 @@ fn record_jacobian(
             metric: metric.into(),
             layer: None,
             value,
+            module: None,
         });
     }
 }
