@@ -249,33 +249,7 @@ impl WeightsFile {
                     ),
                 ));
             }
-            let values: Vec<f64> = match t.dtype() {
-                Dtype::F32 => t
-                    .data()
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")) as f64)
-                    .collect(),
-                Dtype::F64 => t
-                    .data()
-                    .chunks_exact(8)
-                    .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
-                    .collect(),
-                other => {
-                    return Err(Error::file(
-                        path,
-                        format!(
-                            "tensor '{name}' has dtype {other:?}; only F32 and F64 are supported"
-                        ),
-                    ))
-                }
-            };
-            if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
-                return Err(Error::file(
-                    path,
-                    format!("tensor '{name}' holds a non-finite value at flat index {bad}"),
-                ));
-            }
-            Ok(values)
+            decode(path, name, &t, false)
         };
         let layers = arch.len() - 1;
         let mut params = Vec::with_capacity(layers);
@@ -350,6 +324,51 @@ pub fn load_params(path: &Path, arch: &[usize], bias: bool) -> Result<Params> {
     WeightsFile::read(path)?.params(arch, bias)
 }
 
+/// The values of tensor `name` in f64: F32 and F64 (and I64, for counters, when `int`), every
+/// value finite.
+fn decode(
+    path: &Path,
+    name: &str,
+    t: &safetensors::tensor::TensorView<'_>,
+    int: bool,
+) -> Result<Vec<f64>> {
+    let values: Vec<f64> = match t.dtype() {
+        Dtype::F32 => t
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")) as f64)
+            .collect(),
+        Dtype::F64 => t
+            .data()
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect(),
+        Dtype::I64 if int => t
+            .data()
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f64)
+            .collect(),
+        other => {
+            let supported = if int {
+                "F32, F64 and I64 are"
+            } else {
+                "F32 and F64 are"
+            };
+            return Err(Error::file(
+                path,
+                format!("tensor '{name}' has dtype {other:?}; only {supported} supported"),
+            ));
+        }
+    };
+    if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
+        return Err(Error::file(
+            path,
+            format!("tensor '{name}' holds a non-finite value at flat index {bad}"),
+        ));
+    }
+    Ok(values)
+}
+
 /// A weights file read as named tensors (any names), for a network built from a `--net` spec:
 /// its tensors must be the network's, by `state_dict` name and shape.
 #[derive(Clone, Debug)]
@@ -374,37 +393,7 @@ impl NamedTensors {
             .map_err(|e| Error::file(path, format!("not a safetensors file: {e}")))?;
         let mut tensors = BTreeMap::new();
         for (name, t) in st.tensors() {
-            let values: Vec<f64> = match t.dtype() {
-                Dtype::F32 => t
-                    .data()
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")) as f64)
-                    .collect(),
-                Dtype::F64 => t
-                    .data()
-                    .chunks_exact(8)
-                    .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
-                    .collect(),
-                Dtype::I64 => t
-                    .data()
-                    .chunks_exact(8)
-                    .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f64)
-                    .collect(),
-                other => {
-                    return Err(Error::file(
-                        path,
-                        format!(
-                            "tensor '{name}' has dtype {other:?}; only F32, F64 and I64 are read"
-                        ),
-                    ))
-                }
-            };
-            if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
-                return Err(Error::file(
-                    path,
-                    format!("tensor '{name}' holds a non-finite value at flat index {bad}"),
-                ));
-            }
+            let values = decode(path, &name, &t, true)?;
             tensors.insert(name, (t.shape().to_vec(), values));
         }
         Ok(NamedTensors {

@@ -21,6 +21,7 @@ pub mod net;
 pub mod param;
 pub mod res;
 pub mod rmsnorm;
+pub mod scalar;
 pub mod shift;
 pub mod spec;
 pub mod torch;
