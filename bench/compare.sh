@@ -2,25 +2,38 @@
 # Runs initscope's `bench` and the PyTorch/JAX peers alternately, ROUNDS times (default 3), and
 # prints per workload the median of each and the median ratio initscope/peer with its spread
 # (min-max of the per-round ratios), so a noisy neighbour shows up as spread, not as a win.
+# WORKLOAD (default all) limits both sides to one workload (gemm, mlp, glorot, resmlp, tiny,
+# tiny-moons); the JAX peer, which has only the tiny workloads, is skipped when it has nothing
+# to run or jax is not importable. PYTHON picks the interpreter the peers run under.
 #
 #   pip install torch jax numpy        # peers only; the tests never need them
 #   cargo build --release
-#   bench/compare.sh [ROUNDS]
+#   [PYTHON=venv/bin/python] bench/compare.sh [ROUNDS] [WORKLOAD]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"
+workload="${2:-all}"
+py="${PYTHON:-python3}"
 bin=target/release/initscope
 [ -x "$bin" ] || cargo build --release
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+: > "$out/initscope.jsonl"
+: > "$out/peers.jsonl"
+tag() { python3 -c 'import json,sys; [print(json.dumps(dict(r, peer="initscope"))) for r in json.load(sys.stdin)]'; }
+jax=0
+case "$workload" in all|tiny|tiny-moons) "$py" -c 'import jax' 2>/dev/null && jax=1 || echo "jax not importable: JAX peer skipped" >&2 ;; esac
 for r in $(seq 1 "$rounds"); do
   echo "round $r/$rounds" >&2
-  "$bin" bench --json --threads 1 | python3 -c 'import json,sys; [print(json.dumps(dict(r, peer="initscope"))) for r in json.load(sys.stdin)]' >> "$out/initscope.jsonl"
-  "$bin" bench --json --workload tiny --threads "$(nproc)" | python3 -c 'import json,sys; [print(json.dumps(dict(r, peer="initscope"))) for r in json.load(sys.stdin)]' >> "$out/initscope.jsonl"
-  "$bin" bench --json --workload tiny-moons --threads "$(nproc)" | python3 -c 'import json,sys; [print(json.dumps(dict(r, peer="initscope"))) for r in json.load(sys.stdin)]' >> "$out/initscope.jsonl"
-  python3 bench/peers/torch_bench.py --threads "$(nproc)" >> "$out/peers.jsonl"
-  python3 bench/peers/jax_bench.py --threads 1 >> "$out/peers.jsonl"
-  python3 bench/peers/jax_bench.py --threads "$(nproc)" >> "$out/peers.jsonl"
+  "$bin" bench --json --workload "$workload" --threads 1 | tag >> "$out/initscope.jsonl"
+  for w in tiny tiny-moons; do
+    case "$workload" in all|"$w") "$bin" bench --json --workload "$w" --threads "$(nproc)" | tag >> "$out/initscope.jsonl" ;; esac
+  done
+  case "$workload" in gemm) ;; *) "$py" bench/peers/torch_bench.py --workload "$workload" --threads "$(nproc)" >> "$out/peers.jsonl" ;; esac
+  if [ "$jax" = 1 ]; then
+    "$py" bench/peers/jax_bench.py --workload "$workload" --threads 1 >> "$out/peers.jsonl"
+    "$py" bench/peers/jax_bench.py --workload "$workload" --threads "$(nproc)" >> "$out/peers.jsonl"
+  fi
 done
 python3 - "$out" <<'PY'
 import collections, json, statistics, sys

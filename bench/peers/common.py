@@ -13,6 +13,8 @@ BATCH = 128
 
 MLP = dict(dims=[784, 256, 256, 10], act="relu", warmup=20, steps=200)
 GLOROT = dict(dims=[784, 1000, 1000, 1000, 1000, 1000, 10], act="tanh", warmup=5, steps=40)
+# 784 -> linear(256) relu res(layernorm linear(256) relu linear(256))*4 linear(10)
+RESMLP = dict(inputs=784, width=256, blocks=4, outputs=10, warmup=10, steps=100)
 TINY_DIMS = [2, 16, 16, 1]
 TINY_STEPS = 1000
 TINY_RUNS = 200
@@ -24,6 +26,20 @@ def step_flops(dims, batch):
     for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
         total += 2.0 * batch * a * b * (2.0 if i == 0 else 3.0)
     return total
+
+
+def linear_step_flops(shapes, batch):
+    """FLOPs of one SGD step of a network whose linear layers are `shapes` [(fan_in, fan_out)]
+    in forward order: the same three GEMMs per layer as step_flops (none for the norms)."""
+    total = 0.0
+    for i, (a, b) in enumerate(shapes):
+        total += 2.0 * batch * a * b * (2.0 if i == 0 else 3.0)
+    return total
+
+
+def resmlp_linears(spec=RESMLP):
+    w = spec["width"]
+    return [(spec["inputs"], w)] + [(w, w)] * (2 * spec["blocks"]) + [(w, spec["outputs"])]
 
 
 def image_inputs(rows):

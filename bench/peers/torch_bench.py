@@ -1,6 +1,6 @@
 """PyTorch peer of `initscope bench`: same workloads, one JSON object per line.
 
-    python3 bench/peers/torch_bench.py [--workload mlp|glorot|tiny|tiny-moons|all] [--threads N]
+    python3 bench/peers/torch_bench.py [--workload mlp|glorot|resmlp|tiny|tiny-moons|all] [--threads N]
 
 CPU only, torch.set_num_threads(1) for single-run workloads (as initscope). `tiny` is run twice:
 a plain per-run Python loop (200 runs would take minutes, so it times 10 and reports runs/s) and
@@ -16,8 +16,27 @@ import torch.nn as nn
 import common
 
 
-def mlp_like(spec):
-    torch.set_num_threads(1)
+class Res(nn.Module):
+    """y = x + body(x), the body an nn.Sequential (initscope's res(...))."""
+
+    def __init__(self, *body):
+        super().__init__()
+        self.body = nn.Sequential(*body)
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+def resmlp(spec):
+    """784 -> linear(256) relu res(layernorm linear(256) relu linear(256))*4 linear(10)."""
+    w = spec["width"]
+    blocks = [Res(nn.LayerNorm(w), nn.Linear(w, w), nn.ReLU(), nn.Linear(w, w))
+              for _ in range(spec["blocks"])]
+    return nn.Sequential(nn.Linear(spec["inputs"], w), nn.ReLU(), *blocks,
+                         nn.Linear(w, spec["outputs"]))
+
+
+def mlp_net(spec):
     dims = spec["dims"]
     act = nn.ReLU if spec["act"] == "relu" else nn.Tanh
     layers = []
@@ -25,7 +44,15 @@ def mlp_like(spec):
         layers.append(nn.Linear(a, b))
         if i < len(dims) - 2:
             layers.append(act())
-    net = nn.Sequential(*layers)
+    return nn.Sequential(*layers)
+
+
+def mlp_like(spec, net=None, flops_step=None):
+    """Plain SGD on Fashion-MNIST-shaped batches: samples/s, GFLOP/s and seconds."""
+    torch.set_num_threads(1)
+    if net is None:
+        net = mlp_net(spec)
+        flops_step = common.step_flops(spec["dims"], common.BATCH)
     opt = torch.optim.SGD(net.parameters(), lr=common.LR)
     loss_fn = nn.CrossEntropyLoss()
     x, y = common.image_inputs(common.BATCH * 64)
@@ -45,7 +72,7 @@ def mlp_like(spec):
     for s in range(spec["warmup"], spec["warmup"] + spec["steps"]):
         step(s)
     secs = time.perf_counter() - t
-    flops = common.step_flops(dims, common.BATCH) * spec["steps"]
+    flops = flops_step * spec["steps"]
     return common.BATCH * spec["steps"] / secs, flops / secs / 1e9, secs
 
 
@@ -121,6 +148,11 @@ def main():
     if w in ("glorot", "all"):
         v, g, s = mlp_like(common.GLOROT)
         common.report("glorot", "samples/s", v, g, 1, s, "torch")
+    if w in ("resmlp", "all"):
+        torch.manual_seed(0)
+        flops = common.linear_step_flops(common.resmlp_linears(), common.BATCH)
+        v, g, s = mlp_like(common.RESMLP, resmlp(common.RESMLP), flops)
+        common.report("resmlp", "samples/s", v, g, 1, s, "torch")
     if w in ("tiny", "all"):
         tiny(False, a.threads)
     if w in ("tiny-moons", "all"):

@@ -3,11 +3,11 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use initscope::bench::{bench_gemm, bench_mlp, bench_tiny, BenchResult};
+use initscope::bench::{bench_gemm, bench_mlp, bench_resmlp, bench_tiny, BenchResult};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// gemm, mlp, glorot, tiny, tiny-moons, or all.
+    /// gemm, mlp, glorot, resmlp, tiny, tiny-moons, or all.
     #[arg(long, default_value = "all")]
     pub workload: String,
     /// Threads for the sweep workloads (tiny, tiny-moons) [default: all cores]; a single run
@@ -20,7 +20,15 @@ pub struct BenchArgs {
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
-    const KNOWN: [&str; 6] = ["all", "gemm", "mlp", "glorot", "tiny", "tiny-moons"];
+    const KNOWN: [&str; 7] = [
+        "all",
+        "gemm",
+        "mlp",
+        "glorot",
+        "resmlp",
+        "tiny",
+        "tiny-moons",
+    ];
     if !KNOWN.contains(&a.workload.as_str()) {
         anyhow::bail!(
             "--workload '{}': unknown (known: {})",
@@ -46,6 +54,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     if want("glorot") {
         results.push(bench_mlp(true, ceiling));
+    }
+    if want("resmlp") {
+        results.push(bench_resmlp(ceiling));
     }
     for (name, moons) in [("tiny", false), ("tiny-moons", true)] {
         if want(name) {

@@ -1,18 +1,24 @@
-//! criterion micro-benchmarks: forward and backward of one dense layer (f32), and one lockstep
-//! pack step, at the shapes of the `bench` workloads.
+//! criterion micro-benchmarks: forward and backward of one dense layer (f32), of a LayerNorm and
+//! of one `resmlp` residual block, and one lockstep pack step, at the shapes of the `bench`
+//! workloads.
 //!
 //!     cargo bench -p initscope --bench layer
 //!
-//! Throughput is reported in elements, one element per FLOP: "Gelem/s" reads as GFLOP/s.
+//! Throughput is reported in elements, one element per FLOP: "Gelem/s" reads as GFLOP/s. The
+//! exceptions: LayerNorm counts one element per matrix entry (its FLOPs are not counted by
+//! `bench`), and the residual block counts its linear layers' GEMMs only, as `bench` does.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use initscope::activation::Activation;
 use initscope::bench::step_flops;
+use initscope::bench::RESMLP_SPEC;
 use initscope::init::Init;
 use initscope::lockstep::{train_lockstep, LANES};
 use initscope::loss::{Loss, Targets};
 use initscope::matrix::Matrix;
-use initscope::nn::{init_params, LayerInits};
+use initscope::nn::build::{build_net, BuildOptions};
+use initscope::nn::spec::NetSpec;
+use initscope::nn::{init_params, LayerInits, Net};
 use initscope::nn::{Dense, Module, Pass};
 use std::hint::black_box;
 
@@ -77,6 +83,95 @@ fn layer(c: &mut Criterion) {
     g.finish();
 }
 
+/// The first module of `spec` built at width `width` (input and output), PyTorch's default
+/// initialization, seed 0.
+fn first_module(spec: &str, width: usize) -> Box<dyn Module<f32>> {
+    let net: Net<f32> = build_net(
+        &NetSpec::parse(spec).expect("spec parses"),
+        &BuildOptions {
+            inputs: width,
+            outputs: width,
+            weight_init: &Init::Pytorch,
+            bias_init: Some(&Init::Pytorch),
+            seed: 0,
+        },
+    )
+    .expect("spec builds");
+    net.modules()[0].clone()
+}
+
+/// Fresh gradient buffers for `m`'s tensors.
+fn grads_for(m: &dyn Module<f32>) -> Vec<Matrix<f32>> {
+    m.tensors()
+        .iter()
+        .map(|t| match t.dims[..] {
+            [rows, cols] => Matrix::zeros(rows, cols),
+            _ => Matrix::zeros(1, t.dims.iter().product()),
+        })
+        .collect()
+}
+
+/// A LayerNorm (affine, PyTorch's defaults) and one `resmlp` residual block
+/// (`res(layernorm linear(256) relu linear(256))`) at batch 128, width 256: forward, backward
+/// with dx, and (the block) the fused SGD backward the `resmlp` workload runs.
+fn norm_and_block(c: &mut Criterion) {
+    let (batch, width) = (128, 256);
+    let x = filled(batch, width, 6);
+    let d = filled(batch, width, 7);
+    // The block of RESMLP_SPEC.
+    let block = "res(layernorm linear(256) relu linear(256))";
+    assert!(RESMLP_SPEC.contains(&block[..block.len() - 1]));
+    for (group, spec, elements) in [
+        ("layernorm", "layernorm", batch * width),
+        // Two 256x256 linear layers: forward 2 B n^2 each.
+        ("res", block, 2 * 2 * batch * width * width),
+    ] {
+        let mut g = c.benchmark_group(group);
+        let id = format!("{batch}x{width}");
+        let mut m = first_module(spec, width);
+        let mut cache = m.cache(batch);
+        g.throughput(Throughput::Elements(elements as u64));
+        g.bench_with_input(BenchmarkId::new("forward", &id), &x, |b, x| {
+            b.iter(|| m.forward(black_box(x), &mut cache, &mut Pass::Eval))
+        });
+        m.forward(&x, &mut cache, &mut Pass::Eval);
+        let mut grads = grads_for(m.as_ref());
+        let mut dx = Matrix::zeros(batch, width);
+        let mut dy = d.clone();
+        // The norm's backward reads every entry a few times; the block's backward runs twice
+        // the forward GEMMs.
+        let backward = if group == "res" {
+            2 * elements
+        } else {
+            elements
+        };
+        g.throughput(Throughput::Elements(backward as u64));
+        g.bench_with_input(BenchmarkId::new("backward", &id), &x, |b, x| {
+            b.iter(|| {
+                dy.as_mut_slice().copy_from_slice(d.as_slice());
+                m.backward(black_box(x), &mut cache, &mut dy, &mut grads, Some(&mut dx))
+            })
+        });
+        if group == "res" {
+            // A tiny rate keeps the weights where they are over criterion's many iterations.
+            g.bench_with_input(BenchmarkId::new("backward_sgd", &id), &x, |b, x| {
+                b.iter(|| {
+                    dy.as_mut_slice().copy_from_slice(d.as_slice());
+                    m.backward_sgd(
+                        black_box(x),
+                        &mut cache,
+                        &mut dy,
+                        1e-9,
+                        &mut grads,
+                        Some(&mut dx),
+                    )
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
 /// One pack of `LANES` 2-16-16-1 tanh runs, 10 full-batch steps on 256 (tiny-moons) and 4
 /// (tiny) points; FLOPs counted as `initscope bench` counts them ([`step_flops`]).
 fn lockstep(c: &mut Criterion) {
@@ -118,6 +213,6 @@ fn lockstep(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20);
-    targets = layer, lockstep
+    targets = layer, norm_and_block, lockstep
 }
 criterion_main!(benches);

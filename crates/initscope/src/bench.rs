@@ -4,6 +4,9 @@
 //! FLOPs of one SGD step of a dense network with batch B and layers (n_{l-1} -> n_l):
 //! forward 2 B Σ n_{l-1} n_l, weight gradients 2 B Σ n_{l-1} n_l, input gradients
 //! 2 B Σ_{l>1} n_{l-1} n_l (none for the first layer); elementwise work is not counted.
+//! A network with other modules (`resmlp`) counts the same three GEMMs of every linear layer
+//! ([`net_step_flops`]) and nothing for norms, activations and skips, so its GFLOP/s and
+//! `fraction_of_ceiling` mean what they mean for `mlp`.
 
 use std::time::Instant;
 
@@ -16,6 +19,8 @@ use crate::init::Init;
 use crate::lockstep::train_lockstep;
 use crate::loss::{Loss, Targets};
 use crate::matrix::{matmul_nt, Matrix};
+use crate::nn::build::{build_net, BuildOptions};
+use crate::nn::spec::NetSpec;
 use crate::nn::{init_params, LayerInits, Net, Pass, Workspace};
 use crate::rng::{self, Stream};
 
@@ -40,6 +45,20 @@ pub fn step_flops(dims: &[usize], batch: usize) -> f64 {
         .enumerate()
         .map(|(i, d)| {
             let mk = (d[0] * d[1]) as f64;
+            2.0 * b * mk * if i == 0 { 2.0 } else { 3.0 }
+        })
+        .sum()
+}
+
+/// FLOPs of one training step of `net` (see the module docs): the forward, weight-gradient and
+/// input-gradient GEMMs of every linear layer, the first one (which reads the data) without its
+/// input gradient; norms, activations and skips count nothing.
+pub fn net_step_flops<T: crate::scalar::Float>(net: &Net<T>, batch: usize) -> f64 {
+    let b = batch as f64;
+    net.layers()
+        .enumerate()
+        .map(|(i, l)| {
+            let mk = (l.fan_in() * l.fan_out()) as f64;
             2.0 * b * mk * if i == 0 { 2.0 } else { 3.0 }
         })
         .sum()
@@ -102,16 +121,34 @@ impl Trainer {
             dims.len() - 1
         ];
         let net = Net::<f32>::from_params(&init_params(dims, &inits, true, seed, act), act);
+        Trainer::with_net(net, loss, x, labels, batch)
+    }
+
+    /// A trainer of a network already built.
+    fn with_net(net: Net<f32>, loss: Loss, x: Matrix<f32>, labels: Vec<u32>, batch: usize) -> Self {
+        let outputs = *net.dims().last().expect("dims");
         Trainer {
             ws: Workspace::new(&net, batch),
             net,
             loss,
             x,
             labels,
-            dense: Matrix::zeros(batch, *dims.last().expect("dims")),
+            dense: Matrix::zeros(batch, outputs),
             batch_labels: vec![0; batch],
             idx: (0..batch).collect(),
         }
+    }
+
+    /// `warmup` steps, then `steps` timed ones: the seconds they took.
+    fn time(&mut self, warmup: usize, steps: usize) -> f64 {
+        for s in 0..warmup {
+            self.step(s);
+        }
+        let start = Instant::now();
+        for s in warmup..warmup + steps {
+            self.step(s);
+        }
+        start.elapsed().as_secs_f64()
     }
 
     /// One SGD step on the `s`-th consecutive batch (wrapping around the data).
@@ -199,14 +236,7 @@ pub fn bench_mlp(glorot: bool, ceiling: Option<f64>) -> BenchResult {
     let batch = 128;
     let (x, y, _) = image_inputs(batch * 64);
     let mut t = Trainer::new(&dims, act, Loss::CrossEntropy, x, y, batch, 0);
-    for s in 0..warmup {
-        t.step(s);
-    }
-    let start = Instant::now();
-    for s in warmup..warmup + steps {
-        t.step(s);
-    }
-    let secs = start.elapsed().as_secs_f64();
+    let secs = t.time(warmup, steps);
     let samples = (steps * batch) as f64 / secs;
     let gflops = step_flops(&dims, batch) * steps as f64 / secs / 1e9;
     result(
@@ -218,6 +248,37 @@ pub fn bench_mlp(glorot: bool, ceiling: Option<f64>) -> BenchResult {
         1,
         secs,
     )
+}
+
+/// The `resmlp` network: a 784-256 ReLU stem, four pre-norm residual blocks of width 256 and a
+/// 256-10 head.
+pub const RESMLP_SPEC: &str =
+    "linear(256) relu res(layernorm linear(256) relu linear(256))*4 linear(10)";
+
+/// `resmlp` ([`RESMLP_SPEC`] on Fashion-MNIST-shaped inputs, batch 128, cross-entropy, PyTorch
+/// default initialization, seed 0): samples/s of plain SGD on one thread after warm-up. FLOPs
+/// are the linear layers' GEMMs ([`net_step_flops`]).
+pub fn bench_resmlp(ceiling: Option<f64>) -> BenchResult {
+    let (warmup, steps, batch) = (10, 100, 128);
+    let spec = NetSpec::parse(RESMLP_SPEC).expect("the resmlp spec parses");
+    let net = build_net::<f32>(
+        &spec,
+        &BuildOptions {
+            inputs: 784,
+            outputs: 10,
+            weight_init: &Init::Pytorch,
+            bias_init: Some(&Init::Pytorch),
+            seed: 0,
+        },
+    )
+    .expect("the resmlp spec builds");
+    let flops = net_step_flops(&net, batch);
+    let (x, y, _) = image_inputs(batch * 64);
+    let mut t = Trainer::with_net(net, Loss::CrossEntropy, x, y, batch);
+    let secs = t.time(warmup, steps);
+    let samples = (steps * batch) as f64 / secs;
+    let gflops = flops * steps as f64 / secs / 1e9;
+    result("resmlp", "samples/s", samples, gflops, ceiling, 1, secs)
 }
 
 /// `tiny` (4-point XOR) or `tiny-moons` (256 points): `runs` independent 2-16-16-1 tanh nets,
@@ -301,4 +362,36 @@ pub fn bench_gemm() -> Vec<BenchResult> {
         .into_iter()
         .map(|(name, g)| result(&name, "GFLOP/s", g, g, Some(ceiling), 1, 0.0))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn net_flops_count_every_linear_layer_and_agree_with_the_plain_count() {
+        let spec = NetSpec::parse(RESMLP_SPEC).unwrap();
+        let opts = BuildOptions {
+            inputs: 784,
+            outputs: 10,
+            weight_init: &Init::Pytorch,
+            bias_init: Some(&Init::Pytorch),
+            seed: 0,
+        };
+        let net = build_net::<f32>(&spec, &opts).unwrap();
+        assert_eq!(net.num_layers(), 10);
+        let b = 128.0;
+        let want = 2.0 * b * (784.0 * 256.0 * 2.0 + 8.0 * 256.0 * 256.0 * 3.0 + 256.0 * 10.0 * 3.0);
+        assert_eq!(net_step_flops(&net, 128), want);
+        // A plain MLP's count is step_flops'.
+        let mlp = build_net::<f32>(
+            &NetSpec::parse("linear(256) relu linear(256) relu linear").unwrap(),
+            &opts,
+        )
+        .unwrap();
+        assert_eq!(
+            net_step_flops(&mlp, 128),
+            step_flops(&[784, 256, 256, 10], 128)
+        );
+    }
 }

@@ -69,6 +69,12 @@ pub trait Float:
     /// `acc + x` on eight lanes with explicit AVX2 instructions (see [`Float::fma8_v3`]).
     #[cfg(target_arch = "x86_64")]
     fn add8_v3(simd: pulp::x86::V3, acc: [Self; 8], x: [Self; 8]) -> [Self; 8];
+    /// `a - b` on eight lanes with explicit AVX2 instructions (see [`Float::fma8_v3`]).
+    #[cfg(target_arch = "x86_64")]
+    fn sub8_v3(simd: pulp::x86::V3, a: [Self; 8], b: [Self; 8]) -> [Self; 8];
+    /// `a * b` on eight lanes with explicit AVX2 instructions (see [`Float::fma8_v3`]).
+    #[cfg(target_arch = "x86_64")]
+    fn mul8_v3(simd: pulp::x86::V3, a: [Self; 8], b: [Self; 8]) -> [Self; 8];
     /// Little-endian bytes of a slice, for safetensors.
     fn slice_to_le_bytes(xs: &[Self]) -> Vec<u8>;
 
@@ -83,7 +89,7 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ty, $name:literal, $dtype:expr, $erf:path, $tanh_fast:path, $tanh_fused:path, $simd:ident, $chunks:literal, $fma:ident, $add:ident) => {
+    ($t:ty, $name:literal, $dtype:expr, $erf:path, $tanh_fast:path, $tanh_fused:path, $simd:ident, $chunks:literal, $fma:ident, $add:ident, $sub:ident, $mul:ident) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -168,6 +174,22 @@ macro_rules! impl_float {
                 let (acc, x): (V, V) = (pulp::cast(acc), pulp::cast(x));
                 pulp::cast::<V, [Self; 8]>(std::array::from_fn(|i| simd.$add(acc[i], x[i])))
             }
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            fn sub8_v3(simd: pulp::x86::V3, a: [Self; 8], b: [Self; 8]) -> [Self; 8] {
+                use pulp::Simd;
+                type V = [<pulp::x86::V3 as Simd>::$simd; $chunks];
+                let (a, b): (V, V) = (pulp::cast(a), pulp::cast(b));
+                pulp::cast::<V, [Self; 8]>(std::array::from_fn(|i| simd.$sub(a[i], b[i])))
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            fn mul8_v3(simd: pulp::x86::V3, a: [Self; 8], b: [Self; 8]) -> [Self; 8] {
+                use pulp::Simd;
+                type V = [<pulp::x86::V3 as Simd>::$simd; $chunks];
+                let (a, b): (V, V) = (pulp::cast(a), pulp::cast(b));
+                pulp::cast::<V, [Self; 8]>(std::array::from_fn(|i| simd.$mul(a[i], b[i])))
+            }
             fn slice_to_le_bytes(xs: &[Self]) -> Vec<u8> {
                 xs.iter().flat_map(|x| x.to_le_bytes()).collect()
             }
@@ -200,7 +222,9 @@ impl_float!(
     f32s,
     1,
     mul_add_f32s,
-    add_f32s
+    add_f32s,
+    sub_f32s,
+    mul_f32s
 );
 impl_float!(
     f64,
@@ -212,7 +236,9 @@ impl_float!(
     f64s,
     2,
     mul_add_f64s,
-    add_f64s
+    add_f64s,
+    sub_f64s,
+    mul_f64s
 );
 
 /// tanh in f32 as the rational function `x P(x^2) / Q(x^2)` (degrees 13/6) of Eigen's and XLA's

@@ -90,6 +90,51 @@ fn training_steps_allocate_nothing() {
     // running beside it would count its allocations here).
     assert_eq!(module_steps_allocate::<f32>(), 0, "every module kind, f32");
     assert_eq!(module_steps_allocate::<f64>(), 0, "every module kind, f64");
+    assert_eq!(resmlp_steps_allocate::<f32>(), 0, "bench resmlp, f32");
+    assert_eq!(resmlp_steps_allocate::<f64>(), 0, "bench resmlp, f64");
+}
+
+/// Allocations in five fused SGD steps (after a warm-up) of `initscope bench`'s `resmlp`
+/// network with cross-entropy, as the benchmark trains it (its widths, a smaller batch).
+fn resmlp_steps_allocate<T: Float>() -> usize {
+    let spec = NetSpec::parse(initscope::bench::RESMLP_SPEC).unwrap();
+    let mut net: Net<T> = build_net(
+        &spec,
+        &BuildOptions {
+            inputs: 784,
+            outputs: 10,
+            weight_init: &Init::Pytorch,
+            bias_init: Some(&Init::Pytorch),
+            seed: 0,
+        },
+    )
+    .unwrap();
+    let (bs, n) = (16, 40);
+    let x = Matrix::<T>::from_vec(
+        n,
+        784,
+        (0..n * 784)
+            .map(|i| T::from_f64((i as f64 * 0.013).sin()))
+            .collect(),
+    );
+    let labels: Vec<u32> = (0..bs as u32).map(|i| i % 10).collect();
+    let mut ws = Workspace::new(&net, bs);
+    let idx: Vec<usize> = (0..bs).collect();
+    let mut step = || {
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        ws.load_rows(&x, &idx);
+        let loss = net.loss_and_sgd_step(
+            &mut ws,
+            Loss::CrossEntropy,
+            Targets::Classes(&labels),
+            Pass::Eval,
+            0.1,
+        );
+        assert!(loss.is_finite());
+        ALLOCATIONS.load(Ordering::SeqCst) - before
+    };
+    step();
+    (0..5).map(|_| step()).sum()
 }
 
 /// Allocations in five training steps (after a warm-up) of a network with every module kind,

@@ -18,6 +18,10 @@
 //! moments accumulated in the input's dtype) has the same property. PyTorch writes the output
 //! as `(x rstd + (-mu rstd)) gamma + beta`; the two agree up to rounding (relative 1e-5 in f32
 //! except where y is near 0 by cancellation).
+//!
+//! The row sums (the moments, `Σ g` and `Σ g ⊙ x̂`) run in 32 lanes added pairwise at the end
+//! (`PACKS`), explicit AVX2 instructions where the CPU has them: the order of the additions is
+//! fixed, so every instruction set gives the same bits. dgamma and dbeta add the rows in order.
 
 use super::build::Builder;
 use super::module::{Cache, Module, Pass, TensorDecl};
@@ -58,24 +62,266 @@ impl<T: Float> LayerNorm<T> {
     }
 }
 
+/// Eight values, one per SIMD lane (one AVX2 register in f32, two in f64).
+type Pack<T> = [T; 8];
+
+/// Packs of accumulators in the row reductions: entry j of a row goes to lane j mod 32
+/// (`PACKS` packs of 8), the entries past the last full group of 32 to one separate sum, and
+/// the 32 lanes are added pairwise at the end ([`fold`]). The order of the additions is fixed,
+/// so every instruction set gives the same bits; the four independent packs keep the adder's
+/// pipeline full.
+const PACKS: usize = 4;
+const GROUP: usize = 8 * PACKS;
+
+/// How the lane arithmetic is done; the passes are compiled once per implementation. Every
+/// operation is one IEEE operation per lane (no fused multiply-adds), so both give the same
+/// results.
+trait Lanes: Copy {
+    fn add<T: Float>(self, a: Pack<T>, b: Pack<T>) -> Pack<T>;
+    fn sub<T: Float>(self, a: Pack<T>, b: Pack<T>) -> Pack<T>;
+    fn mul<T: Float>(self, a: Pack<T>, b: Pack<T>) -> Pack<T>;
+}
+
+/// Explicit AVX2 instructions: left to itself the compiler turned the lane arrays into
+/// two-lane operations and stack traffic.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Avx2(pulp::x86::V3);
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes for Avx2 {
+    #[inline(always)]
+    fn add<T: Float>(self, a: Pack<T>, b: Pack<T>) -> Pack<T> {
+        T::add8_v3(self.0, a, b)
+    }
+    #[inline(always)]
+    fn sub<T: Float>(self, a: Pack<T>, b: Pack<T>) -> Pack<T> {
+        T::sub8_v3(self.0, a, b)
+    }
+    #[inline(always)]
+    fn mul<T: Float>(self, a: Pack<T>, b: Pack<T>) -> Pack<T> {
+        T::mul8_v3(self.0, a, b)
+    }
+}
+
+/// Lane loops the compiler vectorises as it can (other CPUs).
+#[derive(Clone, Copy)]
+struct Portable;
+
+impl Lanes for Portable {
+    #[inline(always)]
+    fn add<T: Float>(self, a: Pack<T>, b: Pack<T>) -> Pack<T> {
+        std::array::from_fn(|k| a[k] + b[k])
+    }
+    #[inline(always)]
+    fn sub<T: Float>(self, a: Pack<T>, b: Pack<T>) -> Pack<T> {
+        std::array::from_fn(|k| a[k] - b[k])
+    }
+    #[inline(always)]
+    fn mul<T: Float>(self, a: Pack<T>, b: Pack<T>) -> Pack<T> {
+        std::array::from_fn(|k| a[k] * b[k])
+    }
+}
+
+/// Pack `p` of a group of [`GROUP`] entries.
+#[inline(always)]
+fn pack<T: Float>(group: &[T], p: usize) -> Pack<T> {
+    group[8 * p..8 * p + 8].try_into().expect("a pack of 8")
+}
+
+/// The 32 lanes added pairwise (lane k + lane k + 16, then + k + 8, ...), then the tail's sum.
+#[inline(always)]
+fn fold<T: Float, L: Lanes>(l: L, acc: [Pack<T>; PACKS], tail: T) -> T {
+    let half = [l.add(acc[0], acc[2]), l.add(acc[1], acc[3])];
+    let mut v = l.add(half[0], half[1]);
+    for w in [4, 2, 1] {
+        for k in 0..w {
+            v[k] += v[k + w];
+        }
+    }
+    v[0] + tail
+}
+
+/// `Σ_j g(x_j)` in the lane order of [`PACKS`]; `g` is given lane-wise (`pack`) and for one
+/// value (`one`), the same operations.
+#[inline(always)]
+fn lane_sum<T: Float, L: Lanes>(
+    l: L,
+    xs: &[T],
+    pack_g: impl Fn(Pack<T>) -> Pack<T>,
+    one: impl Fn(T) -> T,
+) -> T {
+    let groups = xs.chunks_exact(GROUP);
+    let tail = groups.remainder().iter().fold(T::ZERO, |t, &x| t + one(x));
+    let mut acc = [[T::ZERO; 8]; PACKS];
+    for c in groups {
+        for (p, a) in acc.iter_mut().enumerate() {
+            *a = l.add(*a, pack_g(pack(c, p)));
+        }
+    }
+    fold(l, acc, tail)
+}
+
 /// The mean and biased variance of `xs`, the mean as `x_0 + mean (x - x_0)` (exact when every
 /// entry is equal), the variance as `mean (x - mu)^2` (two passes; never negative).
-fn mean_var<T: Float>(xs: &[T]) -> (T, T) {
+#[inline(always)]
+fn mean_var<T: Float, L: Lanes>(l: L, xs: &[T]) -> (T, T) {
     let Some(&shift) = xs.first() else {
         return (T::ZERO, T::ZERO);
     };
     let n = T::from_f64(xs.len() as f64);
-    let mut s = T::ZERO;
-    for &x in xs {
-        s += x - shift;
-    }
+    let s = lane_sum(l, xs, |x| l.sub(x, [shift; 8]), |x| x - shift);
     let mu = shift + s / n;
-    let mut v = T::ZERO;
-    for &x in xs {
-        let d = x - mu;
-        v += d * d;
-    }
+    let v = lane_sum(
+        l,
+        xs,
+        |x| {
+            let d = l.sub(x, [mu; 8]);
+            l.mul(d, d)
+        },
+        |x| (x - mu) * (x - mu),
+    );
     (mu, v / n)
+}
+
+/// `(Σ_j g_j, Σ_j g_j h_j)` in the lane order of [`PACKS`].
+#[inline(always)]
+fn lane_sums2<T: Float, L: Lanes>(l: L, g: &[T], h: &[T]) -> (T, T) {
+    let (gc, hc) = (g.chunks_exact(GROUP), h.chunks_exact(GROUP));
+    let (mut tg, mut tgx) = (T::ZERO, T::ZERO);
+    for (&g, &h) in gc.remainder().iter().zip(hc.remainder()) {
+        tg += g;
+        tgx += g * h;
+    }
+    let (mut sg, mut sgx) = ([[T::ZERO; 8]; PACKS], [[T::ZERO; 8]; PACKS]);
+    for (g, h) in gc.zip(hc) {
+        for p in 0..PACKS {
+            let (gp, hp) = (pack(g, p), pack(h, p));
+            sg[p] = l.add(sg[p], gp);
+            sgx[p] = l.add(sgx[p], l.mul(gp, hp));
+        }
+    }
+    (fold(l, sg, tg), fold(l, sgx, tgx))
+}
+
+/// [`LayerNorm`]'s forward pass of a batch inside a SIMD dispatch (compiled once per
+/// instruction set): row by row the moments, then x̂ and y in one pass.
+struct Forward<'a, T, L> {
+    lanes: L,
+    ln: &'a LayerNorm<T>,
+    x: &'a Matrix<T>,
+    pre: &'a mut Matrix<T>,
+    act: &'a mut Matrix<T>,
+    stats: &'a mut [T],
+}
+
+impl<T: Float, L: Lanes> pulp::WithSimd for Forward<'_, T, L> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let Forward {
+            lanes,
+            ln,
+            x,
+            pre,
+            act,
+            stats,
+        } = self;
+        for (i, stat) in stats.iter_mut().enumerate() {
+            let xr = x.row(i);
+            let (mu, var) = mean_var(lanes, xr);
+            let rstd = T::ONE / (var + ln.eps).sqrt();
+            *stat = rstd;
+            let (xh, y) = (pre.row_mut(i), act.row_mut(i));
+            if ln.affine {
+                for ((((h, y), &v), &g), &b) in xh
+                    .iter_mut()
+                    .zip(y.iter_mut())
+                    .zip(xr)
+                    .zip(&ln.gamma)
+                    .zip(&ln.beta)
+                {
+                    let t = (v - mu) * rstd;
+                    *h = t;
+                    *y = g * t + b;
+                }
+            } else {
+                for ((h, y), &v) in xh.iter_mut().zip(y.iter_mut()).zip(xr) {
+                    let t = (v - mu) * rstd;
+                    *h = t;
+                    *y = t;
+                }
+            }
+        }
+    }
+}
+
+/// [`LayerNorm`]'s backward pass inside a SIMD dispatch: per row, dgamma and dbeta accumulate
+/// (each unit's sum in row order, as a row-by-row loop adds them), g = dy ⊙ gamma is written
+/// over dy, `Σ g` and `Σ g ⊙ x̂` are summed lane by lane, then dx is written.
+struct Backward<'a, T, L> {
+    lanes: L,
+    ln: &'a LayerNorm<T>,
+    xh: &'a Matrix<T>,
+    rstd: &'a [T],
+    dy: &'a mut Matrix<T>,
+    /// dgamma and dbeta (zeroed by the caller), when affine.
+    dparams: Option<(&'a mut [T], &'a mut [T])>,
+    dx: Option<&'a mut Matrix<T>>,
+}
+
+impl<T: Float, L: Lanes> pulp::WithSimd for Backward<'_, T, L> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let Backward {
+            lanes,
+            ln,
+            xh,
+            rstd,
+            dy,
+            mut dparams,
+            mut dx,
+        } = self;
+        let n = T::from_f64(ln.width as f64);
+        for (i, &rstd) in rstd.iter().enumerate() {
+            let (g, h) = (dy.row_mut(i), xh.row(i));
+            if let Some((dgamma, dbeta)) = dparams.as_mut() {
+                for (((dg, db), &d), &h) in dgamma.iter_mut().zip(dbeta.iter_mut()).zip(&*g).zip(h)
+                {
+                    *dg += d * h;
+                    *db += d;
+                }
+            }
+            let Some(dx) = dx.as_deref_mut() else {
+                continue;
+            };
+            if ln.affine {
+                for (g, &gamma) in g.iter_mut().zip(&ln.gamma) {
+                    *g *= gamma;
+                }
+            }
+            let (sg, sgx) = lane_sums2(lanes, g, h);
+            let (mg, mgx) = (sg / n, sgx / n);
+            for ((d, &g), &h) in dx.row_mut(i).iter_mut().zip(&*g).zip(h) {
+                *d = rstd * (g - mg - h * mgx);
+            }
+        }
+    }
+}
+
+/// Runs `op` with explicit AVX2 lanes where the CPU has them, else with portable lanes under
+/// the widest instruction set pulp finds.
+macro_rules! dispatch {
+    ($op:ident { $($field:ident: $value:expr),* $(,)? }) => {{
+        #[cfg(target_arch = "x86_64")]
+        if let Some(v3) = pulp::x86::V3::try_new() {
+            return pulp::Simd::vectorize(v3, $op { lanes: Avx2(v3), $($field: $value),* });
+        }
+        pulp::Arch::new().dispatch($op { lanes: Portable, $($field: $value),* })
+    }};
 }
 
 impl<T: Float> Module<T> for LayerNorm<T> {
@@ -137,71 +383,46 @@ impl<T: Float> Module<T> for LayerNorm<T> {
         let Cache {
             pre, act, stats, ..
         } = cache;
-        for (i, stat) in stats[..batch].iter_mut().enumerate() {
-            let xr = x.row(i);
-            let (mu, var) = mean_var(xr);
-            let rstd = T::ONE / (var + self.eps).sqrt();
-            *stat = rstd;
-            let xh = pre.row_mut(i);
-            for (h, &v) in xh.iter_mut().zip(xr) {
-                *h = (v - mu) * rstd;
-            }
-            let y = act.row_mut(i);
-            if self.affine {
-                for (((y, &h), &g), &b) in y.iter_mut().zip(&*xh).zip(&self.gamma).zip(&self.beta) {
-                    *y = g * h + b;
-                }
-            } else {
-                y.copy_from_slice(xh);
-            }
-        }
+        dispatch!(Forward {
+            ln: self,
+            x: x,
+            pre: pre,
+            act: act,
+            stats: &mut stats[..batch],
+        });
     }
 
     /// dgamma and dbeta accumulate down the rows (contiguous); dx row by row from the row's
-    /// `mean_j g` and `mean_j (g ⊙ x̂)`. `dy` is overwritten with g.
+    /// `mean_j g` and `mean_j (g ⊙ x̂)`. `dy` is overwritten with g when dx is asked for.
     fn backward(
         &self,
         _x: &Matrix<T>,
         cache: &mut Cache<T>,
         dy: &mut Matrix<T>,
         grads: &mut [Matrix<T>],
-        dx: Option<&mut Matrix<T>>,
+        mut dx: Option<&mut Matrix<T>>,
     ) {
         let batch = dy.rows();
-        if self.affine {
+        let dparams = if self.affine {
             let (dgamma, dbeta) = grads.split_at_mut(1);
             let (dgamma, dbeta) = (dgamma[0].as_mut_slice(), dbeta[0].as_mut_slice());
             dgamma.fill(T::ZERO);
             dbeta.fill(T::ZERO);
-            for i in 0..batch {
-                let (d, xh) = (dy.row(i), cache.pre.row(i));
-                for (((dg, db), &d), &h) in dgamma.iter_mut().zip(dbeta.iter_mut()).zip(d).zip(xh) {
-                    *dg += d * h;
-                    *db += d;
-                }
-            }
+            Some((dgamma, dbeta))
+        } else {
+            None
+        };
+        if let Some(dx) = dx.as_deref_mut() {
+            dx.set_rows(batch);
         }
-        let Some(dx) = dx else { return };
-        dx.set_rows(batch);
-        let n = T::from_f64(self.width as f64);
-        for i in 0..batch {
-            let (g, xh) = (dy.row_mut(i), cache.pre.row(i));
-            if self.affine {
-                for (g, &gamma) in g.iter_mut().zip(&self.gamma) {
-                    *g *= gamma;
-                }
-            }
-            let (mut sg, mut sgx) = (T::ZERO, T::ZERO);
-            for (&g, &h) in g.iter().zip(xh) {
-                sg += g;
-                sgx += g * h;
-            }
-            let (mg, mgx) = (sg / n, sgx / n);
-            let rstd = cache.stats[i];
-            for ((d, &g), &h) in dx.row_mut(i).iter_mut().zip(&*g).zip(xh) {
-                *d = rstd * (g - mg - h * mgx);
-            }
-        }
+        dispatch!(Backward {
+            ln: self,
+            xh: &cache.pre,
+            rstd: &cache.stats[..batch],
+            dy: dy,
+            dparams: dparams,
+            dx: dx,
+        });
     }
 
     fn clone_box(&self) -> Box<dyn Module<T>> {
@@ -594,5 +815,150 @@ pub(super) mod tests {
             m.forward(&x, &mut cache, &mut Pass::Train(&mut stream));
             assert_eq!(ptrs(&cache), before);
         }
+    }
+
+    /// The forward and backward passes written plainly (one sequential sum per row, as before
+    /// the lane reductions), in f64: the reference the lane order is checked against.
+    fn reference(m: &LayerNorm<f64>, x: &Matrix<f64>, dy: &Matrix<f64>) -> Run {
+        let (rows, n) = (x.rows(), m.width);
+        let (mut y, mut dx) = (Matrix::zeros(rows, n), Matrix::zeros(rows, n));
+        let (mut dgamma, mut dbeta) = (vec![0.0; n], vec![0.0; n]);
+        for i in 0..rows {
+            let xr = x.row(i);
+            let mu = xr.iter().sum::<f64>() / n as f64;
+            let var = xr.iter().map(|v| (v - mu) * (v - mu)).sum::<f64>() / n as f64;
+            let rstd = 1.0 / (var + m.eps).sqrt();
+            let xh: Vec<f64> = xr.iter().map(|v| (v - mu) * rstd).collect();
+            let gamma = |j: usize| if m.affine { m.gamma[j] } else { 1.0 };
+            let g: Vec<f64> = (0..n).map(|j| dy.get(i, j) * gamma(j)).collect();
+            let mg = g.iter().sum::<f64>() / n as f64;
+            let mgx = g.iter().zip(&xh).map(|(g, h)| g * h).sum::<f64>() / n as f64;
+            for j in 0..n {
+                let b = if m.affine { m.beta[j] } else { 0.0 };
+                y.set(i, j, gamma(j) * xh[j] + b);
+                dx.set(i, j, rstd * (g[j] - mg - xh[j] * mgx));
+                dgamma[j] += dy.get(i, j) * xh[j];
+                dbeta[j] += dy.get(i, j);
+            }
+        }
+        let grads = if m.affine {
+            vec![
+                Matrix::from_vec(1, n, dgamma),
+                Matrix::from_vec(1, n, dbeta),
+            ]
+        } else {
+            Vec::new()
+        };
+        Run { y, grads, dx }
+    }
+
+    /// Widths around the reductions' groups of 32: tail only, whole groups, groups and a tail.
+    const WIDTHS: [usize; 5] = [7, 32, 40, 77, 256];
+
+    fn wide(width: usize) -> LayerNorm<f64> {
+        let gamma: Vec<f64> = (0..width).map(|j| 0.7 + 0.01 * j as f64).collect();
+        let beta: Vec<f64> = (0..width).map(|j| 0.02 * j as f64 - 0.3).collect();
+        LayerNorm::new(width, &spec(1e-5, true), &gamma, &beta)
+    }
+
+    #[test]
+    fn layernorm_at_wide_rows_matches_the_plain_formulas() {
+        for width in WIDTHS {
+            let x = normal(6, width, 10 + width as u64, 1.3, 0.4);
+            let dy = normal(6, width, 11, 1.0, 0.0);
+            for m in [
+                wide(width),
+                LayerNorm::new(width, &spec(1e-5, false), &[], &[]),
+            ] {
+                let want = reference(&m, &x, &dy);
+                let got = run64(&m, &x, &dy, true);
+                assert_close(got.y.as_slice(), want.y.as_slice(), 1e-13);
+                assert_close(got.dx.as_slice(), want.dx.as_slice(), 1e-12);
+                for (a, b) in got.grads.iter().zip(&want.grads) {
+                    assert_close(a.as_slice(), b.as_slice(), 1e-13);
+                }
+                // And in f32, within f32 rounding of the f64 result.
+                let m32 = LayerNorm::<f32>::new(width, &spec(1e-5, m.affine), &m.gamma, &m.beta);
+                let (y, grads, dx, _) = run(&m32, &x.cast(), &dy.cast(), true);
+                assert_close(y.to_f64().as_slice(), want.y.as_slice(), 1e-5);
+                assert_close(dx.to_f64().as_slice(), want.dx.as_slice(), 2e-5);
+                for (a, b) in grads.iter().zip(&want.grads) {
+                    assert_close(a.to_f64().as_slice(), b.as_slice(), 1e-5);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn layernorm_at_wide_rows_matches_finite_differences() {
+        let x = normal(3, 40, 12, 1.0, 0.2);
+        check_gradients(&wide(40), &x, true);
+    }
+
+    #[test]
+    fn layernorm_lanes_give_the_same_bits_on_every_instruction_set() {
+        // The dispatched passes (explicit AVX2 where the CPU has it) against portable lanes.
+        fn portable<T: Float>(m: &LayerNorm<T>, x: &Matrix<T>, dy: &Matrix<T>) -> Vec<Vec<T>> {
+            let rows = x.rows();
+            let mut c = m.cache(rows);
+            let Cache {
+                pre, act, stats, ..
+            } = &mut c;
+            pulp::Arch::new().dispatch(Forward {
+                lanes: Portable,
+                ln: m,
+                x,
+                pre,
+                act,
+                stats: &mut stats[..rows],
+            });
+            let (mut dgamma, mut dbeta) = (vec![T::ZERO; m.width], vec![T::ZERO; m.width]);
+            let (mut d, mut dx) = (dy.clone(), Matrix::zeros(rows, m.width));
+            pulp::Arch::new().dispatch(Backward {
+                lanes: Portable,
+                ln: m,
+                xh: &c.pre,
+                rstd: &c.stats[..rows],
+                dy: &mut d,
+                dparams: Some((&mut dgamma, &mut dbeta)),
+                dx: Some(&mut dx),
+            });
+            vec![c.act.into_vec(), dx.into_vec(), dgamma, dbeta]
+        }
+        fn check<T: Float>(m: &LayerNorm<T>, x: &Matrix<T>, dy: &Matrix<T>) {
+            let (y, grads, dx, _) = run(m, x, dy, true);
+            let got = vec![
+                y.into_vec(),
+                dx.into_vec(),
+                grads[0].as_slice().to_vec(),
+                grads[1].as_slice().to_vec(),
+            ];
+            assert!(got == portable(m, x, dy), "width {}", m.width);
+        }
+        for width in WIDTHS {
+            let x = normal(5, width, 13, 2.0, -0.7);
+            let dy = normal(5, width, 14, 1.0, 0.0);
+            let m = wide(width);
+            check(&m, &x, &dy);
+            let m32 = LayerNorm::<f32>::new(width, &spec(1e-5, true), &m.gamma, &m.beta);
+            check(&m32, &x.cast(), &dy.cast());
+        }
+    }
+
+    #[test]
+    fn layernorm_at_wide_rows_keeps_equal_columns_equal_and_equal_rows_at_beta() {
+        let mut m = wide(77);
+        // Column 70 is in the tail, column 3 in the first group, column 37 in the second.
+        for (a, b) in [(3, 70), (3, 37)] {
+            m.gamma[b] = m.gamma[a];
+            m.beta[b] = m.beta[a];
+            check_symmetry(&m, &normal(4, 77, 15, 1.0, 0.5), true, a, b);
+        }
+        let mut x = normal(2, 77, 16, 1.0, 0.0);
+        x.row_mut(0).fill(-2.75);
+        x.row_mut(1).fill(1e-3);
+        let (y, ..) = run(&m, &x, &Matrix::zeros(2, 77), true);
+        assert_eq!(y.row(0), &m.beta[..]);
+        assert_eq!(y.row(1), &m.beta[..]);
     }
 }

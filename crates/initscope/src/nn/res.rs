@@ -219,15 +219,11 @@ impl<T: Float> Module<T> for Res<T> {
         }
         let last = cache.body.last().expect("a block has a body").output();
         cache.act.set_rows(x.rows());
-        for ((y, &x), &h) in cache
-            .act
-            .as_mut_slice()
-            .iter_mut()
-            .zip(x.as_slice())
-            .zip(last.as_slice())
-        {
-            *y = x + h;
-        }
+        pulp::Arch::new().dispatch(Add {
+            out: cache.act.as_mut_slice(),
+            a: Some(x.as_slice()),
+            b: last.as_slice(),
+        });
     }
 
     fn backward(
@@ -338,8 +334,39 @@ fn seed_body_delta<T: Float>(cache: &mut Cache<T>, dy: &Matrix<T>) {
 /// The skip connection's share: dx = dh_0 + dy (dh_0 already in `dx`).
 fn add_skip<T: Float>(dx: Option<&mut Matrix<T>>, dy: &Matrix<T>) {
     if let Some(dx) = dx {
-        for (o, &d) in dx.as_mut_slice().iter_mut().zip(dy.as_slice()) {
-            *o += d;
+        pulp::Arch::new().dispatch(Add {
+            out: dx.as_mut_slice(),
+            a: None,
+            b: dy.as_slice(),
+        });
+    }
+}
+
+/// `out = a + b` (`out += b` without `a`) elementwise inside a SIMD dispatch, so the skip's
+/// additions run at the CPU's full vector width.
+struct Add<'a, T> {
+    out: &'a mut [T],
+    a: Option<&'a [T]>,
+    b: &'a [T],
+}
+
+impl<T: Float> pulp::WithSimd for Add<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let Add { out, a, b } = self;
+        match a {
+            Some(a) => {
+                for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+                    *o = a + b;
+                }
+            }
+            None => {
+                for (o, &b) in out.iter_mut().zip(b) {
+                    *o += b;
+                }
+            }
         }
     }
 }
