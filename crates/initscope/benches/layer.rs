@@ -88,13 +88,7 @@ fn layer(c: &mut Criterion) {
 fn first_module(spec: &str, width: usize) -> Box<dyn Module<f32>> {
     let net: Net<f32> = build_net(
         &NetSpec::parse(spec).expect("spec parses"),
-        &BuildOptions {
-            inputs: width,
-            outputs: width,
-            weight_init: &Init::Pytorch,
-            bias_init: Some(&Init::Pytorch),
-            seed: 0,
-        },
+        &BuildOptions::new(width, width, Init::Pytorch, Some(Init::Pytorch), 0),
     )
     .expect("spec builds");
     net.modules()[0].clone()

@@ -263,13 +263,7 @@ pub fn bench_resmlp(ceiling: Option<f64>) -> BenchResult {
     let spec = NetSpec::parse(RESMLP_SPEC).expect("the resmlp spec parses");
     let net = build_net::<f32>(
         &spec,
-        &BuildOptions {
-            inputs: 784,
-            outputs: 10,
-            weight_init: &Init::Pytorch,
-            bias_init: Some(&Init::Pytorch),
-            seed: 0,
-        },
+        &BuildOptions::new(784, 10, Init::Pytorch, Some(Init::Pytorch), 0),
     )
     .expect("the resmlp spec builds");
     let flops = net_step_flops(&net, batch);
@@ -371,13 +365,7 @@ mod tests {
     #[test]
     fn net_flops_count_every_linear_layer_and_agree_with_the_plain_count() {
         let spec = NetSpec::parse(RESMLP_SPEC).unwrap();
-        let opts = BuildOptions {
-            inputs: 784,
-            outputs: 10,
-            weight_init: &Init::Pytorch,
-            bias_init: Some(&Init::Pytorch),
-            seed: 0,
-        };
+        let opts = BuildOptions::new(784, 10, Init::Pytorch, Some(Init::Pytorch), 0);
         let net = build_net::<f32>(&spec, &opts).unwrap();
         assert_eq!(net.num_layers(), 10);
         let b = 128.0;

@@ -100,13 +100,7 @@ fn resmlp_steps_allocate<T: Float>() -> usize {
     let spec = NetSpec::parse(initscope::bench::RESMLP_SPEC).unwrap();
     let mut net: Net<T> = build_net(
         &spec,
-        &BuildOptions {
-            inputs: 784,
-            outputs: 10,
-            weight_init: &Init::Pytorch,
-            bias_init: Some(&Init::Pytorch),
-            seed: 0,
-        },
+        &BuildOptions::new(784, 10, Init::Pytorch, Some(Init::Pytorch), 0),
     )
     .unwrap();
     let (bs, n) = (16, 40);
