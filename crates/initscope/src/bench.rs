@@ -259,20 +259,26 @@ pub const RESMLP_SPEC: &str =
 /// default initialization, seed 0): samples/s of plain SGD on one thread after warm-up. FLOPs
 /// are the linear layers' GEMMs ([`net_step_flops`]).
 pub fn bench_resmlp(ceiling: Option<f64>) -> BenchResult {
-    let (warmup, steps, batch) = (10, 100, 128);
     let spec = NetSpec::parse(RESMLP_SPEC).expect("the resmlp spec parses");
+    bench_net(&spec, ceiling, "resmlp").expect("the resmlp spec builds")
+}
+
+/// The `resmlp` measurement for any network spec (`initscope bench --net SPEC`, reported as
+/// workload `name`): Fashion-MNIST-shaped inputs (784 columns, 10 classes), batch 128,
+/// cross-entropy, plain SGD on one thread. Errors when the spec does not fit 784 -> 10.
+pub fn bench_net(spec: &NetSpec, ceiling: Option<f64>, name: &str) -> crate::Result<BenchResult> {
+    let (warmup, steps, batch) = (10, 100, 128);
     let net = build_net::<f32>(
-        &spec,
+        spec,
         &BuildOptions::new(784, 10, Init::Pytorch, Some(Init::Pytorch), 0),
-    )
-    .expect("the resmlp spec builds");
+    )?;
     let flops = net_step_flops(&net, batch);
     let (x, y, _) = image_inputs(batch * 64);
     let mut t = Trainer::with_net(net, Loss::CrossEntropy, x, y, batch);
     let secs = t.time(warmup, steps);
     let samples = (steps * batch) as f64 / secs;
     let gflops = flops * steps as f64 / secs / 1e9;
-    result("resmlp", "samples/s", samples, gflops, ceiling, 1, secs)
+    Ok(result(name, "samples/s", samples, gflops, ceiling, 1, secs))
 }
 
 /// `tiny` (4-point XOR) or `tiny-moons` (256 points): `runs` independent 2-16-16-1 tanh nets,

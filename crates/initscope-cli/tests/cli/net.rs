@@ -244,3 +244,28 @@ fn metrics_of_norms_gates_and_shifts_carry_their_path_and_the_report_reads_them(
     assert!(html.contains("unassessed = a network with residual blocks"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn bench_times_a_net_spec() {
+    let o = initscope(&[
+        "bench",
+        "--net",
+        "linear(64) relu res(layernorm linear(64) relu linear(64))*2 linear",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = v.as_array().unwrap().last().unwrap().clone();
+    assert!(
+        r["workload"]
+            .as_str()
+            .unwrap()
+            .starts_with("net linear(64)"),
+        "{r}"
+    );
+    assert!(r["value"].as_f64().unwrap() > 0.0);
+    assert_bad_input(
+        &["bench", "--net", "linear(64) relu linear(3)"],
+        "the data has 10 output(s)",
+    );
+}

@@ -437,3 +437,22 @@ fn layer_init_takes_a_linear_layers_path_or_out_with_net() {
     let e = initscope::config::validate(&raw).unwrap_err().to_string();
     assert!(e.contains("'2.body.2' is not a layer number, `out` or a linear layer's path (0, 2.body.1, 2.body.3, 3.body.1, 3.body.3, 4)"), "{e}");
 }
+
+#[test]
+fn a_spec_its_canonical_text_and_the_model_round_trip() {
+    for text in [
+        "linear( 8 ) leaky_relu:0.2 dropout(0.1) linear",
+        "linear(8, init=[uniform:-0.1,0.1], bias=none) res(layernorm(eps=1e-5) linear(8) gelu linear(8) gate(0))*2 rmsnorm shift(0.5) linear",
+        "linear(8) res(res(batchnorm(momentum=0.2) tanh linear(8))*2 shift(0.1)) sigmoid linear",
+    ] {
+        let spec = NetSpec::parse(text).unwrap();
+        let canonical = spec.canonical();
+        let again = NetSpec::parse(&canonical).unwrap();
+        assert_eq!(again, spec, "{text}");
+        assert_eq!(again.canonical(), canonical);
+        let (a, b) = (net(text, 3, 2, &Init::Pytorch, 4), net(&canonical, 3, 2, &Init::Pytorch, 4));
+        assert_eq!(a.params(), b.params(), "{text}: the same model");
+        assert_eq!(a.param_infos(), b.param_infos());
+        assert_eq!(a.buffers(), b.buffers());
+    }
+}
