@@ -266,7 +266,7 @@ pub fn bench_resmlp(ceiling: Option<f64>) -> BenchResult {
 /// The `resmlp` measurement for any network spec (`initscope bench --net SPEC`, reported as
 /// workload `name`): Fashion-MNIST-shaped inputs (784 columns, 10 classes), batch 128,
 /// cross-entropy, plain SGD on one thread. Errors when the spec does not fit 784 -> 10.
-pub fn bench_net(spec: &NetSpec, ceiling: Option<f64>, name: &str) -> crate::Result<BenchResult> {
+pub fn bench_net(spec: &NetSpec, ceiling: Option<f64>, name: &str) -> crate::error::Result<BenchResult> {
     let (warmup, steps, batch) = (10, 100, 128);
     let net = build_net::<f32>(
         spec,
