@@ -101,6 +101,8 @@ struct Trainer {
     dense: Matrix<f32>,
     batch_labels: Vec<u32>,
     idx: Vec<usize>,
+    /// The dropout stream of the training passes (networks without dropout draw nothing).
+    masks: crate::rng::Rng,
 }
 
 impl Trainer {
@@ -136,6 +138,7 @@ impl Trainer {
             dense: Matrix::zeros(batch, outputs),
             batch_labels: vec![0; batch],
             idx: (0..batch).collect(),
+            masks: crate::rng::stream(0, crate::rng::Stream::Dropout),
         }
     }
 
@@ -170,8 +173,15 @@ impl Trainer {
             Targets::Dense(&self.dense)
         };
         // The training loop's own fast path for plain SGD once nothing reads the gradients.
-        self.net
-            .loss_and_sgd_step(&mut self.ws, self.loss, targets, Pass::Eval, LR);
+        self.net.loss_and_sgd_step(
+            &mut self.ws,
+            self.loss,
+            targets,
+            Pass::Train(&mut self.masks),
+            LR,
+        );
+        // As a training step does: batchnorm folds the batch statistics in.
+        self.net.update_buffers(&self.ws);
     }
 }
 
@@ -266,7 +276,11 @@ pub fn bench_resmlp(ceiling: Option<f64>) -> BenchResult {
 /// The `resmlp` measurement for any network spec (`initscope bench --net SPEC`, reported as
 /// workload `name`): Fashion-MNIST-shaped inputs (784 columns, 10 classes), batch 128,
 /// cross-entropy, plain SGD on one thread. Errors when the spec does not fit 784 -> 10.
-pub fn bench_net(spec: &NetSpec, ceiling: Option<f64>, name: &str) -> crate::error::Result<BenchResult> {
+pub fn bench_net(
+    spec: &NetSpec,
+    ceiling: Option<f64>,
+    name: &str,
+) -> crate::error::Result<BenchResult> {
     let (warmup, steps, batch) = (10, 100, 128);
     let net = build_net::<f32>(
         spec,

@@ -782,11 +782,24 @@ fn parse_layer_map(
             .split_once('=')
             .ok_or_else(|| Error::spec(field, item, "expected LAYER=SPEC, e.g. 2=zeros"))?;
         let key = l.trim();
-        let path = key
-            .strip_suffix(".weight")
-            .or_else(|| key.strip_suffix(".bias"))
-            .unwrap_or(key);
+        // A tensor path names the weight (--layer-init) or the bias (--layer-bias-init); the
+        // other tensor's name is refused rather than read as its layer.
+        let (own, other) = if field == "--layer-bias-init" {
+            (".bias", ".weight")
+        } else {
+            (".weight", ".bias")
+        };
+        if key.ends_with(other) {
+            return Err(Error::spec(
+                field,
+                item,
+                format!("'{key}' is not a {} tensor", &own[1..]),
+            ));
+        }
+        let path = key.strip_suffix(own).unwrap_or(key);
         let l: usize = match (key.parse::<usize>(), key) {
+            // A bare number is a layer number (a top-level path is written with its suffix,
+            // `3.weight`).
             (Ok(n), _) => n,
             (_, "out") => layers,
             _ => match paths.iter().position(|p| p == path) {
@@ -844,7 +857,14 @@ fn check_batchnorm_batches(spec: &NetSpec, n: usize, batch_size: usize) -> Resul
     } else {
         return Ok(());
     };
-    let suggest = (2..=n.max(2))
+    if n < 2 {
+        return Err(Error::spec(
+            "--net",
+            &spec.canonical(),
+            format!("batchnorm normalises over the batch, and the training split has {n} row(s): it needs at least 2"),
+        ));
+    }
+    let suggest = (2..=n)
         .filter(|&b| n % b != 1)
         .min_by_key(|&b| b.abs_diff(batch_size))
         .unwrap_or(n);
@@ -1179,7 +1199,15 @@ pub fn validate_cached(
                 ));
             }
             let spec = NetSpec::parse(text)?;
-            Some((shape(&spec, input, output)?, spec))
+            let shape = shape(&spec, input, output)?;
+            if shape.dims.len() < 2 {
+                return Err(Error::spec(
+                    "--net",
+                    &spec.canonical(),
+                    "the network needs at least one linear layer (end with a bare `linear`)",
+                ));
+            }
+            Some((shape, spec))
         }
     };
     let preset = match (&raw.preset, &net) {
@@ -1334,6 +1362,18 @@ pub fn validate_cached(
     )?;
     for (l, i) in &layer_bias_init {
         bias_only(i.clone(), "--layer-bias-init", &format!("{l}={i}"))?;
+    }
+    if let Some(p) = preset {
+        let lsuv = |i: &Init| matches!(i, Init::Lsuv { .. });
+        if lsuv(&init) || layer_init.values().any(lsuv) {
+            return Err(Error::config(
+                "--preset",
+                format!(
+                    "{} sets the linear layers' scales, and LSUV would rescale them; drop lsuv or the preset",
+                    p.name()
+                ),
+            ));
+        }
     }
 
     let kind = OptimKind::parse("--optim", raw.optim.as_deref().unwrap_or("sgd"))?;

@@ -198,6 +198,14 @@ impl WeightsFile {
                 ));
             }
         }
+        if let Some(net) = metadata.get("initscope_net") {
+            return Err(Error::file(
+                path,
+                format!(
+                    "was written by a --net run (network '{net}'): give --net '{net}' to start from it"
+                ),
+            ));
+        }
         let act = metadata
             .get("initscope_activation")
             .map(|a| {
@@ -393,7 +401,7 @@ impl NamedTensors {
             .map_err(|e| Error::file(path, format!("not a safetensors file: {e}")))?;
         let mut tensors = BTreeMap::new();
         for (name, t) in st.tensors() {
-            let values = decode(path, &name, &t, true)?;
+            let values = decode(path, &name, &t, name.ends_with("num_batches_tracked"))?;
             tensors.insert(name, (t.shape().to_vec(), values));
         }
         Ok(NamedTensors {

@@ -269,3 +269,80 @@ fn bench_times_a_net_spec() {
         "the data has 10 output(s)",
     );
 }
+
+#[test]
+fn review_findings_stay_fixed() {
+    // A spec without a linear layer is refused, not trained into a panic.
+    for net in ["relu", "layernorm"] {
+        assert_bad_input(
+            &["train", "--data", "moons", "--net", net],
+            "the network needs at least one linear layer",
+        );
+    }
+    // LSUV would undo a preset's scales.
+    assert_bad_input(
+        &[
+            "train",
+            "--net",
+            "linear(8) res(linear(8) relu linear(8)) linear",
+            "--preset",
+            "fixup",
+            "--init",
+            "lsuv",
+        ],
+        "LSUV would rescale them",
+    );
+    // A tensor path names its own tensor: a bias is not a weight.
+    assert_bad_input(
+        &[
+            "train",
+            "--net",
+            "linear(8) relu linear",
+            "--layer-init",
+            "0.bias=zeros",
+        ],
+        "'0.bias' is not a weight tensor",
+    );
+    // A file written by a --net run needs --net to be read.
+    let dir = temp_dir("net-review");
+    let out = dir.join("run");
+    let o = initscope(&[
+        "train",
+        "--net",
+        "linear(8) relu linear",
+        "--steps",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let w = out.join("weights.safetensors");
+    assert_bad_input(
+        &["train", "--init-from", w.to_str().unwrap(), "--steps", "2"],
+        "was written by a --net run (network 'linear(8) relu linear'): give --net",
+    );
+    let o = initscope(&[
+        "train",
+        "--net",
+        "linear(8) relu linear",
+        "--init-from",
+        w.to_str().unwrap(),
+        "--steps",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // A top-level linear's path carries its suffix; the bare number is the layer number.
+    let o = initscope(&[
+        "train",
+        "--net",
+        "linear(4) relu res(linear(4) relu linear(4)) linear",
+        "--steps",
+        "1",
+        "--layer-init",
+        "3.weight=zeros",
+        "--out",
+        dir.join("paths").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -312,7 +312,9 @@ impl<T: Float> Module<T> for BatchNorm<T> {
             }
             _ => return false,
         };
-        if values.len() != w {
+        // A variance is finite and >= 0 (a negative one would make every evaluation NaN).
+        let valid = |v: f64| v.is_finite() && (key != "running_var" || v >= 0.0);
+        if values.len() != w || !values.iter().all(|&v| valid(v)) {
             return false;
         }
         for (s, &v) in stats.iter_mut().zip(values) {

@@ -23,8 +23,8 @@ pub struct MetricRecord {
     pub step: usize,
     pub metric: String,
     pub layer: Option<usize>,
-    /// The module's `state_dict` path for a metric of a module outside the linear layers (a
-    /// norm, a gate, a shift: `2.body.0`); `None` otherwise.
+    /// The tensor's `state_dict` name for a metric of a tensor outside the linear layers (a
+    /// norm's gain or bias, a gate, a shift: `2.body.0.weight`); `None` otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub module: Option<String>,
     #[serde(deserialize_with = "f64_or_null")]

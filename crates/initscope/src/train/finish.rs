@@ -133,7 +133,7 @@ impl<T: Float> Run<'_, T> {
         self.ws.load_rows(&self.train.x, &idx);
         self.net.forward(&mut self.ws, Pass::Eval);
         f.record_activation_histograms(steps_done, &self.net, &self.ws);
-        if cfg.jacobian_end && final_params.is_plain() {
+        if cfg.jacobian_end && cfg.net.is_none() {
             record_jacobian(
                 &mut self.metrics,
                 steps_done,

@@ -131,7 +131,7 @@ impl<'a, T: Float> Run<'a, T> {
         let mut metrics = Vec::new();
         // The Jacobian spectrum of a chain of linear layers (not computed through norms and
         // blocks yet).
-        if cfg.diagnostics && initial.is_plain() {
+        if cfg.diagnostics && cfg.net.is_none() {
             super::record_jacobian(
                 &mut metrics,
                 0,
