@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::activation::Activation;
 use crate::matrix::{matmul_nn, Matrix};
-use crate::nn::LayerParams;
+use crate::nn::{LayerParams, Net, Pass, Workspace};
 use crate::scalar::Float;
 
 /// Largest singular value of `w` (rows, cols) by power iteration on W^T W, starting from `v`
@@ -82,6 +82,46 @@ pub struct JacobianSpectrum {
     pub inputs: usize,
 }
 
+/// [`jacobian_spectrum`] of any network (`--net`): J(x) = d logits / dx by backpropagation, one
+/// pass per input with every output's unit vector as a row of the batch, in evaluation mode
+/// (running statistics for batchnorm, no dropout), in f64.
+pub fn net_jacobian_spectrum(
+    net: &Net<f64>,
+    x: &Matrix<f64>,
+    max_inputs: usize,
+) -> JacobianSpectrum {
+    let n = x.rows().min(max_inputs);
+    let outputs = *net.dims().last().expect("at least one module");
+    let mut ws = Workspace::new(net, outputs);
+    let mut dx = Matrix::zeros(outputs, x.cols());
+    let mut sq = Vec::new();
+    for r in 0..n {
+        ws.load_rows(x, &vec![r; outputs]);
+        net.forward(&mut ws, Pass::Eval);
+        let last = ws.deltas.last_mut().expect("at least one module");
+        last.set_rows(outputs);
+        last.fill(0.0);
+        for k in 0..outputs {
+            last.set(k, k, 1.0);
+        }
+        net.backward_to_input(&mut ws, &mut dx);
+        sq.extend(singular_values(&dx).into_iter().map(|s| s * s));
+    }
+    pooled(sq, n)
+}
+
+/// Mean, variance and maximum of squared singular values pooled over `inputs` inputs.
+fn pooled(sq: Vec<f64>, inputs: usize) -> JacobianSpectrum {
+    let count = sq.len().max(1) as f64;
+    let mean = sq.iter().sum::<f64>() / count;
+    JacobianSpectrum {
+        mean,
+        variance: sq.iter().map(|s| (s - mean) * (s - mean)).sum::<f64>() / count,
+        max: sq.iter().copied().fold(0.0, f64::max),
+        inputs,
+    }
+}
+
 /// J(x) = W_L D_{L-1}(x) W_{L-1} ... D_1(x) W_1 with D_l = diag(f'(z_l(x))), for each of the
 /// first `max_inputs` rows of `x`, in f64. The product is formed from the output side, so each
 /// step costs outputs x width x width (faer GEMM), not width³.
@@ -128,14 +168,7 @@ pub fn jacobian_spectrum(
         }
         sq.extend(singular_values(&m).into_iter().map(|s| s * s));
     }
-    let count = sq.len().max(1) as f64;
-    let mean = sq.iter().sum::<f64>() / count;
-    JacobianSpectrum {
-        mean,
-        variance: sq.iter().map(|s| (s - mean) * (s - mean)).sum::<f64>() / count,
-        max: sq.iter().copied().fold(0.0, f64::max),
-        inputs: n,
-    }
+    pooled(sq, n)
 }
 
 #[cfg(test)]

@@ -288,9 +288,28 @@ impl<T: Float> Net<T> {
     /// backward left there (for a linear layer, dLoss/dz).
     pub fn backward(&self, ws: &mut Workspace<T>) {
         let modules = &self.modules;
-        backward_walk(ws, &self.starts, |i, x, cache, d_out, grads, d_input| {
-            modules[i].backward(x, cache, d_out, grads, d_input)
-        });
+        backward_walk(
+            ws,
+            &self.starts,
+            None,
+            |i, x, cache, d_out, grads, d_input| {
+                modules[i].backward(x, cache, d_out, grads, d_input)
+            },
+        );
+    }
+
+    /// [`Net::backward`], and dLoss/d(input) into `dx` (rows set to the batch's): for
+    /// input-output Jacobians. The last of `ws.deltas` holds dLoss/d(logits) on entry.
+    pub fn backward_to_input(&self, ws: &mut Workspace<T>, dx: &mut Matrix<T>) {
+        let modules = &self.modules;
+        backward_walk(
+            ws,
+            &self.starts,
+            Some(dx),
+            |i, x, cache, d_out, grads, d_input| {
+                modules[i].backward(x, cache, d_out, grads, d_input)
+            },
+        );
     }
 
     /// Loss, and gradients into `ws.grads`, for the batch already in `ws.input`.
@@ -324,7 +343,7 @@ impl<T: Float> Net<T> {
             return value;
         }
         let (starts, modules) = (&self.starts, &mut self.modules);
-        backward_walk(ws, starts, |i, x, cache, d_out, grads, d_input| {
+        backward_walk(ws, starts, None, |i, x, cache, d_out, grads, d_input| {
             modules[i].backward_sgd(x, cache, d_out, lr, grads, d_input)
         });
         value
@@ -387,11 +406,12 @@ impl<T: Float> Net<T> {
 
 /// Calls `f(i, x, cache, d_out, grads, d_input)` for every module `i` from the output down, with
 /// the module's input `x`, its forward cache, its dLoss/dy (`ws.deltas[i]`), its slice of the
-/// gradients (`starts[i]..starts[i + 1]`) and, above the first module, the buffer for dLoss/dx
-/// (`ws.deltas[i - 1]`).
+/// gradients (`starts[i]..starts[i + 1]`) and the buffer for dLoss/dx: `ws.deltas[i - 1]` above
+/// the first module, `input_grad` for the first.
 fn backward_walk<T: Float>(
     ws: &mut Workspace<T>,
     starts: &[usize],
+    mut input_grad: Option<&mut Matrix<T>>,
     mut f: impl FnMut(
         usize,
         &Matrix<T>,
@@ -409,7 +429,10 @@ fn backward_walk<T: Float>(
             before[i - 1].output()
         };
         let (lower, upper) = ws.deltas.split_at_mut(i);
-        let d_input = lower.last_mut();
+        let d_input = match lower.last_mut() {
+            Some(d) => Some(d),
+            None => input_grad.as_deref_mut(),
+        };
         f(
             i,
             x,

@@ -133,12 +133,12 @@ impl<T: Float> Run<'_, T> {
         self.ws.load_rows(&self.train.x, &idx);
         self.net.forward(&mut self.ws, Pass::Eval);
         f.record_activation_histograms(steps_done, &self.net, &self.ws);
-        if cfg.jacobian_end && cfg.net.is_none() {
+        if cfg.jacobian_end {
             record_jacobian(
                 &mut self.metrics,
                 steps_done,
+                cfg,
                 final_params,
-                cfg.act,
                 &self.data.train.x.head_f64(JACOBIAN_INPUTS),
             );
         }

@@ -22,12 +22,11 @@ use std::time::Instant;
 
 pub use setup::{initial_params, InitialState, LSUV_BATCH};
 
-use crate::activation::Activation;
 use crate::batch::{BatchTargets, Prepared};
 use crate::config::RunConfig;
 use crate::data::Dataset;
 use crate::diagnostics::flow::FlowRecorder;
-use crate::diagnostics::spectrum::jacobian_spectrum;
+use crate::diagnostics::spectrum::{jacobian_spectrum, net_jacobian_spectrum};
 use crate::diagnostics::verdict::{UpdateTracker, WakeTracker};
 use crate::error::Result;
 use crate::lsuv::LsuvLayer;
@@ -149,15 +148,20 @@ struct Run<'a, T: Float> {
     last_flow_step: Option<usize>,
 }
 
-/// The Jacobian spectrum of the network at `params` over the rows of `x`, as metric records.
+/// The Jacobian spectrum of `cfg`'s network at `params` over the rows of `x`, as metric
+/// records: the product of a plain MLP's layer Jacobians, or by backpropagation through any
+/// other network (in evaluation mode).
 fn record_jacobian(
     metrics: &mut Vec<MetricRecord>,
     step: usize,
+    cfg: &RunConfig,
     params: &Params,
-    act: Activation,
     x: &Matrix<f64>,
 ) {
-    let j = jacobian_spectrum(params, act, x, x.rows());
+    let j = match &cfg.net {
+        None => jacobian_spectrum(params, cfg.act, x, x.rows()),
+        Some(_) => net_jacobian_spectrum(&cfg.network::<f64>(params), x, x.rows()),
+    };
     for (metric, value) in [
         ("jacobian_sv2_mean", j.mean),
         ("jacobian_sv2_var", j.variance),

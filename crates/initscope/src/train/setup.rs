@@ -129,14 +129,12 @@ impl<'a, T: Float> Run<'a, T> {
             .diagnostics
             .then(|| FlowRecorder::new(&net, cfg.symmetry_tolerance()));
         let mut metrics = Vec::new();
-        // The Jacobian spectrum of a chain of linear layers (not computed through norms and
-        // blocks yet).
-        if cfg.diagnostics && cfg.net.is_none() {
+        if cfg.diagnostics {
             super::record_jacobian(
                 &mut metrics,
                 0,
+                cfg,
                 &initial,
-                cfg.act,
                 &data.train.x.head_f64(JACOBIAN_INPUTS),
             );
         }

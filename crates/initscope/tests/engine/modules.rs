@@ -456,3 +456,51 @@ fn a_spec_its_canonical_text_and_the_model_round_trip() {
         assert_eq!(a.buffers(), b.buffers());
     }
 }
+
+#[test]
+fn the_jacobian_by_backpropagation_matches_the_layer_product_and_finite_differences() {
+    use initscope::diagnostics::spectrum::{jacobian_spectrum, net_jacobian_spectrum};
+    // A chain: the same spectrum as the product of the layers' Jacobians.
+    let chain = net(
+        "linear(7) tanh linear(5) tanh linear",
+        4,
+        3,
+        &Init::Pytorch,
+        2,
+    );
+    let x = random(6, 4, 9);
+    let a = net_jacobian_spectrum(&chain, &x, 6);
+    let b = jacobian_spectrum(&chain.params(), Activation::Tanh, &x, 6);
+    for (p, q) in [(a.mean, b.mean), (a.variance, b.variance), (a.max, b.max)] {
+        assert!((p - q).abs() <= 1e-12 * q.abs(), "{p} vs {q}");
+    }
+    // A residual net with norms: its sum of squared singular values is ||J||_F^2, checked
+    // against J by central differences of the outputs.
+    let res = net(
+        "linear(6) res(layernorm linear(6) tanh linear(6) gate(0.7))*2 rmsnorm shift(0.1) linear",
+        4,
+        3,
+        &Init::Pytorch,
+        5,
+    );
+    let x = random(1, 4, 3);
+    let j = net_jacobian_spectrum(&res, &x, 1);
+    let out = |x: &Matrix<f64>| {
+        let mut ws = Workspace::new(&res, 1);
+        ws.load_rows(x, &[0]);
+        res.forward(&mut ws, Pass::Eval).as_slice().to_vec()
+    };
+    let h = 1e-6;
+    let mut frob = 0.0;
+    for i in 0..4 {
+        let (mut p, mut m) = (x.clone(), x.clone());
+        p.as_mut_slice()[i] += h;
+        m.as_mut_slice()[i] -= h;
+        for (yp, ym) in out(&p).iter().zip(out(&m)) {
+            let d = (yp - ym) / (2.0 * h);
+            frob += d * d;
+        }
+    }
+    let sum = j.mean * 3.0; // min(outputs, inputs) = 3 squared singular values
+    assert!((sum - frob).abs() <= 1e-6 * frob, "{sum} vs {frob}");
+}
