@@ -9,7 +9,7 @@
 //! one anywhere else (after a norm, a block, at the start of a body).
 
 use super::build::Builder;
-use super::module::{Cache, Module, Pass, TensorDecl};
+use super::module::{Cache, Module, Pass};
 use super::spec::{Form, KindSpec, Parts, Syntax};
 use super::torch::Torch;
 use crate::activation::{Activation, ACTIVATION_NAMES};
@@ -73,18 +73,6 @@ impl<T: Float> Module<T> for Act {
 
     fn out_width(&self) -> usize {
         self.width
-    }
-
-    fn tensors(&self) -> Vec<TensorDecl> {
-        Vec::new()
-    }
-
-    fn value(&self, k: usize) -> &[T] {
-        unreachable!("an activation has no tensor {k}")
-    }
-
-    fn value_mut(&mut self, k: usize) -> &mut [T] {
-        unreachable!("an activation has no tensor {k}")
     }
 
     /// `pre` holds x, `act` f(x).

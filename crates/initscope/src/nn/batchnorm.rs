@@ -14,8 +14,8 @@
 //! evaluation:  rstd = 1/sqrt(running_var + eps),  x̂ = (x - running_mean) rstd,
 //!              y = gamma ⊙ x̂ + beta;  backward: dgamma, dbeta as above, dx = gamma rstd dy
 //! ```
-//! x, y: (batch, width). Tensors `weight` = gamma ([`ParamKind::NormGain`]) and `bias` = beta
-//! ([`ParamKind::NormBias`]), both `[width]`; the gradient slice holds dgamma, then dbeta, each
+//! x, y: (batch, width). Tensors `weight` = gamma ([`super::ParamKind::NormGain`]) and `bias` = beta
+//! ([`super::ParamKind::NormBias`]), both `[width]`; the gradient slice holds dgamma, then dbeta, each
 //! as one row. Buffers, in `state_dict` order: `running_mean` `[width]` (starts at 0),
 //! `running_var` `[width]` (starts at 1), `num_batches_tracked` `[]` (a scalar, the number of
 //! training batches folded in; PyTorch's is an int64).
@@ -40,7 +40,6 @@
 
 use super::build::Builder;
 use super::module::{Buffer, Cache, Module, Pass, TensorDecl};
-use super::param::ParamKind;
 use super::spec::{
     push_init, push_number, Form, KindSpec, Parts, Syntax, BATCHNORM_MOMENTUM, NORM_EPS,
 };
@@ -147,16 +146,7 @@ impl<T: Float> Module<T> for BatchNorm<T> {
     }
 
     fn tensors(&self) -> Vec<TensorDecl> {
-        let decl = |key: &str, kind| TensorDecl {
-            key: key.into(),
-            dims: vec![self.width],
-            kind,
-            linear: false,
-        };
-        vec![
-            decl("weight", ParamKind::NormGain),
-            decl("bias", ParamKind::NormBias),
-        ]
+        TensorDecl::gain_and_bias(self.width)
     }
 
     fn value(&self, k: usize) -> &[T] {
@@ -416,6 +406,7 @@ mod tests {
     use crate::nn::layernorm::tests::{
         assert_close, check_gradients, check_symmetry, normal, run, run64,
     };
+    use crate::nn::ParamKind;
     use crate::rng::{self, Stream};
 
     fn spec(eps: f64, momentum: f64) -> BatchNormSpec {

@@ -6,7 +6,7 @@
 //! ```
 
 use super::build::Builder;
-use super::module::{Cache, Module, Pass, TensorDecl};
+use super::module::{Cache, Module, Pass};
 use super::spec::{Form, KindSpec, Parts, Syntax};
 use super::torch::Torch;
 use crate::matrix::Matrix;
@@ -70,18 +70,6 @@ impl<T: Float> Module<T> for Dropout {
 
     fn out_width(&self) -> usize {
         self.width
-    }
-
-    fn tensors(&self) -> Vec<TensorDecl> {
-        Vec::new()
-    }
-
-    fn value(&self, k: usize) -> &[T] {
-        unreachable!("dropout has no tensor {k}")
-    }
-
-    fn value_mut(&mut self, k: usize) -> &mut [T] {
-        unreachable!("dropout has no tensor {k}")
     }
 
     /// `out` holds `x ⊙ mask`, `mask` 0 or 1/(1-p) (all ones in evaluation).

@@ -8,8 +8,8 @@
 //! backward:  dgamma = Σ_rows dy ⊙ x̂,  dbeta = Σ_rows dy       gamma, beta: (width)
 //!            g = dy ⊙ gamma,  dx = rstd (g - mean_j g - x̂ mean_j (g ⊙ x̂))
 //! ```
-//! Tensors (only when `affine`): `weight` = gamma ([`ParamKind::NormGain`]) and `bias` = beta
-//! ([`ParamKind::NormBias`]), both `[width]`; the gradient slice holds dgamma, then dbeta, each
+//! Tensors (only when `affine`): `weight` = gamma ([`super::ParamKind::NormGain`]) and `bias` = beta
+//! ([`super::ParamKind::NormBias`]), both `[width]`; the gradient slice holds dgamma, then dbeta, each
 //! as one row. Without `affine` there are no tensors and `y = x̂`, `g = dy`.
 //!
 //! The cache keeps x̂ in `pre`, y in `act` and each row's rstd in `stats`. The mean is taken
@@ -25,7 +25,6 @@
 
 use super::build::Builder;
 use super::module::{Cache, Module, Pass, TensorDecl};
-use super::param::ParamKind;
 use super::spec::{push_init, push_number, Form, KindSpec, Parts, Syntax, NORM_EPS};
 use super::torch::Torch;
 use crate::init::Init;
@@ -341,16 +340,7 @@ impl<T: Float> Module<T> for LayerNorm<T> {
         if !self.affine {
             return Vec::new();
         }
-        let decl = |key: &str, kind| TensorDecl {
-            key: key.into(),
-            dims: vec![self.width],
-            kind,
-            linear: false,
-        };
-        vec![
-            decl("weight", ParamKind::NormGain),
-            decl("bias", ParamKind::NormBias),
-        ]
+        TensorDecl::gain_and_bias(self.width)
     }
 
     fn value(&self, k: usize) -> &[T] {
@@ -501,6 +491,7 @@ impl KindSpec for LayerNormSpec {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::nn::ParamKind;
     use crate::rng::{self, Stream};
 
     /// What one forward and backward pass produced.

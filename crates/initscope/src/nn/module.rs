@@ -40,6 +40,26 @@ pub struct TensorDecl {
     pub linear: bool,
 }
 
+impl TensorDecl {
+    /// A vector of `len` entries outside any linear layer (a norm's gain, a gate's alpha).
+    pub fn vector(key: &str, len: usize, kind: ParamKind) -> Self {
+        TensorDecl {
+            key: key.into(),
+            dims: vec![len],
+            kind,
+            linear: false,
+        }
+    }
+
+    /// A norm's gain `weight` and bias `bias`, `width` entries each.
+    pub fn gain_and_bias(width: usize) -> Vec<Self> {
+        vec![
+            TensorDecl::vector("weight", width, ParamKind::NormGain),
+            TensorDecl::vector("bias", width, ParamKind::NormBias),
+        ]
+    }
+}
+
 /// A tensor of a module's state that is not trained (batchnorm's running statistics), as it
 /// appears in the `state_dict`: key within the module, shape and values in f64.
 #[derive(Clone, Debug, PartialEq)]
@@ -111,14 +131,21 @@ pub trait Module<T: Float>: fmt::Debug + Send + Sync {
 
     fn out_width(&self) -> usize;
 
-    /// The parameter tensors, in `state_dict` order.
-    fn tensors(&self) -> Vec<TensorDecl>;
+    /// The parameter tensors, in `state_dict` order (none by default: a kind without
+    /// parameters, such as an activation, implements none of the three tensor methods).
+    fn tensors(&self) -> Vec<TensorDecl> {
+        Vec::new()
+    }
 
     /// The values of tensor `k` (of [`Module::tensors`]), flat in row-major order.
-    fn value(&self, k: usize) -> &[T];
+    fn value(&self, k: usize) -> &[T] {
+        unreachable!("{} has no tensor {k}", self.kind())
+    }
 
     /// The values of tensor `k`, mutable.
-    fn value_mut(&mut self, k: usize) -> &mut [T];
+    fn value_mut(&mut self, k: usize) -> &mut [T] {
+        unreachable!("{} has no tensor {k}", self.kind())
+    }
 
     /// The buffers the passes run in, for up to `capacity` rows.
     fn cache(&self, capacity: usize) -> Cache<T>;

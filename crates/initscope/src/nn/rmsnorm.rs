@@ -64,12 +64,11 @@ impl<T: Float> Module<T> for RmsNorm<T> {
     }
 
     fn tensors(&self) -> Vec<TensorDecl> {
-        vec![TensorDecl {
-            key: "weight".into(),
-            dims: vec![self.width],
-            kind: ParamKind::NormGain,
-            linear: false,
-        }]
+        vec![TensorDecl::vector(
+            "weight",
+            self.width,
+            ParamKind::NormGain,
+        )]
     }
 
     fn value(&self, _k: usize) -> &[T] {

@@ -69,12 +69,7 @@ impl<T: Float> Module<T> for Scalar<T> {
             ScalarOp::Scale => ("alpha", ParamKind::Gate),
             ScalarOp::Add => ("bias", ParamKind::Shift),
         };
-        vec![TensorDecl {
-            key: key.into(),
-            dims: vec![1],
-            kind,
-            linear: false,
-        }]
+        vec![TensorDecl::vector(key, 1, kind)]
     }
 
     fn value(&self, _k: usize) -> &[T] {

@@ -19,3 +19,42 @@ pub fn params(cfg: &RunConfig) -> initscope::Params {
         .expect("initial parameters")
         .params
 }
+
+/// Tolerances of a PyTorch parity check: `|ours - torch| <= rtol * max|torch| + atol`.
+pub struct Tol {
+    pub rtol: f64,
+    pub atol: f64,
+}
+
+/// Asserts one tensor against torch's within `tol`; returns (worst |ours - torch|, max|torch|).
+pub fn check_tensor(case: &str, what: &str, ours: &[f64], torch: &[f64], tol: &Tol) -> (f64, f64) {
+    assert_eq!(ours.len(), torch.len(), "{case} {what}: sizes differ");
+    let scale = torch.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    let worst = ours
+        .iter()
+        .zip(torch)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        worst <= tol.rtol * scale + tol.atol,
+        "{case} {what}: |ours - torch| = {worst:e} with max|torch| = {scale:e}"
+    );
+    (worst, scale)
+}
+
+/// A fixture's optimizer (`{"kind": "adam", "lr": ..., ...}`; absent hyper-parameters 0) as
+/// initscope's configuration.
+pub fn optim_config(o: &serde_json::Value) -> initscope::optim::OptimConfig {
+    let h = |k: &str| o[k].as_f64().unwrap_or(0.0);
+    initscope::optim::OptimConfig {
+        kind: serde_json::from_value(o["kind"].clone()).expect("optimizer kind"),
+        lr: h("lr"),
+        momentum: h("momentum"),
+        beta1: h("beta1"),
+        beta2: h("beta2"),
+        eps: h("eps"),
+        alpha: h("alpha"),
+        weight_decay: h("weight_decay"),
+        no_decay: Vec::new(),
+    }
+}

@@ -11,13 +11,14 @@
 //! `torch_resnet.json`. Per tensor the check is `|ours - torch| <= rtol * max|torch| + atol`,
 //! as in `torch_parity`: rtol 1e-10, atol 1e-13 in f64; rtol 1e-4, atol 1e-6 in f32.
 
+use super::support::{check_tensor, optim_config, Tol};
 use initscope::init::Init;
 use initscope::loss::{Loss, Targets};
 use initscope::matrix::Matrix;
 use initscope::nn::build::{build_net, BuildOptions};
 use initscope::nn::spec::NetSpec;
 use initscope::nn::{Net, Pass, Workspace};
-use initscope::optim::{OptimConfig, OptimKind, Optimizer};
+use initscope::optim::Optimizer;
 use initscope::rng::{self, Stream};
 use initscope::scalar::Float;
 use safetensors::{Dtype, SafeTensors};
@@ -34,26 +35,11 @@ const F32: Tol = Tol {
     atol: 1e-6,
 };
 
-struct Tol {
-    rtol: f64,
-    atol: f64,
-}
-
 /// Checks one tensor; returns the worst |ours - torch| / max|torch| for the report, 0 for a
 /// tensor below the noise floor (max|torch| <= atol / rtol: its entries are rounding noise, like
 /// the gradient of a bias that feeds a batchnorm, and only atol bounds them).
 fn check(case: &str, what: &str, ours: &[f64], torch: &[f64], tol: &Tol) -> f64 {
-    assert_eq!(ours.len(), torch.len(), "{case} {what}: sizes differ");
-    let scale = torch.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    let worst = ours
-        .iter()
-        .zip(torch)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
-    assert!(
-        worst <= tol.rtol * scale + tol.atol,
-        "{case} {what}: |ours - torch| = {worst:e} with max|torch| = {scale:e}"
-    );
+    let (worst, scale) = check_tensor(case, what, ours, torch, tol);
     if tol.rtol * scale > tol.atol {
         worst / scale
     } else {
@@ -199,20 +185,7 @@ fn run_case<T: Float>(c: &Value, tol: &Tol) -> f64 {
     let mut ws = Workspace::new(&net, batch);
     ws.load_rows(&x, &(0..batch).collect::<Vec<_>>());
 
-    let o = &c["optimizer"];
-    let h = |k: &str| o[k].as_f64().unwrap_or(0.0);
-    let kind: OptimKind = serde_json::from_value(o["kind"].clone()).expect("optimizer kind");
-    let cfg = OptimConfig {
-        kind,
-        lr: h("lr"),
-        momentum: h("momentum"),
-        beta1: h("beta1"),
-        beta2: h("beta2"),
-        eps: h("eps"),
-        alpha: h("alpha"),
-        weight_decay: h("weight_decay"),
-        no_decay: Vec::new(),
-    };
+    let cfg = optim_config(&c["optimizer"]);
     let lr = cfg.lr;
     let mut opt = Optimizer::new(cfg, &net);
     // No dropout in these networks: the stream is never drawn from.

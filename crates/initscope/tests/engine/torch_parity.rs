@@ -5,11 +5,12 @@
 //! `|ours - torch| <= rtol * max|torch| + atol`: rtol 1e-10, atol 1e-13 in f64; rtol 1e-4,
 //! atol 1e-6 in f32 (torch's f32 kernels sum in other orders and use other exp/tanh/erf).
 
+use super::support::{check_tensor, optim_config, Tol};
 use initscope::activation::Activation;
 use initscope::loss::{Loss, Targets};
 use initscope::matrix::Matrix;
 use initscope::nn::{LayerParams, Net, Pass, Workspace};
-use initscope::optim::{OptimConfig, OptimKind, Optimizer};
+use initscope::optim::Optimizer;
 use initscope::scalar::Float;
 use serde_json::Value;
 
@@ -36,24 +37,9 @@ fn layers(v: &Value) -> Vec<LayerParams> {
         .collect()
 }
 
-struct Tol {
-    rtol: f64,
-    atol: f64,
-}
-
 /// Checks one tensor; returns the worst |ours - torch| / (max|torch|) for the report.
 fn check(case: &str, what: &str, ours: &[f64], torch: &[f64], tol: &Tol) -> f64 {
-    assert_eq!(ours.len(), torch.len(), "{case} {what}: sizes differ");
-    let scale = torch.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    let worst = ours
-        .iter()
-        .zip(torch)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
-    assert!(
-        worst <= tol.rtol * scale + tol.atol,
-        "{case} {what}: |ours - torch| = {worst:e} with max|torch| = {scale:e}"
-    );
+    let (worst, scale) = check_tensor(case, what, ours, torch, tol);
     worst / scale.max(f64::MIN_POSITIVE)
 }
 
@@ -134,20 +120,7 @@ fn run_case<T: Float>(c: &Value, tol: &Tol) -> f64 {
         tol,
     ));
 
-    let o = &c["optimizer"];
-    let h = |k: &str| o[k].as_f64().unwrap_or(0.0);
-    let kind: OptimKind = serde_json::from_value(o["kind"].clone()).expect("optimizer kind");
-    let cfg = OptimConfig {
-        kind,
-        lr: h("lr"),
-        momentum: h("momentum"),
-        beta1: h("beta1"),
-        beta2: h("beta2"),
-        eps: h("eps"),
-        alpha: h("alpha"),
-        weight_decay: h("weight_decay"),
-        no_decay: Vec::new(),
-    };
+    let cfg = optim_config(&c["optimizer"]);
     let lr = cfg.lr;
     let mut opt = Optimizer::new(cfg, &net);
     let steps = c["steps"].as_u64().expect("steps");
