@@ -515,7 +515,8 @@ pub const VERDICT_COLUMNS: [&str; 10] = [
 /// The per-layer verdict table after K steps, one row of [`VERDICT_COLUMNS`] cells per layer:
 /// shape, activation, ‖dW‖ at step 0 and at the end, the step a layer's weights first moved
 /// (`never`), whether they never changed, the effective width (exact and within tolerance) at
-/// init and at the end, and the gradient state.
+/// init and at the end, and the gradient state; then one row per residual stream (its name, its
+/// units, its blocks and its widths).
 pub fn verdict_rows(v: &Verdict) -> Vec<[String; 10]> {
     v.layers
         .iter()
@@ -540,6 +541,21 @@ pub fn verdict_rows(v: &Verdict) -> Vec<[String; 10]> {
                     .map_or_else(|| "-".into(), |n| format!("{n:.3e}")),
             ]
         })
+        .chain(v.streams.iter().map(|s| {
+            let dash = || "-".to_string();
+            [
+                s.name(),
+                s.units.to_string(),
+                format!("{} block{}", s.blocks, if s.blocks == 1 { "" } else { "s" }),
+                dash(),
+                dash(),
+                dash(),
+                widths_text(s.width_init, s.width_end),
+                widths_text(s.width_init_tol, s.width_end_tol),
+                dash(),
+                dash(),
+            ]
+        }))
         .collect()
 }
 

@@ -12,7 +12,7 @@ fn header(path: &std::path::Path) -> serde_json::Value {
 }
 
 #[test]
-fn train_net_writes_state_dict_names_buffers_and_an_unassessed_verdict() {
+fn train_net_writes_state_dict_names_buffers_and_widths_on_the_unit_graph() {
     let dir = temp_dir("net-train");
     let out = dir.join("run");
     let o = initscope(&[
@@ -51,8 +51,13 @@ fn train_net_writes_state_dict_names_buffers_and_an_unassessed_verdict() {
         .contains("class Gate(nn.Module)"));
     let s: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(s["verdict"], "unassessed", "{s}");
-    assert!(s["layers"][0]["width_end_tol"].is_null());
+    // Effective widths on the unit graph: every layer and the one residual stream (blocks 2
+    // and 3) start at full width from PyTorch's random init.
+    assert_ne!(s["verdict"], "unassessed", "{s}");
+    assert_eq!(s["layers"][0]["width_init_tol"], 16, "{s}");
+    assert_eq!(s["streams"][0]["first_block"], "2", "{s}");
+    assert_eq!(s["streams"][0]["last_block"], "3", "{s}");
+    assert_eq!(s["streams"][0]["width_init"], 16, "{s}");
     // ReZero: the gate starts at 0, so the first linear of each branch wakes at step 1.
     assert_eq!(s["layers"][1]["wake_step"], 1, "{s}");
     let c: serde_json::Value =
@@ -187,7 +192,7 @@ fn explain_on_a_residual_net_says_what_it_does_not_derive_and_gives_the_wake_ord
         v["derivation"].is_null() && v["quotient_init"].is_null(),
         "{v}"
     );
-    assert_eq!(v["verdict"], "unassessed");
+    assert_eq!(v["verdict"], "full", "{v}");
     // ReZero: the output and first layers get gradients at step 0, the branch (gate 0) at 1.
     let wake: Vec<_> = v["layers"]
         .as_array()
@@ -241,7 +246,10 @@ fn metrics_of_norms_gates_and_shifts_carry_their_path_and_the_report_reads_them(
     let o = initscope(&["report", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
-    assert!(html.contains("unassessed = a network with residual blocks"));
+    assert!(
+        !html.contains("unassessed"),
+        "widths are assessed for every network"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 

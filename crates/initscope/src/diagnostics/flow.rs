@@ -12,11 +12,11 @@
 //! `sigma_max`, `stable_rank` ||W||_F²/σ_max²; for hidden layers `act_mean`, `act_std`,
 //! `saturation` (tanh/softsign |a| ≥ 0.99, sigmoid a ≤ 0.01 or ≥ 0.99), `dead_fraction`
 //! (ReLU-like units with z ≤ 0 on every row of the batch); on the sparse schedule
-//! `numerical_rank`, and for hidden layers `width_exact` and `width_tol`.
+//! `numerical_rank`, and for hidden layers and residual streams `width_exact` and `width_tol`.
 
 use crate::activation::Activation;
 use crate::diagnostics::spectrum::{numerical_rank, sigma_max, singular_values, stable_rank};
-use crate::diagnostics::symmetry::{equitable_partition, exact_partition};
+use crate::diagnostics::symmetry::UnitGraph;
 use crate::matrix::Matrix;
 use crate::nn::{Net, Workspace};
 use crate::records::{HistogramRecord, MetricRecord};
@@ -279,22 +279,35 @@ impl<T: Float> FlowRecorder<T> {
                 module: None,
             });
         }
-        if !params.is_plain() {
-            // Effective widths are computed for chains of linear layers only (see the verdict).
-            return;
-        }
-        let (exact, tol) = (
-            exact_partition(&params).widths(),
-            equitable_partition(&params, self.tol).widths(),
-        );
-        for (i, (e, t)) in exact.iter().zip(&tol).enumerate() {
-            for (metric, v) in [("width_exact", *e), ("width_tol", *t)] {
+        // Effective widths: every hidden linear layer's (the `layer` column) and, in a network
+        // with residual blocks, every stream's (the `module` column: its first block's path).
+        let graph = UnitGraph::of_net(net);
+        let (exact, tol) = (graph.exact_partition(), graph.equitable_partition(self.tol));
+        let per_layer = graph
+            .linear_widths(&exact)
+            .into_iter()
+            .zip(graph.linear_widths(&tol))
+            .enumerate()
+            .filter_map(|(i, w)| match w {
+                (Some(e), Some(t)) => Some((Some(i + 1), None, e, t)),
+                _ => None,
+            });
+        let per_stream = graph
+            .stream_widths(&exact)
+            .into_iter()
+            .zip(graph.stream_widths(&tol))
+            .filter_map(|(e, t)| match (e.width, t.width) {
+                (Some(we), Some(wt)) => Some((None, Some(e.first), we, wt)),
+                _ => None,
+            });
+        for (layer, module, e, t) in per_layer.chain(per_stream) {
+            for (metric, v) in [("width_exact", e), ("width_tol", t)] {
                 out.push(MetricRecord {
                     step,
                     metric: metric.into(),
-                    layer: Some(i + 1),
+                    layer,
                     value: v as f64,
-                    module: None,
+                    module: module.clone(),
                 });
             }
         }

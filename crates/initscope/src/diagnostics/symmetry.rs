@@ -1,16 +1,38 @@
-//! Symmetry classes (effective width) and the quotient network, as DESIGN.md defines them.
+//! Symmetry classes (effective width) and the quotient network, as DESIGN.md defines them, on
+//! the network's unit graph.
 //!
-//! Two partitions of each hidden layer's units:
-//! - *exact*: units are in one class when their bias, incoming row and outgoing column are
-//!   bitwise equal (copies). The kernels keep such copies bitwise equal forever.
-//! - *tolerance*: the coarsest equitable partition found by refinement: start with one class per
-//!   hidden layer (input features and output units are singletons), and split every class by the
-//!   signature (bias, sums of incoming weights over each class of the layer below, sums of
-//!   outgoing weights over each class of the layer above) until nothing splits. Signatures are
-//!   compared componentwise within `tol · scale`, scale = max(|W_l|, |b_l|) for the bias and
-//!   incoming sums and max|W_{l+1}| for the outgoing sums; units are assigned greedily in index
-//!   order to the first sub-class whose representative (its first unit) is within tolerance.
-//!   Deterministic.
+//! The unit graph ([`UnitGraph`]) has one node per unit per module output (a *group*: the
+//! network's input, then every module's output in forward order, a block's body modules before
+//! the block's own output), and weighted edges:
+//! - a linear layer `z = x W^T + b`: an edge k -> i of weight `W[i, k]` from every input unit to
+//!   every output unit; the bias is the output unit's own parameter;
+//! - a pointwise module (activation, dropout, norm, gate, shift): unit i -> unit i, weight the
+//!   module's gain (a gate's alpha, 1 otherwise); a norm's gamma and beta (batchnorm's running
+//!   statistics too) are the unit's own parameters; a layernorm's or rmsnorm's statistics are
+//!   symmetric functions of the whole layer and batchnorm's are the unit's own column, so they
+//!   tell no units apart;
+//! - a residual block `y = x + body(x)`: unit i of the block's input and unit i of the body's
+//!   output -> unit i of the block's output, weight 1. One residual stream therefore keeps one
+//!   partition across all its blocks.
+//!
+//! The input features and the network's output units are fixed singletons (each feature is its
+//! own; each output has its own target); every other group is partitioned.
+//!
+//! Two partitions:
+//! - *exact*: units are in one class when they are bitwise copies: equal own parameters, equal
+//!   incoming rows and outgoing columns of every linear edge (entry by entry), and pointwise
+//!   partners in one class (colour refinement from one class per group). The kernels keep such
+//!   copies bitwise equal forever.
+//! - *tolerance*: the coarsest equitable partition found by refinement: start with one class
+//!   per group and split every class by the signature (own parameters, sums of incoming weights
+//!   over each class of the group below, sums of outgoing weights over each class of the group
+//!   above, for every edge) until nothing splits. Signatures are compared componentwise within
+//!   `tol · scale`: for a linear edge scale = max(|W|, |b|) for the bias and incoming sums and
+//!   max|W| for the outgoing sums, for a pointwise edge |gain|, for a norm's parameter vector
+//!   its largest magnitude; units are assigned greedily in index order to the first sub-class
+//!   whose representative (its first unit) is within tolerance. Groups are visited in forward
+//!   order. Deterministic. On a chain of linear layers this is exactly the partition of the
+//!   hidden layers of DESIGN.md.
 //!
 //! Within an equitable partition activations and deltas are constant on classes, and the network
 //! computes exactly the function of its quotient: one unit per class, V[D, C] = Σ_{k∈C} W[a, k]
@@ -22,22 +44,490 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::matrix::Matrix;
-use crate::nn::{LayerParams, Params};
+use crate::nn::{LayerParams, Net, Params, Piece, Wiring};
+use crate::scalar::Float;
 
-/// Class ids of the units of every hidden layer (index l-1 for layer l), numbered 0.. in order of
-/// each class's first unit.
+/// What a group of units is, for reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupLabel {
+    /// The path of the module whose output the group is (`2.body.1`); empty for the input.
+    pub module: String,
+    /// The module's kind (`linear`, `layernorm`, `res`, ...; `input` for the input).
+    pub kind: &'static str,
+    /// The linear layer's number (1-based, forward order) when the group is a linear's output.
+    pub linear: Option<usize>,
+    /// The residual stream (0-based, forward order) the group belongs to: a block's input and
+    /// output and the outputs of the blocks that follow it directly.
+    pub stream: Option<usize>,
+}
+
+/// One layer of units of the unit graph.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub width: usize,
+    /// Told apart by position (input features, output units): never partitioned.
+    pub fixed: bool,
+    /// Per-unit parameters (a bias; a norm's gamma and beta) and each one's comparison scale.
+    own: Vec<(Vec<f64>, f64)>,
+    pub label: GroupLabel,
+}
+
+#[derive(Clone, Debug)]
+enum EdgeMap {
+    /// `W` (to width, from width).
+    Dense(Matrix<f64>),
+    /// Unit i to unit i with this weight.
+    Pointwise(f64),
+}
+
+#[derive(Clone, Debug)]
+struct Edge {
+    from: usize,
+    to: usize,
+    map: EdgeMap,
+    /// Comparison scale of the sums into `to` and out of `from`.
+    scale_in: f64,
+    scale_out: f64,
+}
+
+/// The network's unit graph (module docs).
+#[derive(Clone, Debug)]
+pub struct UnitGraph {
+    pub groups: Vec<Group>,
+    edges: Vec<Edge>,
+    /// Edge indices into and out of each group.
+    incoming: Vec<Vec<usize>>,
+    outgoing: Vec<Vec<usize>>,
+}
+
+fn max_abs(xs: &[f64]) -> f64 {
+    xs.iter().fold(0.0, |m, x| m.max(x.abs()))
+}
+
+/// Builds the graph as the modules are walked.
+struct Builder {
+    groups: Vec<Group>,
+    edges: Vec<Edge>,
+    linears: usize,
+    streams: usize,
+}
+
+impl Builder {
+    fn group(&mut self, width: usize, own: Vec<(Vec<f64>, f64)>, label: GroupLabel) -> usize {
+        self.groups.push(Group {
+            width,
+            fixed: false,
+            own,
+            label,
+        });
+        self.groups.len() - 1
+    }
+
+    fn edge(&mut self, from: usize, to: usize, map: EdgeMap, scale_in: f64, scale_out: f64) {
+        self.edges.push(Edge {
+            from,
+            to,
+            map,
+            scale_in,
+            scale_out,
+        });
+    }
+
+    /// Adds the module `path` of `kind` reading group `from`; returns its output group.
+    fn module(&mut self, from: usize, path: String, kind: &'static str, w: Wiring) -> usize {
+        let label = |linear, stream| GroupLabel {
+            module: path.clone(),
+            kind,
+            linear,
+            stream,
+        };
+        match w {
+            Wiring::Linear { weight, bias } => {
+                self.linears += 1;
+                let scale_out = max_abs(weight.as_slice());
+                let scale_in = scale_out.max(bias.as_deref().map_or(0.0, max_abs));
+                let own = bias.map(|b| vec![(b, scale_in)]).unwrap_or_default();
+                let to = self.group(weight.rows(), own, label(Some(self.linears), None));
+                self.edge(from, to, EdgeMap::Dense(weight), scale_in, scale_out);
+                to
+            }
+            Wiring::Pointwise { gain, per_unit } => {
+                let own = per_unit
+                    .into_iter()
+                    .map(|v| {
+                        let s = max_abs(&v);
+                        (v, s)
+                    })
+                    .collect();
+                let to = self.group(self.groups[from].width, own, label(None, None));
+                self.edge(from, to, EdgeMap::Pointwise(gain), gain.abs(), gain.abs());
+                to
+            }
+            Wiring::Residual(body) => {
+                let stream = match self.groups[from].label.stream {
+                    Some(s) => s,
+                    None => {
+                        self.streams += 1;
+                        self.groups[from].label.stream = Some(self.streams - 1);
+                        self.streams - 1
+                    }
+                };
+                let mut h = from;
+                for Piece { key, kind, wiring } in body {
+                    h = self.module(h, format!("{path}.{key}"), kind, wiring);
+                }
+                let to = self.group(
+                    self.groups[from].width,
+                    Vec::new(),
+                    label(None, Some(stream)),
+                );
+                self.edge(from, to, EdgeMap::Pointwise(1.0), 1.0, 1.0);
+                self.edge(h, to, EdgeMap::Pointwise(1.0), 1.0, 1.0);
+                to
+            }
+        }
+    }
+}
+
+impl UnitGraph {
+    /// The graph of a sequence of modules `(path, kind, wiring)` reading `inputs` features.
+    pub fn new(
+        inputs: usize,
+        modules: impl IntoIterator<Item = (String, &'static str, Wiring)>,
+    ) -> Self {
+        let mut b = Builder {
+            groups: Vec::new(),
+            edges: Vec::new(),
+            linears: 0,
+            streams: 0,
+        };
+        let input = GroupLabel {
+            module: String::new(),
+            kind: "input",
+            linear: None,
+            stream: None,
+        };
+        let mut h = b.group(inputs, Vec::new(), input);
+        for (path, kind, w) in modules {
+            h = b.module(h, path, kind, w);
+        }
+        b.groups[0].fixed = true;
+        b.groups[h].fixed = true;
+        let n = b.groups.len();
+        let (mut incoming, mut outgoing) = (vec![Vec::new(); n], vec![Vec::new(); n]);
+        for (i, e) in b.edges.iter().enumerate() {
+            incoming[e.to].push(i);
+            outgoing[e.from].push(i);
+        }
+        UnitGraph {
+            groups: b.groups,
+            edges: b.edges,
+            incoming,
+            outgoing,
+        }
+    }
+
+    /// The graph of `net`'s modules.
+    pub fn of_net<T: Float>(net: &Net<T>) -> Self {
+        let inputs = net.modules()[0].in_width();
+        UnitGraph::new(
+            inputs,
+            net.prefixes()
+                .iter()
+                .zip(net.modules())
+                .map(|(p, m)| (p.clone(), m.kind(), m.wiring())),
+        )
+    }
+
+    /// The graph of a chain of linear layers (a plain MLP's parameters; activations do not
+    /// change the graph).
+    pub fn of_layers(params: &[LayerParams]) -> Self {
+        UnitGraph::new(
+            params[0].weight.cols(),
+            params.iter().enumerate().map(|(i, p)| {
+                (
+                    format!("{}", 2 * i),
+                    "linear",
+                    Wiring::Linear {
+                        weight: p.weight.clone(),
+                        bias: p.bias.clone(),
+                    },
+                )
+            }),
+        )
+    }
+
+    /// The indices of the partitioned groups, in forward order ([`Partition::classes`] order).
+    pub fn free(&self) -> Vec<usize> {
+        (0..self.groups.len())
+            .filter(|&g| !self.groups[g].fixed)
+            .collect()
+    }
+
+    /// Class ids of every group's units under `classes` (free groups in [`Self::free`] order;
+    /// fixed groups' units are their own classes).
+    fn ids<'a>(&self, classes: &'a [Vec<usize>], slot: &[Option<usize>], g: usize) -> Ids<'a> {
+        match slot[g] {
+            Some(i) => Ids::Classes(&classes[i]),
+            None => Ids::Own(self.groups[g].width),
+        }
+    }
+
+    fn slots(&self) -> Vec<Option<usize>> {
+        let mut next = 0;
+        self.groups
+            .iter()
+            .map(|g| {
+                (!g.fixed).then(|| {
+                    next += 1;
+                    next - 1
+                })
+            })
+            .collect()
+    }
+
+    /// Bitwise copies (module docs).
+    pub fn exact_partition(&self) -> Partition {
+        let slot = self.slots();
+        let free = self.free();
+        let mut classes: Vec<Vec<usize>> = free
+            .iter()
+            .map(|&g| vec![0; self.groups[g].width])
+            .collect();
+        loop {
+            let mut changed = false;
+            for (i, &g) in free.iter().enumerate() {
+                let mut seen: HashMap<Vec<u64>, usize> = HashMap::new();
+                let new: Vec<usize> = (0..self.groups[g].width)
+                    .map(|a| {
+                        let mut key = vec![classes[i][a] as u64];
+                        for (v, _) in &self.groups[g].own {
+                            key.push(v[a].to_bits());
+                        }
+                        for &e in &self.incoming[g] {
+                            let e = &self.edges[e];
+                            match &e.map {
+                                EdgeMap::Dense(w) => {
+                                    key.extend(w.row(a).iter().map(|x| x.to_bits()))
+                                }
+                                EdgeMap::Pointwise(_) => {
+                                    key.push(self.ids(&classes, &slot, e.from).of(a) as u64)
+                                }
+                            }
+                        }
+                        for &e in &self.outgoing[g] {
+                            let e = &self.edges[e];
+                            match &e.map {
+                                EdgeMap::Dense(w) => {
+                                    key.extend((0..w.rows()).map(|r| w.get(r, a).to_bits()))
+                                }
+                                EdgeMap::Pointwise(_) => {
+                                    key.push(self.ids(&classes, &slot, e.to).of(a) as u64)
+                                }
+                            }
+                        }
+                        let n = seen.len();
+                        *seen.entry(key).or_insert(n)
+                    })
+                    .collect();
+                if seen.len() > count_classes(&classes[i]) {
+                    changed = true;
+                }
+                classes[i] = new;
+            }
+            if !changed {
+                return Partition { classes };
+            }
+        }
+    }
+
+    /// The signature of every unit of group `g` under the current partition, and the scale of
+    /// each component.
+    fn signatures(
+        &self,
+        classes: &[Vec<usize>],
+        slot: &[Option<usize>],
+        g: usize,
+    ) -> (Vec<Vec<f64>>, Vec<f64>) {
+        let group = &self.groups[g];
+        let mut scales: Vec<f64> = group.own.iter().map(|(_, s)| *s).collect();
+        let mut sigs: Vec<Vec<f64>> = (0..group.width)
+            .map(|a| group.own.iter().map(|(v, _)| v[a]).collect())
+            .collect();
+        for (edges, incoming) in [(&self.incoming[g], true), (&self.outgoing[g], false)] {
+            for &e in edges {
+                let e = &self.edges[e];
+                let other = if incoming { e.from } else { e.to };
+                let ids = self.ids(classes, slot, other);
+                let n = ids.count();
+                let base = scales.len();
+                scales.extend(std::iter::repeat_n(
+                    if incoming { e.scale_in } else { e.scale_out },
+                    n,
+                ));
+                for (a, s) in sigs.iter_mut().enumerate() {
+                    s.resize(base + n, 0.0);
+                    match &e.map {
+                        EdgeMap::Dense(w) if incoming => {
+                            for (k, &x) in w.row(a).iter().enumerate() {
+                                s[base + ids.of(k)] += x;
+                            }
+                        }
+                        EdgeMap::Dense(w) => {
+                            for i in 0..w.rows() {
+                                s[base + ids.of(i)] += w.get(i, a);
+                            }
+                        }
+                        EdgeMap::Pointwise(gain) => s[base + ids.of(a)] += gain,
+                    }
+                }
+            }
+        }
+        (sigs, scales)
+    }
+
+    /// The coarsest equitable partition within tolerance `tol` (module docs).
+    pub fn equitable_partition(&self, tol: f64) -> Partition {
+        let slot = self.slots();
+        let free = self.free();
+        let mut classes: Vec<Vec<usize>> = free
+            .iter()
+            .map(|&g| vec![0; self.groups[g].width])
+            .collect();
+        loop {
+            let mut changed = false;
+            for (i, &g) in free.iter().enumerate() {
+                let (sigs, scales) = self.signatures(&classes, &slot, g);
+                let close = |a: &[f64], b: &[f64]| {
+                    a.iter()
+                        .zip(b)
+                        .zip(&scales)
+                        .all(|((x, y), s)| (x - y).abs() <= tol * s)
+                };
+                // Split each old class greedily; new ids in order of first unit.
+                let mut reps: Vec<(usize, usize)> = Vec::new(); // (old class, representative unit)
+                let new: Vec<usize> = (0..sigs.len())
+                    .map(|a| {
+                        let old = classes[i][a];
+                        match reps
+                            .iter()
+                            .position(|&(c, r)| c == old && close(&sigs[r], &sigs[a]))
+                        {
+                            Some(id) => id,
+                            None => {
+                                reps.push((old, a));
+                                reps.len() - 1
+                            }
+                        }
+                    })
+                    .collect();
+                if reps.len() > count_classes(&classes[i]) {
+                    changed = true;
+                }
+                classes[i] = new;
+            }
+            if !changed {
+                return Partition { classes };
+            }
+        }
+    }
+
+    /// The effective width of every linear layer's output under `p`, linear l at index l - 1:
+    /// `None` for a linear whose outputs are the network's (fixed singletons).
+    pub fn linear_widths(&self, p: &Partition) -> Vec<Option<usize>> {
+        let slot = self.slots();
+        let widths = p.widths();
+        let mut out = Vec::new();
+        for (g, group) in self.groups.iter().enumerate() {
+            if group.label.linear.is_some() {
+                out.push(slot[g].map(|i| widths[i]));
+            }
+        }
+        out
+    }
+
+    /// Every residual stream: the paths of its first and last block, its units and its
+    /// effective width under `p` (the width of its last group, which the identity edges make
+    /// the width of all of them; `None` when the stream's end is the network's output).
+    pub fn stream_widths(&self, p: &Partition) -> Vec<StreamWidth> {
+        let slot = self.slots();
+        let widths = p.widths();
+        let mut out: Vec<StreamWidth> = Vec::new();
+        for (g, group) in self.groups.iter().enumerate() {
+            let Some(s) = group.label.stream else {
+                continue;
+            };
+            if out.len() <= s {
+                out.push(StreamWidth {
+                    first: String::new(),
+                    last: String::new(),
+                    blocks: 0,
+                    units: group.width,
+                    width: None,
+                });
+            }
+            let w = &mut out[s];
+            if group.label.kind == "res" {
+                if w.blocks == 0 {
+                    w.first = group.label.module.clone();
+                }
+                w.last = group.label.module.clone();
+                w.blocks += 1;
+            }
+            w.width = slot[g].map(|i| widths[i]);
+        }
+        out
+    }
+}
+
+/// One residual stream's effective width ([`UnitGraph::stream_widths`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamWidth {
+    /// The paths of its first and last block.
+    pub first: String,
+    pub last: String,
+    pub blocks: usize,
+    pub units: usize,
+    pub width: Option<usize>,
+}
+
+/// A group's class ids: a free group's partition, or a fixed group's units as singletons.
+#[derive(Clone, Copy)]
+enum Ids<'a> {
+    Classes(&'a [usize]),
+    Own(usize),
+}
+
+impl Ids<'_> {
+    fn of(&self, unit: usize) -> usize {
+        match self {
+            Ids::Classes(c) => c[unit],
+            Ids::Own(_) => unit,
+        }
+    }
+
+    fn count(&self) -> usize {
+        match self {
+            Ids::Classes(c) => count_classes(c),
+            Ids::Own(n) => *n,
+        }
+    }
+}
+
+/// Class ids of the units of every partitioned group (for a chain of linear layers: hidden
+/// layer l at index l - 1), numbered 0.. in order of each class's first unit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Partition {
     pub classes: Vec<Vec<usize>>,
 }
 
 impl Partition {
-    /// Number of classes (the effective width) of each hidden layer.
+    /// Number of classes (the effective width) of each partitioned group.
     pub fn widths(&self) -> Vec<usize> {
         self.classes.iter().map(|c| count_classes(c)).collect()
     }
 
-    /// The members of each class of hidden layer index `h`.
+    /// The members of each class of group index `h`.
     pub fn members(&self, h: usize) -> Vec<Vec<usize>> {
         members(&self.classes[h])
     }
@@ -55,114 +545,14 @@ fn members(ids: &[usize]) -> Vec<Vec<usize>> {
     out
 }
 
-fn max_abs(xs: &[f64]) -> f64 {
-    xs.iter().fold(0.0, |m, x| m.max(x.abs()))
-}
-
-/// Bitwise copies: equal bias, incoming row and outgoing column.
+/// Bitwise copies of a chain of linear layers: equal bias, incoming row and outgoing column.
 pub fn exact_partition(params: &[LayerParams]) -> Partition {
-    let hidden = params.len() - 1;
-    let classes = (0..hidden)
-        .map(|h| {
-            let (this, next) = (&params[h], &params[h + 1]);
-            let mut seen: HashMap<Vec<u64>, usize> = HashMap::new();
-            (0..this.weight.rows())
-                .map(|a| {
-                    let mut key: Vec<u64> =
-                        this.weight.row(a).iter().map(|x| x.to_bits()).collect();
-                    key.push(this.bias.as_ref().map_or(0, |b| b[a].to_bits()));
-                    key.extend((0..next.weight.rows()).map(|i| next.weight.get(i, a).to_bits()));
-                    let n = seen.len();
-                    *seen.entry(key).or_insert(n)
-                })
-                .collect()
-        })
-        .collect();
-    Partition { classes }
+    UnitGraph::of_layers(params).exact_partition()
 }
 
-/// The signature of every unit of hidden layer index `h` under the current partition, and the
-/// scale of each component.
-fn signatures(
-    params: &[LayerParams],
-    classes: &[Vec<usize>],
-    h: usize,
-) -> (Vec<Vec<f64>>, Vec<f64>) {
-    let (this, next) = (&params[h], &params[h + 1]);
-    let (units, fan_in) = this.weight.shape();
-    let prev: Vec<usize> = if h == 0 {
-        (0..fan_in).collect()
-    } else {
-        classes[h - 1].clone()
-    };
-    let next_ids: Vec<usize> = if h + 1 == classes.len() {
-        (0..next.weight.rows()).collect()
-    } else {
-        classes[h + 1].clone()
-    };
-    let (n_prev, n_next) = (count_classes(&prev), count_classes(&next_ids));
-    let scale_in = max_abs(this.weight.as_slice()).max(this.bias.as_deref().map_or(0.0, max_abs));
-    let scale_out = max_abs(next.weight.as_slice());
-    let mut scales = vec![scale_in; 1 + n_prev];
-    scales.extend(std::iter::repeat_n(scale_out, n_next));
-    let sigs = (0..units)
-        .map(|a| {
-            let mut s = vec![0.0; 1 + n_prev + n_next];
-            s[0] = this.bias.as_ref().map_or(0.0, |b| b[a]);
-            for (k, &c) in prev.iter().enumerate() {
-                s[1 + c] += this.weight.get(a, k);
-            }
-            for (i, &d) in next_ids.iter().enumerate() {
-                s[1 + n_prev + d] += next.weight.get(i, a);
-            }
-            s
-        })
-        .collect();
-    (sigs, scales)
-}
-
-/// The coarsest equitable partition within tolerance `tol` (see the module docs).
+/// The coarsest equitable partition of a chain of linear layers within tolerance `tol`.
 pub fn equitable_partition(params: &[LayerParams], tol: f64) -> Partition {
-    let hidden = params.len() - 1;
-    let mut classes: Vec<Vec<usize>> = (0..hidden)
-        .map(|h| vec![0; params[h].weight.rows()])
-        .collect();
-    loop {
-        let mut changed = false;
-        for h in 0..hidden {
-            let (sigs, scales) = signatures(params, &classes, h);
-            let close = |a: &[f64], b: &[f64]| {
-                a.iter()
-                    .zip(b)
-                    .zip(&scales)
-                    .all(|((x, y), s)| (x - y).abs() <= tol * s)
-            };
-            // Split each old class greedily; new ids in order of first unit.
-            let mut reps: Vec<(usize, usize)> = Vec::new(); // (old class, representative unit)
-            let new: Vec<usize> = (0..sigs.len())
-                .map(|a| {
-                    let old = classes[h][a];
-                    match reps
-                        .iter()
-                        .position(|&(c, r)| c == old && close(&sigs[r], &sigs[a]))
-                    {
-                        Some(id) => id,
-                        None => {
-                            reps.push((old, a));
-                            reps.len() - 1
-                        }
-                    }
-                })
-                .collect();
-            if reps.len() > count_classes(&classes[h]) {
-                changed = true;
-            }
-            classes[h] = new;
-        }
-        if !changed {
-            return Partition { classes };
-        }
-    }
+    UnitGraph::of_layers(params).equitable_partition(tol)
 }
 
 /// The quotient network of an equitable partition: one unit per class.

@@ -22,14 +22,15 @@
 //! otherwise. A net is never called healthy because its units are distinct.
 
 use crate::activation::Activation;
-use crate::diagnostics::symmetry::{equitable_partition, exact_partition};
+use crate::diagnostics::symmetry::{Partition, UnitGraph};
 use crate::matrix::Matrix;
 use crate::nn::Net;
 use crate::nn::Params;
 use crate::scalar::Float;
 
 pub use crate::records::verdict::{
-    GradState, LayerVerdict, Learning, Verdict, VerdictKind, STALL_MARGIN, VERDICT_VERSION,
+    GradState, LayerVerdict, Learning, StreamVerdict, Verdict, VerdictKind, STALL_MARGIN,
+    VERDICT_VERSION,
 };
 
 /// Remembers the first step at which each layer's weight gradient had a nonzero entry.
@@ -171,6 +172,9 @@ pub struct VerdictInputs<'a> {
     /// The starting parameters as the run held them (rounded to its precision).
     pub initial: &'a Params,
     pub last: &'a Params,
+    /// The unit graphs of the network at the start and at the end (the effective widths).
+    pub initial_graph: &'a UnitGraph,
+    pub last_graph: &'a UnitGraph,
     /// Each linear layer's activation (the output layer's is the identity).
     pub activations: Vec<Activation>,
     pub wake: &'a [Option<usize>],
@@ -244,25 +248,23 @@ fn gradient_phrase(layers: &[LayerVerdict]) -> Option<String> {
 /// Applies the rule (module docs) and writes the conclusion.
 pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
     let layers_n = v.initial.len();
-    let hidden = layers_n - 1;
-    // The partitions of a chain of linear layers; a network of other modules (norms, blocks)
-    // couples units beyond that chain, so its widths are not computed.
-    let assessed = v.initial.is_plain();
-    let widths = |p: &Params, exact: bool| {
-        assessed.then(|| match exact {
-            true => exact_partition(p).widths(),
-            false => equitable_partition(p, v.tol).widths(),
-        })
-    };
-    let (exact0, exact1) = (widths(v.initial, true), widths(v.last, true));
-    let (tol0, tol1) = (widths(v.initial, false), widths(v.last, false));
+    let (g0, g1) = (v.initial_graph, v.last_graph);
+    let parts =
+        |g: &UnitGraph| -> [Partition; 2] { [g.exact_partition(), g.equitable_partition(v.tol)] };
+    let ([exact0, tol0], [exact1, tol1]) = (parts(g0), parts(g1));
+    // Per linear layer: Some(width) for a layer whose units are partitioned, None for one
+    // whose units are the network's outputs (fixed singletons: its widths are its fan_out).
+    let lin = |g: &UnitGraph, p: &Partition| g.linear_widths(p);
+    let (le0, le1, lt0, lt1) = (
+        lin(g0, &exact0),
+        lin(g1, &exact1),
+        lin(g0, &tol0),
+        lin(g1, &tol1),
+    );
     let layers: Vec<LayerVerdict> = (0..layers_n)
         .map(|i| {
             let (fan_out, fan_in) = v.initial[i].weight.shape();
-            let w = |ws: &Option<Vec<usize>>| {
-                ws.as_ref()
-                    .map(|ws| if i < hidden { ws[i] } else { fan_out })
-            };
+            let w = |ws: &[Option<usize>]| Some(ws.get(i).copied().flatten().unwrap_or(fan_out));
             let (gw, gb) = v
                 .grad_norms_step0
                 .get(i)
@@ -277,16 +279,58 @@ pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
                 grad_b_norm_step0: gb,
                 wake_step: v.wake.get(i).copied().flatten(),
                 weights_unchanged: v.initial[i].weight.as_slice() == v.last[i].weight.as_slice(),
-                width_init: w(&exact0),
-                width_end: w(&exact1),
-                width_init_tol: w(&tol0),
-                width_end_tol: w(&tol1),
+                width_init: w(&le0),
+                width_end: w(&le1),
+                width_init_tol: w(&lt0),
+                width_end_tol: w(&lt1),
                 grad_state: v.grad_states.get(i).copied(),
                 grad_w_norm_end: v.grad_norms_end.get(i).copied().filter(|n| n.is_finite()),
             }
         })
         .collect();
-    let hidden_layers = &layers[..hidden];
+    let streams: Vec<StreamVerdict> = {
+        let s = |g: &UnitGraph, p: &Partition| g.stream_widths(p);
+        let (se0, se1, st0, st1) = (s(g0, &exact0), s(g1, &exact1), s(g0, &tol0), s(g1, &tol1));
+        (0..st0.len())
+            .map(|k| StreamVerdict {
+                first_block: st0[k].first.clone(),
+                last_block: st0[k].last.clone(),
+                blocks: st0[k].blocks,
+                units: st0[k].units,
+                width_init: se0[k].width,
+                width_end: se1[k].width,
+                width_init_tol: st0[k].width,
+                width_end_tol: st1[k].width,
+            })
+            .collect()
+    };
+    // The hidden layers are the linears with partitioned units (every linear but the output
+    // layer of a network that ends with one).
+    let hidden_layers: Vec<&LayerVerdict> = layers
+        .iter()
+        .zip(&lt0)
+        .filter(|(_, w)| w.is_some())
+        .map(|(l, _)| l)
+        .collect();
+    // Everything whose units are partitioned and reported: hidden layers and streams, as
+    // (label, units, width at the start, width at the end) within tolerance.
+    let assessed: Vec<(String, usize, Option<usize>, Option<usize>)> = hidden_layers
+        .iter()
+        .map(|l| {
+            (
+                format!("layer {}", l.layer),
+                l.fan_out,
+                l.width_init_tol,
+                l.width_end_tol,
+            )
+        })
+        .chain(
+            streams
+                .iter()
+                .filter(|s| s.width_end_tol.is_some())
+                .map(|s| (s.name(), s.units, s.width_init_tol, s.width_end_tol)),
+        )
+        .collect();
     let never: Vec<usize> = hidden_layers
         .iter()
         .filter(|l| l.wake_step.is_none())
@@ -299,22 +343,15 @@ pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
         VerdictKind::Dead
     } else if deadlocked {
         VerdictKind::Deadlock
-    } else if !assessed {
-        VerdictKind::Unassessed
-    } else if hidden > 0 && hidden_layers.iter().all(|l| l.width_end_tol == Some(1)) {
+    } else if !assessed.is_empty() && assessed.iter().all(|a| a.3 == Some(1)) {
         VerdictKind::Symmetric
-    } else if hidden_layers
-        .iter()
-        .any(|l| l.width_end_tol.is_some_and(|w| w < l.fan_out))
-    {
+    } else if assessed.iter().any(|a| a.3.is_some_and(|w| w < a.1)) {
         VerdictKind::Partial
     } else {
         VerdictKind::Full
     };
     let learning = Learning::judge(v.diverged, v.loss_end, v.loss_constant_baseline);
-    let symmetry_broken = hidden_layers
-        .iter()
-        .any(|l| l.width_end_tol > l.width_init_tol);
+    let symmetry_broken = assessed.iter().any(|a| a.3 > a.2);
     let width_text = |w: Option<usize>| w.map_or("?".to_string(), |w| w.to_string());
 
     let losses = format!(
@@ -328,11 +365,24 @@ pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
                 .map(|s| format!("layer {} at step {s}", l.layer))
         })
         .collect();
-    let widths = hidden_layers
-        .iter()
-        .map(|l| format!("{}/{}", width_text(l.width_end_tol), l.fan_out))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let widths = if streams.is_empty() {
+        hidden_layers
+            .iter()
+            .map(|l| format!("{}/{}", width_text(l.width_end_tol), l.fan_out))
+            .collect::<Vec<_>>()
+            .join(", ")
+    } else {
+        assessed
+            .iter()
+            .map(|(name, units, _, w)| format!("{name} {}/{units}", width_text(*w)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let every = if streams.is_empty() {
+        "every hidden layer"
+    } else {
+        "every hidden layer and residual stream"
+    };
     let grads = gradient_phrase(&layers);
     let mut grads_said = false;
     let body = match kind {
@@ -367,22 +417,24 @@ pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
             };
             grads_said = true;
             format!(
-                "every hidden layer ends with a single distinct unit, so the network computes no more than a one-unit-per-layer network; {g}"
+                "{every} ends with a single distinct unit, so the network computes no more than a one-unit-per-layer network; {g}"
             )
         }
-        VerdictKind::Partial => format!(
+        VerdictKind::Partial if streams.is_empty() => format!(
             "hidden layers end with {widths} distinct units (tolerance classes / units): part of the width is wasted on copies"
         ),
+        VerdictKind::Partial => format!(
+            "hidden layers and residual streams end with distinct units {widths} (tolerance classes / units): part of the width is wasted on copies"
+        ),
         VerdictKind::Full => {
-            if hidden == 0 {
+            if assessed.is_empty() {
                 "no hidden layer, so no symmetry to break".to_string()
             } else {
-                format!("every hidden layer ends with all its units distinct ({widths})")
+                format!("{every} ends with all its units distinct ({widths})")
             }
         }
-        VerdictKind::Unassessed => {
-            "the network has modules beyond a chain of linear layers (residual blocks, norms, gates or shifts), whose symmetry classes initscope does not compute yet, so its effective widths are not assessed".to_string()
-        }
+        // Written by earlier versions for networks of modules; never computed now.
+        VerdictKind::Unassessed => "the effective widths were not assessed".to_string(),
     };
     let grads_clause = match (&grads, grads_said) {
         (Some(g), false) => format!("; {g}"),
@@ -411,7 +463,7 @@ pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
     };
     let distinct_but = if learning == Learning::Stalled
         && matches!(kind, VerdictKind::Full | VerdictKind::Partial)
-        && hidden > 0
+        && !assessed.is_empty()
     {
         ", but nothing was learned"
     } else {
@@ -422,6 +474,7 @@ pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
         loss_constant_baseline: v.loss_constant_baseline,
         symmetry_breakers: v.symmetry_breakers,
         symmetry_broken,
+        streams,
         verdict: kind,
         learning: Some(learning),
         verdict_version: VERDICT_VERSION,

@@ -39,7 +39,7 @@
 //! max(N - 1, 1), that is 0.
 
 use super::build::Builder;
-use super::module::{Buffer, Cache, Module, Pass, TensorDecl};
+use super::module::{to_f64, Buffer, Cache, Module, Pass, TensorDecl, Wiring};
 use super::spec::{
     push_init, push_number, Form, KindSpec, Parts, Syntax, BATCHNORM_MOMENTUM, NORM_EPS,
 };
@@ -332,6 +332,21 @@ impl<T: Float> Module<T> for BatchNorm<T> {
                 values: vec![self.num_batches_tracked as f64],
             },
         ]
+    }
+
+    fn wiring(&self) -> Wiring {
+        Wiring::Pointwise {
+            gain: 1.0,
+            per_unit: [
+                &self.gamma,
+                &self.beta,
+                &self.running_mean,
+                &self.running_var,
+            ]
+            .into_iter()
+            .map(|v| to_f64(v))
+            .collect(),
+        }
     }
 
     fn clone_box(&self) -> Box<dyn Module<T>> {

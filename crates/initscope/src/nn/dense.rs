@@ -16,7 +16,7 @@
 //! allowed only as the last module, maps to the data's output width.
 
 use super::build::Builder;
-use super::module::{Cache, Module, Pass, TensorDecl};
+use super::module::{Cache, Module, Pass, TensorDecl, Wiring};
 use super::param::ParamKind;
 use super::spec::{init_value, push_init, Form, KindSpec, Parts, Syntax};
 use super::torch::Torch;
@@ -210,6 +210,15 @@ impl<T: Float> Module<T> for Dense<T> {
 
     fn linear_cache<'c>(&self, cache: &'c Cache<T>, k: usize) -> Option<&'c Cache<T>> {
         (k == 0).then_some(cache)
+    }
+
+    fn wiring(&self) -> Wiring {
+        Wiring::Linear {
+            weight: self.weight.to_f64(),
+            bias: self
+                .has_bias
+                .then(|| self.bias.iter().map(|b| b.to_f64()).collect()),
+        }
     }
 
     fn clone_box(&self) -> Box<dyn Module<T>> {

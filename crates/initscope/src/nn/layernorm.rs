@@ -24,7 +24,7 @@
 //! fixed, so every instruction set gives the same bits. dgamma and dbeta add the rows in order.
 
 use super::build::Builder;
-use super::module::{Cache, Module, Pass, TensorDecl};
+use super::module::{to_f64, Cache, Module, Pass, TensorDecl, Wiring};
 use super::spec::{push_init, push_number, Form, KindSpec, Parts, Syntax, NORM_EPS};
 use super::torch::Torch;
 use crate::init::Init;
@@ -413,6 +413,18 @@ impl<T: Float> Module<T> for LayerNorm<T> {
             dparams: dparams,
             dx: dx,
         });
+    }
+
+    fn wiring(&self) -> Wiring {
+        let per_unit = if self.affine {
+            vec![to_f64(&self.gamma), to_f64(&self.beta)]
+        } else {
+            Vec::new()
+        };
+        Wiring::Pointwise {
+            gain: 1.0,
+            per_unit,
+        }
     }
 
     fn clone_box(&self) -> Box<dyn Module<T>> {

@@ -122,6 +122,11 @@ impl<T: Float> Net<T> {
         &self.modules
     }
 
+    /// Each module's `state_dict` prefix (its index in the top-level Sequential).
+    pub fn prefixes(&self) -> &[String] {
+        &self.prefixes
+    }
+
     /// Number of linear layers.
     pub fn num_layers(&self) -> usize {
         self.linears.len()

@@ -17,7 +17,7 @@
 //! by 1/r; the cache keeps x̂ in `pre`, y in `act` and each row's 1/r in `stats`.
 
 use super::build::Builder;
-use super::module::{Cache, Module, Pass, TensorDecl};
+use super::module::{to_f64, Cache, Module, Pass, TensorDecl, Wiring};
 use super::param::ParamKind;
 use super::spec::{push_init, Form, KindSpec, Parts, Syntax};
 use super::torch::Torch;
@@ -147,6 +147,13 @@ impl<T: Float> Module<T> for RmsNorm<T> {
             for ((d, &g), &h) in dx.row_mut(i).iter_mut().zip(&*g).zip(xh) {
                 *d = s * (g - h * mgx);
             }
+        }
+    }
+
+    fn wiring(&self) -> Wiring {
+        Wiring::Pointwise {
+            gain: 1.0,
+            per_unit: vec![to_f64(&self.gamma)],
         }
     }
 

@@ -6,7 +6,7 @@
 //! shift:  y = x + s      dx = dy          ds      = Σ_ij dy_ij
 //! ```
 
-use super::module::{Cache, Module, Pass, TensorDecl};
+use super::module::{Cache, Module, Pass, TensorDecl, Wiring};
 use super::param::ParamKind;
 use crate::matrix::Matrix;
 use crate::scalar::Float;
@@ -124,6 +124,16 @@ impl<T: Float> Module<T> for Scalar<T> {
                 }
                 ScalarOp::Add => out.for_each(|(o, &d)| *o = d),
             }
+        }
+    }
+
+    fn wiring(&self) -> Wiring {
+        Wiring::Pointwise {
+            gain: match self.op {
+                ScalarOp::Scale => self.value[0].to_f64(),
+                ScalarOp::Add => 1.0,
+            },
+            per_unit: Vec::new(),
         }
     }
 

@@ -299,6 +299,7 @@ mod tests {
                 step: 0,
             }),
             verdict: Verdict {
+                streams: Vec::new(),
                 layers: vec![LayerVerdict {
                     layer: 1,
                     fan_in: 2,

@@ -89,9 +89,9 @@ pub struct LayerVerdict {
     pub wake_step: Option<usize>,
     /// No weight changed (compared by value in the run's precision: -0 equals 0).
     pub weights_unchanged: bool,
-    /// Effective widths (symmetry classes of the layer's units): exact and within tolerance, at
-    /// the start and the end. `None` where they are not computed: networks with residual blocks,
-    /// norms, gates or shifts (`--net`), whose units interact beyond a chain of linear layers.
+    /// Effective widths (symmetry classes of the layer's units on the network's unit graph):
+    /// exact and within tolerance, at the start and the end. `None` in summaries written by
+    /// versions that did not compute them for networks of modules.
     pub width_init: Option<usize>,
     pub width_end: Option<usize>,
     pub width_init_tol: Option<usize>,
@@ -104,9 +104,8 @@ pub struct LayerVerdict {
     pub grad_w_norm_end: Option<f64>,
 }
 
-/// The outcomes: five for plain MLPs, and `unassessed` for networks whose symmetry classes are
-/// not computed (`--net` networks with residual blocks, norms, gates or shifts) and that are
-/// neither dead nor deadlocked.
+/// The outcomes. `unassessed` is only read: earlier versions wrote it for networks of modules
+/// whose symmetry classes they did not compute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VerdictKind {
@@ -131,6 +130,35 @@ impl VerdictKind {
     }
 }
 
+/// One residual stream's effective widths: the stream is a block's input, its output and the
+/// outputs of the blocks that follow it directly, which share one partition (the skip
+/// connections tie unit i before a block to unit i after it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StreamVerdict {
+    /// The paths of its first and last block (`2`, `5`).
+    pub first_block: String,
+    pub last_block: String,
+    pub blocks: usize,
+    pub units: usize,
+    /// Exact and tolerance widths at the start and the end (`None` for a stream that ends the
+    /// network, whose units are its outputs).
+    pub width_init: Option<usize>,
+    pub width_end: Option<usize>,
+    pub width_init_tol: Option<usize>,
+    pub width_end_tol: Option<usize>,
+}
+
+impl StreamVerdict {
+    /// `stream 2-5` (or `stream 2` for one block).
+    pub fn name(&self) -> String {
+        if self.first_block == self.last_block {
+            format!("stream {}", self.first_block)
+        } else {
+            format!("stream {}-{}", self.first_block, self.last_block)
+        }
+    }
+}
+
 /// The version of the verdict fields: 1 before the learning judgement and gradient states, 2
 /// with them. Sweep tables refuse to mix versions.
 pub const VERDICT_VERSION: u32 = 2;
@@ -143,6 +171,9 @@ fn version_one() -> u32 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     pub layers: Vec<LayerVerdict>,
+    /// The residual streams (none for a network without residual blocks, and in older files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<StreamVerdict>,
     /// Loss of the best constant predictor on the training split.
     #[serde(deserialize_with = "f64_or_null")]
     pub loss_constant_baseline: f64,

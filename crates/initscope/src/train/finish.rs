@@ -4,6 +4,7 @@
 use super::eval::{push_step_metrics, record_eval};
 use super::{record_jacobian, Event, Run, JACOBIAN_INPUTS};
 use crate::diagnostics::flow::RecordAt;
+use crate::diagnostics::symmetry::UnitGraph;
 use crate::diagnostics::verdict::{verdict, VerdictInputs};
 use crate::nn::{Params, Pass};
 use crate::optim::warmup_factor;
@@ -41,9 +42,15 @@ impl<T: Float> Run<'_, T> {
         if cfg.grad_noise > 0.0 {
             breakers.push(format!("gradient noise std {}", cfg.grad_noise));
         }
+        let (initial_graph, last_graph) = (
+            UnitGraph::of_net(&cfg.network::<f64>(&self.initial)),
+            UnitGraph::of_net(&self.net),
+        );
         let verdict = verdict(VerdictInputs {
             initial: &self.initial,
             last: &final_params,
+            initial_graph: &initial_graph,
+            last_graph: &last_graph,
             activations: self.net.layers().map(|l| l.activation).collect(),
             wake: &self.wake.wake,
             grad_states: &self.updates.states(&self.wake.wake),

@@ -11,14 +11,7 @@ use initscope::optim::{OptimConfig, OptimKind, Optimizer};
 use initscope::rng::{self, Stream};
 use initscope::{Activation, Matrix};
 
-fn net(spec: &str, inputs: usize, outputs: usize, init: &Init, seed: u64) -> Net<f64> {
-    let spec = NetSpec::parse(spec).unwrap_or_else(|e| panic!("{e}"));
-    build_net(
-        &spec,
-        &BuildOptions::new(inputs, outputs, init.clone(), Some(Init::Pytorch), seed),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
-}
+use crate::support::net;
 
 fn random(rows: usize, cols: usize, seed: u64) -> Matrix<f64> {
     let mut r = rng::stream(seed, Stream::Data);

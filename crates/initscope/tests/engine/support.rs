@@ -1,6 +1,10 @@
 //! Helpers shared by the test modules.
 
 use initscope::config::{validate, RawConfig};
+use initscope::init::Init;
+use initscope::nn::build::{build_net, BuildOptions};
+use initscope::nn::spec::NetSpec;
+use initscope::nn::Net;
 use initscope::{Dataset, RunConfig};
 
 /// Validates a TOML snippet written with train's flag names.
@@ -57,4 +61,15 @@ pub fn optim_config(o: &serde_json::Value) -> initscope::optim::OptimConfig {
         weight_decay: h("weight_decay"),
         no_decay: Vec::new(),
     }
+}
+
+/// The network of `spec` for `inputs` features and `outputs` outputs, weights from `init`,
+/// biases PyTorch's default, drawn with `seed`.
+pub fn net(spec: &str, inputs: usize, outputs: usize, init: &Init, seed: u64) -> Net<f64> {
+    let spec = NetSpec::parse(spec).unwrap_or_else(|e| panic!("{e}"));
+    build_net(
+        &spec,
+        &BuildOptions::new(inputs, outputs, init.clone(), Some(Init::Pytorch), seed),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }

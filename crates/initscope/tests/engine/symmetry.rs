@@ -5,7 +5,11 @@ use initscope::nn::{Net, Params, Pass, Workspace};
 use initscope::optim::Optimizer;
 use initscope::train::train;
 
-use crate::support::{config, params};
+use initscope::diagnostics::symmetry::{equitable_partition, exact_partition, UnitGraph};
+use initscope::init::Init;
+use initscope::records::verdict::VerdictKind;
+
+use crate::support::{config, net, params};
 
 /// Hidden layer `l` (1-based) has all units bitwise identical: equal incoming rows, equal biases
 /// and equal outgoing columns.
@@ -170,4 +174,143 @@ fn dropout_splits_constant_init_units() {
             "dropout failed to split layer {l}"
         );
     }
+}
+
+/// A residual network whose units are copies (constant linears, norms with equal gains, gates,
+/// shifts) keeps exact width 1 in every hidden layer and in its residual stream under every
+/// optimizer with weight decay, in f32 and f64: the kernels never split copies, through norms,
+/// gates and residual adds included.
+#[test]
+fn residual_copies_keep_exact_width_one_under_every_optimizer() {
+    let spec = "linear(8) tanh res(layernorm linear(8) tanh linear(8) gate(0.5))*2 res(batchnorm linear(8) relu linear(8) shift(0.1)) rmsnorm linear";
+    for optim in ["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"] {
+        for precision in ["f32", "f64"] {
+            let toml = format!(
+                "data = \"moons\"\nnet = \"{spec}\"\ninit = \"constant:0.1\"\nbias_init = \"constant:0.1\"\noptim = \"{optim}\"\nlr = 0.01\nweight_decay = 0.001\nbatch = 32\nsteps = 30\nprecision = \"{precision}\""
+            );
+            let (cfg, data) = config(&toml);
+            let out = train(&cfg, &data, &mut |_| {}).unwrap();
+            let what = format!("{optim}/{precision}");
+            let end = cfg.network::<f64>(&out.params);
+            let graph = UnitGraph::of_net(&end);
+            assert!(
+                graph.exact_partition().widths().iter().all(|&w| w == 1),
+                "{what}: {:?}",
+                graph.exact_partition().widths()
+            );
+            let v = &out.summary.verdict;
+            assert_eq!(v.verdict, VerdictKind::Symmetric, "{what}: {}", v.summary);
+            let hidden = &v.layers[..v.layers.len() - 1];
+            assert!(hidden.iter().all(|l| l.width_end == Some(1)), "{what}");
+            assert_eq!(
+                v.streams.len(),
+                1,
+                "{what}: three blocks in a row are one stream"
+            );
+            assert_eq!(
+                (
+                    v.streams[0].blocks,
+                    v.streams[0].width_end,
+                    v.streams[0].units
+                ),
+                (3, Some(1), 8),
+                "{what}"
+            );
+            assert_ne!(out.params[0].weight.get(0, 0), 0.1, "{what}: nothing moved");
+        }
+    }
+}
+
+/// The stream's units are told apart by the random input layer; a branch that starts at zero
+/// (a zero last linear, a gate at 0) or whose units are copies of each other does not merge them.
+#[test]
+fn a_zero_branch_or_a_branch_of_copies_keeps_a_random_streams_width() {
+    for spec in [
+        "linear(8) relu res(linear(8) relu linear(8, init=zeros, bias=zeros)) linear",
+        "linear(8) relu res(linear(8) tanh linear(8) gate(0))*2 linear",
+        "linear(8) res(layernorm linear(8) relu linear(8))*3 linear",
+    ] {
+        let g = UnitGraph::of_net(&net(spec, 3, 2, &Init::Pytorch, 7));
+        for p in [g.exact_partition(), g.equitable_partition(1e-6)] {
+            let streams = g.stream_widths(&p);
+            assert_eq!(streams.len(), 1, "{spec}");
+            assert_eq!(streams[0].width, Some(8), "{spec}");
+            assert!(
+                g.linear_widths(&p)[..2].iter().all(|&w| w == Some(8)),
+                "{spec}"
+            );
+        }
+    }
+    // A branch whose linears are constant: its units are copies (width 1), the stream keeps 8.
+    let spec = "linear(8) res(linear(8, init=[constant:0.1], bias=zeros) tanh linear(8, init=[constant:0.1], bias=zeros)) linear";
+    let g = UnitGraph::of_net(&net(spec, 3, 2, &Init::Pytorch, 7));
+    for p in [g.exact_partition(), g.equitable_partition(1e-6)] {
+        assert_eq!(g.stream_widths(&p)[0].width, Some(8));
+        assert_eq!(g.linear_widths(&p), vec![Some(8), Some(1), Some(8), None]);
+    }
+}
+
+/// On a chain of linear layers the unit graph gives the partitions of DESIGN.md: the same for
+/// the plain MLP, its `--net` spelling with unfused activations and a dropout module, whatever
+/// the weights.
+#[test]
+fn the_unit_graph_of_a_chain_partitions_its_hidden_layers_as_before() {
+    for init in [Init::Pytorch, Init::Constant { value: 0.2 }, Init::Zeros] {
+        let plain = net("linear(6) tanh linear(5) tanh linear", 3, 2, &init, 3).params();
+        let spelled = net(
+            "linear(6) tanh linear(5) dropout(0.1) tanh linear",
+            3,
+            2,
+            &init,
+            3,
+        );
+        assert_eq!(spelled.params()[..], plain[..]);
+        let g = UnitGraph::of_net(&spelled);
+        let lin = |p| g.linear_widths(&p);
+        assert_eq!(
+            lin(g.exact_partition()),
+            exact_partition(&plain)
+                .widths()
+                .into_iter()
+                .map(Some)
+                .chain([None])
+                .collect::<Vec<_>>(),
+            "{init:?}"
+        );
+        assert_eq!(
+            lin(g.equitable_partition(1e-6)),
+            equitable_partition(&plain, 1e-6)
+                .widths()
+                .into_iter()
+                .map(Some)
+                .chain([None])
+                .collect::<Vec<_>>(),
+            "{init:?}"
+        );
+    }
+}
+
+/// Per-unit parameters tell units apart: equal pre-norm units with different layernorm gains are
+/// not copies (their gradients differ), so the linear before the norm splits too.
+#[test]
+fn norm_parameters_that_differ_split_units_that_agree_before_the_norm() {
+    let same = net(
+        "linear(4, init=[constant:0.3], bias=zeros) layernorm tanh linear(init=[constant:0.2])",
+        3,
+        2,
+        &Init::Pytorch,
+        1,
+    );
+    let g = UnitGraph::of_net(&same);
+    assert_eq!(g.linear_widths(&g.exact_partition())[0], Some(1));
+    let split = net(
+        "linear(4, init=[constant:0.3], bias=zeros) layernorm(gamma=[normal:1,0.1]) tanh linear(init=[constant:0.2])",
+        3,
+        2,
+        &Init::Pytorch,
+        1,
+    );
+    let g = UnitGraph::of_net(&split);
+    assert_eq!(g.linear_widths(&g.exact_partition())[0], Some(4));
+    assert_eq!(g.linear_widths(&g.equitable_partition(1e-6))[0], Some(4));
 }
