@@ -124,6 +124,31 @@ impl<T: Float> Matrix<T> {
     }
 
     /// Frobenius norm, accumulated in f64.
+    /// Every entry is exactly 0.
+    pub fn is_zero(&self) -> bool {
+        self.as_slice().iter().all(|&x| x == T::ZERO)
+    }
+
+    /// Every row is the same vector (a value that does not vary over the batch).
+    pub fn rows_identical(&self) -> bool {
+        (1..self.rows()).all(|i| self.row(i) == self.row(0))
+    }
+
+    /// Within every row all entries are equal (a value equal across the units).
+    pub fn rows_constant(&self) -> bool {
+        (0..self.rows()).all(|i| {
+            let r = self.row(i);
+            r.iter().all(|&x| x == r[0])
+        })
+    }
+
+    /// The columns whose entries are all equal (units constant over the batch).
+    pub fn constant_columns(&self) -> Vec<usize> {
+        (0..self.cols())
+            .filter(|&j| (1..self.rows()).all(|i| self.get(i, j) == self.get(0, j)))
+            .collect()
+    }
+
     pub fn norm(&self) -> f64 {
         norm(&self.data)
     }

@@ -192,6 +192,15 @@ fn explain_on_a_residual_net_says_what_it_does_not_derive_and_gives_the_wake_ord
         v["derivation"].is_null() && v["quotient_init"].is_null(),
         "{v}"
     );
+    let steps = v["module_derivation"]["modules"].as_array().unwrap();
+    let gate = steps.iter().find(|m| m["path"] == "2.body.4").unwrap();
+    assert!(
+        gate["zero_reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("gate alpha = 0"),
+        "{gate}"
+    );
     assert_eq!(v["verdict"], "full", "{v}");
     // ReZero: the output and first layers get gradients at step 0, the branch (gate 0) at 1.
     let wake: Vec<_> = v["layers"]
@@ -209,7 +218,8 @@ fn explain_on_a_residual_net_says_what_it_does_not_derive_and_gives_the_wake_ord
         "linear(8) relu res(layernorm linear(8) relu linear(8) gate(0)) linear",
     ]);
     let text = String::from_utf8(o.stdout).unwrap();
-    assert!(text.contains("so it is not derived here"), "{text}");
+    assert!(text.contains("Module 2.body.4 (gate, 8)"), "{text}");
+    assert!(text.contains("ZERO: gate alpha = 0"), "{text}");
 }
 
 #[test]

@@ -9,7 +9,7 @@
 //! one anywhere else (after a norm, a block, at the start of a body).
 
 use super::build::Builder;
-use super::module::{Cache, Module, Pass};
+use super::module::{Cache, Facts, Module, Pass, Step0};
 use super::spec::{Form, KindSpec, Parts, Syntax};
 use super::torch::Torch;
 use crate::activation::{Activation, ACTIVATION_NAMES};
@@ -107,7 +107,44 @@ impl<T: Float> Module<T> for Act {
         }
     }
 
+    fn explain_step0(&self, s: &Step0<'_, T>, facts: &mut Facts) {
+        activation_facts(
+            self.activation,
+            s.cache.pre.as_slice(),
+            s.cache.act.as_slice(),
+            facts,
+        );
+    }
+
     fn clone_box(&self) -> Box<dyn Module<T>> {
         Box::new(self.clone())
     }
+}
+
+/// The step-0 facts of activation `a` that turned `pre` (z) into `out` (f(z)), given that a
+/// nonzero delta reached it: the entries sitting exactly at relu's kink (z = 0) and whether the
+/// slope is 0 everywhere (then nothing passes back; returned).
+pub(crate) fn activation_facts<T: Float>(
+    a: Activation,
+    pre: &[T],
+    out: &[T],
+    facts: &mut Facts,
+) -> bool {
+    if a == Activation::Relu {
+        let at_zero = pre.iter().filter(|&&z| z == T::ZERO).count();
+        if at_zero > 0 {
+            facts.notes.push(format!(
+                "{at_zero} of {} pre-activations sit exactly at z = 0, where relu'(0) = 0 (PyTorch's convention) was used: no gradient passes there",
+                pre.len()
+            ));
+        }
+    }
+    let slope_zero = pre.iter().zip(out).all(|(&z, &f)| a.df(z, f) == T::ZERO);
+    if slope_zero {
+        facts.zero.push(format!(
+            "{}'(z) = 0 for every input and unit, so delta ⊙ f'(z) = 0",
+            a.spec()
+        ));
+    }
+    slope_zero
 }

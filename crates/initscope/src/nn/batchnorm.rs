@@ -39,11 +39,12 @@
 //! max(N - 1, 1), that is 0.
 
 use super::build::Builder;
-use super::module::{to_f64, Buffer, Cache, Module, Pass, TensorDecl, Wiring};
+use super::module::{to_f64, Buffer, Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring};
 use super::spec::{
     push_init, push_number, Form, KindSpec, Parts, Syntax, BATCHNORM_MOMENTUM, NORM_EPS,
 };
 use super::torch::Torch;
+use crate::explain::fmt_num;
 use crate::init::Init;
 use crate::matrix::Matrix;
 use crate::scalar::Float;
@@ -346,6 +347,67 @@ impl<T: Float> Module<T> for BatchNorm<T> {
             .into_iter()
             .map(|v| to_f64(v))
             .collect(),
+        }
+    }
+
+    /// Units constant over the batch: x - mean = 0, y = beta, and the gradient passed back is
+    /// (gamma/sqrt(eps)) (dy - mean over the batch of dy), amplified 1/sqrt(eps) times.
+    fn explain_step0(&self, s: &Step0<'_, T>, facts: &mut Facts) {
+        if self.gamma.iter().all(|&g| g == T::ZERO) && s.dx.is_zero() {
+            facts.zero.push(
+                "gamma = 0, so the output is beta for every input and the delta passed back is 0"
+                    .into(),
+            );
+        }
+        if !s.cache.train {
+            return;
+        }
+        let constant = s.x.constant_columns();
+        if constant.is_empty() || s.x.rows() < 2 {
+            return;
+        }
+        let eps = self.eps.to_f64();
+        let sub = |m: &Matrix<T>| {
+            (0..m.rows())
+                .flat_map(|r| constant.iter().map(move |&j| m.get(r, j).to_f64()))
+                .map(|v| v * v)
+                .sum::<f64>()
+                .sqrt()
+        };
+        let (dx, dy) = (sub(s.dx), sub(s.dy));
+        facts.notes.push(format!(
+            "{} of {} units are constant over the batch: x - mean = 0, so they normalise to beta for every input; the gradient they pass back is (gamma/sqrt(eps)) (delta - mean over the batch of delta): nonzero whenever delta varies over the batch, amplified by 1/sqrt(eps) = {} (eps {}); here |delta_x| = {} against |delta_y| = {} on those units{}",
+            constant.len(),
+            self.width,
+            fmt_num(1.0 / eps.sqrt()),
+            fmt_num(eps),
+            fmt_num(dx),
+            fmt_num(dy),
+            if dx != 0.0 {
+                ", so a zero-weight linear feeding them wakes at step 0 (its dW is the batch covariance of that delta and its input)"
+            } else {
+                ""
+            }
+        ));
+        // Σ_n (delta_n - mean delta) = 0 in exact arithmetic: the layer before gets no bias
+        // gradient through these units; rounding may leave a residue.
+        let residue = constant
+            .iter()
+            .map(|&j| {
+                (0..s.dx.rows())
+                    .map(|r| s.dx.get(r, j).to_f64())
+                    .sum::<f64>()
+                    .abs()
+            })
+            .fold(0.0, f64::max);
+        if residue != 0.0 {
+            facts.notes.push(format!(
+                "the delta passed back through those units sums to 0 over the batch in exact arithmetic (the bias before them gets no gradient); rounding leaves a sum of up to {} (a rounding residue), which moves that bias",
+                fmt_num(residue)
+            ));
+        }
+        if dx == 0.0 && dy != 0.0 {
+            facts.zero.push("delta is constant over the batch on the constant units, so delta - mean over the batch of delta = 0 and nothing passes back through them".into());
         }
     }
 

@@ -15,12 +15,14 @@
 //! Spec: `linear(N, init=SPEC, bias=SPEC|none)` ([`LinearSpec`]); a `linear` without a width,
 //! allowed only as the last module, maps to the data's output width.
 
+use super::act::activation_facts;
 use super::build::Builder;
-use super::module::{Cache, Module, Pass, TensorDecl, Wiring};
+use super::module::{Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring};
 use super::param::ParamKind;
 use super::spec::{init_value, push_init, Form, KindSpec, Parts, Syntax};
 use super::torch::Torch;
 use crate::activation::Activation;
+use crate::explain::fmt_num;
 use crate::init::Init;
 use crate::matrix::{matmul_nn, matmul_nt, matmul_tn, matmul_tn_add_scaled, Matrix};
 use crate::rng;
@@ -218,6 +220,54 @@ impl<T: Float> Module<T> for Dense<T> {
             bias: self
                 .has_bias
                 .then(|| self.bias.iter().map(|b| b.to_f64()).collect()),
+        }
+    }
+
+    /// The output layer's and the hidden layers' zeros: W = 0 stops the delta passed back; a
+    /// zero slope stops everything; a zero input (or one constant over the batch against a
+    /// delta that sums to 0) stops dW.
+    fn explain_step0(&self, s: &Step0<'_, T>, facts: &mut Facts) {
+        let w_zero = self.weight.is_zero();
+        let slope_zero = activation_facts(
+            self.activation,
+            s.cache.pre.as_slice(),
+            s.cache.act.as_slice(),
+            facts,
+        );
+        if w_zero {
+            facts.notes.push(if self.has_bias {
+                format!(
+                    "W = 0: the output is f(b) for every input (constant over the batch; |b| = {})",
+                    fmt_num(crate::matrix::norm(&self.bias))
+                )
+            } else {
+                "W = 0 and no bias: the output is f(0) for every input".to_string()
+            });
+        }
+        if s.dx.is_zero() && !slope_zero {
+            facts.zero.push(if w_zero {
+                format!(
+                    "W = 0 ({}.weight), so the delta it passes back, (delta ⊙ f'(z)) W, is 0",
+                    s.path
+                )
+            } else {
+                "(delta ⊙ f'(z)) W = 0 exactly (the back-propagated signal cancels)".to_string()
+            });
+        }
+        let dw_zero = s.grads[0].is_zero();
+        if dw_zero && !slope_zero {
+            facts.zero.push(if s.x.is_zero() {
+                "its input x is 0 on every row, so dW = dz^T x = 0".to_string()
+            } else if s.x.rows_identical() {
+                "x is the same vector c for every row and every column of dz = delta ⊙ f'(z) sums to 0 (e.g. balanced classes with equal logits), so dW = (Σ_n dz[n])^T c = 0".to_string()
+            } else {
+                "dW = dz^T x = 0 exactly (cancellation over the batch)".to_string()
+            });
+        } else if w_zero && !dw_zero {
+            facts.notes.push(format!(
+                "W = 0, but dW = dz^T x is nonzero (|dW| {}): this layer moves at step 0",
+                fmt_num(s.grads[0].norm())
+            ));
         }
     }
 

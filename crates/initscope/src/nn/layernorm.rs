@@ -24,9 +24,10 @@
 //! fixed, so every instruction set gives the same bits. dgamma and dbeta add the rows in order.
 
 use super::build::Builder;
-use super::module::{to_f64, Cache, Module, Pass, TensorDecl, Wiring};
+use super::module::{to_f64, Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring};
 use super::spec::{push_init, push_number, Form, KindSpec, Parts, Syntax, NORM_EPS};
 use super::torch::Torch;
+use crate::explain::fmt_num;
 use crate::init::Init;
 use crate::matrix::Matrix;
 use crate::scalar::Float;
@@ -424,6 +425,71 @@ impl<T: Float> Module<T> for LayerNorm<T> {
         Wiring::Pointwise {
             gain: 1.0,
             per_unit,
+        }
+    }
+
+    /// A vector whose units are equal: x - mean = 0, y = beta, and the backward map
+    /// (gamma/sqrt(eps)) (I - 11^T/n) sends a gradient equal across the units to 0 and amplifies
+    /// any difference by 1/sqrt(eps); gamma = 0 stops the delta.
+    fn explain_step0(&self, s: &Step0<'_, T>, facts: &mut Facts) {
+        let eps = self.eps.to_f64();
+        let amp = 1.0 / eps.sqrt();
+        let gamma_zero = self.affine && self.gamma.iter().all(|&g| g == T::ZERO);
+        if gamma_zero && s.dx.is_zero() {
+            facts.zero.push(
+                "gamma = 0, so the output is beta for every input and the delta passed back, gamma ⊙ ..., is 0"
+                    .into(),
+            );
+        }
+        if !s.x.rows_constant() {
+            return;
+        }
+        let exact = s.cache.pre.is_zero();
+        facts.notes.push(format!(
+            "layernorm of a vector whose units are equal (every row): x - mean = 0{}, so the output is beta for every input; the backward map is (gamma/sqrt(eps)) (I - 11^T/n): a gradient equal across the units maps to exactly 0, any difference between units is amplified by 1/sqrt(eps) = {} (eps {})",
+            if exact {
+                " exactly".to_string()
+            } else {
+                format!(" in exact arithmetic (rounding of the mean leaves |x̂| = {})", fmt_num(s.cache.pre.norm()))
+            },
+            fmt_num(amp),
+            fmt_num(eps)
+        ));
+        // What the map was applied to: gamma ⊙ delta.
+        let width = self.width;
+        let equal_units = (0..s.dy.rows()).all(|r| {
+            let row = s.dy.row(r);
+            let g = |j: usize| {
+                if self.affine {
+                    row[j] * self.gamma[j]
+                } else {
+                    row[j]
+                }
+            };
+            (1..width).all(|j| g(j) == g(0))
+        });
+        if equal_units {
+            if s.dx.is_zero() {
+                facts.zero.push("gamma ⊙ delta is equal across the units, so the delta passed back is exactly 0".into());
+            } else {
+                facts.notes.push(format!(
+                    "gamma ⊙ delta is equal across the units, so the delta passed back is 0 in exact arithmetic; rounding of its mean leaves |delta_x| = {} (a rounding residue), which reaches the parameters below",
+                    fmt_num(s.dx.norm())
+                ));
+            }
+        } else {
+            facts.notes.push(format!(
+                "gamma ⊙ delta differs across the units, so the delta passed back is nonzero: |delta_x| = {} against |delta_y| = {}",
+                fmt_num(s.dx.norm()),
+                fmt_num(s.dy.norm())
+            ));
+        }
+        if self.affine && s.grads[0].is_zero() {
+            facts.zero.push(if exact {
+                "x̂ = 0, so dgamma = Σ delta ⊙ x̂ = 0".to_string()
+            } else {
+                "dgamma = Σ delta ⊙ x̂ = 0".to_string()
+            });
         }
     }
 

@@ -115,6 +115,31 @@ impl Wiring {
     }
 }
 
+/// A block's body modules and their keys in its body Sequential ([`Module::body`]).
+pub type Body<'a, T> = (&'a [Box<dyn Module<T>>], &'a [String]);
+
+/// What the step-0 derivation of `explain` shows a module of: its input, its forward cache, the
+/// gradient dLoss/dy its backward pass received and what that pass produced (dLoss/dx and the
+/// parameter gradients, one per tensor), on the first training batch.
+pub struct Step0<'a, T> {
+    /// The module's path (`2.body.1`).
+    pub path: &'a str,
+    pub x: &'a Matrix<T>,
+    pub cache: &'a Cache<T>,
+    pub dy: &'a Matrix<T>,
+    pub dx: &'a Matrix<T>,
+    pub grads: &'a [Matrix<T>],
+}
+
+/// What a module kind says about its step-0 backward pass ([`Module::explain_step0`]): why a
+/// factor is exactly zero (`zero`), and other facts that matter for symmetry and wake-up
+/// (`notes`), with the actual numbers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Facts {
+    pub zero: Vec<String>,
+    pub notes: Vec<String>,
+}
+
 /// What a module's forward pass keeps for its backward pass, sized for the largest batch.
 /// Every kind uses the fields it needs and leaves the others empty:
 /// `pre` holds what the output is computed from (a linear layer's `z = x W^T + b`, a norm's
@@ -265,6 +290,17 @@ pub trait Module<T: Float>: fmt::Debug + Send + Sync {
     /// The forward cache of the linear layer whose weight is tensor `k`, given this module's
     /// cache.
     fn linear_cache<'c>(&self, _cache: &'c Cache<T>, _k: usize) -> Option<&'c Cache<T>> {
+        None
+    }
+
+    /// The step-0 derivation's facts about this module's backward pass ([`Step0`]), beyond what
+    /// every module shares (a zero incoming gradient, zero parameter gradients): a kind's own
+    /// exact zeros and amplifications. Nothing by default.
+    fn explain_step0(&self, _s: &Step0<'_, T>, _facts: &mut Facts) {}
+
+    /// The modules inside a block and their keys in its body Sequential (a residual block's);
+    /// `None` for every other kind.
+    fn body(&self) -> Option<Body<'_, T>> {
         None
     }
 

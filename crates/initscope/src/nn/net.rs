@@ -392,7 +392,7 @@ impl<T: Float> Net<T> {
     }
 
     /// Forward pass, then the loss and its gradient dLoss/d(logits) into the last delta.
-    fn loss_forward(
+    pub fn loss_forward(
         &self,
         ws: &mut Workspace<T>,
         loss: Loss,

@@ -11,7 +11,7 @@
 
 use super::build::Builder;
 use super::dense::Dense;
-use super::module::{Buffer, Cache, Module, Pass, Piece, TensorDecl, Wiring};
+use super::module::{Body, Buffer, Cache, Module, Pass, Piece, TensorDecl, Wiring};
 use super::spec::{write_seq, Form, KindSpec, ModuleSpec, Parts, Syntax};
 use super::torch::Torch;
 use crate::matrix::Matrix;
@@ -317,6 +317,10 @@ impl<T: Float> Module<T> for Res<T> {
     fn linear_cache<'c>(&self, cache: &'c Cache<T>, k: usize) -> Option<&'c Cache<T>> {
         let (j, i) = self.locate(k);
         self.body[j].linear_cache(&cache.body[j], i)
+    }
+
+    fn body(&self) -> Option<Body<'_, T>> {
+        Some((&self.body, &self.prefixes))
     }
 
     fn wiring(&self) -> Wiring {

@@ -17,10 +17,11 @@
 //! by 1/r; the cache keeps x̂ in `pre`, y in `act` and each row's 1/r in `stats`.
 
 use super::build::Builder;
-use super::module::{to_f64, Cache, Module, Pass, TensorDecl, Wiring};
+use super::module::{to_f64, Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring};
 use super::param::ParamKind;
 use super::spec::{push_init, Form, KindSpec, Parts, Syntax};
 use super::torch::Torch;
+use crate::explain::fmt_num;
 use crate::init::Init;
 use crate::matrix::Matrix;
 use crate::scalar::Float;
@@ -154,6 +155,25 @@ impl<T: Float> Module<T> for RmsNorm<T> {
         Wiring::Pointwise {
             gain: 1.0,
             per_unit: vec![to_f64(&self.gamma)],
+        }
+    }
+
+    /// x = 0: r = sqrt(eps), the output is 0 and the backward map is (gamma/sqrt(eps)) I;
+    /// gamma = 0 stops the delta.
+    fn explain_step0(&self, s: &Step0<'_, T>, facts: &mut Facts) {
+        if self.gamma.iter().all(|&g| g == T::ZERO) && s.dx.is_zero() {
+            facts.zero.push(
+                "gamma = 0, so the output is 0 for every input and the delta passed back is 0"
+                    .into(),
+            );
+        }
+        if s.x.is_zero() {
+            let eps = self.eps.to_f64();
+            facts.notes.push(format!(
+                "x = 0 in every row: r = sqrt(eps), so the output is 0 and the backward map is (gamma/sqrt(eps)) I: the delta is amplified by 1/sqrt(eps) = {} (eps {})",
+                fmt_num(1.0 / eps.sqrt()),
+                fmt_num(eps)
+            ));
         }
     }
 

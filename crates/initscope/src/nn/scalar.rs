@@ -6,8 +6,9 @@
 //! shift:  y = x + s      dx = dy          ds      = Σ_ij dy_ij
 //! ```
 
-use super::module::{Cache, Module, Pass, TensorDecl, Wiring};
+use super::module::{Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring};
 use super::param::ParamKind;
+use crate::explain::fmt_num;
 use crate::matrix::Matrix;
 use crate::scalar::Float;
 
@@ -134,6 +135,32 @@ impl<T: Float> Module<T> for Scalar<T> {
                 ScalarOp::Add => 1.0,
             },
             per_unit: Vec::new(),
+        }
+    }
+
+    fn explain_step0(&self, s: &Step0<'_, T>, facts: &mut Facts) {
+        let v = self.value[0].to_f64();
+        let g = s.grads[0].as_slice()[0].to_f64();
+        match self.op {
+            ScalarOp::Scale if v == 0.0 => {
+                facts.zero.push(
+                    "gate alpha = 0, so the branch's output alpha F(x) is 0 for every input and the delta passed into the branch, alpha delta, is 0: every gradient inside the branch is 0 at step 0".into(),
+                );
+                facts.notes.push(if g != 0.0 {
+                    format!("alpha's own gradient is <delta, F(x)> = {} (nonzero), so alpha moves at step 0 and the branch wakes at step 1", fmt_num(g))
+                } else {
+                    "alpha's own gradient <delta, F(x)> is 0 too (F(x) is 0 or orthogonal to delta), so alpha does not move at step 0".into()
+                });
+            }
+            ScalarOp::Scale => facts.notes.push(format!(
+                "alpha = {} scales the branch and the delta passed into it; d alpha = <delta, F(x)> = {}",
+                fmt_num(v),
+                fmt_num(g)
+            )),
+            ScalarOp::Add if g == 0.0 => facts
+                .zero
+                .push("ds = Σ delta = 0 (the delta sums to 0 over the batch and the units)".into()),
+            ScalarOp::Add => {}
         }
     }
 

@@ -5,7 +5,10 @@ use initscope::diagnostics::symmetry::{
     equitable_partition, exact_partition, quotient, quotient_sgd_step,
 };
 use initscope::diagnostics::verdict::VerdictKind;
-use initscope::explain::{derive, explain, verdict_rows, Format, VERDICT_COLUMNS};
+use initscope::explain::{
+    derive, derive_modules, explain, verdict_rows, Format, ModuleDerivation, ModuleStep,
+    VERDICT_COLUMNS,
+};
 use initscope::loss::Targets;
 use initscope::nn::{LayerParams, Net, Params, Pass, Workspace};
 use initscope::optim::{OptimConfig, OptimKind, Optimizer};
@@ -357,4 +360,168 @@ fn the_explanation_ends_with_a_verdict_table_row_per_layer() {
     );
     assert!(md.contains("**Verdict: dead, stalled.**"), "{md}");
     assert_eq!(e.json()["quotient_end"], serde_json::json!([2, 1, 1, 2]));
+}
+
+/// The step-0 derivation of a `--net` config, and one module of it by path.
+fn modules_of(toml: &str) -> ModuleDerivation {
+    let (cfg, data) = config(toml);
+    let start = initial_params(&cfg, &data).unwrap();
+    derive_modules(&cfg, &data, &start.params)
+}
+
+fn module<'d>(d: &'d ModuleDerivation, path: &str) -> &'d ModuleStep {
+    d.modules
+        .iter()
+        .find(|m| m.path == path)
+        .unwrap_or_else(|| panic!("no module {path}"))
+}
+
+/// ReZero: gate alpha = 0 makes every gradient inside the branch exactly 0 at step 0 and says
+/// so, while alpha's own gradient <delta, F(x)> is nonzero.
+#[test]
+fn rezero_derivation_names_the_zero_gate_and_alpha_moves() {
+    let d = modules_of(
+        "data = \"moons\"\nnet = \"linear(8) relu res(layernorm linear(8) relu linear(8) gate(0))*2 linear\"\nprecision = \"f64\"",
+    );
+    for b in ["2", "3"] {
+        let gate = module(&d, &format!("{b}.body.4"));
+        assert!(
+            gate.zero_reasons[0].starts_with("gate alpha = 0"),
+            "{gate:?}"
+        );
+        assert!(
+            !gate.tensors[0].grad_zero,
+            "alpha's own gradient is nonzero"
+        );
+        for inner in ["0", "1", "3"] {
+            let m = module(&d, &format!("{b}.body.{inner}"));
+            assert!(m.tensors.iter().all(|t| t.grad_zero), "{m:?}");
+            assert!(m.zero_reasons[0].contains("gate alpha = 0"), "{m:?}");
+        }
+    }
+    assert!(module(&d, "0").tensors.iter().all(|t| !t.grad_zero));
+}
+
+/// Fixup: the output linear starts at 0, so it is the only thing with a gradient at step 0,
+/// and every module below names it as the reason.
+#[test]
+fn fixup_derivation_traces_every_zero_to_the_zero_output_layer() {
+    let d = modules_of(
+        "data = \"moons\"\nnet = \"linear(8) res(linear(8) relu linear(8))*2 linear\"\npreset = \"fixup\"\nprecision = \"f64\"",
+    );
+    let out = module(&d, "3");
+    assert!(
+        out.zero_reasons[0].starts_with("W = 0 (3.weight)"),
+        "{out:?}"
+    );
+    assert!(!out.tensors[0].grad_zero);
+    for m in d.modules.iter().filter(|m| m.path != "3") {
+        assert!(m.tensors.iter().all(|t| t.grad_zero), "{m:?}");
+        assert!(
+            m.zero_reasons.iter().any(|r| r.contains("module 3: W = 0")),
+            "{m:?}"
+        );
+    }
+}
+
+/// A zero-weight linear feeding batchnorm: its units are constant over the batch and normalise
+/// to beta, yet the gradient passed back is (gamma/sqrt(eps)) (dy - mean_batch dy), so dW is
+/// nonzero at step 0: dW = (gamma/sqrt(eps)) Σ_n (dy_n - mean dy)^T x_n. Pinned against that
+/// closed form and against central differences of the loss in f64.
+#[test]
+fn a_zero_linear_feeding_batchnorm_wakes_at_step_0_by_finite_differences() {
+    let toml = "data = \"moons\"\nnet = \"linear(4, init=zeros, bias=zeros) batchnorm tanh linear\"\nprecision = \"f64\"\nbatch = 16";
+    let d = modules_of(toml);
+    let bn = module(&d, "1");
+    assert!(
+        bn.notes[0].starts_with("4 of 4 units are constant over the batch"),
+        "{bn:?}"
+    );
+    assert!(bn.notes[0].contains("316.2278"), "{bn:?}");
+    let lin = module(&d, "0");
+    assert!(!lin.tensors[0].grad_zero, "dW is nonzero at step 0");
+
+    let (cfg, data) = config(toml);
+    let start = initial_params(&cfg, &data).unwrap();
+    let net = cfg.network::<f64>(&start.params);
+    let outputs = *cfg.arch.last().unwrap();
+    let train_set = initscope::batch::Prepared::<f64>::new(&data.train, cfg.loss, outputs);
+    let idx = initscope::explain::first_batch(&cfg, train_set.len());
+    let mut bt = initscope::batch::BatchTargets::new(idx.len(), outputs);
+    bt.load(&train_set, &idx);
+    let loss_at = |net: &Net<f64>| {
+        let mut ws = Workspace::new(net, idx.len());
+        ws.load_rows(&train_set.x, &idx);
+        let mut r = rng::stream(0, Stream::Dropout);
+        let l = net.loss_and_grads(&mut ws, cfg.loss, bt.targets(cfg.loss), Pass::Train(&mut r));
+        (l, ws)
+    };
+    let (_, ws) = loss_at(&net);
+    let dw = ws.grads[0].clone();
+    // Closed form from the batchnorm's incoming delta (dLoss/dy of module 1, after tanh).
+    let x = &ws.input;
+    let dy = {
+        // dLoss/d(batchnorm output) = dLoss/d(tanh output) ⊙ tanh'(beta = 0) = that delta.
+        let mut w = Workspace::new(&net, idx.len());
+        w.load_rows(&train_set.x, &idx);
+        let mut r = rng::stream(0, Stream::Dropout);
+        net.loss_forward(&mut w, cfg.loss, bt.targets(cfg.loss), Pass::Train(&mut r));
+        let w3 = net.layer(1).weight.clone(); // (2, 4)
+        let mut d = Matrix::zeros(idx.len(), 4);
+        initscope::matrix::matmul_nn(&mut d, &w.deltas[3], &w3, false);
+        d
+    };
+    let n = idx.len();
+    let scale = 1.0 / (1e-5f64).sqrt();
+    for j in 0..4 {
+        let mean: f64 = (0..n).map(|r| dy.get(r, j)).sum::<f64>() / n as f64;
+        for k in 0..2 {
+            let closed: f64 = (0..n)
+                .map(|r| (dy.get(r, j) - mean) * x.get(r, k))
+                .sum::<f64>()
+                * scale;
+            assert!(
+                (dw.get(j, k) - closed).abs() <= 1e-9 * closed.abs().max(1.0),
+                "dW[{j},{k}] {} against the closed form {closed}",
+                dw.get(j, k)
+            );
+            let h = 1e-7;
+            let mut plus = net.clone();
+            plus.layer_mut(0).weight.set(j, k, h);
+            let mut minus = net.clone();
+            minus.layer_mut(0).weight.set(j, k, -h);
+            let fd = (loss_at(&plus).0 - loss_at(&minus).0) / (2.0 * h);
+            assert!(
+                (dw.get(j, k) - fd).abs() <= 1e-5 * fd.abs().max(1e-3),
+                "dW[{j},{k}] {} against finite differences {fd}",
+                dw.get(j, k)
+            );
+        }
+    }
+}
+
+/// Constant weights into a layernorm: the units are equal, x - mean = 0 exactly (8 units), the
+/// output is beta, and gamma ⊙ delta equal across the units maps to 0 in exact arithmetic; the
+/// derivation says what the run measured (0 or a rounding residue).
+#[test]
+fn layernorm_of_equal_units_is_derived_with_its_exact_zero_or_its_residue() {
+    let d = modules_of(
+        "data = \"moons\"\nnet = \"linear(8, init=[constant:0.5], bias=zeros) layernorm tanh linear(8, init=[constant:0.5], bias=zeros) tanh linear(init=[constant:0.3])\"\nprecision = \"f64\"",
+    );
+    let ln = module(&d, "1");
+    assert!(
+        ln.notes[0].starts_with(
+            "layernorm of a vector whose units are equal (every row): x - mean = 0 exactly"
+        ),
+        "{ln:?}"
+    );
+    assert!(
+        ln.notes.iter().any(|n| n.contains("rounding residue"))
+            || ln.zero_reasons.iter().any(|r| r.contains("exactly 0")),
+        "{ln:?}"
+    );
+    assert!(
+        ln.zero_reasons.iter().any(|r| r.contains("dgamma")),
+        "{ln:?}"
+    );
 }

@@ -12,6 +12,10 @@
 
 use serde::Serialize;
 
+pub mod modules;
+
+pub use modules::{derive_modules, render_modules, ModuleDerivation, ModuleStep, TensorStep};
+
 use crate::batch::{BatchTargets, Prepared};
 use crate::config::{Batch, RunConfig};
 use crate::data::Dataset;
@@ -292,7 +296,7 @@ pub enum Format {
     Markdown,
 }
 
-fn fmt_num(x: f64) -> String {
+pub(crate) fn fmt_num(x: f64) -> String {
     if x == 0.0 {
         "0".into()
     } else if (1e-3..1e4).contains(&x.abs()) {
@@ -463,6 +467,9 @@ pub struct Explanation {
     /// activations (residual blocks, norms, gates, shifts, dropout modules), which `derive` does
     /// not read yet.
     pub derivation: Option<Derivation>,
+    /// The step-0 derivation module by module, for every network that is not a chain of linear
+    /// layers and activations ([`derive_modules`]).
+    pub modules: Option<ModuleDerivation>,
     /// The run of the configured steps, from the parameters the derivation was computed on.
     pub run: RunOutput,
     /// Widths of the quotient network at the start (input, tolerance classes per hidden layer,
@@ -482,6 +489,7 @@ pub fn explain(cfg: &RunConfig, data: &Dataset) -> Result<Explanation> {
         .iter()
         .all(|m| m.kind() == "linear");
     let derivation = chain.then(|| derive(cfg, data, &start.params));
+    let modules = (!chain).then(|| derive_modules(cfg, data, &start.params));
     let run = train_from(cfg, data, start, &mut |_| {});
     let tol = cfg.symmetry_tolerance();
     Ok(Explanation {
@@ -494,6 +502,7 @@ pub fn explain(cfg: &RunConfig, data: &Dataset) -> Result<Explanation> {
             .is_plain()
             .then(|| quotient_arch(&run.params, tol)),
         derivation,
+        modules,
         run,
     })
 }
@@ -565,7 +574,7 @@ impl Explanation {
     pub fn json(&self) -> serde_json::Value {
         let s = &self.run.summary;
         let v = &s.verdict;
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "run_id": s.run_id,
             "steps": s.steps,
             "status": s.status,
@@ -581,7 +590,11 @@ impl Explanation {
             "quotient_init": self.quotient_init,
             "quotient_end": self.quotient_end,
             "derivation": self.derivation,
-        })
+        });
+        if let Some(m) = &self.modules {
+            json["module_derivation"] = serde_json::json!(m);
+        }
+        json
     }
 
     /// The whole explanation as text (or Markdown with LaTeX): a title naming the run, the
@@ -593,15 +606,10 @@ impl Explanation {
             Format::Markdown => format!("# initscope explain\n\n`{title}`\n"),
             Format::Text => format!("initscope explain: {title}\n"),
         };
-        let derivation = match &self.derivation {
-            Some(d) => render(d, format),
-            None => {
-                let note = "The step-0 derivation reads chains of linear layers and activations; this network has other modules (residual blocks, norms, gates, shifts or dropout), so it is not derived here. The table below gives each linear layer's wake step and gradient state.";
-                match format {
-                    Format::Markdown => format!("_{note}_\n"),
-                    Format::Text => format!("{note}\n"),
-                }
-            }
+        let derivation = match (&self.derivation, &self.modules) {
+            (Some(d), _) => render(d, format),
+            (None, Some(m)) => render_modules(m, format),
+            (None, None) => String::new(),
         };
         format!("{head}\n{derivation}\n{}", self.render_verdict(format))
     }
