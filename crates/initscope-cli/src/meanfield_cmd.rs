@@ -1,10 +1,14 @@
-//! `initscope meanfield`: mean-field signal propagation (q*, χ_1, c*, depth scales, critical σ_w²).
+//! `initscope meanfield`: mean-field signal propagation (q*, χ_1, c*, depth scales, critical σ_w²),
+//! and with `--residual` the stream of a residual network block by block (q_l, c_l, growth).
 
 use std::process::ExitCode;
 
 use clap::Args;
 use initscope::activation::Activation;
 use initscope::diagnostics::meanfield::{critical_sigma_w2, mean_field, MeanField};
+use initscope::diagnostics::meanfield_residual::{
+    residual_mean_field, ResidualConfig, ResidualMeanField, MAX_BRANCH_DEPTH, MAX_RESIDUAL_DEPTH,
+};
 
 #[derive(Args, Debug)]
 pub struct MeanfieldArgs {
@@ -27,6 +31,41 @@ pub struct MeanfieldArgs {
     /// Print as JSON (infinite depth scales, at criticality, are written as null).
     #[arg(long)]
     pub json: bool,
+    /// A residual network instead (Yang & Schoenholz 2017): x_{l+1} = x_l + g F(x_l), F =
+    /// --branch-depth linears with --act between them (`res(linear(N) act linear(N) gate(g))`);
+    /// prints q_l and c_l per block and how q grows (polynomial or exponential).
+    #[arg(long)]
+    pub residual: bool,
+    /// With --residual: linear layers per branch (1: a linear branch).
+    #[arg(long, default_value_t = 2, requires = "residual")]
+    pub branch_depth: usize,
+    /// With --residual: the scalar gate g on the branch (ReZero/SkipInit alpha; 1: plain).
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        allow_negative_numbers = true,
+        requires = "residual"
+    )]
+    pub gate: f64,
+    /// With --residual: number of blocks L.
+    #[arg(long, default_value_t = 50, requires = "residual")]
+    pub depth: usize,
+    /// With --residual: the input's second moment per unit q_0.
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        allow_negative_numbers = true,
+        requires = "residual"
+    )]
+    pub q0: f64,
+    /// With --residual: the correlation c_0 of the two inputs whose correlation is tracked.
+    #[arg(
+        long,
+        default_value_t = 0.5,
+        allow_negative_numbers = true,
+        requires = "residual"
+    )]
+    pub c0: f64,
 }
 
 fn opt(x: Option<f64>) -> String {
@@ -43,6 +82,8 @@ pub fn run(a: MeanfieldArgs) -> anyhow::Result<ExitCode> {
         if !(w2.is_finite() && w2 > 0.0) {
             anyhow::bail!("--sigma-w2: must be > 0, got {w2}");
         }
+    } else if a.residual {
+        anyhow::bail!("--sigma-w2: required with --residual");
     } else if !a.critical {
         anyhow::bail!(
             "--sigma-w2: required unless --critical (which finds the critical sigma_w^2 for --sigma-b2)"
@@ -53,6 +94,9 @@ pub fn run(a: MeanfieldArgs) -> anyhow::Result<ExitCode> {
     }
     if !(8..=400).contains(&a.nodes) {
         anyhow::bail!("--nodes: must be in 8..=400, got {}", a.nodes);
+    }
+    if a.residual {
+        return run_residual(&a, act);
     }
     let mf = match a.sigma_w2 {
         Some(w2) => mean_field(act, w2, a.sigma_b2, a.critical, a.nodes),
@@ -122,4 +166,95 @@ pub fn run(a: MeanfieldArgs) -> anyhow::Result<ExitCode> {
         outln!("  {n}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--residual`: q_l and c_l block by block, and the growth class.
+fn run_residual(a: &MeanfieldArgs, act: Activation) -> anyhow::Result<ExitCode> {
+    if a.critical {
+        anyhow::bail!("--critical: not with --residual (a residual stream has no fixed point to be critical about)");
+    }
+    if !(1..=MAX_BRANCH_DEPTH).contains(&a.branch_depth) {
+        anyhow::bail!(
+            "--branch-depth: must be in 1..={MAX_BRANCH_DEPTH}, got {}",
+            a.branch_depth
+        );
+    }
+    if !a.gate.is_finite() {
+        anyhow::bail!("--gate: must be a finite number, got {}", a.gate);
+    }
+    if !(1..=MAX_RESIDUAL_DEPTH).contains(&a.depth) {
+        anyhow::bail!(
+            "--depth: must be in 1..={MAX_RESIDUAL_DEPTH}, got {}",
+            a.depth
+        );
+    }
+    if !(a.q0.is_finite() && a.q0 > 0.0) {
+        anyhow::bail!("--q0: must be > 0, got {}", a.q0);
+    }
+    if !(-1.0..=1.0).contains(&a.c0) {
+        anyhow::bail!("--c0: must be in [-1, 1], got {}", a.c0);
+    }
+    let mf = residual_mean_field(&ResidualConfig {
+        act,
+        sigma_w2: a.sigma_w2.expect("checked by run"),
+        sigma_b2: a.sigma_b2,
+        branch_depth: a.branch_depth,
+        gate: a.gate,
+        depth: a.depth,
+        q0: a.q0,
+        c0: a.c0,
+        nodes: a.nodes,
+    })?;
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&mf)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_residual(&mf)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The depths shown: every one up to 20 blocks, else 0, powers of two and the last.
+fn shown_depths(last: usize) -> Vec<usize> {
+    if last <= 20 {
+        return (0..=last).collect();
+    }
+    let mut ls: Vec<usize> = std::iter::once(0)
+        .chain(std::iter::successors(Some(1usize), |l| l.checked_mul(2)).take_while(|&l| l < last))
+        .collect();
+    ls.push(last);
+    ls
+}
+
+fn print_residual(mf: &ResidualMeanField) -> anyhow::Result<()> {
+    outln!(
+        "residual mean field: x_(l+1) = x_l + g F(x_l), F = {} linear layer(s) with {} between, sigma_w^2 = {}, sigma_b^2 = {}, g = {}",
+        mf.branch_depth,
+        mf.activation,
+        mf.sigma_w2,
+        mf.sigma_b2,
+        mf.gate
+    );
+    outln!("  {:>6}  {:>14}  {:>9}", "block", "q_l", "c_l");
+    for l in shown_depths(mf.q.len() - 1) {
+        outln!("  {l:>6}  {:>14.6e}  {:>9.6}", mf.q[l], mf.c[l]);
+    }
+    let g = &mf.growth;
+    match g.class {
+        Some(class) => {
+            let from = (mf.q.len() - 1).div_ceil(2).max(1);
+            outln!(
+                "  growth of q: {} (increments grow by {} per block at the end; fits over blocks {from}..{}: exponential rate {} per block, power-law exponent {})",
+                class.name(),
+                opt(g.increment_rate_end.map(f64::exp)),
+                mf.q.len() - 1,
+                opt(g.exp_rate),
+                opt(g.power_exponent),
+            );
+        }
+        None => outln!("  growth of q: not classified"),
+    }
+    for n in &mf.notes {
+        outln!("  {n}");
+    }
+    Ok(())
 }

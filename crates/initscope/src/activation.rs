@@ -369,6 +369,15 @@ impl Activation {
         !matches!(self, Activation::Sigmoid | Activation::Softplus)
     }
 
+    /// Whether f(a z) = a f(z) for every a > 0 (identity, ReLU, leaky ReLU): then a layer's
+    /// second moment scales exactly with its input's, E[f(√q z)²] = q E[f(z)²].
+    pub fn positively_homogeneous(self) -> bool {
+        matches!(
+            self,
+            Activation::Identity | Activation::Relu | Activation::LeakyRelu { .. }
+        )
+    }
+
     /// The gain used by gain-scaled initializers.
     ///
     /// PyTorch's `torch.nn.init.calculate_gain` table where it has an entry: identity and sigmoid

@@ -766,6 +766,108 @@ fn meanfield_reports_fixed_points_and_the_critical_line() {
 }
 
 #[test]
+fn meanfield_residual_prints_q_per_block_and_classifies_its_growth() {
+    // ReLU branch, sigma_w^2 = 2: V_F(q) = 2 q, so q_l = (1 + g^2 2)^l = 1.5^l for g = 0.5.
+    let o = initscope(&[
+        "meanfield",
+        "--act",
+        "relu",
+        "--sigma-w2",
+        "2",
+        "--residual",
+        "--gate",
+        "0.5",
+        "--depth",
+        "12",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mf: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let q = mf["q"].as_array().unwrap();
+    assert_eq!(q.len(), 13, "{mf}");
+    for (l, q) in q.iter().enumerate() {
+        let want = 1.5f64.powi(l as i32);
+        assert!(
+            (q.as_f64().unwrap() / want - 1.0).abs() < 1e-12,
+            "q_{l}: {q}"
+        );
+    }
+    assert_eq!(mf["growth"]["class"], "exponential", "{mf}");
+    assert_eq!(mf["c"].as_array().unwrap().len(), 13);
+    // tanh: bounded branch, q grows about linearly.
+    let o = initscope(&[
+        "meanfield",
+        "--act",
+        "tanh",
+        "--sigma-w2",
+        "1",
+        "--sigma-b2",
+        "0.05",
+        "--residual",
+        "--depth",
+        "200",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("growth of q: polynomial"), "{text}");
+    assert!(text.contains("     128  "), "{text}");
+    assert_bad_input(
+        &[
+            "meanfield",
+            "--act",
+            "tanh",
+            "--sigma-w2",
+            "1",
+            "--gate",
+            "0.5",
+        ],
+        "--residual",
+    );
+    assert_bad_input(
+        &[
+            "meanfield",
+            "--act",
+            "tanh",
+            "--residual",
+            "--sigma-w2",
+            "1",
+            "--branch-depth",
+            "0",
+        ],
+        "--branch-depth: must be in 1..=",
+    );
+    assert_bad_input(
+        &[
+            "meanfield",
+            "--act",
+            "tanh",
+            "--residual",
+            "--sigma-w2",
+            "1",
+            "--c0",
+            "2",
+        ],
+        "--c0: must be in [-1, 1]",
+    );
+    assert_bad_input(
+        &["meanfield", "--act", "tanh", "--residual"],
+        "--sigma-w2: required with --residual",
+    );
+    assert_bad_input(
+        &[
+            "meanfield",
+            "--act",
+            "tanh",
+            "--residual",
+            "--sigma-w2",
+            "1",
+            "--critical",
+        ],
+        "--critical: not with --residual",
+    );
+}
+
+#[test]
 fn data_list_info_and_export_round_trip_through_train() {
     let o = initscope(&["data", "list"]);
     assert_eq!(o.status.code(), Some(0));

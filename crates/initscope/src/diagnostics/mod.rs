@@ -1,8 +1,9 @@
-//! Diagnostics: symmetry classes, gradient flow, activation statistics, spectra, mean field.
+//! Diagnostics: symmetry classes, gradient flow, activation statistics, spectra, mean field (plain and residual).
 //! Each accumulates plain records; renderers only draw them.
 
 pub mod flow;
 pub mod meanfield;
+pub mod meanfield_residual;
 pub mod spectrum;
 pub mod symmetry;
 pub mod verdict;
