@@ -1,4 +1,5 @@
-//! Diagnostics: symmetry classes, gradient flow, activation statistics, spectra, mean field.
+//! Diagnostics: symmetry classes, gradient flow, activation statistics, spectra, mean field,
+//! wake-up steps.
 //! Each accumulates plain records; renderers only draw them.
 
 pub mod flow;
@@ -6,3 +7,4 @@ pub mod meanfield;
 pub mod spectrum;
 pub mod symmetry;
 pub mod verdict;
+pub mod wake;

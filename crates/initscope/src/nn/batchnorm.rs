@@ -39,7 +39,7 @@
 //! max(N - 1, 1), that is 0.
 
 use super::build::Builder;
-use super::module::{Buffer, Cache, Module, Pass, TensorDecl};
+use super::module::{Anatomy, Buffer, Cache, Module, Pass, TensorDecl};
 use super::spec::{
     push_init, push_number, Form, KindSpec, Parts, Syntax, BATCHNORM_MOMENTUM, NORM_EPS,
 };
@@ -135,6 +135,10 @@ impl<T: Float> BatchNorm<T> {
 impl<T: Float> Module<T> for BatchNorm<T> {
     fn kind(&self) -> &'static str {
         "batchnorm"
+    }
+
+    fn anatomy(&self) -> Anatomy<'_, T> {
+        Anatomy::BatchNorm
     }
 
     fn in_width(&self) -> usize {

@@ -16,7 +16,7 @@
 //! allowed only as the last module, maps to the data's output width.
 
 use super::build::Builder;
-use super::module::{Cache, Module, Pass, TensorDecl};
+use super::module::{Anatomy, Cache, Module, Pass, TensorDecl};
 use super::param::ParamKind;
 use super::spec::{init_value, push_init, Form, KindSpec, Parts, Syntax};
 use super::torch::Torch;
@@ -64,6 +64,14 @@ impl<T: Float> Dense<T> {
 impl<T: Float> Module<T> for Dense<T> {
     fn kind(&self) -> &'static str {
         "linear"
+    }
+
+    fn anatomy(&self) -> Anatomy<'_, T> {
+        Anatomy::Linear {
+            activation: self.activation,
+            dropout: self.dropout,
+            has_bias: self.has_bias,
+        }
     }
 
     fn in_width(&self) -> usize {

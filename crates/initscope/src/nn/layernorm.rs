@@ -24,7 +24,7 @@
 //! fixed, so every instruction set gives the same bits. dgamma and dbeta add the rows in order.
 
 use super::build::Builder;
-use super::module::{Cache, Module, Pass, TensorDecl};
+use super::module::{Anatomy, Cache, Module, Pass, TensorDecl};
 use super::spec::{push_init, push_number, Form, KindSpec, Parts, Syntax, NORM_EPS};
 use super::torch::Torch;
 use crate::init::Init;
@@ -326,6 +326,12 @@ macro_rules! dispatch {
 impl<T: Float> Module<T> for LayerNorm<T> {
     fn kind(&self) -> &'static str {
         "layernorm"
+    }
+
+    fn anatomy(&self) -> Anatomy<'_, T> {
+        Anatomy::LayerNorm {
+            affine: self.affine,
+        }
     }
 
     fn in_width(&self) -> usize {

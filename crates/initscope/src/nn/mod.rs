@@ -28,7 +28,7 @@ pub mod torch;
 
 pub use dense::Dense;
 pub use mlp::{init_params, LayerInits, LayerParams, Params};
-pub use module::{Buffer, Cache, Module, Pass, TensorDecl};
+pub use module::{Anatomy, Buffer, Cache, Module, Pass, TensorDecl};
 pub use net::{Net, Workspace};
 pub use param::{named_params, ParamInfo, ParamKind};
 

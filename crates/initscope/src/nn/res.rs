@@ -11,7 +11,7 @@
 
 use super::build::Builder;
 use super::dense::Dense;
-use super::module::{Buffer, Cache, Module, Pass, TensorDecl};
+use super::module::{Anatomy, Buffer, Cache, Module, Pass, TensorDecl};
 use super::spec::{write_seq, Form, KindSpec, ModuleSpec, Parts, Syntax};
 use super::torch::Torch;
 use crate::matrix::Matrix;
@@ -165,6 +165,10 @@ impl<T: Float> Res<T> {
 impl<T: Float> Module<T> for Res<T> {
     fn kind(&self) -> &'static str {
         "res"
+    }
+
+    fn anatomy(&self) -> Anatomy<'_, T> {
+        Anatomy::Residual(&self.body)
     }
 
     fn in_width(&self) -> usize {

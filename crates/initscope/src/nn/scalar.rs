@@ -6,7 +6,7 @@
 //! shift:  y = x + s      dx = dy          ds      = Σ_ij dy_ij
 //! ```
 
-use super::module::{Cache, Module, Pass, TensorDecl};
+use super::module::{Anatomy, Cache, Module, Pass, TensorDecl};
 use super::param::ParamKind;
 use crate::matrix::Matrix;
 use crate::scalar::Float;
@@ -53,6 +53,13 @@ impl<T: Float> Module<T> for Scalar<T> {
         match self.op {
             ScalarOp::Scale => "gate",
             ScalarOp::Add => "shift",
+        }
+    }
+
+    fn anatomy(&self) -> Anatomy<'_, T> {
+        match self.op {
+            ScalarOp::Scale => Anatomy::Gate,
+            ScalarOp::Add => Anatomy::Shift,
         }
     }
 
