@@ -5,16 +5,16 @@
 //!
 //! # The prediction: abstract interpretation over steps
 //!
-//! At step t every parameter tensor is in an abstract state ([`TensorState`]): whether it has
-//! moved (some earlier gradient was nonzero, so its values are no longer the initial ones),
-//! whether every entry is exactly 0, whether its entries are all equal (a vector), its rows all
-//! equal (`W = 1 w^T`: every output unit computes the same thing) or each row constant
-//! (`W = v 1^T`: the input units are interchangeable). Step 0 reads the actual numbers; a tensor
-//! that has not moved still holds them at every later step. A tensor whose gradient can be
-//! nonzero at step t has moved from step t + 1 on and is from then on generic (nonzero, no
-//! equalities) except for the equalities every gradient so far had: an elementwise optimizer
-//! (SGD, momentum, Adam, weight decay: every one of `crate::optim`) keeps equal entries equal
-//! when their gradients are equal, and a zero gradient changes nothing but a decay's scale.
+//! At step t every parameter tensor is in an abstract state: whether it has moved (some earlier
+//! gradient was nonzero, so its values are no longer the initial ones), whether every entry is
+//! exactly 0, whether its entries are all equal (a vector), its rows all equal (`W = 1 w^T`: every
+//! output unit computes the same thing) or each row constant (`W = v 1^T`: the input units are
+//! interchangeable). Step 0 reads the actual numbers; a tensor that has not moved still holds them
+//! at every later step. A tensor whose gradient can be nonzero at step t has moved from step t + 1
+//! on and is from then on generic (nonzero, no equalities) except for the equalities every gradient
+//! so far had: an elementwise optimizer (SGD, momentum, Adam, weight decay: every one of
+//! `crate::optim`) keeps equal entries equal when their gradients are equal, and a zero gradient
+//! changes nothing but a decay's scale.
 //!
 //! One step is a forward and a backward pass on these states. Every value (a module's output,
 //! `(batch, width)`) carries: its row when every row of the batch is the same known row
@@ -81,12 +81,17 @@
 //!
 //! [`WakeMeasure::observe`] looks at each step's backprop gradients (before any added noise,
 //! clipping or weight decay) and records per tensor the first step with a nonzero entry, and the
-//! first with an entry above the rounding floor: sqrt(u) of the run's precision (1.05e-8 in f64,
-//! 2.4e-4 in f32) times the step's largest gradient entry over all tensors. An identity that
-//! holds in exact arithmetic can leave rounding residues in floating point (a bias before a
-//! batchnorm: its gradient sums a delta whose columns sum to 0; a layernorm of equal units
-//! amplifies its input's rounding by 1/sqrt(eps), 316 for eps 1e-5), and [`compare`] says so
-//! instead of calling the rules wrong.
+//! first with an entry above the rounding floor: u^(1/3) of the run's precision (4.8e-6 in f64,
+//! 3.9e-3 in f32; [`residue_floor`]) times the step's largest gradient entry over all tensors. An
+//! identity that holds in exact arithmetic can leave rounding residues in floating point (a bias
+//! before a batchnorm: its gradient sums a delta whose columns sum to 0; a layernorm of equal units
+//! amplifies its input's rounding by 1/sqrt(eps), 316 for eps 1e-5, an rmsnorm of zeros by 6.7e7
+//! with its default eps), and [`compare`] says so instead of calling the rules wrong. An optimizer
+//! that normalises its step by the gradient's size (Adam, RMSprop) turns such a residue into a full
+//! step, after which other tensors can get clear gradients the exact-arithmetic prediction puts
+//! later: [`compare`] names the residue that came first ([`MismatchCause::Cascade`]). Only a clear
+//! gradient before its predicted step with no earlier residue anywhere is a wrong rule
+//! ([`MismatchCause::RuleGap`]).
 
 use crate::activation::Activation;
 use crate::loss::Loss;
@@ -159,13 +164,13 @@ pub struct WakeMeasure {
     pub steps: usize,
 }
 
-/// The rounding floor of precision `T`, relative to a step's largest gradient entry: sqrt(u),
-/// 1.05e-8 in f64 and 2.4e-4 in f32. Residues of exact identities (sums of a few rounding
-/// errors, amplified by 1/sqrt(eps) in a norm of equal units) stay well below it; a gradient that
-/// is genuinely that much smaller than the rest is itself at the edge of what the precision
-/// resolves.
+/// The rounding floor of precision `T`, relative to a step's largest gradient entry: u^(1/3)
+/// for the unit roundoff u, 4.8e-6 in f64 and 3.9e-3 in f32. A residue of an exact identity is
+/// a few roundings (u) amplified by a norm's 1/sqrt(eps) where its units are equal or zero; eps
+/// can be as small as the machine epsilon 2u (rmsnorm's default), which makes the residue about
+/// sqrt(u) (1.7e-9 measured in f64), still u^(-1/6) (about 460 in f64) below the floor.
 pub fn residue_floor<T: Float>() -> f64 {
-    T::UNIT_ROUNDOFF.sqrt()
+    T::UNIT_ROUNDOFF.cbrt()
 }
 
 impl WakeMeasure {
@@ -232,7 +237,7 @@ pub struct WakeMismatch {
 }
 
 /// Why a measured wake-up differs from the predicted one.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum MismatchCause {
     /// Measured later than predicted, or never: the gradient was exactly zero where it is
     /// generically nonzero (an exact cancellation in this data).
@@ -240,7 +245,14 @@ pub enum MismatchCause {
     /// Measured earlier than predicted, but only with entries below the rounding floor: zero in
     /// exact arithmetic. `relative`: the largest residue relative to its step's largest entry.
     Residue { relative: f64 },
-    /// Measured earlier than predicted with a clear gradient: a rule of [`predict`] is wrong.
+    /// Measured earlier than predicted with a clear gradient, after another tensor's gradient
+    /// was a rounding residue at an earlier step (`source` at `step`, the first such): the
+    /// optimizer moved that tensor off its exact-arithmetic path (an update normalised by the
+    /// gradient's size, Adam's or RMSprop's, turns a residue of 1e-17 into a full step), so the
+    /// run no longer follows the prediction's arithmetic.
+    Cascade { source: String, step: usize },
+    /// Measured earlier than predicted with a clear gradient, before any residue elsewhere: a
+    /// rule of [`predict`] is wrong.
     RuleGap,
 }
 
@@ -256,7 +268,7 @@ impl WakeMismatch {
             Some(s) => format!("at step {s}"),
             None => format!("never in {} steps", self.steps),
         };
-        match self.cause {
+        match &self.cause {
             MismatchCause::ExactZero => format!(
                 "{name}: {predicted}, woke {measured}: the gradient was exactly zero though \
                  generically nonzero, an exact cancellation in this data (e.g. balanced classes \
@@ -265,6 +277,12 @@ impl WakeMismatch {
             MismatchCause::Residue { relative } => format!(
                 "{name}: {predicted}, nonzero {measured} but only by rounding residues (at most \
                  {relative:.1e} of the step's largest gradient entry): zero in exact arithmetic"
+            ),
+            MismatchCause::Cascade { source, step } => format!(
+                "{name}: {predicted}, woke {measured} with a clear gradient after rounding \
+                 residues moved other tensors ({source}'s gradient at step {step} is zero in exact \
+                 arithmetic but was not in the run; an optimizer that normalises its step, like \
+                 Adam, turns such a residue into a full step)"
             ),
             MismatchCause::RuleGap => format!(
                 "{name}: {predicted}, woke {measured} with a clear gradient: a rule of the \
@@ -285,22 +303,35 @@ pub fn compare<T: Float>(
     let infos = net.param_infos();
     assert_eq!(predicted.wake.len(), infos.len(), "the network predicted");
     assert_eq!(measured.nonzero.len(), infos.len(), "the network measured");
+    // Each tensor's step window before its predicted wake-up (all steps when never).
+    let predicted_in = |k: usize| predicted.wake[k].filter(|&p| p < steps);
+    let before = |k: usize, s: usize| predicted_in(k).is_none_or(|p| s < p);
+    // The first rounding residue anywhere: a gradient nonzero before its predicted step, and
+    // below the floor there.
+    let first_residue = (0..infos.len())
+        .filter_map(|j| {
+            let s = measured.nonzero[j]?;
+            (before(j, s) && measured.clear[j] != Some(s)).then_some((s, j))
+        })
+        .min();
     let mut out = Vec::new();
     for (k, info) in infos.iter().enumerate() {
-        let p = predicted.wake[k].filter(|&p| p < steps);
+        let p = predicted_in(k);
         let m = measured.nonzero[k];
-        let before = |s: usize| p.is_none_or(|p| s < p);
         let cause = match m {
             _ if m == p => continue,
-            Some(s) if before(s) => {
-                if measured.clear[k].is_some_and(before) {
-                    MismatchCause::RuleGap
-                } else {
-                    MismatchCause::Residue {
-                        relative: measured.residue[k],
-                    }
-                }
-            }
+            Some(s) if before(k, s) => match measured.clear[k].filter(|&c| before(k, c)) {
+                None => MismatchCause::Residue {
+                    relative: measured.residue[k],
+                },
+                Some(c) => match first_residue {
+                    Some((step, j)) if step < c => MismatchCause::Cascade {
+                        source: infos[j].name.clone(),
+                        step,
+                    },
+                    _ => MismatchCause::RuleGap,
+                },
+            },
             _ => MismatchCause::ExactZero,
         };
         out.push(WakeMismatch {

@@ -275,8 +275,8 @@ fn an_all_zero_tanh_net_wakes_only_the_output_bias_and_a_sigmoid_net_cascades() 
     let diffs = differences(&mut n, OptimKind::Sgd, 3, 32);
     assert_eq!(diffs.len(), 1, "{diffs:?}");
     assert_eq!(
-        (diffs[0].name.as_str(), diffs[0].cause),
-        ("4.bias", MismatchCause::ExactZero)
+        (diffs[0].name.as_str(), &diffs[0].cause),
+        ("4.bias", &MismatchCause::ExactZero)
     );
     assert!(diffs[0].sentence().contains("balanced classes"));
 
@@ -334,15 +334,16 @@ fn a_mismatch_explains_itself() {
     m.observe(0, &n, &grads);
     assert_eq!(m.nonzero, [None, None, Some(0), Some(0)]);
     assert_eq!(m.clear, [None, None, Some(0), None]);
-    assert!(residue_floor::<f64>() > 1e-9 && residue_floor::<f64>() < 1.1e-8);
+    assert!((residue_floor::<f64>() / 4.8e-6 - 1.0).abs() < 0.01);
+    assert!((residue_floor::<f32>() / 3.9e-3 - 1.0).abs() < 0.01);
     let diffs = compare(&n, &p, &m);
-    let causes: Vec<(&str, MismatchCause)> =
-        diffs.iter().map(|d| (d.name.as_str(), d.cause)).collect();
+    let causes: Vec<(&str, &MismatchCause)> =
+        diffs.iter().map(|d| (d.name.as_str(), &d.cause)).collect();
     assert_eq!(
         causes,
         [
-            ("0.weight", MismatchCause::ExactZero),
-            ("0.bias", MismatchCause::ExactZero)
+            ("0.weight", &MismatchCause::ExactZero),
+            ("0.bias", &MismatchCause::ExactZero)
         ]
     );
     assert!(diffs[0]
@@ -355,7 +356,7 @@ fn a_mismatch_explains_itself() {
     late.wake[2] = Some(3);
     late.wake[3] = None;
     let diffs = compare(&n, &late, &m);
-    let by_name = |name: &str| diffs.iter().find(|d| d.name == name).unwrap().cause;
+    let by_name = |name: &str| diffs.iter().find(|d| d.name == name).unwrap().cause.clone();
     assert_eq!(by_name("2.weight"), MismatchCause::RuleGap);
     assert_eq!(
         by_name("2.bias"),
@@ -424,5 +425,40 @@ fn pytorch_autograd_wakes_the_same_tensors_at_the_same_steps() {
             opt.step(&mut n, &ws.grads, lr);
         }
         assert_eq!(m.nonzero, torch, "{name}: measured vs torch");
+    }
+}
+
+#[test]
+fn no_measured_gradient_comes_before_its_prediction_across_module_kinds_and_optimizers() {
+    // The rules may only err towards waking early: on nets mixing every kind with zero and
+    // constant starts, no tensor may get a clear gradient before its predicted step (a rounding
+    // residue may; an exact cancellation may make it later).
+    for spec in [
+        "linear(6, init=zeros) relu res(layernorm linear(6, init=zeros) tanh linear(6) gate(0))*2 linear",
+        "linear(6, init=constant:0.2, bias=zeros) batchnorm relu linear(6, init=zeros) rmsnorm linear",
+        "linear(6, init=zeros, bias=zeros) rmsnorm sigmoid linear(6, init=constant:0.3) layernorm linear",
+        "shift(0) linear(6, init=zeros) layernorm(affine=false) gate(0) linear(init=zeros)",
+        "linear(6) res(batchnorm(gamma=zeros) relu linear(6))*2 linear",
+        "linear(6, init=zeros) res(rmsnorm linear(6, init=zeros) shift(0)) dropout(0.3) linear",
+        "linear(6, init=constant:0.5, bias=constant:0.1) tanh linear(6, init=constant:-0.2) softplus linear",
+        "linear(6, bias=none, init=zeros) layernorm(beta=constant:0.3) relu res(linear(6) gate(0.5) batchnorm(beta=zeros)) linear",
+        "linear(6, init=zeros, bias=constant:-0.5) relu shift(0.2) linear(6, init=zeros) gelu linear",
+    ] {
+        for kind in [OptimKind::Sgd, OptimKind::Adam, OptimKind::Momentum] {
+            let mut n = net(spec, Init::Pytorch, None);
+            let p = predict(&n, Loss::CrossEntropy);
+            let start = n.clone();
+            let m = measure(&mut n, kind, 6, 25);
+            for d in compare(&start, &p, &m) {
+                // Plain SGD and momentum move a residue by lr times itself: nothing follows from
+                // it. Adam's normalised step makes it a full step, which others may feel.
+                let allowed = match d.cause {
+                    MismatchCause::ExactZero | MismatchCause::Residue { .. } => true,
+                    MismatchCause::Cascade { .. } => kind == OptimKind::Adam,
+                    MismatchCause::RuleGap => false,
+                };
+                assert!(allowed, "{spec} ({kind:?}): {}", d.sentence());
+            }
+        }
     }
 }
