@@ -10,7 +10,11 @@
 //! exactly 0, whether its entries are all equal (a vector), its rows all equal (`W = 1 w^T`: every
 //! output unit computes the same thing) or each row constant (`W = v 1^T`: the input units are
 //! interchangeable). Step 0 reads the actual numbers; a tensor that has not moved still holds them
-//! at every later step. A tensor whose gradient can be nonzero at step t has moved from step t + 1
+//! at every later step when the optimizer has no weight decay. Weight decay shrinks a tensor
+//! whose gradient is 0 (coupled decay under Adam or RMSprop by about lr per entry, towards 0, not
+//! in proportion), which keeps zeros zero and equal entries equal but can change signs that a
+//! rule read (the negative bias that holds a relu dead); with decay, the other numbers are read
+//! at step 0 only. A tensor whose gradient can be nonzero at step t has moved from step t + 1
 //! on and is from then on generic (nonzero, no equalities) except for the equalities every gradient
 //! so far had: an elementwise optimizer (SGD, momentum, Adam, weight decay: every one of
 //! `crate::optim`) keeps equal entries equal when their gradients are equal, and a zero gradient
@@ -97,6 +101,7 @@ use crate::activation::Activation;
 use crate::loss::Loss;
 use crate::matrix::Matrix;
 use crate::nn::{Anatomy, Module, Net};
+use crate::optim::OptimConfig;
 use crate::scalar::Float;
 
 /// The predicted wake-up step of every parameter tensor ([`predict`]).
@@ -110,9 +115,10 @@ pub struct WakePrediction {
 }
 
 /// Predicts, for every parameter tensor of `net` (its modules and current values as the
-/// initialization) trained on `loss`, the first step whose gradient can be nonzero. The rules are
-/// in the module documentation.
-pub fn predict<T: Float>(net: &Net<T>, loss: Loss) -> WakePrediction {
+/// initialization) trained on `loss` by `optim`, the first step whose gradient can be nonzero.
+/// The rules are in the module documentation; the optimizer matters only through its weight
+/// decay.
+pub fn predict<T: Float>(net: &Net<T>, loss: Loss, optim: &OptimConfig) -> WakePrediction {
     let infos = net.param_infos();
     let init: Vec<Vec<f64>> = (0..infos.len())
         .map(|k| net.param_values(k).iter().map(|v| v.to_f64()).collect())
@@ -130,7 +136,8 @@ pub fn predict<T: Float>(net: &Net<T>, loss: Loss) -> WakePrediction {
     // uniform, rows equal, rows constant), so the states repeat within 4n + 1 steps.
     let limit = 4 * infos.len() + 1;
     for t in 0..=limit {
-        let grads = Step::run(net, &states, &init, loss);
+        let exact = t == 0 || optim.weight_decay == 0.0;
+        let grads = Step::run(net, &states, &init, exact, loss);
         for (w, g) in wake.iter_mut().zip(&grads) {
             if w.is_none() && !g.zero {
                 *w = Some(t);
@@ -240,7 +247,8 @@ pub struct WakeMismatch {
 #[derive(Clone, Debug, PartialEq)]
 pub enum MismatchCause {
     /// Measured later than predicted, or never: the gradient was exactly zero where it is
-    /// generically nonzero (an exact cancellation in this data).
+    /// generically nonzero (an exact cancellation in this data, or, under weight decay, values
+    /// the prediction reads at step 0 only).
     ExactZero,
     /// Measured earlier than predicted, but only with entries below the rounding floor: zero in
     /// exact arithmetic. `relative`: the largest residue relative to its step's largest entry.
@@ -271,8 +279,9 @@ impl WakeMismatch {
         match &self.cause {
             MismatchCause::ExactZero => format!(
                 "{name}: {predicted}, woke {measured}: the gradient was exactly zero though \
-                 generically nonzero, an exact cancellation in this data (e.g. balanced classes \
-                 with a full batch, or outputs that already fit the mean)"
+                 generically nonzero, an exact cancellation the rules do not track (in this data, \
+                 e.g. balanced classes with a full batch or outputs that already fit the mean; \
+                 under weight decay, initial values the prediction reads at step 0 only)"
             ),
             MismatchCause::Residue { relative } => format!(
                 "{name}: {predicted}, nonzero {measured} but only by rounding residues (at most \
@@ -613,6 +622,8 @@ struct Trace {
 struct Step<'a> {
     states: &'a [TensorState],
     init: &'a [Vec<f64>],
+    /// Whether the initial values of unmoved tensors are still exact (step 0, or no decay).
+    exact: bool,
     grads: Vec<Pattern>,
 }
 
@@ -622,11 +633,13 @@ impl<'a> Step<'a> {
         net: &Net<T>,
         states: &'a [TensorState],
         init: &'a [Vec<f64>],
+        exact: bool,
         loss: Loss,
     ) -> Vec<Pattern> {
         let mut step = Step {
             states,
             init,
+            exact,
             grads: vec![Pattern::ZERO; states.len()],
         };
         let modules = net.modules();
@@ -643,9 +656,12 @@ impl<'a> Step<'a> {
         self.states[k].pattern
     }
 
-    /// Tensor `k`'s values when it has not moved.
+    /// Tensor `k`'s values when they are known: its zeros (a zero tensor has not moved, and
+    /// weight decay keeps zeros), or the initial values of a tensor that has not moved while
+    /// they are exact.
     fn known(&self, k: usize) -> Option<&'a [f64]> {
-        (!self.states[k].moved).then(|| self.init[k].as_slice())
+        let s = self.states[k];
+        (s.pattern.zero || (!s.moved && self.exact)).then(|| self.init[k].as_slice())
     }
 
     /// The value whose every row is tensor `k` (`None`: 0), `width` wide: a norm's β.

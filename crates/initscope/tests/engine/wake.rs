@@ -40,16 +40,15 @@ fn moons() -> (Matrix<f64>, Vec<u32>) {
     (data.train.x.to_matrix(), classes)
 }
 
-/// Trains `net` for `steps` steps of `kind` on consecutive minibatches of `batch` moons rows
+/// Trains `net` for `steps` steps of `cfg` on consecutive minibatches of `batch` moons rows
 /// (cross-entropy, training mode), observing every step's backprop gradients. The tests use
 /// batches of 25: an odd batch cannot hold as many rows of each class, so the exact
 /// cancellations of balanced batches (a mismatch of their own, tested once) stay out.
-fn measure(net: &mut Net<f64>, kind: OptimKind, steps: usize, batch: usize) -> WakeMeasure {
+fn measure(net: &mut Net<f64>, cfg: &OptimConfig, steps: usize, batch: usize) -> WakeMeasure {
     let (x, classes) = moons();
     let mut ws = Workspace::new(net, batch);
-    let cfg = OptimConfig::new(kind);
     let lr = cfg.lr;
-    let mut opt = Optimizer::new(cfg, net);
+    let mut opt = Optimizer::new(cfg.clone(), net);
     let mut masks = rng::stream(0, Stream::Dropout);
     let mut m = WakeMeasure::new(net.param_infos().len());
     for step in 0..steps {
@@ -72,7 +71,7 @@ fn measure(net: &mut Net<f64>, kind: OptimKind, steps: usize, batch: usize) -> W
 
 /// The predicted wake-up steps by tensor name.
 fn predicted(net: &Net<f64>) -> Vec<(String, Option<usize>)> {
-    let p = predict(net, Loss::CrossEntropy);
+    let p = predict(net, Loss::CrossEntropy, &OptimConfig::new(OptimKind::Sgd));
     net.param_infos()
         .iter()
         .map(|i| i.name.clone())
@@ -94,9 +93,10 @@ fn differences(
     steps: usize,
     batch: usize,
 ) -> Vec<WakeMismatch> {
-    let p = predict(net, Loss::CrossEntropy);
+    let cfg = OptimConfig::new(kind);
+    let p = predict(net, Loss::CrossEntropy, &cfg);
     let start = net.clone();
-    let m = measure(net, kind, steps, batch);
+    let m = measure(net, &cfg, steps, batch);
     let diffs = compare(&start, &p, &m);
     for d in &diffs {
         assert_ne!(d.cause, MismatchCause::RuleGap, "{}", d.sentence());
@@ -317,7 +317,7 @@ fn a_relu_behind_a_negative_bias_is_dead_forever() {
 #[test]
 fn a_mismatch_explains_itself() {
     let n = net("linear(4) tanh linear", Init::Pytorch, None);
-    let p = predict(&n, Loss::CrossEntropy);
+    let p = predict(&n, Loss::CrossEntropy, &OptimConfig::new(OptimKind::Sgd));
     assert_eq!(p.wake, [Some(0); 4]);
     let mut m = WakeMeasure::new(4);
     let mut grads: Vec<Matrix<f64>> = n
@@ -364,6 +364,30 @@ fn a_mismatch_explains_itself() {
     );
 }
 
+#[test]
+fn under_weight_decay_the_initial_numbers_count_at_step_0_only() {
+    // Without decay a relu behind W = 0, b = -1 is dead for good. Adam's coupled decay moves b
+    // towards 0 by about lr per step although its gradient is 0, and the relu comes alive after
+    // about 1/lr steps: with decay the prediction reads the -1 at step 0 only, and says the
+    // layer can wake from step 1.
+    let spec = "linear(4, init=zeros, bias=constant:-1) relu linear";
+    let mut cfg = OptimConfig::new(OptimKind::Adam);
+    cfg.lr = 0.05;
+    cfg.weight_decay = 0.1;
+    let mut n = net(spec, Init::Pytorch, None);
+    let p = predict(&n, Loss::CrossEntropy, &cfg);
+    assert_eq!(p.wake, [Some(1), Some(1), Some(1), Some(0)]);
+    let plain = predict(&n, Loss::CrossEntropy, &OptimConfig::new(OptimKind::Adam));
+    assert_eq!(plain.wake, [None, None, None, Some(0)]);
+    let start = n.clone();
+    let m = measure(&mut n, &cfg, 40, 25);
+    let woke = m.clear[0].expect("the decayed bias revives the relu");
+    assert!((15..40).contains(&woke), "woke at {woke}");
+    for d in compare(&start, &p, &m) {
+        assert_eq!(d.cause, MismatchCause::ExactZero, "{}", d.sentence());
+    }
+}
+
 const TORCH: &str = include_str!("../fixtures/torch_wake.json");
 
 /// PyTorch's wake-up steps (first step whose `.grad` has a nonzero entry, SGD, cross-entropy,
@@ -400,7 +424,7 @@ fn pytorch_autograd_wakes_the_same_tensors_at_the_same_steps() {
             .map(|w| w[1].as_u64().map(|s| s as usize))
             .collect();
 
-        let p = predict(&n, Loss::CrossEntropy);
+        let p = predict(&n, Loss::CrossEntropy, &OptimConfig::new(OptimKind::Sgd));
         assert_eq!(p.wake, torch, "{name}: predicted vs torch");
 
         let batches = c["batches"].as_array().unwrap();
@@ -446,9 +470,10 @@ fn no_measured_gradient_comes_before_its_prediction_across_module_kinds_and_opti
     ] {
         for kind in [OptimKind::Sgd, OptimKind::Adam, OptimKind::Momentum] {
             let mut n = net(spec, Init::Pytorch, None);
-            let p = predict(&n, Loss::CrossEntropy);
+            let cfg = OptimConfig::new(kind);
+            let p = predict(&n, Loss::CrossEntropy, &cfg);
             let start = n.clone();
-            let m = measure(&mut n, kind, 6, 25);
+            let m = measure(&mut n, &cfg, 6, 25);
             for d in compare(&start, &p, &m) {
                 // Plain SGD and momentum move a residue by lr times itself: nothing follows from
                 // it. Adam's normalised step makes it a full step, which others may feel.
