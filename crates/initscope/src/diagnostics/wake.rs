@@ -18,7 +18,7 @@
 //! on and is from then on generic (nonzero, no equalities) except for the equalities every gradient
 //! so far had: an elementwise optimizer (SGD, momentum, Adam, weight decay: every one of
 //! `crate::optim`) keeps equal entries equal when their gradients are equal, and a zero gradient
-//! changes nothing but a decay's scale.
+//! leaves a tensor as it is (up to weight decay, see below).
 //!
 //! One step is a forward and a backward pass on these states. Every value (a module's output,
 //! `(batch, width)`) carries: its row when every row of the batch is the same known row
@@ -65,7 +65,8 @@
 //!           dβ = Σ_r dy        zero when dy is zero or its columns sum to 0
 //! rmsnorm   y = γ x / rms(x)   x zero or γ zero: y = 0
 //!           dx = rstd (g - x̂ mean_j(g x̂))  zero when g = dy ⊙ γ is zero (x = 0 gives g/sqrt(eps))
-//!           dγ = Σ_r dy ⊙ x̂    zero when dy or x is zero
+//!           dγ = Σ_r dy ⊙ x̂    zero when dy or x is zero, or dy's columns sum to 0 and x is equal
+//!                              across the batch
 //! batchnorm y = γ x̂ + β        x equal across the batch: x̂ = 0, y = β; γ zero: y = β
 //!           dx = γ rstd (dy - mean_r dy - x̂ mean_r(dy x̂))  zero when dy is zero or equal across
 //!                              the batch, or γ is zero; its columns always sum to 0
@@ -999,5 +1000,43 @@ fn sum_rows(dy: Delta) -> Pattern {
         Pattern::ZERO
     } else {
         Pattern::vector(dy.same_units)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pattern_reads_zeros_and_equal_rows_and_columns_from_the_numbers() {
+        let p = Pattern::of(&[0.0; 6], &[2, 3]);
+        assert_eq!(p, Pattern::ZERO);
+        // Equal rows (W = 1 w^T): every output unit computes the same thing.
+        let p = Pattern::of(&[1.0, 2.0, 3.0, 1.0, 2.0, 3.0], &[2, 3]);
+        assert!(!p.zero && p.rows_equal && !p.rows_constant && !p.uniform);
+        // Constant rows (W = v 1^T): the input units are interchangeable.
+        let p = Pattern::of(&[1.0, 1.0, 1.0, 2.0, 2.0, 2.0], &[2, 3]);
+        assert!(!p.rows_equal && p.rows_constant && !p.uniform);
+        let p = Pattern::of(&[0.5, 0.5], &[2]);
+        assert!(!p.zero && p.uniform && p.rows_equal && p.rows_constant);
+    }
+
+    #[test]
+    fn a_moved_tensor_keeps_only_the_equalities_every_gradient_had() {
+        let s = TensorState {
+            moved: false,
+            pattern: Pattern::of(&[0.1; 4], &[2, 2]),
+        };
+        assert_eq!(s.after(&Pattern::ZERO), s);
+        let t = s.after(&Pattern::matrix(false, true));
+        assert!(t.moved && !t.pattern.zero);
+        assert!(!t.pattern.rows_equal && t.pattern.rows_constant && !t.pattern.uniform);
+    }
+
+    #[test]
+    fn a_width_one_delta_whose_rows_sum_to_zero_is_zero() {
+        // Cross-entropy with one output: softmax 1 minus one-hot 1.
+        assert_eq!(Delta::nonzero(false, false, false, true, 1), Delta::ZERO);
+        assert!(Delta::nonzero(false, false, false, false, 1).same_units);
     }
 }
