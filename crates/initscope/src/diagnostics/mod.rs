@@ -1,4 +1,5 @@
-//! Diagnostics: symmetry classes, gradient flow, activation statistics, spectra, mean field (plain and residual).
+//! Diagnostics: symmetry classes, gradient flow, activation statistics, spectra, mean field
+//! (plain and residual), wake-up steps.
 //! Each accumulates plain records; renderers only draw them.
 
 pub mod flow;
@@ -7,3 +8,4 @@ pub mod meanfield_residual;
 pub mod spectrum;
 pub mod symmetry;
 pub mod verdict;
+pub mod wake;

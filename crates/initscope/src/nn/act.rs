@@ -9,7 +9,7 @@
 //! one anywhere else (after a norm, a block, at the start of a body).
 
 use super::build::Builder;
-use super::module::{Cache, Facts, Module, Pass, Step0};
+use super::module::{Anatomy, Cache, Facts, Module, Pass, Step0};
 use super::spec::{Form, KindSpec, Parts, Syntax};
 use super::torch::Torch;
 use crate::activation::{Activation, ACTIVATION_NAMES};
@@ -65,6 +65,10 @@ pub struct Act {
 impl<T: Float> Module<T> for Act {
     fn kind(&self) -> &'static str {
         "activation"
+    }
+
+    fn anatomy(&self) -> Anatomy<'_, T> {
+        Anatomy::Activation(self.activation)
     }
 
     fn in_width(&self) -> usize {

@@ -39,7 +39,9 @@
 //! max(N - 1, 1), that is 0.
 
 use super::build::Builder;
-use super::module::{to_f64, Buffer, Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring};
+use super::module::{
+    to_f64, Anatomy, Buffer, Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring,
+};
 use super::spec::{
     push_init, push_number, Form, KindSpec, Parts, Syntax, BATCHNORM_MOMENTUM, NORM_EPS,
 };
@@ -136,6 +138,10 @@ impl<T: Float> BatchNorm<T> {
 impl<T: Float> Module<T> for BatchNorm<T> {
     fn kind(&self) -> &'static str {
         "batchnorm"
+    }
+
+    fn anatomy(&self) -> Anatomy<'_, T> {
+        Anatomy::BatchNorm
     }
 
     fn in_width(&self) -> usize {

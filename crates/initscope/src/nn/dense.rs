@@ -17,7 +17,7 @@
 
 use super::act::activation_facts;
 use super::build::Builder;
-use super::module::{Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring};
+use super::module::{Anatomy, Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring};
 use super::param::ParamKind;
 use super::spec::{init_value, push_init, Form, KindSpec, Parts, Syntax};
 use super::torch::Torch;
@@ -66,6 +66,14 @@ impl<T: Float> Dense<T> {
 impl<T: Float> Module<T> for Dense<T> {
     fn kind(&self) -> &'static str {
         "linear"
+    }
+
+    fn anatomy(&self) -> Anatomy<'_, T> {
+        Anatomy::Linear {
+            activation: self.activation,
+            dropout: self.dropout,
+            has_bias: self.has_bias,
+        }
     }
 
     fn in_width(&self) -> usize {

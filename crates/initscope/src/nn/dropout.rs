@@ -6,7 +6,7 @@
 //! ```
 
 use super::build::Builder;
-use super::module::{Cache, Module, Pass};
+use super::module::{Anatomy, Cache, Module, Pass};
 use super::spec::{Form, KindSpec, Parts, Syntax};
 use super::torch::Torch;
 use crate::matrix::Matrix;
@@ -62,6 +62,10 @@ pub struct Dropout {
 impl<T: Float> Module<T> for Dropout {
     fn kind(&self) -> &'static str {
         "dropout"
+    }
+
+    fn anatomy(&self) -> Anatomy<'_, T> {
+        Anatomy::Dropout(self.p)
     }
 
     fn in_width(&self) -> usize {

@@ -24,7 +24,7 @@
 //! fixed, so every instruction set gives the same bits. dgamma and dbeta add the rows in order.
 
 use super::build::Builder;
-use super::module::{to_f64, Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring};
+use super::module::{to_f64, Anatomy, Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring};
 use super::spec::{push_init, push_number, Form, KindSpec, Parts, Syntax, NORM_EPS};
 use super::torch::Torch;
 use crate::explain::fmt_num;
@@ -327,6 +327,12 @@ macro_rules! dispatch {
 impl<T: Float> Module<T> for LayerNorm<T> {
     fn kind(&self) -> &'static str {
         "layernorm"
+    }
+
+    fn anatomy(&self) -> Anatomy<'_, T> {
+        Anatomy::LayerNorm {
+            affine: self.affine,
+        }
     }
 
     fn in_width(&self) -> usize {

@@ -17,6 +17,7 @@ use std::fmt;
 
 use super::dense::Dense;
 use super::param::ParamKind;
+use crate::activation::Activation;
 use crate::matrix::Matrix;
 use crate::rng::Rng;
 use crate::scalar::Float;
@@ -190,6 +191,36 @@ impl<T: Float> Cache<T> {
     }
 }
 
+/// What a module computes, by kind, for the analyses that reason about a network's structure
+/// instead of running it (the wake-up prediction, [`crate::diagnostics::wake`]). Tensor values
+/// are read through [`Module::value`], in the order of [`Module::tensors`].
+#[derive(Clone, Copy, Debug)]
+pub enum Anatomy<'a, T> {
+    /// `z = x W^T (+ b)`, `a = f(z)`, then inverted dropout with probability `dropout` while
+    /// training (0: none). Tensors: the weight, then the bias when `has_bias`.
+    Linear {
+        activation: Activation,
+        dropout: f64,
+        has_bias: bool,
+    },
+    /// `y = f(x)` elementwise; no tensors.
+    Activation(Activation),
+    /// Inverted dropout with probability p while training; no tensors.
+    Dropout(f64),
+    /// Each row normalised over its units; tensors gamma and beta when `affine`.
+    LayerNorm { affine: bool },
+    /// Each row divided by its root mean square; tensor gamma.
+    RmsNorm,
+    /// Each unit normalised over the batch (training statistics); tensors gamma and beta.
+    BatchNorm,
+    /// `y = x + body(x)`: the body's modules in order, its tensors theirs in that order.
+    Residual(&'a [Box<dyn Module<T>>]),
+    /// `y = alpha x`, tensor alpha `[1]`.
+    Gate,
+    /// `y = x + s`, tensor s `[1]`.
+    Shift,
+}
+
 /// One module kind. Shapes: the input `x` is (batch, [`Module::in_width`]), the output
 /// (batch, [`Module::out_width`]); `grads` is the module's slice of the workspace's gradients,
 /// one matrix per tensor of [`Module::tensors`] in that order, each shaped like its tensor
@@ -201,6 +232,10 @@ pub trait Module<T: Float>: fmt::Debug + Send + Sync {
     fn in_width(&self) -> usize;
 
     fn out_width(&self) -> usize;
+
+    /// What the module computes ([`Anatomy`]). Every kind says it: there is no default, so a new
+    /// kind cannot be analysed as some other one by accident.
+    fn anatomy(&self) -> Anatomy<'_, T>;
 
     /// The parameter tensors, in `state_dict` order (none by default: a kind without
     /// parameters, such as an activation, implements none of the three tensor methods).

@@ -11,7 +11,7 @@
 
 use super::build::Builder;
 use super::dense::Dense;
-use super::module::{Body, Buffer, Cache, Module, Pass, Piece, TensorDecl, Wiring};
+use super::module::{Anatomy, Body, Buffer, Cache, Module, Pass, Piece, TensorDecl, Wiring};
 use super::spec::{write_seq, Form, KindSpec, ModuleSpec, Parts, Syntax};
 use super::torch::Torch;
 use crate::matrix::Matrix;
@@ -165,6 +165,10 @@ impl<T: Float> Res<T> {
 impl<T: Float> Module<T> for Res<T> {
     fn kind(&self) -> &'static str {
         "res"
+    }
+
+    fn anatomy(&self) -> Anatomy<'_, T> {
+        Anatomy::Residual(&self.body)
     }
 
     fn in_width(&self) -> usize {

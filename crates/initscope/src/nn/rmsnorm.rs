@@ -17,7 +17,7 @@
 //! by 1/r; the cache keeps x̂ in `pre`, y in `act` and each row's 1/r in `stats`.
 
 use super::build::Builder;
-use super::module::{to_f64, Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring};
+use super::module::{to_f64, Anatomy, Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring};
 use super::param::ParamKind;
 use super::spec::{push_init, Form, KindSpec, Parts, Syntax};
 use super::torch::Torch;
@@ -54,6 +54,10 @@ impl<T: Float> RmsNorm<T> {
 impl<T: Float> Module<T> for RmsNorm<T> {
     fn kind(&self) -> &'static str {
         "rmsnorm"
+    }
+
+    fn anatomy(&self) -> Anatomy<'_, T> {
+        Anatomy::RmsNorm
     }
 
     fn in_width(&self) -> usize {

@@ -6,7 +6,7 @@
 //! shift:  y = x + s      dx = dy          ds      = Σ_ij dy_ij
 //! ```
 
-use super::module::{Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring};
+use super::module::{Anatomy, Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring};
 use super::param::ParamKind;
 use crate::explain::fmt_num;
 use crate::matrix::Matrix;
@@ -54,6 +54,13 @@ impl<T: Float> Module<T> for Scalar<T> {
         match self.op {
             ScalarOp::Scale => "gate",
             ScalarOp::Add => "shift",
+        }
+    }
+
+    fn anatomy(&self) -> Anatomy<'_, T> {
+        match self.op {
+            ScalarOp::Scale => Anatomy::Gate,
+            ScalarOp::Add => Anatomy::Shift,
         }
     }
 

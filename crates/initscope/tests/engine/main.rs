@@ -17,4 +17,5 @@ mod support;
 mod symmetry;
 mod torch_modules;
 mod torch_parity;
+mod wake;
 mod weights_io;
