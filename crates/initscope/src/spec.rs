@@ -162,6 +162,18 @@ pub fn fmt_f64(x: f64) -> String {
     format!("{x}")
 }
 
+/// A number as the derivations print it: 0, four decimals between 1e-3 and 1e4, else
+/// scientific with three.
+pub fn fmt_num(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else if (1e-3..1e4).contains(&x.abs()) {
+        format!("{x:.4}")
+    } else {
+        format!("{x:.3e}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,7 @@ use crate::nn::{self, Params, Pass, Workspace};
 use crate::records::verdict::Verdict;
 use crate::records::RunOutput;
 use crate::rng::{self, Stream};
+pub(crate) use crate::spec::fmt_num;
 use crate::train::{initial_params, train_from};
 
 /// Matrices with at most this many rows and columns (and batches of at most this many rows) are
@@ -294,16 +295,6 @@ pub fn derive(cfg: &RunConfig, data: &Dataset, params: &Params) -> Derivation {
 pub enum Format {
     Text,
     Markdown,
-}
-
-pub(crate) fn fmt_num(x: f64) -> String {
-    if x == 0.0 {
-        "0".into()
-    } else if (1e-3..1e4).contains(&x.abs()) {
-        format!("{x:.4}")
-    } else {
-        format!("{x:.3e}")
-    }
 }
 
 fn matrix_text(m: &Matrix<f64>, indent: &str) -> String {

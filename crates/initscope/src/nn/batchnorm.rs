@@ -46,11 +46,11 @@ use super::spec::{
     push_init, push_number, Form, KindSpec, Parts, Syntax, BATCHNORM_MOMENTUM, NORM_EPS,
 };
 use super::torch::Torch;
-use crate::explain::fmt_num;
 use crate::init::Init;
 use crate::matrix::Matrix;
 use crate::scalar::Float;
 use crate::spec::fmt_f64;
+use crate::spec::fmt_num;
 
 /// `torch.nn.BatchNorm1d(width, eps, momentum)` on `(batch, width)` inputs: each unit
 /// normalised with the batch's statistics while training, with the running statistics in

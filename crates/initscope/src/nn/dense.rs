@@ -22,11 +22,11 @@ use super::param::ParamKind;
 use super::spec::{init_value, push_init, Form, KindSpec, Parts, Syntax};
 use super::torch::Torch;
 use crate::activation::Activation;
-use crate::explain::fmt_num;
 use crate::init::Init;
 use crate::matrix::{matmul_nn, matmul_nt, matmul_tn, matmul_tn_add_scaled, Matrix};
 use crate::rng;
 use crate::scalar::Float;
+use crate::spec::fmt_num;
 
 /// A fully connected layer. Weights are stored `(fan_out, fan_in)` like PyTorch's `nn.Linear`.
 #[derive(Clone, Debug, PartialEq)]

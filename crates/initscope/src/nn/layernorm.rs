@@ -27,10 +27,10 @@ use super::build::Builder;
 use super::module::{to_f64, Anatomy, Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring};
 use super::spec::{push_init, push_number, Form, KindSpec, Parts, Syntax, NORM_EPS};
 use super::torch::Torch;
-use crate::explain::fmt_num;
 use crate::init::Init;
 use crate::matrix::Matrix;
 use crate::scalar::Float;
+use crate::spec::fmt_num;
 
 /// `torch.nn.LayerNorm(width, eps, elementwise_affine)`: each row normalised over its `width`
 /// units, then scaled by gamma and shifted by beta when affine.

@@ -21,11 +21,11 @@ use super::module::{to_f64, Anatomy, Cache, Facts, Module, Pass, Step0, TensorDe
 use super::param::ParamKind;
 use super::spec::{push_init, Form, KindSpec, Parts, Syntax};
 use super::torch::Torch;
-use crate::explain::fmt_num;
 use crate::init::Init;
 use crate::matrix::Matrix;
 use crate::scalar::Float;
 use crate::spec::fmt_f64;
+use crate::spec::fmt_num;
 
 /// `torch.nn.RMSNorm(width, eps)`: each row divided by its root mean square, then scaled by
 /// gamma.

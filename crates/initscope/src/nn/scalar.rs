@@ -8,9 +8,9 @@
 
 use super::module::{Anatomy, Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring};
 use super::param::ParamKind;
-use crate::explain::fmt_num;
 use crate::matrix::Matrix;
 use crate::scalar::Float;
+use crate::spec::fmt_num;
 
 /// What the scalar does to every unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
