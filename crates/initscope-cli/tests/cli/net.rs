@@ -210,6 +210,20 @@ fn explain_on_a_residual_net_says_what_it_does_not_derive_and_gives_the_wake_ord
         .map(|l| l["wake_step"].clone())
         .collect();
     assert_eq!(wake, [0, 1, 1, 0].map(serde_json::Value::from));
+    // Every tensor's wake-up step, predicted from the zero pattern and measured, agree.
+    let tensors = v["tensors"].as_array().unwrap();
+    let alpha = tensors
+        .iter()
+        .find(|t| t["name"] == "2.body.4.alpha")
+        .unwrap();
+    assert_eq!(
+        (&alpha["wake_predicted"], &alpha["wake_measured"]),
+        (&0.into(), &0.into()),
+        "{alpha}"
+    );
+    for t in tensors {
+        assert_eq!(t["wake_predicted"], t["wake_measured"], "{t}");
+    }
     let o = initscope(&[
         "explain",
         "--data",

@@ -29,8 +29,8 @@ use crate::nn::Params;
 use crate::scalar::Float;
 
 pub use crate::records::verdict::{
-    GradState, LayerVerdict, Learning, StreamVerdict, Verdict, VerdictKind, STALL_MARGIN,
-    VERDICT_VERSION,
+    GradState, LayerVerdict, Learning, StreamVerdict, TensorWake, Verdict, VerdictKind,
+    STALL_MARGIN, VERDICT_VERSION,
 };
 
 /// Remembers the first step at which each layer's weight gradient had a nonzero entry.
@@ -192,6 +192,8 @@ pub struct VerdictInputs<'a> {
     /// Relative tolerance of the equitable partition.
     pub tol: f64,
     pub symmetry_breakers: Vec<String>,
+    /// Per tensor, the wake-up step predicted and measured (`--net` networks).
+    pub tensors: Vec<TensorWake>,
 }
 
 fn list(xs: &[usize]) -> String {
@@ -475,6 +477,7 @@ pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
         symmetry_breakers: v.symmetry_breakers,
         symmetry_broken,
         streams,
+        tensors: v.tensors,
         verdict: kind,
         learning: Some(learning),
         verdict_version: VERDICT_VERSION,

@@ -582,6 +582,9 @@ impl Explanation {
             "quotient_end": self.quotient_end,
             "derivation": self.derivation,
         });
+        if !v.tensors.is_empty() {
+            json["tensors"] = serde_json::json!(v.tensors);
+        }
         if let Some(m) = &self.modules {
             json["module_derivation"] = serde_json::json!(m);
         }
@@ -628,6 +631,21 @@ impl Explanation {
                 for r in &rows {
                     lines.push(format!("| {} |", r.join(" | ")));
                 }
+                if !v.tensors.is_empty() {
+                    lines.push("\n**Wake-up steps per tensor** (the first step its gradient had a nonzero entry), predicted from the zero pattern of the initialization and measured:\n".into());
+                    lines.push("| tensor | predicted | measured |\n|---|---|---|".into());
+                    for t in &v.tensors {
+                        lines.push(format!(
+                            "| `{}` | {} | {} |",
+                            t.name,
+                            step_text(t.wake_predicted),
+                            step_text(t.wake_measured)
+                        ));
+                    }
+                    for t in v.tensors.iter().filter_map(|t| t.note.as_ref()) {
+                        lines.push(format!("- {t}"));
+                    }
+                }
                 lines.push(format!(
                     "\nLoss {:.6} → {:.6} (best constant predictor {:.6}). Quotient network: {q0} at init, {q1} at the end.\n\n**Verdict: {}, {}.** {}",
                     s.loss_start,
@@ -667,6 +685,26 @@ impl Explanation {
                         line(r.iter().map(String::as_str).collect())
                     ));
                 }
+                if !v.tensors.is_empty() {
+                    lines.push("  wake-up step per tensor (the first step its gradient had a nonzero entry), predicted from the zero pattern / measured:".into());
+                    let w = v.tensors.iter().map(|t| t.name.len()).max().unwrap_or(0);
+                    for t in &v.tensors {
+                        let agree = if t.wake_predicted == t.wake_measured {
+                            ""
+                        } else {
+                            "  (differ, see below)"
+                        };
+                        lines.push(format!(
+                            "    {:<w$}  {} / {}{agree}",
+                            t.name,
+                            step_text(t.wake_predicted),
+                            step_text(t.wake_measured)
+                        ));
+                    }
+                    for t in v.tensors.iter().filter_map(|t| t.note.as_ref()) {
+                        lines.push(format!("    note: {t}"));
+                    }
+                }
                 lines.push(format!(
                     "  loss {:.6} -> {:.6} (best constant predictor {:.6}); quotient network {q0} at init, {q1} at the end",
                     s.loss_start, s.train_loss, v.loss_constant_baseline
@@ -676,6 +714,11 @@ impl Explanation {
         }
         lines.join("\n")
     }
+}
+
+/// A wake-up step, or `never`.
+fn step_text(s: Option<usize>) -> String {
+    s.map_or_else(|| "never".into(), |s| s.to_string())
 }
 
 /// `a -> b`, or `-` when the widths were not computed.

@@ -300,6 +300,7 @@ mod tests {
             }),
             verdict: Verdict {
                 streams: Vec::new(),
+                tensors: Vec::new(),
                 layers: vec![LayerVerdict {
                     layer: 1,
                     fan_in: 2,

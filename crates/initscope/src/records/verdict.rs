@@ -159,6 +159,20 @@ impl StreamVerdict {
     }
 }
 
+/// One parameter tensor's wake-up step (the first step its gradient had a nonzero entry),
+/// predicted from the zero pattern of the initialization
+/// ([`crate::diagnostics::wake::predict`]) and measured, with the reason where they differ.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TensorWake {
+    /// Its `state_dict` name.
+    pub name: String,
+    pub wake_predicted: Option<usize>,
+    pub wake_measured: Option<usize>,
+    /// Why the two differ (None when they agree).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
 /// The version of the verdict fields: 1 before the learning judgement and gradient states, 2
 /// with them. Sweep tables refuse to mix versions.
 pub const VERDICT_VERSION: u32 = 2;
@@ -174,6 +188,10 @@ pub struct Verdict {
     /// The residual streams (none for a network without residual blocks, and in older files).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub streams: Vec<StreamVerdict>,
+    /// Every parameter tensor's wake-up step, predicted and measured (networks given as
+    /// `--net` specs; none for plain MLPs, whose layers carry their wake steps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tensors: Vec<TensorWake>,
     /// Loss of the best constant predictor on the training split.
     #[serde(deserialize_with = "f64_or_null")]
     pub loss_constant_baseline: f64,

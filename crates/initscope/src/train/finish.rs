@@ -5,7 +5,8 @@ use super::eval::{push_step_metrics, record_eval};
 use super::{record_jacobian, Event, Run, JACOBIAN_INPUTS};
 use crate::diagnostics::flow::RecordAt;
 use crate::diagnostics::symmetry::UnitGraph;
-use crate::diagnostics::verdict::{verdict, VerdictInputs};
+use crate::diagnostics::verdict::{verdict, TensorWake, VerdictInputs};
+use crate::diagnostics::wake::compare;
 use crate::nn::{Params, Pass};
 use crate::optim::warmup_factor;
 use crate::records::{nonfinite_diagnostics, RunOutput, Status, Summary};
@@ -63,6 +64,7 @@ impl<T: Float> Run<'_, T> {
             loss_constant_baseline: self.data.train.y.constant_baseline(cfg.loss, self.outputs),
             tol: cfg.symmetry_tolerance(),
             symmetry_breakers: breakers,
+            tensors: self.tensor_wakes(),
         });
         let wall_seconds = self.started.elapsed().as_secs_f64();
         let (nonfinite_count, nonfinite_metrics, nonfinite_first) =
@@ -104,6 +106,28 @@ impl<T: Float> Run<'_, T> {
             initial_params: self.initial,
             params: final_params,
         }
+    }
+
+    /// Every tensor's wake-up step, predicted and measured, with the reason where they differ.
+    fn tensor_wakes(&self) -> Vec<TensorWake> {
+        let Some((p, m)) = &self.tensor_wake else {
+            return Vec::new();
+        };
+        let mismatches = compare(&self.net, p, m);
+        self.net
+            .param_infos()
+            .iter()
+            .enumerate()
+            .map(|(k, info)| TensorWake {
+                name: info.name.clone(),
+                wake_predicted: p.wake[k],
+                wake_measured: m.nonzero[k],
+                note: mismatches
+                    .iter()
+                    .find(|x| x.tensor == k)
+                    .map(|x| x.sentence()),
+            })
+            .collect()
     }
 
     /// The end-of-run diagnostics (diagnostics on): the gradient at the final parameters on the

@@ -28,6 +28,7 @@ use crate::data::Dataset;
 use crate::diagnostics::flow::FlowRecorder;
 use crate::diagnostics::spectrum::{jacobian_spectrum, net_jacobian_spectrum};
 use crate::diagnostics::verdict::{UpdateTracker, WakeTracker};
+use crate::diagnostics::wake::{WakeMeasure, WakePrediction};
 use crate::error::Result;
 use crate::lsuv::LsuvLayer;
 use crate::matrix::Matrix;
@@ -133,6 +134,8 @@ struct Run<'a, T: Float> {
     order: Vec<usize>,
     eval_idx: Vec<usize>,
     wake: WakeTracker,
+    /// Every tensor's wake-up step, predicted at the start and measured (`--net` networks).
+    tensor_wake: Option<(WakePrediction, WakeMeasure)>,
     /// The first step of the last VANISH_WINDOW steps (which keep their gradients).
     window_start: usize,
     updates: UpdateTracker<T>,

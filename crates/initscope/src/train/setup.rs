@@ -10,6 +10,7 @@ use crate::config::RunConfig;
 use crate::data::Dataset;
 use crate::diagnostics::flow::FlowRecorder;
 use crate::diagnostics::verdict::{UpdateTracker, WakeTracker, VANISH_WINDOW};
+use crate::diagnostics::wake::{predict, WakeMeasure};
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::lsuv::{lsuv, LsuvLayer};
@@ -124,6 +125,12 @@ impl<'a, T: Float> Run<'a, T> {
         let bt = BatchTargets::<T>::new(capacity, outputs);
         let opt = Optimizer::new(cfg.optim.clone(), &net);
         let wake = WakeTracker::new(net.num_layers());
+        let tensor_wake = cfg.net.is_some().then(|| {
+            (
+                predict(&net, cfg.loss, &cfg.optim),
+                WakeMeasure::new(net.param_infos().len()),
+            )
+        });
         let updates = UpdateTracker::new(&net);
         let flow = cfg
             .diagnostics
@@ -162,6 +169,7 @@ impl<'a, T: Float> Run<'a, T> {
             order: (0..n).collect(),
             eval_idx: Vec::with_capacity(capacity),
             wake,
+            tensor_wake,
             // The last VANISH_WINDOW steps keep their gradients and measure their updates.
             window_start: cfg.steps.saturating_sub(VANISH_WINDOW),
             updates,

@@ -36,6 +36,7 @@ impl<T: Float> Run<'_, T> {
         let fused = step > 0
             && recorded.is_none()
             && self.wake.all_awake()
+            && self.tensor_wake.as_ref().is_none_or(|(_, m)| m.all_awake())
             && self.opt.config.is_plain_sgd()
             && cfg.grad_noise == 0.0
             && cfg.clip_grad_norm.is_none()
@@ -55,6 +56,9 @@ impl<T: Float> Run<'_, T> {
         self.net.update_buffers(&self.ws);
         if !fused {
             self.wake.observe(step, &self.net, &self.ws.grads);
+            if let Some((_, m)) = self.tensor_wake.as_mut() {
+                m.observe(step, &self.net, &self.ws.grads);
+            }
         }
         // Gradient norms before any added noise; the weights before the update.
         let in_window = !fused && step >= self.window_start;
