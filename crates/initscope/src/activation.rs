@@ -2,7 +2,8 @@
 //!
 //! `df(z, fz)` receives both the pre-activation `z` and `fz = f(z)`: tanh and sigmoid use the
 //! output (`1 - a^2`, `a (1 - a)`), the ReLU family needs the input. Conventions follow PyTorch
-//! so results compare one to one: `relu'(0) = 0`, leaky ReLU slope 0.01 by default and
+//! so results compare one to one: `relu'(0) = 0` (`relu:grad0=1`, also written `relu(grad0=1)`,
+//! is the ZerO authors' `relu'(0) = 1`), leaky ReLU slope 0.01 by default and
 //! `leaky_relu'(0) = slope`, GELU is the exact erf form, softplus (beta 1) switches to the
 //! identity above z = 20 exactly like `torch.nn.functional.softplus`.
 
@@ -32,8 +33,14 @@ pub enum Activation {
     Tanh,
     /// f(z) = 1 / (1 + e^{-z}); f' = f (1 - f).
     Sigmoid,
-    /// f(z) = max(z, 0); f'(z) = 1 if z > 0 else 0 (so f'(0) = 0).
+    /// f(z) = max(z, 0); f'(z) = 1 if z > 0 else 0 (so f'(0) = 0, as PyTorch).
     Relu,
+    /// `relu:grad0=1` (`relu(grad0=1)` in a net spec): f(z) = max(z, 0); f'(z) = 1 if z >= 0
+    /// else 0, so f'(0) = 1 (the convention of the ZerO authors' code, Zhao et al. 2022). The
+    /// same function as [`Activation::Relu`] with a different subgradient at the single point
+    /// 0, which decides whether a net that starts at exact zeros is dead: with relu'(0) = 0 a
+    /// zero pre-activation passes no gradient back, with 1 it does.
+    ReluGrad1,
     /// f(z) = z for z > 0, slope z otherwise; f'(z) = 1 for z > 0, slope otherwise.
     LeakyRelu { slope: f64 },
     /// f(z) = z for z > 0, alpha (e^z - 1) otherwise; f' = 1 or alpha e^z.
@@ -168,7 +175,9 @@ impl Activation {
             Activation::Identity => map_rows(bias, z, a, |v| Activation::Identity.f_inline(v)),
             Activation::Tanh if fused => map_rows(bias, z, a, |v| v.tanh_fast_fused()),
             Activation::Tanh => map_rows(bias, z, a, |v| Activation::Tanh.f_inline(v)),
-            Activation::Relu => map_rows(bias, z, a, |v| Activation::Relu.f_inline(v)),
+            Activation::Relu | Activation::ReluGrad1 => {
+                map_rows(bias, z, a, |v| Activation::Relu.f_inline(v))
+            }
             other => map_rows(bias, z, a, |v| other.f(v)),
         }
     }
@@ -184,6 +193,9 @@ impl Activation {
             Activation::Identity => {}
             Activation::Tanh => map_grad(a, d, |a| Activation::Tanh.df_inline(T::ZERO, a)),
             Activation::Relu => map_grad(z, d, |z| Activation::Relu.df_inline(z, T::ZERO)),
+            Activation::ReluGrad1 => {
+                map_grad(z, d, |z| Activation::ReluGrad1.df_inline(z, T::ZERO))
+            }
             other => {
                 for ((d, &z), &a) in d.iter_mut().zip(z).zip(a) {
                     *d *= other.df(z, a);
@@ -216,7 +228,7 @@ impl Activation {
             Activation::Tanh => z.tanh_fast(),
             Activation::Sigmoid => sigmoid(z),
             // NaN stays NaN, as in torch.relu.
-            Activation::Relu => {
+            Activation::Relu | Activation::ReluGrad1 => {
                 if z <= T::ZERO {
                     T::ZERO
                 } else {
@@ -271,6 +283,14 @@ impl Activation {
             Activation::Sigmoid => fz * (T::ONE - fz),
             Activation::Relu => {
                 if z > T::ZERO {
+                    T::ONE
+                } else {
+                    T::ZERO
+                }
+            }
+            // NaN gets 0, as with plain relu.
+            Activation::ReluGrad1 => {
+                if z >= T::ZERO {
                     T::ONE
                 } else {
                     T::ZERO
@@ -374,8 +394,33 @@ impl Activation {
     pub fn positively_homogeneous(self) -> bool {
         matches!(
             self,
-            Activation::Identity | Activation::Relu | Activation::LeakyRelu { .. }
+            Activation::Identity
+                | Activation::Relu
+                | Activation::ReluGrad1
+                | Activation::LeakyRelu { .. }
         )
+    }
+
+    /// f'(0) where the activation has a kink at 0 and the value there is a convention: 0 for
+    /// `relu` (PyTorch), 1 for `relu:grad0=1`, the slope for leaky ReLU (PyTorch: the negative
+    /// side's slope). None for activations differentiable at 0 (their f'(0) is no choice).
+    pub fn grad_at_zero(self) -> Option<f64> {
+        match self {
+            Activation::Relu => Some(0.0),
+            Activation::ReluGrad1 => Some(1.0),
+            Activation::LeakyRelu { slope } => Some(slope),
+            _ => None,
+        }
+    }
+
+    /// The activation with the same value and derivative everywhere except on a set of
+    /// measure zero, in its plainest form: `relu` for `relu:grad0=1`, itself otherwise.
+    /// Expectations over continuous distributions (mean field, gains) cannot tell them apart.
+    pub fn almost_everywhere(self) -> Activation {
+        match self {
+            Activation::ReluGrad1 => Activation::Relu,
+            other => other,
+        }
     }
 
     /// The gain used by gain-scaled initializers.
@@ -392,7 +437,7 @@ impl Activation {
         match self {
             Activation::Identity | Activation::Sigmoid => 1.0,
             Activation::Tanh => 5.0 / 3.0,
-            Activation::Relu => std::f64::consts::SQRT_2,
+            Activation::Relu | Activation::ReluGrad1 => std::f64::consts::SQRT_2,
             Activation::LeakyRelu { slope } => (2.0 / (1.0 + slope * slope)).sqrt(),
             Activation::Selu => 0.75,
             Activation::Elu { .. }
@@ -429,6 +474,7 @@ impl Activation {
             Activation::Tanh => "tanh".into(),
             Activation::Sigmoid => "sigmoid".into(),
             Activation::Relu => "relu".into(),
+            Activation::ReluGrad1 => "relu:grad0=1".into(),
             Activation::LeakyRelu { slope } => format!("leaky_relu:{}", fmt_f64(slope)),
             Activation::Elu { alpha } => format!("elu:{}", fmt_f64(alpha)),
             Activation::Selu => "selu".into(),
@@ -446,6 +492,8 @@ impl Activation {
             Activation::Tanh => "nn.Tanh()".into(),
             Activation::Sigmoid => "nn.Sigmoid()".into(),
             Activation::Relu => "nn.ReLU()".into(),
+            // Defined in [`crate::nn::torch::RELU_GRAD1_CLASS`].
+            Activation::ReluGrad1 => "ReLUGrad1()".into(),
             Activation::LeakyRelu { slope } => format!("nn.LeakyReLU({})", fmt_f64(slope)),
             Activation::Elu { alpha } => format!("nn.ELU({})", fmt_f64(alpha)),
             Activation::Selu => "nn.SELU()".into(),
@@ -456,9 +504,21 @@ impl Activation {
         }
     }
 
-    /// Parses a spec, naming `field` in errors.
+    /// Parses a spec, naming `field` in errors: `name` or `name:args`, or `name(args)` as a
+    /// net spec writes it (`relu(grad0=1)` = `relu:grad0=1`).
     pub fn parse(field: &str, text: &str) -> Result<Activation> {
-        let spec = Spec::parse(field, text)?;
+        let trimmed = text.trim();
+        let colon_form = match trimmed.strip_suffix(')').and_then(|t| t.split_once('(')) {
+            Some((name, args)) if !name.contains(':') && !args.contains('(') => {
+                if args.trim().is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{name}:{args}")
+                }
+            }
+            _ => trimmed.to_string(),
+        };
+        let spec = Spec::parse(field, &colon_form)?;
         let act = match spec.name.as_str() {
             "identity" | "linear" | "none" => {
                 spec.bind(&[])?;
@@ -473,8 +533,20 @@ impl Activation {
                 Activation::Sigmoid
             }
             "relu" => {
-                spec.bind(&[])?;
-                Activation::Relu
+                // Keyword only: `relu:1` would not say what the 1 is.
+                if !spec.all_keyed() {
+                    return Err(spec.error("relu takes only grad0=0|1 (relu'(0))"));
+                }
+                let v = spec.bind(&["grad0"])?;
+                match spec.f64_or("grad0", &v[0], 0.0)? {
+                    0.0 => Activation::Relu,
+                    1.0 => Activation::ReluGrad1,
+                    g => {
+                        return Err(spec.error(format!(
+                            "grad0={g}: relu'(0) must be 0 (PyTorch) or 1 (ZerO's code)"
+                        )))
+                    }
+                }
             }
             "leaky_relu" | "leakyrelu" => {
                 let v = spec.bind(&["slope"])?;
@@ -560,7 +632,7 @@ mod tests {
     #[test]
     fn derivative_matches_central_difference_in_f64() {
         let zs = [-25.0, -3.1, -1.0, -0.3, 0.2, 0.7, 1.9, 4.0, 21.5];
-        for act in all_activations() {
+        for act in all_activations().into_iter().chain([Activation::ReluGrad1]) {
             for &z in &zs {
                 let h = 1e-6;
                 let num = (act.f(z + h) - act.f(z - h)) / (2.0 * h);
@@ -574,11 +646,92 @@ mod tests {
     #[test]
     fn pytorch_conventions_at_zero() {
         assert_eq!(Activation::Relu.df(0.0, 0.0), 0.0);
+        assert_eq!(Activation::Relu.df(0.0f32, 0.0), 0.0);
+        assert_eq!(Activation::Relu.grad_at_zero(), Some(0.0));
+        assert_eq!(Activation::Tanh.grad_at_zero(), None);
         let leaky: Activation = "leaky_relu".parse().unwrap();
         assert_eq!(leaky, Activation::LeakyRelu { slope: 0.01 });
         assert_eq!(leaky.df(0.0, 0.0), 0.01);
         assert_eq!(Activation::Sigmoid.f(0.0_f64), 0.5);
         assert_eq!(Activation::Softplus.f(30.0_f64), 30.0);
+    }
+
+    #[test]
+    fn relu_grad0_one_differs_from_relu_only_at_zero() {
+        let one = Activation::ReluGrad1;
+        assert_eq!(one.df(0.0, 0.0), 1.0);
+        assert_eq!(one.df(0.0f32, 0.0), 1.0);
+        assert_eq!(one.df(-0.0, 0.0), 1.0);
+        assert_eq!(one.grad_at_zero(), Some(1.0));
+        for z in [-3.0, -1e-300, 1e-300, 0.5, 7.0, f64::NAN] {
+            let (a, b) = (Activation::Relu, one);
+            assert_eq!(a.f(z).to_bits(), b.f(z).to_bits(), "f({z})");
+            assert_eq!(
+                a.df(z, a.f(z)).to_bits(),
+                b.df(z, b.f(z)).to_bits(),
+                "f'({z})"
+            );
+        }
+        assert_eq!(one.f(0.0), 0.0);
+        assert_eq!(one.gain(), Activation::Relu.gain());
+        // The SIMD kernels agree with df, at 0 too, in both precisions.
+        let z = vec![-1.0f32, 0.0, 2.0, -0.0, 0.0, 3.0, -2.0, 0.0, 1.0];
+        let mut a = vec![0.0f32; z.len()];
+        let mut zz = z.clone();
+        one.forward_rows(None, &mut zz, &mut a);
+        let mut d = vec![1.0f32; z.len()];
+        one.backward_in_place(&z, &a, &mut d);
+        assert_eq!(d, [0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0]);
+        let mut d = vec![1.0f32; z.len()];
+        Activation::Relu.backward_in_place(&z, &a, &mut d);
+        assert_eq!(d, [0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0]);
+        let z64: Vec<f64> = z.iter().map(|&x| x as f64).collect();
+        let mut d = vec![2.0f64; z.len()];
+        one.backward_in_place(&z64, &z64, &mut d);
+        assert_eq!(d, [0.0, 2.0, 2.0, 2.0, 2.0, 2.0, 0.0, 2.0, 2.0]);
+    }
+
+    #[test]
+    fn relu_grad0_specs_parse_in_every_spelling_and_plain_relu_stays_relu() {
+        for text in [
+            "relu:grad0=1",
+            "relu(grad0=1)",
+            "RELU:grad0=1",
+            " relu( grad0 = 1 ) ",
+        ] {
+            assert_eq!(
+                Activation::parse("--act", text).unwrap(),
+                Activation::ReluGrad1,
+                "{text}"
+            );
+        }
+        for text in ["relu", "relu:grad0=0", "relu(grad0=0)", "relu()"] {
+            assert_eq!(
+                Activation::parse("--act", text).unwrap(),
+                Activation::Relu,
+                "{text}"
+            );
+        }
+        assert_eq!(Activation::Relu.spec(), "relu");
+        assert_eq!(Activation::ReluGrad1.spec(), "relu:grad0=1");
+        assert_eq!(
+            Activation::parse("--act", "leaky_relu(0.2)").unwrap(),
+            Activation::LeakyRelu { slope: 0.2 }
+        );
+        for (text, needle) in [
+            ("relu:grad0=0.5", "must be 0 (PyTorch) or 1"),
+            ("relu:1", "takes only grad0"),
+            ("relu:slope=1", "unknown argument 'slope'"),
+        ] {
+            let e = Activation::parse("--act", text).unwrap_err().to_string();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
+        let json = serde_json::to_string(&Activation::ReluGrad1).unwrap();
+        assert_eq!(json, "\"relu:grad0=1\"");
+        assert_eq!(
+            serde_json::from_str::<Activation>(&json).unwrap(),
+            Activation::ReluGrad1
+        );
     }
 
     #[test]

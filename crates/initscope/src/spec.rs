@@ -87,6 +87,11 @@ impl Spec {
         })
     }
 
+    /// Whether every argument is written `key=value` (none positional).
+    pub fn all_keyed(&self) -> bool {
+        self.args.iter().all(|(k, _)| k.is_some())
+    }
+
     /// An error about this spec.
     pub fn error(&self, reason: impl Into<String>) -> Error {
         Error::spec(&self.field, &self.text, reason)

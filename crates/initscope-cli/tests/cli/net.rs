@@ -378,3 +378,69 @@ fn review_findings_stay_fixed() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn relu_grad0_one_is_accepted_by_act_and_net_and_its_pytorch_snippet_defines_it() {
+    let dir = temp_dir("relu-grad0");
+    for (i, args) in [
+        vec![
+            "--net",
+            "linear(8, init=zeros, bias=zeros) relu(grad0=1) linear",
+        ],
+        vec!["--hidden", "8", "--act", "relu(grad0=1)"],
+        vec!["--hidden", "8", "--act", "relu:grad0=1"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = dir.join(format!("run{i}"));
+        let mut all = vec!["train", "--data", "moons", "--steps", "3"];
+        all.extend(args);
+        all.extend(["--out", out.to_str().unwrap()]);
+        let o = initscope(&all);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let snippet = header(&out.join("weights.safetensors"))["__metadata__"]["pytorch"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            snippet.contains("class ReLUGrad1(nn.Module)") && snippet.contains("ReLUGrad1()"),
+            "{snippet}"
+        );
+        let c: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+        assert!(c.to_string().contains("relu:grad0=1"), "{c}");
+    }
+    // Plain relu: nn.ReLU and no extra class.
+    let out = dir.join("plain");
+    let o = initscope(&[
+        "train",
+        "--data",
+        "moons",
+        "--steps",
+        "3",
+        "--hidden",
+        "8",
+        "--act",
+        "relu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let snippet = header(&out.join("weights.safetensors"))["__metadata__"]["pytorch"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        snippet.contains("nn.ReLU()") && !snippet.contains("class"),
+        "{snippet}"
+    );
+    assert_bad_input(
+        &["train", "--act", "relu:grad0=2"],
+        "relu'(0) must be 0 (PyTorch) or 1",
+    );
+    assert_bad_input(
+        &["train", "--net", "linear(8) relu(grad0=0.5) linear"],
+        "relu'(0) must be 0 (PyTorch) or 1",
+    );
+}

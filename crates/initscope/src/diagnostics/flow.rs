@@ -58,7 +58,11 @@ fn is_saturating(act: Activation) -> bool {
 fn is_relu_like(act: Activation) -> bool {
     matches!(
         act,
-        Activation::Relu | Activation::LeakyRelu { .. } | Activation::Elu { .. } | Activation::Selu
+        Activation::Relu
+            | Activation::ReluGrad1
+            | Activation::LeakyRelu { .. }
+            | Activation::Elu { .. }
+            | Activation::Selu
     )
 }
 

@@ -315,7 +315,10 @@ pub fn residual_mean_field(cfg: &ResidualConfig) -> Result<ResidualMeanField> {
     // Gauss–Hermite product rule (closed form for ReLU, exact for the identity).
     if spacing > 0.5
         && cfg.branch_depth >= 2
-        && !matches!(cfg.act, Activation::Relu | Activation::Identity)
+        && !matches!(
+            cfg.act.almost_everywhere(),
+            Activation::Relu | Activation::Identity
+        )
     {
         notes.push(format!(
             "the branch's pre-activations reach variance {largest_pre:.3e}: {} Gauss-Hermite nodes are {spacing:.2} apart there in units of the pre-activation, so the correlations c_l are resolved poorly (q_l is not affected; use more --nodes)",

@@ -1249,7 +1249,7 @@ mod tests {
             ("", "--net '': empty network spec (write modules like `linear(64) relu linear`)"),
             ("linear(4) foo(3)", "--net 'linear(4) foo(3)': module 2 `foo(3)`: unknown module `foo` (known: linear, identity, tanh, sigmoid, relu, leaky_relu, elu, selu, gelu, softplus, silu, softsign, dropout, layernorm, rmsnorm, batchnorm, res, gate, shift)"),
             ("linear(4, size=3)", "--net 'linear(4, size=3)': module 1 `linear(4, size=3)`: unknown key `size` (linear takes width, init, bias)"),
-            ("relu(x=1)", "--net 'relu(x=1)': module 1 `relu(x=1)`: activation 'relu:x=1': unknown argument 'x' (it takes no arguments)"),
+            ("relu(x=1)", "--net 'relu(x=1)': module 1 `relu(x=1)`: activation 'relu:x=1': unknown argument 'x' (known: grad0)"),
             ("linear()", "--net 'linear()': module 1 `linear()`: missing width: linear(N), or a bare `linear` as the last module"),
             ("linear(init=zeros) relu linear", "--net 'linear(init=zeros) relu linear': module 1 `linear(init=zeros)`: missing width (only the last linear may leave it out)"),
             ("linear relu", "--net 'linear relu': module 1 `linear`: a bare `linear` (no width) must be the last module; it maps to the output"),

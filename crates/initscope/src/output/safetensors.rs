@@ -11,7 +11,7 @@ use safetensors::{Dtype, View};
 
 use crate::config::{Precision, RunConfig};
 use crate::error::{Error, Result};
-use crate::nn::torch::torch_model;
+use crate::nn::torch::{classes_for, torch_model};
 use crate::nn::{is_output, Params};
 pub use crate::weights::{load_params, LinearKeys, WeightsFile};
 
@@ -88,9 +88,10 @@ pub fn torch_snippet(cfg: &RunConfig) -> String {
         Precision::F32 => "torch.float32",
         Precision::F64 => "torch.float64",
     };
+    let model = mods.join(", ");
     format!(
-        "import torch, torch.nn as nn\nfrom safetensors.torch import load_file\nmodel = nn.Sequential({}).to({dtype})\nmodel.load_state_dict(load_file(\"weights.safetensors\"))",
-        mods.join(", ")
+        "import torch, torch.nn as nn\nfrom safetensors.torch import load_file\n{}model = nn.Sequential({model}).to({dtype})\nmodel.load_state_dict(load_file(\"weights.safetensors\"))",
+        classes_for(&model)
     )
 }
 

@@ -184,3 +184,27 @@ fn lockstep_refuses_mixed_architectures_and_wrong_targets() {
     .to_string();
     assert!(err.contains("class 1 but only 1 outputs"), "{err}");
 }
+
+/// relu'(0) = 1 in the lanes: a first layer started at exact zeros trains as in the single-run
+/// engine (bitwise-close), and stays exactly 0 with plain relu.
+#[test]
+fn lockstep_keeps_relu_grad0_convention_on_a_zero_first_layer() {
+    let (x, y) = moons(48);
+    let dense = Matrix::from_vec(x.rows(), 1, y.iter().map(|&c| c as f64).collect());
+    let t = Targets::Dense(&dense);
+    for act in [Activation::ReluGrad1, Activation::Relu] {
+        let mut s = starts(&[2, 8, 1], LANES + 1, true, act);
+        for p in &mut s {
+            p[0].weight.as_mut_slice().fill(0.0);
+            p[0].bias.as_mut().unwrap().fill(0.0);
+        }
+        let got = train_lockstep(&s, act, Loss::Mse, &x, t, 0.1, 20).expect("trains");
+        for (start, run) in s.iter().zip(&got) {
+            let (params, _) = single(start, act, Loss::Mse, &x, t, 0.1, 20);
+            let d = max_diff(&params, &run.params);
+            assert!(d < 1e-12, "{act}: parameters differ by {d:e}");
+            let moved = run.params[0].weight.as_slice().iter().any(|&w| w != 0.0);
+            assert_eq!(moved, act == Activation::ReluGrad1, "{act}");
+        }
+    }
+}

@@ -55,6 +55,12 @@ fn relu_matches_its_closed_forms() {
     close(mf.chi_1.unwrap(), 0.5, 1e-12, "chi_1");
     close(mf.xi_q.unwrap(), 1.0 / 2f64.ln(), 1e-5, "xi_q");
     close(mf.sigma_w2_critical.unwrap(), 2.0, 1e-9, "critical");
+    // relu'(0) = 1 is the same function but at one point: the same mean field.
+    let one = mean_field(Activation::ReluGrad1, 1.0, 1.0, true, 101);
+    let plain = mean_field(Activation::Relu, 1.0, 1.0, true, 101);
+    assert_eq!(one.activation, "relu:grad0=1");
+    assert_eq!((one.q_star, one.chi_1), (plain.q_star, plain.chi_1));
+    close(one.chi_1.unwrap(), 0.5, 1e-12, "chi_1 of relu:grad0=1");
     for (w2, b2) in [(2.5, 0.0), (2.0, 0.0), (3.0, 0.1)] {
         let mf = mean_field(Activation::Relu, w2, b2, false, 100);
         assert_eq!(mf.q_star, None, "{w2}, {b2}");
