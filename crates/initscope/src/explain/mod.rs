@@ -228,6 +228,22 @@ pub fn derive(cfg: &RunConfig, data: &Dataset, params: &Params) -> Derivation {
                 "every column of delta_{l} sums to 0, so db_{l} = 0"
             ));
         }
+        if let Some(g0) = act.grad_at_zero() {
+            let pre = ws.caches[i].pre.as_slice();
+            let at_zero = pre.iter().filter(|&&z| z == 0.0).count();
+            if at_zero > 0 {
+                notes.push(format!(
+                    "{at_zero} of {} pre-activations z_{l} sit exactly at 0, where {}'(0) = {g0} was used{}",
+                    pre.len(),
+                    act.almost_everywhere().spec(),
+                    match act {
+                        crate::Activation::Relu => " (PyTorch's convention: no gradient passes there; relu:grad0=1 would pass it)",
+                        crate::Activation::ReluGrad1 => " (the ZerO authors' convention: the gradient passes there; PyTorch's relu would stop it)",
+                        _ => "",
+                    }
+                ));
+            }
+        }
         if input.rows() > 1 && rows_identical(&input) && !all_zero(input.as_slice()) {
             notes.push(format!(
                 "{below} is the same for every input: layer {l} sees no variation in x"

@@ -134,11 +134,18 @@ pub(crate) fn activation_facts<T: Float>(
     out: &[T],
     facts: &mut Facts,
 ) -> bool {
-    if a == Activation::Relu {
+    // A kink at 0 whose derivative is a convention: say which value the units sitting there
+    // got (PyTorch's relu'(0) = 0 stops them; relu:grad0=1 passes the gradient).
+    if let Some(g0) = a.grad_at_zero() {
         let at_zero = pre.iter().filter(|&&z| z == T::ZERO).count();
         if at_zero > 0 {
+            let what = match a {
+                Activation::Relu => "relu'(0) = 0 (PyTorch's convention) was used: no gradient passes there; relu:grad0=1 would pass it".to_string(),
+                Activation::ReluGrad1 => "relu'(0) = 1 (relu:grad0=1, the ZerO authors' convention) was used: the gradient passes there; PyTorch's relu would stop it".to_string(),
+                _ => format!("f'(0) = {} was used", crate::spec::fmt_num(g0)),
+            };
             facts.notes.push(format!(
-                "{at_zero} of {} pre-activations sit exactly at z = 0, where relu'(0) = 0 (PyTorch's convention) was used: no gradient passes there",
+                "{at_zero} of {} pre-activations sit exactly at z = 0, where {what}",
                 pre.len()
             ));
         }

@@ -525,3 +525,25 @@ fn layernorm_of_equal_units_is_derived_with_its_exact_zero_or_its_residue() {
         "{ln:?}"
     );
 }
+
+/// A unit sitting exactly at relu's kink is named with the convention used there: PyTorch's
+/// relu'(0) = 0 stops the gradient, relu:grad0=1 passes it.
+#[test]
+fn explain_names_the_relu_convention_at_z_zero() {
+    for (act, said, moved) in [
+        ("relu", "relu'(0) = 0 was used", false),
+        ("relu:grad0=1", "relu'(0) = 1 was used", true),
+    ] {
+        let (cfg, data) = config(&format!(
+            "data = \"moons\"\nhidden = \"8\"\nact = \"{act}\"\ninit = \"zeros\"\nbias_init = \"zeros\"\nprecision = \"f64\""
+        ));
+        let start = initial_params(&cfg, &data).unwrap();
+        let d = derive(&cfg, &data, &start.params);
+        let hidden = d.layers.iter().find(|l| l.layer == 1).unwrap();
+        assert!(
+            hidden.notes.iter().any(|n| n.contains(said)),
+            "{act}: {:?}",
+            hidden.notes
+        );
+    }
+}
