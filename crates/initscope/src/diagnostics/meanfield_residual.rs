@@ -23,11 +23,15 @@
 //! V_F(q)  = Q^{m-1}(σ_w² q + σ_b²),   Q(s) = σ_w² E_z[φ(√s z)²] + σ_b²   (the plain length map)
 //! ```
 //! The first linear reads the stream itself, so its pre-activations have variance σ_w² q + σ_b²;
-//! each further linear applies Q. The cross term vanishes because F_i(x) = Σ_j W_m[i,j] h_j +
-//! b_m[i], where W_m and b_m are drawn independently of x and of h (which depend only on earlier
-//! blocks and on W_1..W_{m-1}) and have mean zero: E[x_i W_m[i,j] h_j] = E[W_m[i,j]] E[x_i h_j] = 0,
-//! E[x_i b_m[i]] = 0. (In one finite network the realised cross term is a fluctuation of relative
-//! size about 1/√(N B) over N units and B inputs, not a bias.)
+//! each further linear applies Q. The cross term vanishes because
+//!
+//! ```text
+//! F_i(x) = Σ_j W_m[i,j] h_j + b_m[i],   E[x_i W_m[i,j] h_j] = E[W_m[i,j]] E[x_i h_j] = 0,
+//! E[x_i b_m[i]] = 0,
+//! ```
+//! where W_m and b_m are drawn independently of x and of h (which depend only on earlier blocks
+//! and on W_1..W_{m-1}) and have mean zero. (In one finite network the realised cross term is
+//! a fluctuation of relative size about 1/√(N B) over N units and B inputs, not a bias.)
 //!
 //! Correlation map: two inputs of equal second moment q_0 and correlation c_0 keep equal lengths
 //! (both follow the length map); their covariance k_l = E[x_{l,i}(a) x_{l,i}(b)] follows

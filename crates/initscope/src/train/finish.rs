@@ -6,7 +6,7 @@ use super::{record_jacobian, Event, Run, JACOBIAN_INPUTS};
 use crate::diagnostics::flow::RecordAt;
 use crate::diagnostics::symmetry::UnitGraph;
 use crate::diagnostics::verdict::{verdict, TensorWake, VerdictInputs};
-use crate::diagnostics::wake::compare;
+use crate::diagnostics::wake::{compare, MismatchCause};
 use crate::nn::{Params, Pass};
 use crate::optim::warmup_factor;
 use crate::records::{nonfinite_diagnostics, RunOutput, Status, Summary};
@@ -42,6 +42,9 @@ impl<T: Float> Run<'_, T> {
         }
         if cfg.grad_noise > 0.0 {
             breakers.push(format!("gradient noise std {}", cfg.grad_noise));
+        }
+        if let Some(r) = self.rounding_breaker() {
+            breakers.push(r);
         }
         let (initial_graph, last_graph) = (
             UnitGraph::of_net(&cfg.network::<f64>(&self.initial)),
@@ -106,6 +109,31 @@ impl<T: Float> Run<'_, T> {
             initial_params: self.initial,
             params: final_params,
         }
+    }
+
+    /// The `rounding` breaker: a gradient that is exactly 0 in exact arithmetic (before the
+    /// tensor's predicted wake-up) came out nonzero in floating point, and that residue grew:
+    /// another tensor then woke with a clear gradient before its own predicted step
+    /// ([`MismatchCause::Cascade`]). Names the first residue's module and step.
+    fn rounding_breaker(&self) -> Option<String> {
+        let (p, m) = self.tensor_wake.as_ref()?;
+        compare(&self.net, p, m)
+            .into_iter()
+            .find_map(|x| match x.cause {
+                MismatchCause::Cascade { source, step } => {
+                    let module = self
+                        .net
+                        .find_param(&source)
+                        .map(|k| self.net.prefixes()[self.net.param_infos()[k].module].clone())
+                        .unwrap_or_default();
+                    Some(format!(
+                        "rounding (a residue in {source}, module {module}, at step {step}: its gradient is 0 in exact arithmetic; it grew until {} woke at step {} ahead of its predicted step)",
+                        x.name,
+                        x.measured.map_or_else(|| "?".to_string(), |s| s.to_string())
+                    ))
+                }
+                _ => None,
+            })
     }
 
     /// Every tensor's wake-up step, predicted and measured, with the reason where they differ.

@@ -547,3 +547,27 @@ fn explain_names_the_relu_convention_at_z_zero() {
         );
     }
 }
+
+/// The `rounding` breaker: with Adam, a gradient that is 0 in exact arithmetic but a few ulps in
+/// floating point (rmsnorm of zeros, 1/sqrt(eps) amplification) becomes a full normalised step,
+/// and a later tensor wakes ahead of its predicted step; plain SGD moves the residue by lr times
+/// itself and nothing follows.
+#[test]
+fn a_rounding_residue_that_grows_is_reported_as_a_breaker() {
+    let spec = "linear(6, init=zeros, bias=zeros) rmsnorm sigmoid linear(6, init=constant:0.3) layernorm linear";
+    let breakers = |optim: &str| {
+        run(&format!(
+            "data = \"moons\"\nnet = \"{spec}\"\noptim = \"{optim}\"\nlr = 0.01\nsteps = 20\nbatch = 25\nprecision = \"f64\""
+        ))
+        .summary
+        .verdict
+        .symmetry_breakers
+    };
+    let adam = breakers("adam");
+    assert!(
+        adam.iter()
+            .any(|b| b.starts_with("rounding (a residue in 0.weight, module 0, at step 0")),
+        "{adam:?}"
+    );
+    assert!(breakers("sgd").is_empty());
+}
