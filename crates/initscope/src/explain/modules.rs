@@ -217,7 +217,7 @@ impl Tracer<'_> {
                 facts
                     .zero
                     .first()
-                    .map(|r| format!("module {path}: {r}"))
+                    .map(|r| format!("module {path}: {}", r.split(", so").next().unwrap_or(r)))
                     .unwrap_or_else(|| format!("module {path} passes back exactly 0"))
             })
         } else {
@@ -228,7 +228,9 @@ impl Tracer<'_> {
     }
 }
 
-/// The step-0 derivation of any network (module docs).
+/// The step-0 derivation of any network (module docs). A zero delta's cause, as the modules
+/// below it repeat it, is the first zero reason of the module that stopped it, up to its
+/// ", so" (`module 3.body.4: gate alpha = 0`).
 pub fn derive_modules(cfg: &RunConfig, data: &Dataset, params: &Params) -> ModuleDerivation {
     let outputs = *cfg.arch.last().expect("validated arch");
     let train = Prepared::<f64>::new(&data.train, cfg.loss, outputs);
