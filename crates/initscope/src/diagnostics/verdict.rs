@@ -99,12 +99,37 @@ pub struct UpdateTracker<T> {
     negligible: Vec<bool>,
     /// Per layer: ||dW|| at the last measured step.
     pub grad_norm_end: Vec<f64>,
+    /// The same measurement for every parameter tensor (networks of modules), when asked.
+    tensors: Option<TensorWindow<T>>,
+}
+
+/// [`UpdateTracker`]'s measurement per parameter tensor, in `state_dict` order. The floor of a
+/// linear layer's tensors is its layer's ([`weight_floor`]); every other tensor (a norm's gain
+/// or bias, a gate, a shift) is a unit-scale parameter: floor 1.
+#[derive(Clone, Debug)]
+struct TensorWindow<T> {
+    before: Vec<Vec<T>>,
+    floors: Vec<f64>,
+    negligible: Vec<bool>,
 }
 
 impl<T: Float> UpdateTracker<T> {
-    /// Buffers for the linear layers of `net`.
-    pub fn new(net: &Net<T>) -> Self {
+    /// Buffers for the linear layers of `net`, and with `per_tensor` for every tensor.
+    pub fn new(net: &Net<T>, per_tensor: bool) -> Self {
+        let tensors = per_tensor.then(|| TensorWindow {
+            before: net.values().map(|(_, v)| v.to_vec()).collect(),
+            floors: net
+                .param_infos()
+                .iter()
+                .map(|p| match p.layer {
+                    Some(l) => weight_floor(net.layer(l - 1).fan_in()),
+                    None => 1.0,
+                })
+                .collect(),
+            negligible: vec![true; net.param_infos().len()],
+        });
         UpdateTracker {
+            tensors,
             before: net.layers().map(|l| l.weight.clone()).collect(),
             floors: net.layers().map(|l| weight_floor(l.fan_in())).collect(),
             measured: 0,
@@ -125,6 +150,11 @@ impl<T: Float> UpdateTracker<T> {
             b.as_mut_slice()
                 .copy_from_slice(net.layer(i).weight.as_slice());
             *n = net.layer_grads(grads, i).0.norm();
+        }
+        if let Some(t) = self.tensors.as_mut() {
+            for (b, (_, v)) in t.before.iter_mut().zip(net.values()) {
+                b.copy_from_slice(v);
+            }
         }
     }
 
@@ -152,6 +182,34 @@ impl<T: Float> UpdateTracker<T> {
                     });
             }
         }
+        if let Some(t) = self.tensors.as_mut() {
+            for (k, (_, v)) in net.values().enumerate() {
+                if t.negligible[k] {
+                    let floor = t.floors[k];
+                    t.negligible[k] = t.before[k].iter().zip(v).all(|(&w0, &w1)| {
+                        let (w0, w1) = (w0.to_f64(), w1.to_f64());
+                        negligible_update((w1 - w0) / factor, w0, floor, T::UNIT_ROUNDOFF)
+                    });
+                }
+            }
+        }
+    }
+
+    /// The state of each tensor (zero | vanishing | alive, the layers' rule) given the first
+    /// step each had a nonzero gradient; empty unless asked for at construction.
+    pub fn tensor_states(&self, nonzero: &[Option<usize>]) -> Vec<GradState> {
+        let Some(t) = &self.tensors else {
+            return Vec::new();
+        };
+        nonzero
+            .iter()
+            .zip(&t.negligible)
+            .map(|(w, &neg)| match w {
+                None => GradState::Zero,
+                Some(_) if self.measured > 0 && neg => GradState::Vanishing,
+                Some(_) => GradState::Alive,
+            })
+            .collect()
     }
 
     /// The state of each layer, given the wake steps.
@@ -543,7 +601,7 @@ mod tests {
     fn state_after<T: Float>(deltas: &[f64], factor: f64, wake: Option<usize>) -> GradState {
         let mut net = layer::<T>();
         let grads = crate::nn::Workspace::new(&net, 1).grads;
-        let mut t = UpdateTracker::new(&net);
+        let mut t = UpdateTracker::new(&net, false);
         for &d in deltas {
             t.before_update(&net, &grads);
             let w = net.layer(0).weight.get(1, 1);

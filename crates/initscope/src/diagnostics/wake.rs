@@ -288,6 +288,11 @@ impl WakeMismatch {
                 "{name}: {predicted}, nonzero {measured} but only by rounding residues (at most \
                  {relative:.1e} of the step's largest gradient entry): zero in exact arithmetic"
             ),
+            MismatchCause::Cascade { source, step } if source == name => format!(
+                "{name}: {predicted}, nonzero {measured}: a rounding residue (its gradient at \
+                 step {step} is zero in exact arithmetic but was not in the run) that grew into a \
+                 clear gradient"
+            ),
             MismatchCause::Cascade { source, step } => format!(
                 "{name}: {predicted}, woke {measured} with a clear gradient after rounding \
                  residues moved other tensors ({source}'s gradient at step {step} is zero in exact \

@@ -649,13 +649,16 @@ impl Explanation {
                 }
                 if !v.tensors.is_empty() {
                     lines.push("\n**Wake-up steps per tensor** (the first step its gradient had a nonzero entry), predicted from the zero pattern of the initialization and measured:\n".into());
-                    lines.push("| tensor | predicted | measured |\n|---|---|---|".into());
+                    lines.push(
+                        "| tensor | predicted | measured | gradient |\n|---|---|---|---|".into(),
+                    );
                     for t in &v.tensors {
                         lines.push(format!(
-                            "| `{}` | {} | {} |",
+                            "| `{}` | {} | {} | {} |",
                             t.name,
                             step_text(t.wake_predicted),
-                            step_text(t.wake_measured)
+                            step_text(t.wake_measured),
+                            t.grad_state.map_or("-", |g| g.name())
                         ));
                     }
                     for t in v.tensors.iter().filter_map(|t| t.note.as_ref()) {
@@ -702,7 +705,7 @@ impl Explanation {
                     ));
                 }
                 if !v.tensors.is_empty() {
-                    lines.push("  wake-up step per tensor (the first step its gradient had a nonzero entry), predicted from the zero pattern / measured:".into());
+                    lines.push("  wake-up step per tensor (the first step its gradient had a nonzero entry), predicted from the zero pattern / measured, and its gradient state:".into());
                     let w = v.tensors.iter().map(|t| t.name.len()).max().unwrap_or(0);
                     for t in &v.tensors {
                         let agree = if t.wake_predicted == t.wake_measured {
@@ -710,11 +713,15 @@ impl Explanation {
                         } else {
                             "  (differ, see below)"
                         };
-                        lines.push(format!(
-                            "    {:<w$}  {} / {}{agree}",
-                            t.name,
+                        let steps = format!(
+                            "{} / {}",
                             step_text(t.wake_predicted),
                             step_text(t.wake_measured)
+                        );
+                        lines.push(format!(
+                            "    {:<w$}  {steps:<15}  {}{agree}",
+                            t.name,
+                            t.grad_state.map_or("-", |g| g.name())
                         ));
                     }
                     for t in v.tensors.iter().filter_map(|t| t.note.as_ref()) {

@@ -171,6 +171,10 @@ pub struct TensorWake {
     /// Why the two differ (None when they agree).
     #[serde(default)]
     pub note: Option<String>,
+    /// zero | vanishing | alive, by the layers' rule (its updates over the last steps against
+    /// the rounding unit of its values; floor 1 outside linear layers).
+    #[serde(default)]
+    pub grad_state: Option<GradState>,
 }
 
 /// The version of the verdict fields: 1 before the learning judgement and gradient states, 2

@@ -126,11 +126,17 @@ impl<T: Float> Run<'_, T> {
                         .find_param(&source)
                         .map(|k| self.net.prefixes()[self.net.param_infos()[k].module].clone())
                         .unwrap_or_default();
-                    Some(format!(
-                        "rounding (a residue in {source}, module {module}, at step {step}: its gradient is 0 in exact arithmetic; it grew until {} woke at step {} ahead of its predicted step)",
-                        x.name,
-                        x.measured.map_or_else(|| "?".to_string(), |s| s.to_string())
-                    ))
+                    let clear = m.clear[x.tensor].map_or_else(|| "?".to_string(), |s| s.to_string());
+                    Some(if source == x.name {
+                        format!(
+                            "rounding (a residue in {source}, module {module}, at step {step}: its gradient is 0 in exact arithmetic; it grew into a clear gradient by step {clear})"
+                        )
+                    } else {
+                        format!(
+                            "rounding (a residue in {source}, module {module}, at step {step}: its gradient is 0 in exact arithmetic; it grew until {} had a clear gradient at step {clear}, ahead of its predicted step)",
+                            x.name
+                        )
+                    })
                 }
                 _ => None,
             })
@@ -142,6 +148,7 @@ impl<T: Float> Run<'_, T> {
             return Vec::new();
         };
         let mismatches = compare(&self.net, p, m);
+        let states = self.updates.tensor_states(&m.nonzero);
         self.net
             .param_infos()
             .iter()
@@ -154,6 +161,7 @@ impl<T: Float> Run<'_, T> {
                     .iter()
                     .find(|x| x.tensor == k)
                     .map(|x| x.sentence()),
+                grad_state: states.get(k).copied(),
             })
             .collect()
     }

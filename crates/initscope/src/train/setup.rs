@@ -131,7 +131,7 @@ impl<'a, T: Float> Run<'a, T> {
                 WakeMeasure::new(net.param_infos().len()),
             )
         });
-        let updates = UpdateTracker::new(&net);
+        let updates = UpdateTracker::new(&net, cfg.net.is_some());
         let flow = cfg
             .diagnostics
             .then(|| FlowRecorder::new(&net, cfg.symmetry_tolerance()));
