@@ -571,3 +571,28 @@ fn a_rounding_residue_that_grows_is_reported_as_a_breaker() {
     );
     assert!(breakers("sgd").is_empty());
 }
+
+/// Every tensor of a `--net` run carries its wake-up steps and gradient state: a ReZero net's
+/// are all alive and as predicted; in a net whose gate and output layer start at 0 behind a
+/// zero layer, the gate and the output weight never get a gradient (zero), as predicted.
+#[test]
+fn tensors_carry_predicted_and_measured_wake_steps_and_gradient_states() {
+    use initscope::records::verdict::GradState;
+    let rezero = run("data = \"moons\"\nnet = \"linear(8) relu res(layernorm linear(8) relu linear(8) gate(0)) linear\"\nsteps = 30");
+    let t = &rezero.summary.verdict.tensors;
+    assert_eq!(t.len(), 11);
+    for x in t {
+        assert_eq!(x.wake_predicted, x.wake_measured, "{x:?}");
+        assert_eq!(x.grad_state, Some(GradState::Alive), "{x:?}");
+        assert!(x.note.is_none());
+    }
+    let alpha = t.iter().find(|x| x.name == "2.body.4.alpha").unwrap();
+    assert_eq!(alpha.wake_measured, Some(0));
+    let dead = run("data = \"moons\"\nnet = \"shift(0) linear(6, init=zeros) layernorm(affine=false) gate(0) linear(init=zeros)\"\nsteps = 30");
+    let t = &dead.summary.verdict.tensors;
+    for name in ["3.alpha", "4.weight"] {
+        let x = t.iter().find(|x| x.name == name).unwrap();
+        assert_eq!((x.wake_predicted, x.wake_measured), (None, None), "{x:?}");
+        assert_eq!(x.grad_state, Some(GradState::Zero), "{x:?}");
+    }
+}
