@@ -237,8 +237,8 @@ pub fn derive(cfg: &RunConfig, data: &Dataset, params: &Params) -> Derivation {
                     pre.len(),
                     act.almost_everywhere().spec(),
                     match act {
-                        crate::Activation::Relu => " (PyTorch's convention: no gradient passes there; relu:grad0=1 would pass it)",
-                        crate::Activation::ReluGrad1 => " (the ZerO authors' convention: the gradient passes there; PyTorch's relu would stop it)",
+                        crate::activation::Activation::Relu => " (PyTorch's convention: no gradient passes there; relu:grad0=1 would pass it)",
+                        crate::activation::Activation::ReluGrad1 => " (the ZerO authors' convention: the gradient passes there; PyTorch's relu would stop it)",
                         _ => "",
                     }
                 ));
