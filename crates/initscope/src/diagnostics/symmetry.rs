@@ -286,8 +286,14 @@ impl UnitGraph {
             .collect()
     }
 
-    /// Bitwise copies (module docs).
-    pub fn exact_partition(&self) -> Partition {
+    /// Colour refinement: from one class per partitioned group, replaces each group's class ids
+    /// by `split(classes, slot, g, i)` (group `g`, its index `i` among the partitioned groups;
+    /// new ids numbered by first unit, splitting only within the old classes), groups in
+    /// forward order, until a whole pass splits nothing.
+    fn refine(
+        &self,
+        mut split: impl FnMut(&[Vec<usize>], &[Option<usize>], usize, usize) -> Vec<usize>,
+    ) -> Partition {
         let slot = self.slots();
         let free = self.free();
         let mut classes: Vec<Vec<usize>> = free
@@ -297,40 +303,8 @@ impl UnitGraph {
         loop {
             let mut changed = false;
             for (i, &g) in free.iter().enumerate() {
-                let mut seen: HashMap<Vec<u64>, usize> = HashMap::new();
-                let new: Vec<usize> = (0..self.groups[g].width)
-                    .map(|a| {
-                        let mut key = vec![classes[i][a] as u64];
-                        for (v, _) in &self.groups[g].own {
-                            key.push(v[a].to_bits());
-                        }
-                        for &e in &self.incoming[g] {
-                            let e = &self.edges[e];
-                            match &e.map {
-                                EdgeMap::Dense(w) => {
-                                    key.extend(w.row(a).iter().map(|x| x.to_bits()))
-                                }
-                                EdgeMap::Pointwise(_) => {
-                                    key.push(self.ids(&classes, &slot, e.from).of(a) as u64)
-                                }
-                            }
-                        }
-                        for &e in &self.outgoing[g] {
-                            let e = &self.edges[e];
-                            match &e.map {
-                                EdgeMap::Dense(w) => {
-                                    key.extend((0..w.rows()).map(|r| w.get(r, a).to_bits()))
-                                }
-                                EdgeMap::Pointwise(_) => {
-                                    key.push(self.ids(&classes, &slot, e.to).of(a) as u64)
-                                }
-                            }
-                        }
-                        let n = seen.len();
-                        *seen.entry(key).or_insert(n)
-                    })
-                    .collect();
-                if seen.len() > count_classes(&classes[i]) {
+                let new = split(&classes, &slot, g, i);
+                if count_classes(&new) > count_classes(&classes[i]) {
                     changed = true;
                 }
                 classes[i] = new;
@@ -339,6 +313,43 @@ impl UnitGraph {
                 return Partition { classes };
             }
         }
+    }
+
+    /// Bitwise copies (module docs).
+    pub fn exact_partition(&self) -> Partition {
+        self.refine(|classes, slot, g, i| {
+            let mut seen: HashMap<Vec<u64>, usize> = HashMap::new();
+            (0..self.groups[g].width)
+                .map(|a| {
+                    let mut key = vec![classes[i][a] as u64];
+                    for (v, _) in &self.groups[g].own {
+                        key.push(v[a].to_bits());
+                    }
+                    for &e in &self.incoming[g] {
+                        let e = &self.edges[e];
+                        match &e.map {
+                            EdgeMap::Dense(w) => key.extend(w.row(a).iter().map(|x| x.to_bits())),
+                            EdgeMap::Pointwise(_) => {
+                                key.push(self.ids(classes, slot, e.from).of(a) as u64)
+                            }
+                        }
+                    }
+                    for &e in &self.outgoing[g] {
+                        let e = &self.edges[e];
+                        match &e.map {
+                            EdgeMap::Dense(w) => {
+                                key.extend((0..w.rows()).map(|r| w.get(r, a).to_bits()))
+                            }
+                            EdgeMap::Pointwise(_) => {
+                                key.push(self.ids(classes, slot, e.to).of(a) as u64)
+                            }
+                        }
+                    }
+                    let n = seen.len();
+                    *seen.entry(key).or_insert(n)
+                })
+                .collect()
+        })
     }
 
     /// The signature of every unit of group `g` under the current partition, and the scale of
@@ -388,48 +399,32 @@ impl UnitGraph {
 
     /// The coarsest equitable partition within tolerance `tol` (module docs).
     pub fn equitable_partition(&self, tol: f64) -> Partition {
-        let slot = self.slots();
-        let free = self.free();
-        let mut classes: Vec<Vec<usize>> = free
-            .iter()
-            .map(|&g| vec![0; self.groups[g].width])
-            .collect();
-        loop {
-            let mut changed = false;
-            for (i, &g) in free.iter().enumerate() {
-                let (sigs, scales) = self.signatures(&classes, &slot, g);
-                let close = |a: &[f64], b: &[f64]| {
-                    a.iter()
-                        .zip(b)
-                        .zip(&scales)
-                        .all(|((x, y), s)| (x - y).abs() <= tol * s)
-                };
-                // Split each old class greedily; new ids in order of first unit.
-                let mut reps: Vec<(usize, usize)> = Vec::new(); // (old class, representative unit)
-                let new: Vec<usize> = (0..sigs.len())
-                    .map(|a| {
-                        let old = classes[i][a];
-                        match reps
-                            .iter()
-                            .position(|&(c, r)| c == old && close(&sigs[r], &sigs[a]))
-                        {
-                            Some(id) => id,
-                            None => {
-                                reps.push((old, a));
-                                reps.len() - 1
-                            }
+        self.refine(|classes, slot, g, i| {
+            let (sigs, scales) = self.signatures(classes, slot, g);
+            let close = |a: &[f64], b: &[f64]| {
+                a.iter()
+                    .zip(b)
+                    .zip(&scales)
+                    .all(|((x, y), s)| (x - y).abs() <= tol * s)
+            };
+            // Split each old class greedily; new ids in order of first unit.
+            let mut reps: Vec<(usize, usize)> = Vec::new(); // (old class, representative unit)
+            (0..sigs.len())
+                .map(|a| {
+                    let old = classes[i][a];
+                    match reps
+                        .iter()
+                        .position(|&(c, r)| c == old && close(&sigs[r], &sigs[a]))
+                    {
+                        Some(id) => id,
+                        None => {
+                            reps.push((old, a));
+                            reps.len() - 1
                         }
-                    })
-                    .collect();
-                if reps.len() > count_classes(&classes[i]) {
-                    changed = true;
-                }
-                classes[i] = new;
-            }
-            if !changed {
-                return Partition { classes };
-            }
-        }
+                    }
+                })
+                .collect()
+        })
     }
 
     /// The effective width of every linear layer's output under `p`, linear l at index l - 1:
