@@ -205,7 +205,7 @@ impl Walk<'_> {
         let ids = &self.partition.classes[g - 1];
         if ids.len() != width {
             return Err(QuotientError::Shape(format!(
-                "group {g} has {width} units, its classes {}",
+                "group {g} has {width} units, the partition classes {}",
                 ids.len()
             )));
         }

@@ -305,3 +305,59 @@ fn partitions_that_do_not_fit_are_refused() {
         Err(QuotientError::Shape(_))
     ));
 }
+
+/// A zero gate carries no weight, so the unit graph's refinement lets the gate's output (the
+/// stream's one class) be coarser than its input (the body's distinct units: rows W[a, k] = w_a,
+/// equal column sums, distinct row sums). No quotient follows that: the first step makes alpha
+/// nonzero and splits the stream.
+#[test]
+fn a_zero_gate_over_distinct_units_is_refused() {
+    let mut full = net(
+        "linear(8, init=[constant:0.2], bias=[constant:0.1]) tanh res(linear(8) tanh gate(0)) \
+         linear(init=[constant:0.3])",
+        INPUTS,
+        OUTPUTS,
+        &Init::Pytorch,
+        4,
+    );
+    let k = full
+        .find_param("2.body.0.weight")
+        .expect("the body's linear");
+    for (j, w) in full.param_values_mut(k).iter_mut().enumerate() {
+        *w = 0.1 * (j / 8) as f64 - 0.3;
+    }
+    let p = partition(&full);
+    assert_eq!(
+        p.widths(),
+        vec![1, 8, 1, 1],
+        "stream, body, gate, block output"
+    );
+    assert!(matches!(
+        QuotientNet::new(&full, &p),
+        Err(QuotientError::Pointwise { kind: "gate", .. })
+    ));
+    // One SGD step: alpha moves (d alpha = Σ dy_a h_a, h_a distinct) and the stream splits.
+    let x = normal_matrix(8, INPUTS, 11);
+    let y = normal_matrix(8, OUTPUTS, 12);
+    let mut ws = Workspace::new(&full, x.rows());
+    ws.load_rows(&x, &(0..x.rows()).collect::<Vec<_>>());
+    full.loss_and_grads(&mut ws, Loss::Mse, Targets::Dense(&y), Pass::Eval);
+    for k in 0..full.param_infos().len() {
+        for (w, g) in full
+            .param_values_mut(k)
+            .iter_mut()
+            .zip(ws.grads[k].as_slice())
+        {
+            *w -= 0.1 * g;
+        }
+    }
+    assert_ne!(
+        full.param_values(full.find_param("2.body.2.alpha").unwrap())[0],
+        0.0
+    );
+    assert!(
+        partition(&full).widths()[3] > 1,
+        "{:?}",
+        partition(&full).widths()
+    );
+}
