@@ -11,6 +11,7 @@ mod lockstep;
 mod meanfield;
 mod modules;
 mod optimizers;
+mod quotient;
 mod report;
 mod reproduce;
 mod support;
