@@ -6,9 +6,11 @@
 //! the block's own output), and weighted edges:
 //! - a linear layer `z = x W^T + b`: an edge k -> i of weight `W[i, k]` from every input unit to
 //!   every output unit; the bias is the output unit's own parameter;
-//! - a pointwise module (activation, dropout, norm, gate, shift): unit i -> unit i, weight the
-//!   module's gain (a gate's alpha, 1 otherwise); a norm's gamma and beta (batchnorm's running
-//!   statistics too) are the unit's own parameters; a layernorm's or rmsnorm's statistics are
+//! - a pointwise module (activation, dropout, norm, gate, shift): unit i -> unit i, weight 1
+//!   (a gate's alpha is one scalar on every unit: it tells no units apart, and at alpha = 0 the
+//!   branch's units still differ in what alpha's own gradient, <delta, F(x)>, carries into the
+//!   stream at the next step, so the edge is structural); a norm's gamma and beta (batchnorm's
+//!   running statistics too) are the unit's own parameters; a layernorm's or rmsnorm's statistics are
 //!   symmetric functions of the whole layer and batchnorm's are the unit's own column, so they
 //!   tell no units apart;
 //! - a residual block `y = x + body(x)`: unit i of the block's input and unit i of the body's
@@ -28,7 +30,7 @@
 //!   over each class of the group below, sums of outgoing weights over each class of the group
 //!   above, for every edge) until nothing splits. Signatures are compared componentwise within
 //!   `tol · scale`: for a linear edge scale = max(|W|, |b|) for the bias and incoming sums and
-//!   max|W| for the outgoing sums, for a pointwise edge |gain|, for a norm's parameter vector
+//!   max|W| for the outgoing sums, for a pointwise edge 1, for a norm's parameter vector
 //!   its largest magnitude; units are assigned greedily in index order to the first sub-class
 //!   whose representative (its first unit) is within tolerance. Groups are visited in forward
 //!   order. Deterministic. On a chain of linear layers this is exactly the partition of the
@@ -76,8 +78,8 @@ pub struct Group {
 enum EdgeMap {
     /// `W` (to width, from width).
     Dense(Matrix<f64>),
-    /// Unit i to unit i with this weight.
-    Pointwise(f64),
+    /// Unit i to unit i, weight 1.
+    Pointwise,
 }
 
 #[derive(Clone, Debug)]
@@ -151,7 +153,7 @@ impl Builder {
                 self.edge(from, to, EdgeMap::Dense(weight), scale_in, scale_out);
                 to
             }
-            Wiring::Pointwise { gain, per_unit } => {
+            Wiring::Pointwise { per_unit } => {
                 let own = per_unit
                     .into_iter()
                     .map(|v| {
@@ -160,7 +162,7 @@ impl Builder {
                     })
                     .collect();
                 let to = self.group(self.groups[from].width, own, label(None, None));
-                self.edge(from, to, EdgeMap::Pointwise(gain), gain.abs(), gain.abs());
+                self.edge(from, to, EdgeMap::Pointwise, 1.0, 1.0);
                 to
             }
             Wiring::Residual(body) => {
@@ -181,8 +183,8 @@ impl Builder {
                     Vec::new(),
                     label(None, Some(stream)),
                 );
-                self.edge(from, to, EdgeMap::Pointwise(1.0), 1.0, 1.0);
-                self.edge(h, to, EdgeMap::Pointwise(1.0), 1.0, 1.0);
+                self.edge(from, to, EdgeMap::Pointwise, 1.0, 1.0);
+                self.edge(h, to, EdgeMap::Pointwise, 1.0, 1.0);
                 to
             }
         }
@@ -329,7 +331,7 @@ impl UnitGraph {
                         let e = &self.edges[e];
                         match &e.map {
                             EdgeMap::Dense(w) => key.extend(w.row(a).iter().map(|x| x.to_bits())),
-                            EdgeMap::Pointwise(_) => {
+                            EdgeMap::Pointwise => {
                                 key.push(self.ids(classes, slot, e.from).of(a) as u64)
                             }
                         }
@@ -340,7 +342,7 @@ impl UnitGraph {
                             EdgeMap::Dense(w) => {
                                 key.extend((0..w.rows()).map(|r| w.get(r, a).to_bits()))
                             }
-                            EdgeMap::Pointwise(_) => {
+                            EdgeMap::Pointwise => {
                                 key.push(self.ids(classes, slot, e.to).of(a) as u64)
                             }
                         }
@@ -389,7 +391,7 @@ impl UnitGraph {
                                 s[base + ids.of(i)] += w.get(i, a);
                             }
                         }
-                        EdgeMap::Pointwise(gain) => s[base + ids.of(a)] += gain,
+                        EdgeMap::Pointwise => s[base + ids.of(a)] += 1.0,
                     }
                 }
             }

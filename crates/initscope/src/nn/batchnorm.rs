@@ -343,7 +343,6 @@ impl<T: Float> Module<T> for BatchNorm<T> {
 
     fn wiring(&self) -> Wiring {
         Wiring::Pointwise {
-            gain: 1.0,
             per_unit: [
                 &self.gamma,
                 &self.beta,

@@ -428,10 +428,7 @@ impl<T: Float> Module<T> for LayerNorm<T> {
         } else {
             Vec::new()
         };
-        Wiring::Pointwise {
-            gain: 1.0,
-            per_unit,
-        }
+        Wiring::Pointwise { per_unit }
     }
 
     /// A vector whose units are equal: x - mean = 0, y = beta, and the backward map

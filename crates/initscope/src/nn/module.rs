@@ -81,12 +81,13 @@ pub enum Wiring {
         weight: Matrix<f64>,
         bias: Option<Vec<f64>>,
     },
-    /// `y_i = g(x_i; θ_i, s)`: output unit i reads input unit i only, with the same `gain` for
-    /// every unit (a gate's alpha; 1 otherwise); `per_unit` are the parameter vectors indexed by
+    /// `y_i = g(x_i; θ_i, s)`: output unit i reads input unit i only (a scalar shared by every
+    /// unit, a gate's alpha or a shift's s, tells no units apart); `per_unit` are the parameter
+    /// vectors indexed by
     /// unit (a norm's gamma and beta, batchnorm's running statistics), and `s` statistics that
     /// are symmetric functions of the whole layer (a layernorm's mean and variance) or of the
     /// unit's own column (batchnorm's), which never tell units apart.
-    Pointwise { gain: f64, per_unit: Vec<Vec<f64>> },
+    Pointwise { per_unit: Vec<Vec<f64>> },
     /// `y = x + body(x)`: unit i of the output reads unit i of the input and unit i of the
     /// body's output, both with weight 1.
     Residual(Vec<Piece>),
@@ -110,7 +111,6 @@ impl Wiring {
     /// A pointwise module without parameters (an activation, dropout).
     pub fn identity() -> Self {
         Wiring::Pointwise {
-            gain: 1.0,
             per_unit: Vec::new(),
         }
     }

@@ -157,7 +157,6 @@ impl<T: Float> Module<T> for RmsNorm<T> {
 
     fn wiring(&self) -> Wiring {
         Wiring::Pointwise {
-            gain: 1.0,
             per_unit: vec![to_f64(&self.gamma)],
         }
     }

@@ -6,7 +6,7 @@
 //! shift:  y = x + s      dx = dy          ds      = Σ_ij dy_ij
 //! ```
 
-use super::module::{Anatomy, Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring};
+use super::module::{Anatomy, Cache, Facts, Module, Pass, Step0, TensorDecl};
 use super::param::ParamKind;
 use crate::matrix::Matrix;
 use crate::scalar::Float;
@@ -132,16 +132,6 @@ impl<T: Float> Module<T> for Scalar<T> {
                 }
                 ScalarOp::Add => out.for_each(|(o, &d)| *o = d),
             }
-        }
-    }
-
-    fn wiring(&self) -> Wiring {
-        Wiring::Pointwise {
-            gain: match self.op {
-                ScalarOp::Scale => self.value[0].to_f64(),
-                ScalarOp::Add => 1.0,
-            },
-            per_unit: Vec::new(),
         }
     }
 
