@@ -59,15 +59,13 @@
 //! What the quotient does not follow: dropout (per-unit masks split classes; the quotient is the
 //! network with dropout off), batchnorm's running-statistics update (the running statistics are
 //! copied per class but not updated by [`QuotientNet::sgd_step`]), and optimizers other than
-//! plain SGD. The module trait exposes no norm's eps: it is read back from the module's own
-//! forward pass on a constant input, where the cached r is 1/sqrt(eps) (to an ulp or two).
+//! plain SGD. A norm's eps comes from its anatomy ([`crate::nn::Anatomy`]).
 
 use super::symmetry::Partition;
 use crate::activation::Activation;
 use crate::loss::{Loss, Targets};
 use crate::matrix::Matrix;
-use crate::nn::{Anatomy, Module, Net, Pass};
-use crate::rng::{self, Stream};
+use crate::nn::{Anatomy, Module, Net};
 
 /// Why a partition gives no quotient of a network.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -174,17 +172,6 @@ fn count_groups(modules: &[Box<dyn Module<f64>>]) -> usize {
         .sum()
 }
 
-/// A norm's eps, read back from its own forward pass on a constant input (zeros): the variance
-/// (or mean square) is 0, so the r the module caches at `stats[at]` is 1/sqrt(eps).
-fn probe_eps(m: &dyn Module<f64>, at: usize) -> f64 {
-    let x = Matrix::zeros(2, m.in_width());
-    let mut cache = m.cache(2);
-    let mut rng = rng::stream(0, Stream::Dropout);
-    m.forward(&x, &mut cache, &mut Pass::Train(&mut rng));
-    let r = cache.stats[at];
-    1.0 / (r * r)
-}
-
 /// The walk over the unit graph's groups in the order [`super::symmetry::UnitGraph`] numbers
 /// them: group 0 is the input, `last` the network's output (both fixed), the others are
 /// `partition.classes[g - 1]`.
@@ -280,23 +267,23 @@ impl Walk<'_> {
         let op = match m.anatomy() {
             Anatomy::Activation(a) => QuotientOp::Activation(a),
             Anatomy::Dropout(_) => QuotientOp::Identity,
-            Anatomy::LayerNorm { affine } => QuotientOp::LayerNorm {
-                eps: probe_eps(m, 0),
+            Anatomy::LayerNorm { affine, eps } => QuotientOp::LayerNorm {
+                eps,
                 gamma_beta: affine
                     .then(|| (per_class(&out, m.value(0)), per_class(&out, m.value(1)))),
             },
-            Anatomy::RmsNorm => QuotientOp::RmsNorm {
-                eps: probe_eps(m, 0),
+            Anatomy::RmsNorm { eps } => QuotientOp::RmsNorm {
+                eps,
                 gamma: per_class(&out, m.value(0)),
             },
-            Anatomy::BatchNorm => {
+            Anatomy::BatchNorm { eps } => {
                 let buffers = m.buffers();
                 let buffer = |key: &str| -> Vec<f64> {
                     let b = buffers.iter().find(|b| b.key == key);
                     per_class(&out, &b.expect("batchnorm's running statistics").values)
                 };
                 QuotientOp::BatchNorm {
-                    eps: probe_eps(m, 2 * m.in_width()),
+                    eps,
                     gamma: per_class(&out, m.value(0)),
                     beta: per_class(&out, m.value(1)),
                     running_mean: buffer("running_mean"),

@@ -718,7 +718,7 @@ impl<'a> Step<'a> {
             }
             Anatomy::Activation(f) => activate(f, &x),
             Anatomy::Dropout(p) => drop_units(p, x.clone(), width),
-            Anatomy::LayerNorm { affine } => {
+            Anatomy::LayerNorm { affine, .. } => {
                 let gamma_zero = affine && self.state(k).zero;
                 if x.same_units || gamma_zero {
                     self.constant(affine.then_some(k + 1), width)
@@ -726,14 +726,14 @@ impl<'a> Step<'a> {
                     Value::unknown(x.same_rows, false, width)
                 }
             }
-            Anatomy::RmsNorm => {
+            Anatomy::RmsNorm { .. } => {
                 if x.is_zero() || self.state(k).zero {
                     Value::zeros(width)
                 } else {
                     Value::unknown(x.same_rows, x.same_units && self.state(k).uniform, width)
                 }
             }
-            Anatomy::BatchNorm => {
+            Anatomy::BatchNorm { .. } => {
                 if x.same_rows || self.state(k).zero {
                     self.constant(Some(k + 1), width)
                 } else {
@@ -849,7 +849,7 @@ impl<'a> Step<'a> {
             }
             Anatomy::Activation(f) => Slope::of(f, x).times(dy, width),
             Anatomy::Dropout(p) => undrop(p, dy),
-            Anatomy::LayerNorm { affine } => {
+            Anatomy::LayerNorm { affine, .. } => {
                 let (g_zero, g_same_units) = if affine {
                     let gamma = self.state(k);
                     self.grads[k] =
@@ -875,7 +875,7 @@ impl<'a> Step<'a> {
                     )
                 }
             }
-            Anatomy::RmsNorm => {
+            Anatomy::RmsNorm { .. } => {
                 let gamma = self.state(k);
                 self.grads[k] = if dy.zero || x.is_zero() || (dy.batch_sums_zero && x.same_rows) {
                     Pattern::ZERO
@@ -894,7 +894,7 @@ impl<'a> Step<'a> {
                     )
                 }
             }
-            Anatomy::BatchNorm => {
+            Anatomy::BatchNorm { .. } => {
                 let gamma = self.state(k);
                 self.grads[k] = if dy.zero || dy.same_rows || x.same_rows {
                     Pattern::ZERO

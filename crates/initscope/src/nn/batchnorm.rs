@@ -141,7 +141,9 @@ impl<T: Float> Module<T> for BatchNorm<T> {
     }
 
     fn anatomy(&self) -> Anatomy<'_, T> {
-        Anatomy::BatchNorm
+        Anatomy::BatchNorm {
+            eps: self.eps.to_f64(),
+        }
     }
 
     fn in_width(&self) -> usize {

@@ -332,6 +332,7 @@ impl<T: Float> Module<T> for LayerNorm<T> {
     fn anatomy(&self) -> Anatomy<'_, T> {
         Anatomy::LayerNorm {
             affine: self.affine,
+            eps: self.eps.to_f64(),
         }
     }
 

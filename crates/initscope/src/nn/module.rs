@@ -207,12 +207,13 @@ pub enum Anatomy<'a, T> {
     Activation(Activation),
     /// Inverted dropout with probability p while training; no tensors.
     Dropout(f64),
-    /// Each row normalised over its units; tensors gamma and beta when `affine`.
-    LayerNorm { affine: bool },
-    /// Each row divided by its root mean square; tensor gamma.
-    RmsNorm,
-    /// Each unit normalised over the batch (training statistics); tensors gamma and beta.
-    BatchNorm,
+    /// Each row normalised over its units with `eps`; tensors gamma and beta when `affine`.
+    LayerNorm { affine: bool, eps: f64 },
+    /// Each row divided by its root mean square (`eps` inside the root); tensor gamma.
+    RmsNorm { eps: f64 },
+    /// Each unit normalised over the batch (training statistics) with `eps`; tensors gamma and
+    /// beta.
+    BatchNorm { eps: f64 },
     /// `y = x + body(x)`: the body's modules in order, its tensors theirs in that order.
     Residual(&'a [Box<dyn Module<T>>]),
     /// `y = alpha x`, tensor alpha `[1]`.

@@ -57,7 +57,9 @@ impl<T: Float> Module<T> for RmsNorm<T> {
     }
 
     fn anatomy(&self) -> Anatomy<'_, T> {
-        Anatomy::RmsNorm
+        Anatomy::RmsNorm {
+            eps: self.eps.to_f64(),
+        }
     }
 
     fn in_width(&self) -> usize {
