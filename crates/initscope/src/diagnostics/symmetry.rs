@@ -46,8 +46,72 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::matrix::Matrix;
-use crate::nn::{LayerParams, Net, Params, Piece, Wiring};
+use crate::nn::{Anatomy, LayerParams, Module, Net, Params};
 use crate::scalar::Float;
+
+/// What the unit graph reads of a module, in f64: a linear layer's weight (out, in) and bias; a
+/// pointwise module's per-unit parameter vectors (a norm's gamma and beta, batchnorm's running
+/// statistics; none for activations, dropout, gates and shifts, whose one scalar tells no units
+/// apart); a block's body modules with their keys and kinds.
+#[derive(Clone, Debug, PartialEq)]
+enum Wiring {
+    Linear {
+        weight: Matrix<f64>,
+        bias: Option<Vec<f64>>,
+    },
+    Pointwise {
+        per_unit: Vec<Vec<f64>>,
+    },
+    Residual(Vec<(String, &'static str, Wiring)>),
+}
+
+/// The [`Wiring`] of module `m`, from its anatomy, values and buffers.
+fn wiring<T: Float>(m: &dyn Module<T>) -> Wiring {
+    let values = |k: usize| -> Vec<f64> { m.value(k).iter().map(|v| v.to_f64()).collect() };
+    let pointwise = |per_unit| Wiring::Pointwise { per_unit };
+    match m.anatomy() {
+        Anatomy::Linear { has_bias, .. } => {
+            let dims = &m.tensors()[0].dims;
+            Wiring::Linear {
+                weight: Matrix::from_vec(dims[0], dims[1], values(0)),
+                bias: has_bias.then(|| values(1)),
+            }
+        }
+        Anatomy::Activation(_) | Anatomy::Dropout(_) | Anatomy::Gate | Anatomy::Shift => {
+            pointwise(Vec::new())
+        }
+        Anatomy::LayerNorm { affine, .. } => pointwise(if affine {
+            vec![values(0), values(1)]
+        } else {
+            Vec::new()
+        }),
+        Anatomy::RmsNorm { .. } => pointwise(vec![values(0)]),
+        Anatomy::BatchNorm { .. } => {
+            let buffers = m.buffers();
+            let buffer = |key: &str| {
+                buffers
+                    .iter()
+                    .find(|b| b.key == key)
+                    .map_or_else(Vec::new, |b| b.values.clone())
+            };
+            pointwise(vec![
+                values(0),
+                values(1),
+                buffer("running_mean"),
+                buffer("running_var"),
+            ])
+        }
+        Anatomy::Residual(_) => {
+            let (body, keys) = m.body().expect("a residual block has a body");
+            Wiring::Residual(
+                body.iter()
+                    .zip(keys)
+                    .map(|(b, k)| (format!("body.{k}"), b.kind(), wiring(&**b)))
+                    .collect(),
+            )
+        }
+    }
+}
 
 /// What a group of units is, for reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -175,8 +239,8 @@ impl Builder {
                     }
                 };
                 let mut h = from;
-                for Piece { key, kind, wiring } in body {
-                    h = self.module(h, format!("{path}.{key}"), kind, wiring);
+                for (key, kind, w) in body {
+                    h = self.module(h, format!("{path}.{key}"), kind, w);
                 }
                 let to = self.group(
                     self.groups[from].width,
@@ -193,7 +257,7 @@ impl Builder {
 
 impl UnitGraph {
     /// The graph of a sequence of modules `(path, kind, wiring)` reading `inputs` features.
-    pub fn new(
+    fn new(
         inputs: usize,
         modules: impl IntoIterator<Item = (String, &'static str, Wiring)>,
     ) -> Self {
@@ -237,7 +301,7 @@ impl UnitGraph {
             net.prefixes()
                 .iter()
                 .zip(net.modules())
-                .map(|(p, m)| (p.clone(), m.kind(), m.wiring())),
+                .map(|(p, m)| (p.clone(), m.kind(), wiring(&**m))),
         )
     }
 

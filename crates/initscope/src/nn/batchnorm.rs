@@ -39,9 +39,7 @@
 //! max(N - 1, 1), that is 0.
 
 use super::build::Builder;
-use super::module::{
-    to_f64, Anatomy, Buffer, Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring,
-};
+use super::module::{Anatomy, Buffer, Cache, Facts, Module, Pass, Step0, TensorDecl};
 use super::spec::{
     push_init, push_number, Form, KindSpec, Parts, Syntax, BATCHNORM_MOMENTUM, NORM_EPS,
 };
@@ -341,20 +339,6 @@ impl<T: Float> Module<T> for BatchNorm<T> {
                 values: vec![self.num_batches_tracked as f64],
             },
         ]
-    }
-
-    fn wiring(&self) -> Wiring {
-        Wiring::Pointwise {
-            per_unit: [
-                &self.gamma,
-                &self.beta,
-                &self.running_mean,
-                &self.running_var,
-            ]
-            .into_iter()
-            .map(|v| to_f64(v))
-            .collect(),
-        }
     }
 
     /// Units constant over the batch: x - mean = 0, y = beta, and the gradient passed back is

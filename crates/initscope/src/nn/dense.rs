@@ -17,7 +17,7 @@
 
 use super::act::activation_facts;
 use super::build::Builder;
-use super::module::{Anatomy, Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring};
+use super::module::{Anatomy, Cache, Facts, Module, Pass, Step0, TensorDecl};
 use super::param::ParamKind;
 use super::spec::{init_value, push_init, Form, KindSpec, Parts, Syntax};
 use super::torch::Torch;
@@ -220,15 +220,6 @@ impl<T: Float> Module<T> for Dense<T> {
 
     fn linear_cache<'c>(&self, cache: &'c Cache<T>, k: usize) -> Option<&'c Cache<T>> {
         (k == 0).then_some(cache)
-    }
-
-    fn wiring(&self) -> Wiring {
-        Wiring::Linear {
-            weight: self.weight.to_f64(),
-            bias: self
-                .has_bias
-                .then(|| self.bias.iter().map(|b| b.to_f64()).collect()),
-        }
     }
 
     /// The output layer's and the hidden layers' zeros: W = 0 stops the delta passed back; a

@@ -24,7 +24,7 @@
 //! fixed, so every instruction set gives the same bits. dgamma and dbeta add the rows in order.
 
 use super::build::Builder;
-use super::module::{to_f64, Anatomy, Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring};
+use super::module::{Anatomy, Cache, Facts, Module, Pass, Step0, TensorDecl};
 use super::spec::{push_init, push_number, Form, KindSpec, Parts, Syntax, NORM_EPS};
 use super::torch::Torch;
 use crate::init::Init;
@@ -421,15 +421,6 @@ impl<T: Float> Module<T> for LayerNorm<T> {
             dparams: dparams,
             dx: dx,
         });
-    }
-
-    fn wiring(&self) -> Wiring {
-        let per_unit = if self.affine {
-            vec![to_f64(&self.gamma), to_f64(&self.beta)]
-        } else {
-            Vec::new()
-        };
-        Wiring::Pointwise { per_unit }
     }
 
     /// A vector whose units are equal: x - mean = 0, y = beta, and the backward map

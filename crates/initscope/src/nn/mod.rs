@@ -28,7 +28,7 @@ pub mod torch;
 
 pub use dense::Dense;
 pub use mlp::{init_params, LayerInits, LayerParams, Params};
-pub use module::{Anatomy, Buffer, Cache, Facts, Module, Pass, Piece, Step0, TensorDecl, Wiring};
+pub use module::{Anatomy, Buffer, Cache, Facts, Module, Pass, Step0, TensorDecl};
 pub use net::{Net, Workspace};
 pub use param::{named_params, ParamInfo, ParamKind};
 

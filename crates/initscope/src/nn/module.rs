@@ -70,52 +70,6 @@ pub struct Buffer {
     pub values: Vec<f64>,
 }
 
-/// How a module's output units depend on its input units and on per-unit parameters, for the
-/// symmetry analysis ([`crate::diagnostics::symmetry`]): the module's piece of the network's
-/// unit graph, values in f64.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Wiring {
-    /// `y = f(x W^T + b)`: output unit i reads every input unit k with weight `W[i, k]`
-    /// (`weight` is (out, in)); `bias` is the per-unit parameter (none without a bias).
-    Linear {
-        weight: Matrix<f64>,
-        bias: Option<Vec<f64>>,
-    },
-    /// `y_i = g(x_i; θ_i, s)`: output unit i reads input unit i only (a scalar shared by every
-    /// unit, a gate's alpha or a shift's s, tells no units apart); `per_unit` are the parameter
-    /// vectors indexed by
-    /// unit (a norm's gamma and beta, batchnorm's running statistics), and `s` statistics that
-    /// are symmetric functions of the whole layer (a layernorm's mean and variance) or of the
-    /// unit's own column (batchnorm's), which never tell units apart.
-    Pointwise { per_unit: Vec<Vec<f64>> },
-    /// `y = x + body(x)`: unit i of the output reads unit i of the input and unit i of the
-    /// body's output, both with weight 1.
-    Residual(Vec<Piece>),
-}
-
-/// A module inside a block, for [`Wiring::Residual`]: its key in the body Sequential, its kind
-/// and its wiring.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Piece {
-    pub key: String,
-    pub kind: &'static str,
-    pub wiring: Wiring,
-}
-
-/// `v` in f64 (for [`Wiring`]'s copies).
-pub(crate) fn to_f64<T: Float>(v: &[T]) -> Vec<f64> {
-    v.iter().map(|x| x.to_f64()).collect()
-}
-
-impl Wiring {
-    /// A pointwise module without parameters (an activation, dropout).
-    pub fn identity() -> Self {
-        Wiring::Pointwise {
-            per_unit: Vec::new(),
-        }
-    }
-}
-
 /// A block's body modules and their keys in its body Sequential ([`Module::body`]).
 pub type Body<'a, T> = (&'a [Box<dyn Module<T>>], &'a [String]);
 
@@ -338,12 +292,6 @@ pub trait Module<T: Float>: fmt::Debug + Send + Sync {
     /// `None` for every other kind.
     fn body(&self) -> Option<Body<'_, T>> {
         None
-    }
-
-    /// The module's piece of the unit graph ([`Wiring`]); pointwise without parameters by
-    /// default (activations, dropout).
-    fn wiring(&self) -> Wiring {
-        Wiring::identity()
     }
 
     fn clone_box(&self) -> Box<dyn Module<T>>;

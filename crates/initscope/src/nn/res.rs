@@ -11,7 +11,7 @@
 
 use super::build::Builder;
 use super::dense::Dense;
-use super::module::{Anatomy, Body, Buffer, Cache, Module, Pass, Piece, TensorDecl, Wiring};
+use super::module::{Anatomy, Body, Buffer, Cache, Module, Pass, TensorDecl};
 use super::spec::{write_seq, Form, KindSpec, ModuleSpec, Parts, Syntax};
 use super::torch::Torch;
 use crate::matrix::Matrix;
@@ -325,20 +325,6 @@ impl<T: Float> Module<T> for Res<T> {
 
     fn body(&self) -> Option<Body<'_, T>> {
         Some((&self.body, &self.prefixes))
-    }
-
-    fn wiring(&self) -> Wiring {
-        Wiring::Residual(
-            self.prefixes
-                .iter()
-                .zip(&self.body)
-                .map(|(key, m)| Piece {
-                    key: format!("body.{key}"),
-                    kind: m.kind(),
-                    wiring: m.wiring(),
-                })
-                .collect(),
-        )
     }
 
     fn clone_box(&self) -> Box<dyn Module<T>> {

@@ -17,7 +17,7 @@
 //! by 1/r; the cache keeps x̂ in `pre`, y in `act` and each row's 1/r in `stats`.
 
 use super::build::Builder;
-use super::module::{to_f64, Anatomy, Cache, Facts, Module, Pass, Step0, TensorDecl, Wiring};
+use super::module::{Anatomy, Cache, Facts, Module, Pass, Step0, TensorDecl};
 use super::param::ParamKind;
 use super::spec::{push_init, Form, KindSpec, Parts, Syntax};
 use super::torch::Torch;
@@ -154,12 +154,6 @@ impl<T: Float> Module<T> for RmsNorm<T> {
             for ((d, &g), &h) in dx.row_mut(i).iter_mut().zip(&*g).zip(xh) {
                 *d = s * (g - h * mgx);
             }
-        }
-    }
-
-    fn wiring(&self) -> Wiring {
-        Wiring::Pointwise {
-            per_unit: vec![to_f64(&self.gamma)],
         }
     }
 
