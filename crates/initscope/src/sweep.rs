@@ -46,9 +46,15 @@ pub struct Grid {
     pub axes: Vec<(String, Vec<toml::Value>)>,
 }
 
-/// A value as written on the command line, for runs.csv.
+/// A value as written on the command line, for runs.csv; a named variant (an inline table of
+/// flags) by its `label`.
 pub fn value_text(v: &toml::Value) -> String {
     match v {
+        toml::Value::Table(t) => t
+            .get("label")
+            .and_then(toml::Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
         toml::Value::String(s) => s.clone(),
         toml::Value::Array(a) => a.iter().map(value_text).collect::<Vec<_>>().join(" "),
         other => other.to_string(),
@@ -88,6 +94,43 @@ fn normalise(key: &str, v: &toml::Value) -> toml::Value {
     }
 }
 
+/// Checks an axis of named variants: every value an inline table with a distinct, non-empty
+/// `label` (what runs.csv and the report show) and at least one flag.
+fn variant_axis(key: &str, values: &[toml::Value], path: &Path) -> Result<()> {
+    let mut labels = HashSet::new();
+    for v in values {
+        let Some(t) = v.as_table() else {
+            return Err(Error::file(
+                path,
+                format!("[axes] {key} mixes named variants (tables) with plain values"),
+            ));
+        };
+        let label = t
+            .get("label")
+            .and_then(toml::Value::as_str)
+            .unwrap_or_default();
+        if label.is_empty() {
+            return Err(Error::file(
+                path,
+                format!("[axes] {key}: every variant needs a label = \"...\""),
+            ));
+        }
+        if !labels.insert(label.to_string()) {
+            return Err(Error::file(
+                path,
+                format!("[axes] {key}: the label '{label}' names two variants"),
+            ));
+        }
+        if t.len() < 2 {
+            return Err(Error::file(
+                path,
+                format!("[axes] {key}: variant '{label}' sets no flag"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Grid {
     pub fn from_file(path: &Path) -> Result<Grid> {
         let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -113,10 +156,14 @@ impl Grid {
                 }
                 ("axes", toml::Value::Table(t)) => {
                     for (key, values) in t {
-                        let values = match values {
+                        let values: Vec<toml::Value> = match values {
                             toml::Value::Array(a) if !a.is_empty() => a.iter().map(|v| normalise(key, v)).collect(),
                             _ => return Err(Error::file(path, format!("[axes] {key} must be a non-empty list of values"))),
                         };
+                        let variants = values.iter().filter(|v| v.is_table()).count();
+                        if variants > 0 {
+                            variant_axis(key, &values, path)?;
+                        }
                         axes.push((key.clone(), values));
                     }
                 }
@@ -131,12 +178,23 @@ impl Grid {
                 "has no axes; a sweep needs at least one [axes] list (use `initscope train` for one run)",
             ));
         }
-        for (key, _) in &axes {
+        for (key, values) in &axes {
             if fixed.contains_key(key) {
                 return Err(Error::file(
                     path,
                     format!("'{key}' is both fixed and an axis"),
                 ));
+            }
+            // A named variant's flags: none fixed or an axis of their own.
+            for t in values.iter().filter_map(toml::Value::as_table) {
+                for flag in t.keys().filter(|k| *k != "label") {
+                    if fixed.contains_key(flag) || axes.iter().any(|(a, _)| a == flag) {
+                        return Err(Error::file(
+                            path,
+                            format!("[axes] {key}: variant '{}' sets '{flag}', which is also fixed or an axis", value_text(&toml::Value::Table(t.clone()))),
+                        ));
+                    }
+                }
             }
         }
         let grid = Grid { fixed, axes };
@@ -175,7 +233,17 @@ impl Grid {
     fn raw_config(&self, point: &[(String, toml::Value)], path: &Path) -> Result<RawConfig> {
         let mut t = self.fixed.clone();
         for (k, v) in point {
-            t.insert(k.clone(), v.clone());
+            match v {
+                // A named variant sets its flags together.
+                toml::Value::Table(flags) => {
+                    for (flag, value) in flags.iter().filter(|(f, _)| *f != "label") {
+                        t.insert(flag.clone(), normalise(flag, value));
+                    }
+                }
+                _ => {
+                    t.insert(k.clone(), v.clone());
+                }
+            }
         }
         toml::Value::Table(t).try_into::<RawConfig>().map_err(|e| {
             // toml's messages run over several lines ("...\nin `seed`"): one line here.
@@ -964,6 +1032,43 @@ mod tests {
             e.starts_with("g.toml: [axes] foo = 3: unknown field `foo`"),
             "{e}"
         );
+    }
+
+    /// An axis of named variants sets several flags together per run, shows its labels in
+    /// runs.csv, and is refused when malformed.
+    #[test]
+    fn named_variants_set_their_flags_together() {
+        let text = "[fixed]\ndata = \"moons:n=64\"\nsteps = 3\n[axes]\n\
+                    variant = [{ label = \"wide\", hidden = 16, act = \"relu\" }, \
+                               { label = \"zero\", hidden = \"4\", init = \"zeros\" }]\n\
+                    seed = [0, 1]\n";
+        let g = Grid::parse(text, Path::new("g.toml")).unwrap();
+        assert_eq!(g.len(), 4);
+        let runs = plan(&g, Path::new("g.toml")).unwrap();
+        let (wide, zero) = (&runs[0], &runs[2]);
+        assert_eq!(wide.axes[0], ("variant".to_string(), "wide".to_string()));
+        assert_eq!(
+            (wide.config.arch.clone(), wide.config.act.spec()),
+            (vec![2, 16, 2], "relu".to_string())
+        );
+        assert_eq!(zero.axes[0].1, "zero");
+        assert_eq!(zero.config.arch, vec![2, 4, 2]);
+        assert_eq!(zero.config.init.to_string(), "zeros");
+        let e = parse_err("[axes]\nv = [{ label = \"a\", hidden = 4 }, 3]\n");
+        assert!(e.contains("mixes named variants"), "{e}");
+        let e = parse_err("[axes]\nv = [{ hidden = 4 }]\n");
+        assert!(e.contains("every variant needs a label"), "{e}");
+        let e = parse_err(
+            "[axes]\nv = [{ label = \"a\", hidden = 4 }, { label = \"a\", hidden = 8 }]\n",
+        );
+        assert!(e.contains("the label 'a' names two variants"), "{e}");
+        let e = parse_err("[fixed]\nhidden = 4\n[axes]\nv = [{ label = \"a\", hidden = 8 }]\n");
+        assert!(
+            e.contains("variant 'a' sets 'hidden', which is also fixed"),
+            "{e}"
+        );
+        let e = parse_err("[axes]\nv = [{ label = \"a\", hiden = 8 }]\n");
+        assert!(e.contains("unknown field `hiden`"), "{e}");
     }
 
     #[test]
