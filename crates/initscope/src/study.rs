@@ -1,8 +1,13 @@
-//! The study: the canonical comparison behind `initscope study`. The initializers people argue
-//! about ([`INITS`]) crossed with tanh, relu and sigmoid ([`ACTS`]) and a few seeds, plain SGD on
-//! one data set, run as a sweep ([`grid_text`] is its `grid.toml`); then the answer to the seed
-//! question per configuration ([`answer`], drawn as text by [`Answer::text`]) and the report with
-//! that answer at the top ([`write_report`]).
+//! The studies: the canonical comparisons behind `initscope study` ([`Kind`]).
+//!
+//! - `mlp` (the default): the initializers people argue about ([`INITS`]) crossed with tanh,
+//!   relu and sigmoid ([`ACTS`]) and a few seeds, plain SGD on one data set.
+//! - `residual`: named variants of one residual MLP ([`RESIDUAL_VARIANTS`]: each an explicit
+//!   (net, init) pair) crossed with depth ([`DEPTHS`] blocks) and seeds.
+//!
+//! Each runs as a sweep ([`grid_text`] is its `grid.toml`); then the answer to the seed question
+//! per configuration ([`answer`], drawn as text by [`Answer::text`]) and the report with that
+//! answer at the top ([`write_report`]).
 
 use std::path::{Path, PathBuf};
 
@@ -33,15 +38,89 @@ pub const FULL: (usize, &[u64]) = (1500, &[0, 1, 2]);
 /// Training steps and seeds of the quick study (`--quick`).
 pub const QUICK: (usize, &[u64]) = (400, &[0]);
 
+/// Which study.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Initializer x activation on a plain MLP.
+    Mlp,
+    /// Variants of a residual MLP x depth.
+    Residual,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Mlp => "mlp",
+            Kind::Residual => "residual",
+        }
+    }
+}
+
+/// The residual study's body: width 64, two linear layers per block with relu between them.
+pub const BODY_WIDTH: usize = 64;
+
+/// The residual study's depths (blocks).
+pub const DEPTHS: [usize; 3] = [8, 32, 128];
+
+/// The residual study's variants: name, what it is, and its flags for `D` blocks (a `--net` spec
+/// and its initializer or preset), in the order of the answer's rows.
+pub const RESIDUAL_VARIANTS: [(&str, &str); 7] = [
+    ("he", "branches He-initialised (kaiming_normal), no norm"),
+    ("pytorch", "PyTorch's default init, no norm"),
+    ("fixup", "--preset fixup: each branch's last linear and the output layer at 0, the other branch linears He-initialised and scaled by L^(-1/2)"),
+    ("rezero", "a gate at 0 at the end of each branch, He-initialised"),
+    ("layernorm-he", "pre-norm branches (layernorm first), He-initialised"),
+    ("batchnorm-zero-gamma", "branches ending in batchnorm with gamma 0 (--preset zero_init_residual), He-initialised"),
+    ("zeros", "every weight 0 (biases PyTorch's default)"),
+];
+
+/// Training steps and seeds of the full residual study (release build, 2 cores: 241 s
+/// measured).
+pub const RESIDUAL_FULL: (usize, &[u64]) = (500, &[0, 1, 2]);
+
+/// Training steps and seeds of the quick residual study (`--quick`; 45 s measured).
+pub const RESIDUAL_QUICK: (usize, &[u64]) = (150, &[0]);
+
+/// The flags of residual variant `name` at `depth` blocks, as an inline TOML table labelled
+/// `name/depth`.
+fn residual_variant(name: &str, depth: usize) -> String {
+    let w = BODY_WIDTH;
+    let net = |body: &str| format!("linear({w}) relu res({body})*{depth} linear");
+    let plain = net(&format!("linear({w}) relu linear({w})"));
+    let (net, rest) = match name {
+        "he" => (plain, "init = \"kaiming_normal\""),
+        "pytorch" => (plain, "init = \"pytorch\""),
+        "fixup" => (plain, "preset = \"fixup\""),
+        "rezero" => (
+            net(&format!("linear({w}) relu linear({w}) gate(0)")),
+            "init = \"kaiming_normal\"",
+        ),
+        "layernorm-he" => (
+            net(&format!("layernorm linear({w}) relu linear({w})")),
+            "init = \"kaiming_normal\"",
+        ),
+        "batchnorm-zero-gamma" => (
+            net(&format!("linear({w}) relu linear({w}) batchnorm")),
+            "init = \"kaiming_normal\", preset = \"zero_init_residual\"",
+        ),
+        "zeros" => (plain, "init = \"zeros\""),
+        other => unreachable!("unknown residual variant {other}"),
+    };
+    format!("{{ label = \"{name}/{depth}\", net = \"{net}\", {rest} }}")
+}
+
 /// The study's grid file (`grid.toml`): [`INITS`] x [`ACTS`] x seeds on `data`, hidden layers
 /// 64,64, SGD with lr 0.1, batches of 100, an evaluation every 25 steps; [`QUICK`]'s steps and
 /// seeds when `quick`, else [`FULL`]'s. `data_dir` is where fashion-mnist and mnist are looked
 /// for first.
-pub fn grid_text(data: &str, quick: bool, data_dir: Option<&Path>) -> String {
-    let (steps, seeds) = if quick { QUICK } else { FULL };
+pub fn grid_text(kind: Kind, data: &str, quick: bool, data_dir: Option<&Path>) -> String {
     let dir = data_dir
         .map(|d| format!("data_dir = {:?}\n", d.display().to_string()))
         .unwrap_or_default();
+    if kind == Kind::Residual {
+        return residual_grid_text(data, quick, &dir);
+    }
+    let (steps, seeds) = if quick { QUICK } else { FULL };
     format!(
         r#"# initscope study: the seed question, measured.
 [fixed]
@@ -61,19 +140,59 @@ seed = {seeds:?}
     )
 }
 
-/// The title of the study's report.
-pub fn title(data: &str, quick: bool) -> String {
+/// The residual study's grid: [`RESIDUAL_VARIANTS`] x [`DEPTHS`] as one axis of named variants
+/// (`fixup/32`), x seeds; SGD with lr 0.05 (a rate at which the He-initialised residual net
+/// without norms diverges as depth grows), batches of 100.
+fn residual_grid_text(data: &str, quick: bool, dir: &str) -> String {
+    let (steps, seeds) = if quick { RESIDUAL_QUICK } else { RESIDUAL_FULL };
+    let variants: Vec<String> = RESIDUAL_VARIANTS
+        .iter()
+        .flat_map(|(name, _)| DEPTHS.iter().map(move |&d| residual_variant(name, d)))
+        .collect();
     format!(
-        "initscope study: {data} (initializer x activation{})",
+        r#"# initscope study residual: may a residual net start from zero? Measured.
+[fixed]
+data = {data:?}
+{dir}optim = "sgd"
+lr = 0.05
+batch = 100
+steps = {steps}
+eval_every = {every}
+
+[axes]
+variant = [
+  {}
+]
+seed = {seeds:?}
+"#,
+        variants.join(",\n  "),
+        every = (steps / 20).max(1),
+    )
+}
+
+/// The title of the study's report.
+pub fn title(kind: Kind, data: &str, quick: bool) -> String {
+    let what = match kind {
+        Kind::Mlp => "initializer x activation",
+        Kind::Residual => "residual variant x depth",
+    };
+    format!(
+        "initscope study{}: {data} ({what}{})",
+        if kind == Kind::Residual {
+            " residual"
+        } else {
+            ""
+        },
         if quick { ", quick" } else { " x seed" }
     )
 }
 
-/// One row of the answer: one configuration (initializer, activation) over its seeds.
+/// One row of the answer: one configuration over its seeds: (initializer, activation) in the
+/// MLP study, (variant, depth) in the residual one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AnswerRow {
-    pub init: String,
-    pub act: String,
+    pub first: String,
+    pub second: String,
     /// The first seed's verdict; `None` when that run diverged.
     pub verdict: Option<VerdictKind>,
     /// The first seed's learning judgement.
@@ -88,14 +207,20 @@ pub struct AnswerRow {
     pub test_loss: Option<f64>,
     /// Whether any seed diverged (a missing median then reads `diverged`).
     pub any_diverged: bool,
-    /// The first seed's hidden widths at the end, as [`end_widths`] writes them.
+    /// The first seed's hidden widths at the end, as [`end_widths`] writes them (the residual
+    /// study: its streams' widths, `tol/units`).
     pub widths: String,
+    /// The residual study: of the first seed's tensors, how many woke when the zero pattern
+    /// predicted, out of how many (`None` in the MLP study).
+    pub wake_as_predicted: Option<(usize, usize)>,
 }
 
-/// The seed question answered in numbers: one row per (init, act) in order of first appearance,
-/// and what the footnote says.
+/// The seed question answered in numbers: one row per configuration in order of first
+/// appearance, and what the footnote says.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Answer {
+    /// The names of the two key columns (`init`, `act` or `variant`, `depth`).
+    pub heads: [&'static str; 2],
     pub rows: Vec<AnswerRow>,
     /// The first run's best constant predictor loss.
     pub loss_constant_baseline: f64,
@@ -125,12 +250,32 @@ fn median_worst_missing(mut v: Vec<Option<f64>>, higher_is_better: bool) -> Opti
     v.get(v.len() / 2).and_then(finite)
 }
 
-/// A run's configuration: its initializer and activation.
-fn key(r: &RunRecord) -> (&str, &str) {
-    (
-        r.axis("init").unwrap_or_default(),
-        r.axis("act").unwrap_or_default(),
-    )
+/// A run's configuration: its initializer and activation, or its variant's name and depth (the
+/// label `name/depth`).
+fn key(kind: Kind, r: &RunRecord) -> (&str, &str) {
+    match kind {
+        Kind::Mlp => (
+            r.axis("init").unwrap_or_default(),
+            r.axis("act").unwrap_or_default(),
+        ),
+        Kind::Residual => r
+            .axis("variant")
+            .unwrap_or_default()
+            .split_once('/')
+            .unwrap_or_default(),
+    }
+}
+
+/// A residual run's streams' widths at the end (`tol/units`, space-separated).
+fn stream_widths(v: &crate::records::verdict::Verdict) -> String {
+    v.streams
+        .iter()
+        .map(|s| match s.width_end_tol {
+            Some(w) => format!("{w}/{}", s.units),
+            None => format!("?/{}", s.units),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn diverged(r: &RunRecord) -> bool {
@@ -140,17 +285,17 @@ fn diverged(r: &RunRecord) -> bool {
 /// The answer of the study's runs: per (init, act), the first seed's verdict, learning judgement
 /// and widths, and the median test accuracy and loss over seeds. A diverged run has no final
 /// figures: it ranks worst in the medians.
-pub fn answer(data: &ReportData) -> Answer {
+pub fn answer(kind: Kind, data: &ReportData) -> Answer {
     let mut rows: Vec<AnswerRow> = Vec::new();
     for r in &data.runs {
-        let k = key(r);
+        let k = key(kind, r);
         if rows
             .iter()
-            .any(|row| (row.init.as_str(), row.act.as_str()) == k)
+            .any(|row| (row.first.as_str(), row.second.as_str()) == k)
         {
             continue;
         }
-        let group: Vec<&RunRecord> = data.runs.iter().filter(|o| key(o) == k).collect();
+        let group: Vec<&RunRecord> = data.runs.iter().filter(|o| key(kind, o) == k).collect();
         let classification = group.iter().any(|o| o.summary.test_acc.is_some());
         let test_acc = if classification {
             median_worst_missing(group.iter().map(|o| final_acc(&o.summary)).collect(), true)
@@ -171,12 +316,28 @@ pub fn answer(data: &ReportData) -> Answer {
             test_acc,
             test_loss,
             any_diverged: group.iter().any(|o| diverged(o)),
-            widths: end_widths(&r.summary.verdict),
-            init: k.0.to_string(),
-            act: k.1.to_string(),
+            widths: match kind {
+                Kind::Mlp => end_widths(&r.summary.verdict),
+                Kind::Residual => stream_widths(&r.summary.verdict),
+            },
+            wake_as_predicted: (kind == Kind::Residual).then(|| {
+                let t = &r.summary.verdict.tensors;
+                (
+                    t.iter()
+                        .filter(|x| x.wake_predicted == x.wake_measured)
+                        .count(),
+                    t.len(),
+                )
+            }),
+            first: k.0.to_string(),
+            second: k.1.to_string(),
         });
     }
     Answer {
+        heads: match kind {
+            Kind::Mlp => ["init", "act"],
+            Kind::Residual => ["variant", "depth"],
+        },
         rows,
         loss_constant_baseline: data
             .runs
@@ -192,16 +353,25 @@ impl Answer {
     /// the report shows: a median that falls on a diverged run reads `diverged`, and so does the
     /// verdict column when the first seed diverged.
     pub fn text(&self) -> String {
+        let residual = self.rows.iter().any(|r| r.wake_as_predicted.is_some());
+        let (first, widths) = if residual {
+            (20, "wake as predicted  stream widths at the end")
+        } else {
+            (16, "widths at the end")
+        };
         let mut lines = vec![format!(
-            "{:<16} {:<8} {:<10} {:<9} {:>9} {:>10}  widths at the end",
-            "init", "act", "verdict", "learning", "test acc", "test loss"
+            "{:<first$} {:<8} {:<10} {:<9} {:>9} {:>10}  {widths}",
+            self.heads[0], self.heads[1], "verdict", "learning", "test acc", "test loss"
         )];
         for r in &self.rows {
             let missing = if r.any_diverged { "diverged" } else { "-" };
+            let wake = r.wake_as_predicted.map_or_else(String::new, |(a, n)| {
+                format!("{:<17}  ", format!("{a}/{n}"))
+            });
             lines.push(format!(
-                "{:<16} {:<8} {:<10} {:<9} {:>9} {:>10}  {}",
-                r.init,
-                r.act,
+                "{:<first$} {:<8} {:<10} {:<9} {:>9} {:>10}  {wake}{}",
+                r.first,
+                r.second,
                 r.verdict.map_or("diverged", VerdictKind::name),
                 r.learning.name(),
                 match r.test_acc {
@@ -230,12 +400,12 @@ impl Answer {
 }
 
 /// Loads the study's runs from `dir`, writes its report to `dir/report.html` with the answer at
-/// the top, and returns the answer and the report's path. `data` and `quick` name the study in
-/// the report's title.
-pub fn write_report(dir: &Path, data: &str, quick: bool) -> Result<(Answer, PathBuf)> {
+/// the top, and returns the answer and the report's path. `kind`, `data` and `quick` name the
+/// study in the report's title.
+pub fn write_report(dir: &Path, kind: Kind, data: &str, quick: bool) -> Result<(Answer, PathBuf)> {
     let mut report = load(dir)?;
-    report.title = title(data, quick);
-    let answer = answer(&report);
+    report.title = title(kind, data, quick);
+    let answer = answer(kind, &report);
     report.answer = Some(answer.text());
     let html = render(&report)?;
     let path = dir.join("report.html");
@@ -277,7 +447,11 @@ mod tests {
     }
 
     fn grid(quick: bool) -> Grid {
-        Grid::parse(&grid_text("mnist1d", quick, None), Path::new("grid.toml")).unwrap()
+        Grid::parse(
+            &grid_text(Kind::Mlp, "mnist1d", quick, None),
+            Path::new("grid.toml"),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -288,7 +462,7 @@ mod tests {
             assert_eq!(runs, INITS.len() * ACTS.len() * seeds.len());
             assert_eq!(g.fixed["steps"].as_integer(), Some(steps as i64));
         }
-        let with_dir = grid_text("fashion-mnist", true, Some(Path::new("/data")));
+        let with_dir = grid_text(Kind::Mlp, "fashion-mnist", true, Some(Path::new("/data")));
         assert!(
             with_dir.contains("data_dir = \"/data\"\nhidden"),
             "{with_dir}"
@@ -316,7 +490,7 @@ mod tests {
             runs: vec![ok0, ok1, div, b_div, b_div1, b_ok],
             answer: None,
         };
-        let answer = answer(&data);
+        let answer = answer(Kind::Mlp, &data);
         assert_eq!(answer.rows.len(), 2);
         assert_eq!(answer.rows[0].test_acc, Some(worst_ok_acc));
         assert_eq!(answer.rows[1].verdict, None);
@@ -365,6 +539,84 @@ mod tests {
         assert!(folded.contains("<details><summary>All 25 runs"), "25 runs");
         let open = render(&data(3)).unwrap();
         assert!(!open.contains("<details>"), "3 runs");
+    }
+
+    /// The residual study's grid: every variant at every depth, each a valid run; its answer
+    /// rows split the label into variant and depth and carry the streams' widths and the wake
+    /// steps that agreed with the prediction.
+    #[test]
+    fn the_residual_grid_names_every_variant_at_every_depth_and_each_validates() {
+        for (quick, (steps, seeds)) in [(true, RESIDUAL_QUICK), (false, RESIDUAL_FULL)] {
+            let g = Grid::parse(
+                &grid_text(Kind::Residual, "mnist1d", quick, None),
+                Path::new("grid.toml"),
+            )
+            .unwrap();
+            assert_eq!(
+                g.len(),
+                RESIDUAL_VARIANTS.len() * DEPTHS.len() * seeds.len()
+            );
+            assert_eq!(g.fixed["steps"].as_integer(), Some(steps as i64));
+            assert!(steps / g.fixed["eval_every"].as_integer().unwrap() as usize >= 16);
+        }
+        let g = Grid::parse(
+            &grid_text(Kind::Residual, "moons:n=64", true, None),
+            Path::new("grid.toml"),
+        )
+        .unwrap();
+        let runs = crate::sweep::plan(&g, Path::new("grid.toml")).unwrap();
+        let fixup = runs
+            .iter()
+            .find(|r| r.axes[0].1 == "fixup/32")
+            .expect("fixup at 32 blocks");
+        assert_eq!(fixup.config.preset.map(|p| p.name()), Some("fixup"));
+        assert_eq!(
+            fixup.config.arch.len(),
+            2 + 1 + 2 * 32,
+            "{:?}",
+            fixup.config.arch
+        );
+    }
+
+    #[test]
+    fn the_residual_answer_splits_variant_and_depth() {
+        let raw = RawConfig {
+            data: Some("moons:n=64".into()),
+            net: Some("linear(8) relu res(linear(8) relu linear(8) gate(0))*2 linear".into()),
+            steps: Some(20),
+            ..Default::default()
+        };
+        let (cfg, data) = validate(&raw).unwrap();
+        let out = crate::train::train(&cfg, &data, &mut |_| {}).unwrap();
+        let record = RunRecord {
+            run_id: out.summary.run_id.clone(),
+            axes: vec![
+                ("variant".into(), "rezero/2".into()),
+                ("seed".into(), "0".into()),
+            ],
+            config: cfg,
+            summary: out.summary,
+            metrics: out.metrics,
+            histograms: Vec::new(),
+            first_layer: None,
+        };
+        let data = ReportData {
+            title: String::new(),
+            axes: vec!["variant".into(), "seed".into()],
+            runs: vec![record],
+            answer: None,
+        };
+        let a = answer(Kind::Residual, &data);
+        let row = &a.rows[0];
+        assert_eq!((row.first.as_str(), row.second.as_str()), ("rezero", "2"));
+        assert_eq!(row.widths, "8/8");
+        assert_eq!(row.wake_as_predicted, Some((14, 14)));
+        let text = a.text();
+        assert!(
+            text.starts_with("variant              depth    verdict"),
+            "{text}"
+        );
+        assert!(text.lines().nth(1).unwrap().contains("14/14"), "{text}");
     }
 
     #[test]

@@ -1202,6 +1202,17 @@ fn every_help_documents_each_argument_and_states_a_default_once() {
         .find(|l| l.trim_start().starts_with("--data <"))
         .expect("study --help lists --data");
     assert_eq!(data.matches("default").count(), 1, "{data}");
+    // The residual study's variants and budgets are in its help.
+    for word in [
+        "residual",
+        "fixup",
+        "rezero",
+        "batchnorm-zero-gamma",
+        "8, 32, 128 blocks",
+        "about 4 minutes",
+    ] {
+        assert!(study.contains(word), "{word}: {study}");
+    }
     let sweep = text(&["sweep", "--help"]);
     assert!(sweep.contains("0 <= i < n"), "{sweep}");
     for cmd in [
@@ -1381,4 +1392,15 @@ fn bad_data_files_are_refused_on_one_line_naming_the_file() {
             "{data}: refused at once"
         );
     }
+}
+
+#[test]
+fn an_unknown_study_is_refused_naming_the_known_ones() {
+    let o = initscope(&["study", "resnet", "--quick"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("resnet") && e.contains("mlp") && e.contains("residual"),
+        "{e}"
+    );
 }

@@ -72,6 +72,22 @@ pub fn end_widths(v: &Verdict) -> String {
         .join(" ")
 }
 
+/// The most layers a per-layer chart draws: a deeper network (residual nets of hundreds of
+/// blocks) shows this many, evenly spaced from the first to the last.
+pub const MAX_LAYERS_SHOWN: usize = 12;
+
+/// The layers (1-based) a per-layer chart of `n` layers draws: all of them up to
+/// [`MAX_LAYERS_SHOWN`], else that many evenly spaced, the first and the last included.
+pub fn shown_layers(n: usize) -> Vec<usize> {
+    if n <= MAX_LAYERS_SHOWN {
+        return (1..=n).collect();
+    }
+    let k = MAX_LAYERS_SHOWN;
+    let mut out: Vec<usize> = (0..k).map(|j| 1 + j * (n - 1) / (k - 1)).collect();
+    out.dedup();
+    out
+}
+
 /// What a report is drawn from.
 #[derive(Clone, Debug)]
 pub struct ReportData {
@@ -828,7 +844,8 @@ pub fn render(data: &ReportData) -> Result<String> {
     let layers_of = |r: &RunRecord| r.config.arch.len() - 1;
     let per_layer = |r: &RunRecord, metric: &str, hidden_only: bool| -> Vec<Series> {
         let n = layers_of(r) - usize::from(hidden_only);
-        (1..=n)
+        shown_layers(n)
+            .into_iter()
             .map(|l| Series::line(format!("layer {l}"), curve(r, metric, Some(l))))
             .filter(|s| !s.points.is_empty())
             .collect()
@@ -875,7 +892,11 @@ pub fn render(data: &ReportData) -> Result<String> {
             series.extend(
                 r.histograms
                     .iter()
-                    .filter(|h| h.name == "activations" && h.step == step)
+                    .filter(|h| {
+                        h.name == "activations"
+                            && h.step == step
+                            && shown_layers(layers_of(r)).contains(&h.layer)
+                    })
                     .map(|h| {
                         let width = if h.bucket.is_empty() {
                             1.0
@@ -949,8 +970,14 @@ pub fn render(data: &ReportData) -> Result<String> {
     let cadence = reps
         .iter()
         .find_map(|(_, r)| cadence_change(&per_layer(r, "grad_norm", false)));
+    let deep = reps.iter().any(|(_, r)| layers_of(r) > MAX_LAYERS_SHOWN);
+    let subsample = if deep {
+        format!(" A network of more than {MAX_LAYERS_SHOWN} layers shows {MAX_LAYERS_SHOWN} of them, evenly spaced from the first to the last.")
+    } else {
+        String::new()
+    };
     let grad_note = format!(
-        "Frobenius norm of each layer's weight gradient against step (the Glorot 2010 view: does the signal vanish toward the input?). First seed of each group.{}",
+        "Frobenius norm of each layer's weight gradient against step (the Glorot 2010 view: does the signal vanish toward the input?). First seed of each group.{subsample}{}",
         match cadence {
             Some(s) => format!(" Recorded at every step up to step {s} (the dashed line), then at fewer steps up to the last one: after the line, points are farther apart and joined by straight segments."),
             None => String::new(),
@@ -965,7 +992,7 @@ pub fn render(data: &ReportData) -> Result<String> {
     });
     let width_table = width_table(&width);
     sections.push(Section { title: "Effective width per layer".into(), note: "Number of symmetry classes (equitable partition within tolerance) of each hidden layer at the recorded steps, first seed of each group, layers in order and separated by a space: 1 means every unit of the layer is a copy, the layer's width means all units differ. Red: a layer at 1; green: every layer at its width.".into(), plots: Vec::new(), table: width_table, small: false });
-    sections.push(Section { title: "Activation distributions".into(), note: format!("Histogram of each hidden layer's activations on a training batch at the initialization and at the end, both in one chart per group (fraction of batch x units per bin). A bin holding at least {:.0}% of the values is drawn as a marked spike and named in the legend: a point mass such as every unit at 0.", 100.0 * POINT_MASS), plots: acts, table: None, small: false });
+    sections.push(Section { title: "Activation distributions".into(), note: format!("Histogram of each hidden layer's activations on a training batch at the initialization and at the end, both in one chart per group (fraction of batch x units per bin). A bin holding at least {:.0}% of the values is drawn as a marked spike and named in the legend: a point mass such as every unit at 0.{subsample}", 100.0 * POINT_MASS), plots: acts, table: None, small: false });
 
     // Heat map of a final figure over the first two axes with more than one value.
     let varying: Vec<&String> = data
@@ -1111,6 +1138,19 @@ pub fn render(data: &ReportData) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_networks_show_at_most_twelve_layers_first_and_last_included() {
+        assert_eq!(shown_layers(3), vec![1, 2, 3]);
+        assert_eq!(shown_layers(12), (1..=12).collect::<Vec<_>>());
+        let deep = shown_layers(257);
+        assert_eq!(deep.len(), 12);
+        assert_eq!((deep[0], deep[11]), (1, 257));
+        assert!(deep.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(shown_layers(13).len(), 12);
+    }
+
     use super::{cadence_change, median, Series};
 
     #[test]
