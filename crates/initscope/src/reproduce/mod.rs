@@ -31,6 +31,7 @@ use crate::train::train;
 
 mod glorot2010;
 mod he2015;
+mod layernorm_const;
 mod lsuv2016;
 mod mnist1d;
 mod pennington2017;
@@ -109,6 +110,11 @@ pub const REPRODUCTIONS: &[Entry] = &[
         "zero2022",
         "ZerO against partial identity: rank of W - I while training, width, accuracy",
         zero2022::run,
+    ),
+    (
+        "layernorm_const",
+        "constant init into a layernorm: exact arithmetic against f32/f64 rounding at widths 7-100",
+        layernorm_const::run,
     ),
     (
         "mnist1d",

@@ -11,6 +11,7 @@ fn fast_reproductions_pass() {
         "glorot2010",
         "pennington2017",
         "zero2022",
+        "layernorm_const",
     ] {
         let r = reproduce(name).expect("runs");
         let failed: Vec<String> = r
