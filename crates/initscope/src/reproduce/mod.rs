@@ -39,6 +39,7 @@ mod saxe2014;
 mod schoenholz2017;
 mod seed;
 mod zero2022;
+mod zero_gamma2017;
 
 /// One line of a reproduction's table.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -110,6 +111,11 @@ pub const REPRODUCTIONS: &[Entry] = &[
         "zero2022",
         "ZerO against partial identity: rank of W - I while training, width, accuracy",
         zero2022::run,
+    ),
+    (
+        "zero_gamma2017",
+        "zero gamma ending each residual branch: blocks are the identity; early training at high lr",
+        zero_gamma2017::run,
     ),
     (
         "layernorm_const",
