@@ -33,6 +33,7 @@ mod glorot2010;
 mod he2015;
 mod layernorm_const;
 mod lsuv2016;
+mod meanfield_res2017;
 mod mnist1d;
 mod pennington2017;
 mod saxe2014;
@@ -116,6 +117,11 @@ pub const REPRODUCTIONS: &[Entry] = &[
         "zero_gamma2017",
         "zero gamma ending each residual branch: blocks are the identity; early training at high lr",
         zero_gamma2017::run,
+    ),
+    (
+        "meanfield_res2017",
+        "q^l of random residual nets against the residual mean field: tanh polynomial, ReLU exponential",
+        meanfield_res2017::run,
     ),
     (
         "layernorm_const",

@@ -12,6 +12,7 @@ fn fast_reproductions_pass() {
         "pennington2017",
         "zero2022",
         "layernorm_const",
+        "meanfield_res2017",
         "zero_gamma2017",
     ] {
         let r = reproduce(name).expect("runs");
