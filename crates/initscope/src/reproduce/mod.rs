@@ -31,13 +31,16 @@ use crate::train::train;
 
 mod glorot2010;
 mod he2015;
+mod layernorm_const;
 mod lsuv2016;
+mod meanfield_res2017;
 mod mnist1d;
 mod pennington2017;
 mod saxe2014;
 mod schoenholz2017;
 mod seed;
 mod zero2022;
+mod zero_gamma2017;
 
 /// One line of a reproduction's table.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -109,6 +112,21 @@ pub const REPRODUCTIONS: &[Entry] = &[
         "zero2022",
         "ZerO against partial identity: rank of W - I while training, width, accuracy",
         zero2022::run,
+    ),
+    (
+        "zero_gamma2017",
+        "zero gamma ending each residual branch: blocks are the identity; early training at high lr",
+        zero_gamma2017::run,
+    ),
+    (
+        "meanfield_res2017",
+        "q^l of random residual nets against the residual mean field: tanh polynomial, ReLU exponential",
+        meanfield_res2017::run,
+    ),
+    (
+        "layernorm_const",
+        "constant init into a layernorm: exact arithmetic against f32/f64 rounding at widths 7-100",
+        layernorm_const::run,
     ),
     (
         "mnist1d",

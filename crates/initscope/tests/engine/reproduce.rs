@@ -11,6 +11,9 @@ fn fast_reproductions_pass() {
         "glorot2010",
         "pennington2017",
         "zero2022",
+        "layernorm_const",
+        "meanfield_res2017",
+        "zero_gamma2017",
     ] {
         let r = reproduce(name).expect("runs");
         let failed: Vec<String> = r
