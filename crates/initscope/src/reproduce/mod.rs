@@ -29,11 +29,13 @@ use crate::nn::LayerInits;
 use crate::records::RunOutput;
 use crate::train::train;
 
+mod fixup2019;
 mod glorot2010;
 mod he2015;
 mod lsuv2016;
 mod mnist1d;
 mod pennington2017;
+mod rezero2020;
 mod saxe2014;
 mod schoenholz2017;
 mod seed;
@@ -104,6 +106,16 @@ pub const REPRODUCTIONS: &[Entry] = &[
         "lsuv2016",
         "LSUV on deep ReLU and tanh nets: iterations per layer, training against He",
         lsuv2016::run,
+    ),
+    (
+        "fixup2019",
+        "residual MLPs without normalization at 10-1000 blocks: Fixup vs He, output change per step",
+        fixup2019::run,
+    ),
+    (
+        "rezero2020",
+        "32-layer nets: steps to a loss for plain, residual, layernorm and ReZero; ReZero at 1000",
+        rezero2020::run,
     ),
     (
         "zero2022",
