@@ -39,6 +39,7 @@ mod rezero2020;
 mod saxe2014;
 mod schoenholz2017;
 mod seed;
+mod skipinit2020;
 mod zero2022;
 
 /// One line of a reproduction's table.
@@ -116,6 +117,11 @@ pub const REPRODUCTIONS: &[Entry] = &[
         "rezero2020",
         "32-layer nets: steps to a loss for plain, residual, layernorm and ReZero; ReZero at 1000",
         rezero2020::run,
+    ),
+    (
+        "skipinit2020",
+        "trainable depth at one learning rate: batchnorm, no normalization, SkipInit (10-1000)",
+        skipinit2020::run,
     ),
     (
         "zero2022",
