@@ -29,6 +29,7 @@ use crate::nn::LayerInits;
 use crate::records::RunOutput;
 use crate::train::train;
 
+mod fixup2019;
 mod glorot2010;
 mod he2015;
 mod layernorm_const;
@@ -36,9 +37,11 @@ mod lsuv2016;
 mod meanfield_res2017;
 mod mnist1d;
 mod pennington2017;
+mod rezero2020;
 mod saxe2014;
 mod schoenholz2017;
 mod seed;
+mod skipinit2020;
 mod zero2022;
 mod zero_gamma2017;
 
@@ -107,6 +110,21 @@ pub const REPRODUCTIONS: &[Entry] = &[
         "lsuv2016",
         "LSUV on deep ReLU and tanh nets: iterations per layer, training against He",
         lsuv2016::run,
+    ),
+    (
+        "fixup2019",
+        "residual MLPs without normalization at 10-1000 blocks: Fixup vs He, output change per step",
+        fixup2019::run,
+    ),
+    (
+        "rezero2020",
+        "32-layer nets: steps to a loss for plain, residual, layernorm and ReZero; ReZero at 1000",
+        rezero2020::run,
+    ),
+    (
+        "skipinit2020",
+        "trainable depth at one learning rate: batchnorm, no normalization, SkipInit (10-1000)",
+        skipinit2020::run,
     ),
     (
         "zero2022",
