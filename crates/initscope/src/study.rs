@@ -399,6 +399,72 @@ impl Answer {
     }
 }
 
+/// The residual study's gradient norm across the depth: per variant one chart, one series per
+/// depth (its first seed), ‖dW_l‖ at step 0 and at the end against the layer's position l / L
+/// (input layer at 0, output layer at 1), log scale. A zero norm (a layer that starts asleep) is
+/// left out of the log chart and counted in the legend.
+fn depth_section(data: &ReportData) -> crate::report::ExtraSection {
+    use crate::report::plots::{line_chart, Series};
+    let mut svgs = Vec::new();
+    for (name, _) in RESIDUAL_VARIANTS {
+        let mut series = Vec::new();
+        for depth in DEPTHS {
+            let label = format!("{name}/{depth}");
+            let Some(r) = data
+                .runs
+                .iter()
+                .find(|r| r.axis("variant") == Some(label.as_str()))
+            else {
+                continue;
+            };
+            let layers = &r.summary.verdict.layers;
+            let n = layers.len().max(2) - 1;
+            for (when, norm) in [("step 0", None), ("end", Some(()))] {
+                let mut zeros = 0;
+                let points: Vec<(f64, f64)> = layers
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, l)| {
+                        let v = match norm {
+                            None => Some(l.grad_w_norm_step0),
+                            Some(()) => l.grad_w_norm_end,
+                        }?;
+                        if v > 0.0 && v.is_finite() {
+                            Some((i as f64 / n as f64, v))
+                        } else {
+                            zeros += usize::from(v == 0.0);
+                            None
+                        }
+                    })
+                    .collect();
+                let zero_note = if zeros > 0 {
+                    format!(", {zeros} layers at 0")
+                } else {
+                    String::new()
+                };
+                series.push(Series::line(
+                    format!("{depth} blocks, {when}{zero_note}"),
+                    points,
+                ));
+            }
+        }
+        if series.iter().any(|s| !s.points.is_empty()) {
+            svgs.push(line_chart(
+                name,
+                "layer position l / L (input 0, output 1)",
+                "||dW_l||_F (log)",
+                &series,
+                true,
+            ));
+        }
+    }
+    crate::report::ExtraSection {
+        title: "Gradient norm across the depth".into(),
+        note: "Per variant, the Frobenius norm of every linear layer's weight gradient at step 0 and at the last step against its position in the network (first seed of each depth): does the signal reach the input at 128 blocks, and which layers start asleep (a zero-initialised layer's norm is 0 at step 0 and left out of the log chart, counted in the legend)?".into(),
+        svgs,
+    }
+}
+
 /// Loads the study's runs from `dir`, writes its report to `dir/report.html` with the answer at
 /// the top, and returns the answer and the report's path. `kind`, `data` and `quick` name the
 /// study in the report's title.
@@ -406,6 +472,9 @@ pub fn write_report(dir: &Path, kind: Kind, data: &str, quick: bool) -> Result<(
     let mut report = load(dir)?;
     report.title = title(kind, data, quick);
     let answer = answer(kind, &report);
+    if kind == Kind::Residual {
+        report.extra.push(depth_section(&report));
+    }
     report.answer = Some(answer.text());
     let html = render(&report)?;
     let path = dir.join("report.html");
@@ -489,6 +558,7 @@ mod tests {
             axes: vec!["init".into(), "act".into(), "seed".into()],
             runs: vec![ok0, ok1, div, b_div, b_div1, b_ok],
             answer: None,
+            extra: Vec::new(),
         };
         let answer = answer(Kind::Mlp, &data);
         assert_eq!(answer.rows.len(), 2);
@@ -534,6 +604,7 @@ mod tests {
             axes: vec!["init".into(), "act".into(), "seed".into()],
             runs: vec![one.clone(); n],
             answer: None,
+            extra: Vec::new(),
         };
         let folded = render(&data(25)).unwrap();
         assert!(folded.contains("<details><summary>All 25 runs"), "25 runs");
@@ -605,6 +676,7 @@ mod tests {
             axes: vec!["variant".into(), "seed".into()],
             runs: vec![record],
             answer: None,
+            extra: Vec::new(),
         };
         let a = answer(Kind::Residual, &data);
         let row = &a.rows[0];

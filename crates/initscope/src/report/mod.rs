@@ -96,6 +96,18 @@ pub struct ReportData {
     pub runs: Vec<RunRecord>,
     /// An optional plain-text answer shown at the top (the study's summary).
     pub answer: Option<String>,
+    /// Sections a study adds before the generic ones (the residual study's gradient norm
+    /// against depth).
+    pub extra: Vec<ExtraSection>,
+}
+
+/// A section of charts a study adds to its report: a title, a note, and SVG charts (drawn with
+/// [`plots`]).
+#[derive(Clone, Debug, Default)]
+pub struct ExtraSection {
+    pub title: String,
+    pub note: String,
+    pub svgs: Vec<String>,
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T> {
@@ -258,6 +270,7 @@ pub fn load(dir: &Path) -> Result<ReportData> {
             axes: rec.axes,
             runs,
             answer: None,
+            extra: Vec::new(),
         })
     } else if dir.join("summary.json").is_file() {
         Ok(ReportData {
@@ -265,6 +278,7 @@ pub fn load(dir: &Path) -> Result<ReportData> {
             axes: Vec::new(),
             runs: vec![load_run(dir, Vec::new())?],
             answer: None,
+            extra: Vec::new(),
         })
     } else {
         Err(Error::file(
@@ -737,7 +751,27 @@ pub fn render(data: &ReportData) -> Result<String> {
             panels.push(p);
         }
     }
-    let mut sections = Vec::new();
+    let mut sections: Vec<Section> = data
+        .extra
+        .iter()
+        .enumerate()
+        .map(|(k, e)| Section {
+            title: e.title.clone(),
+            note: e.note.clone(),
+            plots: e
+                .svgs
+                .iter()
+                .enumerate()
+                .map(|(j, svg)| Plot {
+                    id: format!("extra-{k}-{j}"),
+                    svg: svg.clone(),
+                    wide: true,
+                })
+                .collect(),
+            table: None,
+            small: false,
+        })
+        .collect();
 
     // Loss curves: median over seeds with a min-max band, per group, one chart per panel.
     let mut loss_plots = Vec::new();
