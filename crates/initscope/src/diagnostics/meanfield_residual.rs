@@ -26,7 +26,7 @@
 //! each further linear applies Q. The cross term vanishes because
 //!
 //! ```text
-//! F_i(x) = Σ_j W_m[i,j] h_j + b_m[i],   E[x_i W_m[i,j] h_j] = E[W_m[i,j]] E[x_i h_j] = 0,
+//! F_i(x) = Σ_j W_m[i, j] h_j + b_m[i],   E[x_i W_m[i, j] h_j] = E[W_m[i, j]] E[x_i h_j] = 0,
 //! E[x_i b_m[i]] = 0,
 //! ```
 //! where W_m and b_m are drawn independently of x and of h (which depend only on earlier blocks

@@ -10,7 +10,7 @@
 //! x: (batch, classes of its input group) and writes y: (batch, classes of its output group).
 //!
 //! ```text
-//! linear     z_D = Σ_C V[D,C] x_C + b_D,  y_D = f(z_D)    V[D,C] = Σ_{k∈C} W[a,k], b_D = b_a, any a ∈ D
+//! linear     z_D = Σ_C V[D, C] x_C + b_D,  y_D = f(z_D)    V[D, C] = Σ_{k∈C} W[a, k], b_D = b_a, any a ∈ D
 //! layernorm  μ = Σ_C m_C x_C / n,  v = Σ_C m_C (x_C - μ)^2 / n,  r = 1/sqrt(v + eps)
 //!            x̂_C = (x_C - μ) r,  y_C = γ_C x̂_C + β_C                 (γ_C, β_C: any member's)
 //! rmsnorm    r = 1/sqrt(Σ_C m_C x_C^2 / n + eps),  x̂_C = x_C r,  y_C = γ_C x̂_C
@@ -26,7 +26,7 @@
 //!
 //! Backward: the exact derivative of the quotient's own function L_q; `dx_C` is dL_q/dx_C.
 //! ```text
-//! linear     dz_D = dy_D f'(z_D),  dV[D,C] = Σ_rows dz_D x_C,  db_D = Σ_rows dz_D,  dx_C = Σ_D dz_D V[D,C]
+//! linear     dz_D = dy_D f'(z_D),  dV[D, C] = Σ_rows dz_D x_C,  db_D = Σ_rows dz_D,  dx_C = Σ_D dz_D V[D, C]
 //! layernorm  g_C = dy_C γ_C,  dx_C = r (g_C - (m_C/n) Σ_E g_E - (m_C/n) x̂_C Σ_E g_E x̂_E)
 //!            dγ_C = Σ_rows dy_C x̂_C,  dβ_C = Σ_rows dy_C
 //!            (∂μ/∂x_C = m_C/n, ∂v/∂x_C = 2 m_C (x_C - μ)/n, ∂r/∂x_C = -r^3 m_C (x_C - μ)/n)
@@ -43,9 +43,9 @@
 //! units of C, so every quotient delta is the sum of its members' deltas: dx_C = m_C δ_a (a ∈ C,
 //! δ_a = dL/dx_a, equal on C). Hence the quotient's gradients and the full network's, and the
 //! plain-SGD step (`θ -= lr dθ` on every full tensor) in quotient coordinates:
-//! - a linear weight: dW[a,k] = Σ_rows δz_a x_k is the same for every a ∈ D, k ∈ C, and
-//!   dV[D,C] = Σ_rows (|D| δz_a) x_C = |D| dW[a,k]. The full step moves
-//!   V[D,C] = Σ_{k∈C} W[a,k] by -lr |C| dW[a,k] = -lr (|C|/|D|) dV[D,C]: scale |C|/|D|;
+//! - a linear weight: dW[a, k] = Σ_rows δz_a x_k is the same for every a ∈ D, k ∈ C, and
+//!   dV[D, C] = Σ_rows (|D| δz_a) x_C = |D| dW[a, k]. The full step moves
+//!   V[D, C] = Σ_{k∈C} W[a, k] by -lr |C| dW[a, k] = -lr (|C|/|D|) dV[D, C]: scale |C|/|D|;
 //! - a per-unit vector (a bias, a norm's γ or β): dθ_a is the same on D and the quotient's
 //!   dθ_D = |D| dθ_a, so θ_D moves by -lr dθ_a = -lr (1/|D|) dθ_D: scale 1/|D|;
 //! - a scalar shared by every unit (a gate's α, a shift's s): the full gradient
