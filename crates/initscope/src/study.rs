@@ -399,12 +399,57 @@ impl Answer {
     }
 }
 
+/// The residual study's training loss per variant: one chart per variant, one series per depth
+/// (its first seed; a diverged run's curve ends at its last finite loss), on a log scale where the
+/// losses span decades.
+fn loss_section(data: &ReportData) -> crate::report::ExtraSection {
+    use crate::report::plots::{line_chart, spans_decades, Series};
+    let mut svgs = Vec::new();
+    for (name, _) in RESIDUAL_VARIANTS {
+        let series: Vec<Series> = DEPTHS
+            .iter()
+            .filter_map(|depth| {
+                let label = format!("{name}/{depth}");
+                let r = data
+                    .runs
+                    .iter()
+                    .find(|r| r.axis("variant") == Some(label.as_str()))?;
+                let points: Vec<(f64, f64)> = r
+                    .metrics
+                    .iter()
+                    .filter(|m| m.metric == "train_loss" && m.layer.is_none())
+                    .map(|m| (m.step as f64, m.value))
+                    .filter(|p| p.1.is_finite() && p.1 > 0.0)
+                    .collect();
+                let diverged = if diverged(r) { ", diverged" } else { "" };
+                Some(Series::line(format!("{depth} blocks{diverged}"), points))
+            })
+            .collect();
+        if series.iter().any(|s| !s.points.is_empty()) {
+            // Log scale only where the losses span decades (a diverging depth); a narrow range
+            // reads better, with its ticks, on a linear axis.
+            let log = spans_decades(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+            let y = if log {
+                "training loss (log)"
+            } else {
+                "training loss"
+            };
+            svgs.push(line_chart(name, "step", y, &series, log));
+        }
+    }
+    crate::report::ExtraSection {
+        title: "Training loss per variant".into(),
+        note: "Per variant, the full training-set loss against step at each depth (first seed; a log scale where the losses span decades): which starts train at 128 blocks as at 8, which diverge (their curves end at the last finite loss) and which never leave the constant predictor.".into(),
+        svgs,
+    }
+}
+
 /// The residual study's gradient norm across the depth: per variant one chart, one series per
 /// depth (its first seed), ‖dW_l‖ at step 0 and at the end against the layer's position l / L
 /// (input layer at 0, output layer at 1), log scale. A zero norm (a layer that starts asleep) is
 /// left out of the log chart and counted in the legend.
 fn depth_section(data: &ReportData) -> crate::report::ExtraSection {
-    use crate::report::plots::{line_chart, Series};
+    use crate::report::plots::{line_chart, spans_decades, Series};
     let mut svgs = Vec::new();
     for (name, _) in RESIDUAL_VARIANTS {
         let mut series = Vec::new();
@@ -449,12 +494,17 @@ fn depth_section(data: &ReportData) -> crate::report::ExtraSection {
             }
         }
         if series.iter().any(|s| !s.points.is_empty()) {
+            let log = spans_decades(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
             svgs.push(line_chart(
                 name,
                 "layer position l / L (input 0, output 1)",
-                "||dW_l||_F (log)",
+                if log {
+                    "||dW_l||_F (log)"
+                } else {
+                    "||dW_l||_F"
+                },
                 &series,
-                true,
+                log,
             ));
         }
     }
@@ -473,6 +523,7 @@ pub fn write_report(dir: &Path, kind: Kind, data: &str, quick: bool) -> Result<(
     report.title = title(kind, data, quick);
     let answer = answer(kind, &report);
     if kind == Kind::Residual {
+        report.extra.push(loss_section(&report));
         report.extra.push(depth_section(&report));
     }
     report.answer = Some(answer.text());
