@@ -28,8 +28,8 @@
 //!
 //! Deviations: mnist1d instead of CIFAR-10, width 128 instead of 256 (time), Adam and He init
 //! chosen here (the authors' notebook: Adagrad lr 0.01, the residual net's weights Xavier-normal
-//! with gain 0.5, the others with gain sqrt(2), i.e. He for square layers); the target loss and the 25-step resolution are ours. Not reproduced: the paper's
-//! order-of-magnitude speed-up, and pre-norm residual + LayerNorm reaches the target before
+//! with gain 0.5, the others with gain sqrt(2), i.e. He for square layers); the target loss and
+//! the 25-step resolution are ours. Not reproduced: the paper's order-of-magnitude speed-up, and pre-norm residual + LayerNorm reaches the target before
 //! ReZero at this scale (the table gives both figures; pre-norm is not among the paper's fully
 //! connected variants, which the authors' notebook lists as vanilla, residual, LayerNorm without
 //! a skip and ReZero, so it is reported, not gated; the first criterion was written after an
