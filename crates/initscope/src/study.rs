@@ -399,6 +399,56 @@ impl Answer {
     }
 }
 
+/// The residual study's variants written out: each name, what it is and its exact flags (the
+/// net spec with D blocks and the initializer or preset), as the grid sets them.
+fn variants_section() -> crate::report::ExtraSection {
+    let rows = RESIDUAL_VARIANTS
+        .iter()
+        .map(|(name, what)| {
+            // The variant's flags at 0 blocks, `*0` written `*D`.
+            let flags = residual_variant(name, 0);
+            let field = |key: &str| {
+                flags
+                    .split(&format!("{key} = \""))
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .unwrap_or("")
+                    .replace(")*0 ", ")*D ")
+            };
+            let preset = field("preset");
+            let init = [
+                field("init"),
+                if preset.is_empty() {
+                    preset
+                } else {
+                    format!("preset {preset}")
+                },
+            ]
+            .into_iter()
+            .filter(|f| !f.is_empty())
+            .collect::<Vec<_>>()
+            .join(", ");
+            vec![name.to_string(), what.to_string(), field("net"), init]
+        })
+        .collect();
+    crate::report::ExtraSection {
+        title: "The variants".into(),
+        note: format!(
+            "Each variant is one (net, init) pair, at D = {} blocks; biases PyTorch's default unless the preset sets them.",
+            DEPTHS
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        header: ["variant", "what", "net (D blocks)", "init / preset"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+        svgs: Vec::new(),
+    }
+}
+
 /// The residual study's training loss per variant: one chart per variant, one series per depth
 /// (its first seed; a diverged run's curve ends at its last finite loss), on a log scale where the
 /// losses span decades.
@@ -439,6 +489,8 @@ fn loss_section(data: &ReportData) -> crate::report::ExtraSection {
     }
     crate::report::ExtraSection {
         title: "Training loss per variant".into(),
+        header: Vec::new(),
+        rows: Vec::new(),
         note: "Per variant, the full training-set loss against step at each depth (first seed; a log scale where the losses span decades): which starts train at 128 blocks as at 8, which diverge (their curves end at the last finite loss) and which never leave the constant predictor.".into(),
         svgs,
     }
@@ -510,6 +562,8 @@ fn depth_section(data: &ReportData) -> crate::report::ExtraSection {
     }
     crate::report::ExtraSection {
         title: "Gradient norm across the depth".into(),
+        header: Vec::new(),
+        rows: Vec::new(),
         note: "Per variant, the Frobenius norm of every linear layer's weight gradient at step 0 and at the last step against its position in the network (first seed of each depth): does the signal reach the input at 128 blocks, and which layers start asleep (a zero-initialised layer's norm is 0 at step 0 and left out of the log chart, counted in the legend)?".into(),
         svgs,
     }
@@ -523,6 +577,7 @@ pub fn write_report(dir: &Path, kind: Kind, data: &str, quick: bool) -> Result<(
     report.title = title(kind, data, quick);
     let answer = answer(kind, &report);
     if kind == Kind::Residual {
+        report.extra.push(variants_section());
         report.extra.push(loss_section(&report));
         report.extra.push(depth_section(&report));
     }

@@ -101,12 +101,14 @@ pub struct ReportData {
     pub extra: Vec<ExtraSection>,
 }
 
-/// A section of charts a study adds to its report: a title, a note, and SVG charts (drawn with
-/// [`plots`]).
+/// A section a study adds to its report: a title, a note, a table (its header and rows of
+/// text; none when the header is empty) and SVG charts (drawn with [`plots`]).
 #[derive(Clone, Debug, Default)]
 pub struct ExtraSection {
     pub title: String,
     pub note: String,
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
     pub svgs: Vec<String>,
 }
 
@@ -768,7 +770,22 @@ pub fn render(data: &ReportData) -> Result<String> {
                     wide: true,
                 })
                 .collect(),
-            table: None,
+            table: (!e.header.is_empty()).then(|| Table {
+                header: e.header.clone(),
+                rows: e
+                    .rows
+                    .iter()
+                    .map(|r| Row {
+                        cells: r
+                            .iter()
+                            .map(|t| Cell {
+                                text: t.clone(),
+                                class: String::new(),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            }),
             small: false,
         })
         .collect();
