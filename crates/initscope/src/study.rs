@@ -797,6 +797,24 @@ mod tests {
         assert!(text.lines().nth(1).unwrap().contains("14/14"), "{text}");
     }
 
+    /// The report's table of variants names each one's exact net and initializer.
+    #[test]
+    fn the_variants_table_writes_each_net_and_init() {
+        let v = variants_section();
+        assert_eq!(v.rows.len(), RESIDUAL_VARIANTS.len());
+        let row = |name: &str| v.rows.iter().find(|r| r[0] == name).unwrap();
+        assert_eq!(row("fixup")[3], "preset fixup");
+        assert_eq!(
+            row("batchnorm-zero-gamma")[3],
+            "kaiming_normal, preset zero_init_residual"
+        );
+        assert_eq!(
+            row("rezero")[2],
+            "linear(64) relu res(linear(64) relu linear(64) gate(0))*D linear"
+        );
+        assert!(v.rows.iter().all(|r| r[2].contains(")*D linear")));
+    }
+
     #[test]
     fn medians_of_figures_rank_missing_ones_worst() {
         let nan = Some(-f64::NAN);
