@@ -280,9 +280,11 @@ impl WakeMismatch {
         match &self.cause {
             MismatchCause::ExactZero => format!(
                 "{name}: {predicted}, woke {measured}: the gradient was exactly zero though \
-                 generically nonzero, an exact cancellation the rules do not track (in this data, \
-                 e.g. balanced classes with a full batch or outputs that already fit the mean; \
-                 under weight decay, initial values the prediction reads at step 0 only)"
+                 generically nonzero, through signs or cancellations the rules do not track (in \
+                 this data, e.g. ReLU units negative on every input, balanced classes with a full \
+                 batch or outputs that already fit the mean; under weight decay, initial values \
+                 the prediction reads at step 0 only; explain's step-0 derivation names the zero \
+                 factor)"
             ),
             MismatchCause::Residue { relative } => format!(
                 "{name}: {predicted}, nonzero {measured} but only by rounding residues (at most \
