@@ -188,8 +188,11 @@ fn explain_on_a_residual_net_says_what_it_does_not_derive_and_gives_the_wake_ord
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(
-        v["derivation"].is_null() && v["quotient_init"].is_null(),
+    assert!(v["derivation"].is_null(), "{v}");
+    // The quotient's widths: input, then each linear layer's tolerance classes.
+    assert_eq!(
+        v["quotient_init"],
+        serde_json::json!([2, 8, 8, 8, 2]),
         "{v}"
     );
     let steps = v["module_derivation"]["modules"].as_array().unwrap();

@@ -19,7 +19,7 @@ pub use modules::{derive_modules, render_modules, ModuleDerivation, ModuleStep, 
 use crate::batch::{BatchTargets, Prepared};
 use crate::config::{Batch, RunConfig};
 use crate::data::Dataset;
-use crate::diagnostics::symmetry::{equitable_partition, quotient};
+use crate::diagnostics::symmetry::{equitable_partition, quotient, UnitGraph};
 use crate::error::Result;
 use crate::matrix::{matmul_nn, Matrix};
 use crate::nn::{self, Params, Pass, Workspace};
@@ -466,6 +466,25 @@ pub fn quotient_arch(params: &Params, tol: f64) -> Vec<usize> {
     q.sizes.iter().map(Vec::len).collect()
 }
 
+/// [`quotient_arch`] for a plain MLP; for a network of modules, its input width, then the
+/// tolerance classes of each linear layer's outputs (the output layer's units are its own).
+fn widths_arch(cfg: &RunConfig, params: &Params, tol: f64) -> Vec<usize> {
+    if params.is_plain() {
+        return quotient_arch(params, tol);
+    }
+    let net = cfg.network::<f64>(params);
+    let graph = UnitGraph::of_net(&net);
+    let widths = graph.linear_widths(&graph.equitable_partition(tol));
+    std::iter::once(net.modules()[0].in_width())
+        .chain(
+            widths
+                .iter()
+                .enumerate()
+                .map(|(i, w)| w.unwrap_or_else(|| net.layer(i).fan_out())),
+        )
+        .collect()
+}
+
 /// What `explain` shows: the step-0 derivation of the starting parameters, the training run that
 /// follows from them (its summary holds the verdict), and the quotient network before and after.
 #[derive(Clone, Debug)]
@@ -480,7 +499,9 @@ pub struct Explanation {
     /// The run of the configured steps, from the parameters the derivation was computed on.
     pub run: RunOutput,
     /// Widths of the quotient network at the start (input, tolerance classes per hidden layer,
-    /// output); `None` where the symmetry classes are not computed (as the derivation).
+    /// output); for a network of modules, the tolerance classes of every linear layer's outputs
+    /// in forward order (its quotient, [`crate::diagnostics::quotient`], has these widths
+    /// there). `None` in explanations that did not compute them.
     pub quotient_init: Option<Vec<usize>>,
     /// Widths of the quotient network at the end.
     pub quotient_end: Option<Vec<usize>>,
@@ -500,14 +521,8 @@ pub fn explain(cfg: &RunConfig, data: &Dataset) -> Result<Explanation> {
     let run = train_from(cfg, data, start, &mut |_| {});
     let tol = cfg.symmetry_tolerance();
     Ok(Explanation {
-        quotient_init: run
-            .initial_params
-            .is_plain()
-            .then(|| quotient_arch(&run.initial_params, tol)),
-        quotient_end: run
-            .params
-            .is_plain()
-            .then(|| quotient_arch(&run.params, tol)),
+        quotient_init: Some(widths_arch(cfg, &run.initial_params, tol)),
+        quotient_end: Some(widths_arch(cfg, &run.params, tol)),
         derivation,
         modules,
         run,
