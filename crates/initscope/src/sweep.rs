@@ -185,13 +185,26 @@ impl Grid {
                     format!("'{key}' is both fixed and an axis"),
                 ));
             }
-            // A named variant's flags: none fixed or an axis of their own.
+            // A named variant's flags: none fixed, an axis of their own, or set by another axis's
+            // variants.
+            let elsewhere = |flag: &str| {
+                axes.iter().any(|(other, vs)| {
+                    other != key
+                        && vs
+                            .iter()
+                            .filter_map(toml::Value::as_table)
+                            .any(|t| t.contains_key(flag))
+                })
+            };
             for t in values.iter().filter_map(toml::Value::as_table) {
                 for flag in t.keys().filter(|k| *k != "label") {
-                    if fixed.contains_key(flag) || axes.iter().any(|(a, _)| a == flag) {
+                    if fixed.contains_key(flag)
+                        || axes.iter().any(|(a, _)| a == flag)
+                        || elsewhere(flag)
+                    {
                         return Err(Error::file(
                             path,
-                            format!("[axes] {key}: variant '{}' sets '{flag}', which is also fixed or an axis", value_text(&toml::Value::Table(t.clone()))),
+                            format!("[axes] {key}: variant '{}' sets '{flag}', which is also fixed, an axis or set by another axis's variants", value_text(&toml::Value::Table(t.clone()))),
                         ));
                     }
                 }
@@ -1067,6 +1080,10 @@ mod tests {
             e.contains("variant 'a' sets 'hidden', which is also fixed"),
             "{e}"
         );
+        let e = parse_err(
+            "[axes]\nv = [{ label = \"a\", hidden = 8 }]\nw = [{ label = \"b\", hidden = 4 }]\n",
+        );
+        assert!(e.contains("set by another axis's variants"), "{e}");
         let e = parse_err("[axes]\nv = [{ label = \"a\", hiden = 8 }]\n");
         assert!(e.contains("unknown field `hiden`"), "{e}");
     }

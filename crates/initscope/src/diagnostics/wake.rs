@@ -227,6 +227,18 @@ impl WakeMeasure {
     pub fn all_awake(&self) -> bool {
         self.clear.iter().all(Option::is_some)
     }
+
+    /// Whether nothing is left to measure at `step`: every tensor has had a clear gradient or is
+    /// predicted never to wake (its gradient is 0 in exact arithmetic at every step) and `step`
+    /// is past the prediction's fixed point. Training stops measuring then (and may fuse its
+    /// update into the backward pass): a rounding residue of a never-waking tensor after that
+    /// step goes unrecorded.
+    pub fn settled(&self, predicted: &WakePrediction, step: usize) -> bool {
+        self.clear
+            .iter()
+            .zip(&predicted.wake)
+            .all(|(c, p)| c.is_some() || (p.is_none() && step > predicted.fixed_point))
+    }
 }
 
 /// A tensor whose measured wake-up differs from the prediction ([`compare`]).

@@ -141,12 +141,12 @@ impl<T: Float> Module<T> for Scalar<T> {
         match self.op {
             ScalarOp::Scale if v == 0.0 => {
                 facts.zero.push(
-                    "gate alpha = 0, so the branch's output alpha F(x) is 0 for every input and the delta passed into the branch, alpha delta, is 0: every gradient inside the branch is 0 at step 0".into(),
+                    "gate alpha = 0, so its output alpha x is 0 for every input and the delta it passes back, alpha delta, is 0: every module before it (at the end of a branch: the whole branch) gets no gradient through it at step 0".into(),
                 );
                 facts.notes.push(if g != 0.0 {
-                    format!("alpha's own gradient is <delta, F(x)> = {} (nonzero), so alpha moves at step 0 and the branch wakes at step 1", fmt_num(g))
+                    format!("alpha's own gradient is <delta, x> = {} (nonzero), so alpha moves at step 0 and what comes before it wakes at step 1", fmt_num(g))
                 } else {
-                    "alpha's own gradient <delta, F(x)> is 0 too (F(x) is 0 or orthogonal to delta), so alpha does not move at step 0".into()
+                    "alpha's own gradient <delta, x> is 0 too (x is 0 or orthogonal to delta), so alpha does not move at step 0".into()
                 });
             }
             ScalarOp::Scale => facts.notes.push(format!(

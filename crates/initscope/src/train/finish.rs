@@ -7,10 +7,29 @@ use crate::diagnostics::flow::RecordAt;
 use crate::diagnostics::symmetry::UnitGraph;
 use crate::diagnostics::verdict::{verdict, TensorWake, VerdictInputs};
 use crate::diagnostics::wake::{compare, MismatchCause};
-use crate::nn::{Params, Pass};
+use crate::nn::{Anatomy, Module, Params, Pass};
 use crate::optim::warmup_factor;
 use crate::records::{nonfinite_diagnostics, RunOutput, Status, Summary};
 use crate::scalar::Float;
+
+/// The distinct dropout probabilities of `modules` (and of the blocks inside them), in forward
+/// order.
+fn dropout_probabilities<T: Float>(modules: &[Box<dyn Module<T>>], out: &mut Vec<f64>) {
+    for m in modules {
+        let p = match m.anatomy() {
+            Anatomy::Dropout(p) => p,
+            Anatomy::Linear { dropout, .. } => dropout,
+            Anatomy::Residual(body) => {
+                dropout_probabilities(body, out);
+                0.0
+            }
+            _ => 0.0,
+        };
+        if p > 0.0 && !out.contains(&p) {
+            out.push(p);
+        }
+    }
+}
 
 impl<T: Float> Run<'_, T> {
     /// Ends the run: evaluates the final state (always, diverged or not: a diverged run records
@@ -39,6 +58,14 @@ impl<T: Float> Run<'_, T> {
         let mut breakers = Vec::new();
         if cfg.dropout > 0.0 {
             breakers.push(format!("dropout {}", cfg.dropout));
+        } else {
+            // A --net network's dropout modules (and dropout fused into a linear), blocks
+            // included: each distinct probability once, in forward order.
+            let mut ps: Vec<f64> = Vec::new();
+            dropout_probabilities(self.net.modules(), &mut ps);
+            for p in ps {
+                breakers.push(format!("dropout {p}"));
+            }
         }
         if cfg.grad_noise > 0.0 {
             breakers.push(format!("gradient noise std {}", cfg.grad_noise));

@@ -36,7 +36,10 @@ impl<T: Float> Run<'_, T> {
         let fused = step > 0
             && recorded.is_none()
             && self.wake.all_awake()
-            && self.tensor_wake.as_ref().is_none_or(|(_, m)| m.all_awake())
+            && self
+                .tensor_wake
+                .as_ref()
+                .is_none_or(|(p, m)| m.settled(p, step))
             && self.opt.config.is_plain_sgd()
             && cfg.grad_noise == 0.0
             && cfg.clip_grad_norm.is_none()
@@ -56,8 +59,10 @@ impl<T: Float> Run<'_, T> {
         self.net.update_buffers(&self.ws);
         if !fused {
             self.wake.observe(step, &self.net, &self.ws.grads);
-            if let Some((_, m)) = self.tensor_wake.as_mut() {
-                m.observe(step, &self.net, &self.ws.grads);
+            if let Some((p, m)) = self.tensor_wake.as_mut() {
+                if !m.settled(p, step) {
+                    m.observe(step, &self.net, &self.ws.grads);
+                }
             }
         }
         // Gradient norms before any added noise; the weights before the update.

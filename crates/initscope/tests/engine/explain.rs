@@ -596,3 +596,29 @@ fn tensors_carry_predicted_and_measured_wake_steps_and_gradient_states() {
         assert_eq!(x.grad_state, Some(GradState::Zero), "{x:?}");
     }
 }
+
+/// Dropout inside a `--net` network (a module, or inside a block) is a symmetry breaker like
+/// `--dropout`: the verdict names it and says it split the constant-init units.
+#[test]
+fn dropout_modules_of_a_net_are_named_as_breakers() {
+    for spec in [
+        "linear(4) tanh dropout(0.3) linear",
+        "linear(4) tanh res(dropout(0.3) linear(4)) linear",
+    ] {
+        let out = run(&format!(
+            "data = \"moons\"\nnet = \"{spec}\"\ninit = \"constant:0.1\"\nbias_init = \"constant:0.1\"\nsteps = 20"
+        ));
+        let v = &out.summary.verdict;
+        assert_eq!(
+            v.symmetry_breakers,
+            vec!["dropout 0.3".to_string()],
+            "{spec}"
+        );
+        assert!(v.symmetry_broken, "{spec}: {}", v.summary);
+        assert!(
+            v.summary.contains("they split units"),
+            "{spec}: {}",
+            v.summary
+        );
+    }
+}
