@@ -22,7 +22,7 @@
 //! otherwise. A net is never called healthy because its units are distinct.
 
 use crate::activation::Activation;
-use crate::diagnostics::symmetry::{Partition, UnitGraph};
+use crate::diagnostics::symmetry::{StreamWidth, UnitGraph};
 use crate::matrix::Matrix;
 use crate::nn::Net;
 use crate::nn::Params;
@@ -225,14 +225,38 @@ impl<T: Float> UpdateTracker<T> {
     }
 }
 
+/// The effective widths of one network (at the start or the end of a run), computed from its
+/// unit graph and then kept without it (the graph holds a copy of every weight).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GraphWidths {
+    /// Per linear layer (l at index l - 1): `None` for one whose units are the network's outputs.
+    pub linear_exact: Vec<Option<usize>>,
+    pub linear_tol: Vec<Option<usize>>,
+    pub streams_exact: Vec<StreamWidth>,
+    pub streams_tol: Vec<StreamWidth>,
+}
+
+impl GraphWidths {
+    /// The exact and tolerance (`tol`) widths of `graph`.
+    pub fn of(graph: &UnitGraph, tol: f64) -> Self {
+        let (exact, within) = (graph.exact_partition(), graph.equitable_partition(tol));
+        GraphWidths {
+            linear_exact: graph.linear_widths(&exact),
+            linear_tol: graph.linear_widths(&within),
+            streams_exact: graph.stream_widths(&exact),
+            streams_tol: graph.stream_widths(&within),
+        }
+    }
+}
+
 /// Everything the verdict is computed from.
 pub struct VerdictInputs<'a> {
     /// The starting parameters as the run held them (rounded to its precision).
     pub initial: &'a Params,
     pub last: &'a Params,
     /// The unit graphs of the network at the start and at the end (the effective widths).
-    pub initial_graph: &'a UnitGraph,
-    pub last_graph: &'a UnitGraph,
+    pub initial_widths: &'a GraphWidths,
+    pub last_widths: &'a GraphWidths,
     /// Each linear layer's activation (the output layer's is the identity).
     pub activations: Vec<Activation>,
     pub wake: &'a [Option<usize>],
@@ -308,18 +332,14 @@ fn gradient_phrase(layers: &[LayerVerdict]) -> Option<String> {
 /// Applies the rule (module docs) and writes the conclusion.
 pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
     let layers_n = v.initial.len();
-    let (g0, g1) = (v.initial_graph, v.last_graph);
-    let parts =
-        |g: &UnitGraph| -> [Partition; 2] { [g.exact_partition(), g.equitable_partition(v.tol)] };
-    let ([exact0, tol0], [exact1, tol1]) = (parts(g0), parts(g1));
+    let (w0, w1) = (v.initial_widths, v.last_widths);
     // Per linear layer: Some(width) for a layer whose units are partitioned, None for one
     // whose units are the network's outputs (fixed singletons: its widths are its fan_out).
-    let lin = |g: &UnitGraph, p: &Partition| g.linear_widths(p);
     let (le0, le1, lt0, lt1) = (
-        lin(g0, &exact0),
-        lin(g1, &exact1),
-        lin(g0, &tol0),
-        lin(g1, &tol1),
+        &w0.linear_exact,
+        &w1.linear_exact,
+        &w0.linear_tol,
+        &w1.linear_tol,
     );
     let layers: Vec<LayerVerdict> = (0..layers_n)
         .map(|i| {
@@ -339,18 +359,22 @@ pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
                 grad_b_norm_step0: gb,
                 wake_step: v.wake.get(i).copied().flatten(),
                 weights_unchanged: v.initial[i].weight.as_slice() == v.last[i].weight.as_slice(),
-                width_init: w(&le0),
-                width_end: w(&le1),
-                width_init_tol: w(&lt0),
-                width_end_tol: w(&lt1),
+                width_init: w(le0),
+                width_end: w(le1),
+                width_init_tol: w(lt0),
+                width_end_tol: w(lt1),
                 grad_state: v.grad_states.get(i).copied(),
                 grad_w_norm_end: v.grad_norms_end.get(i).copied().filter(|n| n.is_finite()),
             }
         })
         .collect();
     let streams: Vec<StreamVerdict> = {
-        let s = |g: &UnitGraph, p: &Partition| g.stream_widths(p);
-        let (se0, se1, st0, st1) = (s(g0, &exact0), s(g1, &exact1), s(g0, &tol0), s(g1, &tol1));
+        let (se0, se1, st0, st1) = (
+            &w0.streams_exact,
+            &w1.streams_exact,
+            &w0.streams_tol,
+            &w1.streams_tol,
+        );
         (0..st0.len())
             .map(|k| StreamVerdict {
                 first_block: st0[k].first.clone(),
@@ -368,7 +392,7 @@ pub fn verdict(v: VerdictInputs<'_>) -> Verdict {
     // layer of a network that ends with one).
     let hidden_layers: Vec<&LayerVerdict> = layers
         .iter()
-        .zip(&lt0)
+        .zip(lt0)
         .filter(|(_, w)| w.is_some())
         .map(|(l, _)| l)
         .collect();

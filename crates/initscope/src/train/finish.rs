@@ -5,7 +5,7 @@ use super::eval::{push_step_metrics, record_eval};
 use super::{record_jacobian, Event, Run, JACOBIAN_INPUTS};
 use crate::diagnostics::flow::RecordAt;
 use crate::diagnostics::symmetry::UnitGraph;
-use crate::diagnostics::verdict::{verdict, TensorWake, VerdictInputs};
+use crate::diagnostics::verdict::{verdict, GraphWidths, TensorWake, VerdictInputs};
 use crate::diagnostics::wake::{compare, MismatchCause};
 use crate::nn::{Anatomy, Module, Params, Pass};
 use crate::optim::warmup_factor;
@@ -73,15 +73,23 @@ impl<T: Float> Run<'_, T> {
         if let Some(r) = self.rounding_breaker() {
             breakers.push(r);
         }
-        let (initial_graph, last_graph) = (
-            UnitGraph::of_net(&cfg.network::<f64>(&self.initial)),
-            UnitGraph::of_net(&self.net),
+        // One graph at a time, each dropped once its widths are taken (a graph copies every
+        // weight); a plain MLP's straight from its parameters.
+        let tol = cfg.symmetry_tolerance();
+        let initial_widths = GraphWidths::of(
+            &if self.initial.is_plain() {
+                UnitGraph::of_layers(&self.initial)
+            } else {
+                UnitGraph::of_net(&cfg.network::<f64>(&self.initial))
+            },
+            tol,
         );
+        let last_widths = GraphWidths::of(&UnitGraph::of_net(&self.net), tol);
         let verdict = verdict(VerdictInputs {
             initial: &self.initial,
             last: &final_params,
-            initial_graph: &initial_graph,
-            last_graph: &last_graph,
+            initial_widths: &initial_widths,
+            last_widths: &last_widths,
             activations: self.net.layers().map(|l| l.activation).collect(),
             wake: &self.wake.wake,
             grad_states: &self.updates.states(&self.wake.wake),
