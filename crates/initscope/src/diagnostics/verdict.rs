@@ -172,24 +172,13 @@ impl<T: Float> UpdateTracker<T> {
             .zip(self.negligible.iter_mut())
         {
             if *neg {
-                *neg = b
-                    .as_slice()
-                    .iter()
-                    .zip(l.weight.as_slice())
-                    .all(|(&w0, &w1)| {
-                        let (w0, w1) = (w0.to_f64(), w1.to_f64());
-                        negligible_update((w1 - w0) / factor, w0, floor, T::UNIT_ROUNDOFF)
-                    });
+                *neg = all_negligible(b.as_slice(), l.weight.as_slice(), floor, factor);
             }
         }
         if let Some(t) = self.tensors.as_mut() {
             for (k, (_, v)) in net.values().enumerate() {
                 if t.negligible[k] {
-                    let floor = t.floors[k];
-                    t.negligible[k] = t.before[k].iter().zip(v).all(|(&w0, &w1)| {
-                        let (w0, w1) = (w0.to_f64(), w1.to_f64());
-                        negligible_update((w1 - w0) / factor, w0, floor, T::UNIT_ROUNDOFF)
-                    });
+                    t.negligible[k] = all_negligible(&t.before[k], v, t.floors[k], factor);
                 }
             }
         }
@@ -201,21 +190,19 @@ impl<T: Float> UpdateTracker<T> {
         let Some(t) = &self.tensors else {
             return Vec::new();
         };
-        nonzero
-            .iter()
-            .zip(&t.negligible)
-            .map(|(w, &neg)| match w {
-                None => GradState::Zero,
-                Some(_) if self.measured > 0 && neg => GradState::Vanishing,
-                Some(_) => GradState::Alive,
-            })
-            .collect()
+        self.states_of(nonzero, &t.negligible)
     }
 
     /// The state of each layer, given the wake steps.
     pub fn states(&self, wake: &[Option<usize>]) -> Vec<GradState> {
+        self.states_of(wake, &self.negligible)
+    }
+
+    /// The rule of the module docs: zero without a wake step, vanishing when every measured
+    /// update was negligible, alive otherwise.
+    fn states_of(&self, wake: &[Option<usize>], negligible: &[bool]) -> Vec<GradState> {
         wake.iter()
-            .zip(&self.negligible)
+            .zip(negligible)
             .map(|(w, &neg)| match w {
                 None => GradState::Zero,
                 Some(_) if self.measured > 0 && neg => GradState::Vanishing,
@@ -223,6 +210,15 @@ impl<T: Float> UpdateTracker<T> {
             })
             .collect()
     }
+}
+
+/// Whether every entry moved from `before` to `after` by a negligible update
+/// ([`negligible_update`]) at schedule factor `factor`, against `floor`.
+fn all_negligible<T: Float>(before: &[T], after: &[T], floor: f64, factor: f64) -> bool {
+    before.iter().zip(after).all(|(&w0, &w1)| {
+        let (w0, w1) = (w0.to_f64(), w1.to_f64());
+        negligible_update((w1 - w0) / factor, w0, floor, T::UNIT_ROUNDOFF)
+    })
 }
 
 /// The effective widths of one network (at the start or the end of a run), computed from its
@@ -254,7 +250,7 @@ pub struct VerdictInputs<'a> {
     /// The starting parameters as the run held them (rounded to its precision).
     pub initial: &'a Params,
     pub last: &'a Params,
-    /// The unit graphs of the network at the start and at the end (the effective widths).
+    /// The effective widths of the network at the start and at the end.
     pub initial_widths: &'a GraphWidths,
     pub last_widths: &'a GraphWidths,
     /// Each linear layer's activation (the output layer's is the identity).

@@ -6,7 +6,7 @@ use super::{record_jacobian, Event, Run, JACOBIAN_INPUTS};
 use crate::diagnostics::flow::RecordAt;
 use crate::diagnostics::symmetry::UnitGraph;
 use crate::diagnostics::verdict::{verdict, GraphWidths, TensorWake, VerdictInputs};
-use crate::diagnostics::wake::{compare, MismatchCause};
+use crate::diagnostics::wake::{compare, MismatchCause, WakeMismatch};
 use crate::nn::{Anatomy, Module, Params, Pass};
 use crate::optim::warmup_factor;
 use crate::records::{nonfinite_diagnostics, RunOutput, Status, Summary};
@@ -70,7 +70,13 @@ impl<T: Float> Run<'_, T> {
         if cfg.grad_noise > 0.0 {
             breakers.push(format!("gradient noise std {}", cfg.grad_noise));
         }
-        if let Some(r) = self.rounding_breaker() {
+        // Where the measured wake-up steps differ from the predicted ones (--net networks).
+        let mismatches = self
+            .tensor_wake
+            .as_ref()
+            .map(|(p, m)| compare(&self.net, p, m))
+            .unwrap_or_default();
+        if let Some(r) = self.rounding_breaker(&mismatches) {
             breakers.push(r);
         }
         // One graph at a time, each dropped once its widths are taken (a graph copies every
@@ -102,7 +108,7 @@ impl<T: Float> Run<'_, T> {
             loss_constant_baseline: self.data.train.y.constant_baseline(cfg.loss, self.outputs),
             tol: cfg.symmetry_tolerance(),
             symmetry_breakers: breakers,
-            tensors: self.tensor_wakes(),
+            tensors: self.tensor_wakes(&mismatches),
         });
         let wall_seconds = self.started.elapsed().as_secs_f64();
         let (nonfinite_count, nonfinite_metrics, nonfinite_first) =
@@ -150,19 +156,19 @@ impl<T: Float> Run<'_, T> {
     /// tensor's predicted wake-up) came out nonzero in floating point, and that residue grew:
     /// another tensor then woke with a clear gradient before its own predicted step
     /// ([`MismatchCause::Cascade`]). Names the first residue's module and step.
-    fn rounding_breaker(&self) -> Option<String> {
-        let (p, m) = self.tensor_wake.as_ref()?;
-        compare(&self.net, p, m)
-            .into_iter()
-            .find_map(|x| match x.cause {
+    fn rounding_breaker(&self, mismatches: &[WakeMismatch]) -> Option<String> {
+        let (_, m) = self.tensor_wake.as_ref()?;
+        mismatches
+            .iter()
+            .find_map(|x| match &x.cause {
                 MismatchCause::Cascade { source, step } => {
                     let module = self
                         .net
-                        .find_param(&source)
+                        .find_param(source)
                         .map(|k| self.net.prefixes()[self.net.param_infos()[k].module].clone())
                         .unwrap_or_default();
                     let clear = m.clear[x.tensor].map_or_else(|| "?".to_string(), |s| s.to_string());
-                    Some(if source == x.name {
+                    Some(if *source == x.name {
                         format!(
                             "rounding (a residue in {source}, module {module}, at step {step}: its gradient is 0 in exact arithmetic; it grew into a clear gradient by step {clear})"
                         )
@@ -178,11 +184,10 @@ impl<T: Float> Run<'_, T> {
     }
 
     /// Every tensor's wake-up step, predicted and measured, with the reason where they differ.
-    fn tensor_wakes(&self) -> Vec<TensorWake> {
+    fn tensor_wakes(&self, mismatches: &[WakeMismatch]) -> Vec<TensorWake> {
         let Some((p, m)) = &self.tensor_wake else {
             return Vec::new();
         };
-        let mismatches = compare(&self.net, p, m);
         let states = self.updates.tensor_states(&m.nonzero);
         self.net
             .param_infos()
