@@ -176,14 +176,7 @@ impl Tracer<'_> {
             });
             return (dx, zero);
         }
-        let mut grads: Vec<Matrix<f64>> = m
-            .tensors()
-            .iter()
-            .map(|t| match t.dims[..] {
-                [r, c] => Matrix::zeros(r, c),
-                _ => Matrix::zeros(1, t.dims.iter().product()),
-            })
-            .collect();
+        let mut grads: Vec<Matrix<f64>> = m.tensors().iter().map(|t| t.grad_buffer()).collect();
         let mut dx = Matrix::zeros(x.rows(), m.in_width());
         let mut d = dy.clone();
         m.backward(x, cache, &mut d, &mut grads, Some(&mut dx));

@@ -42,6 +42,12 @@ pub struct TensorDecl {
 }
 
 impl TensorDecl {
+    /// A zero buffer for this tensor's gradient, shaped as the workspace holds gradients: a
+    /// matrix as itself, anything else (a vector, a scalar) as one row.
+    pub fn grad_buffer<T: Float>(&self) -> Matrix<T> {
+        grad_buffer(&self.dims)
+    }
+
     /// A vector of `len` entries outside any linear layer (a norm's gain, a gate's alpha).
     pub fn vector(key: &str, len: usize, kind: ParamKind) -> Self {
         TensorDecl {
@@ -58,6 +64,14 @@ impl TensorDecl {
             TensorDecl::vector("weight", width, ParamKind::NormGain),
             TensorDecl::vector("bias", width, ParamKind::NormBias),
         ]
+    }
+}
+
+/// A zero gradient buffer for a tensor of shape `dims` ([`TensorDecl::grad_buffer`]).
+pub(crate) fn grad_buffer<T: Float>(dims: &[usize]) -> Matrix<T> {
+    match dims[..] {
+        [rows, cols] => Matrix::zeros(rows, cols),
+        _ => Matrix::zeros(1, dims.iter().product()),
     }
 }
 

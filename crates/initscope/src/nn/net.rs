@@ -476,10 +476,7 @@ impl<T: Float> Workspace<T> {
             grads: net
                 .infos
                 .iter()
-                .map(|p| match p.dims[..] {
-                    [rows, cols] => Matrix::zeros(rows, cols),
-                    _ => Matrix::zeros(1, p.len()),
-                })
+                .map(|p| super::module::grad_buffer(&p.dims))
                 .collect(),
             capacity,
         }
