@@ -231,23 +231,18 @@ fn identity_check(x: &Matrix<f32>, train: bool) -> Result<Identity> {
         net.forward(&mut ws, pass);
         ws
     };
+    let logits_of = |ws: &Workspace<f32>| {
+        ws.caches
+            .last()
+            .expect("modules")
+            .output()
+            .as_slice()
+            .to_vec()
+    };
     let ws = forward(&deep);
     let (before, after) = stream_ends(&ws);
-    let logits = ws
-        .caches
-        .last()
-        .expect("modules")
-        .output()
-        .as_slice()
-        .to_vec();
-    let ws = forward(&shallow);
-    let shallow = ws
-        .caches
-        .last()
-        .expect("modules")
-        .output()
-        .as_slice()
-        .to_vec();
+    let logits = logits_of(&ws);
+    let shallow = logits_of(&forward(&shallow));
     Ok(Identity {
         before: before.as_slice().to_vec(),
         after: after.as_slice().to_vec(),
