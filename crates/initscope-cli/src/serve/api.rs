@@ -128,7 +128,7 @@ fn sender(app: &AppState, id: &str) -> Result<std::sync::mpsc::Sender<Command>, 
         .ok_or_else(|| {
             error(
                 StatusCode::NOT_FOUND,
-                format!("initscope: error: no session '{id}' (a session ends {} s after its page closes)", session::IDLE.as_secs()),
+                format!("initscope: error: no session '{id}' (a session ends {} s after its page closes)", app.idle.as_secs()),
             )
         })
 }
@@ -171,7 +171,7 @@ async fn create(State(app): State<AppState>, body: Option<Json<SettingsBody>>) -
     };
     let command = setup.command.clone();
     let id = new_id();
-    match session::start(id.clone(), setup, app.threads.clone()) {
+    match session::start(id.clone(), setup, app.threads.clone(), app.idle) {
         Ok(s) => {
             if let Ok(mut m) = app.sessions.lock() {
                 m.insert(id.clone(), s);
@@ -257,6 +257,8 @@ async fn ask<T>(
 struct ControlBody {
     action: String,
     steps: Option<usize>,
+    /// For `speed`: steps per second, or null for as fast as the engine goes.
+    steps_per_second: Option<f64>,
 }
 
 async fn control(
@@ -286,10 +288,20 @@ async fn control(
                 )
             }
         },
+        "speed" => match body.steps_per_second {
+            None => Action::Speed(None),
+            Some(v) if v.is_finite() && v >= 1.0 => Action::Speed(Some(v)),
+            Some(v) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("initscope: error: speed {v}: steps per second must be at least 1 (or null for full speed)"),
+                )
+            }
+        },
         other => {
             return error(
                 StatusCode::BAD_REQUEST,
-                format!("initscope: error: unknown action '{other}' (play, pause, step, rewind)"),
+                format!("initscope: error: unknown action '{other}' (play, pause, step, rewind, speed)"),
             )
         }
     };

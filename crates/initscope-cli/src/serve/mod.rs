@@ -59,6 +59,9 @@ pub struct ServeArgs {
     /// --max-memory); the server's bound is about max-sessions times this.
     #[arg(long, default_value_t = 64)]
     pub session_memory: usize,
+    /// Seconds a session lives after its page closed (tests shorten it).
+    #[arg(long, default_value_t = session::IDLE.as_secs(), hide = true)]
+    pub idle_seconds: u64,
 }
 
 /// What every handler shares.
@@ -72,6 +75,7 @@ pub struct AppState {
     limits: Limits,
     files: Arc<Vec<String>>,
     max_sessions: usize,
+    idle: std::time::Duration,
 }
 
 /// The Host header values of a server listening on `addr`.
@@ -118,6 +122,7 @@ async fn serve(a: ServeArgs, limits: Limits) -> anyhow::Result<ExitCode> {
         limits,
         files: Arc::new(a.data.clone()),
         max_sessions: a.max_sessions,
+        idle: std::time::Duration::from_secs(a.idle_seconds),
     };
     let url = format!("http://{}/?token={token}", state.hosts[0]);
     if !a.host.is_loopback() {
@@ -127,14 +132,14 @@ async fn serve(a: ServeArgs, limits: Limits) -> anyhow::Result<ExitCode> {
         );
     }
     {
+        // Best effort: a reader that went away (`| head -1`) does not stop the server.
         use std::io::Write as _;
         let mut out = std::io::stdout().lock();
-        writeln!(out, "initscope serve: {url}")?;
-        writeln!(
+        let _ = writeln!(
             out,
-            "  open that URL (it carries the access token); Ctrl-C stops the server"
-        )?;
-        out.flush()?;
+            "initscope serve: {url}\n  open that URL (it carries the access token); Ctrl-C stops the server"
+        )
+        .and_then(|()| out.flush());
     }
     if a.open {
         if let Err(e) = webbrowser::open(&url) {

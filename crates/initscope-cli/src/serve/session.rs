@@ -22,6 +22,8 @@ use initscope::config::Precision;
 use initscope::diagnostics::probe::{Probe, UnitValues};
 use initscope::diagnostics::symmetry::UnitGraph;
 use initscope::explain::{explain, Format};
+use initscope::output::folder::MARKER;
+use initscope::output::FolderKind;
 use initscope::records::{EvalPoint, RunOutput};
 use initscope::scalar::Float;
 use initscope::train::{initial_params, Live};
@@ -34,10 +36,10 @@ use super::settings::{task, Setup};
 /// Work between two looks at the command queue.
 pub const CHUNK: Duration = Duration::from_millis(4);
 
-/// The shortest time between two updates of a training session (30 per second at most).
-pub const UPDATE_EVERY: Duration = Duration::from_millis(33);
+/// The shortest time between two updates of a training session (40 per second at most).
+pub const UPDATE_EVERY: Duration = Duration::from_millis(25);
 
-/// How long a session lives without an open event stream.
+/// How long a session lives without an open event stream (`serve --idle-seconds`).
 pub const IDLE: Duration = Duration::from_secs(10);
 
 /// Events a stream may hold before it is sent a fresh `state` instead of the ones it missed.
@@ -59,7 +61,12 @@ pub enum Action {
     Pause,
     Step(usize),
     Rewind,
+    /// Steps per second while playing (None: as fast as the engine goes).
+    Speed(Option<f64>),
 }
+
+/// The pace a session starts at, in steps per second: slow enough to watch a short run.
+pub const DEFAULT_SPEED: f64 = 500.0;
 
 pub type Reply<T> = oneshot::Sender<Result<T, String>>;
 
@@ -108,7 +115,12 @@ pub struct Session {
 }
 
 /// Starts a session's threads, paused at step 0 of `setup`.
-pub fn start(id: String, setup: Setup, threads: ThreadCount) -> std::io::Result<Session> {
+pub fn start(
+    id: String,
+    setup: Setup,
+    threads: ThreadCount,
+    idle: Duration,
+) -> std::io::Result<Session> {
     let (tx, rx) = mpsc::channel();
     let sid = id.clone();
     let thread = std::thread::Builder::new()
@@ -122,6 +134,8 @@ pub fn start(id: String, setup: Setup, threads: ThreadCount) -> std::io::Result<
                 streams: Vec::new(),
                 idle_since: Some(Instant::now()),
                 worker,
+                speed: Some(DEFAULT_SPEED),
+                idle,
             };
             let mut setup = Arc::new(setup);
             let mut generation = 0;
@@ -162,6 +176,11 @@ struct Trainer {
     /// Since when no stream has been open.
     idle_since: Option<Instant>,
     worker: Worker,
+    /// How long the session lives without an open event stream.
+    idle: Duration,
+    /// Steps per second the page asked for (None: as fast as the engine goes); kept across
+    /// rewinds and settings changes.
+    speed: Option<f64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -209,6 +228,8 @@ struct RunState<'a, T: Float> {
     steps_per_second: f64,
     /// Adaptive chunk size in steps.
     chunk: usize,
+    /// (time, steps done) when play was pressed or the speed changed: the pace counts from here.
+    pace_mark: (Instant, usize),
     structure: Structure,
     /// The latest verdict event (for `state` and late streams).
     verdict: Option<Value>,
@@ -240,6 +261,7 @@ impl Trainer {
             rate_mark: (now, 0),
             steps_per_second: 0.0,
             chunk: 1,
+            pace_mark: (now, 0),
             structure: Structure {
                 classes: Vec::new(),
                 exact: Vec::new(),
@@ -255,14 +277,20 @@ impl Trainer {
         self.broadcast_value("state", &state);
         loop {
             let running = st.status == Status::Running;
-            let cmd = if running {
+            // Paced: the time until the next step is allowed.
+            let wait = if running {
+                self.pace_wait(&st)
+            } else {
+                Duration::from_millis(250)
+            };
+            let cmd = if wait.is_zero() {
                 match self.rx.try_recv() {
                     Ok(c) => Some(c),
                     Err(TryRecvError::Empty) => None,
                     Err(TryRecvError::Disconnected) => return Next::Stop,
                 }
             } else {
-                match self.rx.recv_timeout(Duration::from_millis(250)) {
+                match self.rx.recv_timeout(wait) {
                     Ok(c) => Some(c),
                     Err(RecvTimeoutError::Timeout) => None,
                     Err(RecvTimeoutError::Disconnected) => return Next::Stop,
@@ -278,11 +306,11 @@ impl Trainer {
             self.resync(&mut st);
             if self
                 .idle_since
-                .is_some_and(|t| t.elapsed() >= IDLE && self.streams.is_empty())
+                .is_some_and(|t| t.elapsed() >= self.idle && self.streams.is_empty())
             {
                 return Next::Stop;
             }
-            if st.status == Status::Running {
+            if st.status == Status::Running && self.pace_wait(&st).is_zero() {
                 self.train_chunk(&mut st);
                 let due = st.last_update.is_none_or(|t| t.elapsed() >= UPDATE_EVERY);
                 if due || st.status != Status::Running {
@@ -313,7 +341,7 @@ impl Trainer {
             self.prune_streams();
             if self
                 .idle_since
-                .is_some_and(|t| t.elapsed() >= IDLE && self.streams.is_empty())
+                .is_some_and(|t| t.elapsed() >= self.idle && self.streams.is_empty())
             {
                 return Next::Stop;
             }
@@ -332,7 +360,13 @@ impl Trainer {
                     if !st.live.ended() {
                         st.status = Status::Running;
                         st.rate_mark = (Instant::now(), st.live.steps_done());
+                        st.pace_mark = st.rate_mark;
                     }
+                    let _ = reply.send(Ok(self.control_reply(st)));
+                }
+                Action::Speed(speed) => {
+                    self.speed = speed;
+                    st.pace_mark = (Instant::now(), st.live.steps_done());
                     let _ = reply.send(Ok(self.control_reply(st)));
                 }
                 Action::Pause => {
@@ -391,15 +425,35 @@ impl Trainer {
     }
 
     fn control_reply<T: Float>(&self, st: &RunState<'_, T>) -> Value {
-        json!({"status": st.status.name(), "step": st.live.steps_done()})
+        json!({"status": st.status.name(), "step": st.live.steps_done(), "speed": self.speed})
+    }
+
+    /// How long until the pace allows the next step (zero when unpaced or behind).
+    fn pace_wait<T: Float>(&self, st: &RunState<'_, T>) -> Duration {
+        let Some(speed) = self.speed else {
+            return Duration::ZERO;
+        };
+        let (t0, s0) = st.pace_mark;
+        let due = t0 + Duration::from_secs_f64((st.live.steps_done() - s0) as f64 / speed);
+        due.saturating_duration_since(Instant::now())
+            .min(UPDATE_EVERY)
     }
 
     /// Trains for about [`CHUNK`], adapting the number of steps to the measured speed.
     fn train_chunk<T: Float>(&mut self, st: &mut RunState<'_, T>) {
         let t = Instant::now();
-        let taken = st.live.advance(st.chunk, &mut |_| {});
+        // Paced: no more steps than the pace allows by now (at least one).
+        let chunk = match self.speed {
+            Some(speed) => {
+                let (t0, s0) = st.pace_mark;
+                let allowed = s0 + (t0.elapsed().as_secs_f64() * speed) as usize + 1;
+                st.chunk.min(allowed.saturating_sub(st.live.steps_done()).max(1))
+            }
+            None => st.chunk,
+        };
+        let taken = st.live.advance(chunk, &mut |_| {});
         let spent = t.elapsed();
-        if taken == st.chunk {
+        if taken == st.chunk && chunk == st.chunk {
             // Aim the next chunk at CHUNK of work (within a factor 2 per chunk).
             let ratio = CHUNK.as_secs_f64() / spent.as_secs_f64().max(1e-7);
             st.chunk = ((st.chunk as f64 * ratio.clamp(0.5, 2.0)) as usize).max(1);
@@ -499,6 +553,7 @@ impl Trainer {
             "step": st.live.steps_done(),
             "total": setup.cfg.steps,
             "status": st.status.name(),
+            "speed": self.speed,
             "settings": setup.settings,
             "command": setup.command,
             "headline": setup.cfg.headline(),
@@ -592,13 +647,15 @@ fn short(v: f64) -> Value {
     json!(s.parse::<f64>().unwrap_or(v))
 }
 
+/// An evaluation at full precision (the losses are what a person compares with the CLI's).
 fn eval_json(e: &EvalPoint) -> Value {
+    let num = |v: f64| if v.is_finite() { json!(v) } else { Value::Null };
     json!({
         "step": e.step,
-        "train_loss": short(e.train_loss),
-        "test_loss": short(e.test_loss),
-        "train_acc": e.train_acc.map(short),
-        "test_acc": e.test_acc.map(short),
+        "train_loss": num(e.train_loss),
+        "test_loss": num(e.test_loss),
+        "train_acc": e.train_acc.map(num),
+        "test_acc": e.test_acc.map(num),
     })
 }
 
@@ -933,7 +990,8 @@ fn verdict_json(setup: &Setup, out: &RunOutput) -> Value {
 /// server's disk): `(file name, bytes)`.
 fn archive(out: &RunOutput) -> Result<(String, Vec<u8>), String> {
     use std::io::Write as _;
-    let files = initscope::output::run_files(out).map_err(|e| e.to_string())?;
+    let mut files = initscope::output::run_files(out).map_err(|e| e.to_string())?;
+    files.push((MARKER, FolderKind::Run.marker()));
     let dir = format!("initscope-run-{}", out.summary.run_id);
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default()

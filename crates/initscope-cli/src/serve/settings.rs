@@ -265,6 +265,13 @@ pub fn validate_settings(
         crate::usage_error_line(&e, &os)
     })?;
     let mut raw = flags.flags;
+    // Before validation, whose memory estimate would refuse a long run less clearly.
+    if let Some(steps) = raw.steps.filter(|&s| s > limits.max_steps as i64) {
+        return Err(format!(
+            "initscope: error: --steps {steps} is more than the page allows ({} at most)",
+            limits.max_steps
+        ));
+    }
     raw.max_memory = Some(format!("{}M", limits.max_memory_mib));
     let (cfg, data) = validate(&raw).map_err(|e| format!("initscope: error: {e}"))?;
     check_limits(&cfg, &data, limits)?;

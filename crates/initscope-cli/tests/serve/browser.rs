@@ -1,0 +1,1 @@
+//! Placeholder: the browser tests come next.

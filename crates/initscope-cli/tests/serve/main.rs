@@ -1,0 +1,320 @@
+//! `initscope serve` through HTTP: access control, settings validated as the CLI's flags,
+//! sessions that train, rewind bit-identically, end when their page goes away and do not
+//! interfere, and an archive that is `train --out`'s run directory. The page itself is tested
+//! in a real browser in `browser.rs`.
+
+mod browser;
+mod client;
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::time::{Duration, Instant};
+
+use client::{request, Events, Server};
+use serde_json::{json, Value};
+
+/// Every evaluation of a session's run from its event stream (deduplicated by step), until
+/// the run is over.
+fn run_to_end(server: &Server, id: &str, events: &mut Events) -> Vec<Value> {
+    server.control(id, json!({"action": "speed", "steps_per_second": null}));
+    server.control(id, json!({"action": "play"}));
+    let mut evals: BTreeMap<u64, Value> = BTreeMap::new();
+    events.until(Duration::from_secs(120), |e, v| {
+        let (list, status) = match e {
+            "state" => (&v["evals"], &v["status"]),
+            "update" => (&v["evals"], &v["status"]),
+            _ => return None,
+        };
+        for x in list.as_array().into_iter().flatten() {
+            evals.insert(x["step"].as_u64().unwrap(), x.clone());
+        }
+        (status == "done" || status == "diverged").then_some(())
+    });
+    evals.into_values().collect()
+}
+
+#[test]
+fn requests_without_the_token_or_from_elsewhere_are_refused() {
+    let s = Server::start(&[]);
+    let host = s.host.clone();
+    // No token at all: the page, its assets and the API.
+    for (method, path) in [
+        ("GET", "/"),
+        ("GET", "/assets/app.js"),
+        ("GET", "/api/options"),
+        ("POST", "/api/sessions"),
+        ("GET", "/api/status"),
+    ] {
+        let r = request(&host, method, path, &[], Some("{}"));
+        assert_eq!(r.status, 403, "{method} {path}: {}", r.text());
+        assert!(r.text().contains("access token"), "{}", r.text());
+    }
+    // A wrong token, in each place a token is read from.
+    let wrong = "0".repeat(64);
+    let cookie = format!("initscope_token={wrong}");
+    let bearer = format!("Bearer {wrong}");
+    assert_eq!(request(&host, "GET", "/api/options", &[("Cookie", &cookie)], None).status, 403);
+    assert_eq!(request(&host, "GET", "/api/options", &[("Authorization", &bearer)], None).status, 403);
+    assert_eq!(request(&host, "GET", &format!("/?token={wrong}"), &[], None).status, 403);
+
+    // The printed URL: the token is exchanged for an HttpOnly, SameSite=Strict cookie and the
+    // browser is sent to "/" without it.
+    let r = request(&host, "GET", &format!("/?token={}", s.token), &[], None);
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/"));
+    let set = r.header("set-cookie").expect("a cookie");
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    let cookie = set.split(';').next().unwrap().to_string();
+    let page = request(&host, "GET", "/", &[("Cookie", &cookie)], None);
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("<html"), "the page");
+    assert!(!page.text().contains(&s.token), "the page never holds the token");
+    assert!(page.header("content-security-policy").is_some());
+    let opts = request(&host, "GET", "/api/options", &[("Cookie", &cookie)], None);
+    assert_eq!(opts.status, 200);
+
+    // DNS rebinding: a valid cookie under another Host name is refused.
+    let r = request(
+        &host,
+        "GET",
+        "/api/options",
+        &[("Host", "evil.example:80"), ("Cookie", &cookie)],
+        None,
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("Host"), "{}", r.text());
+    // A request from another site (its Origin) is refused; the page's own origin passes.
+    let evil = [("Origin", "http://evil.example"), ("Cookie", cookie.as_str())];
+    let r = request(&host, "POST", "/api/sessions", &evil, Some("{}"));
+    assert_eq!(r.status, 403, "{}", r.text());
+    let own = format!("http://{host}");
+    let r = request(
+        &host,
+        "GET",
+        "/api/options",
+        &[("Origin", &own), ("Cookie", &cookie)],
+        None,
+    );
+    assert_eq!(r.status, 200);
+}
+
+/// The error line `initscope train ARGS` prints.
+fn cli_error(args: &[&str]) -> String {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_initscope"))
+        .arg("train")
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    String::from_utf8_lossy(&o.stderr).trim_end().to_string()
+}
+
+#[test]
+fn bad_settings_get_the_cli_message_and_limits_hold() {
+    let s = Server::start(&["--max-width", "64"]);
+    let bad = |settings: Value| -> String {
+        let (status, v) = s.api("POST", "/api/sessions", Some(&json!({ "settings": settings })));
+        assert_eq!(status, 400, "{settings}: {v}");
+        v["error"].as_str().unwrap().to_string()
+    };
+    // The same one line as the command line, for parse errors and validation errors.
+    assert_eq!(bad(json!({"lr": "abc"})), cli_error(&["--lr", "abc"]));
+    assert_eq!(bad(json!({"lr": -1})), cli_error(&["--lr", "-1"]));
+    assert_eq!(bad(json!({"act": "tanhh"})), cli_error(&["--act", "tanhh"]));
+    assert_eq!(
+        bad(json!({"init": "xavier_banana"})),
+        cli_error(&["--init", "xavier_banana"])
+    );
+    assert_eq!(
+        bad(json!({"net": "linear(8) bogus linear"})),
+        cli_error(&["--data", "moons", "--net", "linear(8) bogus linear"])
+    );
+    // The page's own limits.
+    assert!(bad(json!({"hidden": "65"})).contains("wider than the page allows (64 at most)"));
+    assert!(bad(json!({"steps": 1_000_000})).contains("more than the page allows"));
+    assert!(bad(json!({"data": "moons:n=100000"})).contains("rows, more than the page allows"));
+    assert!(bad(json!({"data": "/etc/passwd"})).contains("built-in data sets"));
+    assert!(bad(json!({"data": "csv:/etc/passwd"})).contains("built-in data sets"));
+    assert!(bad(json!({"init_from": "/tmp/x.safetensors"})).contains("unknown setting 'init_from'"));
+    assert!(bad(json!({"max_memory": "100G"})).contains("unknown setting 'max_memory'"));
+    assert!(bad(json!({"lr": [1, 2]})).contains("--lr"));
+
+    // A bad settings change leaves the session as it was.
+    let id = s.session(json!({"steps": 30}));
+    let (status, v) = s.api(
+        "PUT",
+        &format!("/api/sessions/{id}/settings"),
+        Some(&json!({"settings": {"dropout": 1.5}})),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(v["error"], json!(cli_error(&["--dropout", "1.5"])));
+    let mut ev = s.events(&id);
+    let (e, state) = ev.next();
+    assert_eq!(e, "state");
+    assert_eq!(state["settings"]["steps"], json!(30));
+    // Bad control requests.
+    let (status, v) = s.api("POST", &format!("/api/sessions/{id}/control"), Some(&json!({"action": "jump"})));
+    assert_eq!(status, 400);
+    assert!(v["error"].as_str().unwrap().contains("unknown action 'jump'"));
+    let (status, _) = s.api("GET", &format!("/api/sessions/{id}/unit?layer=9&unit=0"), None);
+    assert_eq!(status, 400);
+    let (status, _) = s.api("GET", "/api/sessions/nosuch/events", None);
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn rewind_replays_the_run_bit_for_bit_and_the_archive_is_trains_run_directory() {
+    let s = Server::start(&[]);
+    let settings = json!({"steps": 40, "eval_every": 1, "init": "xavier_uniform", "act": "tanh", "lr": 0.5});
+    let id = s.session(settings);
+    let mut ev = s.events(&id);
+    let first = run_to_end(&s, &id, &mut ev);
+    assert_eq!(first.len(), 41, "an evaluation per step and the final one");
+    s.control(&id, json!({"action": "rewind"}));
+    let state = ev.until(Duration::from_secs(10), |e, v| (e == "state").then(|| v.clone()));
+    assert_eq!(state["step"], json!(0));
+    let second = run_to_end(&s, &id, &mut ev);
+    // The losses at full precision, exactly.
+    assert_eq!(first[..20], second[..20]);
+    assert_eq!(first, second);
+
+    // The archive: the run directory of `initscope train` with the same flags.
+    let r = request(
+        &s.host,
+        "GET",
+        &format!("/api/sessions/{id}/archive"),
+        &[("Authorization", &format!("Bearer {}", s.token))],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/zip"));
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(r.body)).unwrap();
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).unwrap();
+        let name = f.name().rsplit('/').next().unwrap().to_string();
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).unwrap();
+        files.insert(name, bytes);
+    }
+    let command = state["command"].as_str().unwrap();
+    let args: Vec<&str> = command
+        .strip_prefix("initscope train ")
+        .unwrap()
+        .split(' ')
+        .collect();
+    let dir = std::env::temp_dir().join(format!("initscope-serve-archive-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_initscope"))
+        .arg("train")
+        .args(&args)
+        .args(["--quiet", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    on_disk.sort();
+    assert_eq!(files.keys().cloned().collect::<Vec<_>>(), on_disk);
+    for name in ["config.json", "metrics.csv", "weights.safetensors", "histograms.json"] {
+        let disk = std::fs::read(dir.join(name)).unwrap();
+        assert!(files[name] == disk, "{name} differs from train --out's");
+    }
+    // The summary, timing aside.
+    let strip = |b: &[u8]| {
+        let mut v: Value = serde_json::from_slice(b).unwrap();
+        for k in ["wall_seconds", "samples_per_second"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        v
+    };
+    assert_eq!(
+        strip(&files["summary.json"]),
+        strip(&std::fs::read(dir.join("summary.json")).unwrap())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn two_sessions_train_side_by_side_without_interfering() {
+    let s = Server::start(&[]);
+    let a = s.session(json!({"steps": 300, "init": "zeros"}));
+    let b = s.session(json!({"steps": 300, "init": "pytorch", "seed": 3}));
+    let (mut ea, mut eb) = (s.events(&a), s.events(&b));
+    for id in [&a, &b] {
+        s.control(id, json!({"action": "speed", "steps_per_second": null}));
+        s.control(id, json!({"action": "play"}));
+    }
+    let ra = run_to_end(&s, &a, &mut ea);
+    let rb = run_to_end(&s, &b, &mut eb);
+    // Each equals the same run alone.
+    let solo = Server::start(&[]);
+    let a2 = solo.session(json!({"steps": 300, "init": "zeros"}));
+    let mut e2 = solo.events(&a2);
+    assert_eq!(ra, run_to_end(&solo, &a2, &mut e2));
+    let b2 = solo.session(json!({"steps": 300, "init": "pytorch", "seed": 3}));
+    let mut e2 = solo.events(&b2);
+    assert_eq!(rb, run_to_end(&solo, &b2, &mut e2));
+    assert_ne!(ra.last(), rb.last());
+}
+
+#[test]
+fn a_session_ends_when_its_page_goes_away() {
+    let s = Server::start(&["--idle-seconds", "1"]);
+    let status = || s.api("GET", "/api/status", None).1;
+    let id = s.session(json!({"steps": 100000}));
+    let mut ev = s.events(&id);
+    assert_eq!(ev.next().0, "state");
+    s.control(&id, json!({"action": "play"}));
+    let v = status();
+    assert_eq!(v["sessions"], json!(1));
+    assert_eq!(v["threads"], json!(2), "a trainer and a worker");
+    drop(ev);
+    let t = Instant::now();
+    while status()["threads"] != json!(0) {
+        assert!(t.elapsed() < Duration::from_secs(10), "threads left: {}", status());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(status()["sessions"], json!(0));
+    // A deleted session's threads end at once.
+    let id = s.session(json!({}));
+    let (code, _) = s.api("DELETE", &format!("/api/sessions/{id}"), None);
+    assert_eq!(code, 204);
+    assert_eq!(status()["threads"], json!(0));
+    let (code, _) = s.api("GET", &format!("/api/sessions/{id}/events"), None);
+    assert_eq!(code, 404);
+}
+
+#[test]
+fn the_page_reads_the_symmetry_classes_the_grid_and_a_unit() {
+    let s = Server::start(&[]);
+    let id = s.session(json!({"init": "zeros", "steps": 50}));
+    let mut ev = s.events(&id);
+    run_to_end(&s, &id, &mut ev);
+    s.control(&id, json!({"action": "pause"}));
+    let verdict = ev.until(Duration::from_secs(30), |e, v| (e == "verdict").then(|| v.clone()));
+    assert_eq!(verdict["verdict"], json!("dead"), "{verdict}");
+    assert_eq!(verdict["step"], json!(50));
+    assert!(verdict["command"].as_str().unwrap().ends_with("--steps 50"));
+    // W = 0 with tanh: one class per hidden layer.
+    let (_, state) = ev.until(Duration::from_secs(10), |e, v| (e == "update").then(|| (e.to_string(), v.clone())));
+    for l in &state["layers"].as_array().unwrap()[..2] {
+        let classes = l["classes"].as_array().unwrap();
+        assert_eq!(classes.len(), 16);
+        assert!(classes.iter().all(|c| c == &json!(0)), "{l}");
+        assert_eq!(l["width_tol"], json!(1));
+    }
+    let grid = &state["grid"];
+    assert_eq!(grid["res"], json!(48));
+    let (code, unit) = s.api("GET", &format!("/api/sessions/{id}/unit?layer=1&unit=3"), None);
+    assert_eq!(code, 200, "{unit}");
+    assert_eq!(unit["weights"].as_array().unwrap().len(), 2);
+    assert_eq!(unit["activation"]["kind"], json!("grid"));
+    assert_eq!(unit["activation"]["values"].as_array().unwrap().len(), 48 * 48);
+    let (code, ex) = s.api("GET", &format!("/api/sessions/{id}/explain"), None);
+    assert_eq!(code, 200, "{ex}");
+    assert!(ex["markdown"].as_str().unwrap().contains("dead"), "{ex}");
+}
