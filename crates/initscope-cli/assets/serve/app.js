@@ -143,8 +143,9 @@
     for (const part of h.split("&")) {
       if (!part) continue;
       const i = part.indexOf("=");
-      const k = decodeURIComponent(i < 0 ? part : part.slice(0, i)).trim();
-      const v = i < 0 ? "" : decodeURIComponent(part.slice(i + 1));
+      const dec = (x) => { try { return decodeURIComponent(x); } catch (e) { return x; } };
+      const k = dec(i < 0 ? part : part.slice(0, i)).trim();
+      const v = i < 0 ? "" : dec(part.slice(i + 1));
       if (!k || k === "token") continue; // never take a token from a link
       if (ARRAYS.has(k)) (s[k] = s[k] || []).push(v);
       else s[k] = typed(k, v);
@@ -742,6 +743,7 @@
       }
       e.last = "w";
       const vals = w.values;
+      const dens = Math.sqrt(Math.min(1, 256 / Math.max(e.lines.length, 1)));
       let m = 0;
       for (let k = 0; k < vals.length; k++) { const a = Math.abs(vals[k]); if (a > m && Number.isFinite(a)) m = a; }
       for (const ln of e.lines) {
@@ -750,7 +752,7 @@
         const a = m > 0 && Number.isFinite(v) ? Math.abs(v) / m : 0;
         ln.setAttribute("stroke", m === 0 ? NEUTRAL : v >= 0 ? POS : NEG);
         ln.setAttribute("stroke-width", (0.35 + 2.8 * a).toFixed(2));
-        ln.setAttribute("stroke-opacity", (m === 0 ? 0.25 : 0.06 + 0.84 * a).toFixed(2));
+        ln.setAttribute("stroke-opacity", (m === 0 ? 0.25 : 0.05 + 0.85 * a * dens).toFixed(2));
       }
     }
   }
