@@ -22,6 +22,7 @@ mod net_cmd;
 mod progress;
 mod report_cmd;
 mod reproduce_cmd;
+mod serve;
 mod sweep_cmd;
 mod train_cmd;
 
@@ -72,6 +73,10 @@ enum Command {
     Slurm(sweep_cmd::SlurmArgs),
     /// List the initializers, or show the resolved distribution of one for given fans.
     Init(init_cmd::InitArgs),
+    /// A live local page to watch an initialization work or fail: pick data, network and
+    /// initializers, play, pause, step and rewind, and see the loss, the decision boundary, the
+    /// symmetry classes of the units, the gradients and the verdict as it trains.
+    Serve(serve::ServeArgs),
 }
 
 /// The subcommand path the arguments name (`initscope data export`), for the help hint.
@@ -92,7 +97,7 @@ fn command_path(args: &[std::ffi::OsString]) -> String {
 
 /// A usage error from clap as one line: its first line without clap's `error: `, the indented
 /// notes under it (the missing arguments, possible values, tips) and where to read more.
-fn usage_error_line(e: &clap::Error, args: &[std::ffi::OsString]) -> String {
+pub(crate) fn usage_error_line(e: &clap::Error, args: &[std::ffi::OsString]) -> String {
     let text = e.to_string();
     let mut lines = text.lines();
     let first = lines.next().unwrap_or_default();
@@ -152,6 +157,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Reproduce(a) => reproduce_cmd::run(a),
         Command::Merge(a) => sweep_cmd::run_merge(a),
         Command::Slurm(a) => sweep_cmd::run_slurm(a),
+        Command::Serve(a) => serve::run(a),
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod flow;
 pub mod meanfield;
 pub mod meanfield_residual;
+pub mod probe;
 pub mod quotient;
 pub mod spectrum;
 pub mod symmetry;

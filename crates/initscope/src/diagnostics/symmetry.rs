@@ -507,6 +507,19 @@ impl UnitGraph {
         out
     }
 
+    /// The class id of every unit of every linear layer's output under `p`, linear l at index
+    /// l - 1 (copies share an id; ids numbered from 0 in order of first unit): `None` for a
+    /// linear whose outputs are the network's.
+    pub fn linear_classes(&self, p: &Partition) -> Vec<Option<Vec<usize>>> {
+        let slot = self.slots();
+        self.groups
+            .iter()
+            .enumerate()
+            .filter(|(_, group)| group.label.linear.is_some())
+            .map(|(g, _)| slot[g].map(|i| p.classes[i].clone()))
+            .collect()
+    }
+
     /// Every residual stream: the paths of its first and last block, its units and its
     /// effective width under `p` (the width of its last group, which the identity edges make
     /// the width of all of them; `None` when the stream's end is the network's output).

@@ -37,12 +37,7 @@ impl<T: Float> Run<'_, T> {
     pub(super) fn finish(mut self, observer: &mut dyn FnMut(&Event)) -> RunOutput {
         let cfg = self.cfg;
         let steps_done = self.steps_done;
-        if self.evals.last().map(|l| l.step) != Some(steps_done) {
-            let e = self.evaluation(steps_done);
-            record_eval(&mut self.metrics, &e);
-            observer(&Event::Eval(&e));
-            self.evals.push(e);
-        }
+        self.evaluate_end(observer);
         if self.diverged_at.is_none()
             && self.evals.last().is_some_and(|e| !e.train_loss.is_finite())
         {
@@ -149,6 +144,16 @@ impl<T: Float> Run<'_, T> {
             started_at: self.started_at,
             initial_params: self.initial,
             params: final_params,
+        }
+    }
+
+    /// Evaluates the state the run ended in, unless that step was evaluated.
+    pub(super) fn evaluate_end(&mut self, observer: &mut dyn FnMut(&Event)) {
+        if self.evals.last().map(|l| l.step) != Some(self.steps_done) {
+            let e = self.evaluation(self.steps_done);
+            record_eval(&mut self.metrics, &e);
+            observer(&Event::Eval(&e));
+            self.evals.push(e);
         }
     }
 

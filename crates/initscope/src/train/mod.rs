@@ -15,11 +15,13 @@
 
 mod eval;
 mod finish;
+mod live;
 mod setup;
 mod step;
 
 use std::time::Instant;
 
+pub use live::Live;
 pub use setup::{initial_params, InitialState, LSUV_BATCH};
 
 use crate::batch::{BatchTargets, Prepared};
@@ -84,21 +86,8 @@ fn train_typed<T: Float>(
     start: InitialState,
     observer: &mut dyn FnMut(&Event),
 ) -> RunOutput {
-    let mut run = Run::<T>::set_up(cfg, data, start);
-    for step in 0..cfg.steps {
-        run.start_epoch_if_due(step);
-        let is_eval = step % cfg.eval_every == 0;
-        if is_eval && !run.evaluate_at(step, observer) {
-            break;
-        }
-        if !run.step(step, is_eval) {
-            break;
-        }
-        observer(&Event::Step {
-            step: run.steps_done,
-            total: cfg.steps,
-        });
-    }
+    let mut run = Live::<T>::new(cfg, data, start);
+    run.advance(cfg.steps, observer);
     run.finish(observer)
 }
 

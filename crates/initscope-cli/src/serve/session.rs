@@ -1,0 +1,948 @@
+//! One page's session: a thread that owns the run and trains it, and a worker thread for the
+//! slow questions (the verdict so far, the archive, the explanation).
+//!
+//! The trainer takes commands between chunks of steps (a chunk is about [`CHUNK`] of work, so a
+//! command waits at most that long for the CPU time the thread gets) and sends events to every
+//! open event stream of the page: `state` when a stream opens and after every restart, `update`
+//! at most every [`UPDATE_EVERY`] while training, `verdict` when the worker has one. The session
+//! ends when no stream has been open for [`IDLE`] (the page went away) or when it is deleted.
+//!
+//! Rewind rebuilds the run from its configuration: the same seed gives the same starting
+//! parameters and the same steps, bit for bit. The verdict and the archive at step s replay the
+//! configuration for s steps on the worker (what `initscope train ... --steps s` computes), so the
+//! trainer is never paused for them.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use initscope::config::Precision;
+use initscope::diagnostics::probe::{Probe, UnitValues};
+use initscope::diagnostics::symmetry::UnitGraph;
+use initscope::explain::{explain, Format};
+use initscope::records::{EvalPoint, RunOutput};
+use initscope::scalar::Float;
+use initscope::train::{initial_params, Live};
+use initscope::RunConfig;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc as tmpsc, oneshot};
+
+use super::settings::{task, Setup};
+
+/// Work between two looks at the command queue.
+pub const CHUNK: Duration = Duration::from_millis(4);
+
+/// The shortest time between two updates of a training session (30 per second at most).
+pub const UPDATE_EVERY: Duration = Duration::from_millis(33);
+
+/// How long a session lives without an open event stream.
+pub const IDLE: Duration = Duration::from_secs(10);
+
+/// Events a stream may hold before it is sent a fresh `state` instead of the ones it missed.
+pub const STREAM_QUEUE: usize = 64;
+
+/// Layers with more weights than this are not sent for drawing edges.
+const MAX_DRAWN_WEIGHTS: usize = 4096;
+
+/// A server-sent event: its name and JSON text.
+#[derive(Clone, Debug)]
+pub struct Msg {
+    pub event: &'static str,
+    pub data: Arc<str>,
+}
+
+/// What a page asks its session.
+pub enum Action {
+    Play,
+    Pause,
+    Step(usize),
+    Rewind,
+}
+
+pub type Reply<T> = oneshot::Sender<Result<T, String>>;
+
+pub enum Command {
+    Control(Action, Reply<Value>),
+    Settings(Box<Setup>, Reply<Value>),
+    Subscribe(tmpsc::Sender<Msg>),
+    Unit {
+        layer: usize,
+        unit: usize,
+        reply: Reply<Value>,
+    },
+    Explain(Reply<Value>),
+    Archive(Reply<(String, Vec<u8>)>),
+    Stop,
+}
+
+/// Counts the threads sessions hold (the status endpoint and the leak test read it).
+#[derive(Clone, Default)]
+pub struct ThreadCount(Arc<AtomicUsize>);
+
+impl ThreadCount {
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Counts the calling thread until the guard drops.
+    fn enter(&self) -> ThreadGuard {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        ThreadGuard(self.0.clone())
+    }
+}
+
+struct ThreadGuard(Arc<AtomicUsize>);
+
+impl Drop for ThreadGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A running session as the server holds it.
+pub struct Session {
+    pub commands: mpsc::Sender<Command>,
+    pub thread: std::thread::JoinHandle<()>,
+}
+
+/// Starts a session's threads, paused at step 0 of `setup`.
+pub fn start(id: String, setup: Setup, threads: ThreadCount) -> std::io::Result<Session> {
+    let (tx, rx) = mpsc::channel();
+    let sid = id.clone();
+    let thread = std::thread::Builder::new()
+        .name(format!("session-{id}"))
+        .spawn(move || {
+            let _guard = threads.enter();
+            let worker = Worker::start(&sid, threads.clone());
+            let mut trainer = Trainer {
+                id: sid,
+                rx,
+                streams: Vec::new(),
+                idle_since: Some(Instant::now()),
+                worker,
+            };
+            let mut setup = Arc::new(setup);
+            let mut generation = 0;
+            loop {
+                generation += 1;
+                let next = match setup.cfg.precision {
+                    Precision::F32 => trainer.run::<f32>(&setup, generation),
+                    Precision::F64 => trainer.run::<f64>(&setup, generation),
+                };
+                match next {
+                    Next::Restart(s) => setup = s,
+                    Next::Stop => break,
+                }
+            }
+        })?;
+    Ok(Session {
+        commands: tx,
+        thread,
+    })
+}
+
+/// What ends one configuration's run loop.
+enum Next {
+    Restart(Arc<Setup>),
+    Stop,
+}
+
+/// An open event stream and whether it missed events (it then gets a fresh `state`).
+struct Stream {
+    tx: tmpsc::Sender<Msg>,
+    missed: bool,
+}
+
+struct Trainer {
+    id: String,
+    rx: mpsc::Receiver<Command>,
+    streams: Vec<Stream>,
+    /// Since when no stream has been open.
+    idle_since: Option<Instant>,
+    worker: Worker,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Status {
+    Paused,
+    Running,
+    Done,
+    Diverged,
+}
+
+impl Status {
+    fn name(self) -> &'static str {
+        match self {
+            Status::Paused => "paused",
+            Status::Running => "running",
+            Status::Done => "done",
+            Status::Diverged => "diverged",
+        }
+    }
+}
+
+/// The figures of the network's structure, recomputed at most every tenth of the time since
+/// the last computation took (colour refinement on a wide network is not free).
+struct Structure {
+    classes: Vec<Option<Vec<usize>>>,
+    exact: Vec<Option<usize>>,
+    tol: Vec<Option<usize>>,
+    at_step: Option<usize>,
+    cost: Duration,
+    computed: Instant,
+}
+
+/// One configuration's run as the trainer holds it.
+struct RunState<'a, T: Float> {
+    setup: &'a Arc<Setup>,
+    generation: u64,
+    live: Live<'a, T>,
+    probe: Probe<'a, T>,
+    status: Status,
+    /// Evaluations already sent in updates.
+    sent_evals: usize,
+    last_update: Option<Instant>,
+    /// (time, steps done) a second or so ago, for steps per second.
+    rate_mark: (Instant, usize),
+    steps_per_second: f64,
+    /// Adaptive chunk size in steps.
+    chunk: usize,
+    structure: Structure,
+    /// The latest verdict event (for `state` and late streams).
+    verdict: Option<Value>,
+    verdict_requested: Option<(usize, Instant)>,
+}
+
+impl Trainer {
+    /// Runs `setup` from step 0 until a restart or the end of the session.
+    fn run<T: Float>(&mut self, setup: &Arc<Setup>, generation: u64) -> Next {
+        let start = match initial_params(&setup.cfg, &setup.data) {
+            Ok(s) => s,
+            Err(e) => {
+                // Validation ran; only a file changed on disk gets here.
+                self.broadcast("fatal", json!({"error": format!("initscope: error: {e}")}));
+                return self.wait_for_restart();
+            }
+        };
+        let live = Live::<T>::new(&setup.cfg, &setup.data, start);
+        let probe = Probe::new(&setup.cfg, &setup.data, live.net());
+        let now = Instant::now();
+        let mut st = RunState {
+            setup,
+            generation,
+            live,
+            probe,
+            status: Status::Paused,
+            sent_evals: 0,
+            last_update: None,
+            rate_mark: (now, 0),
+            steps_per_second: 0.0,
+            chunk: 1,
+            structure: Structure {
+                classes: Vec::new(),
+                exact: Vec::new(),
+                tol: Vec::new(),
+                at_step: None,
+                cost: Duration::ZERO,
+                computed: now,
+            },
+            verdict: None,
+            verdict_requested: None,
+        };
+        let state = self.state_json(&mut st);
+        self.broadcast_value("state", &state);
+        loop {
+            let running = st.status == Status::Running;
+            let cmd = if running {
+                match self.rx.try_recv() {
+                    Ok(c) => Some(c),
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Disconnected) => return Next::Stop,
+                }
+            } else {
+                match self.rx.recv_timeout(Duration::from_millis(250)) {
+                    Ok(c) => Some(c),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return Next::Stop,
+                }
+            };
+            if let Some(cmd) = cmd {
+                if let Some(next) = self.handle(cmd, &mut st) {
+                    return next;
+                }
+            }
+            self.poll_worker(&mut st);
+            self.prune_streams();
+            self.resync(&mut st);
+            if self
+                .idle_since
+                .is_some_and(|t| t.elapsed() >= IDLE && self.streams.is_empty())
+            {
+                return Next::Stop;
+            }
+            if st.status == Status::Running {
+                self.train_chunk(&mut st);
+                let due = st.last_update.is_none_or(|t| t.elapsed() >= UPDATE_EVERY);
+                if due || st.status != Status::Running {
+                    self.send_update(&mut st);
+                }
+                if st.status != Status::Running {
+                    self.request_verdict(&mut st);
+                } else if self.verdict_due(&st) {
+                    self.request_verdict(&mut st);
+                }
+            }
+        }
+    }
+
+    /// After a run could not start: waits for new settings or the end.
+    fn wait_for_restart(&mut self) -> Next {
+        loop {
+            match self.rx.recv_timeout(Duration::from_millis(250)) {
+                Ok(Command::Settings(setup, reply)) => {
+                    let _ = reply.send(Ok(json!({"restarted": true})));
+                    return Next::Restart(Arc::new(*setup));
+                }
+                Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => return Next::Stop,
+                Ok(Command::Subscribe(tx)) => self.streams.push(Stream { tx, missed: false }),
+                Ok(other) => refuse(other, "the run could not start; change the settings"),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            self.prune_streams();
+            if self
+                .idle_since
+                .is_some_and(|t| t.elapsed() >= IDLE && self.streams.is_empty())
+            {
+                return Next::Stop;
+            }
+        }
+    }
+
+    /// Applies one command; `Some` ends this configuration's run.
+    fn handle<T: Float>(&mut self, cmd: Command, st: &mut RunState<'_, T>) -> Option<Next> {
+        match cmd {
+            Command::Control(action, reply) => match action {
+                Action::Rewind => {
+                    let _ = reply.send(Ok(json!({"status": "paused", "step": 0})));
+                    return Some(Next::Restart(st.setup.clone()));
+                }
+                Action::Play => {
+                    if !st.live.ended() {
+                        st.status = Status::Running;
+                        st.rate_mark = (Instant::now(), st.live.steps_done());
+                    }
+                    let _ = reply.send(Ok(self.control_reply(st)));
+                }
+                Action::Pause => {
+                    if st.status == Status::Running {
+                        st.status = Status::Paused;
+                    }
+                    self.send_update(st);
+                    self.request_verdict(st);
+                    let _ = reply.send(Ok(self.control_reply(st)));
+                }
+                Action::Step(n) => {
+                    if st.status == Status::Running {
+                        st.status = Status::Paused;
+                    }
+                    st.live.advance(n, &mut |_| {});
+                    self.settle_status(st);
+                    self.send_update(st);
+                    self.request_verdict(st);
+                    let _ = reply.send(Ok(self.control_reply(st)));
+                }
+            },
+            Command::Settings(setup, reply) => {
+                let _ = reply.send(Ok(json!({"restarted": true})));
+                return Some(Next::Restart(Arc::new(*setup)));
+            }
+            Command::Subscribe(tx) => {
+                let state = self.state_json(st);
+                let msg = Msg {
+                    event: "state",
+                    data: state.to_string().into(),
+                };
+                if tx.try_send(msg).is_ok() {
+                    self.streams.push(Stream { tx, missed: false });
+                    self.idle_since = None;
+                }
+            }
+            Command::Unit { layer, unit, reply } => {
+                let _ = reply.send(unit_json(st, layer, unit));
+            }
+            Command::Explain(reply) => {
+                self.worker.send(Job::Explain {
+                    setup: st.setup.clone(),
+                    reply,
+                });
+            }
+            Command::Archive(reply) => {
+                self.worker.send(Job::Archive {
+                    setup: st.setup.clone(),
+                    steps: st.live.steps_done(),
+                    reply,
+                });
+            }
+            Command::Stop => return Some(Next::Stop),
+        }
+        None
+    }
+
+    fn control_reply<T: Float>(&self, st: &RunState<'_, T>) -> Value {
+        json!({"status": st.status.name(), "step": st.live.steps_done()})
+    }
+
+    /// Trains for about [`CHUNK`], adapting the number of steps to the measured speed.
+    fn train_chunk<T: Float>(&mut self, st: &mut RunState<'_, T>) {
+        let t = Instant::now();
+        let taken = st.live.advance(st.chunk, &mut |_| {});
+        let spent = t.elapsed();
+        if taken == st.chunk {
+            // Aim the next chunk at CHUNK of work (within a factor 2 per chunk).
+            let ratio = CHUNK.as_secs_f64() / spent.as_secs_f64().max(1e-7);
+            st.chunk = ((st.chunk as f64 * ratio.clamp(0.5, 2.0)) as usize).max(1);
+        }
+        let (t0, s0) = st.rate_mark;
+        let dt = t0.elapsed().as_secs_f64();
+        if dt >= 0.5 {
+            st.steps_per_second = (st.live.steps_done() - s0) as f64 / dt;
+            st.rate_mark = (Instant::now(), st.live.steps_done());
+        }
+        self.settle_status(st);
+    }
+
+    /// Done or diverged once the run is over.
+    fn settle_status<T: Float>(&self, st: &mut RunState<'_, T>) {
+        if st.live.ended() {
+            st.status = if st.live.diverged_at().is_some() {
+                Status::Diverged
+            } else {
+                Status::Done
+            };
+        }
+    }
+
+    fn verdict_due<T: Float>(&self, st: &RunState<'_, T>) -> bool {
+        match st.verdict_requested {
+            None => st.live.steps_done() > 0,
+            // Every 2 s while training, but no more than a tenth of the time on replays.
+            Some((_, at)) => at.elapsed() >= Duration::from_secs(2).max(self.worker.last_cost * 10),
+        }
+    }
+
+    fn request_verdict<T: Float>(&mut self, st: &mut RunState<'_, T>) {
+        let steps = st.live.steps_done();
+        if steps == 0 || st.verdict_requested.is_some_and(|(s, _)| s == steps) {
+            return;
+        }
+        st.verdict_requested = Some((steps, Instant::now()));
+        self.worker.send(Job::Verdict {
+            setup: st.setup.clone(),
+            generation: st.generation,
+            steps,
+        });
+    }
+
+    /// Forwards the worker's finished verdicts of this configuration.
+    fn poll_worker<T: Float>(&mut self, st: &mut RunState<'_, T>) {
+        while let Ok((generation, verdict)) = self.worker.verdicts.try_recv() {
+            if generation == st.generation {
+                self.broadcast_value("verdict", &verdict);
+                st.verdict = Some(verdict);
+            }
+        }
+    }
+
+    fn send_update<T: Float>(&mut self, st: &mut RunState<'_, T>) {
+        let update = update_json(st, true);
+        st.last_update = Some(Instant::now());
+        self.broadcast_value("update", &update);
+    }
+
+    /// The `state` event: everything a page needs to draw the session from scratch.
+    fn state_json<T: Float>(&self, st: &mut RunState<'_, T>) -> Value {
+        let update = update_json(st, false);
+        let setup = &**st.setup;
+        let (task_name, classes) = task(&setup.data);
+        let net = st.live.net();
+        let mut layers = vec![json!({"layer": 0, "name": "input", "width": net.layer(0).fan_in()})];
+        let n = net.num_layers();
+        for (i, l) in net.layers().enumerate() {
+            layers.push(json!({
+                "layer": i + 1,
+                "name": format!("linear {}", i + 1),
+                "width": l.fan_out(),
+                "act": l.activation.to_string(),
+                "output": i + 1 == n,
+            }));
+        }
+        let points = st.probe.bounds().map(|_| {
+            let split = |s: &initscope::data::Split| -> Vec<Value> {
+                let labels = match &s.y {
+                    initscope::data::Labels::Classes(c) => {
+                        c.iter().map(|&v| json!(v)).collect::<Vec<_>>()
+                    }
+                    initscope::data::Labels::Values(v) => {
+                        (0..v.rows()).map(|i| json!(short(v.get(i, 0)))).collect()
+                    }
+                };
+                (0..s.len())
+                    .map(|i| json!([short(s.x.get(i, 0)), short(s.x.get(i, 1)), labels[i]]))
+                    .collect()
+            };
+            json!({"train": split(&setup.data.train), "test": split(&setup.data.test)})
+        });
+        json!({
+            "id": self.id,
+            "step": st.live.steps_done(),
+            "total": setup.cfg.steps,
+            "status": st.status.name(),
+            "settings": setup.settings,
+            "command": setup.command,
+            "headline": setup.cfg.headline(),
+            "run_id": setup.cfg.run_id(),
+            "task": task_name,
+            "classes": classes,
+            "inputs": setup.data.input_dim(),
+            "outputs": net.layer(n - 1).fan_out(),
+            "bounds": st.probe.bounds(),
+            "points": points,
+            "layers": layers,
+            "evals": st.live.evals().iter().map(eval_json).collect::<Vec<_>>(),
+            "update": update,
+            "verdict": st.verdict,
+        })
+    }
+
+    fn broadcast_value(&mut self, event: &'static str, v: &Value) {
+        self.broadcast(event, v.clone());
+    }
+
+    /// Sends an event to every open stream; a stream whose queue is full misses it, and every
+    /// later one until [`Trainer::resync`] sends it a fresh `state`.
+    fn broadcast(&mut self, event: &'static str, v: Value) {
+        let msg = Msg {
+            event,
+            data: v.to_string().into(),
+        };
+        for s in &mut self.streams {
+            if !s.missed && s.tx.try_send(msg.clone()).is_err() {
+                s.missed = true;
+            }
+        }
+    }
+
+    /// Sends a `state` to every stream that missed events and has room again.
+    fn resync<T: Float>(&mut self, st: &mut RunState<'_, T>) {
+        if !self
+            .streams
+            .iter()
+            .any(|s| s.missed && s.tx.capacity() > STREAM_QUEUE / 2)
+        {
+            return;
+        }
+        let msg = Msg {
+            event: "state",
+            data: self.state_json(st).to_string().into(),
+        };
+        for s in &mut self.streams {
+            if s.missed && s.tx.capacity() > STREAM_QUEUE / 2 && s.tx.try_send(msg.clone()).is_ok()
+            {
+                s.missed = false;
+            }
+        }
+    }
+
+    /// Drops closed streams and notes when the last one went.
+    fn prune_streams(&mut self) {
+        self.streams.retain(|s| !s.tx.is_closed());
+        if self.streams.is_empty() {
+            self.idle_since.get_or_insert_with(Instant::now);
+        } else {
+            self.idle_since = None;
+        }
+    }
+}
+
+/// Answers a command that cannot be served now.
+fn refuse(cmd: Command, why: &str) {
+    let e = format!("initscope: error: {why}");
+    match cmd {
+        Command::Control(_, r)
+        | Command::Unit { reply: r, .. }
+        | Command::Explain(r)
+        | Command::Settings(_, r) => {
+            let _ = r.send(Err(e));
+        }
+        Command::Archive(r) => {
+            let _ = r.send(Err(e));
+        }
+        Command::Subscribe(_) | Command::Stop => {}
+    }
+}
+
+/// A number for the page, to 5 significant digits (the page draws; it does not compute).
+fn short(v: f64) -> Value {
+    if !v.is_finite() {
+        return Value::Null;
+    }
+    let s = format!("{v:.4e}");
+    json!(s.parse::<f64>().unwrap_or(v))
+}
+
+fn eval_json(e: &EvalPoint) -> Value {
+    json!({
+        "step": e.step,
+        "train_loss": short(e.train_loss),
+        "test_loss": short(e.test_loss),
+        "train_acc": e.train_acc.map(short),
+        "test_acc": e.test_acc.map(short),
+    })
+}
+
+/// The `update` event: new evaluations, per-layer figures, the weights to draw, the grid.
+/// `new_evals`: the evaluations since the last update go in it (and count as sent); without,
+/// none do (a `state` carries them all).
+fn update_json<T: Float>(st: &mut RunState<'_, T>, new_evals: bool) -> Value {
+    let mut evals = Vec::new();
+    if new_evals {
+        evals = st.live.evals()[st.sent_evals..]
+            .iter()
+            .map(eval_json)
+            .collect();
+        st.sent_evals = st.live.evals().len();
+    }
+    let step = st.live.steps_done();
+    refresh_structure(st, step);
+    let norms = st.probe.grad_norms(st.live.net());
+    let net = st.live.net();
+    let wake = st.live.wake();
+    let layers: Vec<Value> = (0..net.num_layers())
+        .map(|i| {
+            json!({
+                "layer": i + 1,
+                "grad_norm": short(norms[i]),
+                "wake": wake[i],
+                "width_exact": st.structure.exact.get(i).copied().flatten(),
+                "width_tol": st.structure.tol.get(i).copied().flatten(),
+                "classes": st.structure.classes.get(i).cloned().flatten(),
+            })
+        })
+        .collect();
+    let weights: Vec<Value> = net
+        .layers()
+        .enumerate()
+        .filter(|(_, l)| l.weight.rows() * l.weight.cols() <= MAX_DRAWN_WEIGHTS)
+        .map(|(i, l)| {
+            json!({
+                "layer": i + 1,
+                "rows": l.weight.rows(),
+                "cols": l.weight.cols(),
+                "values": l.weight.as_slice().iter().map(|v| short(v.to_f64())).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let grid = st.probe.grid_image(st.live.net()).map(|g| {
+        json!({"res": g.res, "class": b64.encode(&g.class), "confidence": b64.encode(&g.confidence)})
+    });
+    json!({
+        "step": step,
+        "total": st.setup.cfg.steps,
+        "status": st.status.name(),
+        "steps_per_second": st.steps_per_second.round(),
+        "evals": evals,
+        "layers": layers,
+        "weights": weights,
+        "grid": grid,
+    })
+}
+
+/// Recomputes the symmetry classes when the step moved and the last computation is old enough
+/// (at most a tenth of the time goes to it).
+fn refresh_structure<T: Float>(st: &mut RunState<'_, T>, step: usize) {
+    let s = &mut st.structure;
+    let fresh = s.at_step == Some(step);
+    let paused = st.status != Status::Running;
+    if fresh || (!paused && s.at_step.is_some() && s.computed.elapsed() < s.cost * 10) {
+        return;
+    }
+    let t = Instant::now();
+    let graph = UnitGraph::of_net(st.live.net());
+    let exact = graph.exact_partition();
+    let tol = graph.equitable_partition(st.setup.cfg.symmetry_tolerance());
+    s.classes = graph.linear_classes(&tol);
+    s.exact = graph.linear_widths(&exact);
+    s.tol = graph.linear_widths(&tol);
+    s.at_step = Some(step);
+    s.cost = t.elapsed();
+    s.computed = Instant::now();
+}
+
+/// A unit's incoming weights, bias, class and values over the grid or the data.
+fn unit_json<T: Float>(
+    st: &mut RunState<'_, T>,
+    layer: usize,
+    unit: usize,
+) -> Result<Value, String> {
+    let net = st.live.net();
+    let n = net.num_layers();
+    if layer == 0 || layer > n || unit >= net.layer(layer - 1).fan_out() {
+        return Err(format!(
+            "initscope: error: no unit {unit} in linear layer {layer} (the network has {n} linear layers)"
+        ));
+    }
+    let l = net.layer(layer - 1);
+    let weights: Vec<Value> = l
+        .weight
+        .row(unit)
+        .iter()
+        .map(|v| short(v.to_f64()))
+        .collect();
+    let bias = l.has_bias.then(|| short(l.bias[unit].to_f64()));
+    let class = st
+        .structure
+        .classes
+        .get(layer - 1)
+        .and_then(|c| c.as_ref())
+        .map(|c| c[unit]);
+    let quantity = if st.setup.cfg.net.is_some() {
+        "z"
+    } else {
+        "f(z)"
+    };
+    let values = st
+        .probe
+        .unit_values(st.live.net(), layer, unit)
+        .ok_or_else(|| "initscope: error: no such unit".to_string())?;
+    let activation = activation_json(&values);
+    Ok(json!({
+        "layer": layer,
+        "unit": unit,
+        "class": class,
+        "bias": bias,
+        "weights": weights,
+        "quantity": quantity,
+        "activation": activation,
+    }))
+}
+
+fn activation_json(v: &UnitValues) -> Value {
+    let finite = v.values.iter().copied().filter(|x| x.is_finite());
+    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+        (a.min(x), b.max(x))
+    });
+    match v.grid {
+        Some(res) => json!({
+            "kind": "grid",
+            "res": res,
+            "min": short(lo),
+            "max": short(hi),
+            "values": v.values.iter().map(|&x| short(x)).collect::<Vec<_>>(),
+        }),
+        None => {
+            const BINS: usize = 20;
+            let width = if hi > lo {
+                (hi - lo) / BINS as f64
+            } else {
+                1.0
+            };
+            let mut counts = vec![0usize; BINS];
+            for &x in &v.values {
+                if x.is_finite() {
+                    counts[(((x - lo) / width) as usize).min(BINS - 1)] += 1;
+                }
+            }
+            let edges: Vec<Value> = (0..=BINS).map(|i| short(lo + width * i as f64)).collect();
+            json!({"kind": "histogram", "edges": edges, "counts": counts})
+        }
+    }
+}
+
+/// Slow questions, answered on the session's second thread.
+enum Job {
+    Verdict {
+        setup: Arc<Setup>,
+        generation: u64,
+        steps: usize,
+    },
+    Archive {
+        setup: Arc<Setup>,
+        steps: usize,
+        reply: Reply<(String, Vec<u8>)>,
+    },
+    Explain {
+        setup: Arc<Setup>,
+        reply: Reply<Value>,
+    },
+}
+
+/// The worker thread's handle.
+struct Worker {
+    jobs: Option<mpsc::Sender<Job>>,
+    verdicts: mpsc::Receiver<(u64, Value)>,
+    /// The last replay's wall time.
+    last_cost: Duration,
+    cancel: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Worker {
+    fn start(id: &str, threads: ThreadCount) -> Worker {
+        let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
+        let (vtx, vrx) = mpsc::channel();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let stop = cancel.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("session-{id}-worker"))
+            .spawn(move || {
+                let _guard = threads.enter();
+                let mut cache: Option<(Arc<Setup>, RunOutput)> = None;
+                while let Ok(job) = jobs_rx.recv() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    match job {
+                        Job::Verdict {
+                            setup,
+                            generation,
+                            steps,
+                        } => {
+                            if let Some(out) = replayed(&mut cache, &setup, steps, &stop) {
+                                let _ = vtx.send((generation, verdict_json(&setup, &out)));
+                            }
+                        }
+                        Job::Archive {
+                            setup,
+                            steps,
+                            reply,
+                        } => {
+                            let r = replayed(&mut cache, &setup, steps, &stop)
+                                .ok_or_else(|| "the session ended".to_string())
+                                .and_then(archive)
+                                .map_err(|e| format!("initscope: error: {e}"));
+                            let _ = reply.send(r);
+                        }
+                        Job::Explain { setup, reply } => {
+                            let r = explain(&setup.cfg, &setup.data)
+                                .map(|x| {
+                                    json!({
+                                        "markdown": x.render(Format::Markdown),
+                                        "text": x.render(Format::Text),
+                                        "command": setup.command.replacen("initscope train", "initscope explain", 1),
+                                    })
+                                })
+                                .map_err(|e| format!("initscope: error: {e}"));
+                            let _ = reply.send(r);
+                        }
+                    }
+                }
+            })
+            .ok();
+        Worker {
+            jobs: Some(jobs_tx),
+            verdicts: vrx,
+            last_cost: Duration::ZERO,
+            cancel,
+            thread,
+        }
+    }
+
+    fn send(&mut self, job: Job) {
+        if let Some(tx) = &self.jobs {
+            let _ = tx.send(job);
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::SeqCst);
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The run of `setup` for `steps` updates (what `initscope train ... --steps N` computes),
+/// from the cache when it holds that run; None when cancelled.
+fn replayed<'c>(
+    cache: &'c mut Option<(Arc<Setup>, RunOutput)>,
+    setup: &Arc<Setup>,
+    steps: usize,
+    cancel: &AtomicBool,
+) -> Option<&'c RunOutput> {
+    let hit = cache.as_ref().is_some_and(|(s, out)| {
+        Arc::ptr_eq(s, setup) && out.summary.steps == steps && out.config.steps == steps
+    });
+    if !hit {
+        let mut cfg = setup.cfg.clone();
+        cfg.steps = steps;
+        let out = match cfg.precision {
+            Precision::F32 => replay::<f32>(&cfg, setup, cancel)?,
+            Precision::F64 => replay::<f64>(&cfg, setup, cancel)?,
+        };
+        *cache = Some((setup.clone(), out));
+    }
+    cache.as_ref().map(|(_, out)| out)
+}
+
+fn replay<T: Float>(cfg: &RunConfig, setup: &Setup, cancel: &AtomicBool) -> Option<RunOutput> {
+    let start = initial_params(cfg, &setup.data).ok()?;
+    let mut live = Live::<T>::new(cfg, &setup.data, start);
+    while !live.ended() {
+        if cancel.load(Ordering::SeqCst) {
+            return None;
+        }
+        live.advance(256, &mut |_| {});
+    }
+    Some(live.finish(&mut |_| {}))
+}
+
+/// The `verdict` event of a replayed run.
+fn verdict_json(setup: &Setup, out: &RunOutput) -> Value {
+    let v = &out.summary.verdict;
+    let layers: Vec<Value> = v
+        .layers
+        .iter()
+        .map(|l| {
+            json!({
+                "layer": l.layer,
+                "grad_state": l.grad_state.map(|g| g.name()),
+                "wake": l.wake_step,
+                "width_start": l.width_init_tol,
+                "width_end": l.width_end_tol,
+            })
+        })
+        .collect();
+    json!({
+        "step": out.summary.steps,
+        "verdict": v.verdict.name(),
+        "learning": v.learning.map(|l| l.name()),
+        "summary": v.summary,
+        "layers": layers,
+        "command": setup.command_with_steps(out.summary.steps),
+        "run_id": out.summary.run_id,
+    })
+}
+
+/// The run directory `train --out` writes, as a zip archive in memory (nothing touches the
+/// server's disk): `(file name, bytes)`.
+fn archive(out: &RunOutput) -> Result<(String, Vec<u8>), String> {
+    use std::io::Write as _;
+    let files = initscope::output::run_files(out).map_err(|e| e.to_string())?;
+    let dir = format!("initscope-run-{}", out.summary.run_id);
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in files {
+        zip.start_file(format!("{dir}/{name}"), options)
+            .map_err(|e| e.to_string())?;
+        zip.write_all(&bytes).map_err(|e| e.to_string())?;
+    }
+    let bytes = zip.finish().map_err(|e| e.to_string())?.into_inner();
+    Ok((format!("{dir}.zip"), bytes))
+}

@@ -1,0 +1,348 @@
+//! The page's settings: a JSON object whose keys are `initscope train`'s flags (underscores for
+//! dashes), turned into command-line arguments and parsed and validated exactly as the CLI does,
+//! so a bad value gets the CLI's one-line message. On top, the page's limits: only built-in
+//! data sets (or files given to `serve --data`), bounded widths, depth, data size, steps and
+//! memory.
+
+use clap::Parser;
+use initscope::config::{validate, RawConfig, RunConfig};
+use initscope::data::Task;
+use initscope::{DataSpec, Dataset};
+use serde_json::{json, Map, Value};
+
+/// The flags the page may set, in the order the command line lists them.
+pub const KEYS: [&str; 26] = [
+    "data",
+    "hidden",
+    "act",
+    "net",
+    "preset",
+    "init",
+    "bias_init",
+    "layer_init",
+    "layer_bias_init",
+    "no_bias",
+    "loss",
+    "optim",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "schedule",
+    "warmup",
+    "clip_grad_norm",
+    "batch",
+    "steps",
+    "eval_every",
+    "dropout",
+    "grad_noise",
+    "seed",
+    "precision",
+    "standardize",
+];
+
+/// The built-in data sets the page offers (any of them with options, e.g. `moons:noise=0.2`).
+pub const DATASETS: [&str; 6] = ["moons", "circles", "xor", "spirals", "blobs", "mnist1d"];
+
+/// What one session may ask for.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_width: usize,
+    pub max_layers: usize,
+    pub max_steps: usize,
+    /// Training plus test rows.
+    pub max_points: usize,
+    /// The memory estimate of one session's run (`--max-memory`).
+    pub max_memory_mib: usize,
+}
+
+impl Limits {
+    pub fn json(&self) -> Value {
+        json!({
+            "max_width": self.max_width,
+            "max_layers": self.max_layers,
+            "max_steps": self.max_steps,
+            "max_points": self.max_points,
+            "max_memory_mib": self.max_memory_mib,
+        })
+    }
+}
+
+/// The settings a page starts from.
+pub fn defaults() -> Map<String, Value> {
+    let mut m = Map::new();
+    for (k, v) in [
+        ("data", json!("moons")),
+        ("hidden", json!("16,16")),
+        ("act", json!("tanh")),
+        ("init", json!("pytorch")),
+        ("optim", json!("sgd")),
+        ("lr", json!(0.3)),
+        ("batch", json!("full")),
+        ("steps", json!(3000)),
+        ("eval_every", json!(10)),
+        ("seed", json!(0)),
+        ("precision", json!("f32")),
+    ] {
+        m.insert(k.into(), v);
+    }
+    m
+}
+
+/// Named networks the page offers as one click (each a set of settings laid over the current).
+pub fn presets() -> Value {
+    json!([
+        {"name": "mlp", "label": "MLP 16-16 tanh",
+         "settings": {"net": null, "preset": null, "hidden": "16,16", "act": "tanh", "init": "pytorch"}},
+        {"name": "zeros", "label": "W = 0 (tanh)",
+         "settings": {"net": null, "preset": null, "hidden": "16,16", "act": "tanh", "init": "zeros"}},
+        {"name": "rezero", "label": "ReZero residual",
+         "settings": {"net": "linear(16) relu res(linear(16) relu linear(16) gate(0))*4 linear",
+                      "preset": null, "init": "kaiming_normal", "lr": 0.05}},
+        {"name": "fixup", "label": "Fixup residual",
+         "settings": {"net": "linear(16) relu res(linear(16) relu linear(16))*4 linear",
+                      "preset": "fixup", "init": null, "lr": 0.05}},
+        {"name": "layernorm", "label": "Pre-norm residual",
+         "settings": {"net": "linear(16) relu res(layernorm linear(16) relu linear(16))*4 linear",
+                      "preset": null, "init": "kaiming_normal", "lr": 0.05}},
+    ])
+}
+
+/// One page's settings, validated: the run configuration, its data and the settings as given
+/// (defaults filled in).
+pub struct Setup {
+    pub cfg: RunConfig,
+    pub data: Dataset,
+    pub settings: Map<String, Value>,
+    /// `initscope train ...` for the same run.
+    pub command: String,
+    /// The command's arguments.
+    args: Vec<String>,
+}
+
+impl Setup {
+    /// `initscope train ...` for the same run stopped after `steps` updates.
+    pub fn command_with_steps(&self, steps: usize) -> String {
+        let mut args = Vec::with_capacity(self.args.len() + 2);
+        let mut it = self.args.iter();
+        while let Some(a) = it.next() {
+            if a == "--steps" {
+                it.next();
+            } else {
+                args.push(a.clone());
+            }
+        }
+        args.push("--steps".into());
+        args.push(steps.to_string());
+        command_line(&args)
+    }
+}
+
+/// `initscope train` with `args`, quoted for a POSIX shell.
+fn command_line(args: &[String]) -> String {
+    std::iter::once("initscope train".to_string())
+        .chain(args.iter().map(|a| shell_word(a)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The flags of `initscope train`, for parsing the page's settings with clap.
+#[derive(Parser, Debug)]
+#[command(name = "initscope")]
+struct PageFlags {
+    #[command(flatten)]
+    flags: RawConfig,
+}
+
+/// A settings value as command-line text (None: the flag is left out).
+fn text(key: &str, v: &Value) -> Result<Vec<String>, String> {
+    let one = |v: &Value| -> Result<Option<String>, String> {
+        Ok(match v {
+            Value::Null => None,
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(_) | Value::Array(_) | Value::Object(_) => {
+                return Err(format!(
+                    "initscope: error: setting '{key}' must be text or a number, not {v}"
+                ))
+            }
+        })
+    };
+    match v {
+        Value::Array(items) => {
+            let mut out = Vec::new();
+            for i in items {
+                out.extend(one(i)?);
+            }
+            Ok(out)
+        }
+        _ => Ok(one(v)?.into_iter().collect()),
+    }
+}
+
+/// The settings as `initscope train` arguments, in [`KEYS`] order; unknown keys are refused.
+fn arguments(settings: &Map<String, Value>) -> Result<Vec<String>, String> {
+    if let Some(k) = settings.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(format!(
+            "initscope: error: unknown setting '{k}' (the page may set: {})",
+            KEYS.join(", ")
+        ));
+    }
+    let mut args = Vec::new();
+    for key in KEYS {
+        let Some(v) = settings.get(key) else {
+            continue;
+        };
+        let flag = format!("--{}", key.replace('_', "-"));
+        if let Value::Bool(b) = v {
+            if *b {
+                args.push(flag);
+            }
+            continue;
+        }
+        for t in text(key, v)? {
+            args.push(flag.clone());
+            args.push(t);
+        }
+    }
+    Ok(args)
+}
+
+/// A shell word: quoted when it holds anything but safe characters.
+fn shell_word(s: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_.,:=/+@%".contains(c);
+    if !s.is_empty() && s.chars().all(safe) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Whether the data spec names a built-in set (any options) or one of the files given at start.
+fn allowed_data(spec: &str, files: &[String]) -> bool {
+    let name = spec.split(':').next().unwrap_or_default();
+    DATASETS.contains(&name) || files.iter().any(|f| f == spec)
+}
+
+/// Validates the page's settings (laid over [`defaults`]) as `initscope train` would, then the
+/// page's limits. `files`: the data specs given to `serve --data`. Errors are the one line the
+/// CLI prints.
+pub fn validate_settings(
+    given: &Map<String, Value>,
+    limits: &Limits,
+    files: &[String],
+) -> Result<Setup, String> {
+    let mut settings = defaults();
+    for (k, v) in given {
+        if v.is_null() {
+            settings.remove(k);
+        } else {
+            settings.insert(k.clone(), v.clone());
+        }
+    }
+    // A module spec replaces hidden/act (train refuses both at once).
+    if settings.get("net").is_some_and(|v| !v.is_null()) {
+        for k in ["hidden", "act"] {
+            if !given.contains_key(k) {
+                settings.remove(k);
+            }
+        }
+    }
+    let args = arguments(&settings)?;
+    let data = settings
+        .get("data")
+        .and_then(Value::as_str)
+        .unwrap_or("moons");
+    if !allowed_data(data, files) {
+        return Err(format!(
+            "initscope: error: --data '{data}': the page may use the built-in data sets ({}) and the files given to 'initscope serve --data'",
+            DATASETS.join(", ")
+        ));
+    }
+    let mut argv = vec!["initscope".to_string()];
+    argv.extend(args.iter().cloned());
+    let flags = PageFlags::try_parse_from(&argv).map_err(|e| {
+        let os: Vec<std::ffi::OsString> = ["initscope", "train"].iter().map(Into::into).collect();
+        crate::usage_error_line(&e, &os)
+    })?;
+    let mut raw = flags.flags;
+    raw.max_memory = Some(format!("{}M", limits.max_memory_mib));
+    let (cfg, data) = validate(&raw).map_err(|e| format!("initscope: error: {e}"))?;
+    check_limits(&cfg, &data, limits)?;
+    Ok(Setup {
+        cfg,
+        data,
+        settings,
+        command: command_line(&args),
+        args,
+    })
+}
+
+/// The page's limits on a validated configuration.
+fn check_limits(cfg: &RunConfig, data: &Dataset, limits: &Limits) -> Result<(), String> {
+    let err = |what: String| Err(format!("initscope: error: {what}"));
+    if let Some(&w) = cfg.arch.iter().max().filter(|&&w| w > limits.max_width) {
+        return err(format!(
+            "a layer of {w} units is wider than the page allows ({} at most)",
+            limits.max_width
+        ));
+    }
+    let layers = cfg.arch.len() - 1;
+    if layers > limits.max_layers {
+        return err(format!(
+            "{layers} linear layers are more than the page allows ({} at most)",
+            limits.max_layers
+        ));
+    }
+    if cfg.steps > limits.max_steps {
+        return err(format!(
+            "--steps {} is more than the page allows ({} at most)",
+            cfg.steps, limits.max_steps
+        ));
+    }
+    let points = data.train.len() + data.test.len() + data.val.as_ref().map_or(0, |v| v.len());
+    if points > limits.max_points {
+        return err(format!(
+            "the data has {points} rows, more than the page allows ({} at most)",
+            limits.max_points
+        ));
+    }
+    Ok(())
+}
+
+/// What the page needs to build its controls.
+pub fn options(limits: &Limits) -> Value {
+    let inits: Vec<Value> = initscope::init::INITIALIZERS
+        .iter()
+        .map(|i| {
+            json!({"name": i.name, "args": i.args, "doc": format!("{} ({})", i.formula, i.source)})
+        })
+        .collect();
+    json!({
+        "datasets": DATASETS,
+        "activations": ["tanh", "relu", "relu:grad0=1", "leaky_relu", "sigmoid", "elu", "selu", "gelu", "softplus", "silu", "softsign", "identity"],
+        "inits": inits,
+        "losses": ["cross_entropy", "mse", "bce"],
+        "optims": ["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"],
+        "presets": presets(),
+        "limits": limits.json(),
+        "defaults": defaults(),
+        "keys": KEYS,
+    })
+}
+
+/// The task as the page names it, with the number of classes (0 for regression).
+pub fn task(data: &Dataset) -> (&'static str, usize) {
+    match data.task {
+        Task::Classification { classes } => ("classification", classes),
+        Task::Regression { .. } => ("regression", 0),
+    }
+}
+
+/// Data specs given on `serve`'s command line, checked now so a bad one stops the server at
+/// start rather than failing in a page.
+pub fn check_files(files: &[String]) -> anyhow::Result<()> {
+    for f in files {
+        DataSpec::parse("data", f)?;
+    }
+    Ok(())
+}
