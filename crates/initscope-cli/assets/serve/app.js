@@ -14,8 +14,9 @@
   const POS = "#2d7dd2", NEG = "#ef8a17", NEUTRAL = "#c9ced6";
   const MAX_NODES = 32;
   const KNOWN = ["data", "hidden", "act", "net", "preset", "init", "bias_init", "layer_init",
-    "layer_bias_init", "no_bias", "loss", "optim", "lr", "momentum", "batch", "steps", "dropout",
-    "grad_noise", "seed", "precision", "eval_every"];
+    "layer_bias_init", "no_bias", "loss", "optim", "lr", "momentum", "weight_decay", "schedule",
+    "warmup", "clip_grad_norm", "batch", "steps", "dropout", "grad_noise", "seed", "precision",
+    "eval_every", "standardize"];
   const NUMERIC = new Set(["lr", "momentum", "steps", "dropout", "grad_noise", "seed", "eval_every",
     "beta1", "beta2", "eps", "alpha", "weight_decay", "warmup", "clip_grad_norm", "epochs",
     "sym_tol", "test_fraction", "val_fraction"]);
@@ -214,7 +215,14 @@
       const doc = (app.options.inits.find((i) => i.name === sel.value) || {}).doc;
       sel.title = doc || (sel.value === OTHER ? "type a spec, e.g. constant:0.1 or normal:std=0.02" : blankLabel);
     };
-    sel.addEventListener("change", () => { sync(); if (sel.value === OTHER) other.focus(); });
+    sel.addEventListener("change", () => {
+      // a name whose first argument has no default (constant:value, sparse:sparsity, ...) needs a spec
+      const it = app.options.inits.find((i) => i.name === sel.value);
+      const first = it && it.args ? String(it.args).split(/[,|]/)[0].trim() : "";
+      if (first && !first.includes("=")) { other.value = `${sel.value}:`; sel.value = OTHER; other.placeholder = `${it.name}:${it.args}`; }
+      sync();
+      if (sel.value === OTHER) other.focus();
+    });
     const chooser = {
       get: () => (sel.value === OTHER ? other.value.trim() : sel.value),
       set: (v) => {
@@ -248,6 +256,7 @@
         pres.appendChild(b);
       }
     }
+    if (opt.defaults && opt.defaults.lr != null && opt.defaults.optim) LR_DEFAULT[opt.defaults.optim] = Number(opt.defaults.lr);
     const lim = opt.limits || {};
     if (lim.max_steps) $("steps").max = lim.max_steps;
     if (lim.max_points) $("points").max = lim.max_points;
@@ -260,6 +269,7 @@
     $("settings").addEventListener("input", markDirty);
     $("settings").addEventListener("change", markDirty);
     $("apply").addEventListener("click", applySettings);
+    $("settings").addEventListener("submit", (e) => e.preventDefault());
     $("reset-form").addEventListener("click", () => { if (app.state) { app.syncedSettings = null; syncForm(app.state.settings); } });
     $("settings").addEventListener("keydown", (e) => {
       if (e.key === "Enter" && (e.ctrlKey || e.metaKey || e.target.tagName === "INPUT")) { e.preventDefault(); applySettings(); }
@@ -412,6 +422,11 @@
     const seed = num("seed"); if (seed !== undefined) s.seed = seed;
     s.precision = $("precision").value;
     const ee = num("eval-every"); if (ee !== undefined) s.eval_every = ee;
+    const wd = num("weight-decay"); if (wd !== undefined) s.weight_decay = wd;
+    const sch = $("schedule").value.trim(); if (sch) s.schedule = sch;
+    const wu = num("warmup"); if (wu !== undefined) s.warmup = wu;
+    const cg = num("clip-grad-norm"); if (cg !== undefined) s.clip_grad_norm = cg;
+    if ($("standardize").checked) s.standardize = true;
     for (const [k, v] of Object.entries(app.extras)) if (!(k in s) && !KNOWN.includes(k)) s[k] = v;
     return s;
   }
@@ -445,6 +460,12 @@
     $("seed").value = s.seed != null ? s.seed : "";
     setSelect($("precision"), s.precision || "f32");
     $("eval-every").value = s.eval_every != null ? s.eval_every : "";
+    $("weight-decay").value = s.weight_decay != null ? s.weight_decay : "";
+    $("schedule").value = s.schedule || "";
+    $("warmup").value = s.warmup != null ? s.warmup : "";
+    $("clip-grad-norm").value = s.clip_grad_norm != null ? s.clip_grad_norm : "";
+    $("standardize").checked = s.standardize === true || s.standardize === "true";
+    if (s.weight_decay != null || s.schedule || s.warmup != null || s.clip_grad_norm != null || $("standardize").checked) $("more-train").open = true;
     netModeUI(); momentumUI();
     rebuildLayerTable();
     setLayerInits(s.layer_init, s.layer_bias_init);
@@ -485,7 +506,9 @@
     if (!r.ok) return r;
     app.sessionId = r.data.id;
     $("download").href = `/api/sessions/${encodeURIComponent(app.sessionId)}/archive`;
-    handleState(r.data.state);
+    app.hashPending = true;
+    if (r.data.state) handleState(r.data.state); // else the first `state` event brings it
+    else if (r.data.command) setCommand(r.data.command);
     openEvents();
     return r;
   }
@@ -497,13 +520,16 @@
       if (app.sessionId) {
         r = await api("PUT", `/api/sessions/${app.sessionId}/settings`, { settings: s });
         if (!r.ok && r.status === 404) { closeEvents(); app.sessionId = null; r = await createSession(s); }
-        else if (r.ok) handleState(r.data.state);
+        else if (r.ok) {
+          app.hashPending = true;
+          app.syncedSettings = null; // the settings echoed by the coming `state` event fill the form
+          if (r.data && r.data.state) handleState(r.data.state);
+        }
       } else r = await createSession(s);
       if (!r.ok) { showError(r.error); return; }
       clearError();
       app.formBaseline = JSON.stringify(formSettings());
       markDirty();
-      writeHash();
     } finally { $("apply").disabled = false; }
   }
   function writeHash() {
@@ -534,6 +560,11 @@
     es.addEventListener("state", (ev) => { const d = parse(ev); if (d) handleState(d); });
     es.addEventListener("update", (ev) => { const d = parse(ev); if (d) handleUpdate(d); });
     es.addEventListener("verdict", (ev) => { const d = parse(ev); if (d) handleVerdict(d); });
+    es.addEventListener("fatal", (ev) => {
+      const d = parse(ev);
+      showError((d && d.error) || "the run could not start; change the settings");
+      if (app.state) setStatus("failed");
+    });
     es.onopen = () => { if (app.connError) clearError(); };
     es.onerror = () => {
       if (app.es !== es) return;
@@ -548,6 +579,10 @@
     app.lastUpdate = st.update || null;
     app.lastVerdict = st.verdict || null;
     syncForm(st.settings);
+    if (app.hashPending) { app.hashPending = false; writeHash(); }
+    $("headline").textContent = st.headline || "";
+    $("headline").title = (st.headline || "") + (st.run_id ? `\nrun id ${st.run_id}` : "");
+    $("headline").hidden = !st.headline;
     app.dirty.state = true; app.dirty.update = true; app.dirty.evals = true; app.dirty.verdict = true;
     if (app.selected && !unitExists(app.selected)) app.selected = null;
     mirror();
@@ -637,6 +672,12 @@
     svg.appendChild(gEdges); svg.appendChild(gNodes); svg.appendChild(gText);
     const plotH = H - top - bottom - (layers.some((l) => l.width > MAX_NODES) ? 14 : 0);
     const xs = layers.map((_, i) => (n === 1 ? W / 2 : left + (i * (W - left - right)) / (n - 1)));
+    // many layers: short column titles and bare numbers under the columns
+    const spacing = n > 1 ? (W - left - right) / (n - 1) : W;
+    net.compact = spacing < 44 ? 2 : spacing < 84 ? 1 : 0;
+    svg.classList.toggle("compact", net.compact === 1);
+    svg.classList.toggle("compact2", net.compact === 2);
+    if (net.compact) ["layer", "units"].forEach((t, k) => gText.appendChild(sv("text", { x: 4, y: 14 + 14 * k, class: "stat-head" }, t)));
     layers.forEach((L, i) => {
       const shown = Math.min(L.width, MAX_NODES);
       const spacing = Math.min(30, plotH / Math.max(shown, 1));
@@ -647,8 +688,9 @@
       net.cols.push(col);
       // title over the column
       const kind = i === 0 ? "input" : L.output ? "output" : "hidden";
-      const t1 = sv("text", { x: xs[i], y: 14, class: "col-title" }, i === 0 ? "input" : L.name || `linear ${L.layer}`);
-      const t2 = sv("text", { x: xs[i], y: 28, class: "col-sub" }, `${L.width}${i > 0 && L.act && L.act !== "identity" ? " · " + L.act : ""}${kind === "output" ? " · out" : ""}`);
+      const t1 = sv("text", { x: xs[i], y: 14, class: "col-title" }, net.compact ? (i === 0 ? "in" : kind === "output" ? `${L.layer}·out` : `${L.layer}`) : i === 0 ? "input" : L.name || `linear ${L.layer}`);
+      const t2 = sv("text", { x: xs[i], y: 28, class: "col-sub" }, net.compact ? `${L.width}` : `${L.width}${i > 0 && L.act && L.act !== "identity" ? " · " + L.act : ""}${kind === "output" ? " · out" : ""}`);
+      if (net.compact && i > 0) t1.appendChild(sv("title", {}, `${L.name || "linear " + L.layer}: ${L.width} units${L.act ? ", " + L.act : ""}`));
       gText.appendChild(t1); gText.appendChild(t2);
       if (L.width > shown) gText.appendChild(sv("text", { x: xs[i], y: col.ys[shown - 1] + r + 13, class: "more" }, `+${L.width - shown} more`));
       // stats under the column
@@ -724,14 +766,15 @@
         });
       }
       if (col.stats) {
-        col.stats.grad.textContent = fmtE(info.grad_norm);
+        const c = net.compact;
+        col.stats.grad.textContent = c && info.grad_norm ? info.grad_norm.toExponential(0).replace("e+", "e") : fmtE(info.grad_norm);
         col.stats.grad.classList.toggle("zero", info.grad_norm === 0);
-        col.stats.wake.textContent = info.wake == null ? "asleep" : `wake ${info.wake}`;
+        col.stats.wake.textContent = info.wake == null ? (c ? "–" : "asleep") : c ? `${info.wake}` : `wake ${info.wake}`;
         col.stats.wake.classList.toggle("asleep", info.wake == null);
         const wt = info.width_tol != null ? info.width_tol : info.width_exact;
-        col.stats.width.textContent = wt != null ? `w ${wt}/${L.width}` : "";
+        col.stats.width.textContent = wt != null ? (c ? `${wt}/${L.width}` : `w ${wt}/${L.width}`) : "";
         col.stats.width.classList.toggle("narrow", wt != null && wt < L.width);
-        if (info.width_exact != null && info.width_exact !== wt) col.stats.width.textContent += ` (exact ${info.width_exact})`;
+        if (!c && info.width_exact != null && info.width_exact !== wt) col.stats.width.textContent += ` (exact ${info.width_exact})`;
       }
     }
     const byW = new Map((u.weights || []).map((w) => [w.layer, w]));
@@ -809,14 +852,17 @@
     body.appendChild(left);
     const a = d.activation || {};
     if (a.kind === "grid") {
-      right.appendChild(el("div", { class: "fig-title" }, `activation over the plane [${fmtN(a.min)}, ${fmtN(a.max)}]`));
+      right.appendChild(el("div", { class: "fig-title" }, `${quantity(d)} over the plane, range [${fmtN(a.min)}, ${fmtN(a.max)}]`));
       right.appendChild(activationHeatmap(a, 150));
     } else if (a.kind === "histogram") {
-      right.appendChild(el("div", { class: "fig-title" }, "activation over the training rows"));
+      right.appendChild(el("div", { class: "fig-title" }, `${quantity(d)} over the training rows`));
       right.appendChild(histogram(a.edges || [], a.counts || [], 200, 150));
     }
     body.appendChild(right);
     panel.appendChild(body);
+  }
+  function quantity(d) {
+    return d.quantity === "z" ? "pre-activation z" : d.quantity === "f(z)" ? "activation f(z)" : d.quantity ? String(d.quantity) : "activation";
   }
   function resetUnitPanel() {
     const panel = $("unit-panel");
@@ -985,25 +1031,53 @@
   }
 
   // ---------------------------------------------------------------- charts (uPlot)
+  const TRAIN_C = "#2b5fb4", TEST_C = "#d9661f";
+  // Log axis: ticks and grid lines at powers of ten when there are two or more, else at 1-2-5.
+  function logTicks(u, splits) {
+    const mant = (v) => v / Math.pow(10, Math.floor(Math.log10(v) + 1e-9));
+    const keep = (ok) => splits.map((v) => (v > 0 && ok(mant(v)) ? v : null));
+    const dec = keep((m) => Math.abs(m - 1) < 1e-6);
+    if (dec.filter((v) => v != null).length >= 2) return dec;
+    const f = keep((m) => [1, 2, 5].some((k) => Math.abs(m - k) < 1e-6));
+    return f.filter((v) => v != null).length >= 2 ? f : splits;
+  }
   function chartOpts(kind, width) {
     const axisFont = "12px system-ui, sans-serif";
+    const isLoss = kind === "loss";
+    const filt = isLoss ? logTicks : undefined;
+    const yAxis = { label: isLoss ? "loss (log)" : "accuracy", font: axisFont, labelFont: axisFont, size: 50, labelSize: 18,
+      grid: { stroke: "#eceef1" }, ticks: { stroke: "#d5d9df" },
+      values: isLoss ? (u, vals) => vals.map((v) => (v == null ? "" : fmtN(v, 2))) : (u, vals) => vals.map((v) => (v == null ? "" : v.toFixed(2))) };
+    if (filt) { yAxis.filter = filt; yAxis.grid.filter = filt; yAxis.ticks.filter = filt; }
     const axes = [
-      { label: "step", font: axisFont, labelFont: axisFont, size: 34, labelSize: 18, grid: { stroke: "#eceef1" }, ticks: { stroke: "#d5d9df" } },
-      { label: kind === "loss" ? "loss (log)" : "accuracy", font: axisFont, labelFont: axisFont, size: 50, labelSize: 18, grid: { stroke: "#eceef1" }, ticks: { stroke: "#d5d9df" },
-        values: kind === "loss" ? (u, vals) => vals.map((v) => (v == null ? "" : fmtN(v, 2))) : (u, vals) => vals.map((v) => (v == null ? "" : v.toFixed(2))) },
+      { label: "step", font: axisFont, labelFont: axisFont, size: 32, labelSize: 16, grid: { stroke: "#eceef1" }, ticks: { stroke: "#d5d9df" } },
+      yAxis,
     ];
-    const scales = kind === "loss" ? { x: { time: false }, y: { distr: 3, log: 10 } } : { x: { time: false }, y: { range: [0, 1] } };
+    const scales = isLoss ? { x: { time: false }, y: { distr: 3, log: 10 } } : { x: { time: false }, y: { range: [0, 1.02] } };
     return {
-      width, height: kind === "loss" ? 170 : 130,
+      width, height: isLoss ? 170 : 135,
       scales, axes,
-      legend: { show: true, live: true },
+      legend: { show: false },
       cursor: { drag: { x: true, y: false }, points: { size: 6 } },
+      hooks: { setCursor: [(u) => chartHead(kind, u.cursor.idx)] },
       series: [
-        { label: "step", value: (u, v) => (v == null ? "–" : String(v)) },
-        { label: "train", stroke: "#2b5fb4", width: 1.8, spanGaps: false, value: (u, v) => (v == null ? "–" : fmtN(v, 4)), points: { size: 5 } },
-        { label: "test", stroke: "#d9661f", width: 1.8, dash: [5, 3], spanGaps: false, value: (u, v) => (v == null ? "–" : fmtN(v, 4)), points: { size: 5 } },
+        {},
+        { label: "train", stroke: TRAIN_C, width: 1.8, spanGaps: false, points: { size: 5 } },
+        { label: "test", stroke: TEST_C, width: 1.8, dash: [5, 3], spanGaps: false, points: { size: 5 } },
       ],
     };
+  }
+  // The chart's head: a key with the newest values, or the values under the cursor.
+  function chartHead(kind, idx) {
+    const ev = app.evals;
+    const hover = idx != null && ev[idx] != null;
+    const e = hover ? ev[idx] : ev[ev.length - 1];
+    const host = $(kind === "loss" ? "loss-last" : "acc-last");
+    const a = kind === "loss" ? "train_loss" : "train_acc", b = kind === "loss" ? "test_loss" : "test_acc";
+    const f = (v) => (v == null ? "–" : fmtN(v, 4));
+    host.innerHTML = (e ? `<span class="at">${hover ? "step " + e.step : "latest"}</span>` : "") +
+      `<span class="key"><i class="ln"></i>train ${e ? esc(f(e[a])) : ""}</span>` +
+      `<span class="key"><i class="ln dash"></i>test ${e ? esc(f(e[b])) : ""}</span>`;
   }
   function resetCharts() {
     const mk = (id, kind) => {
@@ -1012,6 +1086,7 @@
       host.textContent = "";
       if (kind === "acc" && app.state && app.state.task === "regression") {
         host.appendChild(el("div", { class: "note" }, "Accuracy is for classification; this is a regression task."));
+        $("acc-last").textContent = "";
         return;
       }
       if (typeof uPlot === "undefined") { host.appendChild(el("div", { class: "note" }, "uPlot did not load")); return; }
@@ -1025,9 +1100,9 @@
     const xs = ev.map((e) => e.step);
     if (app.charts.loss) app.charts.loss.setData([xs, ev.map((e) => finitePos(e.train_loss)), ev.map((e) => finitePos(e.test_loss))]);
     if (app.charts.acc) app.charts.acc.setData([xs, ev.map((e) => finite(e.train_acc)), ev.map((e) => finite(e.test_acc))]);
-    const last = ev[ev.length - 1];
-    $("loss-last").textContent = last ? `train ${fmtN(last.train_loss, 3)} · test ${fmtN(last.test_loss, 3)}` : "";
-    $("acc-last").textContent = last && last.train_acc != null ? `train ${fmtN(last.train_acc, 3)} · test ${fmtN(last.test_acc, 3)}` : "";
+    const lc = app.charts.loss, ac = app.charts.acc;
+    chartHead("loss", lc && lc.cursor.idx != null && lc.cursor.left >= 0 ? lc.cursor.idx : null);
+    if (ac) chartHead("acc", ac.cursor.idx != null && ac.cursor.left >= 0 ? ac.cursor.idx : null);
   }
 
   // ---------------------------------------------------------------- verdict
@@ -1083,10 +1158,67 @@
     groups.forEach((g, i) => { pre.appendChild(el("span", { class: "tok" }, g)); if (i < groups.length - 1) pre.appendChild(document.createTextNode(" ")); });
   }
 
-  // ---------------------------------------------------------------- explain (minimal markdown)
+  // ---------------------------------------------------------------- explain (minimal markdown + TeX)
+  const TEX_SYM = {
+    delta: "δ", Delta: "Δ", theta: "θ", Theta: "Θ", sigma: "σ", Sigma: "Σ", alpha: "α", beta: "β",
+    gamma: "γ", Gamma: "Γ", lambda: "λ", mu: "μ", nu: "ν", eta: "η", epsilon: "ε", varepsilon: "ε",
+    phi: "φ", varphi: "φ", psi: "ψ", rho: "ρ", tau: "τ", omega: "ω", Omega: "Ω", pi: "π", xi: "ξ", kappa: "κ", chi: "χ", zeta: "ζ",
+    partial: "∂", sum: "∑", prod: "∏", odot: "⊙", otimes: "⊗", oplus: "⊕", cdot: "·", cdots: "⋯", ldots: "…", dots: "…",
+    times: "×", top: "⊤", le: "≤", leq: "≤", ge: "≥", geq: "≥", ne: "≠", neq: "≠", approx: "≈", sim: "∼", propto: "∝",
+    to: "→", rightarrow: "→", leftarrow: "←", mapsto: "↦", infty: "∞", in: "∈", nabla: "∇", pm: "±", mp: "∓",
+    qquad: "\u2003\u2003", quad: "\u2003", ",": "\u2009", ";": "\u2005", ":": "\u2005", " ": " ", "!": "",
+    "{": "{", "}": "}", "|": "‖", lVert: "‖", rVert: "‖", Vert: "‖", lvert: "|", rvert: "|", langle: "⟨", rangle: "⟩",
+    log: "log", exp: "exp", max: "max", min: "min", sqrt: null, frac: null, ell: "ℓ",
+  };
+  const TEX_IGNORE = new Set(["textstyle", "displaystyle", "scriptstyle", "left", "right", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr", "limits", "nolimits"]);
+  const TEX_CAL = { L: "ℒ", N: "𝒩", O: "𝒪", F: "ℱ", H: "ℋ", D: "𝒟" };
+  function tex(src) {
+    let i = 0, out = "";
+    const raw = () => {
+      while (src[i] === " ") i++;
+      if (src[i] === "{") {
+        let d = 1, j = i + 1;
+        while (j < src.length && d) { if (src[j] === "{") d++; else if (src[j] === "}") d--; j++; }
+        const inner = src.slice(i + 1, j - 1); i = j; return inner;
+      }
+      if (src[i] === "\\") { let j = i + 1; if (/[a-zA-Z]/.test(src[j] || "")) while (j < src.length && /[a-zA-Z]/.test(src[j])) j++; else j++; const r = src.slice(i, j); i = j; return r; }
+      return src[i++] || "";
+    };
+    const group = () => tex(raw());
+    while (i < src.length) {
+      const ch = src[i];
+      if (ch === "\\") {
+        let j = i + 1;
+        if (/[a-zA-Z]/.test(src[j] || "")) while (j < src.length && /[a-zA-Z]/.test(src[j])) j++; else j++;
+        const name = src.slice(i + 1, j); i = j;
+        if (name === "frac" || name === "dfrac" || name === "tfrac") { const a = group(), b = group(); out += `<span class="frac"><span>${a}</span><span>${b}</span></span>`; }
+        else if (name === "sqrt") out += `√<span class="ov">${group()}</span>`;
+        else if (["text", "mathrm", "textrm", "operatorname", "textnormal"].includes(name)) out += `<span class="up">${esc(raw())}</span>`;
+        else if (name === "mathbf" || name === "boldsymbol" || name === "bm") out += `<b>${group()}</b>`;
+        else if (name === "mathcal" || name === "mathscr") { const g = raw(); out += TEX_CAL[g] || esc(g); }
+        else if (name === "hat" || name === "bar" || name === "tilde" || name === "vec") out += group() + ({ hat: "\u0302", bar: "\u0304", tilde: "\u0303", vec: "\u20d7" }[name]);
+        else if (TEX_IGNORE.has(name)) { /* sizing */ }
+        else if (TEX_SYM[name] != null) out += esc(TEX_SYM[name]);
+        else out += esc(name);
+      } else if (ch === "_" || ch === "^") {
+        i++;
+        const g = group();
+        out += ch === "_" ? `<sub>${g}</sub>` : `<sup>${g}</sup>`;
+      } else if (ch === "{") out += group();
+      else if (ch === "}") i++;
+      else if (/[A-Za-z]/.test(ch)) {
+        let j = i; while (j < src.length && /[A-Za-z]/.test(src[j])) j++;
+        const w = src.slice(i, j); i = j;
+        out += w.length === 1 ? `<i>${w}</i>` : esc(w);
+      } else { out += esc(ch); i++; }
+    }
+    return out;
+  }
   function inline(s) {
-    return s.split(/(`[^`]*`)/).map((part) => {
+    return s.split(/(`[^`]*`|\$\$[^$]+\$\$|\$[^$\n]+\$)/).map((part) => {
       if (/^`[^`]*`$/.test(part)) return `<code>${esc(part.slice(1, -1))}</code>`;
+      if (/^\$\$[^$]+\$\$$/.test(part)) return `<span class="math">${tex(part.slice(2, -2))}</span>`;
+      if (/^\$[^$\n]+\$$/.test(part)) return `<span class="math">${tex(part.slice(1, -1))}</span>`;
       let h = esc(part);
       h = h.replace(/\*\*([^*]+)\*\*/g, "<b>$1</b>").replace(/(^|[^*\w])\*([^*\s][^*]*)\*(?!\w)/g, "$1<i>$2</i>");
       h = h.replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, (m, t, u) => (/^https?:/.test(u) ? `<a href="${u}" target="_blank" rel="noopener">${t}</a>` : t));
@@ -1098,7 +1230,7 @@
     const out = [];
     const isTableSep = (l) => /^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$/.test(l);
     const cells = (l) => l.trim().replace(/^\|/, "").replace(/\|$/, "").split("|").map((c) => c.trim());
-    const blockStart = (l, next) => /^```/.test(l) || /^#{1,6}\s/.test(l) || /^\s*[-*+]\s+/.test(l) || /^\s*\d+[.)]\s+/.test(l) || (/\|/.test(l) && next != null && isTableSep(next)) || /^\s*>/.test(l);
+    const blockStart = (l, next) => /^```/.test(l) || /^\s*\$\$/.test(l) || /^#{1,6}\s/.test(l) || /^\s*[-*+]\s+/.test(l) || /^\s*\d+[.)]\s+/.test(l) || (/\|/.test(l) && next != null && isTableSep(next)) || /^\s*>/.test(l);
     let i = 0;
     while (i < lines.length) {
       const l = lines[i];
@@ -1108,6 +1240,12 @@
         while (i < lines.length && !/^```/.test(lines[i])) body.push(lines[i++]);
         i++;
         out.push(`<pre><code>${esc(body.join("\n"))}</code></pre>`);
+      } else if (/^\s*\$\$/.test(l)) {
+        // display math: $$...$$ on one line, or from a line opening $$ to one closing it
+        let body = l.trim().slice(2);
+        i++;
+        if (!/\$\$\s*$/.test(body)) { while (i < lines.length && !/\$\$\s*$/.test(lines[i])) body += " " + lines[i++].trim(); if (i < lines.length) body += " " + lines[i++].trim(); }
+        out.push(`<div class="math display">${tex(body.replace(/\$\$\s*$/, ""))}</div>`);
       } else if (/^#{1,6}\s/.test(l)) {
         const n = l.match(/^#+/)[0].length;
         out.push(`<h${n + 1 > 6 ? 6 : n + 1}>${inline(l.replace(/^#+\s*/, "").replace(/\s*#+\s*$/, ""))}</h${n + 1 > 6 ? 6 : n + 1}>`);
@@ -1147,11 +1285,12 @@
     if (!app.sessionId) return;
     const panel = $("explain-panel");
     $("explain-overlay").hidden = false;
-    panel.innerHTML = '<p class="muted">deriving…</p>';
+    panel.innerHTML = '<p class="muted">computing… (explain replays the configured steps; a long run takes a while)</p>';
     const r = await api("GET", `/api/sessions/${app.sessionId}/explain`);
     if (!r.ok) { panel.innerHTML = ""; $("explain-overlay").hidden = true; showError(r.error); return; }
     if (!app.connError) clearError();
-    panel.innerHTML = r.data.markdown ? renderMarkdown(r.data.markdown) : `<pre>${esc(r.data.text || "")}</pre>`;
+    panel.innerHTML = (r.data.markdown ? renderMarkdown(r.data.markdown) : `<pre>${esc(r.data.text || "")}</pre>`) +
+      (r.data.command ? `<p class="muted">the same on the command line:</p><pre><code>${esc(r.data.command)}</code></pre>` : "");
     panel.scrollTop = 0;
   }
 
