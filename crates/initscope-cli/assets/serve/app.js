@@ -257,6 +257,7 @@
       }
     }
     if (opt.defaults && opt.defaults.lr != null && opt.defaults.optim) LR_DEFAULT[opt.defaults.optim] = Number(opt.defaults.lr);
+    if (opt.data_defaults && typeof opt.data_defaults === "object") Object.assign(DATA_DEFAULTS, opt.data_defaults);
     const lim = opt.limits || {};
     if (lim.max_steps) $("steps").max = lim.max_steps;
     if (lim.max_points) $("points").max = lim.max_points;
@@ -627,6 +628,7 @@
       if (d.update || d.state) { drawProgress(); updateNetwork(); drawBoundary(); }
       if (d.evals || d.state) updateCharts();
       if (d.verdict || d.state) drawVerdict();
+      else if (d.update && app.lastVerdict) verdictStep();
     } catch (e) { console.error(e); }
     d.state = d.update = d.evals = d.verdict = false;
   }
@@ -848,15 +850,15 @@
     const body = el("div", { class: "unit-body" });
     const left = el("div", { class: "unit-fig" }), right = el("div", { class: "unit-fig" });
     left.appendChild(el("div", { class: "fig-title" }, `incoming weights (fan_in ${d.weights ? d.weights.length : 0})`));
-    left.appendChild(weightBars(d.weights || [], 220, 150));
+    left.appendChild(weightBars(d.weights || [], 230, 122));
     body.appendChild(left);
     const a = d.activation || {};
     if (a.kind === "grid") {
       right.appendChild(el("div", { class: "fig-title" }, `${quantity(d)} over the plane, range [${fmtN(a.min)}, ${fmtN(a.max)}]`));
-      right.appendChild(activationHeatmap(a, 150));
+      right.appendChild(activationHeatmap(a, 122));
     } else if (a.kind === "histogram") {
       right.appendChild(el("div", { class: "fig-title" }, `${quantity(d)} over the training rows`));
-      right.appendChild(histogram(a.edges || [], a.counts || [], 200, 150));
+      right.appendChild(histogram(a.edges || [], a.counts || [], 200, 122));
     }
     body.appendChild(right);
     panel.appendChild(body);
@@ -1041,13 +1043,18 @@
     const f = keep((m) => [1, 2, 5].some((k) => Math.abs(m - k) < 1e-6));
     return f.filter((v) => v != null).length >= 2 ? f : splits;
   }
+  function logLabel(v) {
+    const e = Math.round(Math.log10(v));
+    if (Math.abs(v / Math.pow(10, e) - 1) < 1e-6 && Math.abs(e) >= 4) return `1e${e}`;
+    return Math.abs(Math.log10(v)) >= 4 ? v.toExponential(0).replace("e+", "e") : fmtN(v, 2);
+  }
   function chartOpts(kind, width) {
     const axisFont = "12px system-ui, sans-serif";
     const isLoss = kind === "loss";
     const filt = isLoss ? logTicks : undefined;
     const yAxis = { label: isLoss ? "loss (log)" : "accuracy", font: axisFont, labelFont: axisFont, size: 50, labelSize: 18,
       grid: { stroke: "#eceef1" }, ticks: { stroke: "#d5d9df" },
-      values: isLoss ? (u, vals) => vals.map((v) => (v == null ? "" : fmtN(v, 2))) : (u, vals) => vals.map((v) => (v == null ? "" : v.toFixed(2))) };
+      values: isLoss ? (u, vals) => vals.map((v) => (v == null ? "" : logLabel(v))) : (u, vals) => vals.map((v) => (v == null ? "" : v.toFixed(2))) };
     if (filt) { yAxis.filter = filt; yAxis.grid.filter = filt; yAxis.ticks.filter = filt; }
     const axes = [
       { label: "step", font: axisFont, labelFont: axisFont, size: 32, labelSize: 16, grid: { stroke: "#eceef1" }, ticks: { stroke: "#d5d9df" } },
@@ -1055,7 +1062,7 @@
     ];
     const scales = isLoss ? { x: { time: false }, y: { distr: 3, log: 10 } } : { x: { time: false }, y: { range: [0, 1.02] } };
     return {
-      width, height: isLoss ? 170 : 135,
+      width, height: isLoss ? 150 : 118,
       scales, axes,
       legend: { show: false },
       cursor: { drag: { x: true, y: false }, points: { size: 6 } },
@@ -1127,7 +1134,7 @@
     lr.className = "learning l-" + (v.learning || "none");
     $("summary").textContent = v.summary || "";
     $("summary").classList.remove("muted");
-    $("verdict-step").textContent = `at step ${v.step}`;
+    verdictStep();
     const tb = $("verdict-layers").querySelector("tbody");
     tb.textContent = "";
     for (const l of v.layers || []) {
@@ -1143,6 +1150,12 @@
     }
     $("verdict-layers").hidden = !(v.layers || []).length;
     setCommand(v.command || (st && st.command) || "");
+  }
+  function verdictStep() {
+    const v = app.lastVerdict;
+    if (!v) return;
+    const now = app.lastUpdate ? app.lastUpdate.step : v.step;
+    $("verdict-step").textContent = now !== v.step ? `at step ${v.step} (the run is at ${now})` : `at step ${v.step}`;
   }
   // The command line, each flag kept whole with its value when the line wraps.
   function setCommand(cmd) {
