@@ -247,7 +247,9 @@ impl Trainer {
                 return self.wait_for_restart();
             }
         };
-        let live = Live::<T>::new(&setup.cfg, &setup.data, start);
+        let mut live = Live::<T>::new(&setup.cfg, &setup.data, start);
+        // The loss curve starts at the initialization.
+        live.evaluate_due(&mut |_| {});
         let probe = Probe::new(&setup.cfg, &setup.data, live.net());
         let now = Instant::now();
         let mut st = RunState {
@@ -447,7 +449,8 @@ impl Trainer {
             Some(speed) => {
                 let (t0, s0) = st.pace_mark;
                 let allowed = s0 + (t0.elapsed().as_secs_f64() * speed) as usize + 1;
-                st.chunk.min(allowed.saturating_sub(st.live.steps_done()).max(1))
+                st.chunk
+                    .min(allowed.saturating_sub(st.live.steps_done()).max(1))
             }
             None => st.chunk,
         };
@@ -501,7 +504,8 @@ impl Trainer {
 
     /// Forwards the worker's finished verdicts of this configuration.
     fn poll_worker<T: Float>(&mut self, st: &mut RunState<'_, T>) {
-        while let Ok((generation, verdict)) = self.worker.verdicts.try_recv() {
+        while let Ok((generation, verdict, cost)) = self.worker.verdicts.try_recv() {
+            self.worker.last_cost = cost;
             if generation == st.generation {
                 self.broadcast_value("verdict", &verdict);
                 st.verdict = Some(verdict);
@@ -801,11 +805,15 @@ fn activation_json(v: &UnitValues) -> Value {
         }),
         None => {
             const BINS: usize = 20;
-            let width = if hi > lo {
-                (hi - lo) / BINS as f64
+            // All values equal (a unit of a zero init): a unit-wide range centred on them.
+            let (lo, hi) = if hi > lo {
+                (lo, hi)
+            } else if lo.is_finite() {
+                (lo - 0.5, lo + 0.5)
             } else {
-                1.0
+                (0.0, 1.0)
             };
+            let width = (hi - lo) / BINS as f64;
             let mut counts = vec![0usize; BINS];
             for &x in &v.values {
                 if x.is_finite() {
@@ -839,7 +847,8 @@ enum Job {
 /// The worker thread's handle.
 struct Worker {
     jobs: Option<mpsc::Sender<Job>>,
-    verdicts: mpsc::Receiver<(u64, Value)>,
+    /// (configuration generation, verdict event, the replay's wall time)
+    verdicts: mpsc::Receiver<(u64, Value, Duration)>,
     /// The last replay's wall time.
     last_cost: Duration,
     cancel: Arc<AtomicBool>,
@@ -857,9 +866,17 @@ impl Worker {
             .spawn(move || {
                 let _guard = threads.enter();
                 let mut cache: Option<(Arc<Setup>, RunOutput)> = None;
-                while let Ok(job) = jobs_rx.recv() {
+                while let Ok(first) = jobs_rx.recv() {
+                    // Of the verdicts asked for meanwhile only the newest is worth a replay.
+                    let mut jobs = vec![first];
+                    jobs.extend(jobs_rx.try_iter());
+                    let newest = jobs.iter().rposition(|j| matches!(j, Job::Verdict { .. }));
+                    for (i, job) in jobs.into_iter().enumerate() {
                     if stop.load(Ordering::SeqCst) {
-                        break;
+                        return;
+                    }
+                    if matches!(job, Job::Verdict { .. }) && Some(i) != newest {
+                        continue;
                     }
                     match job {
                         Job::Verdict {
@@ -867,8 +884,10 @@ impl Worker {
                             generation,
                             steps,
                         } => {
+                            let t = Instant::now();
                             if let Some(out) = replayed(&mut cache, &setup, steps, &stop) {
-                                let _ = vtx.send((generation, verdict_json(&setup, &out)));
+                                let v = verdict_json(&setup, out);
+                                let _ = vtx.send((generation, v, t.elapsed()));
                             }
                         }
                         Job::Archive {
@@ -894,6 +913,7 @@ impl Worker {
                                 .map_err(|e| format!("initscope: error: {e}"));
                             let _ = reply.send(r);
                         }
+                    }
                     }
                 }
             })

@@ -42,10 +42,6 @@ impl Server {
         }
     }
 
-    pub fn base(&self) -> String {
-        format!("http://{}", self.host)
-    }
-
     /// A request with the bearer token; the JSON body of the answer (Null when not JSON).
     pub fn api(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         let auth = format!("Bearer {}", self.token);
@@ -57,7 +53,10 @@ impl Server {
             &[("Authorization", &auth)],
             text.as_deref(),
         );
-        (r.status, serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+        (
+            r.status,
+            serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+        )
     }
 
     /// Creates a session with `settings`; returns its id.
@@ -243,12 +242,17 @@ impl Events {
                 for line in block.lines() {
                     if let Some(e) = line.strip_prefix("event: ").or(line.strip_prefix("event:")) {
                         event = e.to_string();
-                    } else if let Some(d) = line.strip_prefix("data: ").or(line.strip_prefix("data:")) {
+                    } else if let Some(d) =
+                        line.strip_prefix("data: ").or(line.strip_prefix("data:"))
+                    {
                         data += d;
                     }
                 }
                 if !event.is_empty() {
-                    return (event, serde_json::from_str(&data).expect("event data is JSON"));
+                    return (
+                        event,
+                        serde_json::from_str(&data).expect("event data is JSON"),
+                    );
                 }
                 continue;
             }
@@ -258,7 +262,11 @@ impl Events {
     }
 
     /// Events until `pick` returns something, within `limit`.
-    pub fn until<T>(&mut self, limit: Duration, mut pick: impl FnMut(&str, &Value) -> Option<T>) -> T {
+    pub fn until<T>(
+        &mut self,
+        limit: Duration,
+        mut pick: impl FnMut(&str, &Value) -> Option<T>,
+    ) -> T {
         let t = Instant::now();
         loop {
             assert!(t.elapsed() < limit, "no matching event within {limit:?}");

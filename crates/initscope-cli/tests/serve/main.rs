@@ -16,21 +16,26 @@ use serde_json::{json, Value};
 /// Every evaluation of a session's run from its event stream (deduplicated by step), until
 /// the run is over.
 fn run_to_end(server: &Server, id: &str, events: &mut Events) -> Vec<Value> {
+    run_to_end_with_update(server, id, events).0
+}
+
+/// [`run_to_end`], and the last update.
+fn run_to_end_with_update(server: &Server, id: &str, events: &mut Events) -> (Vec<Value>, Value) {
     server.control(id, json!({"action": "speed", "steps_per_second": null}));
     server.control(id, json!({"action": "play"}));
     let mut evals: BTreeMap<u64, Value> = BTreeMap::new();
-    events.until(Duration::from_secs(120), |e, v| {
-        let (list, status) = match e {
-            "state" => (&v["evals"], &v["status"]),
-            "update" => (&v["evals"], &v["status"]),
+    let last = events.until(Duration::from_secs(120), |e, v| {
+        let (list, status, update) = match e {
+            "state" => (&v["evals"], &v["status"], &v["update"]),
+            "update" => (&v["evals"], &v["status"], v),
             _ => return None,
         };
         for x in list.as_array().into_iter().flatten() {
             evals.insert(x["step"].as_u64().unwrap(), x.clone());
         }
-        (status == "done" || status == "diverged").then_some(())
+        (status == "done" || status == "diverged").then(|| update.clone())
     });
-    evals.into_values().collect()
+    (evals.into_values().collect(), last)
 }
 
 #[test]
@@ -53,9 +58,25 @@ fn requests_without_the_token_or_from_elsewhere_are_refused() {
     let wrong = "0".repeat(64);
     let cookie = format!("initscope_token={wrong}");
     let bearer = format!("Bearer {wrong}");
-    assert_eq!(request(&host, "GET", "/api/options", &[("Cookie", &cookie)], None).status, 403);
-    assert_eq!(request(&host, "GET", "/api/options", &[("Authorization", &bearer)], None).status, 403);
-    assert_eq!(request(&host, "GET", &format!("/?token={wrong}"), &[], None).status, 403);
+    assert_eq!(
+        request(&host, "GET", "/api/options", &[("Cookie", &cookie)], None).status,
+        403
+    );
+    assert_eq!(
+        request(
+            &host,
+            "GET",
+            "/api/options",
+            &[("Authorization", &bearer)],
+            None
+        )
+        .status,
+        403
+    );
+    assert_eq!(
+        request(&host, "GET", &format!("/?token={wrong}"), &[], None).status,
+        403
+    );
 
     // The printed URL: the token is exchanged for an HttpOnly, SameSite=Strict cookie and the
     // browser is sent to "/" without it.
@@ -63,12 +84,18 @@ fn requests_without_the_token_or_from_elsewhere_are_refused() {
     assert_eq!(r.status, 303);
     assert_eq!(r.header("location"), Some("/"));
     let set = r.header("set-cookie").expect("a cookie");
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
     let cookie = set.split(';').next().unwrap().to_string();
     let page = request(&host, "GET", "/", &[("Cookie", &cookie)], None);
     assert_eq!(page.status, 200);
     assert!(page.text().contains("<html"), "the page");
-    assert!(!page.text().contains(&s.token), "the page never holds the token");
+    assert!(
+        !page.text().contains(&s.token),
+        "the page never holds the token"
+    );
     assert!(page.header("content-security-policy").is_some());
     let opts = request(&host, "GET", "/api/options", &[("Cookie", &cookie)], None);
     assert_eq!(opts.status, 200);
@@ -84,7 +111,10 @@ fn requests_without_the_token_or_from_elsewhere_are_refused() {
     assert_eq!(r.status, 403, "{}", r.text());
     assert!(r.text().contains("Host"), "{}", r.text());
     // A request from another site (its Origin) is refused; the page's own origin passes.
-    let evil = [("Origin", "http://evil.example"), ("Cookie", cookie.as_str())];
+    let evil = [
+        ("Origin", "http://evil.example"),
+        ("Cookie", cookie.as_str()),
+    ];
     let r = request(&host, "POST", "/api/sessions", &evil, Some("{}"));
     assert_eq!(r.status, 403, "{}", r.text());
     let own = format!("http://{host}");
@@ -113,7 +143,11 @@ fn cli_error(args: &[&str]) -> String {
 fn bad_settings_get_the_cli_message_and_limits_hold() {
     let s = Server::start(&["--max-width", "64"]);
     let bad = |settings: Value| -> String {
-        let (status, v) = s.api("POST", "/api/sessions", Some(&json!({ "settings": settings })));
+        let (status, v) = s.api(
+            "POST",
+            "/api/sessions",
+            Some(&json!({ "settings": settings })),
+        );
         assert_eq!(status, 400, "{settings}: {v}");
         v["error"].as_str().unwrap().to_string()
     };
@@ -153,10 +187,21 @@ fn bad_settings_get_the_cli_message_and_limits_hold() {
     assert_eq!(e, "state");
     assert_eq!(state["settings"]["steps"], json!(30));
     // Bad control requests.
-    let (status, v) = s.api("POST", &format!("/api/sessions/{id}/control"), Some(&json!({"action": "jump"})));
+    let (status, v) = s.api(
+        "POST",
+        &format!("/api/sessions/{id}/control"),
+        Some(&json!({"action": "jump"})),
+    );
     assert_eq!(status, 400);
-    assert!(v["error"].as_str().unwrap().contains("unknown action 'jump'"));
-    let (status, _) = s.api("GET", &format!("/api/sessions/{id}/unit?layer=9&unit=0"), None);
+    assert!(v["error"]
+        .as_str()
+        .unwrap()
+        .contains("unknown action 'jump'"));
+    let (status, _) = s.api(
+        "GET",
+        &format!("/api/sessions/{id}/unit?layer=9&unit=0"),
+        None,
+    );
     assert_eq!(status, 400);
     let (status, _) = s.api("GET", "/api/sessions/nosuch/events", None);
     assert_eq!(status, 404);
@@ -165,13 +210,16 @@ fn bad_settings_get_the_cli_message_and_limits_hold() {
 #[test]
 fn rewind_replays_the_run_bit_for_bit_and_the_archive_is_trains_run_directory() {
     let s = Server::start(&[]);
-    let settings = json!({"steps": 40, "eval_every": 1, "init": "xavier_uniform", "act": "tanh", "lr": 0.5});
+    let settings =
+        json!({"steps": 40, "eval_every": 1, "init": "xavier_uniform", "act": "tanh", "lr": 0.5});
     let id = s.session(settings);
     let mut ev = s.events(&id);
     let first = run_to_end(&s, &id, &mut ev);
     assert_eq!(first.len(), 41, "an evaluation per step and the final one");
     s.control(&id, json!({"action": "rewind"}));
-    let state = ev.until(Duration::from_secs(10), |e, v| (e == "state").then(|| v.clone()));
+    let state = ev.until(Duration::from_secs(10), |e, v| {
+        (e == "state").then(|| v.clone())
+    });
     assert_eq!(state["step"], json!(0));
     let second = run_to_end(&s, &id, &mut ev);
     // The losses at full precision, exactly.
@@ -219,7 +267,12 @@ fn rewind_replays_the_run_bit_for_bit_and_the_archive_is_trains_run_directory() 
         .collect();
     on_disk.sort();
     assert_eq!(files.keys().cloned().collect::<Vec<_>>(), on_disk);
-    for name in ["config.json", "metrics.csv", "weights.safetensors", "histograms.json"] {
+    for name in [
+        "config.json",
+        "metrics.csv",
+        "weights.safetensors",
+        "histograms.json",
+    ] {
         let disk = std::fs::read(dir.join(name)).unwrap();
         assert!(files[name] == disk, "{name} differs from train --out's");
     }
@@ -275,7 +328,11 @@ fn a_session_ends_when_its_page_goes_away() {
     drop(ev);
     let t = Instant::now();
     while status()["threads"] != json!(0) {
-        assert!(t.elapsed() < Duration::from_secs(10), "threads left: {}", status());
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "threads left: {}",
+            status()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(status()["sessions"], json!(0));
@@ -293,14 +350,14 @@ fn the_page_reads_the_symmetry_classes_the_grid_and_a_unit() {
     let s = Server::start(&[]);
     let id = s.session(json!({"init": "zeros", "steps": 50}));
     let mut ev = s.events(&id);
-    run_to_end(&s, &id, &mut ev);
-    s.control(&id, json!({"action": "pause"}));
-    let verdict = ev.until(Duration::from_secs(30), |e, v| (e == "verdict").then(|| v.clone()));
+    let (_, state) = run_to_end_with_update(&s, &id, &mut ev);
+    let verdict = ev.until(Duration::from_secs(60), |e, v| {
+        (e == "verdict").then(|| v.clone())
+    });
     assert_eq!(verdict["verdict"], json!("dead"), "{verdict}");
     assert_eq!(verdict["step"], json!(50));
     assert!(verdict["command"].as_str().unwrap().ends_with("--steps 50"));
     // W = 0 with tanh: one class per hidden layer.
-    let (_, state) = ev.until(Duration::from_secs(10), |e, v| (e == "update").then(|| (e.to_string(), v.clone())));
     for l in &state["layers"].as_array().unwrap()[..2] {
         let classes = l["classes"].as_array().unwrap();
         assert_eq!(classes.len(), 16);
@@ -309,11 +366,18 @@ fn the_page_reads_the_symmetry_classes_the_grid_and_a_unit() {
     }
     let grid = &state["grid"];
     assert_eq!(grid["res"], json!(48));
-    let (code, unit) = s.api("GET", &format!("/api/sessions/{id}/unit?layer=1&unit=3"), None);
+    let (code, unit) = s.api(
+        "GET",
+        &format!("/api/sessions/{id}/unit?layer=1&unit=3"),
+        None,
+    );
     assert_eq!(code, 200, "{unit}");
     assert_eq!(unit["weights"].as_array().unwrap().len(), 2);
     assert_eq!(unit["activation"]["kind"], json!("grid"));
-    assert_eq!(unit["activation"]["values"].as_array().unwrap().len(), 48 * 48);
+    assert_eq!(
+        unit["activation"]["values"].as_array().unwrap().len(),
+        48 * 48
+    );
     let (code, ex) = s.api("GET", &format!("/api/sessions/{id}/explain"), None);
     assert_eq!(code, 200, "{ex}");
     assert!(ex["markdown"].as_str().unwrap().contains("dead"), "{ex}");

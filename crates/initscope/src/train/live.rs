@@ -39,7 +39,9 @@ impl<'a, T: Float> Live<'a, T> {
             let step = self.run.steps_done;
             self.run.start_epoch_if_due(step);
             let is_eval = step % cfg.eval_every == 0;
-            if (is_eval && !self.run.evaluate_at(step, observer)) || !self.run.step(step, is_eval) {
+            if (is_eval && !self.evaluated(step) && !self.run.evaluate_at(step, observer))
+                || !self.run.step(step, is_eval)
+            {
                 self.ended = true;
                 break;
             }
@@ -55,6 +57,25 @@ impl<'a, T: Float> Live<'a, T> {
             self.run.evaluate_end(observer);
         }
         taken
+    }
+
+    /// Evaluates the current state now when an evaluation is due at this step (the step that
+    /// follows would evaluate it first anyway), so a watcher sees it before the run goes on.
+    /// Ends the run when the loss is not finite.
+    pub fn evaluate_due(&mut self, observer: &mut dyn FnMut(&Event)) {
+        let step = self.run.steps_done;
+        if !self.ended
+            && step % self.run.cfg.eval_every == 0
+            && !self.evaluated(step)
+            && !self.run.evaluate_at(step, observer)
+        {
+            self.ended = true;
+        }
+    }
+
+    /// Whether `step` has been evaluated.
+    fn evaluated(&self, step: usize) -> bool {
+        self.run.evals.last().is_some_and(|e| e.step == step)
     }
 
     /// Updates taken so far.
