@@ -12,8 +12,11 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 
-/// The cookie the token is kept in.
-pub const COOKIE: &str = "initscope_token";
+/// The cookie the token is kept in, named after the port: browsers keep cookies per host, not
+/// per port, so two servers on one machine would otherwise overwrite each other's.
+pub fn cookie_name(port: u16) -> String {
+    format!("initscope_token_{port}")
+}
 
 /// A fresh token: 32 bytes from the operating system, hex.
 pub fn new_token() -> std::io::Result<String> {
@@ -31,15 +34,15 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// The token a request carries: cookie, bearer header or `?token=`.
-fn presented(headers: &HeaderMap, query: Option<&str>) -> Vec<String> {
+/// The token a request carries: cookie `cookie`, bearer header or `?token=`.
+fn presented(headers: &HeaderMap, query: Option<&str>, cookie: &str) -> Vec<String> {
     let mut out = Vec::new();
     for v in headers.get_all(header::COOKIE) {
         if let Ok(v) = v.to_str() {
             for part in v.split(';') {
                 if let Some(t) = part
                     .trim()
-                    .strip_prefix(COOKIE)
+                    .strip_prefix(cookie)
                     .and_then(|r| r.strip_prefix('='))
                 {
                     out.push(t.to_string());
@@ -79,7 +82,7 @@ fn forbidden(why: &str) -> Response {
 pub async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let headers = req.headers();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    if !host.is_some_and(|h| app.hosts.iter().any(|a| a.eq_ignore_ascii_case(h))) {
+    if !host.is_some_and(|h| super::names_this_server(app.addr, h)) {
         return forbidden(&format!(
             "the Host header {:?} does not name this server ({})",
             host.unwrap_or(""),
@@ -88,16 +91,17 @@ pub async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Res
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let ok = origin.to_str().ok().is_some_and(|o| {
-            app.hosts
-                .iter()
-                .any(|h| o.eq_ignore_ascii_case(&format!("http://{h}")))
+            o.get(..7)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+                && super::names_this_server(app.addr, &o[7..])
         });
         if !ok {
             return forbidden("a request from another site is refused (Origin)");
         }
     }
     let query = req.uri().query();
-    let valid = presented(headers, query)
+    let cookie = cookie_name(app.addr.port());
+    let valid = presented(headers, query, &cookie)
         .iter()
         .any(|t| same(t, &app.token));
     if !valid {
@@ -109,7 +113,7 @@ pub async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Res
         && req.uri().path() == "/"
         && query_token(query).is_some_and(|t| same(&t, &app.token));
     if exchange {
-        let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", app.token);
+        let cookie = format!("{cookie}={}; HttpOnly; SameSite=Strict; Path=/", app.token);
         return Response::builder()
             .status(StatusCode::SEE_OTHER)
             .header(header::LOCATION, "/")
@@ -147,13 +151,16 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             header::COOKIE,
-            HeaderValue::from_static("a=1; initscope_token=abc; b=2"),
+            HeaderValue::from_static("a=1; initscope_token_1=x; initscope_token_8350=abc; b=2"),
         );
         h.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer def"),
         );
-        assert_eq!(presented(&h, Some("x=1&token=ghi")), ["abc", "def", "ghi"]);
+        assert_eq!(
+            presented(&h, Some("x=1&token=ghi"), &cookie_name(8350)),
+            ["abc", "def", "ghi"]
+        );
         assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
         let t = new_token().unwrap();
         assert_eq!(t.len(), 64);

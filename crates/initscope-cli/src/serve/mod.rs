@@ -56,7 +56,9 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 20_000)]
     pub max_points: usize,
     /// Memory one session's run may take, in MiB (the run's estimate, as train's
-    /// --max-memory); the server's bound is about max-sessions times this.
+    /// --max-memory). A session holds its run and, on its worker, a replay of it (verdicts and
+    /// the archive are computed from one) and the replay's records: up to about twice this,
+    /// so the server's bound is about 2 x max-sessions x this.
     #[arg(long, default_value_t = 64)]
     pub session_memory: usize,
     /// Seconds a session lives after its page closed (tests shorten it).
@@ -68,8 +70,11 @@ pub struct ServeArgs {
 #[derive(Clone)]
 pub struct AppState {
     token: Arc<str>,
-    /// Host header values that name this server (`127.0.0.1:8350`, `localhost:8350`).
+    /// Host header values that name this server (`127.0.0.1:8350`, `localhost:8350`); the
+    /// first is the printed URL's.
     hosts: Arc<Vec<String>>,
+    /// The address listened on.
+    addr: SocketAddr,
     sessions: Arc<Mutex<HashMap<String, Session>>>,
     threads: ThreadCount,
     limits: Limits,
@@ -78,17 +83,47 @@ pub struct AppState {
     idle: std::time::Duration,
 }
 
-/// The Host header values of a server listening on `addr`.
+/// The Host header values of a server listening on `addr`, the printed URL's first (for an
+/// unspecified address, 0.0.0.0 or ::, this machine's loopback address; any address of the
+/// machine names the server then, see [`names_this_server`]).
 fn host_names(addr: SocketAddr) -> Vec<String> {
     let port = addr.port();
-    let mut hosts = vec![match addr.ip() {
-        IpAddr::V4(ip) => format!("{ip}:{port}"),
-        IpAddr::V6(ip) => format!("[{ip}]:{port}"),
-    }];
-    if addr.ip().is_loopback() {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let mut hosts = vec![SocketAddr::new(ip, port).to_string()];
+    if ip.is_loopback() {
         hosts.push(format!("localhost:{port}"));
     }
     hosts
+}
+
+/// Whether a Host header (or an Origin's host) names a server listening on `addr`: its address
+/// and port, or `localhost` and the port for a loopback address. A server listening on every
+/// address (0.0.0.0, ::) takes any IP address with its port: pages of other machines reach it
+/// by one. A host name other than localhost never passes (DNS rebinding needs one).
+fn names_this_server(addr: SocketAddr, host: &str) -> bool {
+    let ip = addr.ip();
+    if let Some(port) = host
+        .rsplit_once(':')
+        .filter(|(name, _)| name.eq_ignore_ascii_case("localhost"))
+        .map(|(_, port)| port)
+    {
+        return (ip.is_loopback() || ip.is_unspecified()) && port == addr.port().to_string();
+    }
+    host.parse::<SocketAddr>().is_ok_and(|h| {
+        h.port() == addr.port() && (canonical(h.ip()) == canonical(ip) || ip.is_unspecified())
+    })
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address it is.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
 }
 
 pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -117,6 +152,7 @@ async fn serve(a: ServeArgs, limits: Limits) -> anyhow::Result<ExitCode> {
     let state = AppState {
         token: token.clone().into(),
         hosts: Arc::new(host_names(addr)),
+        addr,
         sessions: Arc::default(),
         threads: ThreadCount::default(),
         limits,
@@ -127,7 +163,7 @@ async fn serve(a: ServeArgs, limits: Limits) -> anyhow::Result<ExitCode> {
     let url = format!("http://{}/?token={token}", state.hosts[0]);
     if !a.host.is_loopback() {
         eprintln!(
-            "initscope: warning: listening on {} (not a loopback address): other machines can reach the page; anyone with the URL below can use it",
+            "initscope: warning: listening on {} (not a loopback address): other machines can reach the page by this machine's address; anyone with the token can use it",
             a.host
         );
     }
@@ -171,4 +207,58 @@ async fn serve(a: ServeArgs, limits: Limits) -> anyhow::Result<ExitCode> {
         let _ = s.thread.join();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_headers_that_name_the_server() {
+        let local: SocketAddr = "127.0.0.1:8350".parse().unwrap();
+        assert_eq!(host_names(local), ["127.0.0.1:8350", "localhost:8350"]);
+        for h in [
+            "127.0.0.1:8350",
+            "localhost:8350",
+            "LOCALHOST:8350",
+            "[::ffff:127.0.0.1]:8350",
+        ] {
+            assert!(names_this_server(local, h), "{h}");
+        }
+        for h in [
+            "127.0.0.1:8351",
+            "127.0.0.2:8350",
+            "evil.example:8350",
+            "localhost",
+            "127.0.0.1",
+            "localhost:8350.evil.example",
+            "",
+        ] {
+            assert!(!names_this_server(local, h), "{h}");
+        }
+        let v6: SocketAddr = "[::1]:9000".parse().unwrap();
+        assert_eq!(host_names(v6), ["[::1]:9000", "localhost:9000"]);
+        assert!(
+            names_this_server(v6, "[::1]:9000") && names_this_server(v6, "[0:0:0:0:0:0:0:1]:9000")
+        );
+        assert!(!names_this_server(v6, "127.0.0.1:9000"));
+        // Every address: any IP address of the machine, never a name but localhost.
+        let any: SocketAddr = "0.0.0.0:8350".parse().unwrap();
+        assert_eq!(host_names(any), ["127.0.0.1:8350", "localhost:8350"]);
+        for h in [
+            "192.168.1.20:8350",
+            "127.0.0.1:8350",
+            "localhost:8350",
+            "[fe80::1]:8350",
+        ] {
+            assert!(names_this_server(any, h), "{h}");
+        }
+        for h in ["192.168.1.20:80", "evil.example:8350", "myhost:8350"] {
+            assert!(!names_this_server(any, h), "{h}");
+        }
+        let lan: SocketAddr = "192.168.1.20:8350".parse().unwrap();
+        assert_eq!(host_names(lan), ["192.168.1.20:8350"]);
+        assert!(names_this_server(lan, "192.168.1.20:8350"));
+        assert!(!names_this_server(lan, "localhost:8350"));
+    }
 }

@@ -179,8 +179,9 @@ fn text(key: &str, v: &Value) -> Result<Vec<String>, String> {
     }
 }
 
-/// The settings as `initscope train` arguments, in [`KEYS`] order; unknown keys are refused.
-fn arguments(settings: &Map<String, Value>) -> Result<Vec<String>, String> {
+/// The settings as `initscope train` flags, in [`KEYS`] order: each flag with its value (None
+/// for a switch); unknown keys are refused.
+fn arguments(settings: &Map<String, Value>) -> Result<Vec<(String, Option<String>)>, String> {
     if let Some(k) = settings.keys().find(|k| !KEYS.contains(&k.as_str())) {
         return Err(format!(
             "initscope: error: unknown setting '{k}' (the page may set: {})",
@@ -193,19 +194,29 @@ fn arguments(settings: &Map<String, Value>) -> Result<Vec<String>, String> {
             continue;
         };
         let flag = format!("--{}", key.replace('_', "-"));
-        if let Value::Bool(b) = v {
-            if *b {
-                args.push(flag);
+        if SWITCHES.contains(&key) {
+            // A value would be a further argument on the command line (`--no-bias
+            // --init-from=FILE` reads a file): a switch is a JSON boolean and nothing else.
+            match v {
+                Value::Bool(true) => args.push((flag, None)),
+                Value::Bool(false) | Value::Null => {}
+                _ => {
+                    return Err(format!(
+                        "initscope: error: setting '{key}' must be true or false, not {v}"
+                    ))
+                }
             }
             continue;
         }
         for t in text(key, v)? {
-            args.push(flag.clone());
-            args.push(t);
+            args.push((flag.clone(), Some(t)));
         }
     }
     Ok(args)
 }
+
+/// The flags that take no value: a setting of one is `true` or `false` (or left out).
+const SWITCHES: [&str; 2] = ["no_bias", "standardize"];
 
 /// A shell word: quoted when it holds anything but safe characters.
 fn shell_word(s: &str) -> String {
@@ -218,9 +229,18 @@ fn shell_word(s: &str) -> String {
 }
 
 /// Whether the data spec names a built-in set (any options) or one of the files given at start.
+/// The spec is read as `--data` reads it (`moons:a.csv` names a file, not moons); a built-in
+/// name whose options do not parse passes here, and validation then refuses it with the CLI's
+/// message (parsing reads no file).
 fn allowed_data(spec: &str, files: &[String]) -> bool {
-    let name = spec.split(':').next().unwrap_or_default();
-    DATASETS.contains(&name) || files.iter().any(|f| f == spec)
+    if files.iter().any(|f| f == spec) {
+        return true;
+    }
+    let builtin = DATASETS.contains(&spec.trim().split(':').next().unwrap_or_default());
+    match DataSpec::parse("--data", spec) {
+        Ok(DataSpec::Synthetic(_) | DataSpec::Mnist1d(_)) | Err(_) => builtin,
+        Ok(_) => false,
+    }
 }
 
 /// Validates the page's settings (laid over [`defaults`]) as `initscope train` would, then the
@@ -247,7 +267,12 @@ pub fn validate_settings(
             }
         }
     }
-    let args = arguments(&settings)?;
+    let flags = arguments(&settings)?;
+    // The command a person would type: each flag, then its value.
+    let args: Vec<String> = flags
+        .iter()
+        .flat_map(|(f, v)| std::iter::once(f.clone()).chain(v.clone()))
+        .collect();
     let data = settings
         .get("data")
         .and_then(Value::as_str)
@@ -259,7 +284,12 @@ pub fn validate_settings(
         ));
     }
     let mut argv = vec!["initscope".to_string()];
-    argv.extend(args.iter().cloned());
+    // What clap reads: each value joined to its flag (`--lr=0.3`), so no value, whatever it
+    // starts with, is read as another flag.
+    argv.extend(flags.iter().map(|(f, v)| match v {
+        Some(v) => format!("{f}={v}"),
+        None => f.clone(),
+    }));
     let flags = PageFlags::try_parse_from(&argv).map_err(|e| {
         let os: Vec<std::ffi::OsString> = ["initscope", "train"].iter().map(Into::into).collect();
         crate::usage_error_line(&e, &os)
