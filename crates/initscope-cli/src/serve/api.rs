@@ -2,6 +2,12 @@
 //! [`super::auth::guard`]. Errors are JSON `{"error": "<the CLI's one line>"}` with 400 for bad
 //! input, 404 for a session that does not exist (or ended), 503 when the server is full.
 
+// The error of a handler's helper is the HTTP answer itself, built once on a path that ends the
+// request: its size does not matter.
+#![allow(clippy::result_large_err)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
@@ -49,6 +55,12 @@ const ASSETS: [(&str, &str, &str); 4] = [
 const ANSWER: Duration = Duration::from_secs(10);
 const SLOW_ANSWER: Duration = Duration::from_secs(300);
 
+/// The largest request body: settings are a few hundred bytes.
+const MAX_BODY: usize = 64 * 1024;
+
+/// Event streams one session may have open at once (a page holds one).
+pub const MAX_STREAMS: usize = 8;
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
@@ -66,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/sessions/{id}/unit", get(unit))
         .route("/api/sessions/{id}/explain", get(explain))
         .route("/api/sessions/{id}/archive", get(archive))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::guard,
@@ -120,11 +133,19 @@ fn prune(app: &AppState) -> usize {
 
 /// The command channel of session `id`.
 fn sender(app: &AppState, id: &str) -> Result<std::sync::mpsc::Sender<Command>, Response> {
+    session_of(app, id).map(|(tx, _)| tx)
+}
+
+/// The command channel of session `id` and its count of open event streams.
+fn session_of(
+    app: &AppState,
+    id: &str,
+) -> Result<(std::sync::mpsc::Sender<Command>, Arc<AtomicUsize>), Response> {
     prune(app);
     app.sessions
         .lock()
         .ok()
-        .and_then(|m| m.get(id).map(|s| s.commands.clone()))
+        .and_then(|m| m.get(id).map(|s| (s.commands.clone(), s.streams.clone())))
         .ok_or_else(|| {
             error(
                 StatusCode::NOT_FOUND,
@@ -134,9 +155,46 @@ fn sender(app: &AppState, id: &str) -> Result<std::sync::mpsc::Sender<Command>, 
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SettingsBody {
     #[serde(default)]
     settings: Map<String, Value>,
+}
+
+/// A JSON body as `T`, or the 400 answer that says what is wrong with it (one line, as every
+/// error); an empty body is `T`'s default when `empty` is given.
+fn json_body<T: serde::de::DeserializeOwned>(
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+    empty: Option<fn() -> T>,
+) -> Result<T, Response> {
+    if let Some(make) = empty {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(make());
+        }
+    }
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "initscope: error: the request body must be JSON (Content-Type: application/json)",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("initscope: error: the request body is not what the API takes: {e}"),
+        )
+    })
+}
+
+/// A body over [`MAX_BODY`] or one that could not be read.
+fn unreadable(e: axum::extract::rejection::BytesRejection) -> Response {
+    error(e.status(), format!("initscope: error: {}", e.body_text()))
 }
 
 /// Validates settings off the async threads (making a data set can take a moment).
@@ -154,16 +212,39 @@ fn new_id() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-async fn create(State(app): State<AppState>, body: Option<Json<SettingsBody>>) -> Response {
-    let settings = body.map(|b| b.0.settings).unwrap_or_default();
+fn full(app: &AppState) -> Response {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "initscope: error: {} sessions are open, the most this server allows (--max-sessions); close a page",
+            app.max_sessions
+        ),
+    )
+}
+
+async fn create(
+    State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return unreadable(e),
+    };
+    let settings = match json_body::<SettingsBody>(
+        &headers,
+        &body,
+        Some(|| SettingsBody {
+            settings: Map::new(),
+        }),
+    ) {
+        Ok(b) => b.settings,
+        Err(r) => return r,
+    };
+    // Checked before the work of validating, and again, under the lock, when the session is
+    // added: requests that arrive together all pass the first check.
     if prune(&app) >= app.max_sessions {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "initscope: error: {} sessions are open, the most this server allows (--max-sessions); close a page",
-                app.max_sessions
-            ),
-        );
+        return full(&app);
     }
     let setup = match validated(&app, settings).await {
         Ok(s) => s,
@@ -171,11 +252,20 @@ async fn create(State(app): State<AppState>, body: Option<Json<SettingsBody>>) -
     };
     let command = setup.command.clone();
     let id = new_id();
+    let Ok(mut m) = app.sessions.lock() else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "initscope: error: the session table is unusable",
+        );
+    };
+    m.retain(|_, s| !s.thread.is_finished());
+    if m.len() >= app.max_sessions {
+        return full(&app);
+    }
     match session::start(id.clone(), setup, app.threads.clone(), app.idle) {
         Ok(s) => {
-            if let Ok(mut m) = app.sessions.lock() {
-                m.insert(id.clone(), s);
-            }
+            m.insert(id.clone(), s);
+            drop(m);
             Json(json!({"id": id, "command": command})).into_response()
         }
         Err(e) => error(
@@ -200,11 +290,29 @@ async fn delete(State(app): State<AppState>, Path(id): Path<String>) -> Response
     }
 }
 
+/// Counts an open event stream until the stream (the answer's body) is dropped.
+struct StreamSlot(Arc<AtomicUsize>);
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 async fn events(State(app): State<AppState>, Path(id): Path<String>) -> Response {
-    let tx = match sender(&app, &id) {
-        Ok(tx) => tx,
+    let (tx, open) = match session_of(&app, &id) {
+        Ok(s) => s,
         Err(r) => return r,
     };
+    // Each stream holds a queue of events on the server: a bounded number per session.
+    if open.fetch_add(1, Ordering::SeqCst) >= MAX_STREAMS {
+        open.fetch_sub(1, Ordering::SeqCst);
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("initscope: error: session '{id}' has {MAX_STREAMS} event streams open, the most it allows; close one"),
+        );
+    }
+    let slot = StreamSlot(open);
     let (stream_tx, stream_rx) = tmpsc::channel::<Msg>(STREAM_QUEUE);
     if tx.send(Command::Subscribe(stream_tx)).is_err() {
         return error(
@@ -212,8 +320,10 @@ async fn events(State(app): State<AppState>, Path(id): Path<String>) -> Response
             format!("initscope: error: session '{id}' ended"),
         );
     }
-    let stream = ReceiverStream::new(stream_rx)
-        .map(|m| Ok::<_, std::convert::Infallible>(Event::default().event(m.event).data(&*m.data)));
+    let stream = ReceiverStream::new(stream_rx).map(move |m| {
+        let _slot = &slot;
+        Ok::<_, std::convert::Infallible>(Event::default().event(m.event).data(&*m.data))
+    });
     no_store(
         Sse::new(stream)
             .keep_alive(KeepAlive::new().interval(Duration::from_secs(5)))
@@ -254,6 +364,7 @@ async fn ask<T>(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ControlBody {
     action: String,
     steps: Option<usize>,
@@ -264,16 +375,16 @@ struct ControlBody {
 async fn control(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    body: Result<Json<ControlBody>, axum::extract::rejection::JsonRejection>,
+    headers: axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let Json(body) = match body {
+    let body = match body {
         Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("initscope: error: {}", e.body_text()),
-            )
-        }
+        Err(e) => return unreadable(e),
+    };
+    let body: ControlBody = match json_body(&headers, &body, None) {
+        Ok(b) => b,
+        Err(r) => return r,
     };
     let action = match body.action.as_str() {
         "play" => Action::Play,
@@ -305,7 +416,13 @@ async fn control(
             )
         }
     };
-    match ask(&app, &id, |r| Command::Control(action, r), ANSWER).await {
+    // A step of many updates answers when they are taken (or a pause cuts it short).
+    let wait = if matches!(action, Action::Step(_)) {
+        SLOW_ANSWER
+    } else {
+        ANSWER
+    };
+    match ask(&app, &id, |r| Command::Control(action, r), wait).await {
         Ok(v) => Json(v).into_response(),
         Err(r) => r,
     }
@@ -314,16 +431,16 @@ async fn control(
 async fn change_settings(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    body: Result<Json<SettingsBody>, axum::extract::rejection::JsonRejection>,
+    headers: axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let Json(body) = match body {
+    let body = match body {
         Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("initscope: error: {}", e.body_text()),
-            )
-        }
+        Err(e) => return unreadable(e),
+    };
+    let body: SettingsBody = match json_body(&headers, &body, None) {
+        Ok(b) => b,
+        Err(r) => return r,
     };
     if let Err(r) = sender(&app, &id) {
         return r;

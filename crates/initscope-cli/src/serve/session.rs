@@ -12,7 +12,7 @@
 //! configuration for s steps on the worker (what `initscope train ... --steps s` computes), so the
 //! trainer is never paused for them.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +21,7 @@ use base64::Engine as _;
 use initscope::config::Precision;
 use initscope::diagnostics::probe::{Probe, UnitValues};
 use initscope::diagnostics::symmetry::UnitGraph;
-use initscope::explain::{explain, Format};
+use initscope::explain::{derive, derive_modules, quotient_arch, Explanation, Format};
 use initscope::output::folder::MARKER;
 use initscope::output::FolderKind;
 use initscope::records::{EvalPoint, RunOutput};
@@ -112,6 +112,8 @@ impl Drop for ThreadGuard {
 pub struct Session {
     pub commands: mpsc::Sender<Command>,
     pub thread: std::thread::JoinHandle<()>,
+    /// Event streams open (the API bounds them).
+    pub streams: Arc<AtomicUsize>,
 }
 
 /// Starts a session's threads, paused at step 0 of `setup`.
@@ -123,10 +125,12 @@ pub fn start(
 ) -> std::io::Result<Session> {
     let (tx, rx) = mpsc::channel();
     let sid = id.clone();
+    // Counted from before the thread starts, so the count never misses a live thread.
+    let guard = threads.enter();
     let thread = std::thread::Builder::new()
         .name(format!("session-{id}"))
         .spawn(move || {
-            let _guard = threads.enter();
+            let _guard = guard;
             let worker = Worker::start(&sid, threads.clone());
             let mut trainer = Trainer {
                 id: sid,
@@ -154,6 +158,7 @@ pub fn start(
     Ok(Session {
         commands: tx,
         thread,
+        streams: Arc::default(),
     })
 }
 
@@ -187,6 +192,8 @@ struct Trainer {
 enum Status {
     Paused,
     Running,
+    /// Taking the updates of a `step` action (unpaced), then paused.
+    Stepping,
     Done,
     Diverged,
 }
@@ -195,10 +202,15 @@ impl Status {
     fn name(self) -> &'static str {
         match self {
             Status::Paused => "paused",
-            Status::Running => "running",
+            Status::Running | Status::Stepping => "running",
             Status::Done => "done",
             Status::Diverged => "diverged",
         }
+    }
+
+    /// Training (playing or taking a step's updates).
+    fn moving(self) -> bool {
+        matches!(self, Status::Running | Status::Stepping)
     }
 }
 
@@ -223,6 +235,10 @@ struct RunState<'a, T: Float> {
     /// Evaluations already sent in updates.
     sent_evals: usize,
     last_update: Option<Instant>,
+    /// What the last update took to compute (updates take at most a fifth of the time).
+    update_cost: Duration,
+    /// While stepping: the step to stop at and the `step` request's answer, sent then.
+    step_to: Option<(usize, Reply<Value>)>,
     /// (time, steps done) a second or so ago, for steps per second.
     rate_mark: (Instant, usize),
     steps_per_second: f64,
@@ -243,13 +259,15 @@ impl Trainer {
             Ok(s) => s,
             Err(e) => {
                 // Validation ran; only a file changed on disk gets here.
-                self.broadcast("fatal", json!({"error": format!("initscope: error: {e}")}));
-                return self.wait_for_restart();
+                let fatal = json!({"error": format!("initscope: error: {e}")});
+                self.broadcast_value("fatal", &fatal);
+                return self.wait_for_restart(&fatal);
             }
         };
         let mut live = Live::<T>::new(&setup.cfg, &setup.data, start);
         // The loss curve starts at the initialization.
         live.evaluate_due(&mut |_| {});
+        self.worker.generation.store(generation, Ordering::SeqCst);
         let probe = Probe::new(&setup.cfg, &setup.data, live.net());
         let now = Instant::now();
         let mut st = RunState {
@@ -260,6 +278,8 @@ impl Trainer {
             status: Status::Paused,
             sent_evals: 0,
             last_update: None,
+            update_cost: Duration::ZERO,
+            step_to: None,
             rate_mark: (now, 0),
             steps_per_second: 0.0,
             chunk: 1,
@@ -275,15 +295,17 @@ impl Trainer {
             verdict: None,
             verdict_requested: None,
         };
+        // A run whose loss is not finite at step 0 is over before it starts.
+        self.settle_status(&mut st);
         let state = self.state_json(&mut st);
         self.broadcast_value("state", &state);
+        self.request_verdict(&mut st);
         loop {
-            let running = st.status == Status::Running;
             // Paced: the time until the next step is allowed.
-            let wait = if running {
-                self.pace_wait(&st)
-            } else {
-                Duration::from_millis(250)
+            let wait = match st.status {
+                Status::Running => self.pace_wait(&st),
+                Status::Stepping => Duration::ZERO,
+                _ => Duration::from_millis(250),
             };
             let cmd = if wait.is_zero() {
                 match self.rx.try_recv() {
@@ -312,14 +334,32 @@ impl Trainer {
             {
                 return Next::Stop;
             }
-            if st.status == Status::Running && self.pace_wait(&st).is_zero() {
+            let go = match st.status {
+                Status::Running => self.pace_wait(&st).is_zero(),
+                Status::Stepping => true,
+                _ => false,
+            };
+            if go {
                 self.train_chunk(&mut st);
-                let due = st.last_update.is_none_or(|t| t.elapsed() >= UPDATE_EVERY);
-                if due || st.status != Status::Running {
+                if st.status == Status::Stepping
+                    && st
+                        .step_to
+                        .as_ref()
+                        .is_none_or(|(to, _)| st.live.steps_done() >= *to)
+                {
+                    st.status = Status::Paused;
+                }
+                // Updates take at most a fifth of the time (a wide network's grid and
+                // gradient probe are not free).
+                let due = st
+                    .last_update
+                    .is_none_or(|t| t.elapsed() >= UPDATE_EVERY.max(st.update_cost * 4));
+                if due || !st.status.moving() {
                     self.send_update(&mut st);
                 }
-                if st.status != Status::Running {
+                if !st.status.moving() {
                     self.request_verdict(&mut st);
+                    self.end_stepping(&mut st);
                 } else if self.verdict_due(&st) {
                     self.request_verdict(&mut st);
                 }
@@ -327,8 +367,9 @@ impl Trainer {
         }
     }
 
-    /// After a run could not start: waits for new settings or the end.
-    fn wait_for_restart(&mut self) -> Next {
+    /// After a run could not start: waits for new settings or the end; a stream that opens
+    /// meanwhile gets the `fatal` event.
+    fn wait_for_restart(&mut self, fatal: &Value) -> Next {
         loop {
             match self.rx.recv_timeout(Duration::from_millis(250)) {
                 Ok(Command::Settings(setup, reply)) => {
@@ -336,7 +377,15 @@ impl Trainer {
                     return Next::Restart(Arc::new(*setup));
                 }
                 Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => return Next::Stop,
-                Ok(Command::Subscribe(tx)) => self.streams.push(Stream { tx, missed: false }),
+                Ok(Command::Subscribe(tx)) => {
+                    let msg = Msg {
+                        event: "fatal",
+                        data: fatal.to_string().into(),
+                    };
+                    if tx.try_send(msg).is_ok() {
+                        self.streams.push(Stream { tx, missed: false });
+                    }
+                }
                 Ok(other) => refuse(other, "the run could not start; change the settings"),
                 Err(RecvTimeoutError::Timeout) => {}
             }
@@ -355,10 +404,12 @@ impl Trainer {
         match cmd {
             Command::Control(action, reply) => match action {
                 Action::Rewind => {
+                    self.end_stepping(st);
                     let _ = reply.send(Ok(json!({"status": "paused", "step": 0})));
                     return Some(Next::Restart(st.setup.clone()));
                 }
                 Action::Play => {
+                    self.end_stepping(st);
                     if !st.live.ended() {
                         st.status = Status::Running;
                         st.rate_mark = (Instant::now(), st.live.steps_done());
@@ -372,25 +423,28 @@ impl Trainer {
                     let _ = reply.send(Ok(self.control_reply(st)));
                 }
                 Action::Pause => {
-                    if st.status == Status::Running {
+                    if st.status.moving() {
                         st.status = Status::Paused;
                     }
+                    self.end_stepping(st);
                     self.send_update(st);
                     self.request_verdict(st);
                     let _ = reply.send(Ok(self.control_reply(st)));
                 }
                 Action::Step(n) => {
-                    if st.status == Status::Running {
-                        st.status = Status::Paused;
+                    // Taken in chunks by the loop, which keeps answering commands meanwhile;
+                    // the answer goes out when the updates are taken (or a pause cuts them short).
+                    self.end_stepping(st);
+                    if st.live.ended() {
+                        let _ = reply.send(Ok(self.control_reply(st)));
+                    } else {
+                        st.status = Status::Stepping;
+                        st.step_to = Some((st.live.steps_done().saturating_add(n), reply));
                     }
-                    st.live.advance(n, &mut |_| {});
-                    self.settle_status(st);
-                    self.send_update(st);
-                    self.request_verdict(st);
-                    let _ = reply.send(Ok(self.control_reply(st)));
                 }
             },
             Command::Settings(setup, reply) => {
+                self.end_stepping(st);
                 let _ = reply.send(Ok(json!({"restarted": true})));
                 return Some(Next::Restart(Arc::new(*setup)));
             }
@@ -417,13 +471,23 @@ impl Trainer {
             Command::Archive(reply) => {
                 self.worker.send(Job::Archive {
                     setup: st.setup.clone(),
-                    steps: st.live.steps_done(),
+                    steps: replay_steps(st),
                     reply,
                 });
             }
             Command::Stop => return Some(Next::Stop),
         }
         None
+    }
+
+    /// Answers the `step` request in progress, if any, with where the run is.
+    fn end_stepping<T: Float>(&self, st: &mut RunState<'_, T>) {
+        if let Some((_, reply)) = st.step_to.take() {
+            if st.status == Status::Stepping {
+                st.status = Status::Paused;
+            }
+            let _ = reply.send(Ok(self.control_reply(st)));
+        }
     }
 
     fn control_reply<T: Float>(&self, st: &RunState<'_, T>) -> Value {
@@ -444,15 +508,20 @@ impl Trainer {
     /// Trains for about [`CHUNK`], adapting the number of steps to the measured speed.
     fn train_chunk<T: Float>(&mut self, st: &mut RunState<'_, T>) {
         let t = Instant::now();
-        // Paced: no more steps than the pace allows by now (at least one).
-        let chunk = match self.speed {
-            Some(speed) => {
+        let done = st.live.steps_done();
+        let chunk = match (st.status, self.speed, &st.step_to) {
+            // A step's updates: unpaced, up to the step's end.
+            (Status::Stepping, _, Some((to, _))) => st.chunk.min(to.saturating_sub(done).max(1)),
+            // Paced: no more steps than the pace allows by now (at least one).
+            (_, Some(speed), _) => {
                 let (t0, s0) = st.pace_mark;
-                let allowed = s0 + (t0.elapsed().as_secs_f64() * speed) as usize + 1;
-                st.chunk
-                    .min(allowed.saturating_sub(st.live.steps_done()).max(1))
+                // Saturating: a huge speed (1e300 steps/s) is as fast as the engine goes.
+                let allowed = s0
+                    .saturating_add((t0.elapsed().as_secs_f64() * speed) as usize)
+                    .saturating_add(1);
+                st.chunk.min(allowed.saturating_sub(done).max(1))
             }
-            None => st.chunk,
+            _ => st.chunk,
         };
         let taken = st.live.advance(chunk, &mut |_| {});
         let spent = t.elapsed();
@@ -491,22 +560,28 @@ impl Trainer {
 
     fn request_verdict<T: Float>(&mut self, st: &mut RunState<'_, T>) {
         let steps = st.live.steps_done();
-        if steps == 0 || st.verdict_requested.is_some_and(|(s, _)| s == steps) {
+        // Step 0 has a verdict only when the run ends there (a loss not finite at the start).
+        if (steps == 0 && !st.live.ended()) || st.verdict_requested.is_some_and(|(s, _)| s == steps)
+        {
             return;
         }
         st.verdict_requested = Some((steps, Instant::now()));
         self.worker.send(Job::Verdict {
             setup: st.setup.clone(),
             generation: st.generation,
-            steps,
+            steps: replay_steps(st),
         });
     }
 
     /// Forwards the worker's finished verdicts of this configuration.
+    /// While the run stands still only the verdict of the step it stands at is news: one of
+    /// an earlier step, asked for while it trained, would show after the current one.
     fn poll_worker<T: Float>(&mut self, st: &mut RunState<'_, T>) {
         while let Ok((generation, verdict, cost)) = self.worker.verdicts.try_recv() {
             self.worker.last_cost = cost;
-            if generation == st.generation {
+            let current =
+                st.status.moving() || verdict["step"].as_u64() == Some(st.live.steps_done() as u64);
+            if generation == st.generation && current {
                 self.broadcast_value("verdict", &verdict);
                 st.verdict = Some(verdict);
             }
@@ -514,9 +589,11 @@ impl Trainer {
     }
 
     fn send_update<T: Float>(&mut self, st: &mut RunState<'_, T>) {
+        let t = Instant::now();
         let update = update_json(st, true);
-        st.last_update = Some(Instant::now());
         self.broadcast_value("update", &update);
+        st.update_cost = t.elapsed();
+        st.last_update = Some(Instant::now());
     }
 
     /// The `state` event: everything a page needs to draw the session from scratch.
@@ -625,6 +702,18 @@ impl Trainer {
     }
 }
 
+/// The `--steps` of the run that is the session's so far: the steps done, or the configured
+/// steps once the run is over. (A run that diverged in its last update stopped short of it;
+/// `--steps` of the steps done would take that update's place with an evaluation and end
+/// differently.)
+fn replay_steps<T: Float>(st: &RunState<'_, T>) -> usize {
+    if st.live.ended() {
+        st.setup.cfg.steps
+    } else {
+        st.live.steps_done()
+    }
+}
+
 /// Answers a command that cannot be served now.
 fn refuse(cmd: Command, why: &str) {
     let e = format!("initscope: error: {why}");
@@ -726,7 +815,7 @@ fn update_json<T: Float>(st: &mut RunState<'_, T>, new_evals: bool) -> Value {
 fn refresh_structure<T: Float>(st: &mut RunState<'_, T>, step: usize) {
     let s = &mut st.structure;
     let fresh = s.at_step == Some(step);
-    let paused = st.status != Status::Running;
+    let paused = !st.status.moving();
     if fresh || (!paused && s.at_step.is_some() && s.computed.elapsed() < s.cost * 10) {
         return;
     }
@@ -851,7 +940,10 @@ struct Worker {
     verdicts: mpsc::Receiver<(u64, Value, Duration)>,
     /// The last replay's wall time.
     last_cost: Duration,
+    /// Set when the session ends: the job in progress stops within a step.
     cancel: Arc<AtomicBool>,
+    /// The trainer's configuration generation: a verdict of an older one is not worth finishing.
+    generation: Arc<AtomicU64>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -860,60 +952,77 @@ impl Worker {
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
         let (vtx, vrx) = mpsc::channel();
         let cancel = Arc::new(AtomicBool::new(false));
-        let stop = cancel.clone();
+        let generation = Arc::new(AtomicU64::new(0));
+        let (stop, current) = (cancel.clone(), generation.clone());
+        let guard = threads.enter();
         let thread = std::thread::Builder::new()
             .name(format!("session-{id}-worker"))
             .spawn(move || {
-                let _guard = threads.enter();
+                let _guard = guard;
                 let mut cache: Option<(Arc<Setup>, RunOutput)> = None;
+                let cancelled = || stop.load(Ordering::SeqCst);
                 while let Ok(first) = jobs_rx.recv() {
                     // Of the verdicts asked for meanwhile only the newest is worth a replay.
                     let mut jobs = vec![first];
                     jobs.extend(jobs_rx.try_iter());
                     let newest = jobs.iter().rposition(|j| matches!(j, Job::Verdict { .. }));
                     for (i, job) in jobs.into_iter().enumerate() {
-                    if stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    if matches!(job, Job::Verdict { .. }) && Some(i) != newest {
-                        continue;
-                    }
-                    match job {
-                        Job::Verdict {
-                            setup,
-                            generation,
-                            steps,
-                        } => {
-                            let t = Instant::now();
-                            if let Some(out) = replayed(&mut cache, &setup, steps, &stop) {
-                                let v = verdict_json(&setup, out);
-                                let _ = vtx.send((generation, v, t.elapsed()));
+                        if cancelled() {
+                            return;
+                        }
+                        match job {
+                            Job::Verdict {
+                                setup,
+                                generation,
+                                steps,
+                            } => {
+                                if Some(i) != newest {
+                                    continue;
+                                }
+                                let stale = || {
+                                    cancelled() || current.load(Ordering::SeqCst) != generation
+                                };
+                                let t = Instant::now();
+                                if let Some(out) = replayed(&mut cache, &setup, steps, &stale) {
+                                    let v = verdict_json(&setup, out);
+                                    let _ = vtx.send((generation, v, t.elapsed()));
+                                }
                             }
-                        }
-                        Job::Archive {
-                            setup,
-                            steps,
-                            reply,
-                        } => {
-                            let r = replayed(&mut cache, &setup, steps, &stop)
-                                .ok_or_else(|| "the session ended".to_string())
-                                .and_then(archive)
-                                .map_err(|e| format!("initscope: error: {e}"));
-                            let _ = reply.send(r);
-                        }
-                        Job::Explain { setup, reply } => {
-                            let r = explain(&setup.cfg, &setup.data)
-                                .map(|x| {
+                            Job::Archive {
+                                setup,
+                                steps,
+                                reply,
+                            } => {
+                                // Nobody waits for an answer once the request went away.
+                                let gone = || cancelled() || reply.is_closed();
+                                if gone() {
+                                    continue;
+                                }
+                                // Stopped: the reply is dropped (the session ended, or nobody
+                                // waits for it).
+                                if let Some(out) = replayed(&mut cache, &setup, steps, &gone) {
+                                    let r = archive(out).map_err(|e| format!("initscope: error: {e}"));
+                                    let _ = reply.send(r);
+                                }
+                            }
+                            Job::Explain { setup, reply } => {
+                                let gone = || cancelled() || reply.is_closed();
+                                if gone() {
+                                    continue;
+                                }
+                                let Some(r) = explained(&mut cache, &setup, &gone) else {
+                                    continue;
+                                };
+                                let r = r.map(|x| {
                                     json!({
                                         "markdown": x.render(Format::Markdown),
                                         "text": x.render(Format::Text),
                                         "command": setup.command.replacen("initscope train", "initscope explain", 1),
                                     })
-                                })
-                                .map_err(|e| format!("initscope: error: {e}"));
-                            let _ = reply.send(r);
+                                });
+                                let _ = reply.send(r);
+                            }
                         }
-                    }
                     }
                 }
             })
@@ -923,6 +1032,7 @@ impl Worker {
             verdicts: vrx,
             last_cost: Duration::ZERO,
             cancel,
+            generation,
             thread,
         }
     }
@@ -945,12 +1055,12 @@ impl Drop for Worker {
 }
 
 /// The run of `setup` for `steps` updates (what `initscope train ... --steps N` computes),
-/// from the cache when it holds that run; None when cancelled.
+/// from the cache when it holds that run; None when `stop` said so.
 fn replayed<'c>(
     cache: &'c mut Option<(Arc<Setup>, RunOutput)>,
     setup: &Arc<Setup>,
     steps: usize,
-    cancel: &AtomicBool,
+    stop: &dyn Fn() -> bool,
 ) -> Option<&'c RunOutput> {
     let hit = cache.as_ref().is_some_and(|(s, out)| {
         Arc::ptr_eq(s, setup) && out.summary.steps == steps && out.config.steps == steps
@@ -959,24 +1069,77 @@ fn replayed<'c>(
         let mut cfg = setup.cfg.clone();
         cfg.steps = steps;
         let out = match cfg.precision {
-            Precision::F32 => replay::<f32>(&cfg, setup, cancel)?,
-            Precision::F64 => replay::<f64>(&cfg, setup, cancel)?,
+            Precision::F32 => replay::<f32>(&cfg, setup, stop)?,
+            Precision::F64 => replay::<f64>(&cfg, setup, stop)?,
         };
         *cache = Some((setup.clone(), out));
     }
     cache.as_ref().map(|(_, out)| out)
 }
 
-fn replay<T: Float>(cfg: &RunConfig, setup: &Setup, cancel: &AtomicBool) -> Option<RunOutput> {
+/// `train` of `cfg` (Live::new, advance, finish), looking at `stop` before every step.
+fn replay<T: Float>(cfg: &RunConfig, setup: &Setup, stop: &dyn Fn() -> bool) -> Option<RunOutput> {
     let start = initial_params(cfg, &setup.data).ok()?;
     let mut live = Live::<T>::new(cfg, &setup.data, start);
     while !live.ended() {
-        if cancel.load(Ordering::SeqCst) {
+        if stop() {
             return None;
         }
-        live.advance(256, &mut |_| {});
+        live.advance(1, &mut |_| {});
     }
     Some(live.finish(&mut |_| {}))
+}
+
+/// What [`initscope::explain::explain`] computes for `setup`, with the run of the configured
+/// steps from the worker's cache (or replayed, looking at `stop` between steps) instead of a
+/// training that nothing could stop: the same derivation of the same starting parameters,
+/// the same run (`train` is `Live`), the same quotient widths. None when `stop` said so.
+fn explained(
+    cache: &mut Option<(Arc<Setup>, RunOutput)>,
+    setup: &Arc<Setup>,
+    stop: &dyn Fn() -> bool,
+) -> Option<Result<Explanation, String>> {
+    let (cfg, data) = (&setup.cfg, &setup.data);
+    let start = match initial_params(cfg, data) {
+        Ok(s) => s,
+        Err(e) => return Some(Err(format!("initscope: error: {e}"))),
+    };
+    let chain = cfg
+        .network::<f64>(&start.params)
+        .modules()
+        .iter()
+        .all(|m| m.kind() == "linear");
+    let derivation = chain.then(|| derive(cfg, data, &start.params));
+    let modules = (!chain).then(|| derive_modules(cfg, data, &start.params));
+    let run = replayed(cache, setup, cfg.steps, stop)?.clone();
+    let tol = cfg.symmetry_tolerance();
+    Some(Ok(Explanation {
+        quotient_init: Some(widths_arch(cfg, &run.initial_params, tol)),
+        quotient_end: Some(widths_arch(cfg, &run.params, tol)),
+        derivation,
+        modules,
+        run,
+    }))
+}
+
+/// The quotient widths `explain` reports (its `widths_arch`): a plain MLP's quotient
+/// architecture; for a network of modules, its input width, then the tolerance classes of each
+/// linear layer's outputs (the output layer's units are its own).
+fn widths_arch(cfg: &RunConfig, params: &initscope::nn::Params, tol: f64) -> Vec<usize> {
+    if params.is_plain() {
+        return quotient_arch(params, tol);
+    }
+    let net = cfg.network::<f64>(params);
+    let graph = UnitGraph::of_net(&net);
+    let widths = graph.linear_widths(&graph.equitable_partition(tol));
+    std::iter::once(net.modules()[0].in_width())
+        .chain(
+            widths
+                .iter()
+                .enumerate()
+                .map(|(i, w)| w.unwrap_or_else(|| net.layer(i).fan_out())),
+        )
+        .collect()
 }
 
 /// The `verdict` event of a replayed run.
@@ -1001,7 +1164,7 @@ fn verdict_json(setup: &Setup, out: &RunOutput) -> Value {
         "learning": v.learning.map(|l| l.name()),
         "summary": v.summary,
         "layers": layers,
-        "command": setup.command_with_steps(out.summary.steps),
+        "command": setup.command_with_steps(out.config.steps),
         "run_id": out.summary.run_id,
     })
 }
@@ -1023,4 +1186,47 @@ fn archive(out: &RunOutput) -> Result<(String, Vec<u8>), String> {
     }
     let bytes = zip.finish().map_err(|e| e.to_string())?.into_inner();
     Ok((format!("{dir}.zip"), bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::settings::{validate_settings, Limits};
+
+    fn setup(settings: Value) -> Arc<Setup> {
+        let limits = Limits {
+            max_width: 256,
+            max_layers: 16,
+            max_steps: 100_000,
+            max_points: 20_000,
+            max_memory_mib: 64,
+        };
+        let given = settings.as_object().cloned().unwrap_or_default();
+        Arc::new(validate_settings(&given, &limits, &[]).expect("valid settings"))
+    }
+
+    /// The worker's explanation (a run that can be stopped, from its cache) is the library's.
+    #[test]
+    fn explained_is_what_explain_computes() {
+        for settings in [
+            json!({"steps": 30, "init": "zeros"}),
+            json!({"steps": 30, "data": "blobs", "optim": "adam", "lr": 0.01}),
+            json!({"steps": 20, "net": "linear(8) relu res(linear(8) relu linear(8) gate(0))*2 linear",
+                   "init": "kaiming_normal", "lr": 0.05}),
+        ] {
+            let s = setup(settings.clone());
+            let lib = initscope::explain::explain(&s.cfg, &s.data).unwrap();
+            let mut cache = None;
+            let ours = explained(&mut cache, &s, &|| false).unwrap().unwrap();
+            assert_eq!(ours.quotient_init, lib.quotient_init, "{settings}");
+            assert_eq!(ours.quotient_end, lib.quotient_end, "{settings}");
+            assert_eq!(ours.run.params, lib.run.params, "{settings}");
+            for format in [Format::Markdown, Format::Text] {
+                assert_eq!(ours.render(format), lib.render(format), "{settings}");
+            }
+            // A stopped replay answers at once, without a result.
+            let mut empty = None;
+            assert!(explained(&mut empty, &s, &|| true).is_none());
+        }
+    }
 }

@@ -382,3 +382,382 @@ fn the_page_reads_the_symmetry_classes_the_grid_and_a_unit() {
     assert_eq!(code, 200, "{ex}");
     assert!(ex["markdown"].as_str().unwrap().contains("dead"), "{ex}");
 }
+
+/// The answer to `method path` with `body` (raw text) and `content_type`, the bearer token.
+fn raw_api(s: &Server, method: &str, path: &str, content_type: &str, body: &str) -> (u16, Value) {
+    let auth = format!("Bearer {}", s.token);
+    let r = request(
+        &s.host,
+        method,
+        path,
+        &[("Authorization", &auth), ("Content-Type", content_type)],
+        Some(body),
+    );
+    (
+        r.status,
+        serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+    )
+}
+
+#[test]
+fn a_settings_value_is_never_read_as_another_flag() {
+    let s = Server::start(&[]);
+    let bad = |settings: Value| -> String {
+        let (status, v) = s.api(
+            "POST",
+            "/api/sessions",
+            Some(&json!({ "settings": settings })),
+        );
+        assert_eq!(status, 400, "{settings}: {v}");
+        v["error"].as_str().unwrap().to_string()
+    };
+    // A switch's value was the next argument: `--no-bias --init-from=FILE` read the file.
+    for v in [
+        json!("--init-from=/etc/passwd"),
+        json!("--data-dir=/etc"),
+        json!("true"),
+        json!(1),
+    ] {
+        let e = bad(json!({"init": null, "no_bias": v}));
+        assert!(e.contains("'no_bias' must be true or false"), "{e}");
+        let e = bad(json!({ "standardize": v }));
+        assert!(e.contains("'standardize' must be true or false"), "{e}");
+    }
+    // A value is its flag's, whatever it starts with: the CLI's message for `--flag=value`.
+    for (key, flag) in [
+        ("layer_init", "--layer-init"),
+        ("hidden", "--hidden"),
+        ("init", "--init"),
+        ("net", "--net"),
+    ] {
+        let v = "--init-from=/etc/passwd";
+        let e = bad(json!({ key: v }));
+        assert!(
+            !e.contains("safetensors") && !e.contains("/etc/passwd:"),
+            "{e}"
+        );
+        if key != "net" {
+            assert_eq!(e, cli_error(&[&format!("{flag}={v}")]), "{key}");
+        }
+    }
+    // A spec with a built-in name that `--data` reads as a file.
+    for spec in ["moons:x.csv", "moons:/etc/passwd.npz", "blobs:a.CSV"] {
+        let e = bad(json!({ "data": spec }));
+        assert!(e.contains("built-in data sets"), "{spec}: {e}");
+    }
+    // Switches as booleans still work.
+    let (status, v) = s.api(
+        "POST",
+        "/api/sessions",
+        Some(&json!({"settings": {"no_bias": true, "standardize": false}})),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        v["command"].as_str().unwrap().contains(" --no-bias "),
+        "{v}"
+    );
+}
+
+#[test]
+fn bad_request_bodies_get_one_json_line() {
+    let s = Server::start(&[]);
+    let id = s.session(json!({"steps": 10}));
+    let _ev = s.events(&id);
+    let control = format!("/api/sessions/{id}/control");
+    let settings = format!("/api/sessions/{id}/settings");
+    let json_type = "application/json";
+    for (method, path, ctype, body, code) in [
+        ("POST", "/api/sessions", json_type, "{", 400),
+        ("POST", "/api/sessions", json_type, "{\"settings\": 5}", 400),
+        ("POST", "/api/sessions", json_type, "null", 400),
+        ("POST", "/api/sessions", json_type, "{\"setings\": {}}", 400),
+        ("POST", "/api/sessions", "text/plain", "{}", 415),
+        (
+            "POST",
+            control.as_str(),
+            json_type,
+            "{\"action\": \"step\", \"steps\": -1}",
+            400,
+        ),
+        (
+            "POST",
+            control.as_str(),
+            json_type,
+            "{\"action\": \"play\", \"bogus\": 1}",
+            400,
+        ),
+        ("POST", control.as_str(), json_type, "", 400),
+        ("PUT", settings.as_str(), json_type, "[1]", 400),
+        ("PUT", settings.as_str(), "text/plain", "{}", 415),
+    ] {
+        let (status, v) = raw_api(&s, method, path, ctype, body);
+        assert_eq!(status, code, "{method} {path} {body}: {v}");
+        let e = v["error"].as_str().unwrap_or_else(|| panic!("{body}: {v}"));
+        assert!(
+            e.starts_with("initscope: error: ") && !e.contains('\n'),
+            "{e}"
+        );
+    }
+    // No body at all: the default settings.
+    let (status, v) = raw_api(&s, "POST", "/api/sessions", json_type, "");
+    assert_eq!(status, 200, "{v}");
+    // Settings are small; a big body is refused before it is read whole.
+    let big = format!(
+        "{{\"settings\": {{\"hidden\": \"{}\"}}}}",
+        "1".repeat(200_000)
+    );
+    let (status, v) = raw_api(&s, "POST", "/api/sessions", json_type, &big);
+    assert_eq!(status, 413, "{v}");
+    assert!(v["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("initscope: error: "));
+}
+
+#[test]
+fn sessions_created_at_once_stay_within_max_sessions() {
+    let s = Server::start(&["--max-sessions", "3"]);
+    let codes: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..12)
+            .map(|_| {
+                scope.spawn(|| {
+                    s.api(
+                        "POST",
+                        "/api/sessions",
+                        Some(&json!({"settings": {"data": "mnist1d"}})),
+                    )
+                    .0
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(codes.iter().filter(|&&c| c == 200).count(), 3, "{codes:?}");
+    assert!(codes.iter().all(|&c| c == 200 || c == 503), "{codes:?}");
+    assert_eq!(s.api("GET", "/api/status", None).1["sessions"], json!(3));
+}
+
+#[test]
+fn a_huge_speed_is_full_speed() {
+    let s = Server::start(&[]);
+    let id = s.session(json!({"steps": 100000}));
+    let mut ev = s.events(&id);
+    assert_eq!(ev.next().0, "state");
+    s.control(&id, json!({"action": "speed", "steps_per_second": 1e300}));
+    s.control(&id, json!({"action": "play"}));
+    std::thread::sleep(Duration::from_millis(500));
+    let v = s.control(&id, json!({"action": "pause"}));
+    assert_eq!(v["status"], json!("paused"));
+    assert!(v["step"].as_u64().unwrap() > 10, "{v}");
+}
+
+#[test]
+fn a_long_step_leaves_the_session_answering() {
+    let s = Server::start(&[]);
+    let id = s.session(json!({"steps": 100000, "hidden": "64,64,64"}));
+    let mut ev = s.events(&id);
+    assert_eq!(ev.next().0, "state");
+    std::thread::scope(|scope| {
+        let step = scope.spawn(|| s.control(&id, json!({"action": "step", "steps": 100000})));
+        std::thread::sleep(Duration::from_millis(300));
+        let t = Instant::now();
+        let paused = s.control(&id, json!({"action": "pause"}));
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "pause took {:?}",
+            t.elapsed()
+        );
+        // The step's answer comes when the pause cuts it short.
+        let stepped = step.join().unwrap();
+        assert_eq!(stepped["status"], json!("paused"), "{stepped}");
+        let n = stepped["step"].as_u64().unwrap();
+        assert!(n > 0 && n < 100000, "{stepped}");
+        assert_eq!(paused["step"], stepped["step"]);
+    });
+    // A short step answers when its updates are taken.
+    let before = s.control(&id, json!({"action": "pause"}))["step"]
+        .as_u64()
+        .unwrap();
+    let v = s.control(&id, json!({"action": "step", "steps": 7}));
+    assert_eq!(v["step"].as_u64().unwrap(), before + 7, "{v}");
+    assert_eq!(v["status"], json!("paused"));
+}
+
+#[test]
+fn a_session_ends_at_once_while_it_explains_a_long_run() {
+    let s = Server::start(&[]);
+    let status = || s.api("GET", "/api/status", None).1;
+    let id = s.session(json!({"steps": 100000, "hidden": "64,64,64"}));
+    let _ev = s.events(&id);
+    std::thread::scope(|scope| {
+        let explain = scope.spawn(|| s.api("GET", &format!("/api/sessions/{id}/explain"), None));
+        std::thread::sleep(Duration::from_millis(500));
+        let t = Instant::now();
+        let (code, _) = s.api("DELETE", &format!("/api/sessions/{id}"), None);
+        assert_eq!(code, 204);
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "delete took {:?}",
+            t.elapsed()
+        );
+        assert_eq!(status()["threads"], json!(0));
+        let (code, v) = explain.join().unwrap();
+        assert_eq!(code, 404, "{v}");
+    });
+}
+
+#[test]
+fn a_run_whose_loss_is_not_finite_at_step_0_is_over_with_a_verdict() {
+    let s = Server::start(&[]);
+    let id = s.session(json!({"act": "identity", "init": "constant:1e30", "steps": 50}));
+    let mut ev = s.events(&id);
+    let (e, state) = ev.next();
+    assert_eq!(e, "state");
+    assert_eq!(state["status"], json!("diverged"), "{state}");
+    let verdict = ev.until(Duration::from_secs(60), |e, v| {
+        (e == "verdict").then(|| v.clone())
+    });
+    assert_eq!(verdict["step"], json!(0));
+    assert_eq!(verdict["learning"], json!("diverged"), "{verdict}");
+    let v = s.control(&id, json!({"action": "play"}));
+    assert_eq!(v["status"], json!("diverged"));
+}
+
+#[test]
+fn event_streams_of_a_session_are_bounded() {
+    let s = Server::start(&[]);
+    let id = s.session(json!({}));
+    let mut open: Vec<_> = (0..8).map(|_| s.events(&id)).collect();
+    let (code, v) = s.api("GET", &format!("/api/sessions/{id}/events"), None);
+    assert_eq!(code, 429, "{v}");
+    open.pop();
+    // The closed stream's place is free again (once the server saw it close).
+    let t = Instant::now();
+    while stream_status(&s, &id) != 200 {
+        assert!(t.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The status of a request for the event stream of `id` (the stream is closed at once).
+fn stream_status(s: &Server, id: &str) -> u16 {
+    use std::io::{BufRead as _, Write as _};
+    let mut c = std::net::TcpStream::connect(&s.host).unwrap();
+    write!(
+        c,
+        "GET /api/sessions/{id}/events HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        s.host, s.token
+    )
+    .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(c).read_line(&mut line).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_cookie_is_the_servers_own_and_every_address_names_a_server_on_all() {
+    let s = Server::start(&[]);
+    let port = s.host.rsplit(':').next().unwrap();
+    let r = request(&s.host, "GET", &format!("/?token={}", s.token), &[], None);
+    let set = r.header("set-cookie").expect("a cookie");
+    // Browsers keep cookies per host, not per port: two servers must not share one.
+    assert!(
+        set.starts_with(&format!("initscope_token_{port}=")),
+        "{set}"
+    );
+
+    // Listening on every address: reached by any of the machine's addresses, never by a name
+    // other than localhost.
+    let all = Server::start(&["--host", "0.0.0.0"]);
+    assert!(all.host.starts_with("127.0.0.1:"), "{}", all.host);
+    let port = all.host.rsplit(':').next().unwrap();
+    let auth = format!("Bearer {}", all.token);
+    for (host, code) in [
+        (format!("192.0.2.7:{port}"), 200),
+        (format!("localhost:{port}"), 200),
+        (format!("evil.example:{port}"), 403),
+        ("192.0.2.7:1".to_string(), 403),
+    ] {
+        let r = request(
+            &all.host,
+            "GET",
+            "/api/options",
+            &[("Host", &host), ("Authorization", &auth)],
+            None,
+        );
+        assert_eq!(r.status, code, "{host}: {}", r.text());
+    }
+    let own = format!("http://192.0.2.7:{port}");
+    let r = request(
+        &all.host,
+        "GET",
+        "/api/options",
+        &[
+            ("Host", &format!("192.0.2.7:{port}")),
+            ("Origin", &own),
+            ("Authorization", &auth),
+        ],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
+fn a_run_that_diverged_in_an_update_archives_as_train_runs_it() {
+    let s = Server::start(&[]);
+    // The loss of a minibatch is not finite at an update between two evaluations.
+    let settings = json!({"act": "relu", "init": "he_normal", "lr": 1e4, "batch": 7,
+                          "eval_every": 50, "steps": 500});
+    let id = s.session(settings);
+    let mut ev = s.events(&id);
+    let (_, state) = ev.next();
+    let (_, last) = run_to_end_with_update(&s, &id, &mut ev);
+    assert_eq!(last["status"], json!("diverged"), "{last}");
+    let verdict = ev.until(Duration::from_secs(60), |e, v| {
+        (e == "verdict").then(|| v.clone())
+    });
+    assert_eq!(verdict["step"], last["step"]);
+    // The run's own command: `--steps 3` would end in an evaluation, not a failed update.
+    let command = verdict["command"].as_str().unwrap();
+    assert!(command.ends_with(" --steps 500"), "{command}");
+    let r = request(
+        &s.host,
+        "GET",
+        &format!("/api/sessions/{id}/archive"),
+        &[("Authorization", &format!("Bearer {}", s.token))],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(r.body)).unwrap();
+    let name = zip
+        .file_names()
+        .find(|n| n.ends_with("/summary.json"))
+        .unwrap()
+        .to_string();
+    let mut summary = Vec::new();
+    zip.by_name(&name)
+        .unwrap()
+        .read_to_end(&mut summary)
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("initscope-serve-diverged-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let command = state["command"].as_str().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_initscope"))
+        .arg("train")
+        .args(command.strip_prefix("initscope train ").unwrap().split(' '))
+        .args(["--quiet", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let strip = |b: &[u8]| {
+        let mut v: Value = serde_json::from_slice(b).unwrap();
+        for k in ["wall_seconds", "samples_per_second"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        v
+    };
+    let disk = std::fs::read(dir.join("summary.json")).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(strip(&summary), strip(&disk));
+}
