@@ -630,6 +630,9 @@
       if (d.verdict || d.state) drawVerdict();
       else if (d.update && app.lastVerdict) verdictStep();
     } catch (e) { console.error(e); }
+    // For the browser tests (tests/serve/browser.rs): the time from navigation to the first
+    // drawn state, as a performance mark.
+    if (d.state && app.state && !app.firstDrawn) { app.firstDrawn = true; performance.mark("initscope-first-draw"); }
     d.state = d.update = d.evals = d.verdict = false;
   }
 

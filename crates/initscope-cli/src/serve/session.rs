@@ -318,9 +318,8 @@ impl Trainer {
                 if due || st.status != Status::Running {
                     self.send_update(&mut st);
                 }
-                if st.status != Status::Running {
-                    self.request_verdict(&mut st);
-                } else if self.verdict_due(&st) {
+                // At the end of the run, and every so often while it trains.
+                if st.status != Status::Running || self.verdict_due(&st) {
                     self.request_verdict(&mut st);
                 }
             }
