@@ -500,8 +500,8 @@ fn the_pytorch_default_splits_every_hidden_layer_and_learns_moons() {
                 (16, 16),
                 "layer {layer}: 16 classes"
             );
-            // A palette of 12 colours, cycled.
-            assert_eq!(fills.len(), 12, "layer {layer}: {us:?}");
+            // Distinct classes never share a colour.
+            assert_eq!(fills.len(), 16, "layer {layer}: {us:?}");
         }
         let ev = evals(&c).await;
         let last = ev.last().expect("evaluations");
