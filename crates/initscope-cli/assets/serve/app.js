@@ -81,7 +81,15 @@
   const finitePos = (x) => (typeof x === "number" && Number.isFinite(x) && x > 0 ? x : null);
   const finite = (x) => (typeof x === "number" && Number.isFinite(x) ? x : null);
   const hexRgb = (h) => [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)];
-  const unitColor = (c) => (c == null ? NEUTRAL : UNIT_COLORS[((c % UNIT_COLORS.length) + UNIT_COLORS.length) % UNIT_COLORS.length]);
+  // Class c's colour: the qualitative palette for the first classes, then hues spaced by the
+  // golden angle, so two distinct classes never share a colour (copies are what share one).
+  const unitColor = (c) => {
+    if (c == null || c < 0) return NEUTRAL;
+    if (c < UNIT_COLORS.length) return UNIT_COLORS[c];
+    const hue = (c * 137.508) % 360;
+    const light = 40 + ((c * 7) % 3) * 12;
+    return `hsl(${hue.toFixed(1)}, 55%, ${light}%)`;
+  };
   const dataColor = (c) => DATA_COLORS[((c | 0) % DATA_COLORS.length + DATA_COLORS.length) % DATA_COLORS.length];
   // Diverging map for signed values t in [-1, 1]: blue (negative) - white - orange (positive).
   const DIV_NEG = hexRgb("#2166ac"), DIV_POS = hexRgb("#d6600b");
@@ -630,6 +638,9 @@
       if (d.verdict || d.state) drawVerdict();
       else if (d.update && app.lastVerdict) verdictStep();
     } catch (e) { console.error(e); }
+    // For the browser tests (tests/serve/browser.rs): the time from navigation to the first
+    // drawn state, as a performance mark.
+    if (d.state && app.state && !app.firstDrawn) { app.firstDrawn = true; performance.mark("initscope-first-draw"); }
     d.state = d.update = d.evals = d.verdict = false;
   }
 

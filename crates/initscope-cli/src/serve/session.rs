@@ -357,6 +357,7 @@ impl Trainer {
                 if due || !st.status.moving() {
                     self.send_update(&mut st);
                 }
+                // At the end of the run or of a step, and every so often while it trains.
                 if !st.status.moving() {
                     self.request_verdict(&mut st);
                     self.end_stepping(&mut st);

@@ -7,6 +7,7 @@ mod explain;
 mod gradients;
 mod initializers;
 mod learning;
+mod live;
 mod lockstep;
 mod meanfield;
 mod modules;
