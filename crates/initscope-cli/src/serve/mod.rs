@@ -61,6 +61,10 @@ pub struct ServeArgs {
     /// so the server's bound is about 2 x max-sessions x this.
     #[arg(long, default_value_t = 64)]
     pub session_memory: usize,
+    /// Floating-point operations a step, an evaluation or an update of one page may take
+    /// (a session answers pause and play between them; 2e8 is a few milliseconds).
+    #[arg(long, default_value_t = 2e8)]
+    pub max_work: f64,
     /// Seconds a session lives after its page closed (tests shorten it).
     #[arg(long, default_value_t = session::IDLE.as_secs(), hide = true)]
     pub idle_seconds: u64,
@@ -134,6 +138,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         max_steps: a.max_steps,
         max_points: a.max_points,
         max_memory_mib: a.session_memory,
+        max_work: a.max_work,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -53,6 +53,9 @@ pub struct Limits {
     pub max_points: usize,
     /// The memory estimate of one session's run (`--max-memory`).
     pub max_memory_mib: usize,
+    /// Floating-point operations one step, one evaluation or one update of the page may take
+    /// ([`work`]): a session answers commands between them.
+    pub max_work: f64,
 }
 
 impl Limits {
@@ -63,6 +66,7 @@ impl Limits {
             "max_steps": self.max_steps,
             "max_points": self.max_points,
             "max_memory_mib": self.max_memory_mib,
+            "max_work": self.max_work,
         })
     }
 }
@@ -343,7 +347,41 @@ fn check_limits(cfg: &RunConfig, data: &Dataset, limits: &Limits) -> Result<(), 
             limits.max_points
         ));
     }
+    let (what, flop) = work(cfg, data);
+    if flop > limits.max_work {
+        return err(format!(
+            "{what} takes about {flop:.1e} floating-point operations, more than the page allows ({:.0e}, so that a page stays responsive); use a smaller batch, less data or narrower layers, or 'initscope train' for this run",
+            limits.max_work
+        ));
+    }
     Ok(())
+}
+
+/// The largest piece of work a session does without looking at its commands, and its size in
+/// floating-point operations, counting the linear layers' products (W = sum of fan_in x
+/// fan_out): a training step, 6 x batch rows x W (forward 2, backward 4); an evaluation of
+/// every split, 2 x rows x W; an update of the page, the probe's gradient on up to 256 rows
+/// (6 x rows x W) and for 2-D data the prediction on the 48 x 48 grid (2 x 2304 x W).
+pub fn work(cfg: &RunConfig, data: &Dataset) -> (&'static str, f64) {
+    use initscope::diagnostics::probe::{GRID_RES, PROBE_ROWS};
+    let w: f64 = cfg.arch.windows(2).map(|p| (p[0] * p[1]) as f64).sum();
+    let n = data.train.len();
+    let rows = (n + data.test.len() + data.val.as_ref().map_or(0, |v| v.len())) as f64;
+    let grid = if data.input_dim() == 2 {
+        (GRID_RES * GRID_RES) as f64
+    } else {
+        0.0
+    };
+    [
+        ("one training step", 6.0 * cfg.batch_size(n) as f64 * w),
+        ("one evaluation of the data", 2.0 * rows * w),
+        (
+            "one update of the page",
+            6.0 * n.min(PROBE_ROWS) as f64 * w + 2.0 * grid * w,
+        ),
+    ]
+    .into_iter()
+    .fold(("", 0.0), |m, x| if x.1 > m.1 { x } else { m })
 }
 
 /// What the page needs to build its controls.

@@ -166,6 +166,20 @@ fn bad_settings_get_the_cli_message_and_limits_hold() {
     // The page's own limits.
     assert!(bad(json!({"hidden": "65"})).contains("wider than the page allows (64 at most)"));
     assert!(bad(json!({"steps": 1_000_000})).contains("more than the page allows"));
+    // Work a session would do without answering commands: a full batch of mnist1d's 4000
+    // training rows through four 64-wide layers is 6 x 4000 x 15488 products; minibatches pass.
+    let e = bad(json!({"data": "mnist1d", "hidden": "64,64,64,64", "batch": "full"}));
+    assert!(
+        e.contains("one training step takes about 3.7e8 floating-point operations")
+            && e.contains("more than the page allows (2e8"),
+        "{e}"
+    );
+    let (status, v) = s.api(
+        "POST",
+        "/api/sessions",
+        Some(&json!({"settings": {"data": "mnist1d", "hidden": "64,64,64,64", "batch": 64}})),
+    );
+    assert_eq!(status, 200, "{v}");
     assert!(bad(json!({"data": "moons:n=100000"})).contains("rows, more than the page allows"));
     assert!(bad(json!({"data": "/etc/passwd"})).contains("built-in data sets"));
     assert!(bad(json!({"data": "csv:/etc/passwd"})).contains("built-in data sets"));
