@@ -39,6 +39,20 @@ pub const CHUNK: Duration = Duration::from_millis(4);
 /// The shortest time between two updates of a training session (40 per second at most).
 pub const UPDATE_EVERY: Duration = Duration::from_millis(25);
 
+/// The longest time between two updates of a training session, whatever an update costs (a
+/// page under load still gets at least 3 per second).
+pub const MAX_UPDATE_GAP: Duration = Duration::from_millis(300);
+
+/// The calling thread at the lowest scheduling priority (nice 19) where the system allows it:
+/// a worker's replays use CPU time the trainers leave, so pages under load stay responsive.
+fn lowest_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // On Linux a thread id names one thread for setpriority; failure only costs latency.
+        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
+    }
+}
+
 /// How long a session lives without an open event stream (`serve --idle-seconds`).
 pub const IDLE: Duration = Duration::from_secs(10);
 
@@ -351,9 +365,9 @@ impl Trainer {
                 }
                 // Updates take at most a fifth of the time (a wide network's grid and
                 // gradient probe are not free).
-                let due = st
-                    .last_update
-                    .is_none_or(|t| t.elapsed() >= UPDATE_EVERY.max(st.update_cost * 4));
+                let due = st.last_update.is_none_or(|t| {
+                    t.elapsed() >= UPDATE_EVERY.max(st.update_cost * 4).min(MAX_UPDATE_GAP)
+                });
                 if due || !st.status.moving() {
                     self.send_update(&mut st);
                 }
@@ -960,6 +974,7 @@ impl Worker {
             .name(format!("session-{id}-worker"))
             .spawn(move || {
                 let _guard = guard;
+                lowest_priority();
                 let mut cache: Option<(Arc<Setup>, RunOutput)> = None;
                 let cancelled = || stop.load(Ordering::SeqCst);
                 while let Ok(first) = jobs_rx.recv() {
