@@ -1216,6 +1216,7 @@ mod tests {
             max_steps: 100_000,
             max_points: 20_000,
             max_memory_mib: 64,
+            max_work: 2e8,
         };
         let given = settings.as_object().cloned().unwrap_or_default();
         Arc::new(validate_settings(&given, &limits, &[]).expect("valid settings"))

@@ -66,7 +66,7 @@ pub struct UnitValues {
     pub values: Vec<f64>,
 }
 
-/// The probe of one run ([module docs](self)).
+/// The probe of one run (see the [`crate::diagnostics::probe`] module docs).
 pub struct Probe<'a, T: Float> {
     loss: Loss,
     train: Prepared<'a, T>,

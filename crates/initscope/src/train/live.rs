@@ -13,7 +13,7 @@ use crate::nn::Net;
 use crate::records::{EvalPoint, RunOutput};
 use crate::scalar::Float;
 
-/// One run in progress that the caller advances ([module docs](self)).
+/// One run in progress that the caller advances (see the `train::live` module docs).
 pub struct Live<'a, T: Float> {
     run: Run<'a, T>,
     /// The run reached `cfg.steps` or diverged: `advance` takes no more steps.
