@@ -13,7 +13,10 @@ use crate::nn::Net;
 use crate::records::{EvalPoint, RunOutput};
 use crate::scalar::Float;
 
-/// One run in progress that the caller advances (see the `train::live` module docs).
+/// One run in progress that the caller advances: [`super::train`] is `Live::new`, one
+/// `advance(steps)` and `finish`, so a run advanced in any pattern of calls takes the same steps
+/// in the same order and ends with the same bits. Between calls the caller may read the network,
+/// the evaluations and the wake-up steps; reading changes nothing.
 pub struct Live<'a, T: Float> {
     run: Run<'a, T>,
     /// The run reached `cfg.steps` or diverged: `advance` takes no more steps.
