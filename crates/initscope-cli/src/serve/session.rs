@@ -34,7 +34,7 @@ use tokio::sync::{mpsc as tmpsc, oneshot};
 use super::settings::{task, Setup};
 
 /// Work between two looks at the command queue.
-pub const CHUNK: Duration = Duration::from_millis(4);
+pub const CHUNK: Duration = Duration::from_millis(1);
 
 /// The shortest time between two updates of a training session (40 per second at most).
 pub const UPDATE_EVERY: Duration = Duration::from_millis(25);
@@ -42,16 +42,6 @@ pub const UPDATE_EVERY: Duration = Duration::from_millis(25);
 /// The longest time between two updates of a training session, whatever an update costs (a
 /// page under load still gets at least 3 per second).
 pub const MAX_UPDATE_GAP: Duration = Duration::from_millis(300);
-
-/// The calling thread at the lowest scheduling priority (nice 19) where the system allows it:
-/// a worker's replays use CPU time the trainers leave, so pages under load stay responsive.
-fn lowest_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // On Linux a thread id names one thread for setpriority; failure only costs latency.
-        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
-    }
-}
 
 /// How long a session lives without an open event stream (`serve --idle-seconds`).
 pub const IDLE: Duration = Duration::from_secs(10);
@@ -568,8 +558,9 @@ impl Trainer {
     fn verdict_due<T: Float>(&self, st: &RunState<'_, T>) -> bool {
         match st.verdict_requested {
             None => st.live.steps_done() > 0,
-            // Every 2 s while training, but no more than a tenth of the time on replays.
-            Some((_, at)) => at.elapsed() >= Duration::from_secs(2).max(self.worker.last_cost * 10),
+            // Every 3 s while training, and no more than a twentieth of the time on replays (20
+            // sessions' replays would otherwise crowd the trainers off 2 cores).
+            Some((_, at)) => at.elapsed() >= Duration::from_secs(3).max(self.worker.last_cost * 20),
         }
     }
 
@@ -974,7 +965,6 @@ impl Worker {
             .name(format!("session-{id}-worker"))
             .spawn(move || {
                 let _guard = guard;
-                lowest_priority();
                 let mut cache: Option<(Arc<Setup>, RunOutput)> = None;
                 let cancelled = || stop.load(Ordering::SeqCst);
                 while let Ok(first) = jobs_rx.recv() {
