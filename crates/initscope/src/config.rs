@@ -1075,7 +1075,10 @@ pub fn warnings(raw: &RawConfig) -> Vec<String> {
     let text = raw.data.as_deref().unwrap_or(DEFAULT_DATA);
     if let Ok(data) = DataSpec::parse("--data", text) {
         let csv = matches!(data, DataSpec::Csv { .. });
-        let numpy = matches!(data, DataSpec::Npy { .. } | DataSpec::Npz { .. });
+        let numpy = matches!(
+            data,
+            DataSpec::Npy { .. } | DataSpec::Npz { .. } | DataSpec::Arrays { .. }
+        );
         let images = matches!(data, DataSpec::Images(_));
         let own_test = images || matches!(data, DataSpec::Synthetic(_) | DataSpec::Mnist1d(_));
         for (flag, set, used, users) in [
@@ -1114,15 +1117,10 @@ pub fn warnings(raw: &RawConfig) -> Vec<String> {
     out
 }
 
-/// [`validate`] with a cache of loaded datasets.
-pub fn validate_cached(
-    raw: &RawConfig,
-    cache: &mut DataCache,
-) -> Result<(RunConfig, Arc<Dataset>)> {
-    refuse_contradictions(raw)?;
-    let data_spec = DataSpec::parse("--data", raw.data.as_deref().unwrap_or(DEFAULT_DATA))?;
+/// How `raw` says a source becomes a dataset (label column, task, hold-outs, standardization).
+fn data_options(raw: &RawConfig) -> Result<DataOptions> {
     let defaults = DataOptions::default();
-    let data_options = DataOptions {
+    Ok(DataOptions {
         label_column: raw.label_column.clone(),
         task: raw
             .task
@@ -1138,13 +1136,65 @@ pub fn validate_cached(
             raw.val_fraction.unwrap_or(defaults.val_fraction),
         )?,
         standardize: raw.standardize.unwrap_or(defaults.standardize),
-    };
-    let key = format!(
+    })
+}
+
+/// The key of a loaded dataset in a [`DataCache`].
+fn cache_key(spec: &DataSpec, options: &DataOptions, raw: &RawConfig) -> String {
+    format!(
         "{}|{}|{:?}",
-        data_spec,
-        serde_json::to_string(&data_options).expect("options serialise"),
+        spec,
+        serde_json::to_string(options).expect("options serialise"),
         raw.data_dir
-    );
+    )
+}
+
+/// [`validate`] for data already in memory (initscope's Python package): features `x` in the
+/// precision they are to be trained in and targets `y`, made a dataset by
+/// [`crate::data::from_arrays`] under `raw`'s data options (`task`, `test_fraction`,
+/// `val_fraction`, `standardize`: the rules of an `npy:X,Y` pair); the config's data is their
+/// `arrays:DIGEST` spec, so the run id follows the arrays' contents. `raw.data` must be unset.
+pub fn validate_arrays(
+    raw: &RawConfig,
+    x: Features,
+    y: crate::matrix::Matrix<f64>,
+) -> Result<(RunConfig, Dataset)> {
+    if let Some(spec) = &raw.data {
+        return Err(Error::spec(
+            "--data",
+            spec,
+            "arrays are given as the data, so this spec would be ignored; give one of the two",
+        ));
+    }
+    refuse_contradictions(raw)?;
+    let options = data_options(raw)?;
+    let (spec, data) = crate::data::from_arrays(x, y, &options)?;
+    let raw = RawConfig {
+        data: Some(spec.spec()),
+        ..raw.clone()
+    };
+    let mut cache = DataCache {
+        loaded_bytes: data.bytes(),
+        ..DataCache::default()
+    };
+    cache
+        .loaded
+        .insert(cache_key(&spec, &options, &raw), Arc::new(data));
+    let (cfg, data) = validate_cached(&raw, &mut cache)?;
+    drop(cache);
+    let data = Arc::try_unwrap(data).unwrap_or_else(|shared| (*shared).clone());
+    Ok((cfg, data))
+}
+
+/// [`validate`] with a cache of loaded datasets.
+pub fn validate_cached(
+    raw: &RawConfig,
+    cache: &mut DataCache,
+) -> Result<(RunConfig, Arc<Dataset>)> {
+    refuse_contradictions(raw)?;
+    let data_spec = DataSpec::parse("--data", raw.data.as_deref().unwrap_or(DEFAULT_DATA))?;
+    let data_options = data_options(raw)?;
+    let key = cache_key(&data_spec, &data_options, raw);
     let limit = cache.limit(raw.max_memory.as_deref())?;
     if let Some(path) = &raw.init_from {
         check_weights_file(Path::new(path), limit)?;

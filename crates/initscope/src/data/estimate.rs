@@ -71,6 +71,8 @@ impl DataSpec {
                 .saturating_add(file_len(y)?)
                 .saturating_mul(NPY_GROWTH),
             DataSpec::Npz { path } => npz_payload(Path::new(path))?.saturating_mul(NPY_GROWTH),
+            // Already in memory; loading it is refused (the arrays come with the spec).
+            DataSpec::Arrays { .. } => 0,
         };
         e.add("data", bytes_of);
         Ok(e)

@@ -273,7 +273,10 @@ impl ImageSet {
 }
 
 /// Where the data comes from (DESIGN.md: a built-in name, a file whose extension decides the
-/// format, or an explicit `idx:`, `npy:`, `csv:`, `npz:` prefix).
+/// format, or an explicit `idx:`, `npy:`, `csv:`, `npz:` prefix). `Arrays` are arrays handed
+/// over in memory (initscope's Python package, [`from_arrays`]): there is no file to read, so
+/// the spec names them by a digest of their contents (`arrays:DIGEST`, 16 hex digits of SHA-256)
+/// and the run id follows the data; such a spec cannot be loaded, the arrays come with it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub enum DataSpec {
@@ -284,6 +287,7 @@ pub enum DataSpec {
     Csv { path: String },
     Npy { x: String, y: String },
     Npz { path: String },
+    Arrays { digest: String },
 }
 
 /// Built-in dataset names (synthetic ones take options, e.g. `moons:n=512,noise=0.2`).
@@ -390,6 +394,19 @@ impl DataSpec {
             }
             "csv" => return Ok(DataSpec::Csv { path: one()? }),
             "npz" => return Ok(DataSpec::Npz { path: one()? }),
+            "arrays" => {
+                let digest = rest.trim();
+                if digest.len() != 16 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(Error::spec(
+                        field,
+                        text,
+                        "arrays:DIGEST names arrays passed in memory by 16 hex digits",
+                    ));
+                }
+                return Ok(DataSpec::Arrays {
+                    digest: digest.to_ascii_lowercase(),
+                });
+            }
             _ => {}
         }
         let lower = t.to_ascii_lowercase();
@@ -432,6 +449,7 @@ impl DataSpec {
             DataSpec::Csv { path } => format!("csv:{path}"),
             DataSpec::Npy { x, y } => format!("npy:{x},{y}"),
             DataSpec::Npz { path } => format!("npz:{path}"),
+            DataSpec::Arrays { digest } => format!("arrays:{digest}"),
         }
     }
 
@@ -496,6 +514,13 @@ impl DataSpec {
                     },
                     test,
                 )
+            }
+            DataSpec::Arrays { .. } => {
+                return Err(Error::spec(
+                    "--data",
+                    &self.spec(),
+                    "names arrays that were passed in memory (the Python package's data=(X, y)); a spec cannot load them",
+                ))
             }
         };
         finish(self.spec(), task, train, test, options)
@@ -572,6 +597,105 @@ fn targets(y: Matrix<f64>, kind: Option<TaskKind>, path: &Path) -> Result<(Task,
             Ok((Task::Classification { classes }, y))
         }
     }
+}
+
+/// A dataset from arrays already in memory (initscope's Python package): features `(n, d)` in
+/// the precision they are stored and trained in, targets `(n, k)` as values. The checks and the
+/// rules are those of an `npy:X,Y` pair: at least one row and one feature, as many targets as
+/// rows, every value finite; one column of non-negative integers is class labels unless
+/// `options.task` says otherwise; `test_fraction` of the rows are held out as the test split
+/// (and `val_fraction` of the rest for validation) by the same fixed shuffle, so the same
+/// arrays in `.npy` files split into the same rows. Errors name the array: `X: ...`, `y: ...`.
+/// Returns the dataset's spec (`arrays:DIGEST`, [`DataSpec::Arrays`]) with the dataset.
+pub fn from_arrays(
+    x: Features,
+    y: Matrix<f64>,
+    options: &DataOptions,
+) -> Result<(DataSpec, Dataset)> {
+    let (rows, cols) = (x.rows(), x.cols());
+    if rows == 0 {
+        return Err(Error::file("X", "holds 0 rows"));
+    }
+    if cols == 0 {
+        return Err(Error::file(
+            "X",
+            format!("has no features (shape ({rows}, 0))"),
+        ));
+    }
+    if y.cols() == 0 {
+        return Err(Error::file(
+            "y",
+            format!("has no target columns (shape ({}, 0))", y.rows()),
+        ));
+    }
+    if y.rows() != rows {
+        return Err(Error::file(
+            "y",
+            format!("{} targets for {rows} feature rows", y.rows()),
+        ));
+    }
+    fn first_nonfinite<T: Float>(m: &Matrix<T>) -> Option<(usize, usize, f64)> {
+        let i = m.as_slice().iter().position(|v| !v.to_f64().is_finite())?;
+        Some((i / m.cols(), i % m.cols(), m.as_slice()[i].to_f64()))
+    }
+    let bad = |name: &str, (i, j, v): (usize, usize, f64)| {
+        Error::file(
+            name,
+            format!("element ({i}, {j}) is {v} (NaN and Inf are not data)"),
+        )
+    };
+    let nonfinite = match &x {
+        Features::F32(m) => first_nonfinite(m),
+        Features::F64(m) => first_nonfinite(m),
+    };
+    if let Some(at) = nonfinite {
+        return Err(bad("X", at));
+    }
+    if let Some(at) = first_nonfinite(&y) {
+        return Err(bad("y", at));
+    }
+    let spec = DataSpec::Arrays {
+        digest: arrays_digest(&x, &y),
+    };
+    let (task, labels) = targets(y, options.task, Path::new("y"))?;
+    let data = finish(spec.spec(), task, Split { x, y: labels }, None, options)?;
+    Ok((spec, data))
+}
+
+/// The first 16 hex digits of SHA-256 of the arrays: each one's element type, shape and
+/// little-endian values.
+fn arrays_digest(x: &Features, y: &Matrix<f64>) -> String {
+    use sha2::{Digest, Sha256};
+    fn feed<T: Float>(h: &mut Sha256, tag: &[u8], m: &Matrix<T>, put: fn(T, &mut Vec<u8>)) {
+        h.update(tag);
+        h.update((m.rows() as u64).to_le_bytes());
+        h.update((m.cols() as u64).to_le_bytes());
+        let mut buf = Vec::with_capacity(1 << 16);
+        for chunk in m.as_slice().chunks(4096) {
+            buf.clear();
+            for &v in chunk {
+                put(v, &mut buf);
+            }
+            h.update(&buf);
+        }
+    }
+    let mut h = Sha256::new();
+    h.update(b"initscope arrays 1\0");
+    match x {
+        Features::F32(m) => feed(&mut h, b"f32", m, |v, b| {
+            b.extend_from_slice(&v.to_le_bytes())
+        }),
+        Features::F64(m) => feed(&mut h, b"f64", m, |v, b| {
+            b.extend_from_slice(&v.to_le_bytes())
+        }),
+    }
+    feed(&mut h, b"f64", y, |v, b| {
+        b.extend_from_slice(&v.to_le_bytes())
+    });
+    h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Hold-outs, standardization and final checks.

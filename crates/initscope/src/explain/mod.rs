@@ -27,7 +27,7 @@ use crate::records::verdict::Verdict;
 use crate::records::RunOutput;
 use crate::rng::{self, Stream};
 pub(crate) use crate::spec::fmt_num;
-use crate::train::{initial_params, train_from};
+use crate::train::{initial_params, train_from, InitialState};
 
 /// Matrices with at most this many rows and columns (and batches of at most this many rows) are
 /// printed in full.
@@ -510,6 +510,19 @@ pub struct Explanation {
 /// Derives step 0 for `cfg` on `data`, then trains for the configured steps (the verdict). Errors
 /// when the starting parameters cannot be made (an `--init-from` file that does not fit).
 pub fn explain(cfg: &RunConfig, data: &Dataset) -> Result<Explanation> {
+    explain_with(cfg, data, |start| {
+        Ok(train_from(cfg, data, start, &mut |_| {}))
+    })
+}
+
+/// [`explain`] with the training run left to `run`: given the starting state, it returns the run
+/// [`train_from`] would make from it, or its own error (a caller that trains a few steps at a
+/// time to stay interruptible, as the Python package does with [`crate::train::Live`]).
+pub fn explain_with<E: From<crate::error::Error>>(
+    cfg: &RunConfig,
+    data: &Dataset,
+    run: impl FnOnce(InitialState) -> Result<RunOutput, E>,
+) -> Result<Explanation, E> {
     let start = initial_params(cfg, data)?;
     let chain = cfg
         .network::<f64>(&start.params)
@@ -518,7 +531,7 @@ pub fn explain(cfg: &RunConfig, data: &Dataset) -> Result<Explanation> {
         .all(|m| m.kind() == "linear");
     let derivation = chain.then(|| derive(cfg, data, &start.params));
     let modules = (!chain).then(|| derive_modules(cfg, data, &start.params));
-    let run = train_from(cfg, data, start, &mut |_| {});
+    let run = run(start)?;
     let tol = cfg.symmetry_tolerance();
     Ok(Explanation {
         quotient_init: Some(widths_arch(cfg, &run.initial_params, tol)),

@@ -809,3 +809,135 @@ fn csv_errors_give_the_files_line_and_the_cells_column() {
     assert_eq!(x.get(1, 1), 4.0);
     assert_eq!(y.as_slice(), &[0.0, 1.0, 0.0, 1.0, 0.0]);
 }
+
+/// Arrays handed over in memory (the Python package) follow the rules of an `npy:X,Y` pair: the
+/// same rows end up in the same splits, the same problems are refused, naming the array.
+#[test]
+fn arrays_in_memory_split_like_npy_files_and_name_their_problems() {
+    use initscope::config::{validate, validate_arrays, RawConfig};
+    use initscope::data::from_arrays;
+    let d = dir("arrays");
+    let n = 50;
+    let x: Vec<f32> = (0..n * 3).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
+    let y: Vec<i64> = (0..n as i64).map(|i| i % 3).collect();
+    let xp = write(
+        &d,
+        "x.npy",
+        &npy::to_npy_bytes(&npy::NpyData::F32(&x), &[n, 3]),
+    );
+    let yp = write(
+        &d,
+        "y.npy",
+        &npy::to_npy_bytes(&npy::NpyData::I64(&y), &[n]),
+    );
+    let features = || Features::F32(Matrix::from_vec(n, 3, x.clone()));
+    let targets = || Matrix::from_vec(n, 1, y.iter().map(|&v| v as f64).collect());
+    let options = DataOptions {
+        test_fraction: 0.3,
+        val_fraction: 0.2,
+        ..DataOptions::default()
+    };
+    let file = DataSpec::parse("--data", &format!("npy:{},{}", xp.display(), yp.display()))
+        .unwrap()
+        .load(&options, None)
+        .unwrap();
+    let (spec, mem) = from_arrays(features(), targets(), &options).unwrap();
+    assert_eq!(mem.task, file.task);
+    assert_eq!(mem.train, file.train);
+    assert_eq!(mem.test, file.test);
+    assert_eq!(mem.val, file.val);
+    // The spec names the arrays by their contents and reads back; it cannot be loaded.
+    let text = spec.spec();
+    assert!(
+        text.starts_with("arrays:") && text.len() == "arrays:".len() + 16,
+        "{text}"
+    );
+    assert_eq!(DataSpec::parse("--data", &text).unwrap(), spec);
+    let refused = spec.load(&options, None).unwrap_err().to_string();
+    assert!(refused.contains("passed in memory"), "{refused}");
+    assert!(DataSpec::parse("--data", "arrays:xyz").is_err());
+    let mut changed = x.clone();
+    changed[7] += 1.0;
+    let other = from_arrays(
+        Features::F32(Matrix::from_vec(n, 3, changed)),
+        targets(),
+        &options,
+    )
+    .unwrap()
+    .0;
+    assert_ne!(other, spec);
+    let wide = from_arrays(Features::F64(features().to_matrix()), targets(), &options)
+        .unwrap()
+        .0;
+    assert_ne!(
+        wide, spec,
+        "the precision the arrays are stored in is part of the digest"
+    );
+
+    // A run on the arrays is the run on the files, but for the data spec in its config.
+    let raw = RawConfig {
+        steps: Some(20),
+        test_fraction: Some(0.3),
+        val_fraction: Some(0.2),
+        ..RawConfig::default()
+    };
+    let (cfg, data) = validate_arrays(&raw, features(), targets()).unwrap();
+    assert_eq!(cfg.data, spec);
+    let from_file = RawConfig {
+        data: Some(format!("npy:{},{}", xp.display(), yp.display())),
+        ..raw.clone()
+    };
+    let (file_cfg, file_data) = validate(&from_file).unwrap();
+    assert_eq!((data.train, data.test), (file_data.train, file_data.test));
+    assert_eq!(cfg.arch, file_cfg.arch);
+    assert_ne!(cfg.run_id(), file_cfg.run_id());
+    assert_eq!(
+        validate_arrays(&raw, features(), targets())
+            .unwrap()
+            .0
+            .run_id(),
+        cfg.run_id()
+    );
+    let both = validate_arrays(&from_file, features(), targets()).unwrap_err();
+    assert!(both.to_string().contains("arrays are given"), "{both}");
+
+    // Problems, named by array, on one line, as the files' are.
+    let opts = DataOptions::default();
+    let err = |x: Features, y: Matrix<f64>| from_arrays(x, y, &opts).unwrap_err().to_string();
+    assert_eq!(
+        err(Features::F64(Matrix::zeros(0, 3)), Matrix::zeros(0, 1)),
+        "X: holds 0 rows"
+    );
+    assert_eq!(
+        err(Features::F64(Matrix::zeros(4, 0)), Matrix::zeros(4, 1)),
+        "X: has no features (shape (4, 0))"
+    );
+    assert_eq!(
+        err(features(), Matrix::zeros(n - 1, 1)),
+        format!("y: {} targets for {n} feature rows", n - 1)
+    );
+    let mut nan = x.clone();
+    nan[3 * 4 + 2] = f32::NAN;
+    assert_eq!(
+        err(Features::F32(Matrix::from_vec(n, 3, nan)), targets()),
+        "X: element (4, 2) is NaN (NaN and Inf are not data)"
+    );
+    let mut inf = targets();
+    inf.set(9, 0, f64::INFINITY);
+    assert_eq!(
+        err(features(), inf),
+        "y: element (9, 0) is inf (NaN and Inf are not data)"
+    );
+    let mut half = targets();
+    half.set(2, 0, 0.5);
+    let class = DataOptions {
+        task: Some(initscope::data::TaskKind::Classification),
+        ..DataOptions::default()
+    };
+    assert_eq!(
+        from_arrays(features(), half, &class)
+            .unwrap_err()
+            .to_string(),
+        "y: row 2: label 0.5 is not a non-negative integer class index"
+    );
+}

@@ -622,3 +622,36 @@ fn dropout_modules_of_a_net_are_named_as_breakers() {
         );
     }
 }
+
+/// `explain_with` with a run made a few steps at a time by `Live` (as the Python package makes
+/// it, to stay interruptible) is `explain`; an error of the caller's run comes back as its own.
+#[test]
+fn explain_with_a_live_run_is_explain() {
+    use initscope::explain::explain_with;
+    use initscope::train::Live;
+    let (cfg, data) = config("data = \"xor\"\nhidden = \"3\"\ninit = \"constant:0.3\"\nsteps = 57\neval_every = 10\nbatch = \"full\"");
+    let whole = explain(&cfg, &data).unwrap();
+    let pieces = explain_with(&cfg, &data, |start| {
+        let mut live = Live::<f32>::new(&cfg, &data, start);
+        while !live.ended() {
+            live.advance(4, &mut |_| {});
+        }
+        Ok::<_, initscope::Error>(live.finish(&mut |_| {}))
+    })
+    .unwrap();
+    assert_eq!(pieces.json(), whole.json());
+    assert_eq!(pieces.run.params, whole.run.params);
+    assert_eq!(pieces.render(Format::Text), whole.render(Format::Text));
+    #[derive(Debug)]
+    enum Stop {
+        Asked,
+        Lib,
+    }
+    impl From<initscope::Error> for Stop {
+        fn from(_: initscope::Error) -> Stop {
+            Stop::Lib
+        }
+    }
+    let stopped = explain_with(&cfg, &data, |_| Err(Stop::Asked)).unwrap_err();
+    assert!(matches!(stopped, Stop::Asked), "{stopped:?}");
+}

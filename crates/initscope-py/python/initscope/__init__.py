@@ -1,0 +1,334 @@
+"""initscope: why an initialization works or fails, from Python.
+
+The compiled core (``initscope._core``) is the Rust library the ``initscope`` command line is
+built on; this module is the thin layer people call::
+
+    import initscope
+    run = initscope.train(data="moons", optim="adam", lr=0.01, epochs=100)
+    run.summary["test_acc"], run.history_frame(), run.weights["0.weight"]
+    run.save("runs/moons")                      # the folder `initscope train --out` writes
+
+    ex = initscope.explain(data="xor", hidden="3", init="zeros", batch="full")
+    ex.verdict                                  # 'dead'
+    print(ex.text)                              # the step-0 derivation and the verdict
+
+Every keyword argument of :func:`train` and :func:`explain` is a flag of ``initscope train``
+with underscores (``bias_init``, ``layer_init``, ``grad_noise``, ...), given as it would be on
+the command line (``hidden="16,16"``, ``init="normal:std=0.5"``); lists and dicts are accepted
+where they read naturally (``hidden=[16, 16]``, ``layer_init={2: "zeros"}``). ``None`` means
+the default. Bad input raises ``ValueError`` with the command line's one-line message (without
+its ``initscope: error:`` prefix); an unknown keyword raises ``TypeError``. Training releases
+the GIL, and Ctrl-C stops it with ``KeyboardInterrupt``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import operator
+import os
+import warnings
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _core
+
+__version__: str = _core.__version__
+
+#: The flags ``train`` and ``explain`` take: ``initscope train``'s long flags with underscores.
+FLAGS: Tuple[str, ...] = tuple(_core.FLAGS)
+
+__all__ = ["train", "explain", "init_tensor", "Run", "Explanation", "FLAGS", "__version__"]
+
+Data = Union[str, Tuple[Any, Any], None]
+
+
+def _suggest(name: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, FLAGS, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _plain(value: Any) -> Any:
+    """A flag value as JSON: NumPy scalars become Python numbers, paths become strings."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _flags(caller: str, flags: Mapping[str, Any]) -> str:
+    """The keyword arguments as the JSON object the core reads (flag name -> value)."""
+    out: Dict[str, Any] = {}
+    for key, value in flags.items():
+        if key == "data":
+            raise TypeError(f"{caller}() takes the data as its `data` argument")
+        if key not in FLAGS:
+            raise TypeError(f"{caller}() got an unexpected keyword argument {key!r}{_suggest(key)}")
+        if value is None:
+            continue
+        value = _plain(value)
+        if key == "hidden" and isinstance(value, (list, int)) and not isinstance(value, bool):
+            widths = value if isinstance(value, list) else [value]
+            value = ",".join(str(w) for w in widths) if widths else "none"
+        elif key == "arch" and isinstance(value, list):
+            value = "-".join(str(w) for w in value)
+        elif key in ("layer_init", "layer_bias_init"):
+            if isinstance(value, Mapping):
+                value = [f"{layer}={spec}" for layer, spec in value.items()]
+            elif isinstance(value, str):
+                value = [value]
+        out[key] = value
+    return json.dumps(out)
+
+
+def _array(obj: Any, name: str) -> np.ndarray:
+    """``obj`` as an ndarray the core reads: a pandas object through ``to_numpy()``, anything
+    else through ``np.asarray`` (no copy of an ndarray); float16 and non-native byte orders are
+    widened or swapped here (one conversion), every other real dtype is read by the core."""
+    if hasattr(obj, "to_numpy") and not isinstance(obj, np.ndarray):
+        obj = obj.to_numpy()
+    a = np.asarray(obj)
+    if a.dtype == np.float16:
+        a = a.astype(np.float32)
+    elif a.dtype.kind in "fiub" and not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
+    elif a.dtype.kind not in "fiub":
+        raise ValueError(
+            f"{name}: dtype {a.dtype} is not supported (give real numbers: float, int, uint or bool)"
+        )
+    return a
+
+
+def _call(fn, caller: str, data: Data, flags: Mapping[str, Any]):
+    text = _flags(caller, flags)
+    if data is None:
+        core, warned = fn(text)
+    elif isinstance(data, (str, os.PathLike)):
+        spec = os.fspath(data)
+        core, warned = fn(json.dumps({**json.loads(text), "data": spec}))
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        X, y = data
+        core, warned = fn(text, _array(X, "X"), _array(y, "y"))
+    else:
+        raise TypeError(
+            f"{caller}(): data must be a spec string such as 'moons' or a pair (X, y) of arrays, "
+            f"not {type(data).__name__}"
+        )
+    for w in warned:
+        warnings.warn(w, UserWarning, stacklevel=3)
+    return core
+
+
+class Run:
+    """A finished training run: what ``initscope train`` computes, in memory.
+
+    Attributes are computed on first access and kept.
+    """
+
+    def __init__(self, core: "_core.RunCore") -> None:
+        self._core = core
+
+    @property
+    def run_id(self) -> str:
+        """The run id: 16 hex digits of the hash of the validated config (the data spec, or
+        for arrays a digest of their values, included)."""
+        return self._core.run_id
+
+    @functools.cached_property
+    def summary(self) -> Dict[str, Any]:
+        """``summary.json``: losses, accuracies, timing, the verdict and its per-layer table."""
+        return json.loads(self._core.summary_json())
+
+    @functools.cached_property
+    def config(self) -> Dict[str, Any]:
+        """``config.json``: the validated configuration the run id is the hash of."""
+        return json.loads(self._core.config_json())
+
+    @functools.cached_property
+    def history(self) -> Dict[str, np.ndarray]:
+        """``metrics.csv`` in long form, one array per column: ``run_id``, ``step`` (int64),
+        ``metric`` (str), ``layer`` (float64, NaN for whole-network metrics), ``module`` (only
+        for ``net`` networks with tensors outside the linear layers; None elsewhere) and
+        ``value`` (float64)."""
+        cols = self._core.history()
+        n = len(cols["step"])
+        out: Dict[str, np.ndarray] = {"run_id": np.full(n, self.run_id)}
+        out["step"] = cols["step"]
+        out["metric"] = np.array(cols["metric"], dtype=str)
+        out["layer"] = cols["layer"]
+        if "module" in cols:
+            out["module"] = np.array(cols["module"], dtype=object)
+        out["value"] = cols["value"]
+        return out
+
+    def history_frame(self):
+        """:attr:`history` as a pandas DataFrame (long form, metrics.csv's columns).
+
+        Raises ImportError when pandas is not installed (it is optional)."""
+        try:
+            import pandas as pd
+        except ImportError as e:
+            raise ImportError(
+                "Run.history_frame() needs pandas (pip install pandas); Run.history has the "
+                "same columns as NumPy arrays"
+            ) from e
+        return pd.DataFrame(self.history)
+
+    @functools.cached_property
+    def weights(self) -> Dict[str, np.ndarray]:
+        """The final parameters as ``weights.safetensors`` holds them: ``state_dict`` names
+        (``0.weight`` of shape (fan_out, fan_in), ``0.bias``, ...) to arrays in the run's
+        precision."""
+        return dict(self._core.weights())
+
+    def save(self, dir: Union[str, "os.PathLike[str]"], force: bool = False) -> List[str]:
+        """Writes the run directory ``initscope train --out DIR`` writes (config.json,
+        metrics.csv, weights.safetensors, summary.json, histograms.json, a TensorBoard event
+        file and the .initscope marker), atomically. ``dir`` must be missing, empty, or a run
+        folder initscope wrote, which is replaced only with ``force=True``; anything else is
+        refused with ValueError. Returns the names of the files written."""
+        return self._core.save(os.fspath(dir), force)
+
+    def __repr__(self) -> str:
+        s = self.summary
+        acc = s.get("test_acc")
+        acc_text = f", test acc {acc:.4f}" if isinstance(acc, float) else ""
+        return (
+            f"<initscope.Run {self.run_id}: {self._core.headline()} | {s['steps']} steps, "
+            f"{s['status']}, test loss {s['test_loss']}{acc_text}, verdict {s.get('verdict')}>"
+        )
+
+
+class Explanation:
+    """What ``initscope explain`` shows: the step-0 derivation and the verdict after training.
+
+    In a notebook it displays as Markdown with LaTeX formulas (``_repr_markdown_``)."""
+
+    def __init__(self, core: "_core.ExplanationCore") -> None:
+        self._core = core
+
+    @functools.cached_property
+    def json(self) -> Dict[str, Any]:
+        """``initscope explain --json``: verdict, learning, layers, quotient widths,
+        derivation."""
+        return json.loads(self._core.json())
+
+    @property
+    def run_id(self) -> str:
+        return self.json["run_id"]
+
+    @property
+    def verdict(self) -> str:
+        """``dead``, ``deadlock``, ``symmetric``, ``partial`` or ``full``."""
+        return self.json["verdict"]
+
+    @property
+    def learning(self) -> Optional[str]:
+        """``learned``, ``stalled`` or ``diverged``."""
+        return self.json.get("learning")
+
+    @property
+    def layers(self) -> List[Dict[str, Any]]:
+        """Per linear layer: shape, activation, gradient norms, wake-up step, gradient state,
+        effective widths at init and at the end."""
+        return self.json["layers"]
+
+    @property
+    def tensors(self) -> List[Dict[str, Any]]:
+        """Per tensor of a ``net`` network (norm gains, gates, ...): wake-up steps predicted and
+        measured; empty for a plain MLP (see :attr:`layers`)."""
+        return self.json.get("tensors", [])
+
+    @property
+    def widths(self) -> Dict[str, Optional[List[int]]]:
+        """The quotient network's widths at init and at the end (input, symmetry classes per
+        hidden layer, output)."""
+        return {"init": self.json.get("quotient_init"), "end": self.json.get("quotient_end")}
+
+    @functools.cached_property
+    def text(self) -> str:
+        """``initscope explain`` as text."""
+        return self._core.text()
+
+    @functools.cached_property
+    def markdown(self) -> str:
+        """``initscope explain --format markdown``: formulas in LaTeX."""
+        return self._core.markdown()
+
+    @functools.cached_property
+    def run(self) -> Run:
+        """The training run the verdict comes from."""
+        return Run(self._core.run())
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"<initscope.Explanation {self.run_id}: {self.verdict} and {self.learning}>"
+
+
+def train(data: Data = None, **flags: Any) -> Run:
+    """Trains as ``initscope train`` does and returns the :class:`Run`.
+
+    ``data`` is a data spec as ``--data`` takes it (``"moons"``, ``"mnist1d"``,
+    ``"moons:n=512,noise=0.2"``, ``"npy:X.npy,y.npy"``, a ``.csv``/``.npz`` path; default
+    ``"moons"``) or a pair ``(X, y)`` of arrays (NumPy, or pandas when installed): ``X`` of
+    shape (rows, features) (more axes are flattened, as for ``.npy`` files), ``y`` 1-D integer
+    class labels or (rows, outputs) regression targets. Arrays follow the rules of ``.npy``
+    files: ``test_fraction`` (default 0.2) of the rows are held out as the test split by a
+    fixed shuffle, ``task``, ``val_fraction`` and ``standardize`` apply; empty arrays,
+    mismatched lengths and NaN or infinite values are refused. ``X`` is converted once to the
+    training precision (``precision``, default f32) whatever its dtype and layout.
+
+    Every other keyword is a flag of ``initscope train`` (see :data:`FLAGS`), e.g. ``net``,
+    ``hidden``, ``act``, ``init``, ``bias_init``, ``layer_init``, ``optim``, ``lr``,
+    ``steps``, ``epochs``, ``batch``, ``seed``, ``precision``, ``dropout``, ``grad_noise``.
+    Options that do nothing for this configuration give a ``UserWarning``, as the command line
+    warns.
+    """
+    return Run(_call(_core.train, "train", data, flags))
+
+
+def explain(data: Data = None, **flags: Any) -> Explanation:
+    """Explains as ``initscope explain`` does: the backward pass at step 0 with the actual
+    numbers, then ``steps`` (default 200) training steps and the verdict. Arguments as for
+    :func:`train` (diagnostics default to off, as in the command line)."""
+    return Explanation(_call(_core.explain, "explain", data, flags))
+
+
+def init_tensor(
+    spec: str,
+    shape: Sequence[int],
+    act: str = "tanh",
+    seed: int = 0,
+    layer: int = 1,
+    fan_in: Optional[int] = None,
+) -> np.ndarray:
+    """Draws one tensor with an initializer, exactly as ``initscope train`` draws layer
+    ``layer`` of a network with that shape, activation and seed (values in float64; the run
+    rounds them to its precision).
+
+    ``shape`` is a weight's ``(fan_out, fan_in)`` (like ``nn.Linear.weight``) or a bias's
+    ``(fan_out,)``, which also needs ``fan_in`` (its layer's inputs). ``spec`` is any
+    initializer ``initscope init list`` knows (``kaiming_normal``, ``orthogonal:gain=auto``,
+    ``normal:std=0.02``, ``pytorch``, ...); ``act`` is the activation after the layer (for
+    ``gain=auto``). LSUV draws its orthogonal start (its rescaling needs a network and data).
+    """
+    index = operator.index
+    return _core.init_tensor(
+        spec,
+        [index(d) for d in shape],
+        act,
+        index(seed),
+        index(layer),
+        None if fan_in is None else index(fan_in),
+    )
