@@ -21,7 +21,7 @@ use base64::Engine as _;
 use initscope::config::Precision;
 use initscope::diagnostics::probe::{Probe, UnitValues};
 use initscope::diagnostics::symmetry::UnitGraph;
-use initscope::explain::{derive, derive_modules, quotient_arch, Explanation, Format};
+use initscope::explain::{explain_with, Explanation, Format};
 use initscope::output::folder::MARKER;
 use initscope::output::FolderKind;
 use initscope::records::{EvalPoint, RunOutput};
@@ -1105,47 +1105,27 @@ fn explained(
     setup: &Arc<Setup>,
     stop: &dyn Fn() -> bool,
 ) -> Option<Result<Explanation, String>> {
-    let (cfg, data) = (&setup.cfg, &setup.data);
-    let start = match initial_params(cfg, data) {
-        Ok(s) => s,
-        Err(e) => return Some(Err(format!("initscope: error: {e}"))),
-    };
-    let chain = cfg
-        .network::<f64>(&start.params)
-        .modules()
-        .iter()
-        .all(|m| m.kind() == "linear");
-    let derivation = chain.then(|| derive(cfg, data, &start.params));
-    let modules = (!chain).then(|| derive_modules(cfg, data, &start.params));
-    let run = replayed(cache, setup, cfg.steps, stop)?.clone();
-    let tol = cfg.symmetry_tolerance();
-    Some(Ok(Explanation {
-        quotient_init: Some(widths_arch(cfg, &run.initial_params, tol)),
-        quotient_end: Some(widths_arch(cfg, &run.params, tol)),
-        derivation,
-        modules,
-        run,
-    }))
-}
-
-/// The quotient widths `explain` reports (its `widths_arch`): a plain MLP's quotient
-/// architecture; for a network of modules, its input width, then the tolerance classes of each
-/// linear layer's outputs (the output layer's units are its own).
-fn widths_arch(cfg: &RunConfig, params: &initscope::nn::Params, tol: f64) -> Vec<usize> {
-    if params.is_plain() {
-        return quotient_arch(params, tol);
+    /// Why no explanation came: stopped, or the library's error.
+    enum Why {
+        Stopped,
+        Error(initscope::Error),
     }
-    let net = cfg.network::<f64>(params);
-    let graph = UnitGraph::of_net(&net);
-    let widths = graph.linear_widths(&graph.equitable_partition(tol));
-    std::iter::once(net.modules()[0].in_width())
-        .chain(
-            widths
-                .iter()
-                .enumerate()
-                .map(|(i, w)| w.unwrap_or_else(|| net.layer(i).fan_out())),
-        )
-        .collect()
+    impl From<initscope::Error> for Why {
+        fn from(e: initscope::Error) -> Self {
+            Why::Error(e)
+        }
+    }
+    let (cfg, data) = (&setup.cfg, &setup.data);
+    let r = explain_with(cfg, data, |_start| {
+        replayed(cache, setup, cfg.steps, stop)
+            .cloned()
+            .ok_or(Why::Stopped)
+    });
+    match r {
+        Ok(x) => Some(Ok(x)),
+        Err(Why::Stopped) => None,
+        Err(Why::Error(e)) => Some(Err(format!("initscope: error: {e}"))),
+    }
 }
 
 /// The `verdict` event of a replayed run.
