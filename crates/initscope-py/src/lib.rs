@@ -547,6 +547,26 @@ fn init_tensor<'py>(
     Ok(a.into_pyarray(py).into_any())
 }
 
+/// `initscope reproduce NAME`: runs one published result's reproduction (the GIL released; it
+/// runs to its end, seconds to a minute) and returns it as JSON text (`reproduce NAME --json`'s
+/// record). An unknown name is a `ValueError` listing the known ones.
+#[pyfunction]
+fn reproduce(py: Python<'_>, name: &str) -> PyResult<String> {
+    let r = py
+        .detach(|| initscope::reproduce::reproduce(name))
+        .map_err(py_err)?;
+    serde_json::to_string(&r).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// The reproductions `reproduce` knows: (name, what it reproduces), in `reproduce all`'s order.
+#[pyfunction]
+fn reproductions() -> Vec<(&'static str, &'static str)> {
+    initscope::reproduce::REPRODUCTIONS
+        .iter()
+        .map(|&(name, what, _)| (name, what))
+        .collect()
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -556,5 +576,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(train, m)?)?;
     m.add_function(wrap_pyfunction!(explain, m)?)?;
     m.add_function(wrap_pyfunction!(init_tensor, m)?)?;
+    m.add_function(wrap_pyfunction!(reproduce, m)?)?;
+    m.add_function(wrap_pyfunction!(reproductions, m)?)?;
     Ok(())
 }

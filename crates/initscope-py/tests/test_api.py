@@ -548,3 +548,25 @@ def test_init_tensor_memory_is_checked_before_drawing():
     with pytest.raises(ValueError, match=r"^shape: \[1048576, 1\] needs about"):
         initscope.init_tensor("zero_hadamard", (1 << 20, 1))
     assert initscope.init_tensor("zero_hadamard", (8, 2)).shape == (8, 2)
+
+
+# ---------------------------------------------------------------- reproductions
+
+
+def test_reproduce_returns_the_command_lines_record():
+    names = [name for name, _ in initscope.reproductions()]
+    assert names[0] == "seed" and "layernorm_const" in names and "fixup2019" in names
+    r = initscope.reproduce("layernorm_const")
+    assert r["name"] == "layernorm_const" and r["pass"] is True
+    assert r["rows"] and all(set(row) == {"quantity", "measured", "reference", "ok"} for row in r["rows"])
+    # The same record as `initscope reproduce layernorm_const --json`, timing aside.
+    out = json.loads(cli("reproduce", "layernorm_const", "--json").stdout)
+    theirs = out[0] if isinstance(out, list) else out
+    for record in (r, theirs):
+        record.pop("seconds")
+    assert r == theirs
+
+
+def test_reproduce_refuses_an_unknown_name_with_the_list():
+    with pytest.raises(ValueError, match=r"^reproduce 'nosuch': unknown reproduction; known: seed, "):
+        initscope.reproduce("nosuch")

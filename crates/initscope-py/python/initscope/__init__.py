@@ -39,7 +39,17 @@ __version__: str = _core.__version__
 #: The flags ``train`` and ``explain`` take: ``initscope train``'s long flags with underscores.
 FLAGS: Tuple[str, ...] = tuple(_core.FLAGS)
 
-__all__ = ["train", "explain", "init_tensor", "Run", "Explanation", "FLAGS", "__version__"]
+__all__ = [
+    "train",
+    "explain",
+    "init_tensor",
+    "reproduce",
+    "reproductions",
+    "Run",
+    "Explanation",
+    "FLAGS",
+    "__version__",
+]
 
 Data = Union[str, Tuple[Any, Any], None]
 
@@ -332,3 +342,19 @@ def init_tensor(
         index(layer),
         None if fan_in is None else index(fan_in),
     )
+
+
+def reproductions() -> List[Tuple[str, str]]:
+    """The published results :func:`reproduce` knows, as ``(name, what it reproduces)`` pairs,
+    in the order ``initscope reproduce all`` runs them."""
+    return [tuple(r) for r in _core.reproductions()]
+
+
+def reproduce(name: str) -> Dict[str, Any]:
+    """Runs one reproduction (``initscope reproduce NAME --json``) and returns its record:
+    ``name``, ``source``, ``rows`` (quantity, measured, reference, ok), ``criterion``, ``pass``,
+    ``deviations``, ``measured`` and ``seconds``. It runs to its end (seconds to a minute; the
+    GIL is released meanwhile, and Ctrl-C is seen when it returns). An unknown name raises
+    ``ValueError`` listing the known ones.
+    """
+    return json.loads(_core.reproduce(name))
