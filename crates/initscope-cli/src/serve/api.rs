@@ -161,13 +161,16 @@ struct SettingsBody {
     settings: Map<String, Value>,
 }
 
-/// A JSON body as `T`, or the 400 answer that says what is wrong with it (one line, as every
-/// error); an empty body is `T`'s default when `empty` is given.
+/// The request body (as axum read it, within [`MAX_BODY`]) as JSON `T`, or the answer that says
+/// what is wrong with it (one line, as every error): unreadable or too large, not JSON, or not
+/// what the API takes. An empty body is `T`'s default when `empty` is given.
 fn json_body<T: serde::de::DeserializeOwned>(
     headers: &axum::http::HeaderMap,
-    body: &[u8],
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
     empty: Option<fn() -> T>,
 ) -> Result<T, Response> {
+    let body =
+        body.map_err(|e| error(e.status(), format!("initscope: error: {}", e.body_text())))?;
     if let Some(make) = empty {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(make());
@@ -184,17 +187,12 @@ fn json_body<T: serde::de::DeserializeOwned>(
             "initscope: error: the request body must be JSON (Content-Type: application/json)",
         ));
     }
-    serde_json::from_slice(body).map_err(|e| {
+    serde_json::from_slice(&body).map_err(|e| {
         error(
             StatusCode::BAD_REQUEST,
             format!("initscope: error: the request body is not what the API takes: {e}"),
         )
     })
-}
-
-/// A body over [`MAX_BODY`] or one that could not be read.
-fn unreadable(e: axum::extract::rejection::BytesRejection) -> Response {
-    error(e.status(), format!("initscope: error: {}", e.body_text()))
 }
 
 /// Validates settings off the async threads (making a data set can take a moment).
@@ -227,13 +225,9 @@ async fn create(
     headers: axum::http::HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => return unreadable(e),
-    };
     let settings = match json_body::<SettingsBody>(
         &headers,
-        &body,
+        body,
         Some(|| SettingsBody {
             settings: Map::new(),
         }),
@@ -378,11 +372,7 @@ async fn control(
     headers: axum::http::HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => return unreadable(e),
-    };
-    let body: ControlBody = match json_body(&headers, &body, None) {
+    let body: ControlBody = match json_body(&headers, body, None) {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -434,11 +424,7 @@ async fn change_settings(
     headers: axum::http::HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => return unreadable(e),
-    };
-    let body: SettingsBody = match json_body(&headers, &body, None) {
+    let body: SettingsBody = match json_body(&headers, body, None) {
         Ok(b) => b,
         Err(r) => return r,
     };
