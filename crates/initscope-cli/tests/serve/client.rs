@@ -70,6 +70,17 @@ impl Server {
         v["id"].as_str().expect("an id").to_string()
     }
 
+    /// Creates a session with `settings` that must be refused (400); returns the error line.
+    pub fn refused(&self, settings: Value) -> String {
+        let (status, v) = self.api(
+            "POST",
+            "/api/sessions",
+            Some(&serde_json::json!({ "settings": settings })),
+        );
+        assert_eq!(status, 400, "{settings}: {v}");
+        v["error"].as_str().expect("an error line").to_string()
+    }
+
     pub fn control(&self, id: &str, body: Value) -> Value {
         let (status, v) = self.api("POST", &format!("/api/sessions/{id}/control"), Some(&body));
         assert_eq!(status, 200, "{v}");

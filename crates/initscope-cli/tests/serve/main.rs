@@ -142,15 +142,7 @@ fn cli_error(args: &[&str]) -> String {
 #[test]
 fn bad_settings_get_the_cli_message_and_limits_hold() {
     let s = Server::start(&["--max-width", "64"]);
-    let bad = |settings: Value| -> String {
-        let (status, v) = s.api(
-            "POST",
-            "/api/sessions",
-            Some(&json!({ "settings": settings })),
-        );
-        assert_eq!(status, 400, "{settings}: {v}");
-        v["error"].as_str().unwrap().to_string()
-    };
+    let bad = |settings: Value| s.refused(settings);
     // The same one line as the command line, for parse errors and validation errors.
     assert_eq!(bad(json!({"lr": "abc"})), cli_error(&["--lr", "abc"]));
     assert_eq!(bad(json!({"lr": -1})), cli_error(&["--lr", "-1"]));
@@ -416,15 +408,7 @@ fn raw_api(s: &Server, method: &str, path: &str, content_type: &str, body: &str)
 #[test]
 fn a_settings_value_is_never_read_as_another_flag() {
     let s = Server::start(&[]);
-    let bad = |settings: Value| -> String {
-        let (status, v) = s.api(
-            "POST",
-            "/api/sessions",
-            Some(&json!({ "settings": settings })),
-        );
-        assert_eq!(status, 400, "{settings}: {v}");
-        v["error"].as_str().unwrap().to_string()
-    };
+    let bad = |settings: Value| s.refused(settings);
     // A switch's value was the next argument: `--no-bias --init-from=FILE` read the file.
     for v in [
         json!("--init-from=/etc/passwd"),
