@@ -131,7 +131,6 @@ fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
-    settings::check_files(&a.data)?;
     let limits = Limits {
         max_width: a.max_width,
         max_layers: a.max_layers,
@@ -140,6 +139,10 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         max_memory_mib: a.session_memory,
         max_work: a.max_work,
     };
+    if a.max_sessions == 0 {
+        anyhow::bail!("--max-sessions: must be at least 1");
+    }
+    settings::check_start(&limits, &a.data)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

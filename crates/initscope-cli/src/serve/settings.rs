@@ -413,11 +413,38 @@ pub fn task(data: &Dataset) -> (&'static str, usize) {
     }
 }
 
-/// Data specs given on `serve`'s command line, checked now so a bad one stops the server at
-/// start rather than failing in a page.
-pub fn check_files(files: &[String]) -> anyhow::Result<()> {
+/// `serve`'s limits and data files, checked at start: a limit must be a positive number, and each
+/// file must be a data set a page could train on within the limits (read now, with the page's
+/// own validation), so a bad one stops the server rather than failing in a page.
+pub fn check_start(limits: &Limits, files: &[String]) -> anyhow::Result<()> {
+    for (flag, v) in [
+        ("--max-width", limits.max_width),
+        ("--max-layers", limits.max_layers),
+        ("--max-steps", limits.max_steps),
+        ("--max-points", limits.max_points),
+        ("--session-memory", limits.max_memory_mib),
+    ] {
+        if v == 0 {
+            anyhow::bail!("{flag}: must be at least 1");
+        }
+    }
+    if !(limits.max_work.is_finite() && limits.max_work > 0.0) {
+        anyhow::bail!(
+            "--max-work: must be a finite number > 0, got {}",
+            limits.max_work
+        );
+    }
     for f in files {
         DataSpec::parse("data", f)?;
+        let mut given = Map::new();
+        given.insert("data".into(), Value::String(f.clone()));
+        if let Err(e) = validate_settings(&given, limits, files) {
+            let e = e
+                .strip_prefix("initscope: error: ")
+                .unwrap_or(&e)
+                .to_string();
+            anyhow::bail!("--data '{f}': {e}");
+        }
     }
     Ok(())
 }

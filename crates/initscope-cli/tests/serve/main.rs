@@ -759,3 +759,42 @@ fn a_run_that_diverged_in_an_update_archives_as_train_runs_it() {
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(strip(&summary), strip(&disk));
 }
+
+/// Bad limits and data files stop the server at start: one line, exit code 2, no URL printed.
+#[test]
+fn bad_serve_flags_stop_the_server_at_start() {
+    for (args, needle) in [
+        (
+            &["--max-work", "nan"][..],
+            "--max-work: must be a finite number > 0, got NaN",
+        ),
+        (
+            &["--max-work=-1"][..],
+            "--max-work: must be a finite number > 0, got -1",
+        ),
+        (
+            &["--max-sessions", "0"][..],
+            "--max-sessions: must be at least 1",
+        ),
+        (&["--max-width", "0"][..], "--max-width: must be at least 1"),
+        (
+            &["--data", "csv:/nonexistent/x.csv"][..],
+            "--data 'csv:/nonexistent/x.csv': /nonexistent/x.csv",
+        ),
+        (
+            &["--data", "moons:n=30000"][..],
+            "--data 'moons:n=30000': the data has",
+        ),
+    ] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_initscope"))
+            .args(["serve", "--port", "0"])
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(o.stdout.is_empty(), "{args:?}: printed a URL");
+    }
+}
