@@ -20,15 +20,18 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use initscope::config::{validate, validate_arrays, warnings, Precision, RawConfig, RunConfig};
+use initscope::config::{
+    validate, validate_arrays, warnings, with_weights, Precision, RawConfig, RunConfig,
+};
 use initscope::data::{Dataset, Features};
-use initscope::explain::{explain_with, Explanation, Format};
+use initscope::explain::{explain_from, Explanation, Format};
 use initscope::init::{Fans, FillContext, Init, Role};
 use initscope::memory::{MemoryEstimate, MemoryLimit};
 use initscope::output::write_run_dir;
 use initscope::records::RunOutput;
 use initscope::rng::{self, Stream};
-use initscope::train::{initial_params, InitialState, Live};
+use initscope::train::{initial_params, params_from, InitialState, Live};
+use initscope::weights::NamedTensors;
 use initscope::{Activation, Float, Matrix};
 
 /// A library error as a Python exception: `OSError` for a file that could not be read or
@@ -223,6 +226,45 @@ fn prepare(
     Ok((cfg, data, warnings(&named)))
 }
 
+/// Starting weights given by the Python layer (`initscope.from_torch`): a label for messages and
+/// `config.json` (`torch:Sequential`) and a dict of initscope tensor name -> array (any real
+/// dtype, read in f64).
+fn given_weights(label: &str, tensors: &Bound<'_, PyDict>) -> PyResult<NamedTensors> {
+    let mut map = std::collections::BTreeMap::new();
+    for (name, array) in tensors.iter() {
+        let name: String = name.extract()?;
+        let untyped = array.cast::<PyUntypedArray>().map_err(|_| {
+            PyValueError::new_err(format!("{label}: tensor '{name}' is not a NumPy array"))
+        })?;
+        let shape = untyped.shape().to_vec();
+        let values = array_values::<f64>(&array, &format!("{label}: tensor '{name}'"))?;
+        map.insert(name, (shape, values));
+    }
+    NamedTensors::in_memory(label, map).map_err(py_err)
+}
+
+/// The config and starting point of a run: `given` weights when there are some (the config then
+/// names them, so the run id follows them), else the config's initializers. Called without
+/// the GIL.
+fn starting(
+    raw: &RawConfig,
+    cfg: RunConfig,
+    data: &Dataset,
+    given: Option<&NamedTensors>,
+) -> Result<(RunConfig, InitialState), initscope::Error> {
+    match given {
+        Some(tensors) => {
+            let cfg = with_weights(raw, cfg, tensors)?;
+            let start = params_from(&cfg, tensors)?;
+            Ok((cfg, start))
+        }
+        None => {
+            let start = initial_params(&cfg, data)?;
+            Ok((cfg, start))
+        }
+    }
+}
+
 /// How long one piece of training runs before Ctrl-C is checked.
 const PIECE: Duration = Duration::from_millis(20);
 
@@ -393,19 +435,24 @@ impl ExplanationCore {
 }
 
 /// `initscope train`: validates the flags (JSON object), builds the data (a spec, or `x`, `y`)
-/// and trains. Returns the run and the warnings the command line would print.
+/// and trains, from the initializers or from `start` = (label, {name: array}), weights given in
+/// memory. Returns the run and the warnings the command line would print.
 #[pyfunction]
-#[pyo3(signature = (flags, x=None, y=None))]
+#[pyo3(signature = (flags, x=None, y=None, start=None))]
 fn train(
     py: Python<'_>,
     flags: &str,
     x: Option<&Bound<'_, PyAny>>,
     y: Option<&Bound<'_, PyAny>>,
+    start: Option<(String, Bound<'_, PyDict>)>,
 ) -> PyResult<(RunCore, Vec<String>)> {
     let raw = raw_config(flags)?;
-    let (cfg, data, warned) = prepare(py, raw, x, y)?;
+    let given = start
+        .map(|(label, tensors)| given_weights(&label, &tensors))
+        .transpose()?;
+    let (cfg, data, warned) = prepare(py, raw.clone(), x, y)?;
     let out = py.detach(|| -> Result<RunOutput, Failure> {
-        let start = initial_params(&cfg, &data)?;
+        let (cfg, start) = starting(&raw, cfg, &data, given.as_ref())?;
         run_from(&cfg, &data, start)
     })?;
     Ok((RunCore { out }, warned))
@@ -414,13 +461,17 @@ fn train(
 /// `initscope explain`: as [`train`], with explain's defaults (200 steps unless steps or epochs
 /// are given, diagnostics off unless asked for).
 #[pyfunction]
-#[pyo3(signature = (flags, x=None, y=None))]
+#[pyo3(signature = (flags, x=None, y=None, start=None))]
 fn explain(
     py: Python<'_>,
     flags: &str,
     x: Option<&Bound<'_, PyAny>>,
     y: Option<&Bound<'_, PyAny>>,
+    start: Option<(String, Bound<'_, PyDict>)>,
 ) -> PyResult<(ExplanationCore, Vec<String>)> {
+    let given = start
+        .map(|(label, tensors)| given_weights(&label, &tensors))
+        .transpose()?;
     let mut raw = raw_config(flags)?;
     if raw.steps.is_none() && raw.epochs.is_none() {
         raw.steps = Some(200);
@@ -428,8 +479,11 @@ fn explain(
     if raw.diagnostics.is_none() {
         raw.diagnostics = Some("off".into());
     }
-    let (cfg, data, warned) = prepare(py, raw, x, y)?;
-    let ex = py.detach(|| explain_with(&cfg, &data, |start| run_from(&cfg, &data, start)))?;
+    let (cfg, data, warned) = prepare(py, raw.clone(), x, y)?;
+    let ex = py.detach(|| -> Result<Explanation, Failure> {
+        let (cfg, start) = starting(&raw, cfg, &data, given.as_ref())?;
+        explain_from(&cfg, &data, start, |start| run_from(&cfg, &data, start))
+    })?;
     Ok((ExplanationCore { ex }, warned))
 }
 

@@ -1186,6 +1186,51 @@ pub fn validate_arrays(
     Ok((cfg, data))
 }
 
+/// A validated config whose starting weights are `given` (tensors in memory, such as a PyTorch
+/// module's, [`NamedTensors::in_memory`]) instead of its initializers. `raw` is what `cfg` was
+/// validated from: flags that choose initializers (`--init`, `--bias-init`, `--layer-init`,
+/// `--layer-bias-init`, `--preset`) or another source (`--init-from`) would be ignored, so they
+/// are refused, as `--init-from FILE` refuses them. The config then names the tensors' label in
+/// `init_from` and their SHA-256 in `init_from_sha256`, so the run id follows the weights. That
+/// they fit the network is checked when they are loaded
+/// ([`crate::train::params_from`]).
+///
+/// [`NamedTensors::in_memory`]: crate::weights::NamedTensors::in_memory
+pub fn with_weights(
+    raw: &RawConfig,
+    cfg: RunConfig,
+    given: &crate::weights::NamedTensors,
+) -> Result<RunConfig> {
+    let given_flags = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+    let ignored: Vec<&str> = [
+        ("--init", raw.init.is_some()),
+        ("--bias-init", raw.bias_init.is_some()),
+        ("--layer-init", given_flags(&raw.layer_init)),
+        ("--layer-bias-init", given_flags(&raw.layer_bias_init)),
+        ("--preset", raw.preset.is_some()),
+        ("--init-from", raw.init_from.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, set)| set.then_some(flag))
+    .collect();
+    if let Some(first) = ignored.first() {
+        return Err(Error::config(
+            first,
+            format!(
+                "the starting weights are {}'s, so {} would be ignored; drop {}",
+                given.path.display(),
+                ignored.join(" and "),
+                if ignored.len() == 1 { "it" } else { "them" }
+            ),
+        ));
+    }
+    Ok(RunConfig {
+        init_from: Some(given.path.clone()),
+        init_from_sha256: Some(given.sha256.clone()),
+        ..cfg
+    })
+}
+
 /// [`validate`] with a cache of loaded datasets.
 pub fn validate_cached(
     raw: &RawConfig,

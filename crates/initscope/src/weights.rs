@@ -411,6 +411,59 @@ impl NamedTensors {
         })
     }
 
+    /// Tensors given in memory rather than read from a file: a PyTorch module's `state_dict`
+    /// as the Python package reads it (`initscope.from_torch`), under initscope's names. `label`
+    /// stands where a file's path would (`torch:Sequential`, in errors and in `config.json`'s
+    /// `init_from`), and `sha256` is SHA-256 of the tensors themselves: for each name in order,
+    /// the name, a NUL, the number of dimensions and each dimension (u64 little-endian), then
+    /// the values (f64 little-endian). Non-finite values are refused by name and index.
+    pub fn in_memory(
+        label: &str,
+        tensors: BTreeMap<String, (Vec<usize>, Vec<f64>)>,
+    ) -> Result<NamedTensors> {
+        let path = PathBuf::from(label);
+        let mut h = Sha256::new();
+        h.update(b"initscope tensors 1\0");
+        for (name, (shape, values)) in &tensors {
+            let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+            if count != Some(values.len()) {
+                return Err(Error::file(
+                    &path,
+                    format!(
+                        "tensor '{name}' has shape {shape:?} but {} values",
+                        values.len()
+                    ),
+                ));
+            }
+            if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
+                return Err(Error::file(
+                    &path,
+                    format!("tensor '{name}' holds a non-finite value at flat index {bad}"),
+                ));
+            }
+            h.update(name.as_bytes());
+            h.update([0u8]);
+            h.update((shape.len() as u64).to_le_bytes());
+            for &d in shape {
+                h.update((d as u64).to_le_bytes());
+            }
+            let mut buf = Vec::with_capacity(8 * values.len().min(8192));
+            for chunk in values.chunks(8192) {
+                buf.clear();
+                for v in chunk {
+                    buf.extend_from_slice(&v.to_le_bytes());
+                }
+                h.update(&buf);
+            }
+        }
+        let sha256 = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Ok(NamedTensors {
+            path,
+            sha256,
+            tensors,
+        })
+    }
+
     /// Sets every parameter and buffer of `net` from the file, as
     /// `load_state_dict(strict=True)` does: every name must be in the file with the same shape,
     /// and the file must hold nothing else. Errors list what is missing, extra or misshapen.

@@ -27,6 +27,7 @@ import functools
 import json
 import operator
 import os
+import sys
 import warnings
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -42,6 +43,7 @@ FLAGS: Tuple[str, ...] = tuple(_core.FLAGS)
 __all__ = [
     "train",
     "explain",
+    "from_torch",
     "init_tensor",
     "reproduce",
     "reproductions",
@@ -115,16 +117,67 @@ def _array(obj: Any, name: str) -> np.ndarray:
     return a
 
 
-def _call(fn, caller: str, data: Data, flags: Mapping[str, Any]):
+def _is_model(obj: Any) -> bool:
+    """Whether ``obj`` is a PyTorch module or a :class:`initscope.torch.TorchModel` (without
+    importing torch)."""
+    torch_layer = sys.modules.get(__name__ + ".torch")
+    if torch_layer is not None and isinstance(obj, torch_layer.TorchModel):
+        return True
+    return any(
+        c.__name__ == "Module" and c.__module__.startswith("torch.nn") for c in type(obj).__mro__
+    )
+
+
+#: The flags a model's architecture sets (``from_torch``), refused beside a model.
+_ARCH_FLAGS = ("net", "arch", "hidden", "act", "dropout", "no_bias")
+
+
+def _call(
+    fn,
+    caller: str,
+    model: Any,
+    X: Any,
+    y: Any,
+    data: Data,
+    flags: Mapping[str, Any],
+):
+    if model is not None and not _is_model(model):
+        if X is not None or y is not None or data is not None:
+            raise TypeError(
+                f"{caller}(): the first argument is a PyTorch model (nn.Module), not "
+                f"{type(model).__name__}"
+            )
+        model, data = None, model  # train("moons"), train((X, y))
+    if X is not None or y is not None:
+        if data is not None:
+            raise TypeError(f"{caller}(): give the data as X, y or as data=, not both")
+        if X is None or y is None:
+            raise TypeError(f"{caller}(): give both X and y")
+        data = (X, y)
+    start = None
+    if model is not None:
+        from .torch import from_torch as read_model
+
+        tm = read_model(model)
+        clash = [k for k in _ARCH_FLAGS if flags.get(k) is not None]
+        if clash:
+            raise ValueError(
+                f"--{clash[0].replace('_', '-')}: the architecture is the model's "
+                f"({tm.label}: {tm.spec}); drop {clash[0]}"
+            )
+        flags = {**flags, **tm.flags}
+        if flags.get("precision") is None:
+            flags["precision"] = tm.precision
+        start = (tm.label, tm.tensors)
     text = _flags(caller, flags)
     if data is None:
-        core, warned = fn(text)
+        core, warned = fn(text, None, None, start)
     elif isinstance(data, (str, os.PathLike)):
         spec = os.fspath(data)
-        core, warned = fn(json.dumps({**json.loads(text), "data": spec}))
+        core, warned = fn(json.dumps({**json.loads(text), "data": spec}), None, None, start)
     elif isinstance(data, (tuple, list)) and len(data) == 2:
         X, y = data
-        core, warned = fn(text, _array(X, "X"), _array(y, "y"))
+        core, warned = fn(text, _array(X, "X"), _array(y, "y"), start)
     else:
         raise TypeError(
             f"{caller}(): data must be a spec string such as 'moons' or a pair (X, y) of arrays, "
@@ -286,8 +339,16 @@ class Explanation:
         return f"<initscope.Explanation {self.run_id}: {self.verdict} and {self.learning}>"
 
 
-def train(data: Data = None, **flags: Any) -> Run:
+def train(
+    model: Any = None, X: Any = None, y: Any = None, *, data: Data = None, **flags: Any
+) -> Run:
     """Trains as ``initscope train`` does and returns the :class:`Run`.
+
+    ``model`` is an optional PyTorch model (``nn.Module``, read by :func:`from_torch`): the run
+    starts from its current weights, with its architecture and, unless ``precision`` is given,
+    its precision (float64 parameters train in f64); the run id hashes those weights. Without a
+    model the architecture and initializers come from the flags. The data are ``X`` and ``y``,
+    or ``data=``; ``train("moons")`` and ``train((X, y))`` work too.
 
     ``data`` is a data spec as ``--data`` takes it (``"moons"``, ``"mnist1d"``,
     ``"moons:n=512,noise=0.2"``, ``"npy:X.npy,y.npy"``, a ``.csv``/``.npz`` path; default
@@ -305,14 +366,37 @@ def train(data: Data = None, **flags: Any) -> Run:
     Options that do nothing for this configuration give a ``UserWarning``, as the command line
     warns.
     """
-    return Run(_call(_core.train, "train", data, flags))
+    return Run(_call(_core.train, "train", model, X, y, data, flags))
 
 
-def explain(data: Data = None, **flags: Any) -> Explanation:
+def explain(
+    model: Any = None, X: Any = None, y: Any = None, *, data: Data = None, **flags: Any
+) -> Explanation:
     """Explains as ``initscope explain`` does: the backward pass at step 0 with the actual
     numbers, then ``steps`` (default 200) training steps and the verdict. Arguments as for
-    :func:`train` (diagnostics default to off, as in the command line)."""
-    return Explanation(_call(_core.explain, "explain", data, flags))
+    :func:`train` (diagnostics default to off, as in the command line); ``explain(model, X,
+    y)`` explains a PyTorch model from its current weights."""
+    return Explanation(_call(_core.explain, "explain", model, X, y, data, flags))
+
+
+def from_torch(model: Any) -> Any:
+    """Reads a PyTorch model (``nn.Module``) as a network initscope trains: an
+    :class:`initscope.torch.TorchModel` with its architecture as ``train`` flags, its
+    parameters and buffers, and how their names map to the model's ``state_dict``. The modules
+    it reads and the residual convention are in :mod:`initscope.torch`; anything else raises
+    ``ValueError`` naming the module. Needs torch."""
+    from .torch import from_torch as read_model
+
+    return read_model(model)
+
+
+def __getattr__(name: str) -> Any:
+    # The PyTorch building blocks, imported (with torch) on first use.
+    if name in ("Residual", "Gate", "Shift", "TorchModel"):
+        from . import torch as torch_layer
+
+        return getattr(torch_layer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def init_tensor(

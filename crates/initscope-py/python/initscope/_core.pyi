@@ -24,10 +24,16 @@ class ExplanationCore:
     def run(self) -> RunCore: ...
 
 def train(
-    flags: str, x: Optional[np.ndarray] = None, y: Optional[np.ndarray] = None
+    flags: str,
+    x: Optional[np.ndarray] = None,
+    y: Optional[np.ndarray] = None,
+    start: Optional[Tuple[str, Dict[str, np.ndarray]]] = None,
 ) -> Tuple[RunCore, List[str]]: ...
 def explain(
-    flags: str, x: Optional[np.ndarray] = None, y: Optional[np.ndarray] = None
+    flags: str,
+    x: Optional[np.ndarray] = None,
+    y: Optional[np.ndarray] = None,
+    start: Optional[Tuple[str, Dict[str, np.ndarray]]] = None,
 ) -> Tuple[ExplanationCore, List[str]]: ...
 def init_tensor(
     spec: str,

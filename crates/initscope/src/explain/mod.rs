@@ -524,6 +524,17 @@ pub fn explain_with<E: From<crate::error::Error>>(
     run: impl FnOnce(InitialState) -> Result<RunOutput, E>,
 ) -> Result<Explanation, E> {
     let start = initial_params(cfg, data)?;
+    explain_from(cfg, data, start, run)
+}
+
+/// [`explain_with`] from a starting state the caller made (weights given in memory,
+/// [`crate::train::params_from`]).
+pub fn explain_from<E: From<crate::error::Error>>(
+    cfg: &RunConfig,
+    data: &Dataset,
+    start: InitialState,
+    run: impl FnOnce(InitialState) -> Result<RunOutput, E>,
+) -> Result<Explanation, E> {
     let chain = cfg
         .network::<f64>(&start.params)
         .modules()

@@ -22,7 +22,7 @@ mod step;
 use std::time::Instant;
 
 pub use live::Live;
-pub use setup::{initial_params, InitialState, LSUV_BATCH};
+pub use setup::{initial_params, params_from, InitialState, LSUV_BATCH};
 
 use crate::batch::{BatchTargets, Prepared};
 use crate::config::RunConfig;

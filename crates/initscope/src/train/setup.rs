@@ -35,15 +35,10 @@ pub const LSUV_BATCH: usize = 256;
 /// then LSUV-calibrated on a batch of training rows (drawn from stream `Lsuv`) for layers whose
 /// initializer is `lsuv`.
 pub fn initial_params(cfg: &RunConfig, data: &Dataset) -> Result<InitialState> {
-    if let (Some(path), Some(spec)) = (&cfg.init_from, &cfg.net) {
+    if let (Some(path), Some(_)) = (&cfg.init_from, &cfg.net) {
         let file = NamedTensors::read(path)?;
         check_unchanged(cfg, path, &file.sha256)?;
-        let mut net: Net<f64> = build_net(spec, &cfg.build_options())?;
-        file.load_into(&mut net)?;
-        return Ok(InitialState {
-            params: net.params(),
-            lsuv: Vec::new(),
-        });
+        return params_from(cfg, &file);
     }
     if let Some(path) = &cfg.init_from {
         let file = WeightsFile::read(path)?;
@@ -80,6 +75,32 @@ pub fn initial_params(cfg: &RunConfig, data: &Dataset) -> Result<InitialState> {
     Ok(InitialState {
         params: net.params(),
         lsuv: lsuv_report,
+    })
+}
+
+/// The starting parameters set from named tensors, as `load_state_dict(strict=True)` would: a
+/// `--net` network's by its `state_dict` names, a plain MLP's as `{2(l-1)}.weight` and
+/// `{2(l-1)}.bias` (an `nn.Sequential(Linear, act, ..., Linear)`). Every tensor of the network
+/// must be there with its shape, and nothing else.
+pub fn params_from(cfg: &RunConfig, tensors: &NamedTensors) -> Result<InitialState> {
+    let mut net: Net<f64> = match &cfg.net {
+        Some(spec) => build_net(spec, &cfg.build_options())?,
+        None => {
+            let zeros: Vec<crate::nn::LayerParams> = cfg
+                .arch
+                .windows(2)
+                .map(|w| crate::nn::LayerParams {
+                    weight: crate::matrix::Matrix::zeros(w[1], w[0]),
+                    bias: cfg.bias.then(|| vec![0.0; w[1]]),
+                })
+                .collect();
+            Net::plain(&zeros, cfg.act, cfg.dropout)
+        }
+    };
+    tensors.load_into(&mut net)?;
+    Ok(InitialState {
+        params: net.params(),
+        lsuv: Vec::new(),
     })
 }
 

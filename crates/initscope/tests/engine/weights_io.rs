@@ -1,10 +1,11 @@
 //! Weights round-trip through safetensors in DESIGN.md's layout; bad files are refused clearly.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use initscope::config::{init_from_note, validate, RawConfig};
+use initscope::config::{init_from_note, validate, with_weights, RawConfig};
 use initscope::output::safetensors::{load_params, to_bytes};
-use initscope::train::train;
+use initscope::train::{params_from, train, train_from};
+use initscope::weights::NamedTensors;
 
 use crate::support::{config, params};
 
@@ -297,4 +298,117 @@ fn the_run_id_follows_the_file_contents_not_its_name() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("changed since the run was configured"), "{e}");
+}
+
+/// `name -> (shape, values)` of a network's parameters and buffers, as the Python package hands
+/// a PyTorch model's `state_dict` over.
+fn tensors_of(cfg: &initscope::config::RunConfig) -> BTreeMap<String, (Vec<usize>, Vec<f64>)> {
+    let net = cfg.network::<f64>(&params(cfg));
+    let mut out = BTreeMap::new();
+    for (k, info) in net.param_infos().iter().enumerate() {
+        out.insert(
+            info.name.clone(),
+            (info.dims.clone(), net.param_values(k).to_vec()),
+        );
+    }
+    for b in net.buffers() {
+        out.insert(b.key, (b.dims, b.values));
+    }
+    out
+}
+
+#[test]
+fn weights_given_in_memory_start_the_run_and_name_it() {
+    for text in [
+        "hidden = \"8,8\"\nact = \"relu\"\nseed = 3",
+        "net = \"linear(8) batchnorm res(layernorm linear(8) relu linear(8) gate(0.5)) linear\"\nseed = 4",
+    ] {
+        // Weights drawn by another initializer than the run's flags name: the weights, not the
+        // initializers, start the run.
+        let (drawn, data) = config(&format!("{text}\ninit = \"orthogonal\""));
+        let tensors = tensors_of(&drawn);
+        let given = NamedTensors::in_memory("torch:Sequential", tensors.clone()).unwrap();
+        let raw: RawConfig = toml::from_str(text).unwrap();
+        let (plain, _) = validate(&raw).unwrap();
+        let cfg = with_weights(&raw, plain.clone(), &given).unwrap();
+        assert_eq!(
+            cfg.init_from.as_deref(),
+            Some(std::path::Path::new("torch:Sequential"))
+        );
+        assert_eq!(cfg.init_from_sha256.as_deref(), Some(given.sha256.as_str()));
+        assert_ne!(cfg.run_id(), plain.run_id());
+        assert_eq!(cfg.init_label(), "from torch:Sequential");
+        let start = params_from(&cfg, &given).unwrap();
+        assert_eq!(start.params, params(&drawn), "{text}");
+        // It trains exactly as the run drawn from those initializers.
+        let ours = train_from(&cfg, &data, start, &mut |_| {});
+        let theirs = train(&drawn, &data, &mut |_| {}).unwrap();
+        assert_eq!(ours.params, theirs.params, "{text}");
+
+        // Other values, another id; the same values, the same id.
+        let mut moved = tensors.clone();
+        let first = moved.keys().next().unwrap().clone();
+        moved.get_mut(&first).unwrap().1[0] += 1e-12;
+        let moved = NamedTensors::in_memory("torch:Sequential", moved).unwrap();
+        assert_ne!(moved.sha256, given.sha256);
+        let again = NamedTensors::in_memory("torch:Sequential", tensors.clone()).unwrap();
+        assert_eq!(again.sha256, given.sha256);
+    }
+}
+
+#[test]
+fn weights_given_in_memory_are_checked() {
+    let (drawn, _) = config("hidden = \"4\"");
+    let mut tensors = tensors_of(&drawn);
+    let given = NamedTensors::in_memory("torch:M", tensors.clone()).unwrap();
+    for (flags, flag) in [
+        ("init = \"zeros\"", "--init"),
+        ("bias_init = \"zeros\"", "--bias-init"),
+        ("layer_init = [\"1=zeros\"]", "--layer-init"),
+    ] {
+        let raw: RawConfig = toml::from_str(&format!("hidden = \"4\"\n{flags}")).unwrap();
+        let (cfg, _) = validate(&raw).unwrap();
+        let e = with_weights(&raw, cfg, &given).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{flag}: the starting weights are torch:M's, so {flag} would be ignored; drop it"
+            )
+        );
+    }
+    let (cfg, _) = config("hidden = \"4\"");
+    let cfg = with_weights(&RawConfig::default(), cfg, &given).unwrap();
+    // Misshapen, missing, extra, non-finite and short tensors are refused by name.
+    let mut wrong = tensors.clone();
+    wrong.get_mut("0.weight").unwrap().0 = vec![2, 4];
+    let e = params_from(&cfg, &NamedTensors::in_memory("torch:M", wrong).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("torch:M: tensor '0.weight' has shape [2, 4]"),
+        "{e}"
+    );
+    let mut missing = tensors.clone();
+    missing.remove("2.bias");
+    missing.insert("9.weight".into(), (vec![1], vec![0.0]));
+    let e = params_from(&cfg, &NamedTensors::in_memory("torch:M", missing).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing 2.bias; unexpected 9.weight"), "{e}");
+    tensors.get_mut("0.bias").unwrap().1[1] = f64::NAN;
+    let e = NamedTensors::in_memory("torch:M", tensors.clone())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "torch:M: tensor '0.bias' holds a non-finite value at flat index 1"
+    );
+    tensors.get_mut("0.bias").unwrap().1.pop();
+    let e = NamedTensors::in_memory("torch:M", tensors)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("tensor '0.bias' has shape [4] but 3 values"),
+        "{e}"
+    );
 }
