@@ -303,3 +303,42 @@ def test_readme_torch_quick_start_runs(monkeypatch, tmp_path, capsys):
     ex = scope["ex"]
     assert ex.layers[0]["grad_w_norm_step0"] == 0.0
     assert "torch:Sequential" in ex._repr_markdown_()
+
+
+def test_widths_that_do_not_chain_are_refused_by_module():
+    cases = [
+        (nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(5, 2)),
+         r"^from_torch: 2 \(Linear.*\): takes 5 units, but the module before gives 4"),
+        (nn.Sequential(nn.Linear(2, 4), nn.LayerNorm(3), nn.Linear(4, 2)),
+         r"^from_torch: 1 \(LayerNorm.*\): normalises 3 units"),
+        (nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(6), nn.Linear(4, 2)),
+         r"^from_torch: 1 \(BatchNorm1d.*\): normalises 6 units"),
+        (nn.Sequential(nn.Linear(2, 4), Residual(nn.Linear(4, 3)), nn.Linear(3, 2)),
+         r"^from_torch: 1 \(Residual.*\): its body maps 4 units to 3"),
+    ]
+    for model, message in cases:
+        with pytest.raises(ValueError, match=message):
+            initscope.from_torch(model)
+
+
+def test_subclasses_that_change_forward_are_refused_and_frozen_parameters_warn():
+    class Scaled(nn.Sequential):
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    class Plain(nn.Sequential):
+        pass
+
+    class Odd(Residual):
+        def forward(self, x):
+            return x - self.body(x)
+
+    with pytest.raises(ValueError, match=r"the model \(Scaled\("):
+        initscope.from_torch(Scaled(nn.Linear(2, 2)))
+    assert initscope.from_torch(Plain(nn.Linear(2, 3))).flags == {"arch": "2-3", "act": "tanh"}
+    with pytest.raises(ValueError, match="overrides forward"):
+        initscope.from_torch(nn.Sequential(nn.Linear(2, 2), Odd(nn.Linear(2, 2))))
+    model = mlp(torch.float32)
+    model[0].weight.requires_grad_(False)
+    with pytest.warns(UserWarning, match=r"0\.weight do not require grad"):
+        initscope.from_torch(model)

@@ -29,6 +29,7 @@ recognised too.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -166,7 +167,7 @@ def _is(m: nn.Module, cls: type, snippet_name: str) -> bool:
 def _leaves(m: nn.Module, path: str) -> List[Tuple[str, nn.Module]]:
     """The modules of ``m`` in the order ``nn.Sequential`` runs them (nested ones flattened),
     each with its ``state_dict`` path."""
-    if type(m) is nn.Sequential:
+    if isinstance(m, nn.Sequential) and type(m).forward is nn.Sequential.forward:
         out: List[Tuple[str, nn.Module]] = []
         for name, child in m.named_children():
             out.extend(_leaves(child, f"{path}.{name}" if path else name))
@@ -181,12 +182,23 @@ class _Reader:
         self.tensors: Dict[str, np.ndarray] = {}
         self.names: Dict[str, str] = {}
         self.float64 = False
+        self.frozen: List[str] = []
+        #: The width flowing between modules, once a module has fixed it.
+        self.width: Optional[int] = None
+
+    def fits(self, width: int, what: str) -> None:
+        """Checks that a module taking ``width`` units fits the width before it."""
+        if self.width is not None and width != self.width:
+            raise _Refused(f"{what} {width} units, but the module before gives {self.width}")
+        self.width = width
 
     def take(self, m: nn.Module, path: str, name: str) -> None:
         """Records ``m``'s own parameters and buffers, torch path ``path``, initscope ``name``."""
-        for key, t in m.state_dict(keep_vars=False).items():
+        for key, t in m.state_dict(keep_vars=True).items():
             if "." in key:
                 continue  # a child's; read where the child is
+            if isinstance(t, nn.Parameter) and not t.requires_grad:
+                self.frozen.append(f"{path}.{key}" if path else key)
             if t.is_floating_point():
                 self.float64 |= t.dtype == torch.float64
                 a = t.detach().cpu().to(torch.float64).numpy().copy()
@@ -215,6 +227,8 @@ class _Reader:
         if act is not None:
             return act
         if type(m) is nn.Linear:
+            self.fits(m.in_features, "takes")
+            self.width = m.out_features
             self.take(m, path, name)
             return f"linear({m.out_features})" if m.bias is not None else (
                 f"linear({m.out_features}, bias=none)"
@@ -224,6 +238,7 @@ class _Reader:
         if type(m) is nn.LayerNorm:
             if len(m.normalized_shape) != 1:
                 raise _Refused("initscope normalises over the last axis only")
+            self.fits(m.normalized_shape[0], "normalises")
             if m.elementwise_affine and getattr(m, "bias", True) is None:
                 raise _Refused("initscope's affine layernorm has a bias (beta); this one has none")
             self.take(m, path, name)
@@ -232,11 +247,13 @@ class _Reader:
         if _RMSNORM is not None and type(m) is _RMSNORM:
             if len(m.normalized_shape) != 1:
                 raise _Refused("initscope normalises over the last axis only")
+            self.fits(m.normalized_shape[0], "normalises")
             if not m.elementwise_affine:
                 raise _Refused("initscope's rmsnorm has a learnable scale (elementwise_affine=True)")
             self.take(m, path, name)
             return "rmsnorm" if m.eps is None else f"rmsnorm(eps={_num(m.eps)})"
         if type(m) is nn.BatchNorm1d:
+            self.fits(m.num_features, "normalises")
             if not m.affine or not m.track_running_stats:
                 raise _Refused(
                     "initscope's batchnorm is affine and tracks running statistics "
@@ -253,14 +270,19 @@ class _Reader:
             self.take(m, path, name)
             return f"shift({_num(m.bias.detach().reshape(-1)[0])})"
         if _is(m, Residual, "Res") and isinstance(getattr(m, "body", None), nn.Module):
+            if isinstance(m, Residual) and type(m).forward is not Residual.forward:
+                raise _Refused("a Residual subclass that overrides forward may not compute x + body(x)")
             if any(p for p, _ in m.named_parameters(recurse=False)) or any(
                 b for b, _ in m.named_buffers(recurse=False)
             ):
                 raise _Refused("a residual block holds parameters only in its body")
             body_path = f"{path}.body" if path else "body"
+            before = self.width
             body = self.modules(_leaves(m.body, body_path), f"{name}.body.", top=False)
             if not body:
                 raise _Refused("a residual block needs a body")
+            if before is not None and self.width != before:
+                raise _Refused(f"its body maps {before} units to {self.width}; x + body(x) needs the same width")
             return f"res({' '.join(body)})"
         raise _Refused(
             "not a module initscope knows (Linear, the activations, Dropout, LayerNorm, RMSNorm, "
@@ -292,6 +314,13 @@ def from_torch(model: nn.Module) -> TorchModel:
         s.startswith("res(") for s in specs
     ):
         raise ValueError("from_torch: the model has no Linear layer")
+    if reader.frozen:
+        warnings.warn(
+            f"from_torch: {', '.join(reader.frozen)} do not require grad in the model, but "
+            "initscope trains every parameter",
+            UserWarning,
+            stacklevel=2,
+        )
     label = f"torch:{type(model).__name__}"
     precision = "f64" if reader.float64 else "f32"
     # A plain MLP's tensors are named `{2(l-1)}.weight` (layer l), as in nn.Sequential(Linear,
