@@ -576,3 +576,21 @@ def test_reproduce_returns_the_command_lines_record():
 def test_reproduce_refuses_an_unknown_name_with_the_list():
     with pytest.raises(ValueError, match=r"^reproduce 'nosuch': unknown reproduction; known: seed, "):
         initscope.reproduce("nosuch")
+
+
+def test_data_can_be_given_positionally_or_by_keyword():
+    X, y = blobs()
+    by_keyword = initscope.train(data=(X, y), steps=5)
+    for run in (
+        initscope.train(X, y, steps=5),
+        initscope.train((X, y), steps=5),
+        initscope.train(None, X, y, steps=5),
+    ):
+        assert run.run_id == by_keyword.run_id
+    assert initscope.train("moons", steps=5).run_id == initscope.train(data="moons", steps=5).run_id
+    with pytest.raises(TypeError, match="not both"):
+        initscope.train(None, X, y, data="moons")
+    with pytest.raises(TypeError, match="give both X and y"):
+        initscope.train(None, X)
+    with pytest.raises(TypeError, match="PyTorch model"):
+        initscope.train("moons", X, y)

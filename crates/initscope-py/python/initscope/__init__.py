@@ -142,12 +142,15 @@ def _call(
     flags: Mapping[str, Any],
 ):
     if model is not None and not _is_model(model):
-        if X is not None or y is not None or data is not None:
+        if X is not None and y is None and data is None:
+            model, X, y = None, model, X  # train(X, y)
+        elif X is not None or y is not None or data is not None:
             raise TypeError(
                 f"{caller}(): the first argument is a PyTorch model (nn.Module), not "
                 f"{type(model).__name__}"
             )
-        model, data = None, model  # train("moons"), train((X, y))
+        else:
+            model, data = None, model  # train("moons"), train((X, y))
     if X is not None or y is not None:
         if data is not None:
             raise TypeError(f"{caller}(): give the data as X, y or as data=, not both")
@@ -348,7 +351,7 @@ def train(
     starts from its current weights, with its architecture and, unless ``precision`` is given,
     its precision (float64 parameters train in f64); the run id hashes those weights. Without a
     model the architecture and initializers come from the flags. The data are ``X`` and ``y``,
-    or ``data=``; ``train("moons")`` and ``train((X, y))`` work too.
+    or ``data=``; ``train(X, y)``, ``train("moons")`` and ``train((X, y))`` work too.
 
     ``data`` is a data spec as ``--data`` takes it (``"moons"``, ``"mnist1d"``,
     ``"moons:n=512,noise=0.2"``, ``"npy:X.npy,y.npy"``, a ``.csv``/``.npz`` path; default
