@@ -3,7 +3,7 @@
 # prints per workload the median of each and the median ratio initscope/peer with its spread
 # (min-max of the per-round ratios), so a noisy neighbour shows up as spread, not as a win.
 # WORKLOAD (default all) limits both sides to one workload (gemm, mlp, glorot, resmlp, tiny,
-# tiny-moons); the JAX peer (every workload but gemm: the single-net ones jit the whole SGD step,
+# tiny-moons, sweep: the tiny workloads through `initscope sweep`, against JAX's vmap); the JAX peer (every workload but gemm: the single-net ones jit the whole SGD step,
 # the tiny ones vmap the training over runs) is skipped when jax is not importable. PYTHON picks
 # the interpreter the peers run under (one with torch and jax), or TORCH_PYTHON and JAX_PYTHON
 # each peer's. The last table gives each workload's ratio against its strongest peer.
@@ -30,15 +30,15 @@ case "$workload" in gemm) ;; *) "$jax_py" -c 'import jax' 2>/dev/null && jax=1 |
 for r in $(seq 1 "$rounds"); do
   echo "round $r/$rounds" >&2
   "$bin" bench --json --workload "$workload" --threads 1 | tag >> "$out/initscope.jsonl"
-  for w in tiny tiny-moons; do
+  for w in tiny tiny-moons sweep; do
     case "$workload" in all|"$w") "$bin" bench --json --workload "$w" --threads "$(nproc)" | tag >> "$out/initscope.jsonl" ;; esac
   done
-  case "$workload" in gemm) ;; *) "$torch_py" bench/peers/torch_bench.py --workload "$workload" --threads "$(nproc)" >> "$out/peers.jsonl" ;; esac
+  case "$workload" in gemm|sweep) ;; *) "$torch_py" bench/peers/torch_bench.py --workload "$workload" --threads "$(nproc)" >> "$out/peers.jsonl" ;; esac
   if [ "$jax" = 1 ]; then
     # One core for the single-net workloads, as initscope's --threads 1 (XLA's CPU client
     # otherwise spreads a step over every core).
     taskset -c 0 "$jax_py" bench/peers/jax_bench.py --workload "$workload" --threads 1 >> "$out/peers.jsonl"
-    for w in tiny tiny-moons; do
+    for w in tiny tiny-moons sweep; do
       case "$workload" in all|"$w") "$jax_py" bench/peers/jax_bench.py --workload "$w" --threads "$(nproc)" >> "$out/peers.jsonl" ;; esac
     done
   fi

@@ -3,16 +3,20 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use initscope::bench::{bench_gemm, bench_mlp, bench_net, bench_resmlp, bench_tiny, BenchResult};
+use initscope::bench::{
+    bench_gemm, bench_mlp, bench_net, bench_resmlp, bench_sweep, bench_tiny, BenchResult,
+};
 use initscope::nn::spec::NetSpec;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// gemm, mlp, glorot, resmlp, tiny, tiny-moons, or all.
+    /// gemm, mlp, glorot, resmlp, tiny, tiny-moons, sweep, or all. `sweep` times the tiny
+    /// workloads through `initscope sweep` itself (200 seeds each, XOR and moons, every run
+    /// directory written, diagnostics off).
     #[arg(long, default_value = "all")]
     pub workload: String,
-    /// Threads for the sweep workloads (tiny, tiny-moons) [default: all cores]; a single run
-    /// always uses one thread.
+    /// Threads for the sweep workloads (tiny, tiny-moons, sweep) [default: all cores]; a single
+    /// run always uses one thread.
     #[arg(long)]
     pub threads: Option<usize>,
     /// Time this network spec instead, as resmlp is timed: 784 inputs, 10 classes, batch 128,
@@ -26,7 +30,7 @@ pub struct BenchArgs {
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
-    const KNOWN: [&str; 7] = [
+    const KNOWN: [&str; 8] = [
         "all",
         "gemm",
         "mlp",
@@ -34,6 +38,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         "resmlp",
         "tiny",
         "tiny-moons",
+        "sweep",
     ];
     if !KNOWN.contains(&a.workload.as_str()) {
         anyhow::bail!(
@@ -74,6 +79,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
             if threads > 1 {
                 results.push(bench_tiny(moons, 200, threads, ceiling));
             }
+        }
+    }
+    if want("sweep") {
+        for moons in [false, true] {
+            results.push(bench_sweep(moons, 200, threads)?);
         }
     }
     if a.json {

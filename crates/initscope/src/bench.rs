@@ -364,6 +364,76 @@ pub fn bench_tiny(moons: bool, runs: usize, threads: usize, ceiling: Option<f64>
     )
 }
 
+/// `sweep` (4-point XOR) or `sweep-moons` (256 points): the tiny workloads as a user runs them,
+/// through [`crate::sweep`] itself: a grid of `runs` seeds of a 2-16-16-1 tanh net (the data's
+/// two classes through BCE-with-logits, so one output as in `tiny`), 1000 full-batch SGD steps
+/// at lr 0.1, diagnostics off, every run directory written (and synced) into a fresh folder
+/// under the system's temporary directory, `jobs` threads. Runs/s of the whole sweep, planning
+/// included; the median of three sweeps after a warm-up one. The folders are removed.
+pub fn bench_sweep(moons: bool, runs: usize, jobs: usize) -> crate::error::Result<BenchResult> {
+    use crate::output::FolderKind;
+    use crate::sweep::{plan, run, Grid};
+    let data = if moons { "moons:n=256" } else { "xor" };
+    let seeds: Vec<String> = (0..runs).map(|s| s.to_string()).collect();
+    let text = format!(
+        "[fixed]\ndata = \"{data}\"\nhidden = \"16,16\"\nact = \"tanh\"\nloss = \"bce\"\n\
+         batch = \"full\"\nsteps = 1000\nlr = {LR}\noptim = \"sgd\"\ndiagnostics = \"off\"\n\
+         [axes]\nseed = [{}]\n",
+        seeds.join(", ")
+    );
+    let grid_path = std::path::Path::new("bench-sweep.toml");
+    let grid = Grid::parse(&text, grid_path)?;
+    let root = std::env::temp_dir().join(format!(
+        "initscope-bench-sweep-{}-{}",
+        std::process::id(),
+        if moons { "moons" } else { "xor" }
+    ));
+    let mut k = 0;
+    let mut once = || -> crate::error::Result<f64> {
+        k += 1;
+        let dir = root.join(k.to_string());
+        let start = Instant::now();
+        let planned = plan(&grid, grid_path)?;
+        let report = run(
+            FolderKind::Sweep,
+            &grid,
+            &planned,
+            &dir,
+            jobs,
+            None,
+            &|_| {},
+        )?;
+        let secs = start.elapsed().as_secs_f64();
+        if report.ran != runs || !report.failed.is_empty() {
+            return Err(crate::error::Error::config(
+                "bench",
+                format!("the sweep ran {} of {runs} runs", report.ran),
+            ));
+        }
+        Ok(secs)
+    };
+    let timed = (|| -> crate::error::Result<[f64; 3]> {
+        once()?;
+        Ok([once()?, once()?, once()?])
+    })();
+    let _ = std::fs::remove_dir_all(&root);
+    let mut times = timed?;
+    times.sort_by(f64::total_cmp);
+    let secs = times[1];
+    let n = if moons { 256 } else { 4 };
+    let gflops = step_flops(&[2, 16, 16, 1], n) * (1000 * runs) as f64 / secs / 1e9;
+    let name = if moons { "sweep-moons" } else { "sweep" };
+    Ok(result(
+        name,
+        "runs/s",
+        runs as f64 / secs,
+        gflops,
+        None,
+        jobs,
+        secs,
+    ))
+}
+
 /// The GEMM ceiling: f32 GEMM at 1024^3 and at the mlp's 128x784x256 shape (one thread); the
 /// ceiling is the larger rate, and each figure is reported as a fraction of it.
 pub fn bench_gemm() -> Vec<BenchResult> {
@@ -381,6 +451,19 @@ pub fn bench_gemm() -> Vec<BenchResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sweep_workload_runs_every_run_through_the_sweep_and_cleans_up() {
+        let r = bench_sweep(false, 6, 2).unwrap();
+        assert_eq!(
+            (r.workload.as_str(), r.unit.as_str(), r.threads),
+            ("sweep", "runs/s", 2)
+        );
+        assert!(r.value > 0.0 && r.seconds > 0.0 && r.gflops > 0.0, "{r:?}");
+        let left =
+            std::env::temp_dir().join(format!("initscope-bench-sweep-{}-xor", std::process::id()));
+        assert!(!left.exists(), "{} was left behind", left.display());
+    }
 
     #[test]
     fn net_flops_count_every_linear_layer_and_agree_with_the_plain_count() {
