@@ -24,4 +24,4 @@ trap 'rm -rf "$venv"' EXIT
 "$venv/bin/python" -m pip install --quiet ./crates/initscope-py
 # From the tests' folder, so `import initscope` is the installed package, not the source tree.
 cd crates/initscope-py/tests
-"$venv/bin/python" -m pytest -q "$@" test_api.py
+"$venv/bin/python" -m pytest -q "$@" test_api.py test_meanfield.py
