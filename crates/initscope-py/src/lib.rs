@@ -567,6 +567,23 @@ fn reproductions() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
+/// Metrics in wide form ([`initscope::output::wide`]): the steps (int64, ascending), the column
+/// names (TensorBoard's tags: `train_loss`, `layer2/grad_norm`, `2.body.0.weight/tensor_norm`)
+/// in first-appearance order, and one float64 array per column (NaN where not recorded).
+#[pyfunction]
+fn history_wide<'py>(
+    py: Python<'py>,
+    run: &RunCore,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
+    let wide = initscope::output::wide::wide_metrics(&run.out.metrics);
+    let steps: Vec<i64> = wide.steps.iter().map(|&s| s as i64).collect();
+    let d = PyDict::new(py);
+    for (name, values) in wide.columns {
+        d.set_item(name, values.into_pyarray(py))?;
+    }
+    Ok((steps.into_pyarray(py).into_any(), d))
+}
+
 /// A count (`--nodes`, `--depth`, `--branch-depth`) as the library's `usize`; a negative one is
 /// refused as the library refuses one out of range.
 fn count(flag: &str, v: Option<i64>, default: usize, range: &str) -> PyResult<usize> {
@@ -656,5 +673,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(reproduce, m)?)?;
     m.add_function(wrap_pyfunction!(reproductions, m)?)?;
     m.add_function(wrap_pyfunction!(meanfield, m)?)?;
+    m.add_function(wrap_pyfunction!(history_wide, m)?)?;
     Ok(())
 }

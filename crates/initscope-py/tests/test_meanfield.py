@@ -1,10 +1,12 @@
-"""Tests of initscope.meanfield against `initscope meanfield --json`.
+"""Tests of initscope.meanfield against `initscope meanfield --json`, and of the wide history
+(Run.history_wide, Run.history_frame(wide=True)) against the long form and metrics.csv.
 
 Run by scripts/python-tests.sh; the command-line comparisons need the `initscope` binary
 ($INITSCOPE_BIN, by default target/debug/initscope) and are skipped without it unless
 INITSCOPE_REQUIRE_CLI=1.
 """
 
+import csv
 import json
 import math
 import os
@@ -154,3 +156,93 @@ def test_meanfield_negative_counts_and_wrong_types():
         initscope.meanfield(sigma_w2=1, nodes=10.5)
     with pytest.raises(TypeError):
         initscope.meanfield(sigma_w2=1, sigma=1)
+
+
+# ---------------------------------------------------------------- wide history
+
+
+def tag(metric, layer, module):
+    """TensorBoard's name of a series (the run directory's event file)."""
+    if module:
+        return f"{module}/{metric}"
+    if layer == layer and layer is not None and layer != "":  # not NaN, not empty
+        return f"layer{int(float(layer))}/{metric}"
+    return metric
+
+
+def assert_wide_matches_long(wide, steps, metrics, layers, modules, values):
+    assert wide["step"].dtype == np.int64
+    assert list(wide["step"]) == sorted(set(int(s) for s in steps))
+    row = {int(s): i for i, s in enumerate(wide["step"])}
+    seen = {}
+    for s, m, l, mod, v in zip(steps, metrics, layers, modules, values):
+        name = tag(m, l, mod)
+        seen.setdefault(name, set()).add(int(s))
+        got = wide[name][row[int(s)]]
+        assert (np.isnan(v) and np.isnan(got)) or got == v, (name, s)
+    # First-appearance order, and NaN exactly where a series has no record.
+    assert list(wide)[1:] == list(dict.fromkeys(tag(m, l, mod) for m, l, mod in zip(metrics, layers, modules)))
+    for name, at in seen.items():
+        col = wide[name]
+        assert col.dtype == np.float64 and len(col) == len(wide["step"])
+        missing = [i for s, i in row.items() if s not in at]
+        assert np.isnan(col[missing]).all()
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        dict(data="moons", steps=30, eval_every=5),
+        dict(data="moons", net="linear(8) layernorm relu linear", steps=20, eval_every=5),
+    ],
+    ids=["mlp", "net"],
+)
+def test_history_wide_against_long_form_and_metrics_csv(tmp_path, flags):
+    run = initscope.train(**flags)
+    wide = run.history_wide()
+    h = run.history
+    modules = h.get("module", [None] * len(h["step"]))
+    assert_wide_matches_long(wide, h["step"], h["metric"], h["layer"], modules, h["value"])
+    assert {"train_loss", "test_loss", "layer1/grad_norm"} <= set(wide)
+    # Evaluations every 5 steps: NaN in between, values at 0, 5, 10, ...
+    evaluated = ~np.isnan(wide["test_loss"])
+    assert list(wide["step"][evaluated]) == list(range(0, flags["steps"] + 1, 5))
+    run.save(tmp_path / "run")
+    with open(tmp_path / "run" / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert_wide_matches_long(
+        wide,
+        [r["step"] for r in rows],
+        [r["metric"] for r in rows],
+        [r["layer"] for r in rows],
+        [r.get("module") or None for r in rows],
+        [float(r["value"]) for r in rows],
+    )
+    if "net" in flags:
+        assert any(name.startswith("1.weight/") for name in wide)
+
+
+def test_history_wide_names_are_the_tensorboard_tags():
+    # The library's own event-file tags: `layer2/grad_norm`, never `grad_norm[2]`.
+    wide = initscope.train(data="moons", hidden="4,4", steps=5).history_wide()
+    assert "layer2/grad_norm" in wide and "layer3/grad_norm" in wide
+    assert not any("[" in name for name in wide)
+
+
+def test_history_frame_wide():
+    pd = pytest.importorskip("pandas")
+    run = initscope.train(data="moons", steps=30, eval_every=5)
+    df = run.history_frame(wide=True)
+    wide = run.history_wide()
+    assert df.index.name == "step"
+    np.testing.assert_array_equal(df.index.to_numpy(), wide["step"])
+    assert list(df.columns) == [k for k in wide if k != "step"]
+    for name in df.columns:
+        np.testing.assert_array_equal(df[name].to_numpy(), wide[name])
+    long = run.history_frame()
+    pivot = long.assign(
+        name=[tag(m, l, None) for m, l in zip(long["metric"], long["layer"])]
+    ).pivot(index="step", columns="name", values="value")
+    pd.testing.assert_frame_equal(
+        df[sorted(df.columns)], pivot[sorted(pivot.columns)], check_names=False
+    )

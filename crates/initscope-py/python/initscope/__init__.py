@@ -178,18 +178,37 @@ class Run:
         out["value"] = cols["value"]
         return out
 
-    def history_frame(self):
-        """:attr:`history` as a pandas DataFrame (long form, metrics.csv's columns).
+    def history_frame(self, wide: bool = False):
+        """:attr:`history` as a pandas DataFrame (long form, metrics.csv's columns); with
+        ``wide=True`` :meth:`history_wide` instead: indexed by ``step``, one column per metric
+        series (``train_loss``, ``layer1/grad_norm``, ...), NaN where a series was not recorded.
 
         Raises ImportError when pandas is not installed (it is optional)."""
         try:
             import pandas as pd
         except ImportError as e:
             raise ImportError(
-                "Run.history_frame() needs pandas (pip install pandas); Run.history has the "
-                "same columns as NumPy arrays"
+                "Run.history_frame() needs pandas (pip install pandas); Run.history and "
+                "Run.history_wide() have the same columns as NumPy arrays"
             ) from e
+        if wide:
+            cols = self.history_wide()
+            index = pd.Index(cols["step"], name="step")
+            return pd.DataFrame({k: v for k, v in cols.items() if k != "step"}, index=index)
         return pd.DataFrame(self.history)
+
+    def history_wide(self) -> Dict[str, np.ndarray]:
+        """``metrics.csv`` in wide form: ``step`` (int64, each recorded step once, ascending),
+        then one float64 array per metric series, named as the TensorBoard event file names its
+        scalars: ``train_loss`` for a whole-network metric, ``layer2/grad_norm`` for layer 2's,
+        ``2.body.0.weight/tensor_norm`` for a tensor outside the linear layers; in the order the
+        series first appear in metrics.csv. A series is NaN at the steps it was not recorded at
+        (evaluations every ``eval_every`` steps, diagnostics every ``diag_every``). Each call
+        returns fresh arrays."""
+        steps, columns = _core.history_wide(self._core)
+        out: Dict[str, np.ndarray] = {"step": steps}
+        out.update(columns)
+        return out
 
     @functools.cached_property
     def weights(self) -> Dict[str, np.ndarray]:
