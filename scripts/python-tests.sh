@@ -29,4 +29,4 @@ fi
 "$venv/bin/python" -m pip install --quiet ./crates/initscope-py
 # From the tests' folder, so `import initscope` is the installed package, not the source tree.
 cd crates/initscope-py/tests
-"$venv/bin/python" -m pytest -q -rs "$@" test_api.py test_torch.py
+"$venv/bin/python" -m pytest -q -rs "$@" test_api.py test_meanfield.py test_torch.py

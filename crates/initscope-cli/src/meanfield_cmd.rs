@@ -1,14 +1,15 @@
 //! `initscope meanfield`: mean-field signal propagation (q*, χ_1, c*, depth scales, critical σ_w²),
 //! and with `--residual` the stream of a residual network block by block (q_l, c_l, growth).
+//! The checks and numbers are the library's [`meanfield_report`] (shared with Python); this
+//! module parses the flags and prints.
 
 use std::process::ExitCode;
 
 use clap::Args;
-use initscope::activation::Activation;
-use initscope::diagnostics::meanfield::{critical_sigma_w2, mean_field, MeanField};
-use initscope::diagnostics::meanfield_residual::{
-    residual_mean_field, ResidualConfig, ResidualMeanField, MAX_BRANCH_DEPTH, MAX_RESIDUAL_DEPTH,
+use initscope::diagnostics::meanfield_report::{
+    meanfield_report, MeanfieldOptions, MeanfieldRecord,
 };
+use initscope::diagnostics::meanfield_residual::ResidualMeanField;
 
 #[derive(Args, Debug)]
 pub struct MeanfieldArgs {
@@ -77,60 +78,36 @@ fn opt(x: Option<f64>) -> String {
 }
 
 pub fn run(a: MeanfieldArgs) -> anyhow::Result<ExitCode> {
-    let act = Activation::parse("--act", &a.act)?;
-    if let Some(w2) = a.sigma_w2 {
-        if !(w2.is_finite() && w2 > 0.0) {
-            anyhow::bail!("--sigma-w2: must be > 0, got {w2}");
-        }
-    } else if a.residual {
-        anyhow::bail!("--sigma-w2: required with --residual");
-    } else if !a.critical {
-        anyhow::bail!(
-            "--sigma-w2: required unless --critical (which finds the critical sigma_w^2 for --sigma-b2)"
-        );
-    }
-    if !(a.sigma_b2.is_finite() && a.sigma_b2 >= 0.0) {
-        anyhow::bail!("--sigma-b2: must be >= 0, got {}", a.sigma_b2);
-    }
-    if !(8..=400).contains(&a.nodes) {
-        anyhow::bail!("--nodes: must be in 8..=400, got {}", a.nodes);
-    }
-    if a.residual {
-        return run_residual(&a, act);
-    }
-    let mf = match a.sigma_w2 {
-        Some(w2) => mean_field(act, w2, a.sigma_b2, a.critical, a.nodes),
-        // The critical line alone: the quantities at the critical point.
-        None => match critical_sigma_w2(act, a.sigma_b2, a.nodes) {
-            Some(w2) => MeanField {
-                sigma_w2_critical: Some(w2),
-                ..mean_field(act, w2, a.sigma_b2, false, a.nodes)
-            },
-            None => {
-                let note = format!(
-                    "no critical sigma_w^2 in [0.01, 1000] for {} with sigma_b^2 = {}: chi_1 never crosses 1",
-                    act.spec(),
-                    a.sigma_b2
-                );
-                if a.json {
-                    let doc = serde_json::json!({
-                        "activation": act.spec(),
-                        "sigma_b2": a.sigma_b2,
-                        "sigma_w2_critical": null,
-                        "notes": [note],
-                    });
-                    outln!("{}", serde_json::to_string_pretty(&doc)?);
-                } else {
-                    outln!("{note}");
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-        },
-    };
+    let record = meanfield_report(&MeanfieldOptions {
+        act: a.act.clone(),
+        sigma_w2: a.sigma_w2,
+        sigma_b2: a.sigma_b2,
+        critical: a.critical,
+        nodes: a.nodes,
+        residual: a.residual,
+        branch_depth: a.branch_depth,
+        gate: a.gate,
+        depth: a.depth,
+        q0: a.q0,
+        c0: a.c0,
+    })?;
     if a.json {
-        outln!("{}", serde_json::to_string_pretty(&mf)?);
+        outln!("{}", serde_json::to_string_pretty(&record)?);
         return Ok(ExitCode::SUCCESS);
     }
+    let mf = match record {
+        MeanfieldRecord::Residual(mf) => {
+            print_residual(&mf)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        MeanfieldRecord::NoCriticalPoint(none) => {
+            for n in &none.notes {
+                outln!("{n}");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        MeanfieldRecord::Plain(mf) => mf,
+    };
     outln!(
         "mean field for {} with sigma_w^2 = {}{}, sigma_b^2 = {} ({} Gauss-Hermite nodes)",
         mf.activation,
@@ -165,51 +142,6 @@ pub fn run(a: MeanfieldArgs) -> anyhow::Result<ExitCode> {
     for n in &mf.notes {
         outln!("  {n}");
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `--residual`: q_l and c_l block by block, and the growth class.
-fn run_residual(a: &MeanfieldArgs, act: Activation) -> anyhow::Result<ExitCode> {
-    if a.critical {
-        anyhow::bail!("--critical: not with --residual (a residual stream has no fixed point to be critical about)");
-    }
-    if !(1..=MAX_BRANCH_DEPTH).contains(&a.branch_depth) {
-        anyhow::bail!(
-            "--branch-depth: must be in 1..={MAX_BRANCH_DEPTH}, got {}",
-            a.branch_depth
-        );
-    }
-    if !a.gate.is_finite() {
-        anyhow::bail!("--gate: must be a finite number, got {}", a.gate);
-    }
-    if !(1..=MAX_RESIDUAL_DEPTH).contains(&a.depth) {
-        anyhow::bail!(
-            "--depth: must be in 1..={MAX_RESIDUAL_DEPTH}, got {}",
-            a.depth
-        );
-    }
-    if !(a.q0.is_finite() && a.q0 > 0.0) {
-        anyhow::bail!("--q0: must be > 0, got {}", a.q0);
-    }
-    if !(-1.0..=1.0).contains(&a.c0) {
-        anyhow::bail!("--c0: must be in [-1, 1], got {}", a.c0);
-    }
-    let mf = residual_mean_field(&ResidualConfig {
-        act,
-        sigma_w2: a.sigma_w2.expect("checked by run"),
-        sigma_b2: a.sigma_b2,
-        branch_depth: a.branch_depth,
-        gate: a.gate,
-        depth: a.depth,
-        q0: a.q0,
-        c0: a.c0,
-        nodes: a.nodes,
-    })?;
-    if a.json {
-        outln!("{}", serde_json::to_string_pretty(&mf)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    print_residual(&mf)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -621,6 +621,100 @@ fn reproductions() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
+/// Metrics in wide form ([`initscope::output::wide`]): the steps (int64, ascending), the column
+/// names (TensorBoard's tags: `train_loss`, `layer2/grad_norm`, `2.body.0.weight/tensor_norm`)
+/// in first-appearance order, and one float64 array per column (NaN where not recorded).
+#[pyfunction]
+fn history_wide<'py>(
+    py: Python<'py>,
+    run: &RunCore,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
+    let wide = initscope::output::wide::wide_metrics(&run.out.metrics);
+    let steps: Vec<i64> = wide.steps.iter().map(|&s| s as i64).collect();
+    let d = PyDict::new(py);
+    for (name, values) in wide.columns {
+        d.set_item(name, values.into_pyarray(py))?;
+    }
+    Ok((steps.into_pyarray(py).into_any(), d))
+}
+
+/// A count (`--nodes`, `--depth`, `--branch-depth`) as the library's `usize`; a negative one is
+/// refused as the library refuses one out of range.
+fn count(flag: &str, v: Option<i64>, default: usize, range: &str) -> PyResult<usize> {
+    match v {
+        None => Ok(default),
+        Some(v) => usize::try_from(v)
+            .map_err(|_| PyValueError::new_err(format!("{flag}: must be in {range}, got {v}"))),
+    }
+}
+
+/// `initscope meanfield --json`: the record as JSON text, computed by the library's
+/// [`meanfield_report`] (the command's own checks and numbers) with the GIL released. The
+/// residual-only options (`branch_depth`, `gate`, `depth`, `q0`, `c0`) are refused without
+/// `residual`, as the command line refuses them.
+#[pyfunction]
+#[pyo3(signature = (act="tanh", sigma_w2=None, sigma_b2=0.0, critical=false, nodes=None,
+    residual=false, branch_depth=None, gate=None, depth=None, q0=None, c0=None))]
+#[allow(clippy::too_many_arguments)]
+fn meanfield(
+    py: Python<'_>,
+    act: &str,
+    sigma_w2: Option<f64>,
+    sigma_b2: f64,
+    critical: bool,
+    nodes: Option<i64>,
+    residual: bool,
+    branch_depth: Option<i64>,
+    gate: Option<f64>,
+    depth: Option<i64>,
+    q0: Option<f64>,
+    c0: Option<f64>,
+) -> PyResult<String> {
+    use initscope::diagnostics::meanfield_report::{
+        meanfield_report, MeanfieldOptions, NODES_RANGE,
+    };
+    use initscope::diagnostics::meanfield_residual::{MAX_BRANCH_DEPTH, MAX_RESIDUAL_DEPTH};
+    let residual_only =
+        branch_depth.is_some() || gate.is_some() || depth.is_some() || q0.is_some() || c0.is_some();
+    if residual_only && !residual {
+        // clap's words for a flag given without the flag it `requires`.
+        return Err(PyValueError::new_err(
+            "the following required arguments were not provided: --residual",
+        ));
+    }
+    let d = MeanfieldOptions::default();
+    let o = MeanfieldOptions {
+        act: act.to_string(),
+        sigma_w2,
+        sigma_b2,
+        critical,
+        nodes: count(
+            "--nodes",
+            nodes,
+            d.nodes,
+            &format!("{}..={}", NODES_RANGE.start(), NODES_RANGE.end()),
+        )?,
+        residual,
+        branch_depth: count(
+            "--branch-depth",
+            branch_depth,
+            d.branch_depth,
+            &format!("1..={MAX_BRANCH_DEPTH}"),
+        )?,
+        gate: gate.unwrap_or(d.gate),
+        depth: count(
+            "--depth",
+            depth,
+            d.depth,
+            &format!("1..={MAX_RESIDUAL_DEPTH}"),
+        )?,
+        q0: q0.unwrap_or(d.q0),
+        c0: c0.unwrap_or(d.c0),
+    };
+    let record = py.detach(|| meanfield_report(&o)).map_err(py_err)?;
+    serde_json::to_string(&record).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -632,5 +726,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(init_tensor, m)?)?;
     m.add_function(wrap_pyfunction!(reproduce, m)?)?;
     m.add_function(wrap_pyfunction!(reproductions, m)?)?;
+    m.add_function(wrap_pyfunction!(meanfield, m)?)?;
+    m.add_function(wrap_pyfunction!(history_wide, m)?)?;
     Ok(())
 }

@@ -47,6 +47,7 @@ __all__ = [
     "init_tensor",
     "reproduce",
     "reproductions",
+    "meanfield",
     "Run",
     "Explanation",
     "FLAGS",
@@ -233,18 +234,37 @@ class Run:
         out["value"] = cols["value"]
         return out
 
-    def history_frame(self):
-        """:attr:`history` as a pandas DataFrame (long form, metrics.csv's columns).
+    def history_frame(self, wide: bool = False):
+        """:attr:`history` as a pandas DataFrame (long form, metrics.csv's columns); with
+        ``wide=True`` :meth:`history_wide` instead: indexed by ``step``, one column per metric
+        series (``train_loss``, ``layer1/grad_norm``, ...), NaN where a series was not recorded.
 
         Raises ImportError when pandas is not installed (it is optional)."""
         try:
             import pandas as pd
         except ImportError as e:
             raise ImportError(
-                "Run.history_frame() needs pandas (pip install pandas); Run.history has the "
-                "same columns as NumPy arrays"
+                "Run.history_frame() needs pandas (pip install pandas); Run.history and "
+                "Run.history_wide() have the same columns as NumPy arrays"
             ) from e
+        if wide:
+            cols = self.history_wide()
+            index = pd.Index(cols["step"], name="step")
+            return pd.DataFrame({k: v for k, v in cols.items() if k != "step"}, index=index)
         return pd.DataFrame(self.history)
+
+    def history_wide(self) -> Dict[str, np.ndarray]:
+        """``metrics.csv`` in wide form: ``step`` (int64, each recorded step once, ascending),
+        then one float64 array per metric series, named as the TensorBoard event file names its
+        scalars: ``train_loss`` for a whole-network metric, ``layer2/grad_norm`` for layer 2's,
+        ``2.body.0.weight/tensor_norm`` for a tensor outside the linear layers; in the order the
+        series first appear in metrics.csv. A series is NaN at the steps it was not recorded at
+        (evaluations every ``eval_every`` steps, diagnostics every ``diag_every``). Each call
+        returns fresh arrays."""
+        steps, columns = _core.history_wide(self._core)
+        out: Dict[str, np.ndarray] = {"step": steps}
+        out.update(columns)
+        return out
 
     @functools.cached_property
     def weights(self) -> Dict[str, np.ndarray]:
@@ -445,3 +465,66 @@ def reproduce(name: str) -> Dict[str, Any]:
     ``ValueError`` listing the known ones.
     """
     return json.loads(_core.reproduce(name))
+
+
+def meanfield(
+    act: str = "tanh",
+    sigma_w2: Optional[float] = None,
+    sigma_b2: float = 0.0,
+    critical: bool = False,
+    nodes: int = 100,
+    residual: bool = False,
+    branch_depth: Optional[int] = None,
+    gate: Optional[float] = None,
+    depth: Optional[int] = None,
+    q0: Optional[float] = None,
+    c0: Optional[float] = None,
+) -> Dict[str, Any]:
+    """Mean-field signal propagation, as ``initscope meanfield --json`` computes it (the same
+    library call, so the same numbers), returned as that record (a dict).
+
+    A plain network with weights N(0, σ_w²/fan_in) and biases N(0, σ_b²) (Poole et al. 2016,
+    Schoenholz et al. 2017), expectations by ``nodes`` Gauss–Hermite nodes per dimension::
+
+        length map   Q(q) = σ_w² E_z[φ(√q z)²] + σ_b²,   q* = Q(q*)
+        χ_1          σ_w² E_z[φ'(√q* z)²]                 (< 1 ordered, > 1 chaotic)
+        c*, χ_c      fixed point and slope of the correlation map
+        ξ_q, ξ_c     depth scales -1/ln Q'(q*), -1/ln χ_c
+
+    The record's keys: ``activation``, ``sigma_w2``, ``sigma_b2``, ``q_star``, ``chi_1``,
+    ``c_star``, ``chi_c``, ``xi_q``, ``xi_c``, ``sigma_w2_critical``, ``notes``. None (JSON
+    null) where a quantity does not exist (no fixed point: the length map diverges) and for the
+    depth scales where they are infinite (at criticality).
+
+    ``critical=True`` also finds the critical σ_w² (χ_1 = 1) for ``sigma_b2``; without
+    ``sigma_w2`` the record is the quantities at that critical point (or, when χ_1 never crosses
+    1 in [0.01, 1000], only ``activation``, ``sigma_b2``, ``sigma_w2_critical`` = None and a
+    note).
+
+    ``residual=True`` follows a residual network instead (Yang & Schoenholz 2017),
+    x_{l+1} = x_l + g F(x_l) with F = ``branch_depth`` (default 2) linear layers and ``act``
+    between them, gate g = ``gate`` (default 1), over ``depth`` (default 50) blocks from inputs
+    with second moment ``q0`` (default 1) and correlation ``c0`` (default 0.5). Its record:
+    ``activation``, ``sigma_w2``, ``sigma_b2``, ``branch_depth``, ``gate``, ``depth``, ``q`` and
+    ``c`` (q_l and c_l for l = 0..depth), ``growth`` (``class``: constant, polynomial or
+    exponential; the fitted rates) and ``notes``. Those five options need ``residual=True``.
+
+    Keywords are ``initscope meanfield``'s flags with underscores; bad input raises ValueError
+    with the command line's message (without ``initscope: error:``), e.g.
+    ``--sigma-w2: must be > 0, got -1``. The computation releases the GIL.
+    """
+    return json.loads(
+        _core.meanfield(
+            act,
+            None if sigma_w2 is None else float(sigma_w2),
+            float(sigma_b2),
+            bool(critical),
+            operator.index(nodes),
+            bool(residual),
+            None if branch_depth is None else operator.index(branch_depth),
+            None if gate is None else float(gate),
+            None if depth is None else operator.index(depth),
+            None if q0 is None else float(q0),
+            None if c0 is None else float(c0),
+        )
+    )

@@ -45,3 +45,17 @@ def init_tensor(
 ) -> np.ndarray: ...
 def reproduce(name: str) -> str: ...
 def reproductions() -> List[Tuple[str, str]]: ...
+def meanfield(
+    act: str = "tanh",
+    sigma_w2: Optional[float] = None,
+    sigma_b2: float = 0.0,
+    critical: bool = False,
+    nodes: Optional[int] = None,
+    residual: bool = False,
+    branch_depth: Optional[int] = None,
+    gate: Optional[float] = None,
+    depth: Optional[int] = None,
+    q0: Optional[float] = None,
+    c0: Optional[float] = None,
+) -> str: ...
+def history_wide(run: RunCore) -> Tuple[np.ndarray, Dict[str, np.ndarray]]: ...

@@ -4,6 +4,7 @@
 
 pub mod flow;
 pub mod meanfield;
+pub mod meanfield_report;
 pub mod meanfield_residual;
 pub mod probe;
 pub mod quotient;

@@ -8,6 +8,7 @@
 pub mod folder;
 pub mod safetensors;
 pub mod tensorboard;
+pub mod wide;
 
 use std::path::Path;
 
