@@ -18,9 +18,11 @@
 //! per-output and per-row functions of [`crate::loss`]), and each layer is packed from and
 //! unpacked to [`LayerParams`] in its layout. Only the summation order of the products differs,
 //! so the two agree to rounding (test `lockstep_matches_the_single_run_engine`).
-//! Scope: full-batch gradient descent (every run sees the whole data set each step), any
-//! activation, MSE, BCE-with-logits or cross-entropy, with or without biases. Groups of packs
-//! run in parallel on the current rayon pool, never one run across threads.
+//! Scope: plain SGD on minibatches, each lane reading its own rows of one data set and taking
+//! its own learning rate ([`LanePack`]; [`train_lockstep`] is full-batch gradient descent, every
+//! run seeing the whole data set each step), any activation, MSE, BCE-with-logits or
+//! cross-entropy, with or without biases. Groups of packs run in parallel on the current rayon
+//! pool, never one run across threads.
 
 use rayon::prelude::*;
 
@@ -71,63 +73,146 @@ pub fn train_lockstep<T: Float>(
             ));
         }
     }
-    if x.cols() != dims[0] {
-        return Err(Error::config(
-            "lockstep",
-            format!(
-                "inputs have {} columns, the network takes {}",
-                x.cols(),
-                dims[0]
-            ),
-        ));
-    }
-    let out = *dims.last().expect("dims");
-    match (loss, targets) {
-        (Loss::CrossEntropy, Targets::Classes(y)) if y.len() == x.rows() => {
-            if let Some(&c) = y.iter().find(|&&c| c as usize >= out) {
-                return Err(Error::config(
-                    "lockstep",
-                    format!("class {c} but only {out} outputs"),
-                ));
-            }
-        }
-        (Loss::Mse | Loss::BceWithLogits, Targets::Dense(y)) if y.shape() == (x.rows(), out) => {}
-        _ => {
-            return Err(Error::config(
-                "lockstep",
-                format!(
-                    "targets do not fit {loss} with {} rows and {out} outputs",
-                    x.rows()
-                ),
-            ))
-        }
-    }
+    let all: Vec<usize> = (0..x.rows()).collect();
     let groups: Vec<Vec<LockstepRun>> = starts
         .par_chunks(LANES)
         .map(|chunk| {
-            let job = Job {
-                group: Group::new(chunk, &dims, has_bias, x),
-                runs: chunk.len(),
-                act,
-                loss,
-                targets,
-                lr,
-                steps,
-            };
-            // One dispatch for the whole run, so every loop below is compiled for the SIMD
-            // instruction set in use: AVX2+FMA explicitly where the CPU has it, else portable
-            // lane loops on the widest set pulp finds.
-            #[cfg(target_arch = "x86_64")]
-            if let Some(v3) = pulp::x86::V3::try_new() {
-                return pulp::Simd::vectorize(v3, Train { job, ops: Avx2(v3) });
+            let mut pack = LanePack::<T>::new(&dims, has_bias, act, loss, x.rows());
+            for lane in 0..LANES {
+                // Empty lanes repeat run 0; their results are dropped.
+                let r = if lane < chunk.len() { lane } else { 0 };
+                pack.set_params(lane, &chunk[r])?;
             }
-            pulp::Arch::new().dispatch(Train { job, ops: Portable })
+            pack.set_batch_all(x, targets, &all)?;
+            let mut losses = pack.steps([lr; LANES], steps);
+            losses.push(pack.loss());
+            Ok((0..chunk.len())
+                .map(|r| LockstepRun {
+                    params: pack.params(r),
+                    losses: losses.iter().map(|v| v[r]).collect(),
+                })
+                .collect())
         })
-        .collect();
+        .collect::<Result<_>>()?;
     Ok(groups.into_iter().flatten().collect())
 }
 
-/// A pack's whole training as one SIMD operation: pulp compiles `with_simd` and everything
+/// [`LANES`] runs of one small dense network (widths `dims`, hidden activation `act`, the output
+/// layer linear and fused into `loss`), trained together by plain SGD: each lane holds its own
+/// parameters and its own minibatch (rows of one data set, in its own order) and takes its own
+/// learning rate, and every operation of a step is one SIMD instruction across the lanes.
+/// Lanes never mix: a lane's numbers are the same whatever the other lanes hold.
+pub struct LanePack<T> {
+    group: Group<T>,
+    act: Activation,
+    loss: Loss,
+}
+
+impl<T: Float> LanePack<T> {
+    /// A pack with all parameters zero, for minibatches of up to `capacity` rows.
+    pub fn new(
+        dims: &[usize],
+        has_bias: bool,
+        act: Activation,
+        loss: Loss,
+        capacity: usize,
+    ) -> Self {
+        LanePack {
+            group: Group::new(dims, has_bias, capacity),
+            act,
+            loss,
+        }
+    }
+
+    /// Widths, input first.
+    pub fn dims(&self) -> &[usize] {
+        &self.group.dims
+    }
+
+    /// Sets lane `lane`'s parameters (cast to `T`); they must have the pack's architecture.
+    pub fn set_params(&mut self, lane: usize, params: &Params) -> Result<()> {
+        let g = &mut self.group;
+        if dims_of(params) != g.dims || params.iter().any(|l| l.bias.is_some() != g.has_bias) {
+            return Err(Error::config(
+                "lockstep",
+                format!(
+                    "lane {lane}: parameters of another architecture than the pack's ({:?}, biases {})",
+                    g.dims, g.has_bias
+                ),
+            ));
+        }
+        for (packed, layer) in g.params.iter_mut().zip(params.iter()) {
+            packed.set_lane(lane, layer);
+        }
+        Ok(())
+    }
+
+    /// Lane `lane`'s parameters in f64 (exact for both precisions).
+    pub fn params(&self, lane: usize) -> Params {
+        self.group
+            .params
+            .iter()
+            .map(|l| l.unpack(lane, self.group.has_bias))
+            .collect()
+    }
+
+    /// Lane `lane`'s minibatch: rows `rows` of `x` (every row of the data set) with their
+    /// targets. Every lane's minibatch must have the same number of rows (at most the pack's
+    /// capacity); the first lane set fixes it until [`LanePack::steps`] runs.
+    pub fn set_batch(
+        &mut self,
+        lane: usize,
+        x: &Matrix<T>,
+        targets: Targets<'_, T>,
+        rows: &[usize],
+    ) -> Result<()> {
+        self.group.load(Some(lane), x, targets, rows, self.loss)
+    }
+
+    /// Every lane's minibatch: the same rows for all (full-batch training).
+    pub fn set_batch_all(
+        &mut self,
+        x: &Matrix<T>,
+        targets: Targets<'_, T>,
+        rows: &[usize],
+    ) -> Result<()> {
+        self.group.load(None, x, targets, rows, self.loss)
+    }
+
+    /// `steps` SGD steps on the lanes' current minibatches, lane `r` at learning rate `lr[r]`:
+    /// `p -= lr g` after a forward and backward pass over the minibatch. Returns each lane's
+    /// minibatch loss before each step.
+    pub fn steps(&mut self, lr: [f64; LANES], steps: usize) -> Vec<[f64; LANES]> {
+        self.advance(lr, steps, false)
+    }
+
+    /// Each lane's loss on its minibatch at its current parameters (the gradients are computed
+    /// and left unused).
+    pub fn loss(&mut self) -> [f64; LANES] {
+        self.advance([0.0; LANES], 0, true)[0]
+    }
+
+    fn advance(&mut self, lr: [f64; LANES], steps: usize, final_loss: bool) -> Vec<[f64; LANES]> {
+        let job = Job {
+            group: &mut self.group,
+            act: self.act,
+            loss: self.loss,
+            lr: lr.map(T::from_f64),
+            steps,
+            final_loss,
+        };
+        // One dispatch for all the steps, so every loop below is compiled for the SIMD
+        // instruction set in use: AVX2+FMA explicitly where the CPU has it, else portable
+        // lane loops on the widest set pulp finds.
+        #[cfg(target_arch = "x86_64")]
+        if let Some(v3) = pulp::x86::V3::try_new() {
+            return pulp::Simd::vectorize(v3, Train { job, ops: Avx2(v3) });
+        }
+        pulp::Arch::new().dispatch(Train { job, ops: Portable })
+    }
+}
+
+/// Steps of a pack as one SIMD operation: pulp compiles `with_simd` and everything
 /// `#[inline(always)]` under it for each instruction set (a closure would not be inlined, and
 /// `mul_add` outside an FMA-enabled function is a call to libm's `fmaf`).
 struct Train<'a, T, O> {
@@ -135,43 +220,43 @@ struct Train<'a, T, O> {
     ops: O,
 }
 
-/// One pack's training, whatever the lane operations.
+/// What a pack is asked to do, whatever the lane operations.
 struct Job<'a, T> {
-    group: Group<T>,
-    runs: usize,
+    group: &'a mut Group<T>,
     act: Activation,
     loss: Loss,
-    targets: Targets<'a, T>,
-    lr: f64,
+    lr: Pack<T>,
     steps: usize,
+    /// Whether to end with the loss at the final parameters.
+    final_loss: bool,
 }
 
 impl<T: Float, O: LaneOps> pulp::WithSimd for Train<'_, T, O> {
-    type Output = Vec<LockstepRun>;
+    type Output = Vec<Pack<f64>>;
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) -> Vec<LockstepRun> {
+    fn with_simd<S: pulp::Simd>(self, _: S) -> Vec<Pack<f64>> {
         let Train {
             job:
                 Job {
-                    mut group,
-                    runs,
+                    group,
                     act,
                     loss,
-                    targets,
                     lr,
                     steps,
+                    final_loss,
                 },
             ops,
         } = self;
-        let lr = T::from_f64(lr);
         let mut losses = Vec::with_capacity(steps + 1);
         for _ in 0..steps {
-            losses.push(group.loss_and_grads(ops, act, loss, targets));
+            losses.push(group.loss_and_grads(ops, act, loss));
             group.update(lr);
         }
-        losses.push(group.loss_and_grads(ops, act, loss, targets));
-        group.unpack(runs, &losses)
+        if final_loss {
+            losses.push(group.loss_and_grads(ops, act, loss));
+        }
+        losses
     }
 }
 
@@ -181,11 +266,16 @@ fn dims_of(p: &Params) -> Vec<usize> {
     d
 }
 
-/// `LANES` runs packed side by side, with their buffers.
+/// `LANES` runs packed side by side, with their buffers (sized for `capacity` rows; the
+/// current minibatch has `batch`).
 struct Group<T> {
     dims: Vec<usize>,
     has_bias: bool,
-    input: Packs<T>,             // (batch, dims[0]), the data broadcast to every lane
+    capacity: usize,
+    batch: usize,
+    input: Packs<T>,             // (batch, dims[0]), each lane its own rows
+    labels: Vec<Pack<u32>>,      // (batch), each lane's class labels (cross-entropy)
+    dense: Packs<T>,             // (batch, dims[L]), each lane's dense targets (MSE, BCE)
     params: Vec<PackedLayer<T>>, // layer l at index l - 1, as `Params`
     grads: Vec<PackedLayer<T>>,  // dW_l, db_l, shaped as `params`
     z: Vec<Packs<T>>,            // (batch, fan_out)
@@ -202,16 +292,13 @@ struct PackedLayer<T> {
 }
 
 impl<T: Float> PackedLayer<T> {
-    /// Lane `r` holds `lanes[r]`, cast to `T`.
-    fn pack(lanes: [&LayerParams; LANES]) -> Self {
-        let (fan_out, fan_in) = lanes[0].weight.shape();
-        PackedLayer {
-            weight: Packs::from_fn(fan_out * fan_in, |e| {
-                std::array::from_fn(|r| T::from_f64(lanes[r].weight.as_slice()[e]))
-            }),
-            bias: Packs::from_fn(fan_out, |j| {
-                std::array::from_fn(|r| T::from_f64(lanes[r].bias.as_ref().map_or(0.0, |b| b[j])))
-            }),
+    /// Lane `r` holds `layer`, cast to `T` (a layer without biases: zeros).
+    fn set_lane(&mut self, r: usize, layer: &LayerParams) {
+        for (p, &w) in self.weight.iter_mut().zip(layer.weight.as_slice()) {
+            p[r] = T::from_f64(w);
+        }
+        for (j, p) in self.bias.iter_mut().enumerate() {
+            p[r] = T::from_f64(layer.bias.as_ref().map_or(0.0, |b| b[j]));
         }
     }
 
@@ -266,15 +353,6 @@ impl<T: Float> Packs<T> {
             len: n,
         }
     }
-
-    /// `n` packs, pack `i` being `f(i)`.
-    fn from_fn(n: usize, f: impl Fn(usize) -> Pack<T>) -> Self {
-        let mut p = Packs::zeros(n);
-        for (i, v) in p.iter_mut().enumerate() {
-            *v = f(i);
-        }
-        p
-    }
 }
 
 impl<T> std::ops::Deref for Packs<T> {
@@ -293,13 +371,12 @@ impl<T> std::ops::DerefMut for Packs<T> {
 }
 
 impl<T: Float> Group<T> {
-    /// Packs up to `LANES` runs; empty lanes repeat run 0 and are dropped by `unpack`.
-    fn new(runs: &[Params], dims: &[usize], has_bias: bool, x: &Matrix<T>) -> Self {
+    /// Zero parameters and buffers for minibatches of up to `capacity` rows.
+    fn new(dims: &[usize], has_bias: bool, capacity: usize) -> Self {
         let layers = dims.len() - 1;
-        let batch = x.rows();
-        let lane = |r: usize| &runs[r.min(runs.len() - 1)];
+        let batch = capacity;
         let params = (0..layers)
-            .map(|l| PackedLayer::pack(std::array::from_fn(|r| &lane(r)[l])))
+            .map(|l| PackedLayer::zeros(dims[l], dims[l + 1]))
             .collect();
         let per_layer = |rows: usize, hidden_only: bool| -> Vec<Packs<T>> {
             (0..layers)
@@ -314,7 +391,11 @@ impl<T: Float> Group<T> {
                 .collect()
         };
         Group {
-            input: Packs::from_fn(x.as_slice().len(), |i| splat(x.as_slice()[i])),
+            capacity,
+            batch: 0,
+            input: Packs::zeros(capacity * dims[0]),
+            labels: vec![[0; LANES]; capacity],
+            dense: Packs::zeros(capacity * dims[layers]),
             params,
             grads: (0..layers)
                 .map(|l| PackedLayer::zeros(dims[l], dims[l + 1]))
@@ -328,23 +409,98 @@ impl<T: Float> Group<T> {
         }
     }
 
-    /// Forward and backward over the whole data set; returns each lane's loss and leaves the
+    /// Loads rows `rows` of `x` and their targets into lane `lane` (every lane when `None`).
+    fn load(
+        &mut self,
+        lane: Option<usize>,
+        x: &Matrix<T>,
+        targets: Targets<'_, T>,
+        rows: &[usize],
+        loss: Loss,
+    ) -> Result<()> {
+        let (fan_in, out) = (self.dims[0], *self.dims.last().expect("dims"));
+        let refuse = |what: String| Err(Error::config("lockstep", what));
+        if x.cols() != fan_in {
+            return refuse(format!(
+                "inputs have {} columns, the network takes {fan_in}",
+                x.cols()
+            ));
+        }
+        if rows.is_empty() || rows.len() > self.capacity {
+            return refuse(format!(
+                "a minibatch of {} rows (the pack holds 1 to {})",
+                rows.len(),
+                self.capacity
+            ));
+        }
+        if let Some(&bad) = rows.iter().find(|&&i| i >= x.rows()) {
+            return refuse(format!("row {bad} of {} rows", x.rows()));
+        }
+        match (loss, targets) {
+            (Loss::CrossEntropy, Targets::Classes(y)) if y.len() == x.rows() => {
+                if let Some(&c) = y.iter().find(|&&c| c as usize >= out) {
+                    return refuse(format!("class {c} but only {out} outputs"));
+                }
+            }
+            (Loss::Mse | Loss::BceWithLogits, Targets::Dense(y))
+                if y.shape() == (x.rows(), out) => {}
+            _ => {
+                return refuse(format!(
+                    "targets do not fit {loss} with {} rows and {out} outputs",
+                    x.rows()
+                ))
+            }
+        }
+        let lanes = match lane {
+            Some(r) if r < LANES => r..r + 1,
+            Some(r) => return refuse(format!("lane {r} of {LANES}")),
+            None => 0..LANES,
+        };
+        // Lanes share the minibatch size: the last one loaded sets it for all.
+        self.batch = rows.len();
+        let xs = x.as_slice();
+        for (p, &i) in rows.iter().enumerate() {
+            let src = &xs[i * fan_in..(i + 1) * fan_in];
+            for (dst, &v) in self.input[p * fan_in..(p + 1) * fan_in].iter_mut().zip(src) {
+                for r in lanes.clone() {
+                    dst[r] = v;
+                }
+            }
+            match targets {
+                Targets::Classes(y) => {
+                    for r in lanes.clone() {
+                        self.labels[p][r] = y[i];
+                    }
+                }
+                Targets::Dense(y) => {
+                    let src = &y.as_slice()[i * out..(i + 1) * out];
+                    for (dst, &v) in self.dense[p * out..(p + 1) * out].iter_mut().zip(src) {
+                        for r in lanes.clone() {
+                            dst[r] = v;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Forward and backward over each lane's minibatch; returns each lane's loss and leaves the
     /// gradients in `grads`.
     #[inline(always)]
-    fn loss_and_grads<O: LaneOps>(
-        &mut self,
-        ops: O,
-        act: Activation,
-        loss: Loss,
-        targets: Targets<'_, T>,
-    ) -> Pack<f64> {
+    fn loss_and_grads<O: LaneOps>(&mut self, ops: O, act: Activation, loss: Loss) -> Pack<f64> {
         let layers = self.dims.len() - 1;
+        let b = self.batch;
         // Forward: z = b + x W^T, as a lane GEMM (batch, fan_in) x (fan_in, fan_out).
         for l in 0..layers {
-            let fan_in = self.dims[l];
+            let (fan_in, fan_out) = (self.dims[l], self.dims[l + 1]);
             let (lower, upper) = self.a.split_at_mut(l);
-            let x: &[Pack<T>] = if l == 0 { &self.input } else { &lower[l - 1] };
-            let z = &mut self.z[l];
+            let x: &[Pack<T>] = if l == 0 {
+                &self.input[..b * fan_in]
+            } else {
+                &lower[l - 1][..b * fan_in]
+            };
+            let z = &mut self.z[l][..b * fan_out];
             let x = View::row_major(x, fan_in);
             let wt = View::row_major(&self.params[l].weight, fan_in).t();
             if !is_output(l, layers) {
@@ -352,7 +508,7 @@ impl<T: Float> Group<T> {
                 // activation's arithmetic overlaps the next band's FMAs.
                 let activate = Activate {
                     act,
-                    a: &mut upper[0],
+                    a: &mut upper[0][..b * fan_out],
                     fused: O::FMA,
                 };
                 lane_gemm(ops, z, x, wt, Start::Row(&self.params[l].bias), activate);
@@ -361,47 +517,63 @@ impl<T: Float> Group<T> {
             }
         }
         // Loss and dLoss/dz of the output layer.
+        let out = self.dims[layers];
         let value = output_grad(
             loss,
-            &self.z[layers - 1],
-            targets,
-            &mut self.delta[layers - 1],
-            self.dims[layers],
+            &self.z[layers - 1][..b * out],
+            &self.labels[..b],
+            &self.dense[..b * out],
+            &mut self.delta[layers - 1][..b * out],
+            out,
             &mut self.row,
         );
         // Backward.
         for l in (0..layers).rev() {
             let (fan_in, fan_out) = (self.dims[l], self.dims[l + 1]);
-            let x: &[Pack<T>] = if l == 0 { &self.input } else { &self.a[l - 1] };
+            let x: &[Pack<T>] = if l == 0 {
+                &self.input[..b * fan_in]
+            } else {
+                &self.a[l - 1][..b * fan_in]
+            };
             let (lower, upper) = self.delta.split_at_mut(l);
-            let d = View::row_major(&upper[0], fan_out);
+            let d = View::row_major(&upper[0][..b * fan_out], fan_out);
             let x = View::row_major(x, fan_in);
             // dW = δ^T x: (fan_out, batch) x (batch, fan_in).
             let grads = &mut self.grads[l];
             lane_gemm(ops, &mut grads.weight, d.t(), x, Start::Zero, ());
             // db = Σ_p δ[p], with adds (the FMA units are the busy ones).
-            column_sums(ops, &upper[0], &mut grads.bias);
+            column_sums(ops, &upper[0][..b * fan_out], &mut grads.bias);
             if l > 0 {
                 // δ_{l-1} = f'(z_{l-1}) ∘ (δ W): (batch, fan_out) x (fan_out, fan_in), the
                 // derivative applied a band of rows at a time, as the forward activation.
                 let derive = Derive {
                     act,
-                    z: &self.z[l - 1],
-                    a: &self.a[l - 1],
+                    z: &self.z[l - 1][..b * fan_in],
+                    a: &self.a[l - 1][..b * fan_in],
                 };
                 let w = View::row_major(&self.params[l].weight, fan_in);
-                lane_gemm(ops, &mut lower[l - 1], d, w, Start::Zero, derive);
+                lane_gemm(
+                    ops,
+                    &mut lower[l - 1][..b * fan_in],
+                    d,
+                    w,
+                    Start::Zero,
+                    derive,
+                );
             }
         }
         value
     }
 
-    /// `p -= lr * g` for every weight (and bias, when the runs have them), as torch.optim.SGD.
+    /// `p -= lr * g` for every weight (and bias, when the runs have them), as torch.optim.SGD,
+    /// lane `r` at its own `lr[r]`.
     #[inline(always)]
-    fn update(&mut self, lr: T) {
+    fn update(&mut self, lr: Pack<T>) {
         let step = |p: &mut [Pack<T>], g: &[Pack<T>]| {
-            for (p, g) in p.as_flattened_mut().iter_mut().zip(g.as_flattened()) {
-                *p -= lr * *g;
+            for (p, g) in p.iter_mut().zip(g) {
+                for r in 0..LANES {
+                    p[r] -= lr[r] * g[r];
+                }
             }
         };
         for (p, g) in self.params.iter_mut().zip(&self.grads) {
@@ -410,20 +582,6 @@ impl<T: Float> Group<T> {
                 step(&mut p.bias, &g.bias);
             }
         }
-    }
-
-    /// The first `n` lanes as separate runs.
-    fn unpack(&self, n: usize, losses: &[Pack<f64>]) -> Vec<LockstepRun> {
-        (0..n)
-            .map(|r| LockstepRun {
-                params: self
-                    .params
-                    .iter()
-                    .map(|l| l.unpack(r, self.has_bias))
-                    .collect(),
-                losses: losses.iter().map(|v| v[r]).collect(),
-            })
-            .collect()
     }
 }
 
@@ -781,31 +939,30 @@ fn store<T: Float, const MR: usize, const NR: usize>(
 fn output_grad<T: Float>(
     loss: Loss,
     z: &[Pack<T>],
-    targets: Targets<'_, T>,
+    labels: &[Pack<u32>],
+    dense: &[Pack<T>],
     delta: &mut [Pack<T>],
     k: usize,
     row: &mut [T],
 ) -> Pack<f64> {
-    match (loss, targets) {
+    match loss {
         // A constant loss per arm: its formulas' match is resolved outside the loop.
-        (Loss::Mse, Targets::Dense(y)) => elementwise(Loss::Mse, z, y.as_slice(), delta),
-        (Loss::BceWithLogits, Targets::Dense(y)) => {
-            elementwise(Loss::BceWithLogits, z, y.as_slice(), delta)
-        }
-        (Loss::CrossEntropy, Targets::Classes(y)) => {
+        Loss::Mse => elementwise(Loss::Mse, z, dense, delta),
+        Loss::BceWithLogits => elementwise(Loss::BceWithLogits, z, dense, delta),
+        Loss::CrossEntropy => {
             // A lane's row of logits is strided across the packs: it is gathered into `row`,
             // and its gradient scattered back.
             let batch = z.len() / k;
             let inv_b = T::from_f64(1.0 / batch as f64);
             let (zs, gs) = row.split_at_mut(k);
             let mut total = [0.0f64; LANES];
-            for (p, &label) in y.iter().enumerate() {
+            for (p, label) in labels.iter().enumerate() {
                 let (zr, dr) = (&z[p * k..(p + 1) * k], &mut delta[p * k..(p + 1) * k]);
                 for (r, total) in total.iter_mut().enumerate() {
                     for (s, v) in zs.iter_mut().zip(zr) {
                         *s = v[r];
                     }
-                    let value = cross_entropy_row(zs, label as usize, Some((&mut *gs, inv_b)));
+                    let value = cross_entropy_row(zs, label[r] as usize, Some((&mut *gs, inv_b)));
                     *total += value.to_f64();
                     for (d, &g) in dr.iter_mut().zip(gs.iter()) {
                         d[r] = g;
@@ -814,21 +971,25 @@ fn output_grad<T: Float>(
             }
             total.map(|t| t / batch as f64)
         }
-        (loss, _) => unreachable!("{loss}: targets checked by train_lockstep"),
     }
 }
 
 /// [`output_grad`] of an elementwise loss: the mean of [`Loss::term`] over the batch and the
-/// outputs, lane by lane, and [`Loss::term_grad`]; `y` is (batch, k), one target per pack.
+/// outputs, lane by lane, and [`Loss::term_grad`]; `y` is (batch, k), each lane's targets.
 #[inline(always)]
-fn elementwise<T: Float>(loss: Loss, z: &[Pack<T>], y: &[T], delta: &mut [Pack<T>]) -> Pack<f64> {
+fn elementwise<T: Float>(
+    loss: Loss,
+    z: &[Pack<T>],
+    y: &[Pack<T>],
+    delta: &mut [Pack<T>],
+) -> Pack<f64> {
     let n = z.len();
     let scale = loss.grad_scale::<T>(n);
     let mut total = [0.0f64; LANES];
-    for ((zv, dv), &t) in z.iter().zip(delta.iter_mut()).zip(y) {
+    for ((zv, dv), t) in z.iter().zip(delta.iter_mut()).zip(y) {
         for r in 0..LANES {
-            total[r] += loss.term(zv[r], t).to_f64();
-            dv[r] = loss.term_grad(zv[r], t, scale);
+            total[r] += loss.term(zv[r], t[r]).to_f64();
+            dv[r] = loss.term_grad(zv[r], t[r], scale);
         }
     }
     total.map(|t| t / n as f64)

@@ -208,3 +208,96 @@ fn lockstep_keeps_relu_grad0_convention_on_a_zero_first_layer() {
         }
     }
 }
+
+/// Lanes with their own minibatches and learning rates: each lane equals the same run alone in
+/// a pack, bit for bit (lanes never mix), and the single-run engine on the same minibatches to
+/// rounding.
+#[test]
+fn lanes_train_on_their_own_minibatches_and_learning_rates_independently() {
+    use initscope::lockstep::LanePack;
+    let (x, y) = moons(96);
+    let dims = [2, 8, 8, 2];
+    let s = starts(&dims, 3, true, Activation::Tanh);
+    let lrs = [0.05, 0.1, 0.2];
+    let batch = 16;
+    // Lane r reads rows in its own order: a rotation of 0..96 by 7 r.
+    let order = |r: usize, step: usize| -> Vec<usize> {
+        (0..batch)
+            .map(|p| (step * batch + p + 7 * r) % x.rows())
+            .collect()
+    };
+    let steps = 12;
+    let train_pack = |lanes: &[usize]| -> Vec<(Params, Vec<f64>)> {
+        let mut pack =
+            LanePack::<f64>::new(&dims, true, Activation::Tanh, Loss::CrossEntropy, batch);
+        let mut lr = [0.0; LANES];
+        for (lane, &r) in lanes.iter().enumerate() {
+            pack.set_params(lane, &s[r]).unwrap();
+            lr[lane] = lrs[r];
+        }
+        let mut losses = vec![Vec::new(); lanes.len()];
+        for step in 0..steps {
+            for (lane, &r) in lanes.iter().enumerate() {
+                pack.set_batch(lane, &x, Targets::Classes(&y), &order(r, step))
+                    .unwrap();
+            }
+            let l = pack.steps(lr, 1);
+            for (lane, losses) in losses.iter_mut().enumerate() {
+                losses.push(l[0][lane]);
+            }
+        }
+        lanes
+            .iter()
+            .enumerate()
+            .map(|(lane, _)| (pack.params(lane), losses[lane].clone()))
+            .collect()
+    };
+    let together = train_pack(&[0, 1, 2]);
+    for r in 0..3 {
+        let alone = train_pack(&[r]).remove(0);
+        assert_eq!(alone, together[r], "lane {r} differs alone and packed");
+        // The single-run engine on the same minibatches.
+        let mut net = Net::<f64>::from_params(&s[r], Activation::Tanh);
+        let mut ws = Workspace::new(&net, batch);
+        let cfg = OptimConfig {
+            lr: lrs[r],
+            ..OptimConfig::new(OptimKind::Sgd)
+        };
+        let mut opt = Optimizer::new(cfg, &net);
+        for step in 0..steps {
+            let idx = order(r, step);
+            ws.load_rows(&x, &idx);
+            let labels: Vec<u32> = idx.iter().map(|&i| y[i]).collect();
+            let loss = net.loss_and_grads(
+                &mut ws,
+                Loss::CrossEntropy,
+                Targets::Classes(&labels),
+                Pass::Eval,
+            );
+            assert!(
+                (loss - together[r].1[step]).abs() <= 1e-12,
+                "lane {r} step {step}"
+            );
+            opt.step(&mut net, &ws.grads, lrs[r]);
+        }
+        let d = max_diff(&net.params(), &together[r].0);
+        assert!(d < 1e-12, "lane {r}: parameters differ by {d:e}");
+    }
+    // A lane of another architecture, and a minibatch larger than the pack, are refused.
+    let mut pack = LanePack::<f64>::new(&dims, true, Activation::Tanh, Loss::CrossEntropy, batch);
+    let other = starts(&[2, 4, 2], 1, true, Activation::Tanh);
+    assert!(pack
+        .set_params(0, &other[0])
+        .unwrap_err()
+        .to_string()
+        .contains("another architecture"));
+    let rows: Vec<usize> = (0..batch + 1).collect();
+    let e = pack
+        .set_batch(0, &x, Targets::Classes(&y), &rows)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("a minibatch of 17 rows (the pack holds 1 to 16)"),
+        "{e}"
+    );
+}
