@@ -83,7 +83,7 @@ pub enum DataCommand {
     },
 }
 
-fn load(spec: &str, a: &LoadArgs) -> anyhow::Result<Dataset> {
+fn load(spec: &str, a: &LoadArgs) -> anyhow::Result<Dataset<'static>> {
     let spec = DataSpec::parse("data", spec)?;
     let task = a
         .task

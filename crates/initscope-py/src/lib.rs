@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use numpy::ndarray::{ArrayD, IxDyn};
 use numpy::{
-    Element, IntoPyArray, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
+    Element, IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray,
+    PyUntypedArrayMethods,
 };
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
@@ -23,7 +24,7 @@ use pyo3::types::{PyDict, PyList};
 use initscope::config::{
     validate, validate_arrays, warnings, with_weights, Precision, RawConfig, RunConfig,
 };
-use initscope::data::{Dataset, Features};
+use initscope::data::{Dataset, Features, Rows};
 use initscope::explain::{explain_from, Explanation, Format};
 use initscope::init::{Fans, FillContext, Init, Role};
 use initscope::memory::{MemoryEstimate, MemoryLimit};
@@ -186,28 +187,97 @@ fn matrix_of<T: Float>(array: &Bound<'_, PyAny>, name: &str) -> PyResult<Matrix<
     Ok(Matrix::from_vec(rows, cols, values))
 }
 
-/// Features in the training precision (one conversion, whatever the input's type and layout).
-fn features(x: &Bound<'_, PyAny>, precision: Precision) -> PyResult<Features> {
+/// X as the data set reads it, held by the caller for as long as the data set is in use: a
+/// read-only borrow of the caller's array when it is C-contiguous (and aligned) in the training
+/// precision, so the data is not copied (like `torch.from_numpy`, the array must not change
+/// during the call); else its values converted once to that precision (any dtype or layout).
+enum HeldX<'py> {
+    F32(PyReadonlyArrayDyn<'py, f32>, (usize, usize)),
+    F64(PyReadonlyArrayDyn<'py, f64>, (usize, usize)),
+    Converted(Features<'static>),
+}
+
+impl HeldX<'_> {
+    /// The features `(rows, cols)`: a view of the borrowed array, or of the converted copy
+    /// (shared, not copied again).
+    fn features(&self) -> PyResult<Features<'_>> {
+        fn view<'a, T: Element + Float>(
+            a: &'a PyReadonlyArrayDyn<'_, T>,
+            (rows, cols): (usize, usize),
+        ) -> PyResult<Rows<'a, T>> {
+            a.as_slice()
+                .ok()
+                .and_then(|s| Rows::borrowed(rows, cols, s))
+                .ok_or_else(|| PyValueError::new_err("X: its buffer does not match its shape"))
+        }
+        Ok(match self {
+            HeldX::F32(a, shape) => Features::F32(view(a, *shape)?),
+            HeldX::F64(a, shape) => Features::F64(view(a, *shape)?),
+            HeldX::Converted(f) => f.clone(),
+        })
+    }
+}
+
+/// A read-only borrow of `x` when it is an aligned C-contiguous array of `T` (its flat buffer is
+/// then the row-major matrix); None otherwise.
+fn borrowable<'py, T: Element>(
+    x: &Bound<'py, PyAny>,
+) -> PyResult<Option<PyReadonlyArrayDyn<'py, T>>> {
+    let Ok(typed) = x.cast::<PyArrayDyn<T>>() else {
+        return Ok(None);
+    };
+    if !typed.is_c_contiguous() {
+        return Ok(None);
+    }
+    let guard = typed
+        .try_readonly()
+        .map_err(|e| PyValueError::new_err(format!("X: {e}")))?;
+    Ok(guard.as_slice().is_ok().then_some(guard))
+}
+
+/// X in the training precision: borrowed when it is a C-contiguous array in that precision,
+/// else converted once (whatever the input's type and layout).
+fn features<'py>(x: &Bound<'py, PyAny>, precision: Precision) -> PyResult<HeldX<'py>> {
+    let untyped = x
+        .cast::<PyUntypedArray>()
+        .map_err(|_| PyValueError::new_err("X: expected a NumPy array"))?;
+    let shape = matrix_shape("X", untyped.shape())?;
     Ok(match precision {
-        Precision::F32 => Features::F32(matrix_of::<f32>(x, "X")?),
-        Precision::F64 => Features::F64(matrix_of::<f64>(x, "X")?),
+        Precision::F32 => match borrowable::<f32>(x)? {
+            Some(a) => HeldX::F32(a, shape),
+            None => HeldX::Converted(Features::from(matrix_of::<f32>(x, "X")?)),
+        },
+        Precision::F64 => match borrowable::<f64>(x)? {
+            Some(a) => HeldX::F64(a, shape),
+            None => HeldX::Converted(Features::from(matrix_of::<f64>(x, "X")?)),
+        },
     })
 }
 
-/// Validates the flags and builds the dataset: a spec (`raw.data`) or the arrays `x`, `y`. The
-/// arrays are read while the GIL is held; validation (which may generate or read data) runs
-/// without it. Returns the config, the data and the warnings the command line would print.
-fn prepare(
+/// Reads X (`x`) while the GIL is held, for [`prepare`]: None for a data spec. The caller keeps
+/// the result alive while the data set made from it is in use.
+fn hold_x<'py>(raw: &RawConfig, x: Option<&Bound<'py, PyAny>>) -> PyResult<Option<HeldX<'py>>> {
+    x.map(|x| {
+        let precision =
+            Precision::parse(raw.precision.as_deref().unwrap_or("f32")).map_err(py_err)?;
+        features(x, precision)
+    })
+    .transpose()
+}
+
+/// Validates the flags and builds the dataset: a spec (`raw.data`) or the arrays X (held by the
+/// caller, [`hold_x`]) and `y`. `y` is read while the GIL is held; validation (which may
+/// generate or read data) runs without it. The data set borrows X's buffer when [`HeldX`] does.
+/// Returns the config, the data and the warnings the command line would print.
+fn prepare<'d>(
     py: Python<'_>,
     raw: RawConfig,
-    x: Option<&Bound<'_, PyAny>>,
+    x: Option<&'d HeldX<'_>>,
     y: Option<&Bound<'_, PyAny>>,
-) -> PyResult<(RunConfig, Dataset, Vec<String>)> {
+) -> PyResult<(RunConfig, Dataset<'d>, Vec<String>)> {
     let (cfg, data) = match (x, y) {
         (Some(x), Some(y)) => {
-            let precision =
-                Precision::parse(raw.precision.as_deref().unwrap_or("f32")).map_err(py_err)?;
-            let xs = features(x, precision)?;
+            let xs = x.features()?;
             let ys = matrix_of::<f64>(y, "y")?;
             py.detach(|| validate_arrays(&raw, xs, ys))
                 .map_err(py_err)?
@@ -450,7 +520,8 @@ fn train(
     let given = start
         .map(|(label, tensors)| given_weights(&label, &tensors))
         .transpose()?;
-    let (cfg, data, warned) = prepare(py, raw.clone(), x, y)?;
+    let held = hold_x(&raw, x)?;
+    let (cfg, data, warned) = prepare(py, raw.clone(), held.as_ref(), y)?;
     let out = py.detach(|| -> Result<RunOutput, Failure> {
         let (cfg, start) = starting(&raw, cfg, &data, given.as_ref())?;
         run_from(&cfg, &data, start)
@@ -479,7 +550,8 @@ fn explain(
     if raw.diagnostics.is_none() {
         raw.diagnostics = Some("off".into());
     }
-    let (cfg, data, warned) = prepare(py, raw.clone(), x, y)?;
+    let held = hold_x(&raw, x)?;
+    let (cfg, data, warned) = prepare(py, raw.clone(), held.as_ref(), y)?;
     let ex = py.detach(|| -> Result<Explanation, Failure> {
         let (cfg, start) = starting(&raw, cfg, &data, given.as_ref())?;
         explain_from(&cfg, &data, start, |start| run_from(&cfg, &data, start))

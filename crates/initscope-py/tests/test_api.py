@@ -272,6 +272,61 @@ def test_layouts_give_the_same_run():
     assert initscope.train(data=(X, yv), **FAST).run_id == base.run_id
 
 
+def test_arrays_are_read_not_changed():
+    X, y = blobs(n=100, d=4)
+    X32 = X.astype(np.float32)
+    wide = np.zeros((200, 9), dtype=np.float32)
+    wide[::2, 1::2] = X32
+    inputs = [
+        (X32, {}),  # borrowed in place
+        (X, dict(precision="f64")),  # borrowed in place
+        (X, {}),  # converted once
+        (X.astype(np.uint8), {}),
+        (np.asfortranarray(X32), {}),
+        (wide[::2, 1::2], {}),
+        (X32, dict(standardize=True)),  # standardizing copies, never in place
+        (X, dict(precision="f64", standardize=True, val_fraction=0.2)),
+    ]
+    for a, flags in inputs:
+        before, writeable = a.copy(), a.flags.writeable
+        initscope.train(data=(a, y), **FAST, **flags)
+        np.testing.assert_array_equal(a, before)
+        assert a.flags.writeable == writeable
+    # A read-only array is borrowed as well, and gives the same run.
+    ro = X32.copy()
+    ro.setflags(write=False)
+    assert initscope.train(data=(ro, y), **FAST).run_id == initscope.train(data=(X32, y), **FAST).run_id
+
+
+def test_fashion_mnist_float32_adds_no_copy():
+    """Fashion-MNIST's 60000 training images as a float32 C-contiguous array: the call adds
+    the training's own memory, not a copy of X (179 MiB); as uint8 it adds one float32
+    conversion, not two. Peak RSS from scripts/python-memory.py (a process per measurement)."""
+    script = ROOT / "scripts" / "python-memory.py"
+    args = [sys.executable, str(script), "--modes", "f32,u8", "--json"]
+    if BIN.is_file():
+        args += ["--cli", str(BIN)]
+    p = subprocess.run(args, capture_output=True, text=True)
+    if p.returncode == 3:
+        if os.environ.get("INITSCOPE_REQUIRE_REAL_DATA") == "1":
+            pytest.fail(f"Fashion-MNIST is required: {p.stderr.strip()}")
+        pytest.skip(f"Fashion-MNIST is not installed: {p.stderr.strip()}")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    f32, u8 = r["f32"], r["u8"]
+    x_bytes = f32["array_bytes"]
+    assert x_bytes == 60000 * 784 * 4
+    added = f32["added_kib"] * 1024
+    # A copy of X would add at least x_bytes; the training itself needs a few MiB.
+    assert added < 0.15 * x_bytes, f"the call added {added / 2**20:.0f} MiB"
+    # uint8 pixels are converted once: a float32 buffer the size of X, and not a second one.
+    converted = u8["added_kib"] * 1024
+    assert x_bytes <= converted < 1.15 * x_bytes + added, converted
+    if "cli" in r:
+        # The call needs no more beyond X than the command line needs beyond its data.
+        assert added <= r["cli"]["beyond_data_kib"] * 1024 + 16 * 2**20, (added, r["cli"])
+
+
 def test_arrays_f64_precision_and_regression():
     X, _ = blobs(80, 2)
     Y = np.stack([X[:, 0] * 0.5 - 1.0, X[:, 1] * 0.25], axis=1)

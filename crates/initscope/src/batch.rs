@@ -3,23 +3,23 @@
 //! workspace ([`BatchTargets`]), and the mean loss and accuracy over a whole split
 //! ([`evaluate`]). Used by training, `explain`, `gradcheck` and the benchmarks alike.
 
-use crate::data::{Labels, Split};
+use crate::data::{Labels, Rows, Split};
 use crate::loss::{Loss, Targets};
 use crate::matrix::Matrix;
 use crate::nn::{Net, Pass, Workspace};
 use crate::scalar::Float;
 
-/// A split in the training precision (borrowed when the data is stored in it), with targets in
-/// the form the loss needs.
+/// A split in the training precision (a view of the data set's store when the data is stored in
+/// it, one converted copy otherwise), with targets in the form the loss needs.
 pub struct Prepared<'a, T: Float> {
-    pub x: std::borrow::Cow<'a, Matrix<T>>, // (n, input)
-    pub classes: Option<Vec<u32>>,          // labels, for cross-entropy and accuracy
-    pub dense: Option<Matrix<T>>,           // (n, output): regression targets or one-hot/0-1 labels
+    pub x: Rows<'a, T>,            // (n, input)
+    pub classes: Option<Vec<u32>>, // labels, for cross-entropy and accuracy
+    pub dense: Option<Matrix<T>>,  // (n, output): regression targets or one-hot/0-1 labels
 }
 
 impl<'a, T: Float> Prepared<'a, T> {
     pub fn new(split: &'a Split, loss: Loss, outputs: usize) -> Self {
-        let x = split.x.as_matrix::<T>();
+        let x = split.x.as_rows::<T>();
         match &split.y {
             Labels::Classes(c) => {
                 let dense = (!loss.wants_classes()).then(|| {

@@ -933,7 +933,7 @@ pub const DEFAULT_DATA: &str = "moons";
 
 /// Validates a raw configuration and loads its dataset (whose shape decides the input and output
 /// widths and the default loss).
-pub fn validate(raw: &RawConfig) -> Result<(RunConfig, Dataset)> {
+pub fn validate(raw: &RawConfig) -> Result<(RunConfig, Dataset<'static>)> {
     let mut cache = DataCache::default();
     let (cfg, data) = validate_cached(raw, &mut cache)?;
     drop(cache);
@@ -944,18 +944,18 @@ pub fn validate(raw: &RawConfig) -> Result<(RunConfig, Dataset)> {
 /// Datasets already loaded, keyed by (spec, options, data dir), so a sweep loads each once; and
 /// the machine's memory limit, read once.
 #[derive(Default)]
-pub struct DataCache {
-    loaded: HashMap<String, Arc<Dataset>>,
+pub struct DataCache<'a> {
+    loaded: HashMap<String, Arc<Dataset<'a>>>,
     /// The limit every run is held to: a sweep's `--max-memory`, or the machine's (read once).
     limit: Option<MemoryLimit>,
     /// Bytes of the data sets loaded so far: they stay in memory together.
     loaded_bytes: u64,
 }
 
-impl DataCache {
+impl DataCache<'_> {
     /// A cache whose runs are held to `limit` (a sweep's `--max-memory`) unless a run's own
     /// `max_memory` says otherwise.
-    pub fn with_limit(limit: MemoryLimit) -> DataCache {
+    pub fn with_limit(limit: MemoryLimit) -> DataCache<'static> {
         DataCache {
             limit: Some(limit),
             ..DataCache::default()
@@ -1154,11 +1154,11 @@ fn cache_key(spec: &DataSpec, options: &DataOptions, raw: &RawConfig) -> String 
 /// [`crate::data::from_arrays`] under `raw`'s data options (`task`, `test_fraction`,
 /// `val_fraction`, `standardize`: the rules of an `npy:X,Y` pair); the config's data is their
 /// `arrays:DIGEST` spec, so the run id follows the arrays' contents. `raw.data` must be unset.
-pub fn validate_arrays(
+pub fn validate_arrays<'a>(
     raw: &RawConfig,
-    x: Features,
+    x: Features<'a>,
     y: crate::matrix::Matrix<f64>,
-) -> Result<(RunConfig, Dataset)> {
+) -> Result<(RunConfig, Dataset<'a>)> {
     if let Some(spec) = &raw.data {
         return Err(Error::spec(
             "--data",
@@ -1232,10 +1232,10 @@ pub fn with_weights(
 }
 
 /// [`validate`] with a cache of loaded datasets.
-pub fn validate_cached(
+pub fn validate_cached<'a>(
     raw: &RawConfig,
-    cache: &mut DataCache,
-) -> Result<(RunConfig, Arc<Dataset>)> {
+    cache: &mut DataCache<'a>,
+) -> Result<(RunConfig, Arc<Dataset<'a>>)> {
     refuse_contradictions(raw)?;
     let data_spec = DataSpec::parse("--data", raw.data.as_deref().unwrap_or(DEFAULT_DATA))?;
     let data_options = data_options(raw)?;

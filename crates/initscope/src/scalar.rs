@@ -77,6 +77,10 @@ pub trait Float:
     fn mul8_v3(simd: pulp::x86::V3, a: [Self; 8], b: [Self; 8]) -> [Self; 8];
     /// Little-endian bytes of a slice, for safetensors.
     fn slice_to_le_bytes(xs: &[Self]) -> Vec<u8>;
+    /// `s` as a slice of `Self` (no copy) when `Self` is f32; None for f64.
+    fn from_f32_slice(s: &[f32]) -> Option<&[Self]>;
+    /// `s` as a slice of `Self` (no copy) when `Self` is f64; None for f32.
+    fn from_f64_slice(s: &[f64]) -> Option<&[Self]>;
 
     /// `dst = alpha * lhs * rhs` (or `dst += ...` when `accumulate`), single-threaded faer GEMM.
     fn gemm(
@@ -89,7 +93,7 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ty, $name:literal, $dtype:expr, $erf:path, $tanh_fast:path, $tanh_fused:path, $simd:ident, $chunks:literal, $fma:ident, $add:ident, $sub:ident, $mul:ident) => {
+    ($t:ty, $from32:expr, $from64:expr, $name:literal, $dtype:expr, $erf:path, $tanh_fast:path, $tanh_fused:path, $simd:ident, $chunks:literal, $fma:ident, $add:ident, $sub:ident, $mul:ident) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -97,6 +101,12 @@ macro_rules! impl_float {
             const DTYPE: safetensors::Dtype = $dtype;
             const UNIT_ROUNDOFF: f64 = <$t>::EPSILON as f64 / 2.0;
 
+            fn from_f32_slice(s: &[f32]) -> Option<&[Self]> {
+                $from32(s)
+            }
+            fn from_f64_slice(s: &[f64]) -> Option<&[Self]> {
+                $from64(s)
+            }
             #[inline]
             fn from_f64(x: f64) -> Self {
                 x as $t
@@ -214,6 +224,8 @@ macro_rules! impl_float {
 
 impl_float!(
     f32,
+    Some,
+    |_| None,
     "f32",
     safetensors::Dtype::F32,
     libm::erff,
@@ -228,6 +240,8 @@ impl_float!(
 );
 impl_float!(
     f64,
+    |_| None,
+    Some,
     "f64",
     safetensors::Dtype::F64,
     libm::erf,

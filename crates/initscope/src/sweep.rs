@@ -288,7 +288,7 @@ pub struct PlannedRun {
     pub run_id: String,
     pub axes: Vec<(String, String)>,
     pub config: RunConfig,
-    pub data: std::sync::Arc<Dataset>,
+    pub data: std::sync::Arc<Dataset<'static>>,
 }
 
 /// `DIR/sweep.json`: what the sweep is made of.
@@ -451,7 +451,7 @@ pub fn parallelism(
     )?;
     // The data sets are loaded once and shared by the runs: count each once, then the rest of
     // the largest run for every parallel run.
-    let mut seen: Vec<*const Dataset> = Vec::new();
+    let mut seen: Vec<*const Dataset<'static>> = Vec::new();
     let mut shared = 0u64;
     for r in runs {
         if !seen.contains(&std::sync::Arc::as_ptr(&r.data)) {

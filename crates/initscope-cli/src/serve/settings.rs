@@ -115,7 +115,7 @@ pub fn presets() -> Value {
 /// (defaults filled in).
 pub struct Setup {
     pub cfg: RunConfig,
-    pub data: Dataset,
+    pub data: Dataset<'static>,
     pub settings: Map<String, Value>,
     /// `initscope train ...` for the same run.
     pub command: String,

@@ -380,8 +380,12 @@ def train(
     class labels or (rows, outputs) regression targets. Arrays follow the rules of ``.npy``
     files: ``test_fraction`` (default 0.2) of the rows are held out as the test split by a
     fixed shuffle, ``task``, ``val_fraction`` and ``standardize`` apply; empty arrays,
-    mismatched lengths and NaN or infinite values are refused. ``X`` is converted once to the
-    training precision (``precision``, default f32) whatever its dtype and layout.
+    mismatched lengths and NaN or infinite values are refused. A C-contiguous ``X`` in the
+    training precision (``precision``: float32 by default, float64 for ``"f64"``) is used in
+    place, not copied: the call holds a read-only borrow of it, so, as with
+    ``torch.from_numpy``, it must not be changed (from another thread) until the call returns.
+    Any other ``X`` (uint8 images, other dtypes, Fortran order, strided views) is converted once
+    to the training precision.
 
     Every other keyword is a flag of ``initscope train`` (see :data:`FLAGS`), e.g. ``net``,
     ``hidden``, ``act``, ``init``, ``bias_init``, ``layer_init``, ``optim``, ``lr``,

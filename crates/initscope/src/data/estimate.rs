@@ -79,7 +79,7 @@ impl DataSpec {
     }
 }
 
-impl Split {
+impl Split<'_> {
     /// Bytes held by the features and labels.
     pub fn bytes(&self) -> u64 {
         let (rows, cols) = (self.x.rows() as u64, self.x.cols() as u64);
@@ -95,7 +95,7 @@ impl Split {
     }
 }
 
-impl Dataset {
+impl Dataset<'_> {
     /// Bytes held by every split.
     pub fn bytes(&self) -> u64 {
         self.train.bytes() + self.test.bytes() + self.val.as_ref().map_or(0, Split::bytes)

@@ -290,21 +290,21 @@ pub fn read(path: &Path) -> Result<IdxArray> {
 }
 
 /// Images (n, ...) as f32 rows, u8 pixels scaled to [0, 1] in the same pass.
-pub fn features(a: &IdxArray) -> Features {
+pub fn features(a: &IdxArray) -> Features<'static> {
     let n = a.dims[0];
     let cols = a.dims[1..].iter().product::<usize>();
     match a.dtype {
-        IdxType::U8 => Features::F32(Matrix::from_vec(
+        IdxType::U8 => Features::from(Matrix::<f32>::from_vec(
             n,
             cols,
             a.bytes.iter().map(|&b| b as f32 / 255.0).collect(),
         )),
-        IdxType::F64 => Features::F64(Matrix::from_vec(
+        IdxType::F64 => Features::from(Matrix::<f64>::from_vec(
             n,
             cols,
             (0..a.len()).map(|i| a.value(i)).collect(),
         )),
-        _ => Features::F32(Matrix::from_vec(
+        _ => Features::from(Matrix::<f32>::from_vec(
             n,
             cols,
             (0..a.len()).map(|i| a.value(i) as f32).collect(),
@@ -337,7 +337,7 @@ pub fn labels(a: &IdxArray, path: &Path) -> Result<Vec<u32>> {
 
 /// An images file and a labels file with matching counts. Both headers are read and checked
 /// (rows, pixels, matching counts) before either file's data is loaded.
-pub fn load_pair(images: &Path, labels_path: &Path) -> Result<Split> {
+pub fn load_pair(images: &Path, labels_path: &Path) -> Result<Split<'static>> {
     let hi = read_header(images)?;
     let hl = read_header(labels_path)?;
     if hi.dims[0] == 0 {
@@ -403,7 +403,7 @@ pub fn find_image_set(set: ImageSet, dirs: &[PathBuf]) -> Option<Vec<PathBuf>> {
 }
 
 /// Fashion-MNIST or MNIST from the first directory that has them.
-pub fn load_image_set(set: ImageSet, dirs: &[PathBuf]) -> Result<(Split, Split)> {
+pub fn load_image_set(set: ImageSet, dirs: &[PathBuf]) -> Result<(Split<'static>, Split<'static>)> {
     let files = find_image_set(set, dirs).ok_or_else(|| {
         let searched = dirs.iter().map(|d| d.join(set.name()).display().to_string()).collect::<Vec<_>>().join(", ");
         let how = match set {

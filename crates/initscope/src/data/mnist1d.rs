@@ -165,7 +165,7 @@ impl Mnist1d {
     }
 
     /// The (train, test) splits.
-    pub fn generate(&self) -> (Split, Split) {
+    pub fn generate(&self) -> (Split<'static>, Split<'static>) {
         let templates = whitened_templates();
         let mut rng = rng::stream(self.seed, Stream::Data);
         let per_class = self.n / 10;
@@ -193,7 +193,7 @@ impl Mnist1d {
         let (train_idx, test_idx): (Vec<usize>, Vec<usize>) =
             ((0..split).collect(), (split..self.n).collect());
         let part = |idx: &[usize]| Split {
-            x: Features::F64(x.select_rows(idx)),
+            x: Features::from(x.select_rows(idx)),
             y: Labels::Classes(idx.iter().map(|&i| y[i]).collect()),
         };
         (part(&train_idx), part(&test_idx))

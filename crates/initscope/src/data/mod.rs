@@ -3,16 +3,19 @@
 //!
 //! A dataset is train and test splits (and a validation split when asked). Features are stored
 //! in f32 or f64 as the source provides them ([`Features`]); training converts them to the run's
-//! precision once. Sources without a test split (a CSV file, an `.npy` pair, an `.npz` without
-//! `x_test`) hold out `test_fraction` of their rows; `val_fraction` of the training rows become
-//! the validation split; both hold-outs are drawn with the fixed data stream, so they never
-//! depend on the run seed.
+//! precision once (and reads them in place when they are stored in it). The splits of a data set
+//! are lists of rows over one shared store ([`Rows`]): holding rows out copies no features.
+//! Sources without a test split (a CSV file, an `.npy` pair, an `.npz` without `x_test`) hold
+//! out `test_fraction` of their rows; `val_fraction` of the training rows become the validation
+//! split; both hold-outs are drawn with the fixed data stream, so they never depend on the run
+//! seed.
 
 pub mod csv;
 mod estimate;
 pub mod idx;
 pub mod mnist1d;
 pub mod npy;
+mod rows;
 pub mod synthetic;
 
 use std::fmt;
@@ -27,6 +30,7 @@ use crate::rng::{self, Stream};
 use crate::scalar::Float;
 use crate::spec::{fmt_f64, Spec};
 
+pub use rows::{RowSource, Rows};
 pub use synthetic::Synthetic;
 
 /// What the targets are.
@@ -99,14 +103,28 @@ impl Labels {
     }
 }
 
-/// Features `(n, dim)` in the precision the source provides.
+/// Features `(n, dim)` in the precision the source provides, as [`Rows`] of a store that the
+/// splits of a data set share: owned (`'static`), or borrowed for `'a` from arrays the caller
+/// holds (the Python package's, [`from_arrays`]).
 #[derive(Clone, Debug, PartialEq)]
-pub enum Features {
-    F32(Matrix<f32>),
-    F64(Matrix<f64>),
+pub enum Features<'a> {
+    F32(Rows<'a, f32>),
+    F64(Rows<'a, f64>),
 }
 
-impl Features {
+impl From<Matrix<f32>> for Features<'static> {
+    fn from(m: Matrix<f32>) -> Self {
+        Features::F32(m.into())
+    }
+}
+
+impl From<Matrix<f64>> for Features<'static> {
+    fn from(m: Matrix<f64>) -> Self {
+        Features::F64(m.into())
+    }
+}
+
+impl<'a> Features<'a> {
     pub fn rows(&self) -> usize {
         match self {
             Features::F32(m) => m.rows(),
@@ -129,24 +147,24 @@ impl Features {
         }
     }
 
-    /// The features in precision `T`, borrowed when they are stored in it (no copy of a data set
-    /// for training in its own precision), converted otherwise.
-    pub fn as_matrix<T: Float>(&self) -> std::borrow::Cow<'_, Matrix<T>> {
-        let stored: &dyn std::any::Any = match self {
-            Features::F32(m) => m,
-            Features::F64(m) => m,
+    /// The features in precision `T`: a view of the store when they are stored in it (no copy
+    /// of a data set for training in its own precision), converted otherwise (one copy).
+    pub fn as_rows<T: Float>(&self) -> Rows<'_, T> {
+        let stored = match self {
+            Features::F32(m) => m.view_as(T::from_f32_slice),
+            Features::F64(m) => m.view_as(T::from_f64_slice),
         };
-        match stored.downcast_ref::<Matrix<T>>() {
-            Some(m) => std::borrow::Cow::Borrowed(m),
-            None => std::borrow::Cow::Owned(self.to_matrix()),
-        }
+        stored.unwrap_or_else(|| match self {
+            Features::F32(m) => m.cast(),
+            Features::F64(m) => m.cast(),
+        })
     }
 
     /// All features in precision `T` (one copy).
     pub fn to_matrix<T: Float>(&self) -> Matrix<T> {
         match self {
-            Features::F32(m) => m.cast(),
-            Features::F64(m) => m.cast(),
+            Features::F32(m) => m.to_matrix().cast(),
+            Features::F64(m) => m.to_matrix().cast(),
         }
     }
 
@@ -158,11 +176,11 @@ impl Features {
         }
     }
 
-    /// The rows `idx`, keeping the precision.
-    pub fn select(&self, idx: &[usize]) -> Features {
+    /// The rows `idx`, keeping the precision and sharing the store (no copy of values).
+    pub fn select(&self, idx: &[usize]) -> Features<'a> {
         match self {
-            Features::F32(m) => Features::F32(m.select_rows(idx)),
-            Features::F64(m) => Features::F64(m.select_rows(idx)),
+            Features::F32(m) => Features::F32(m.select(idx)),
+            Features::F64(m) => Features::F64(m.select(idx)),
         }
     }
 
@@ -198,15 +216,15 @@ impl Features {
             .collect()
     }
 
-    /// Applies `x -> (x - mean_j) / std_j` per column (std 0 columns are only centred).
+    /// Applies `x -> (x - mean_j) / std_j` per column (std 0 columns are only centred): in place
+    /// when the split owns its store alone, else into a store of its own (one copy).
     pub fn standardize(&mut self, stats: &[(f64, f64)]) {
-        fn apply<T: Float>(m: &mut Matrix<T>, stats: &[(f64, f64)]) {
-            for i in 0..m.rows() {
-                for (v, &(mean, std)) in m.row_mut(i).iter_mut().zip(stats) {
-                    let s = if std > 0.0 { std } else { 1.0 };
-                    *v = T::from_f64((v.to_f64() - mean) / s);
-                }
-            }
+        fn apply<T: Float>(m: &mut Rows<'_, T>, stats: &[(f64, f64)]) {
+            m.map_values(|v, j| {
+                let (mean, std) = stats[j];
+                let s = if std > 0.0 { std } else { 1.0 };
+                T::from_f64((v.to_f64() - mean) / s)
+            });
         }
         match self {
             Features::F32(m) => apply(m, stats),
@@ -217,12 +235,12 @@ impl Features {
 
 /// One split: features `(n, dim)` and their targets.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Split {
-    pub x: Features,
+pub struct Split<'a> {
+    pub x: Features<'a>,
     pub y: Labels,
 }
 
-impl Split {
+impl<'a> Split<'a> {
     pub fn len(&self) -> usize {
         self.x.rows()
     }
@@ -231,7 +249,8 @@ impl Split {
         self.x.rows() == 0
     }
 
-    pub fn select(&self, idx: &[usize]) -> Split {
+    /// The rows `idx` (the features share the store).
+    pub fn select(&self, idx: &[usize]) -> Split<'a> {
         Split {
             x: self.x.select(idx),
             y: self.y.select(idx),
@@ -239,18 +258,19 @@ impl Split {
     }
 }
 
-/// A loaded dataset.
+/// A loaded dataset: owned (`Dataset<'static>`, every loader's), or borrowing the features of
+/// arrays the caller holds for `'a` ([`from_arrays`]).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Dataset {
+pub struct Dataset<'a> {
     /// The canonical spec it was made from.
     pub name: String,
     pub task: Task,
-    pub train: Split,
-    pub val: Option<Split>,
-    pub test: Split,
+    pub train: Split<'a>,
+    pub val: Option<Split<'a>>,
+    pub test: Split<'a>,
 }
 
-impl Dataset {
+impl Dataset<'_> {
     pub fn input_dim(&self) -> usize {
         self.train.x.cols()
     }
@@ -454,7 +474,7 @@ impl DataSpec {
     }
 
     /// Reads or generates the dataset and applies the options.
-    pub fn load(&self, options: &DataOptions, data_dir: Option<&Path>) -> Result<Dataset> {
+    pub fn load(&self, options: &DataOptions, data_dir: Option<&Path>) -> Result<Dataset<'static>> {
         let (task, train, test) = match self {
             DataSpec::Synthetic(s) => {
                 let d = s.generate();
@@ -479,7 +499,7 @@ impl DataSpec {
                 (
                     task,
                     Split {
-                        x: Features::F64(x),
+                        x: Features::from(x),
                         y,
                     },
                     None,
@@ -607,11 +627,14 @@ fn targets(y: Matrix<f64>, kind: Option<TaskKind>, path: &Path) -> Result<(Task,
 /// (and `val_fraction` of the rest for validation) by the same fixed shuffle, so the same
 /// arrays in `.npy` files split into the same rows. Errors name the array: `X: ...`, `y: ...`.
 /// Returns the dataset's spec (`arrays:DIGEST`, [`DataSpec::Arrays`]) with the dataset.
-pub fn from_arrays(
-    x: Features,
+///
+/// The features are not copied: the splits are row lists over `x`'s store (borrowed ones stay
+/// borrowed for `'a`); only `options.standardize` makes one standardized copy.
+pub fn from_arrays<'a>(
+    x: Features<'a>,
     y: Matrix<f64>,
     options: &DataOptions,
-) -> Result<(DataSpec, Dataset)> {
+) -> Result<(DataSpec, Dataset<'a>)> {
     let (rows, cols) = (x.rows(), x.cols());
     if rows == 0 {
         return Err(Error::file("X", "holds 0 rows"));
@@ -634,9 +657,12 @@ pub fn from_arrays(
             format!("{} targets for {rows} feature rows", y.rows()),
         ));
     }
-    fn first_nonfinite<T: Float>(m: &Matrix<T>) -> Option<(usize, usize, f64)> {
-        let i = m.as_slice().iter().position(|v| !v.to_f64().is_finite())?;
-        Some((i / m.cols(), i % m.cols(), m.as_slice()[i].to_f64()))
+    fn first_nonfinite<'v, T: Float>(
+        mut values: impl Iterator<Item = &'v T>,
+        cols: usize,
+    ) -> Option<(usize, usize, f64)> {
+        let i = values.position(|v| !v.to_f64().is_finite())?;
+        Some((i / cols, i % cols, f64::NAN))
     }
     let bad = |name: &str, (i, j, v): (usize, usize, f64)| {
         Error::file(
@@ -645,14 +671,14 @@ pub fn from_arrays(
         )
     };
     let nonfinite = match &x {
-        Features::F32(m) => first_nonfinite(m),
-        Features::F64(m) => first_nonfinite(m),
+        Features::F32(m) => first_nonfinite(m.contiguous().iter(), cols),
+        Features::F64(m) => first_nonfinite(m.contiguous().iter(), cols),
     };
-    if let Some(at) = nonfinite {
-        return Err(bad("X", at));
+    if let Some((i, j, _)) = nonfinite {
+        return Err(bad("X", (i, j, x.get(i, j))));
     }
-    if let Some(at) = first_nonfinite(&y) {
-        return Err(bad("y", at));
+    if let Some((i, j, _)) = first_nonfinite(y.as_slice().iter(), y.cols()) {
+        return Err(bad("y", (i, j, y.get(i, j))));
     }
     let spec = DataSpec::Arrays {
         digest: arrays_digest(&x, &y),
@@ -666,12 +692,13 @@ pub fn from_arrays(
 /// little-endian values.
 fn arrays_digest(x: &Features, y: &Matrix<f64>) -> String {
     use sha2::{Digest, Sha256};
-    fn feed<T: Float>(h: &mut Sha256, tag: &[u8], m: &Matrix<T>, put: fn(T, &mut Vec<u8>)) {
+    fn feed<T: Float>(h: &mut Sha256, tag: &[u8], m: Rows<'_, T>, put: fn(T, &mut Vec<u8>)) {
         h.update(tag);
         h.update((m.rows() as u64).to_le_bytes());
         h.update((m.cols() as u64).to_le_bytes());
         let mut buf = Vec::with_capacity(1 << 16);
-        for chunk in m.as_slice().chunks(4096) {
+        let values = m.contiguous();
+        for chunk in values.chunks(4096) {
             buf.clear();
             for &v in chunk {
                 put(v, &mut buf);
@@ -682,13 +709,14 @@ fn arrays_digest(x: &Features, y: &Matrix<f64>) -> String {
     let mut h = Sha256::new();
     h.update(b"initscope arrays 1\0");
     match x {
-        Features::F32(m) => feed(&mut h, b"f32", m, |v, b| {
+        Features::F32(m) => feed(&mut h, b"f32", m.view(), |v, b| {
             b.extend_from_slice(&v.to_le_bytes())
         }),
-        Features::F64(m) => feed(&mut h, b"f64", m, |v, b| {
+        Features::F64(m) => feed(&mut h, b"f64", m.view(), |v, b| {
             b.extend_from_slice(&v.to_le_bytes())
         }),
     }
+    let y = Rows::borrowed(y.rows(), y.cols(), y.as_slice()).expect("a matrix's own shape");
     feed(&mut h, b"f64", y, |v, b| {
         b.extend_from_slice(&v.to_le_bytes())
     });
@@ -699,13 +727,13 @@ fn arrays_digest(x: &Features, y: &Matrix<f64>) -> String {
 }
 
 /// Hold-outs, standardization and final checks.
-fn finish(
+fn finish<'a>(
     name: String,
     task: Task,
-    train: Split,
-    test: Option<Split>,
+    train: Split<'a>,
+    test: Option<Split<'a>>,
     o: &DataOptions,
-) -> Result<Dataset> {
+) -> Result<Dataset<'a>> {
     let fraction = |field: &str, f: f64| {
         if (0.0..1.0).contains(&f) {
             Ok(())
@@ -810,8 +838,8 @@ fn finish(
 }
 
 /// Splits off `fraction` of the rows (rounded down), chosen by a fixed shuffle (data stream
-/// `salt`), keeping both parts in their original order.
-fn hold_out(split: &Split, fraction: f64, salt: u64) -> (Split, Split) {
+/// `salt`), keeping both parts in their original order. Both parts share the split's store.
+fn hold_out<'a>(split: &Split<'a>, fraction: f64, salt: u64) -> (Split<'a>, Split<'a>) {
     let n = split.len();
     let k = (fraction * n as f64).floor() as usize;
     let mut order: Vec<usize> = (0..n).collect();
@@ -845,8 +873,8 @@ impl TryFrom<String> for DataSpec {
 fn features_npy(x: &Features) -> Vec<u8> {
     let shape = [x.rows(), x.cols()];
     match x {
-        Features::F32(m) => npy::to_npy_bytes(&npy::NpyData::F32(m.as_slice()), &shape),
-        Features::F64(m) => npy::to_npy_bytes(&npy::NpyData::F64(m.as_slice()), &shape),
+        Features::F32(m) => npy::to_npy_bytes(&npy::NpyData::F32(&m.contiguous()), &shape),
+        Features::F64(m) => npy::to_npy_bytes(&npy::NpyData::F64(&m.contiguous()), &shape),
     }
 }
 

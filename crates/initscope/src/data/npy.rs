@@ -346,16 +346,16 @@ pub fn read(path: &Path) -> Result<NpyArray> {
 }
 
 /// Features from an array: f4 stays f32, everything else becomes f64.
-pub fn to_features(a: &NpyArray) -> Features {
+pub fn to_features(a: &NpyArray) -> Features<'static> {
     let (rows, cols) = a.matrix_shape();
     if a.kind == Kind::Float && a.size == 4 {
-        Features::F32(Matrix::from_vec(
+        Features::from(Matrix::<f32>::from_vec(
             rows,
             cols,
             (0..a.len()).map(|i| a.value(i) as f32).collect(),
         ))
     } else {
-        Features::F64(Matrix::from_vec(
+        Features::from(Matrix::<f64>::from_vec(
             rows,
             cols,
             (0..a.len()).map(|i| a.value(i)).collect(),
@@ -392,7 +392,7 @@ fn check_features(h: &NpyHeader, path: &Path, what: &str) -> Result<()> {
 }
 
 /// Features from an `.npy` file (refused when it holds 0 rows or no features).
-pub fn read_features(path: &Path) -> Result<Features> {
+pub fn read_features(path: &Path) -> Result<Features<'static>> {
     let (r, h) = open(path)?;
     check_features(&h, path, "")?;
     Ok(to_features(&parse_data(r, h, path, true)?))
@@ -425,7 +425,7 @@ pub fn read_targets(path: &Path, rows: usize) -> Result<Matrix<f64>> {
 
 /// An `npy:X,Y` pair: both headers are read and checked (rows, features, matching counts)
 /// before either file's data is loaded.
-pub fn read_pair(x: &Path, y: &Path) -> Result<(Features, Matrix<f64>)> {
+pub fn read_pair(x: &Path, y: &Path) -> Result<(Features<'static>, Matrix<f64>)> {
     let hx = read_header(x)?;
     check_features(&hx, x, "")?;
     let hy = read_header(y)?;
@@ -436,9 +436,9 @@ pub fn read_pair(x: &Path, y: &Path) -> Result<(Features, Matrix<f64>)> {
 
 /// The arrays of an `.npz` dataset archive.
 pub struct NpzArrays {
-    pub x: Features,
+    pub x: Features<'static>,
     pub y: Matrix<f64>,
-    pub x_test: Option<Features>,
+    pub x_test: Option<Features<'static>>,
     pub y_test: Option<Matrix<f64>>,
 }
 

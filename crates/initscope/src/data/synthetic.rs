@@ -189,7 +189,7 @@ impl Synthetic {
     }
 
     /// Generates the dataset (deterministic in the options).
-    pub fn generate(&self) -> Dataset {
+    pub fn generate(&self) -> Dataset<'static> {
         let total = self.n + self.test;
         let mut rng = rng::stream(self.seed, Stream::Data);
         let (x, y, task) = match &self.kind {
@@ -319,7 +319,7 @@ fn classes_2d(
 }
 
 /// The first `n` rows are the training split, the rest the test split.
-fn split(x: Matrix<f64>, y: Labels, n: usize) -> (Split, Split) {
+fn split(x: Matrix<f64>, y: Labels, n: usize) -> (Split<'static>, Split<'static>) {
     let cols = x.cols();
     let total = x.rows();
     let data = x.into_vec();
@@ -344,11 +344,11 @@ fn split(x: Matrix<f64>, y: Labels, n: usize) -> (Split, Split) {
     };
     (
         Split {
-            x: Features::F64(xs.0),
+            x: Features::from(xs.0),
             y: ys.0,
         },
         Split {
-            x: Features::F64(xs.1),
+            x: Features::from(xs.1),
             y: ys.1,
         },
     )
@@ -367,7 +367,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             d.train.x,
-            Features::F64(Matrix::from_vec(
+            Features::from(Matrix::<f64>::from_vec(
                 4,
                 2,
                 vec![0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0]

@@ -15,6 +15,7 @@ use super::module::{Buffer, Cache, Module, Pass};
 use super::param::{ParamInfo, ParamKind};
 use super::{layer_activation, Dense, LayerParams, Params};
 use crate::activation::Activation;
+use crate::data::RowSource;
 use crate::loss::{Loss, Targets};
 use crate::matrix::Matrix;
 use crate::scalar::Float;
@@ -482,8 +483,8 @@ impl<T: Float> Workspace<T> {
         }
     }
 
-    /// Copies rows `idx` of `x` into the input buffer.
-    pub fn load_rows(&mut self, x: &Matrix<T>, idx: &[usize]) {
+    /// Copies rows `idx` of `x` (a matrix or a split's rows) into the input buffer.
+    pub fn load_rows(&mut self, x: &impl RowSource<T>, idx: &[usize]) {
         assert!(
             idx.len() <= self.capacity,
             "batch larger than the workspace"

@@ -196,7 +196,7 @@ fn new(name: &str, source: &str, criterion: &str, deviations: &str) -> Reproduct
 }
 
 /// Trains the run a TOML snippet (train's flag names) describes.
-fn run_toml(text: &str) -> Result<(RunOutput, Dataset)> {
+fn run_toml(text: &str) -> Result<(RunOutput, Dataset<'static>)> {
     let raw: RawConfig =
         toml::from_str(text).map_err(|e| Error::config("reproduce", e.to_string()))?;
     let (cfg, data) = validate(&raw)?;

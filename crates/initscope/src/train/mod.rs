@@ -94,7 +94,7 @@ fn train_typed<T: Float>(
 /// One run in progress, in precision `T`.
 struct Run<'a, T: Float> {
     cfg: &'a RunConfig,
-    data: &'a Dataset,
+    data: &'a Dataset<'a>,
     /// What LSUV did (for the summary).
     lsuv: Vec<LsuvLayer>,
     /// The starting parameters as the run holds them (rounded to its precision).

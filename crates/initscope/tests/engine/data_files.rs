@@ -37,7 +37,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     p
 }
 
-fn load(spec: &str) -> Result<initscope::Dataset, String> {
+fn load(spec: &str) -> Result<initscope::Dataset<'static>, String> {
     DataSpec::parse("--data", spec)
         .and_then(|s| s.load(&DataOptions::default(), None))
         .map_err(|e| e.to_string())
@@ -466,9 +466,9 @@ proptest! {
         let mut r = initscope::rng::stream(seed, initscope::rng::Stream::Data);
         let vals: Vec<f64> = (0..rows * cols).map(|_| initscope::rng::normal(&mut r) * 1e3).collect();
         let x = if f32s {
-            Features::F32(Matrix::from_vec(rows, cols, vals.iter().map(|&v| v as f32).collect()))
+            Features::from(Matrix::<f32>::from_vec(rows, cols, vals.iter().map(|&v| v as f32).collect()))
         } else {
-            Features::F64(Matrix::from_vec(rows, cols, vals.clone()))
+            Features::from(Matrix::<f64>::from_vec(rows, cols, vals.clone()))
         };
         let y = Labels::Classes((0..rows).map(|i| (i % 3) as u32).collect());
         let ds = initscope::Dataset {
@@ -830,7 +830,7 @@ fn arrays_in_memory_split_like_npy_files_and_name_their_problems() {
         "y.npy",
         &npy::to_npy_bytes(&npy::NpyData::I64(&y), &[n]),
     );
-    let features = || Features::F32(Matrix::from_vec(n, 3, x.clone()));
+    let features = || Features::from(Matrix::<f32>::from_vec(n, 3, x.clone()));
     let targets = || Matrix::from_vec(n, 1, y.iter().map(|&v| v as f64).collect());
     let options = DataOptions {
         test_fraction: 0.3,
@@ -859,16 +859,20 @@ fn arrays_in_memory_split_like_npy_files_and_name_their_problems() {
     let mut changed = x.clone();
     changed[7] += 1.0;
     let other = from_arrays(
-        Features::F32(Matrix::from_vec(n, 3, changed)),
+        Features::from(Matrix::<f32>::from_vec(n, 3, changed)),
         targets(),
         &options,
     )
     .unwrap()
     .0;
     assert_ne!(other, spec);
-    let wide = from_arrays(Features::F64(features().to_matrix()), targets(), &options)
-        .unwrap()
-        .0;
+    let wide = from_arrays(
+        Features::from(features().to_matrix::<f64>()),
+        targets(),
+        &options,
+    )
+    .unwrap()
+    .0;
     assert_ne!(
         wide, spec,
         "the precision the arrays are stored in is part of the digest"
@@ -905,11 +909,17 @@ fn arrays_in_memory_split_like_npy_files_and_name_their_problems() {
     let opts = DataOptions::default();
     let err = |x: Features, y: Matrix<f64>| from_arrays(x, y, &opts).unwrap_err().to_string();
     assert_eq!(
-        err(Features::F64(Matrix::zeros(0, 3)), Matrix::zeros(0, 1)),
+        err(
+            Features::from(Matrix::<f64>::zeros(0, 3)),
+            Matrix::zeros(0, 1)
+        ),
         "X: holds 0 rows"
     );
     assert_eq!(
-        err(Features::F64(Matrix::zeros(4, 0)), Matrix::zeros(4, 1)),
+        err(
+            Features::from(Matrix::<f64>::zeros(4, 0)),
+            Matrix::zeros(4, 1)
+        ),
         "X: has no features (shape (4, 0))"
     );
     assert_eq!(
@@ -919,7 +929,10 @@ fn arrays_in_memory_split_like_npy_files_and_name_their_problems() {
     let mut nan = x.clone();
     nan[3 * 4 + 2] = f32::NAN;
     assert_eq!(
-        err(Features::F32(Matrix::from_vec(n, 3, nan)), targets()),
+        err(
+            Features::from(Matrix::<f32>::from_vec(n, 3, nan)),
+            targets()
+        ),
         "X: element (4, 2) is NaN (NaN and Inf are not data)"
     );
     let mut inf = targets();
@@ -940,4 +953,71 @@ fn arrays_in_memory_split_like_npy_files_and_name_their_problems() {
             .to_string(),
         "y: row 2: label 0.5 is not a non-negative integer class index"
     );
+}
+
+/// Arrays borrowed in place (the Python package's C-contiguous X in the training precision) make
+/// the data set owned arrays make, bit for bit and with the same digest, and hold no copy of the
+/// features: every split's rows, and training's view of them, are rows of the caller's buffer.
+/// Standardizing makes the one copy it must and leaves the caller's buffer as it was.
+#[test]
+fn borrowed_arrays_are_read_in_place_and_make_the_same_run() {
+    use initscope::batch::Prepared;
+    use initscope::config::{validate_arrays, RawConfig};
+    use initscope::data::{from_arrays, Rows};
+    let n = 40;
+    let x: Vec<f32> = (0..n * 3)
+        .map(|i| ((i * 5) % 13) as f32 * 0.25 - 1.0)
+        .collect();
+    let targets = || Matrix::from_vec(n, 1, (0..n).map(|i| (i % 2) as f64).collect());
+    let owned = || Features::from(Matrix::<f32>::from_vec(n, 3, x.clone()));
+    let borrowed = || Features::F32(Rows::borrowed(n, 3, &x).unwrap());
+    let in_buffer = |row: &[f32]| {
+        let range = x.as_ptr_range();
+        range.contains(&row.as_ptr()) && row.len() == 3
+    };
+    for options in [
+        DataOptions::default(),
+        DataOptions {
+            test_fraction: 0.25,
+            val_fraction: 0.2,
+            ..DataOptions::default()
+        },
+    ] {
+        let (spec, data) = from_arrays(borrowed(), targets(), &options).unwrap();
+        let (own_spec, own) = from_arrays(owned(), targets(), &options).unwrap();
+        assert_eq!((&spec, &data), (&own_spec, &own));
+        for s in [Some(&data.train), Some(&data.test), data.val.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            let Features::F32(rows) = &s.x else {
+                panic!("f32 features stay f32")
+            };
+            assert!((0..rows.rows()).all(|i| in_buffer(rows.row(i))));
+            let prepared = Prepared::<f32>::new(s, initscope::Loss::BceWithLogits, 1);
+            assert!((0..prepared.len()).all(|i| in_buffer(prepared.x.row(i))));
+        }
+    }
+    let raw = RawConfig {
+        steps: Some(10),
+        ..RawConfig::default()
+    };
+    let (cfg, data) = validate_arrays(&raw, borrowed(), targets()).unwrap();
+    let (own_cfg, own) = validate_arrays(&raw, owned(), targets()).unwrap();
+    assert_eq!(cfg.run_id(), own_cfg.run_id());
+    assert_eq!(data, own);
+
+    let standardized = DataOptions {
+        standardize: true,
+        ..DataOptions::default()
+    };
+    let before = x.clone();
+    let (_, data) = from_arrays(borrowed(), targets(), &standardized).unwrap();
+    let (_, own) = from_arrays(owned(), targets(), &standardized).unwrap();
+    assert_eq!(data, own);
+    let Features::F32(rows) = &data.train.x else {
+        panic!("f32 features stay f32")
+    };
+    assert!(!in_buffer(rows.row(0)), "standardized rows are a copy");
+    assert_eq!(x, before, "the caller's buffer is not changed");
 }

@@ -86,7 +86,7 @@ fn the_probe_measures_the_training_gradient_the_prediction_and_a_unit() {
     let net = live.net();
     let n = data.train.len();
     let mut ws = Workspace::new(net, n);
-    let x = data.train.x.as_matrix::<f64>();
+    let x = data.train.x.to_matrix::<f64>();
     let rows: Vec<usize> = (0..n).collect();
     ws.load_rows(&x, &rows);
     let prepared = initscope::batch::Prepared::<f64>::new(&data.train, cfg.loss, 2);

@@ -8,7 +8,7 @@ use initscope::nn::Net;
 use initscope::{Dataset, RunConfig};
 
 /// Validates a TOML snippet written with train's flag names.
-pub fn config(toml_text: &str) -> (RunConfig, Dataset) {
+pub fn config(toml_text: &str) -> (RunConfig, Dataset<'static>) {
     let raw: RawConfig = toml::from_str(toml_text).expect("test TOML parses");
     validate(&raw).expect("test config validates")
 }
