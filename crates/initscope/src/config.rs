@@ -293,6 +293,14 @@ pub enum Batch {
     Size(usize),
 }
 
+/// The widest layer (and input) of a network that trains in lockstep ([`RunConfig::lockstep`]):
+/// beyond it one run's products are worth a GEMM of their own.
+pub const LOCKSTEP_MAX_WIDTH: usize = 32;
+
+/// The largest minibatch of a run that trains in lockstep ([`RunConfig::lockstep`]): a pack
+/// holds every lane's rows and activations.
+pub const LOCKSTEP_MAX_BATCH: usize = 4096;
+
 /// A validated run configuration. It is written into every run's `config.json` (see
 /// [`RunConfig::to_config_json`]), and its canonical JSON hashes to the run id.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -557,6 +565,23 @@ impl RunConfig {
         }
         e.add("records", memory::bytes(records, RECORD_BYTES));
         e
+    }
+
+    /// Whether this config's runs train in lockstep ([`crate::train::lanes`]), alone or beside
+    /// other runs of the same network and data (`sweep`): a plain MLP (no `--net`, no dropout)
+    /// whose widths are all at most [`LOCKSTEP_MAX_WIDTH`], plain SGD (no weight decay), no
+    /// gradient noise or clipping, diagnostics off, minibatches of at most
+    /// [`LOCKSTEP_MAX_BATCH`] of the `train_rows` training rows. Anything else trains through
+    /// the single-run engine alone.
+    pub fn lockstep(&self, train_rows: usize) -> bool {
+        self.net.is_none()
+            && self.dropout == 0.0
+            && self.optim.is_plain_sgd()
+            && self.grad_noise == 0.0
+            && self.clip_grad_norm.is_none()
+            && !self.diagnostics
+            && self.arch.iter().all(|&w| w <= LOCKSTEP_MAX_WIDTH)
+            && self.batch_size(train_rows) <= LOCKSTEP_MAX_BATCH
     }
 
     /// Minibatch size for a training set of `n` rows.

@@ -27,6 +27,7 @@
 use rayon::prelude::*;
 
 use crate::activation::Activation;
+use crate::data::RowSource;
 use crate::error::{Error, Result};
 use crate::loss::{cross_entropy_row, Loss, Targets};
 use crate::matrix::Matrix;
@@ -162,7 +163,7 @@ impl<T: Float> LanePack<T> {
     pub fn set_batch(
         &mut self,
         lane: usize,
-        x: &Matrix<T>,
+        x: &impl RowSource<T>,
         targets: Targets<'_, T>,
         rows: &[usize],
     ) -> Result<()> {
@@ -172,7 +173,7 @@ impl<T: Float> LanePack<T> {
     /// Every lane's minibatch: the same rows for all (full-batch training).
     pub fn set_batch_all(
         &mut self,
-        x: &Matrix<T>,
+        x: &impl RowSource<T>,
         targets: Targets<'_, T>,
         rows: &[usize],
     ) -> Result<()> {
@@ -413,13 +414,21 @@ impl<T: Float> Group<T> {
     fn load(
         &mut self,
         lane: Option<usize>,
-        x: &Matrix<T>,
+        x: &impl RowSource<T>,
         targets: Targets<'_, T>,
         rows: &[usize],
         loss: Loss,
     ) -> Result<()> {
         let (fan_in, out) = (self.dims[0], *self.dims.last().expect("dims"));
         let refuse = |what: String| Err(Error::config("lockstep", what));
+        // The data set's rows: as many as it has targets.
+        let n = match targets {
+            Targets::Classes(y) => y.len(),
+            Targets::Dense(y) => y.rows(),
+        };
+        if x.rows() != n {
+            return refuse(format!("{} input rows but targets for {n}", x.rows()));
+        }
         if x.cols() != fan_in {
             return refuse(format!(
                 "inputs have {} columns, the network takes {fan_in}",
@@ -433,21 +442,19 @@ impl<T: Float> Group<T> {
                 self.capacity
             ));
         }
-        if let Some(&bad) = rows.iter().find(|&&i| i >= x.rows()) {
-            return refuse(format!("row {bad} of {} rows", x.rows()));
+        if let Some(&bad) = rows.iter().find(|&&i| i >= n) {
+            return refuse(format!("row {bad} of {n} rows"));
         }
         match (loss, targets) {
-            (Loss::CrossEntropy, Targets::Classes(y)) if y.len() == x.rows() => {
+            (Loss::CrossEntropy, Targets::Classes(y)) => {
                 if let Some(&c) = y.iter().find(|&&c| c as usize >= out) {
                     return refuse(format!("class {c} but only {out} outputs"));
                 }
             }
-            (Loss::Mse | Loss::BceWithLogits, Targets::Dense(y))
-                if y.shape() == (x.rows(), out) => {}
+            (Loss::Mse | Loss::BceWithLogits, Targets::Dense(y)) if y.cols() == out => {}
             _ => {
                 return refuse(format!(
-                    "targets do not fit {loss} with {} rows and {out} outputs",
-                    x.rows()
+                    "targets do not fit {loss} with {n} rows and {out} outputs"
                 ))
             }
         }
@@ -458,9 +465,8 @@ impl<T: Float> Group<T> {
         };
         // Lanes share the minibatch size: the last one loaded sets it for all.
         self.batch = rows.len();
-        let xs = x.as_slice();
         for (p, &i) in rows.iter().enumerate() {
-            let src = &xs[i * fan_in..(i + 1) * fan_in];
+            let src = x.row(i);
             for (dst, &v) in self.input[p * fan_in..(p + 1) * fan_in].iter_mut().zip(src) {
                 for r in lanes.clone() {
                     dst[r] = v;

@@ -15,6 +15,8 @@ pub trait RowSource<T> {
     fn row(&self, i: usize) -> &[T];
     /// Values per row.
     fn cols(&self) -> usize;
+    /// Number of rows.
+    fn rows(&self) -> usize;
 }
 
 impl<T: Float> RowSource<T> for Matrix<T> {
@@ -25,6 +27,10 @@ impl<T: Float> RowSource<T> for Matrix<T> {
 
     fn cols(&self) -> usize {
         Matrix::cols(self)
+    }
+
+    fn rows(&self) -> usize {
+        Matrix::rows(self)
     }
 }
 
@@ -209,6 +215,10 @@ impl<T: Float> RowSource<T> for Rows<'_, T> {
 
     fn cols(&self) -> usize {
         self.cols
+    }
+
+    fn rows(&self) -> usize {
+        Rows::rows(self)
     }
 }
 

@@ -18,9 +18,9 @@ use crate::scalar::Float;
 /// in the same order and ends with the same bits. Between calls the caller may read the network,
 /// the evaluations and the wake-up steps; reading changes nothing.
 pub struct Live<'a, T: Float> {
-    run: Run<'a, T>,
+    pub(super) run: Run<'a, T>,
     /// The run reached `cfg.steps` or diverged: `advance` takes no more steps.
-    ended: bool,
+    pub(super) ended: bool,
 }
 
 impl<'a, T: Float> Live<'a, T> {

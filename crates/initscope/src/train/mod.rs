@@ -15,12 +15,14 @@
 
 mod eval;
 mod finish;
+pub mod lanes;
 mod live;
 mod setup;
 mod step;
 
 use std::time::Instant;
 
+pub use lanes::{share_a_pack, train_together};
 pub use live::Live;
 pub use setup::{initial_params, params_from, InitialState, LSUV_BATCH};
 

@@ -13,6 +13,59 @@ use crate::rng;
 use crate::scalar::Float;
 
 impl<T: Float> Run<'_, T> {
+    /// The learning rate of update `step` + 1: the schedule's, times the warm-up factor.
+    pub(super) fn lr_at(&self, step: usize) -> f64 {
+        let cfg = self.cfg;
+        cfg.schedule.lr(cfg.optim.lr, step, cfg.steps) * warmup_factor(step, cfg.warmup)
+    }
+
+    /// Whether nothing reads step `step`'s gradients (every layer is awake, no noise or
+    /// clipping, not in the last window that measures the updates) and the optimizer is plain
+    /// SGD, gradient-flow records aside: then the update is fused into the backward pass
+    /// (which saves the gradients' memory traffic and a pass over the weights), or taken in
+    /// lockstep with other runs ([`super::lanes`]).
+    pub(super) fn fuses(&self, step: usize) -> bool {
+        let cfg = self.cfg;
+        step > 0
+            && self.wake.all_awake()
+            && self
+                .tensor_wake
+                .as_ref()
+                .is_none_or(|(p, m)| m.settled(p, step))
+            && self.opt.config.is_plain_sgd()
+            && cfg.grad_noise == 0.0
+            && cfg.clip_grad_norm.is_none()
+            && step < self.window_start
+    }
+
+    /// The training rows of step `step`'s minibatch (the epoch's order must be drawn).
+    pub(super) fn batch_rows(&self, step: usize) -> &[usize] {
+        let pos = step % self.steps_per_epoch;
+        &self.order[pos * self.bs..((pos + 1) * self.bs).min(self.n)]
+    }
+
+    /// Records update `step` + 1 taken outside the engine (in lockstep, [`super::lanes`]) with
+    /// minibatch loss `batch_loss` at learning rate `lr`: what [`Run::step`] records for a
+    /// fused step. Returns false when the loss is not finite: the run diverged at `step`.
+    pub(super) fn stepped_outside(
+        &mut self,
+        step: usize,
+        is_eval: bool,
+        batch_loss: f64,
+        lr: f64,
+    ) -> bool {
+        if !batch_loss.is_finite() {
+            self.diverged_at = Some(step);
+            return false;
+        }
+        if is_eval {
+            push_step_metrics(&mut self.metrics, step, batch_loss, lr);
+        }
+        self.opt.steps += 1;
+        self.steps_done = step + 1;
+        true
+    }
+
     /// Takes update `step` + 1 (the gradient at step `step`, then the update). `is_eval` says the
     /// step was just evaluated (its `lr` and `batch_loss` are recorded). Returns false when the
     /// minibatch loss is not finite: the run diverged at `step` and stops.
@@ -24,26 +77,14 @@ impl<T: Float> Run<'_, T> {
         self.bt.load(&self.train, idx);
         // A training pass: dropout draws its masks from the run's stream (only modules that drop
         // units draw), norms use the batch's statistics.
+        let lr = self.lr_at(step);
+        let fuses = self.fuses(step);
         let pass = Pass::Train(&mut self.dropout_rng);
-        let lr = cfg.schedule.lr(cfg.optim.lr, step, cfg.steps) * warmup_factor(step, cfg.warmup);
         let recorded = self
             .flow
             .as_mut()
             .and_then(|f| f.schedule(step).map(|at| (f, at)));
-        // Nothing reads this step's gradients (every layer is awake, no gradient-flow record,
-        // noise or clipping) and the optimizer is plain SGD: the update is fused into the
-        // backward pass, which saves the gradients' memory traffic and a pass over the weights.
-        let fused = step > 0
-            && recorded.is_none()
-            && self.wake.all_awake()
-            && self
-                .tensor_wake
-                .as_ref()
-                .is_none_or(|(p, m)| m.settled(p, step))
-            && self.opt.config.is_plain_sgd()
-            && cfg.grad_noise == 0.0
-            && cfg.clip_grad_norm.is_none()
-            && step < self.window_start;
+        let fused = fuses && recorded.is_none();
         let targets = self.bt.targets(cfg.loss);
         let batch_loss = if fused {
             self.net

@@ -6,6 +6,7 @@ mod determinism;
 mod explain;
 mod gradients;
 mod initializers;
+mod lanes;
 mod learning;
 mod live;
 mod lockstep;

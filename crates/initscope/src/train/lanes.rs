@@ -1,0 +1,316 @@
+//! Runs of one small dense network trained side by side, [`LANES`] at a time: every step the
+//! engine would take as a fused SGD update (`Run::fuses`) is taken in lockstep with the other
+//! runs' ([`LanePack`]: one SIMD instruction per operation across the runs); every other step
+//! (step 0, the steps until every layer is awake, the last window that measures the updates)
+//! and every evaluation goes through each run's own engine, as in a run alone.
+//!
+//! Which path a step takes is decided by its run alone, and lanes never mix, so a run's bits
+//! never depend on which runs share its pack: the same run in a pack of one ends with the same
+//! bits. They are not yet those of the single-run engine alone (`train`), whose products are
+//! summed in another order (faer's); until the engine's small layers sum as the lanes do, only
+//! the tests and benchmarks train this way, and `sweep` trains every run alone.
+//!
+//! ```text
+//! per step, per lane:   evaluation due?  -> its engine (the lane's parameters unpacked first)
+//!                       fused update?    -> the pack, with the other lanes due
+//!                       else             -> its engine's step (the lane leaves the pack)
+//! ```
+
+use super::{Event, Live, Run};
+use crate::config::{Batch, RunConfig};
+use crate::lockstep::{LanePack, LANES};
+use crate::loss::Targets;
+use crate::scalar::Float;
+
+/// The lockstep state of up to [`LANES`] runs trained side by side: the pack and, per lane,
+/// where its current parameters are.
+pub struct Lanes<T: Float> {
+    pack: LanePack<T>,
+    /// The pack's lane holds the run's current parameters.
+    in_pack: [bool; LANES],
+    /// The run's network is behind the pack: steps were taken in lockstep since it was set.
+    stale: [bool; LANES],
+    /// The lane's full-batch rows are loaded (they never change).
+    rows_loaded: [bool; LANES],
+}
+
+impl<T: Float> Lanes<T> {
+    /// A pack for runs of `cfg`'s architecture (all the runs of a pack share it, their data and
+    /// their batch size).
+    pub fn new(cfg: &RunConfig, train_rows: usize) -> Self {
+        Lanes {
+            pack: LanePack::new(
+                &cfg.arch,
+                cfg.bias,
+                cfg.act,
+                cfg.loss,
+                cfg.batch_size(train_rows).max(1),
+            ),
+            in_pack: [false; LANES],
+            stale: [false; LANES],
+            rows_loaded: [false; LANES],
+        }
+    }
+
+    /// Brings lane `r`'s run up to date with the pack.
+    fn sync(&mut self, r: usize, run: &mut Run<'_, T>) {
+        if self.stale[r] {
+            run.net.set_values(&self.pack.params(r));
+            self.stale[r] = false;
+        }
+    }
+
+    /// Lane `r` leaves the pack (its run is current; the pack's lane may change under it).
+    fn release(&mut self, r: usize, run: &mut Run<'_, T>) {
+        self.sync(r, run);
+        self.in_pack[r] = false;
+    }
+
+    /// Loads lane `r` for step `step` of `run`: its parameters, when the pack does not hold
+    /// them, and its minibatch.
+    fn load(&mut self, r: usize, run: &Run<'_, T>, step: usize) {
+        if !self.in_pack[r] {
+            self.pack
+                .set_params(r, &run.net.params())
+                .expect("runs of one pack share their architecture");
+            self.in_pack[r] = true;
+            self.stale[r] = false;
+        }
+        let full = run.cfg.batch == Batch::Full;
+        if !(full && self.rows_loaded[r]) {
+            let targets = match (&run.train.classes, &run.train.dense) {
+                (Some(c), _) if run.cfg.loss.wants_classes() => Targets::Classes(c),
+                (_, Some(d)) => Targets::Dense(d),
+                _ => unreachable!("Prepared holds the targets its loss wants"),
+            };
+            self.pack
+                .set_batch(r, &run.train.x, targets, run.batch_rows(step))
+                .expect("runs of one pack share their data");
+            self.rows_loaded[r] = full;
+        }
+    }
+}
+
+/// Advances every run of `lives` (at most [`LANES`], of one lockstep architecture, data and
+/// batch size) by up to `max` updates, as [`Live::advance`] would each alone, taking their fused
+/// updates together in `lanes`. `observer` hears each run's events with its index. Returns the
+/// updates each run took.
+pub(super) fn advance_together<T: Float>(
+    lives: &mut [Live<'_, T>],
+    lanes: &mut Lanes<T>,
+    max: usize,
+    observer: &mut dyn FnMut(usize, &Event),
+) -> Vec<usize> {
+    assert!(lives.len() <= LANES, "a pack holds at most {LANES} runs");
+    let mut taken = vec![0usize; lives.len()];
+    let mut due: Vec<(usize, usize, bool)> = Vec::with_capacity(LANES);
+    loop {
+        due.clear();
+        let mut active = false;
+        for (r, live) in lives.iter_mut().enumerate() {
+            if live.ended || taken[r] >= max {
+                continue;
+            }
+            active = true;
+            let run = &mut live.run;
+            let cfg = run.cfg;
+            let step = run.steps_done;
+            run.start_epoch_if_due(step);
+            let is_eval = step % cfg.eval_every == 0;
+            if is_eval && run.evals.last().is_none_or(|e| e.step != step) {
+                lanes.sync(r, run);
+                if !run.evaluate_at(step, &mut |e| observer(r, e)) {
+                    live.ended = true;
+                    continue;
+                }
+            }
+            if run.fuses(step) {
+                due.push((r, step, is_eval));
+                continue;
+            }
+            lanes.release(r, run);
+            if !run.step(step, is_eval) {
+                live.ended = true;
+                continue;
+            }
+            taken[r] += 1;
+            observer(
+                r,
+                &Event::Step {
+                    step: run.steps_done,
+                    total: cfg.steps,
+                },
+            );
+            live.ended = run.steps_done >= cfg.steps;
+        }
+        if !active {
+            break;
+        }
+        if due.is_empty() {
+            continue;
+        }
+        // Lanes that sit this step out leave the pack first: the step changes every lane.
+        for (r, live) in lives.iter_mut().enumerate() {
+            if !due.iter().any(|&(d, _, _)| d == r) {
+                lanes.release(r, &mut live.run);
+            }
+        }
+        let mut lr = [0.0; LANES];
+        for &(r, step, _) in &due {
+            let run = &lives[r].run;
+            lanes.load(r, run, step);
+            lr[r] = run.lr_at(step);
+        }
+        let losses = lanes.pack.steps(lr, 1)[0];
+        for &(r, step, is_eval) in &due {
+            lanes.stale[r] = true;
+            let live = &mut lives[r];
+            if !live.run.stepped_outside(step, is_eval, losses[r], lr[r]) {
+                live.ended = true;
+                continue;
+            }
+            taken[r] += 1;
+            let cfg = live.run.cfg;
+            observer(
+                r,
+                &Event::Step {
+                    step: live.run.steps_done,
+                    total: cfg.steps,
+                },
+            );
+            live.ended = live.run.steps_done >= cfg.steps;
+        }
+    }
+    for (r, live) in lives.iter_mut().enumerate() {
+        lanes.sync(r, &mut live.run);
+        if live.ended {
+            // The final state's figures now, as a run alone evaluates them.
+            live.run.evaluate_end(&mut |e| observer(r, e));
+        }
+    }
+    taken
+}
+
+/// Whether runs of `a` and `b` on the same data can share a pack: both train in lockstep
+/// ([`RunConfig::lockstep`]) with the same network, loss, precision and minibatch size.
+pub fn share_a_pack(a: &RunConfig, b: &RunConfig, train_rows: usize) -> bool {
+    a.lockstep(train_rows)
+        && b.lockstep(train_rows)
+        && a.arch == b.arch
+        && a.bias == b.bias
+        && a.act == b.act
+        && a.loss == b.loss
+        && a.precision == b.precision
+        && a.batch_size(train_rows) == b.batch_size(train_rows)
+}
+
+/// Trains runs side by side on `data`, [`LANES`] at a time: run `k` of config `cfgs[k]` from
+/// `starts[k]`, each to the bit as it trains in a pack of its own (see the module docs: to
+/// rounding as [`super::train_from`] trains it). The configs must share a pack
+/// ([`share_a_pack`]); a config that does not is refused by its index.
+pub fn train_together(
+    cfgs: &[&RunConfig],
+    data: &crate::data::Dataset<'_>,
+    starts: Vec<super::InitialState>,
+) -> crate::error::Result<Vec<crate::records::RunOutput>> {
+    let n = data.train.len();
+    if let Some(first) = cfgs.first() {
+        if let Some(k) = (0..cfgs.len()).find(|&k| !share_a_pack(first, cfgs[k], n)) {
+            return Err(crate::error::Error::config(
+                "lockstep",
+                format!(
+                    "run {k} cannot share a pack with run 0 (each must train in lockstep, with the same network, loss, precision and batch size)"
+                ),
+            ));
+        }
+    }
+    if cfgs.len() != starts.len() {
+        return Err(crate::error::Error::config(
+            "lockstep",
+            format!(
+                "{} configs but {} starting states",
+                cfgs.len(),
+                starts.len()
+            ),
+        ));
+    }
+    fn typed<T: Float>(
+        cfgs: &[&RunConfig],
+        data: &crate::data::Dataset<'_>,
+        starts: Vec<super::InitialState>,
+    ) -> Vec<crate::records::RunOutput> {
+        let mut out = Vec::with_capacity(cfgs.len());
+        let mut starts = starts.into_iter();
+        for chunk in cfgs.chunks(LANES) {
+            let mut lives: Vec<Live<'_, T>> = chunk
+                .iter()
+                .map(|cfg| Live::new(cfg, data, starts.next().expect("one start per config")))
+                .collect();
+            let mut lanes = Lanes::new(chunk[0], data.train.len());
+            let most = chunk.iter().map(|c| c.steps).max().unwrap_or(0);
+            advance_together(&mut lives, &mut lanes, most, &mut |_, _| {});
+            out.extend(lives.into_iter().map(|live| live.finish(&mut |_| {})));
+        }
+        out
+    }
+    Ok(match cfgs.first().map(|c| c.precision) {
+        None => Vec::new(),
+        Some(crate::config::Precision::F32) => typed::<f32>(cfgs, data, starts),
+        Some(crate::config::Precision::F64) => typed::<f64>(cfgs, data, starts),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{validate, RawConfig};
+    use crate::train::initial_params;
+
+    /// A run that trains in lockstep (a pack of one) against the same run through the
+    /// single-run engine: the same steps, evaluations and verdict, and the numbers equal to
+    /// rounding (f64: the products are summed in another order).
+    #[test]
+    fn a_lockstep_run_tracks_the_single_run_engine() {
+        for text in [
+            "data = \"moons:n=120\"\nhidden = \"10,10\"\nbatch = 24\nsteps = 120\neval_every = 10",
+            "data = \"xor\"\nhidden = \"6\"\nbatch = \"full\"\nsteps = 300\nlayer_init = [\"2=zeros\"]\nlayer_bias_init = [\"2=zeros\"]",
+        ] {
+            let raw: RawConfig =
+                toml::from_str(&format!("{text}\ndiagnostics = \"off\"\nprecision = \"f64\"")).unwrap();
+            let (cfg, data) = validate(&raw).unwrap();
+            assert!(cfg.lockstep(data.train.len()));
+            let start = initial_params(&cfg, &data).unwrap();
+            let packed = train_together(&[&cfg], &data, vec![start.clone()])
+                .unwrap()
+                .remove(0);
+            let engine = crate::train::train_from(&cfg, &data, start, &mut |_| {});
+            let shape = |o: &crate::records::RunOutput| {
+                o.summary
+                    .verdict
+                    .layers
+                    .iter()
+                    .map(|l| (l.wake_step, l.weights_unchanged, l.width_init, l.width_end))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(shape(&packed), shape(&engine), "{text}");
+            let worst = packed
+                .params
+                .iter()
+                .zip(engine.params.iter())
+                .flat_map(|(a, b)| a.weight.as_slice().iter().zip(b.weight.as_slice()))
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(worst < 1e-10, "{text}: weights differ by {worst:e}");
+            assert_eq!(packed.evals.len(), engine.evals.len());
+            for (a, b) in packed.evals.iter().zip(&engine.evals) {
+                assert_eq!(a.step, b.step);
+                assert!((a.train_loss - b.train_loss).abs() < 1e-10, "{text}: step {}", a.step);
+            }
+            // Below the zero output layer, layer 1 gets no gradient at step 0 and wakes at
+            // step 1: the steps until then go through the engine, the rest in lockstep.
+            if text.contains("zeros") {
+                assert_eq!(packed.summary.verdict.layers[0].wake_step, Some(1), "{text}");
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Runs trained side by side in lockstep (`train::train_together`): each equals the same run in
+//! a pack of its own, to the bit, whatever shares its pack (and tracks `train` to rounding, a
+//! unit test of `train::lanes`).
+
+use initscope::records::{MetricRecord, RunOutput};
+use initscope::train::{initial_params, share_a_pack, train, train_together};
+
+use super::support::config;
+
+/// Every output of a run but its timing, in bits.
+fn fingerprint(out: &RunOutput) -> String {
+    let mut summary = serde_json::to_value(&out.summary).unwrap();
+    for k in ["wall_seconds", "samples_per_second"] {
+        summary.as_object_mut().unwrap().remove(k);
+    }
+    let metrics: Vec<_> = out
+        .metrics
+        .iter()
+        .map(|r: &MetricRecord| (r.step, r.metric.clone(), r.layer, r.value.to_bits()))
+        .collect();
+    format!(
+        "{summary}\n{metrics:?}\n{:?}\n{:?}\n{:?}",
+        out.evals, out.params, out.initial_params
+    )
+}
+
+#[test]
+fn runs_side_by_side_equal_each_run_alone() {
+    let base = "data = \"moons:n=160\"\nhidden = \"12,12\"\ndiagnostics = \"off\"";
+    for (shared, variants) in [
+        // Minibatches, each lane its own shuffle; schedules, warm-up and learning rates apart;
+        // a run whose first layer starts at zero (engine steps until it wakes); runs of other
+        // lengths and evaluation intervals; one that diverges.
+        (
+            "batch = 32\nprecision = \"f32\"",
+            vec![
+                "seed = 1\nsteps = 150",
+                "seed = 2\nsteps = 150\nlr = 0.3\nschedule = \"cosine\"",
+                "seed = 3\nsteps = 90\nwarmup = 20\neval_every = 7",
+                "seed = 4\nsteps = 150\nlayer_init = [\"1=zeros\"]\nlayer_bias_init = [\"1=zeros\"]",
+                "seed = 5\nsteps = 150\nlr = 1e300",
+                "seed = 6\nsteps = 200\ninit = \"orthogonal\"",
+                "seed = 7\nsteps = 150\nact = \"relu\"",
+                "seed = 8\nsteps = 150\nloss = \"mse\"",
+                "seed = 9\nsteps = 120",
+                "seed = 10\nsteps = 150\nlr = 0.05",
+            ],
+        ),
+        // Full batch in f64.
+        (
+            "batch = \"full\"\nprecision = \"f64\"",
+            vec!["seed = 1\nsteps = 100", "seed = 2\nsteps = 100\nlr = 0.5", "seed = 3\nsteps = 60\neval_every = 9"],
+        ),
+    ] {
+        let loaded: Vec<_> = variants
+            .iter()
+            .map(|v| config(&format!("{base}\n{shared}\n{v}")))
+            .collect();
+        let data = &loaded[0].1;
+        let n = data.train.len();
+        // One pack, and a second for the runs past the first eight; act and loss differ in two
+        // runs, which therefore cannot share it.
+        let (packable, apart): (Vec<_>, Vec<_>) = loaded
+            .iter()
+            .map(|(c, _)| c)
+            .partition(|c| share_a_pack(&loaded[0].0, c, n));
+        assert!(packable.iter().all(|c| c.lockstep(n)));
+        let starts = packable
+            .iter()
+            .map(|c| initial_params(c, data).unwrap())
+            .collect();
+        let together = train_together(&packable, data, starts).unwrap();
+        for (cfg, out) in packable.iter().zip(&together) {
+            let alone = train_together(&[cfg], data, vec![initial_params(cfg, data).unwrap()])
+                .unwrap()
+                .remove(0);
+            assert_eq!(fingerprint(out), fingerprint(&alone), "{:?}", cfg.run_id());
+            // And `train` to rounding: the same evaluations and status.
+            let engine = train(cfg, data, &mut |_| {}).unwrap();
+            assert_eq!(out.evals.len(), engine.evals.len());
+            assert_eq!(out.summary.status, engine.summary.status);
+        }
+        assert!(
+            together.iter().any(|o| o.summary.diverged_at_step.is_some()) || shared.contains("full"),
+            "the lr = 1e300 run diverges"
+        );
+        // Configs that cannot share a pack are refused by index.
+        if let Some(other) = apart.first() {
+            let e = train_together(
+                &[packable[0], other],
+                data,
+                vec![
+                    initial_params(packable[0], data).unwrap(),
+                    initial_params(other, data).unwrap(),
+                ],
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("run 1 cannot share a pack with run 0"), "{e}");
+        }
+    }
+}
+
+#[test]
+fn only_small_plain_sgd_networks_without_diagnostics_train_in_lockstep() {
+    let lockstep = |extra: &str| {
+        let (cfg, data) = config(&format!(
+            "data = \"moons:n=100\"\nhidden = \"16,16\"\ndiagnostics = \"off\"\n{extra}"
+        ));
+        cfg.lockstep(data.train.len())
+    };
+    assert!(lockstep(""));
+    assert!(lockstep(
+        "batch = 16\nschedule = \"cosine\"\nprecision = \"f64\""
+    ));
+    for off in [
+        "diagnostics = \"on\"",
+        "optim = \"adam\"",
+        "optim = \"momentum\"",
+        "weight_decay = 0.01",
+        "dropout = 0.1",
+        "grad_noise = 0.01",
+        "clip_grad_norm = 1.0",
+        "hidden = \"33\"",
+    ] {
+        let text =
+            format!("data = \"moons:n=100\"\nhidden = \"16,16\"\ndiagnostics = \"off\"\n{off}");
+        let text = if off.starts_with("hidden") || off.starts_with("diagnostics") {
+            text.replace("hidden = \"16,16\"\n", "").replace(
+                "diagnostics = \"off\"\n",
+                if off.starts_with("diagnostics") {
+                    ""
+                } else {
+                    "diagnostics = \"off\"\n"
+                },
+            )
+        } else {
+            text
+        };
+        let (cfg, data) = config(&text);
+        assert!(!cfg.lockstep(data.train.len()), "{off}");
+    }
+    let (cfg, data) =
+        config("data = \"moons:n=100\"\nnet = \"linear(8) tanh linear\"\ndiagnostics = \"off\"");
+    assert!(
+        !cfg.lockstep(data.train.len()),
+        "--net networks train alone"
+    );
+}
