@@ -9,38 +9,13 @@ INITSCOPE_REQUIRE_CLI=1.
 import csv
 import json
 import math
-import os
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import initscope
 
-ROOT = Path(__file__).resolve().parents[3]
-BIN = Path(os.environ.get("INITSCOPE_BIN", ROOT / "target" / "debug" / "initscope"))
-
-
-def cli(*args, check=True):
-    """Runs the initscope binary; skips (or fails under INITSCOPE_REQUIRE_CLI=1) without it."""
-    if not BIN.is_file():
-        if os.environ.get("INITSCOPE_REQUIRE_CLI") == "1":
-            pytest.fail(f"no initscope binary at {BIN} (cargo build -p initscope-cli)")
-        pytest.skip(f"no initscope binary at {BIN} (set INITSCOPE_BIN)")
-    p = subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True)
-    if check and p.returncode != 0:
-        raise AssertionError(f"initscope {' '.join(map(str, args))} failed: {p.stderr}")
-    return p
-
-
-def cli_error(*args):
-    """The one-line message the command line prints for bad input, without its prefix."""
-    p = cli(*args, check=False)
-    assert p.returncode == 2, p.stderr
-    line = p.stderr.strip()
-    assert line.startswith("initscope: error: "), line
-    return line[len("initscope: error: "):]
+from test_api import cli, cli_error
 
 
 def argv(kwargs):
