@@ -203,6 +203,7 @@ def test_unknown_modules_are_refused_by_name():
 def test_the_run_id_hashes_the_weights(tmp_path):
     path, _, _ = data_file(tmp_path)
     a = initscope.train(mlp(torch.float32), data=path, steps=1)
+    assert initscope.train(mlp(torch.float32), path, steps=1).run_id == a.run_id
     b = initscope.train(mlp(torch.float32), data=path, steps=1)
     assert a.run_id == b.run_id
     changed = mlp(torch.float32)
@@ -342,3 +343,53 @@ def test_subclasses_that_change_forward_are_refused_and_frozen_parameters_warn()
     model[0].weight.requires_grad_(False)
     with pytest.warns(UserWarning, match=r"0\.weight do not require grad"):
         initscope.from_torch(model)
+
+
+def test_shared_modules_tied_tensors_and_hooks_are_refused():
+    lin = nn.Linear(4, 4)
+    with pytest.raises(ValueError, match=r"^from_torch: 2 \(Linear.*\): this module is also 0"):
+        initscope.from_torch(nn.Sequential(lin, nn.Tanh(), lin, nn.Linear(4, 2)))
+    block = Residual(nn.Linear(4, 4))
+    with pytest.raises(ValueError, match="this module is also 1"):
+        initscope.from_torch(nn.Sequential(nn.Linear(4, 4), block, block, nn.Linear(4, 2)))
+    tied = nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 2))
+    tied[2].weight = tied[0].weight
+    with pytest.raises(ValueError, match=r"^from_torch: 2 .*its tensor weight is also 0\.weight"):
+        initscope.from_torch(tied)
+    hooked = mlp(torch.float32)
+    hooked[2].register_forward_hook(lambda m, i, o: 2 * o)
+    with pytest.raises(ValueError, match="forward hooks"):
+        initscope.from_torch(hooked)
+
+    class Res(nn.Module):  # named like initscope's snippet, but its own class: refused
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(4, 4))
+
+        def forward(self, x):
+            return x - self.body(x)
+
+    with pytest.raises(ValueError, match="not a module initscope knows"):
+        initscope.from_torch(nn.Sequential(nn.Linear(4, 4), Res(), nn.Linear(4, 2)))
+
+    class Doubled(Gate):
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    with pytest.raises(ValueError, match="overrides forward"):
+        initscope.from_torch(nn.Sequential(nn.Linear(4, 4), Doubled(0.5), nn.Linear(4, 2)))
+
+
+def test_rmsnorm_without_eps_keeps_its_dtype_epsilon():
+    tm = initscope.from_torch(nn.Sequential(nn.Linear(4, 4), nn.RMSNorm(4), nn.Linear(4, 2)))
+    eps = torch.finfo(torch.float32).eps
+    assert f"rmsnorm(eps={float(eps)!r})" in tm.flags["net"]
+
+
+def test_the_frozen_parameter_warning_points_at_the_callers_line(tmp_path):
+    path, _, _ = data_file(tmp_path)
+    model = mlp(torch.float32)
+    model[0].weight.requires_grad_(False)
+    with pytest.warns(UserWarning) as caught:
+        initscope.train(model, data=path, steps=1)
+    assert caught[0].filename == __file__

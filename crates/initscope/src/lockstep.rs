@@ -132,6 +132,9 @@ impl<T: Float> LanePack<T> {
 
     /// Sets lane `lane`'s parameters (cast to `T`); they must have the pack's architecture.
     pub fn set_params(&mut self, lane: usize, params: &Params) -> Result<()> {
+        if lane >= LANES {
+            return Err(Error::config("lockstep", format!("lane {lane} of {LANES}")));
+        }
         let g = &mut self.group;
         if dims_of(params) != g.dims || params.iter().any(|l| l.bias.is_some() != g.has_bias) {
             return Err(Error::config(
@@ -149,7 +152,11 @@ impl<T: Float> LanePack<T> {
     }
 
     /// Lane `lane`'s parameters in f64 (exact for both precisions).
+    ///
+    /// # Panics
+    /// When `lane` is not below [`LANES`].
     pub fn params(&self, lane: usize) -> Params {
+        assert!(lane < LANES, "lane {lane} of {LANES}");
         self.group
             .params
             .iter()
@@ -158,8 +165,9 @@ impl<T: Float> LanePack<T> {
     }
 
     /// Lane `lane`'s minibatch: rows `rows` of `x` (every row of the data set) with their
-    /// targets. Every lane's minibatch must have the same number of rows (at most the pack's
-    /// capacity); the first lane set fixes it until [`LanePack::steps`] runs.
+    /// targets. Every lane's minibatch has the same number of rows (at most the pack's
+    /// capacity): the first minibatch loaded after a step fixes it, and a lane loaded with
+    /// another number before the next step is refused (lanes never mix).
     pub fn set_batch(
         &mut self,
         lane: usize,
@@ -194,6 +202,7 @@ impl<T: Float> LanePack<T> {
     }
 
     fn advance(&mut self, lr: [f64; LANES], steps: usize, final_loss: bool) -> Vec<[f64; LANES]> {
+        self.group.batch_set = false;
         let job = Job {
             group: &mut self.group,
             act: self.act,
@@ -274,6 +283,8 @@ struct Group<T> {
     has_bias: bool,
     capacity: usize,
     batch: usize,
+    /// A minibatch was loaded since the last step: its size is this step's.
+    batch_set: bool,
     input: Packs<T>,             // (batch, dims[0]), each lane its own rows
     labels: Vec<Pack<u32>>,      // (batch), each lane's class labels (cross-entropy)
     dense: Packs<T>,             // (batch, dims[L]), each lane's dense targets (MSE, BCE)
@@ -394,6 +405,7 @@ impl<T: Float> Group<T> {
         Group {
             capacity,
             batch: 0,
+            batch_set: false,
             input: Packs::zeros(capacity * dims[0]),
             labels: vec![[0; LANES]; capacity],
             dense: Packs::zeros(capacity * dims[layers]),
@@ -463,8 +475,16 @@ impl<T: Float> Group<T> {
             Some(r) => return refuse(format!("lane {r} of {LANES}")),
             None => 0..LANES,
         };
-        // Lanes share the minibatch size: the last one loaded sets it for all.
+        // Lanes share the minibatch size: the first loaded since the last step sets it.
+        if self.batch_set && rows.len() != self.batch {
+            return refuse(format!(
+                "a minibatch of {} rows where this step's others have {}",
+                rows.len(),
+                self.batch
+            ));
+        }
         self.batch = rows.len();
+        self.batch_set = true;
         for (p, &i) in rows.iter().enumerate() {
             let src = x.row(i);
             for (dst, &v) in self.input[p * fan_in..(p + 1) * fan_in].iter_mut().zip(src) {

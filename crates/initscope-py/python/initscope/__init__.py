@@ -152,6 +152,8 @@ def _call(
             )
         else:
             model, data = None, model  # train("moons"), train((X, y))
+    elif isinstance(X, (str, os.PathLike)) and y is None and data is None:
+        X, data = None, X  # train(model, "moons")
     if X is not None or y is not None:
         if data is not None:
             raise TypeError(f"{caller}(): give the data as X, y or as data=, not both")
@@ -160,9 +162,7 @@ def _call(
         data = (X, y)
     start = None
     if model is not None:
-        from .torch import from_torch as read_model
-
-        tm = read_model(model)
+        tm = from_torch(model)
         clash = [k for k in _ARCH_FLAGS if flags.get(k) is not None]
         if clash:
             raise ValueError(

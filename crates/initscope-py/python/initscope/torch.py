@@ -20,9 +20,9 @@ activations                    ``nn.Identity``, ``Tanh``, ``Sigmoid``, ``ReLU``,
 =============================  ======================================================
 
 Anything else is refused, naming the module: a custom module's ``forward`` may do anything, so
-initscope does not guess. Write residual blocks with :class:`Residual` (or subclass it); the
-classes of the snippet ``initscope net show --torch`` prints (``Res``, ``Gate``, ``Shift``) are
-recognised too.
+initscope does not guess. Write residual blocks with :class:`Residual` (or subclass it, keeping
+its ``forward``). Also refused: a module used twice or a tensor tied between two modules
+(initscope's layers hold their own weights) and modules with forward hooks.
 
 ``torch`` is imported by this module only; ``import initscope`` does not need it.
 """
@@ -159,20 +159,38 @@ class _Refused(ValueError):
     """A module initscope cannot read; `from_torch` adds which one."""
 
 
-def _is(m: nn.Module, cls: type, snippet_name: str) -> bool:
-    """``m`` is ``cls`` or the class of the same name ``initscope net show --torch`` defines."""
-    return isinstance(m, cls) or type(m).__name__ == snippet_name
+def _is(m: nn.Module, cls: type) -> bool:
+    """``m`` is ``cls`` or a subclass that keeps its ``forward``."""
+    if not isinstance(m, cls):
+        return False
+    if type(m).forward is not cls.forward:
+        raise _Refused(f"a {cls.__name__} subclass that overrides forward may compute anything")
+    return True
 
 
 def _leaves(m: nn.Module, path: str) -> List[Tuple[str, nn.Module]]:
-    """The modules of ``m`` in the order ``nn.Sequential`` runs them (nested ones flattened),
-    each with its ``state_dict`` path."""
-    if isinstance(m, nn.Sequential) and type(m).forward is nn.Sequential.forward:
+    """The modules of ``m`` in the order ``nn.Sequential`` runs them (nested ones flattened,
+    every use of a module kept, as ``Sequential.forward`` runs ``_modules``), each with its
+    ``state_dict`` path."""
+    if isinstance(m, nn.Sequential) and type(m).forward is nn.Sequential.forward and not _hooked(m):
         out: List[Tuple[str, nn.Module]] = []
-        for name, child in m.named_children():
-            out.extend(_leaves(child, f"{path}.{name}" if path else name))
+        for name, child in m._modules.items():
+            if child is not None:
+                out.extend(_leaves(child, f"{path}.{name}" if path else name))
         return out
     return [(path, m)]
+
+
+def _hooked(m: nn.Module) -> bool:
+    """Whether forward hooks or pre-hooks may change what ``m`` computes."""
+    return bool(m._forward_hooks or m._forward_pre_hooks)
+
+
+def _last_axis(m: nn.Module) -> int:
+    """The width a norm normalises over; refused unless it is the last axis alone."""
+    if len(m.normalized_shape) != 1:
+        raise _Refused("initscope normalises over the last axis only")
+    return m.normalized_shape[0]
 
 
 class _Reader:
@@ -185,6 +203,18 @@ class _Reader:
         self.frozen: List[str] = []
         #: The width flowing between modules, once a module has fixed it.
         self.width: Optional[int] = None
+        #: Modules and tensors read so far (by identity) with their paths: a module used twice,
+        #: or a tensor tied between two, shares weights initscope would train apart.
+        self.seen: Dict[int, str] = {}
+
+    def once(self, obj: Any, path: str, what: str) -> None:
+        """Refuses ``obj`` when it was read before, under another path."""
+        first = self.seen.setdefault(id(obj), path)
+        if first != path:
+            raise _Refused(
+                f"{what} is also {first or 'the model'}; initscope's layers hold their own "
+                "weights, so shared ones would be trained apart"
+            )
 
     def fits(self, width: int, what: str) -> None:
         """Checks that a module taking ``width`` units fits the width before it."""
@@ -197,8 +227,10 @@ class _Reader:
         for key, t in m.state_dict(keep_vars=True).items():
             if "." in key:
                 continue  # a child's; read where the child is
+            here = f"{path}.{key}" if path else key
+            self.once(t, here, f"its tensor {key}")
             if isinstance(t, nn.Parameter) and not t.requires_grad:
-                self.frozen.append(f"{path}.{key}" if path else key)
+                self.frozen.append(here)
             if t.is_floating_point():
                 self.float64 |= t.dtype == torch.float64
                 a = t.detach().cpu().to(torch.float64).numpy().copy()
@@ -206,7 +238,7 @@ class _Reader:
                 a = t.detach().cpu().numpy().astype(np.float64)
             own = f"{name}.{key}"
             self.tensors[own] = a
-            self.names[own] = f"{path}.{key}" if path else key
+            self.names[own] = here
 
     def modules(self, leaves: List[Tuple[str, nn.Module]], prefix: str, top: bool) -> List[str]:
         specs: List[str] = []
@@ -216,6 +248,9 @@ class _Reader:
                 continue
             name = f"{prefix}{len(specs)}"
             try:
+                self.once(m, path, "this module")
+                if _hooked(m):
+                    raise _Refused("it has forward hooks, which may change what it computes")
                 spec = self.module(m, path, name)
             except _Refused as e:
                 raise ValueError(f"from_torch: {at} ({_short(m)}): {e}") from None
@@ -236,22 +271,21 @@ class _Reader:
         if type(m) is nn.Dropout:
             return f"dropout({_num(m.p)})"
         if type(m) is nn.LayerNorm:
-            if len(m.normalized_shape) != 1:
-                raise _Refused("initscope normalises over the last axis only")
-            self.fits(m.normalized_shape[0], "normalises")
+            self.fits(_last_axis(m), "normalises")
             if m.elementwise_affine and getattr(m, "bias", True) is None:
                 raise _Refused("initscope's affine layernorm has a bias (beta); this one has none")
             self.take(m, path, name)
             affine = "" if m.elementwise_affine else ", affine=false"
             return f"layernorm(eps={_num(m.eps)}{affine})"
         if _RMSNORM is not None and type(m) is _RMSNORM:
-            if len(m.normalized_shape) != 1:
-                raise _Refused("initscope normalises over the last axis only")
-            self.fits(m.normalized_shape[0], "normalises")
+            self.fits(_last_axis(m), "normalises")
             if not m.elementwise_affine:
                 raise _Refused("initscope's rmsnorm has a learnable scale (elementwise_affine=True)")
             self.take(m, path, name)
-            return "rmsnorm" if m.eps is None else f"rmsnorm(eps={_num(m.eps)})"
+            # eps=None is the machine epsilon of the model's dtype in PyTorch, written out so
+            # that training in another precision keeps it.
+            eps = m.eps if m.eps is not None else torch.finfo(m.weight.dtype).eps
+            return f"rmsnorm(eps={_num(eps)})"
         if type(m) is nn.BatchNorm1d:
             self.fits(m.num_features, "normalises")
             if not m.affine or not m.track_running_stats:
@@ -263,15 +297,13 @@ class _Reader:
                 raise _Refused("initscope's batchnorm needs a momentum (momentum=None is a cumulative average)")
             self.take(m, path, name)
             return f"batchnorm(eps={_num(m.eps)}, momentum={_num(m.momentum)})"
-        if _is(m, Gate, "Gate") and isinstance(getattr(m, "alpha", None), torch.Tensor):
+        if _is(m, Gate):
             self.take(m, path, name)
             return f"gate({_num(m.alpha.detach().reshape(-1)[0])})"
-        if _is(m, Shift, "Shift") and isinstance(getattr(m, "bias", None), torch.Tensor):
+        if _is(m, Shift):
             self.take(m, path, name)
             return f"shift({_num(m.bias.detach().reshape(-1)[0])})"
-        if _is(m, Residual, "Res") and isinstance(getattr(m, "body", None), nn.Module):
-            if isinstance(m, Residual) and type(m).forward is not Residual.forward:
-                raise _Refused("a Residual subclass that overrides forward may not compute x + body(x)")
+        if _is(m, Residual):
             if any(p for p, _ in m.named_parameters(recurse=False)) or any(
                 b for b, _ in m.named_buffers(recurse=False)
             ):
@@ -289,6 +321,19 @@ class _Reader:
             "BatchNorm1d, nn.Sequential, and initscope.torch.Residual/Gate/Shift); its forward "
             "could do anything, so initscope does not guess"
         )
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside the initscope package (a warning points
+    at the user's line, whether they called ``from_torch`` or ``train``)."""
+    import os
+    import sys
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == package:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _short(m: nn.Module) -> str:
@@ -319,7 +364,7 @@ def from_torch(model: nn.Module) -> TorchModel:
             f"from_torch: {', '.join(reader.frozen)} do not require grad in the model, but "
             "initscope trains every parameter",
             UserWarning,
-            stacklevel=2,
+            stacklevel=_caller_level(),
         )
     label = f"torch:{type(model).__name__}"
     precision = "f64" if reader.float64 else "f32"
@@ -342,7 +387,7 @@ def _plain_mlp(modules: List[nn.Module]) -> Optional[Dict[str, Any]]:
     if not all(type(m) is nn.Linear for m in linears) or None in acts or len(set(acts)) > 1:
         return None
     biased = {m.bias is not None for m in linears}
-    if len(biased) != 1 or any(b.in_features != a.out_features for a, b in zip(linears, linears[1:])):
+    if len(biased) != 1:
         return None
     widths = [linears[0].in_features] + [m.out_features for m in linears]
     flags: Dict[str, Any] = {"arch": "-".join(str(w) for w in widths), "act": acts[0] if acts else "tanh"}

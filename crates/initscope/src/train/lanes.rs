@@ -94,7 +94,8 @@ impl<T: Float> Lanes<T> {
 /// Advances every run of `lives` (at most [`LANES`], of one lockstep architecture, data and
 /// batch size) by up to `max` updates, as [`Live::advance`] would each alone, taking their fused
 /// updates together in `lanes`. `observer` hears each run's events with its index. Returns the
-/// updates each run took.
+/// updates each run took. Run `k` is lane `k` of `lanes`: across calls, `lives` keeps its order
+/// and its runs take no steps elsewhere (the pack holds their parameters between calls).
 pub(super) fn advance_together<T: Float>(
     lives: &mut [Live<'_, T>],
     lanes: &mut Lanes<T>,
@@ -233,6 +234,23 @@ pub fn train_together(
                 starts.len()
             ),
         ));
+    }
+    for (k, (cfg, start)) in cfgs.iter().zip(&starts).enumerate() {
+        let fits = start.params.len() + 1 == cfg.arch.len()
+            && start.params.iter().zip(cfg.arch.windows(2)).all(|(l, w)| {
+                l.weight.shape() == (w[1], w[0])
+                    && l.bias.as_ref().map(Vec::len) == cfg.bias.then_some(w[1])
+            });
+        if !fits {
+            return Err(crate::error::Error::config(
+                "lockstep",
+                format!(
+                    "run {k}: its starting parameters are not a {} network{}",
+                    crate::nn::arch_text(&cfg.arch),
+                    if cfg.bias { "" } else { " without biases" }
+                ),
+            ));
+        }
     }
     fn typed<T: Float>(
         cfgs: &[&RunConfig],

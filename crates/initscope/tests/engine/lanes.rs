@@ -98,6 +98,16 @@ fn runs_side_by_side_equal_each_run_alone() {
             .to_string();
             assert!(e.contains("run 1 cannot share a pack with run 0"), "{e}");
         }
+        // A starting state of another network is refused, not trained.
+        let (small, _) = config(&format!("{}\n{shared}", base.replace("12,12", "5")));
+        let e = train_together(
+            &[packable[0]],
+            data,
+            vec![initial_params(&small, data).unwrap()],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("run 0: its starting parameters are not a 2-12-12-2 network"), "{e}");
     }
 }
 

@@ -291,6 +291,25 @@ fn lanes_train_on_their_own_minibatches_and_learning_rates_independently() {
         .unwrap_err()
         .to_string()
         .contains("another architecture"));
+    assert!(pack
+        .set_params(LANES, &s[0])
+        .unwrap_err()
+        .to_string()
+        .contains("lane 8 of 8"));
+    // Lanes share the minibatch size of a step: another size is refused, not cut to fit.
+    pack.set_batch(0, &x, Targets::Classes(&y), &[0, 1, 2, 3])
+        .unwrap();
+    let e = pack
+        .set_batch(1, &x, Targets::Classes(&y), &[4, 5])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("a minibatch of 2 rows where this step's others have 4"),
+        "{e}"
+    );
+    pack.steps([0.1; LANES], 1);
+    pack.set_batch(1, &x, Targets::Classes(&y), &[4, 5])
+        .unwrap();
     let rows: Vec<usize> = (0..batch + 1).collect();
     let e = pack
         .set_batch(0, &x, Targets::Classes(&y), &rows)
