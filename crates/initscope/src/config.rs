@@ -997,20 +997,27 @@ impl DataCache<'_> {
     }
 }
 
+/// The flags given that choose initializers (`--init`, `--bias-init`, `--layer-init`,
+/// `--layer-bias-init`), which starting weights from elsewhere would leave unused.
+fn initializer_flags(raw: &RawConfig) -> Vec<&'static str> {
+    let given = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+    [
+        ("--init", raw.init.is_some()),
+        ("--bias-init", raw.bias_init.is_some()),
+        ("--layer-init", given(&raw.layer_init)),
+        ("--layer-bias-init", given(&raw.layer_bias_init)),
+    ]
+    .into_iter()
+    .filter_map(|(flag, set)| set.then_some(flag))
+    .collect()
+}
+
 /// Refuses options that contradict each other (one of them would be silently ignored) and a
 /// `--data-dir` that is not a directory.
 fn refuse_contradictions(raw: &RawConfig) -> Result<()> {
     let given = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
     if let Some(path) = &raw.init_from {
-        let ignored: Vec<&str> = [
-            ("--init", raw.init.is_some()),
-            ("--bias-init", raw.bias_init.is_some()),
-            ("--layer-init", given(&raw.layer_init)),
-            ("--layer-bias-init", given(&raw.layer_bias_init)),
-        ]
-        .into_iter()
-        .filter_map(|(flag, set)| set.then_some(flag))
-        .collect();
+        let ignored = initializer_flags(raw);
         if !ignored.is_empty() {
             return Err(Error::config(
                 "--init-from",
@@ -1226,18 +1233,15 @@ pub fn with_weights(
     cfg: RunConfig,
     given: &crate::weights::NamedTensors,
 ) -> Result<RunConfig> {
-    let given_flags = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
-    let ignored: Vec<&str> = [
-        ("--init", raw.init.is_some()),
-        ("--bias-init", raw.bias_init.is_some()),
-        ("--layer-init", given_flags(&raw.layer_init)),
-        ("--layer-bias-init", given_flags(&raw.layer_bias_init)),
+    let mut ignored = initializer_flags(raw);
+    for (flag, set) in [
         ("--preset", raw.preset.is_some()),
         ("--init-from", raw.init_from.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(flag, set)| set.then_some(flag))
-    .collect();
+    ] {
+        if set {
+            ignored.push(flag);
+        }
+    }
     if let Some(first) = ignored.first() {
         return Err(Error::config(
             first,
