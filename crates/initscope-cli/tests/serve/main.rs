@@ -13,6 +13,20 @@ use std::time::{Duration, Instant};
 use client::{request, Events, Server};
 use serde_json::{json, Value};
 
+/// The session's run directory as the page downloads it: a zip, answered 200.
+fn archive(s: &Server, id: &str) -> zip::ZipArchive<std::io::Cursor<Vec<u8>>> {
+    let r = request(
+        &s.host,
+        "GET",
+        &format!("/api/sessions/{id}/archive"),
+        &[("Authorization", &format!("Bearer {}", s.token))],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/zip"));
+    zip::ZipArchive::new(std::io::Cursor::new(r.body)).unwrap()
+}
+
 /// Every evaluation of a session's run from its event stream (deduplicated by step), until
 /// the run is over.
 fn run_to_end(server: &Server, id: &str, events: &mut Events) -> Vec<Value> {
@@ -233,16 +247,7 @@ fn rewind_replays_the_run_bit_for_bit_and_the_archive_is_trains_run_directory() 
     assert_eq!(first, second);
 
     // The archive: the run directory of `initscope train` with the same flags.
-    let r = request(
-        &s.host,
-        "GET",
-        &format!("/api/sessions/{id}/archive"),
-        &[("Authorization", &format!("Bearer {}", s.token))],
-        None,
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.header("content-type"), Some("application/zip"));
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(r.body)).unwrap();
+    let mut zip = archive(&s, &id);
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for i in 0..zip.len() {
         let mut f = zip.by_index(i).unwrap();
@@ -718,15 +723,7 @@ fn a_run_that_diverged_in_an_update_archives_as_train_runs_it() {
     // The run's own command: `--steps 3` would end in an evaluation, not a failed update.
     let command = verdict["command"].as_str().unwrap();
     assert!(command.ends_with(" --steps 500"), "{command}");
-    let r = request(
-        &s.host,
-        "GET",
-        &format!("/api/sessions/{id}/archive"),
-        &[("Authorization", &format!("Bearer {}", s.token))],
-        None,
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(r.body)).unwrap();
+    let mut zip = archive(&s, &id);
     let name = zip
         .file_names()
         .find(|n| n.ends_with("/summary.json"))
