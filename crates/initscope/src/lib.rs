@@ -37,6 +37,7 @@ pub mod report;
 pub mod reproduce;
 pub mod rng;
 pub mod scalar;
+pub mod small;
 pub mod spec;
 pub mod study;
 pub mod sweep;

@@ -33,12 +33,12 @@ use crate::loss::{cross_entropy_row, Loss, Targets};
 use crate::matrix::Matrix;
 use crate::nn::{is_output, LayerParams, Params};
 use crate::scalar::Float;
+#[cfg(target_arch = "x86_64")]
+use crate::small::Avx2;
+use crate::small::{splat, LaneOps, Pack, Portable, PACK};
 
 /// Runs per pack: 8 f32 lanes fill one AVX2 register (two for f64).
-pub const LANES: usize = 8;
-
-/// One value per run of a pack.
-type Pack<T> = [T; LANES];
+pub const LANES: usize = PACK;
 
 /// One run's outcome.
 #[derive(Clone, Debug, PartialEq)]
@@ -335,10 +335,6 @@ impl<T: Float> PackedLayer<T> {
     }
 }
 
-fn splat<T: Float>(v: T) -> Pack<T> {
-    [v; LANES]
-}
-
 /// Packs in one buffer that starts on a cache line. A `Vec<Pack<T>>` is aligned to `T` only:
 /// whether its packs straddled cache lines (two loads for one in the lane GEMM) depended on
 /// where the allocator put each buffer, and the allocation order alone moved tiny-moons by 5%.
@@ -608,50 +604,6 @@ impl<T: Float> Group<T> {
                 step(&mut p.bias, &g.bias);
             }
         }
-    }
-}
-
-/// How lane arithmetic is done; the training loop is compiled once per implementation.
-trait LaneOps: Copy {
-    /// Whether `f32::mul_add` is one instruction in code using these operations.
-    const FMA: bool;
-    /// `acc + x * w` lane by lane, one rounding per lane (a fused multiply-add).
-    fn fma<T: Float>(self, acc: Pack<T>, x: &Pack<T>, w: &Pack<T>) -> Pack<T>;
-    /// `acc + x` lane by lane.
-    fn add<T: Float>(self, acc: Pack<T>, x: &Pack<T>) -> Pack<T>;
-}
-
-/// Explicit AVX2/FMA instructions (x86-64 with AVX2 and FMA).
-#[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy)]
-struct Avx2(pulp::x86::V3);
-
-#[cfg(target_arch = "x86_64")]
-impl LaneOps for Avx2 {
-    const FMA: bool = true;
-    #[inline(always)]
-    fn fma<T: Float>(self, acc: Pack<T>, x: &Pack<T>, w: &Pack<T>) -> Pack<T> {
-        T::fma8_v3(self.0, acc, *x, *w)
-    }
-    #[inline(always)]
-    fn add<T: Float>(self, acc: Pack<T>, x: &Pack<T>) -> Pack<T> {
-        T::add8_v3(self.0, acc, *x)
-    }
-}
-
-/// Lane loops the compiler vectorises as it can (other CPUs).
-#[derive(Clone, Copy)]
-struct Portable;
-
-impl LaneOps for Portable {
-    const FMA: bool = cfg!(target_arch = "aarch64");
-    #[inline(always)]
-    fn fma<T: Float>(self, acc: Pack<T>, x: &Pack<T>, w: &Pack<T>) -> Pack<T> {
-        std::array::from_fn(|r| x[r].mul_add(w[r], acc[r]))
-    }
-    #[inline(always)]
-    fn add<T: Float>(self, acc: Pack<T>, x: &Pack<T>) -> Pack<T> {
-        std::array::from_fn(|r| acc[r] + x[r])
     }
 }
 

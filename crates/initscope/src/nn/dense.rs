@@ -26,6 +26,7 @@ use crate::init::Init;
 use crate::matrix::{matmul_nn, matmul_nt, matmul_tn, matmul_tn_add_scaled, Matrix};
 use crate::rng;
 use crate::scalar::Float;
+use crate::small;
 use crate::spec::fmt_num;
 
 /// A fully connected layer. Weights are stored `(fan_out, fan_in)` like PyTorch's `nn.Linear`.
@@ -46,6 +47,21 @@ impl<T: Float> Dense<T> {
 
     pub fn fan_out(&self) -> usize {
         self.weight.rows()
+    }
+
+    /// Whether the layer's products are [`small`]'s fixed-order chains rather than faer's.
+    fn small(&self) -> bool {
+        small::fits(self.fan_in(), self.fan_out())
+    }
+
+    /// `dx = dz W` (batch, fan_in).
+    fn input_grad(&self, d_out: &Matrix<T>, dx: &mut Matrix<T>, scratch: &mut [T]) {
+        dx.set_rows(d_out.rows());
+        if self.small() {
+            small::input_grad(dx, d_out, &self.weight, scratch);
+        } else {
+            matmul_nn(dx, d_out, &self.weight, false);
+        }
     }
 
     /// `d_out`: dLoss/da on entry, dLoss/dz on exit (through dropout's mask and `f'`).
@@ -117,7 +133,11 @@ impl<T: Float> Module<T> for Dense<T> {
     }
 
     fn cache(&self, capacity: usize) -> Cache<T> {
-        Cache::new(capacity, self.fan_out(), self.dropout > 0.0)
+        let mut cache = Cache::new(capacity, self.fan_out(), self.dropout > 0.0);
+        if self.small() {
+            cache.scratch = vec![T::ZERO; small::SCRATCH];
+        }
+        cache
     }
 
     /// `z = x W^T + b`, `a = f(z)`, then, while training, the dropout mask (in evaluation the
@@ -126,10 +146,17 @@ impl<T: Float> Module<T> for Dense<T> {
         let batch = x.rows();
         cache.pre.set_rows(batch);
         cache.act.set_rows(batch);
-        matmul_nt(&mut cache.pre, x, &self.weight, false);
         let bias = self.has_bias.then_some(self.bias.as_slice());
-        self.activation
-            .forward_rows(bias, cache.pre.as_mut_slice(), cache.act.as_mut_slice());
+        if self.small() {
+            // The bias starts each unit's sum.
+            small::forward(&mut cache.pre, x, &self.weight, bias, &mut cache.scratch);
+            self.activation
+                .forward_rows(None, cache.pre.as_mut_slice(), cache.act.as_mut_slice());
+        } else {
+            matmul_nt(&mut cache.pre, x, &self.weight, false);
+            self.activation
+                .forward_rows(bias, cache.pre.as_mut_slice(), cache.act.as_mut_slice());
+        }
         if cache.dropout {
             cache.out.set_rows(batch);
             cache.mask.set_rows(batch);
@@ -170,13 +197,16 @@ impl<T: Float> Module<T> for Dense<T> {
         d_input: Option<&mut Matrix<T>>,
     ) {
         self.d_pre(cache, d_out);
-        matmul_tn(&mut grads[0], d_out, x, false);
+        if self.small() {
+            small::weight_grad(&mut grads[0], d_out, x, &mut cache.scratch);
+        } else {
+            matmul_tn(&mut grads[0], d_out, x, false);
+        }
         if self.has_bias {
             bias_gradient(d_out, grads[1].as_mut_slice());
         }
         if let Some(dx) = d_input {
-            dx.set_rows(d_out.rows());
-            matmul_nn(dx, d_out, &self.weight, false);
+            self.input_grad(d_out, dx, &mut cache.scratch);
         }
     }
 
@@ -184,7 +214,9 @@ impl<T: Float> Module<T> for Dense<T> {
     /// one GEMM that accumulates into `W`, and `b -= lr db` with the bias gradient left in
     /// `grads`. The weight gradient is never stored (`grads[0]` is stale): a pass over the
     /// weights and the gradient's memory traffic are saved. Equal to `backward` then the update
-    /// up to the rounding of the weight step (the bias step is the same arithmetic).
+    /// up to the rounding of the weight step (the bias step is the same arithmetic). A small
+    /// layer ([`small::fits`]) takes `backward`'s arithmetic exactly: dW into `grads[0]`, then
+    /// `W -= lr dW` (the lanes' update, and at that size the pass over the weights is cheap).
     fn backward_sgd(
         &mut self,
         x: &Matrix<T>,
@@ -196,11 +228,23 @@ impl<T: Float> Module<T> for Dense<T> {
     ) {
         self.d_pre(cache, d_out);
         if let Some(dx) = d_input {
-            dx.set_rows(d_out.rows());
-            matmul_nn(dx, d_out, &self.weight, false);
+            self.input_grad(d_out, dx, &mut cache.scratch);
         }
         let lr = T::from_f64(lr);
-        matmul_tn_add_scaled(&mut self.weight, d_out, x, -lr);
+        if self.small() {
+            let d_weight = &mut grads[0];
+            small::weight_grad(d_weight, d_out, x, &mut cache.scratch);
+            for (w, &g) in self
+                .weight
+                .as_mut_slice()
+                .iter_mut()
+                .zip(d_weight.as_slice())
+            {
+                *w -= lr * g;
+            }
+        } else {
+            matmul_tn_add_scaled(&mut self.weight, d_out, x, -lr);
+        }
         if self.has_bias {
             let d_bias = grads[1].as_mut_slice();
             bias_gradient(d_out, d_bias);

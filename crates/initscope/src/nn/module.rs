@@ -127,6 +127,9 @@ pub struct Cache<T> {
     pub stats: Vec<T>,
     pub body: Vec<Cache<T>>,
     pub body_deltas: Vec<Matrix<T>>,
+    /// Working space of a small linear layer's products ([`crate::small::SCRATCH`] scalars;
+    /// empty for other modules).
+    pub scratch: Vec<T>,
     pub(crate) dropout: bool,
     pub train: bool,
 }
@@ -144,6 +147,7 @@ impl<T: Float> Cache<T> {
             stats: Vec::new(),
             body: Vec::new(),
             body_deltas: Vec::new(),
+            scratch: Vec::new(),
             dropout,
             train: false,
         }

@@ -11,7 +11,7 @@ use std::path::Path;
 /// Bottom to top. A module may use modules of its own layer or below, never above.
 const LAYERS: &[&[&str]] = &[
     // Foundations: errors, RNG, spec strings, scalars, matrices, JSON numbers.
-    &["error", "json", "rng", "spec", "scalar", "matrix"],
+    &["error", "json", "rng", "spec", "scalar", "matrix", "small"],
     // The vocabulary of a run: activations, losses, initializers, data sets, memory sizes.
     &["activation", "loss", "init", "memory", "data"],
     // The network, its parameters and what acts on them.
