@@ -9,7 +9,7 @@ use initscope::output::folder::{is_initscope_report, open_sweep_dir};
 use initscope::output::{check_out_dir, write_file_atomically, FolderKind};
 use initscope::report::{load, render};
 use initscope::study;
-use initscope::sweep::{check_resumable, plan_within, run, Grid, SweepEvent};
+use initscope::sweep::{check_resumable, plan_within, run, Grid, Packing, SweepEvent};
 
 use crate::progress::{self, Unit};
 use crate::sweep_cmd::parallel_runs;
@@ -134,6 +134,7 @@ pub fn run_study(a: StudyArgs) -> anyhow::Result<ExitCode> {
         &a.out,
         jobs.max(1),
         None,
+        Packing::Lockstep,
         &|e| {
             if let SweepEvent::Failed { error, .. } = e {
                 bar.suspend(|| eprintln!("run failed: {error}"));

@@ -9,8 +9,8 @@ use initscope::memory::MemoryLimit;
 use initscope::output::{check_out_dir, FolderKind};
 use initscope::records::Status;
 use initscope::sweep::{
-    array_indices, merge, parallelism, plan, plan_within, run, Grid, PlannedRun, Shard, SweepEvent,
-    SweepRecord,
+    array_indices, merge, parallelism, plan, plan_within, run, Grid, Packing, PlannedRun, Shard,
+    SweepEvent, SweepRecord,
 };
 
 use crate::progress::{self, Unit};
@@ -41,6 +41,10 @@ pub struct SweepArgs {
     /// cgroup's limit and MemAvailable]; fewer runs go in parallel when they would not fit.
     #[arg(long, value_name = "SIZE")]
     pub max_memory: Option<String>,
+    /// Train every run alone, even runs that could train side by side in lockstep (the same
+    /// files, timing fields aside; slower).
+    #[arg(long)]
+    pub no_lockstep: bool,
 }
 
 /// Runs in parallel: `--jobs` (default all cores), capped at the runs, the cores and the memory
@@ -133,35 +137,50 @@ pub fn run_sweep(a: SweepArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let (failed, diverged) = (AtomicUsize::new(0), AtomicUsize::new(0));
-    let report = run(FolderKind::Sweep, &grid, &runs, &a.out, jobs, shard, &|e| {
-        match e {
-            SweepEvent::Done { status, .. } => {
-                if *status == Some(Status::Diverged) {
-                    diverged.fetch_add(1, Ordering::Relaxed);
+    let packing = if a.no_lockstep {
+        Packing::Alone
+    } else {
+        Packing::Lockstep
+    };
+    let report = run(
+        FolderKind::Sweep,
+        &grid,
+        &runs,
+        &a.out,
+        jobs,
+        shard,
+        packing,
+        &|e| {
+            match e {
+                SweepEvent::Done { status, .. } => {
+                    if *status == Some(Status::Diverged) {
+                        diverged.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                SweepEvent::Failed {
+                    index,
+                    run_id,
+                    error,
+                } => {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                    bar.suspend(|| eprintln!("run {index} ({run_id}) failed: {error}"));
                 }
             }
-            SweepEvent::Failed {
-                index,
-                run_id,
-                error,
-            } => {
-                failed.fetch_add(1, Ordering::Relaxed);
-                bar.suspend(|| eprintln!("run {index} ({run_id}) failed: {error}"));
-            }
-        }
-        bar.set_message(format!(
-            "{} failed, {} diverged",
-            failed.load(Ordering::Relaxed),
-            diverged.load(Ordering::Relaxed)
-        ));
-        bar.inc(1);
-    })?;
+            bar.set_message(format!(
+                "{} failed, {} diverged",
+                failed.load(Ordering::Relaxed),
+                diverged.load(Ordering::Relaxed)
+            ));
+            bar.inc(1);
+        },
+    )?;
     bar.finish_and_clear();
     if show {
         eprintln!(
-            "{} runs: {} ran, {} already complete, {} diverged, {} failed",
+            "{} runs: {} ran ({} side by side in lockstep), {} already complete, {} diverged, {} failed",
             report.planned,
             report.ran,
+            report.lockstep,
             report.skipped,
             report.diverged,
             report.failed.len()

@@ -372,7 +372,7 @@ pub fn bench_tiny(moons: bool, runs: usize, threads: usize, ceiling: Option<f64>
 /// included; the median of three sweeps after a warm-up one. The folders are removed.
 pub fn bench_sweep(moons: bool, runs: usize, jobs: usize) -> crate::error::Result<BenchResult> {
     use crate::output::FolderKind;
-    use crate::sweep::{plan, run, Grid};
+    use crate::sweep::{plan, run, Grid, Packing};
     let data = if moons { "moons:n=256" } else { "xor" };
     let seeds: Vec<String> = (0..runs).map(|s| s.to_string()).collect();
     let text = format!(
@@ -401,6 +401,7 @@ pub fn bench_sweep(moons: bool, runs: usize, jobs: usize) -> crate::error::Resul
             &dir,
             jobs,
             None,
+            Packing::Lockstep,
             &|_| {},
         )?;
         let secs = start.elapsed().as_secs_f64();

@@ -570,16 +570,15 @@ impl RunConfig {
     /// Whether this config's runs train in lockstep ([`crate::train::lanes`]), alone or beside
     /// other runs of the same network and data (`sweep`): a plain MLP (no `--net`, no dropout)
     /// whose widths are all at most [`LOCKSTEP_MAX_WIDTH`], plain SGD (no weight decay), no
-    /// gradient noise or clipping, diagnostics off, minibatches of at most
-    /// [`LOCKSTEP_MAX_BATCH`] of the `train_rows` training rows. Anything else trains through
-    /// the single-run engine alone.
+    /// gradient noise or clipping, minibatches of at most [`LOCKSTEP_MAX_BATCH`] of the
+    /// `train_rows` training rows. Anything else trains through the single-run engine alone.
+    /// With diagnostics on, the steps that record gradient flow go through each run's engine.
     pub fn lockstep(&self, train_rows: usize) -> bool {
         self.net.is_none()
             && self.dropout == 0.0
             && self.optim.is_plain_sgd()
             && self.grad_noise == 0.0
             && self.clip_grad_norm.is_none()
-            && !self.diagnostics
             && self.arch.iter().all(|&w| w <= LOCKSTEP_MAX_WIDTH)
             && self.batch_size(train_rows) <= LOCKSTEP_MAX_BATCH
     }

@@ -260,8 +260,12 @@ impl<T: Float, O: LaneOps> pulp::WithSimd for Train<'_, T, O> {
         } = self;
         let mut losses = Vec::with_capacity(steps + 1);
         for _ in 0..steps {
-            losses.push(group.loss_and_grads(ops, act, loss));
-            group.update(lr);
+            let value = group.loss_and_grads(ops, act, loss);
+            // A lane whose loss is not finite keeps its parameters, as the single-run engine
+            // does not take a diverged step.
+            let finite = value.map(f64::is_finite);
+            group.update(lr, finite);
+            losses.push(value);
         }
         if final_loss {
             losses.push(group.loss_and_grads(ops, act, loss));
@@ -588,13 +592,20 @@ impl<T: Float> Group<T> {
     }
 
     /// `p -= lr * g` for every weight (and bias, when the runs have them), as torch.optim.SGD,
-    /// lane `r` at its own `lr[r]`.
+    /// lane `r` at its own `lr[r]`, the lanes where `take` is false left as they are.
     #[inline(always)]
-    fn update(&mut self, lr: Pack<T>) {
+    fn update(&mut self, lr: Pack<T>, take: [bool; LANES]) {
+        let all = take.iter().all(|&t| t);
         let step = |p: &mut [Pack<T>], g: &[Pack<T>]| {
             for (p, g) in p.iter_mut().zip(g) {
-                for r in 0..LANES {
-                    p[r] -= lr[r] * g[r];
+                if all {
+                    for r in 0..LANES {
+                        p[r] -= lr[r] * g[r];
+                    }
+                } else {
+                    for r in (0..LANES).filter(|&r| take[r]) {
+                        p[r] -= lr[r] * g[r];
+                    }
                 }
             }
         };

@@ -18,6 +18,11 @@
 //! the planned runs (so `merge` knows what is missing); `DIR/runs.csv` is written, atomically,
 //! only by an unsharded sweep or by `merge`, from the run directories alone, so an interrupted
 //! and resumed sweep ends with the same bytes as an uninterrupted one.
+//!
+//! Runs of one small network on the same data ([`crate::train::share_a_pack`]: a plain MLP up
+//! to 32 wide, plain SGD, no dropout, gradient noise, clipping or diagnostics) train side by
+//! side, [`LANES`] to a thread ([`crate::train::lanes`]); every other run trains alone. A run's
+//! files are the same bytes either way, timing fields aside.
 
 use std::collections::HashSet;
 use std::fs;
@@ -30,13 +35,14 @@ use serde::{Deserialize, Serialize};
 use crate::config::{validate_cached, DataCache, RawConfig, RunConfig};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::lockstep::LANES;
 use crate::memory::{MemoryEstimate, MemoryLimit};
 use crate::output::folder::{
     commit_group, open_sweep_dir, remove_stale_in, stage_dir, Flush, Staged,
 };
 use crate::output::{check_out_dir, run_files, write_file_atomically, FolderKind};
-use crate::records::{Status, Summary};
-use crate::train::train;
+use crate::records::{RunOutput, Status, Summary};
+use crate::train::{initial_params, share_a_pack, train, train_together};
 
 /// A parsed grid file.
 #[derive(Clone, Debug, PartialEq)]
@@ -512,6 +518,8 @@ pub struct SweepReport {
     pub planned: usize,
     pub ran: usize,
     pub skipped: usize,
+    /// Runs trained side by side with others (in packs of two or more).
+    pub lockstep: usize,
     pub failed: Vec<(usize, String)>,
     pub diverged: usize,
     pub runs_csv: Option<PathBuf>,
@@ -582,9 +590,61 @@ pub fn check_resumable(dir: &Path, kind: FolderKind, runs: &[PlannedRun]) -> Res
     Ok(())
 }
 
+/// How a sweep trains the runs that could share a pack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Packing {
+    /// Runs that can train side by side do, [`LANES`] to a thread (the default).
+    Lockstep,
+    /// Every run trains alone (the same bytes, slower; for comparisons).
+    Alone,
+}
+
+/// A thread's share of a sweep: a run alone, or runs trained side by side.
+enum Unit<'a> {
+    Alone(&'a PlannedRun),
+    Pack(Vec<&'a PlannedRun>),
+}
+
+/// Groups `runs` into units: under [`Packing::Lockstep`], runs that share their data (the same
+/// loaded set) and can share a pack go together, [`LANES`] at most, in grid order; the rest
+/// train alone.
+fn units<'a>(runs: &[&'a PlannedRun], packing: Packing) -> Vec<Unit<'a>> {
+    let mut units = Vec::with_capacity(runs.len());
+    let mut open: Vec<Vec<&PlannedRun>> = Vec::new();
+    for &r in runs {
+        let n = r.data.train.len();
+        if packing == Packing::Alone || !r.config.lockstep(n) {
+            units.push(Unit::Alone(r));
+            continue;
+        }
+        let fits = |p: &Vec<&PlannedRun>| {
+            std::sync::Arc::ptr_eq(&p[0].data, &r.data) && share_a_pack(&p[0].config, &r.config, n)
+        };
+        match open.iter().position(fits) {
+            Some(k) => {
+                open[k].push(r);
+                if open[k].len() == LANES {
+                    units.push(Unit::Pack(open.swap_remove(k)));
+                }
+            }
+            None => open.push(vec![r]),
+        }
+    }
+    units.extend(open.into_iter().map(|mut p| {
+        if p.len() == 1 {
+            Unit::Alone(p.remove(0))
+        } else {
+            Unit::Pack(p)
+        }
+    }));
+    units
+}
+
 /// Runs the sweep's share of `runs` into `dir` with `jobs` threads, in a folder marked as `kind`
-/// (a sweep, or a study). Unsharded sweeps also write `runs.csv`. The folder is marked only once
-/// its sweep record is written, so a folder refused for holding another sweep stays untouched.
+/// (a sweep, or a study), packing runs as `packing` says. Unsharded sweeps also write
+/// `runs.csv`. The folder is marked only once its sweep record is written, so a folder refused
+/// for holding another sweep stays untouched.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     kind: FolderKind,
     grid: &Grid,
@@ -592,6 +652,7 @@ pub fn run(
     dir: &Path,
     jobs: usize,
     shard: Option<Shard>,
+    packing: Packing,
     progress: &(dyn Fn(&SweepEvent) + Sync),
 ) -> Result<SweepReport> {
     check_resumable(dir, kind, runs)?;
@@ -604,7 +665,8 @@ pub fn run(
         .iter()
         .filter(|r| shard.is_none_or(|s| s.owns(r.index)))
         .collect();
-    let (ran, skipped, diverged) = (
+    let (ran, skipped, diverged, lockstep) = (
+        AtomicUsize::new(0),
         AtomicUsize::new(0),
         AtomicUsize::new(0),
         AtomicUsize::new(0),
@@ -615,54 +677,102 @@ pub fn run(
         .num_threads(jobs.min(mine.len()).max(1))
         .build()
         .map_err(|e| Error::config("--jobs", e.to_string()))?;
-    pool.install(|| {
-        mine.par_iter().for_each(|r| {
-            if is_complete(dir, &r.run_id) {
-                skipped.fetch_add(1, Ordering::Relaxed);
-                let status = read_summary(dir, &r.run_id).ok().map(|s| s.status);
+    // Finished runs are skipped before the rest are grouped, so packs hold pending runs only.
+    let mut pending_runs = Vec::with_capacity(mine.len());
+    for &r in &mine {
+        if is_complete(dir, &r.run_id) {
+            skipped.fetch_add(1, Ordering::Relaxed);
+            let status = read_summary(dir, &r.run_id).ok().map(|s| s.status);
+            progress(&SweepEvent::Done {
+                index: r.index,
+                run_id: r.run_id.clone(),
+                status,
+                skipped: true,
+            });
+        } else {
+            pending_runs.push(r);
+        }
+    }
+    let units = units(&pending_runs, packing);
+    // A trained run's folder staged for the next group commit, then reported.
+    let done = |r: &PlannedRun, out: std::result::Result<RunOutput, String>, took| {
+        let result = out.and_then(|out| {
+            let staged = stage_dir(
+                &dir.join(&r.run_id),
+                FolderKind::Run,
+                &run_files(&out).map_err(|e| e.to_string())?,
+                Flush::Group,
+                false,
+            )
+            .map_err(|e| e.to_string())?;
+            pending.add(staged, took).map_err(|e| e.to_string())?;
+            Ok(out.summary.status)
+        });
+        match result {
+            Ok(status) => {
+                ran.fetch_add(1, Ordering::Relaxed);
+                if status == Status::Diverged {
+                    diverged.fetch_add(1, Ordering::Relaxed);
+                }
                 progress(&SweepEvent::Done {
                     index: r.index,
                     run_id: r.run_id.clone(),
-                    status,
-                    skipped: true,
+                    status: Some(status),
+                    skipped: false,
                 });
-                return;
             }
-            let started = std::time::Instant::now();
-            let result = train(&r.config, &r.data, &mut |_| {}).and_then(|out| {
-                let staged = stage_dir(
-                    &dir.join(&r.run_id),
-                    FolderKind::Run,
-                    &run_files(&out)?,
-                    Flush::Group,
-                    false,
-                )?;
-                pending.add(staged, started.elapsed())?;
-                Ok(out.summary.status)
-            });
-            match result {
-                Ok(status) => {
-                    ran.fetch_add(1, Ordering::Relaxed);
-                    if status == Status::Diverged {
-                        diverged.fetch_add(1, Ordering::Relaxed);
+            Err(error) => {
+                failed
+                    .lock()
+                    .expect("no poisoned lock")
+                    .push((r.index, error.clone()));
+                progress(&SweepEvent::Failed {
+                    index: r.index,
+                    run_id: r.run_id.clone(),
+                    error,
+                });
+            }
+        }
+    };
+    pool.install(|| {
+        units.par_iter().for_each(|unit| match unit {
+            Unit::Alone(r) => {
+                let started = std::time::Instant::now();
+                let out = train(&r.config, &r.data, &mut |_| {}).map_err(|e| e.to_string());
+                done(r, out, started.elapsed());
+            }
+            Unit::Pack(rs) => {
+                let started = std::time::Instant::now();
+                let mut together = Vec::with_capacity(rs.len());
+                let mut starts = Vec::with_capacity(rs.len());
+                for &r in rs {
+                    match initial_params(&r.config, &r.data) {
+                        Ok(start) => {
+                            together.push(r);
+                            starts.push(start);
+                        }
+                        Err(e) => done(r, Err(e.to_string()), started.elapsed()),
                     }
-                    progress(&SweepEvent::Done {
-                        index: r.index,
-                        run_id: r.run_id.clone(),
-                        status: Some(status),
-                        skipped: false,
-                    });
                 }
-                Err(e) => {
-                    failed
-                        .lock()
-                        .expect("no poisoned lock")
-                        .push((r.index, e.to_string()));
-                    progress(&SweepEvent::Failed {
-                        index: r.index,
-                        run_id: r.run_id.clone(),
-                        error: e.to_string(),
-                    });
+                let Some(first) = together.first() else {
+                    return;
+                };
+                if together.len() > 1 {
+                    lockstep.fetch_add(together.len(), Ordering::Relaxed);
+                }
+                let cfgs: Vec<&RunConfig> = together.iter().map(|r| &r.config).collect();
+                match train_together(&cfgs, &first.data, starts) {
+                    Ok(outs) => {
+                        let took = started.elapsed();
+                        for (r, out) in together.iter().zip(outs) {
+                            done(r, Ok(out), took);
+                        }
+                    }
+                    Err(e) => {
+                        for r in &together {
+                            done(r, Err(e.to_string()), started.elapsed());
+                        }
+                    }
                 }
             }
         })
@@ -680,6 +790,7 @@ pub fn run(
         planned: mine.len(),
         ran: ran.into_inner(),
         skipped: skipped.into_inner(),
+        lockstep: lockstep.into_inner(),
         failed,
         diverged: diverged.into_inner(),
         runs_csv,

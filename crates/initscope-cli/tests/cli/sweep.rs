@@ -466,7 +466,7 @@ fn a_sweep_with_diverged_runs_finishes_resumes_merges_and_reports() {
     let o = initscope(&["sweep", g, "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("0 ran, 4 already complete"),
+        stderr(&o).contains("0 ran (0 side by side in lockstep), 4 already complete"),
         "{}",
         stderr(&o)
     );
@@ -512,4 +512,106 @@ fn report_of_a_diverged_train_run() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(html.contains(&format!("diverged at step {at}")));
+}
+
+/// Runs that can share a pack (plain SGD, at most 32 wide; diagnostics on or off; both
+/// precisions; minibatches and full batch) next to runs that cannot (40 wide, Adam).
+const MIXED: &str = r#"
+[fixed]
+data = "moons:n=96"
+steps = 130
+eval_every = 20
+
+[axes]
+hidden = ["6,6", "40"]
+optim = ["sgd", "adam"]
+diagnostics = ["off", "on"]
+precision = ["f32", "f64"]
+batch = ["16", "full"]
+seed = [0, 1, 2]
+"#;
+
+/// Every file under `dir`, relative, sorted.
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn runs_trained_side_by_side_write_the_same_files_as_runs_alone() {
+    let dir = temp_dir("sweep-lockstep");
+    let grid = dir.join("grid.toml");
+    std::fs::write(&grid, MIXED).unwrap();
+    let grid = grid.display().to_string();
+    let (packed, alone) = (dir.join("packed"), dir.join("alone"));
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "sweep",
+            &grid,
+            "--out",
+            out.to_str().unwrap(),
+            "--jobs",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        let o = initscope(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        stderr(&o)
+    };
+    // 96 runs; those of 6,6 with SGD (24) can train side by side: the two precisions and two
+    // batch sizes make four kinds, each on one data set, in packs of 6 (3 seeds x diagnostics).
+    let said = run(&packed, &[]);
+    assert!(
+        said.contains("96 ran (24 side by side in lockstep)"),
+        "{said}"
+    );
+    let said = run(&alone, &["--no-lockstep"]);
+    assert!(
+        said.contains("96 ran (0 side by side in lockstep)"),
+        "{said}"
+    );
+    let (a, b) = (files(&packed), files(&alone));
+    assert_eq!(a, b);
+    assert!(a.len() > 96 * 6, "{} files", a.len());
+    for f in &a {
+        let (x, y) = (packed.join(f), alone.join(f));
+        let name = f.file_name().unwrap().to_str().unwrap();
+        if name.starts_with("events.out.tfevents") {
+            // A wall time per event; every other byte follows from the metrics.
+            assert_eq!(
+                std::fs::metadata(&x).unwrap().len(),
+                std::fs::metadata(&y).unwrap().len(),
+                "{}",
+                f.display()
+            );
+        } else if name == "summary.json" {
+            let untimed = |p: &Path| {
+                let mut v: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+                let o = v.as_object_mut().unwrap();
+                assert!(o.remove("wall_seconds").is_some());
+                assert!(o.remove("samples_per_second").is_some());
+                v
+            };
+            assert_eq!(untimed(&x), untimed(&y), "{}", f.display());
+        } else {
+            assert!(
+                std::fs::read(&x).unwrap() == std::fs::read(&y).unwrap(),
+                "{} differs",
+                f.display()
+            );
+        }
+    }
 }

@@ -79,6 +79,11 @@ impl<T: Float> FlowRecorder<T> {
         }
     }
 
+    /// Whether [`FlowRecorder::schedule`] records `step` (without moving the schedule on).
+    pub fn due(&self, step: usize) -> bool {
+        step == 0 || step.is_power_of_two() || step < DENSE_STEPS || step >= self.next_log
+    }
+
     /// Whether `step` is recorded, and how much.
     pub fn schedule(&mut self, step: usize) -> Option<RecordAt> {
         let sparse = step == 0 || step.is_power_of_two();

@@ -246,7 +246,7 @@ pub fn nonfinite_diagnostics(metrics: &[MetricRecord]) -> (usize, Vec<String>, O
 }
 
 /// Everything a run produces.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RunOutput {
     pub config: RunConfig,
     pub summary: Summary,

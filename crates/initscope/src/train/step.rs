@@ -38,6 +38,12 @@ impl<T: Float> Run<'_, T> {
             && step < self.window_start
     }
 
+    /// Whether step `step` is a fused update that records nothing ([`Run::fuses`], and no
+    /// gradient-flow record is due): what a pack of runs may take in lockstep.
+    pub(super) fn fuses_unrecorded(&self, step: usize) -> bool {
+        self.fuses(step) && self.flow.as_ref().is_none_or(|f| !f.due(step))
+    }
+
     /// The training rows of step `step`'s minibatch (the epoch's order must be drawn).
     pub(super) fn batch_rows(&self, step: usize) -> &[usize] {
         let pos = step % self.steps_per_epoch;

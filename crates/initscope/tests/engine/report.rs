@@ -108,6 +108,7 @@ fn a_sweep_report_has_groups_bands_and_a_heat_map() {
         &out,
         2,
         None,
+        initscope::sweep::Packing::Lockstep,
         &|_| {},
     )
     .unwrap();
