@@ -38,7 +38,7 @@ use crate::error::{Error, Result};
 use crate::lockstep::LANES;
 use crate::memory::{MemoryEstimate, MemoryLimit};
 use crate::output::folder::{
-    commit_group, open_sweep_dir, remove_stale_in, stage_dir, Flush, Staged,
+    commit_group, open_sweep_dir, remove_stale_in, stage_dir_in_cleared, Flush, Staged,
 };
 use crate::output::{check_out_dir, run_files, write_file_atomically, FolderKind};
 use crate::records::{RunOutput, Status, Summary};
@@ -697,7 +697,8 @@ pub fn run(
     // A trained run's folder staged for the next group commit, then reported.
     let done = |r: &PlannedRun, out: std::result::Result<RunOutput, String>, took| {
         let result = out.and_then(|out| {
-            let staged = stage_dir(
+            // The sweep folder was cleared of leftovers once, above.
+            let staged = stage_dir_in_cleared(
                 &dir.join(&r.run_id),
                 FolderKind::Run,
                 &run_files(&out).map_err(|e| e.to_string())?,
