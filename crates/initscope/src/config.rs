@@ -297,6 +297,10 @@ pub enum Batch {
 /// beyond it one run's products are worth a GEMM of their own.
 pub const LOCKSTEP_MAX_WIDTH: usize = 32;
 
+// A run trains to the same bits in a pack as alone only where the engine sums its products in
+// the packs' order.
+const _: () = assert!(LOCKSTEP_MAX_WIDTH <= crate::small::SMALL);
+
 /// The largest minibatch of a run that trains in lockstep ([`RunConfig::lockstep`]): a pack
 /// holds every lane's rows and activations.
 pub const LOCKSTEP_MAX_BATCH: usize = 4096;

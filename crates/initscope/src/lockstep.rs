@@ -16,8 +16,10 @@
 //! The formulas are the single-run engine's ([`crate::nn`]), its elementwise ones are its
 //! very code (activations by [`Activation`]'s row kernels on the flattened packs, losses by the
 //! per-output and per-row functions of [`crate::loss`]), and each layer is packed from and
-//! unpacked to [`LayerParams`] in its layout. Only the summation order of the products differs,
-//! so the two agree to rounding (test `lockstep_matches_the_single_run_engine`).
+//! unpacked to [`LayerParams`] in its layout. The products of layers up to [`SMALL`] wide are
+//! summed in the engine's order ([`crate::small`]), so a run ends with the same bits in a pack
+//! as alone; wider layers agree to rounding with faer's products (test
+//! `lockstep_matches_the_single_run_engine`).
 //! Scope: plain SGD on minibatches, each lane reading its own rows of one data set and taking
 //! its own learning rate ([`LanePack`]; [`train_lockstep`] is full-batch gradient descent, every
 //! run seeing the whole data set each step), any activation, MSE, BCE-with-logits or
@@ -35,6 +37,8 @@ use crate::nn::{is_output, LayerParams, Params};
 use crate::scalar::Float;
 #[cfg(target_arch = "x86_64")]
 use crate::small::Avx2;
+#[cfg(doc)]
+use crate::small::SMALL;
 use crate::small::{splat, LaneOps, Pack, Portable, PACK};
 
 /// Runs per pack: 8 f32 lanes fill one AVX2 register (two for f64).
@@ -43,7 +47,8 @@ pub const LANES: usize = PACK;
 /// One run's outcome.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LockstepRun {
-    /// Parameters after the last step, in f64 (exact for both precisions).
+    /// Parameters after the last step, in f64 (exact for both precisions); a run whose loss
+    /// stopped being finite keeps those of the step before.
     pub params: Params,
     /// The full-batch loss before each step, then after the last one (`steps + 1` values).
     pub losses: Vec<f64>,
@@ -190,24 +195,39 @@ impl<T: Float> LanePack<T> {
 
     /// `steps` SGD steps on the lanes' current minibatches, lane `r` at learning rate `lr[r]`:
     /// `p -= lr g` after a forward and backward pass over the minibatch. Returns each lane's
-    /// minibatch loss before each step.
+    /// minibatch loss before each step. A lane whose loss is not finite keeps its parameters
+    /// from then on (as the single-run engine, which does not take a diverged step).
     pub fn steps(&mut self, lr: [f64; LANES], steps: usize) -> Vec<[f64; LANES]> {
-        self.advance(lr, steps, false)
+        self.advance(lr, [true; LANES], steps, false)
+    }
+
+    /// One step of the lanes where `active` is true, as [`LanePack::steps`]; the other lanes'
+    /// contents are left undefined (their runs are elsewhere), so a diverged run parked in an
+    /// inactive lane does not slow the others' updates.
+    pub fn step_lanes(&mut self, lr: [f64; LANES], active: [bool; LANES]) -> [f64; LANES] {
+        self.advance(lr, active, 1, false)[0]
     }
 
     /// Each lane's loss on its minibatch at its current parameters (the gradients are computed
     /// and left unused).
     pub fn loss(&mut self) -> [f64; LANES] {
-        self.advance([0.0; LANES], 0, true)[0]
+        self.advance([0.0; LANES], [true; LANES], 0, true)[0]
     }
 
-    fn advance(&mut self, lr: [f64; LANES], steps: usize, final_loss: bool) -> Vec<[f64; LANES]> {
+    fn advance(
+        &mut self,
+        lr: [f64; LANES],
+        active: [bool; LANES],
+        steps: usize,
+        final_loss: bool,
+    ) -> Vec<[f64; LANES]> {
         self.group.batch_set = false;
         let job = Job {
             group: &mut self.group,
             act: self.act,
             loss: self.loss,
             lr: lr.map(T::from_f64),
+            active,
             steps,
             final_loss,
         };
@@ -236,6 +256,8 @@ struct Job<'a, T> {
     act: Activation,
     loss: Loss,
     lr: Pack<T>,
+    /// The lanes whose runs are in the pack (the others' contents do not matter).
+    active: [bool; LANES],
     steps: usize,
     /// Whether to end with the loss at the final parameters.
     final_loss: bool,
@@ -253,6 +275,7 @@ impl<T: Float, O: LaneOps> pulp::WithSimd for Train<'_, T, O> {
                     act,
                     loss,
                     lr,
+                    active,
                     steps,
                     final_loss,
                 },
@@ -263,8 +286,8 @@ impl<T: Float, O: LaneOps> pulp::WithSimd for Train<'_, T, O> {
             let value = group.loss_and_grads(ops, act, loss);
             // A lane whose loss is not finite keeps its parameters, as the single-run engine
             // does not take a diverged step.
-            let finite = value.map(f64::is_finite);
-            group.update(lr, finite);
+            let take = std::array::from_fn(|r| !active[r] || value[r].is_finite());
+            group.update(lr, take);
             losses.push(value);
         }
         if final_loss {

@@ -225,7 +225,7 @@ pub fn input_grad<T: Float>(dx: &mut Matrix<T>, d: &Matrix<T>, w: &Matrix<T>, sc
     let np = padded(fan_in);
     let wp = &mut scratch[..fan_out * np];
     for (dst, row) in wp
-        .chunks_exact_mut(np)
+        .chunks_exact_mut(np.max(1))
         .zip(w.as_slice().chunks_exact(fan_in.max(1)))
     {
         dst[..fan_in].copy_from_slice(row);
@@ -467,11 +467,8 @@ mod tests {
     }
 
     #[allow(clippy::needless_range_loop)]
-    fn check<T: Float>() {
-        // Batches below, at and past the 4-row block, widths 1 to SMALL.
-        for (batch, fan_in, fan_out) in
-            [(1, 1, 1), (3, 2, 16), (4, 16, 1), (9, 7, 32), (130, 32, 5)]
-        {
+    fn check<T: Float>(shapes: &[(usize, usize, usize)]) {
+        for &(batch, fan_in, fan_out) in shapes {
             let x = mixed::<T>(batch, fan_in, 1);
             let w = mixed::<T>(fan_out, fan_in, 2);
             let bias = mixed::<T>(1, fan_out, 3).into_vec();
@@ -525,8 +522,24 @@ mod tests {
 
     #[test]
     fn each_element_is_one_fma_chain_in_order() {
-        check::<f32>();
-        check::<f64>();
+        check::<f32>(&[(1, 1, 1), (3, 2, 16), (4, 16, 1), (9, 7, 32), (130, 32, 5)]);
+        check::<f64>(&[(1, 1, 1), (3, 2, 16), (4, 16, 1), (9, 7, 32), (130, 32, 5)]);
+    }
+
+    /// Every layer shape up to SMALL x SMALL (every tile kind: whole packs, a part pack, both,
+    /// the transposed weight gradient) at batches below, at and past a tile's rows.
+    #[test]
+    fn every_shape_up_to_the_limit_is_chained_in_order() {
+        let mut shapes = Vec::new();
+        for batch in [0, 1, 2, 3, 5, 9] {
+            for fan_in in 1..=SMALL {
+                for fan_out in 1..=SMALL {
+                    shapes.push((batch, fan_in, fan_out));
+                }
+            }
+        }
+        check::<f32>(&shapes);
+        check::<f64>(&shapes[..shapes.len() / 3]);
     }
 
     #[test]

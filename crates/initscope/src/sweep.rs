@@ -20,9 +20,9 @@
 //! and resumed sweep ends with the same bytes as an uninterrupted one.
 //!
 //! Runs of one small network on the same data ([`crate::train::share_a_pack`]: a plain MLP up
-//! to 32 wide, plain SGD, no dropout, gradient noise, clipping or diagnostics) train side by
-//! side, [`LANES`] to a thread ([`crate::train::lanes`]); every other run trains alone. A run's
-//! files are the same bytes either way, timing fields aside.
+//! to 32 wide, plain SGD, no dropout, gradient noise or clipping) train side by side, up to
+//! [`LANES`] to a thread ([`crate::train::lanes`]); every other run trains alone. A run's files
+//! are the same bytes either way, timing fields aside.
 
 use std::collections::HashSet;
 use std::fs;
@@ -423,17 +423,19 @@ impl Shard {
     }
 }
 
-/// How many runs train at once, and what decided it.
+/// How many threads train runs at once, and what decided it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Parallelism {
+    /// Threads; each trains one run, or up to [`LANES`] side by side.
     pub jobs: usize,
     /// Why fewer than requested: "runs", "cores" or "memory".
     pub capped_by: Option<&'static str>,
 }
 
-/// At most `requested` runs at once, and no more than there are runs, cores, or room in
-/// `limit` for the largest run's estimate ([`RunConfig::memory_estimate`]) times the count.
-/// Refuses a run that does not fit the limit alone.
+/// At most `requested` threads, and no more than there are runs, cores, or room in `limit` for
+/// the largest run's estimate ([`RunConfig::memory_estimate`]) times the runs they hold: one
+/// each, or [`LANES`] each when any run can train side by side with others. Refuses a run that
+/// does not fit the limit alone.
 pub fn parallelism(
     runs: &[&PlannedRun],
     requested: usize,
@@ -479,6 +481,13 @@ pub fn parallelism(
         e.check("memory", "the sweep's data sets and one run", limit)?;
     }
     let fits = usize::try_from(limit.bytes.saturating_sub(shared) / per_run).unwrap_or(usize::MAX);
+    // A thread training a pack holds its runs at once.
+    let per_thread = if runs.iter().any(|r| r.config.lockstep(r.data.train.len())) {
+        LANES
+    } else {
+        1
+    };
+    let fits = fits / per_thread;
     let mut p = Parallelism {
         jobs: requested.max(1),
         capped_by: None,
@@ -518,7 +527,7 @@ pub struct SweepReport {
     pub planned: usize,
     pub ran: usize,
     pub skipped: usize,
-    /// Runs trained side by side with others (in packs of two or more).
+    /// Runs trained side by side with others (in packs of two or more) and written.
     pub lockstep: usize,
     pub failed: Vec<(usize, String)>,
     pub diverged: usize,
@@ -605,10 +614,12 @@ enum Unit<'a> {
     Pack(Vec<&'a PlannedRun>),
 }
 
-/// Groups `runs` into units: under [`Packing::Lockstep`], runs that share their data (the same
-/// loaded set) and can share a pack go together, [`LANES`] at most, in grid order; the rest
+/// Groups `runs` into units for `jobs` threads: under [`Packing::Lockstep`], runs that share
+/// their data (the same loaded set) and can share a pack go together, in grid order, at most
+/// [`LANES`] and no more than keeps every thread busy (`runs / jobs`, rounded up); the rest
 /// train alone.
-fn units<'a>(runs: &[&'a PlannedRun], packing: Packing) -> Vec<Unit<'a>> {
+fn units<'a>(runs: &[&'a PlannedRun], packing: Packing, jobs: usize) -> Vec<Unit<'a>> {
+    let size = runs.len().div_ceil(jobs.max(1)).clamp(1, LANES);
     let mut units = Vec::with_capacity(runs.len());
     let mut open: Vec<Vec<&PlannedRun>> = Vec::new();
     for &r in runs {
@@ -621,9 +632,10 @@ fn units<'a>(runs: &[&'a PlannedRun], packing: Packing) -> Vec<Unit<'a>> {
             std::sync::Arc::ptr_eq(&p[0].data, &r.data) && share_a_pack(&p[0].config, &r.config, n)
         };
         match open.iter().position(fits) {
+            _ if size == 1 => units.push(Unit::Alone(r)),
             Some(k) => {
                 open[k].push(r);
-                if open[k].len() == LANES {
+                if open[k].len() == size {
                     units.push(Unit::Pack(open.swap_remove(k)));
                 }
             }
@@ -677,25 +689,34 @@ pub fn run(
         .num_threads(jobs.min(mine.len()).max(1))
         .build()
         .map_err(|e| Error::config("--jobs", e.to_string()))?;
-    // Finished runs are skipped before the rest are grouped, so packs hold pending runs only.
+    // Finished runs are skipped before the rest are grouped, so packs hold pending runs only
+    // (the folders read in parallel: resuming a large sweep reads many summaries).
+    let finished: Vec<Option<Option<Status>>> = pool.install(|| {
+        mine.par_iter()
+            .map(|r| {
+                is_complete(dir, &r.run_id)
+                    .then(|| read_summary(dir, &r.run_id).ok().map(|s| s.status))
+            })
+            .collect()
+    });
     let mut pending_runs = Vec::with_capacity(mine.len());
-    for &r in &mine {
-        if is_complete(dir, &r.run_id) {
-            skipped.fetch_add(1, Ordering::Relaxed);
-            let status = read_summary(dir, &r.run_id).ok().map(|s| s.status);
-            progress(&SweepEvent::Done {
-                index: r.index,
-                run_id: r.run_id.clone(),
-                status,
-                skipped: true,
-            });
-        } else {
-            pending_runs.push(r);
+    for (&r, finished) in mine.iter().zip(finished) {
+        match finished {
+            Some(status) => {
+                skipped.fetch_add(1, Ordering::Relaxed);
+                progress(&SweepEvent::Done {
+                    index: r.index,
+                    run_id: r.run_id.clone(),
+                    status,
+                    skipped: true,
+                });
+            }
+            None => pending_runs.push(r),
         }
     }
-    let units = units(&pending_runs, packing);
+    let units = units(&pending_runs, packing, pool.current_num_threads());
     // A trained run's folder staged for the next group commit, then reported.
-    let done = |r: &PlannedRun, out: std::result::Result<RunOutput, String>, took| {
+    let done = |r: &PlannedRun, out: std::result::Result<RunOutput, String>, took, packed: bool| {
         let result = out.and_then(|out| {
             // The sweep folder was cleared of leftovers once, above.
             let staged = stage_dir_in_cleared(
@@ -712,6 +733,9 @@ pub fn run(
         match result {
             Ok(status) => {
                 ran.fetch_add(1, Ordering::Relaxed);
+                if packed {
+                    lockstep.fetch_add(1, Ordering::Relaxed);
+                }
                 if status == Status::Diverged {
                     diverged.fetch_add(1, Ordering::Relaxed);
                 }
@@ -740,7 +764,7 @@ pub fn run(
             Unit::Alone(r) => {
                 let started = std::time::Instant::now();
                 let out = train(&r.config, &r.data, &mut |_| {}).map_err(|e| e.to_string());
-                done(r, out, started.elapsed());
+                done(r, out, started.elapsed(), false);
             }
             Unit::Pack(rs) => {
                 let started = std::time::Instant::now();
@@ -752,26 +776,23 @@ pub fn run(
                             together.push(r);
                             starts.push(start);
                         }
-                        Err(e) => done(r, Err(e.to_string()), started.elapsed()),
+                        Err(e) => done(r, Err(e.to_string()), started.elapsed(), false),
                     }
                 }
                 let Some(first) = together.first() else {
                     return;
                 };
-                if together.len() > 1 {
-                    lockstep.fetch_add(together.len(), Ordering::Relaxed);
-                }
                 let cfgs: Vec<&RunConfig> = together.iter().map(|r| &r.config).collect();
                 match train_together(&cfgs, &first.data, starts) {
                     Ok(outs) => {
-                        let took = started.elapsed();
+                        let (took, packed) = (started.elapsed(), together.len() > 1);
                         for (r, out) in together.iter().zip(outs) {
-                            done(r, Ok(out), took);
+                            done(r, Ok(out), took, packed);
                         }
                     }
                     Err(e) => {
                         for r in &together {
-                            done(r, Err(e.to_string()), started.elapsed());
+                            done(r, Err(e.to_string()), started.elapsed(), false);
                         }
                     }
                 }

@@ -86,16 +86,14 @@ impl<T: Float> FlowRecorder<T> {
 
     /// Whether `step` is recorded, and how much.
     pub fn schedule(&mut self, step: usize) -> Option<RecordAt> {
+        if !self.due(step) {
+            return None;
+        }
         let sparse = step == 0 || step.is_power_of_two();
-        let dense = if step < DENSE_STEPS {
-            true
-        } else if step >= self.next_log {
+        if step >= DENSE_STEPS && step >= self.next_log {
             self.next_log = ((step as f64 * LOG_FACTOR).ceil() as usize).max(step + 1);
-            true
-        } else {
-            false
-        };
-        (dense || sparse).then_some(RecordAt {
+        }
+        Some(RecordAt {
             dense: true,
             sparse,
         })

@@ -32,6 +32,8 @@ pub struct Lanes<T: Float> {
     stale: [bool; LANES],
     /// The lane's full-batch rows are loaded (they never change).
     rows_loaded: [bool; LANES],
+    /// Updates taken in the pack, over all lanes.
+    pack_steps: usize,
 }
 
 impl<T: Float> Lanes<T> {
@@ -49,6 +51,7 @@ impl<T: Float> Lanes<T> {
             in_pack: [false; LANES],
             stale: [false; LANES],
             rows_loaded: [false; LANES],
+            pack_steps: 0,
         }
     }
 
@@ -162,7 +165,12 @@ pub(super) fn advance_together<T: Float>(
             lanes.load(r, run, step);
             lr[r] = run.lr_at(step);
         }
-        let losses = lanes.pack.steps(lr, 1)[0];
+        let mut active = [false; LANES];
+        for &(r, _, _) in &due {
+            active[r] = true;
+        }
+        let losses = lanes.pack.step_lanes(lr, active);
+        lanes.pack_steps += due.len();
         for &(r, step, is_eval) in &due {
             lanes.stale[r] = true;
             let live = &mut lives[r];
@@ -251,11 +259,21 @@ pub fn train_together(
             ));
         }
     }
+    Ok(together(cfgs, data, starts).0)
+}
+
+/// [`train_together`] after its checks; also returns the updates taken in packs (all runs).
+fn together(
+    cfgs: &[&RunConfig],
+    data: &crate::data::Dataset<'_>,
+    starts: Vec<super::InitialState>,
+) -> (Vec<crate::records::RunOutput>, usize) {
     fn typed<T: Float>(
         cfgs: &[&RunConfig],
         data: &crate::data::Dataset<'_>,
         starts: Vec<super::InitialState>,
-    ) -> Vec<crate::records::RunOutput> {
+    ) -> (Vec<crate::records::RunOutput>, usize) {
+        let mut packed = 0;
         let mut out = Vec::with_capacity(cfgs.len());
         let mut starts = starts.into_iter();
         for chunk in cfgs.chunks(LANES) {
@@ -266,15 +284,16 @@ pub fn train_together(
             let mut lanes = Lanes::new(chunk[0], data.train.len());
             let most = chunk.iter().map(|c| c.steps).max().unwrap_or(0);
             advance_together(&mut lives, &mut lanes, most, &mut |_, _| {});
+            packed += lanes.pack_steps;
             out.extend(lives.into_iter().map(|live| live.finish(&mut |_| {})));
         }
-        out
+        (out, packed)
     }
-    Ok(match cfgs.first().map(|c| c.precision) {
-        None => Vec::new(),
+    match cfgs.first().map(|c| c.precision) {
+        None => (Vec::new(), 0),
         Some(crate::config::Precision::F32) => typed::<f32>(cfgs, data, starts),
         Some(crate::config::Precision::F64) => typed::<f64>(cfgs, data, starts),
-    })
+    }
 }
 
 #[cfg(test)]
@@ -308,9 +327,14 @@ mod tests {
             let (cfg, data) = validate(&raw).unwrap();
             assert!(cfg.lockstep(data.train.len()));
             let start = initial_params(&cfg, &data).unwrap();
-            let packed = train_together(&[&cfg], &data, vec![start.clone()])
-                .unwrap()
-                .remove(0);
+            let (mut outs, pack_steps) = together(&[&cfg], &data, vec![start.clone()]);
+            let packed = outs.remove(0);
+            // Most updates were taken in the pack (not every step through the engine).
+            assert!(
+                pack_steps * 2 > cfg.steps,
+                "{text} {precision}: {pack_steps} of {} updates in the pack",
+                cfg.steps
+            );
             let engine = crate::train::train_from(&cfg, &data, start, &mut |_| {});
             let untimed = |o: &crate::records::RunOutput| {
                 let mut o = o.clone();
