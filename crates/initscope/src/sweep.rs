@@ -602,7 +602,7 @@ pub fn check_resumable(dir: &Path, kind: FolderKind, runs: &[PlannedRun]) -> Res
 /// How a sweep trains the runs that could share a pack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Packing {
-    /// Runs that can train side by side do, [`LANES`] to a thread (the default).
+    /// Runs that can train side by side do, up to [`LANES`] to a thread (the default).
     Lockstep,
     /// Every run trains alone (the same bytes, slower; for comparisons).
     Alone,
