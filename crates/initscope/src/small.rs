@@ -427,10 +427,18 @@ fn tile<T: Float, O: LaneOps, const R: usize, const FULL: usize, const PART: boo
         let mut chunks = dst.chunks_mut(PACK);
         for s in 0..FULL {
             let pack = acc[r][s];
-            if let Some(d) = chunks.next() {
-                for (d, v) in d.iter_mut().zip(pack) {
-                    *d = v;
+            match chunks.next() {
+                // A whole pack: one vector store.
+                Some(d) if d.len() == PACK => {
+                    let d: &mut Pack<T> = d.try_into().expect("a whole pack");
+                    *d = pack;
                 }
+                Some(d) => {
+                    for (d, v) in d.iter_mut().zip(pack) {
+                        *d = v;
+                    }
+                }
+                None => {}
             }
         }
         if PART {
