@@ -54,6 +54,15 @@ impl<'a, T: Float> Prepared<'a, T> {
     pub fn is_empty(&self) -> bool {
         self.x.rows() == 0
     }
+
+    /// The targets `loss` trains on, every row (as [`BatchTargets::targets`] for a batch).
+    pub fn targets(&self, loss: Loss) -> Targets<'_, T> {
+        match (&self.classes, &self.dense) {
+            (Some(c), _) if loss.wants_classes() => Targets::Classes(c),
+            (_, Some(d)) => Targets::Dense(d),
+            _ => unreachable!("a prepared split holds the targets its loss wants"),
+        }
+    }
 }
 
 /// The targets of the rows currently loaded into a workspace.

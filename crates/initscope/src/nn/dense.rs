@@ -54,6 +54,15 @@ impl<T: Float> Dense<T> {
         small::fits(self.fan_in(), self.fan_out())
     }
 
+    /// `dW = dz^T x` (fan_out, fan_in).
+    fn weight_grad(&self, d_out: &Matrix<T>, x: &Matrix<T>, dw: &mut Matrix<T>, scratch: &mut [T]) {
+        if self.small() {
+            small::weight_grad(dw, d_out, x, scratch);
+        } else {
+            matmul_tn(dw, d_out, x, false);
+        }
+    }
+
     /// `dx = dz W` (batch, fan_in).
     fn input_grad(&self, d_out: &Matrix<T>, dx: &mut Matrix<T>, scratch: &mut [T]) {
         dx.set_rows(d_out.rows());
@@ -197,11 +206,7 @@ impl<T: Float> Module<T> for Dense<T> {
         d_input: Option<&mut Matrix<T>>,
     ) {
         self.d_pre(cache, d_out);
-        if self.small() {
-            small::weight_grad(&mut grads[0], d_out, x, &mut cache.scratch);
-        } else {
-            matmul_tn(&mut grads[0], d_out, x, false);
-        }
+        self.weight_grad(d_out, x, &mut grads[0], &mut cache.scratch);
         if self.has_bias {
             bias_gradient(d_out, grads[1].as_mut_slice());
         }
@@ -233,7 +238,7 @@ impl<T: Float> Module<T> for Dense<T> {
         let lr = T::from_f64(lr);
         if self.small() {
             let d_weight = &mut grads[0];
-            small::weight_grad(d_weight, d_out, x, &mut cache.scratch);
+            self.weight_grad(d_out, x, d_weight, &mut cache.scratch);
             for (w, &g) in self
                 .weight
                 .as_mut_slice()

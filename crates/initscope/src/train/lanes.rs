@@ -19,7 +19,6 @@
 use super::{Event, Live, Run};
 use crate::config::{Batch, RunConfig};
 use crate::lockstep::{LanePack, LANES};
-use crate::loss::Targets;
 use crate::scalar::Float;
 
 /// The lockstep state of up to [`LANES`] runs trained side by side: the pack and, per lane,
@@ -81,13 +80,13 @@ impl<T: Float> Lanes<T> {
         }
         let full = run.cfg.batch == Batch::Full;
         if !(full && self.rows_loaded[r]) {
-            let targets = match (&run.train.classes, &run.train.dense) {
-                (Some(c), _) if run.cfg.loss.wants_classes() => Targets::Classes(c),
-                (_, Some(d)) => Targets::Dense(d),
-                _ => unreachable!("Prepared holds the targets its loss wants"),
-            };
             self.pack
-                .set_batch(r, &run.train.x, targets, run.batch_rows(step))
+                .set_batch(
+                    r,
+                    &run.train.x,
+                    run.train.targets(run.cfg.loss),
+                    run.batch_rows(step),
+                )
                 .expect("runs of one pack share their data");
             self.rows_loaded[r] = full;
         }
