@@ -29,7 +29,7 @@ use crate::init::Init;
 use crate::loss::Loss;
 use crate::memory::{self, MemoryEstimate, MemoryLimit};
 use crate::nn::build::{build_net, shape, BuildOptions, NetShape, Preset};
-use crate::nn::spec::NetSpec;
+use crate::nn::spec::{ModuleSpec, NetSpec};
 use crate::nn::{LayerInits, Net, Params};
 use crate::optim::{OptimConfig, OptimKind, Schedule};
 use crate::scalar::Float;
@@ -572,13 +572,16 @@ impl RunConfig {
     }
 
     /// Whether this config's runs train in lockstep ([`crate::train::lanes`]), alone or beside
-    /// other runs of the same network and data (`sweep`): a plain MLP (no `--net`, no dropout)
-    /// whose widths are all at most [`LOCKSTEP_MAX_WIDTH`], plain SGD (no weight decay), no
+    /// other runs of the same network and data (`sweep`): a plain MLP without dropout, or a
+    /// `--net` of linear layers, activations, residual blocks, gates and shifts (no norm, no
+    /// dropout), whose widths are all at most [`LOCKSTEP_MAX_WIDTH`], plain SGD (no weight decay), no
     /// gradient noise or clipping, minibatches of at most [`LOCKSTEP_MAX_BATCH`] of the
     /// `train_rows` training rows. Anything else trains through the single-run engine alone.
     /// With diagnostics on, the steps that record gradient flow go through each run's engine.
     pub fn lockstep(&self, train_rows: usize) -> bool {
-        self.net.is_none()
+        self.net
+            .as_ref()
+            .is_none_or(|n| n.modules.iter().all(runs_in_a_pack))
             && self.dropout == 0.0
             && self.optim.is_plain_sgd()
             && self.grad_noise == 0.0
@@ -779,6 +782,20 @@ pub fn init_from_note(raw: &RawConfig, cfg: &RunConfig) -> Result<Option<String>
             )
         }
     }))
+}
+
+/// Whether a lockstep pack runs module `m` ([`crate::lockstep::LanePack::for_net`]).
+fn runs_in_a_pack(m: &ModuleSpec) -> bool {
+    match m {
+        ModuleSpec::Linear(_) | ModuleSpec::Act(_) | ModuleSpec::Gate(_) | ModuleSpec::Shift(_) => {
+            true
+        }
+        ModuleSpec::Res(r) => r.body.iter().all(runs_in_a_pack),
+        ModuleSpec::Dropout(_)
+        | ModuleSpec::LayerNorm(_)
+        | ModuleSpec::RmsNorm(_)
+        | ModuleSpec::BatchNorm(_) => false,
+    }
 }
 
 /// Parses `--arch 2-16-16-2` (input, hidden..., output).

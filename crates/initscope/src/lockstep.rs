@@ -20,10 +20,16 @@
 //! summed in the engine's order ([`crate::small`]), so a run ends with the same bits in a pack
 //! as alone; wider layers agree to rounding with faer's products (test
 //! `lockstep_matches_the_single_run_engine`).
+//! Networks of modules run the same way ([`LanePack::for_net`]): the pack flattens the engine's
+//! modules into one program (linear layers, activations, gates, shifts; a residual block is
+//! its body then a skip, `y = x + body(x)` forward and `dx = dh_0 + dy` backward), each with
+//! the engine's formula and order: a gate's `d alpha = Σ_ij dy_ij x_ij` summed in the same
+//! order, lane by lane.
+//!
 //! Scope: plain SGD on minibatches, each lane reading its own rows of one data set and taking
 //! its own learning rate ([`LanePack`]; [`train_lockstep`] is full-batch gradient descent, every
 //! run seeing the whole data set each step), any activation, MSE, BCE-with-logits or
-//! cross-entropy, with or without biases. Groups of packs run in parallel on the current rayon
+//! cross-entropy, with or without biases; no norms or dropout. Groups of packs run in parallel on the current rayon
 //! pool, never one run across threads.
 
 use rayon::prelude::*;
@@ -33,7 +39,7 @@ use crate::data::RowSource;
 use crate::error::{Error, Result};
 use crate::loss::{cross_entropy_row, Loss, Targets};
 use crate::matrix::Matrix;
-use crate::nn::{is_output, LayerParams, Params};
+use crate::nn::{Anatomy, LayerParams, Module, Net, Params};
 use crate::scalar::Float;
 #[cfg(target_arch = "x86_64")]
 use crate::small::Avx2;
@@ -103,19 +109,20 @@ pub fn train_lockstep<T: Float>(
     Ok(groups.into_iter().flatten().collect())
 }
 
-/// [`LANES`] runs of one small dense network (widths `dims`, hidden activation `act`, the output
-/// layer linear and fused into `loss`), trained together by plain SGD: each lane holds its own
+/// [`LANES`] runs of one small network, trained together by plain SGD: each lane holds its own
 /// parameters and its own minibatch (rows of one data set, in its own order) and takes its own
 /// learning rate, and every operation of a step is one SIMD instruction across the lanes.
-/// Lanes never mix: a lane's numbers are the same whatever the other lanes hold.
+/// Lanes never mix: a lane's numbers are the same whatever the other lanes hold. The network
+/// is a plain MLP ([`LanePack::new`]) or a network of modules ([`LanePack::for_net`]: linear
+/// layers, activations, residual blocks, gates and shifts), its output fused into `loss`.
 pub struct LanePack<T> {
     group: Group<T>,
-    act: Activation,
     loss: Loss,
 }
 
 impl<T: Float> LanePack<T> {
-    /// A pack with all parameters zero, for minibatches of up to `capacity` rows.
+    /// A pack of MLPs of widths `dims` (hidden layers with `act`, the output layer linear),
+    /// all parameters zero, for minibatches of up to `capacity` rows.
     pub fn new(
         dims: &[usize],
         has_bias: bool,
@@ -124,34 +131,60 @@ impl<T: Float> LanePack<T> {
         capacity: usize,
     ) -> Self {
         LanePack {
-            group: Group::new(dims, has_bias, capacity),
-            act,
+            group: Group::new(Program::mlp(dims, has_bias, act), capacity, None),
             loss,
         }
     }
 
-    /// Widths, input first.
+    /// A pack of copies of `net` (its parameters in no lane yet: all zero), for minibatches of
+    /// up to `capacity` rows; `None` when `net` has a module the pack does not run (a norm,
+    /// dropout).
+    pub fn for_net(net: &Net<T>, loss: Loss, capacity: usize) -> Option<Self> {
+        let mut program = Program::default();
+        program.modules(net.modules())?;
+        if program.layers.is_empty() {
+            return None;
+        }
+        let params = net.params();
+        let template = (!params.is_plain()).then_some(params);
+        Some(LanePack {
+            group: Group::new(program, capacity, template),
+            loss,
+        })
+    }
+
+    /// Widths of the linear layers, input first.
     pub fn dims(&self) -> &[usize] {
         &self.group.dims
     }
 
-    /// Sets lane `lane`'s parameters (cast to `T`); they must have the pack's architecture.
+    /// Sets lane `lane`'s parameters (cast to `T`); they must be the pack's network's.
     pub fn set_params(&mut self, lane: usize, params: &Params) -> Result<()> {
         if lane >= LANES {
             return Err(Error::config("lockstep", format!("lane {lane} of {LANES}")));
         }
         let g = &mut self.group;
-        if dims_of(params) != g.dims || params.iter().any(|l| l.bias.is_some() != g.has_bias) {
+        let fits = params.len() == g.params.len()
+            && dims_of(params) == g.dims
+            && params
+                .iter()
+                .zip(&g.has_bias)
+                .all(|(l, &b)| l.bias.is_some() == b)
+            && params.module_infos() == g.template.as_ref().and_then(Params::module_infos);
+        if !fits {
             return Err(Error::config(
                 "lockstep",
                 format!(
-                    "lane {lane}: parameters of another architecture than the pack's ({:?}, biases {})",
-                    g.dims, g.has_bias
+                    "lane {lane}: parameters of another network than the pack's (linear widths {:?})",
+                    g.dims
                 ),
             ));
         }
         for (packed, layer) in g.params.iter_mut().zip(params.iter()) {
             packed.set_lane(lane, layer);
+        }
+        for (packed, values) in g.others.iter_mut().zip(params.others()) {
+            packed[lane] = T::from_f64(values[0]);
         }
         Ok(())
     }
@@ -162,11 +195,25 @@ impl<T: Float> LanePack<T> {
     /// When `lane` is not below [`LANES`].
     pub fn params(&self, lane: usize) -> Params {
         assert!(lane < LANES, "lane {lane} of {LANES}");
-        self.group
+        let g = &self.group;
+        let layers = g
             .params
             .iter()
-            .map(|l| l.unpack(lane, self.group.has_bias))
-            .collect()
+            .zip(&g.has_bias)
+            .map(|(l, &b)| l.unpack(lane, b));
+        match &g.template {
+            None => layers.collect(),
+            Some(template) => {
+                let mut p = template.clone();
+                for (dst, layer) in p.iter_mut().zip(layers) {
+                    *dst = layer;
+                }
+                for (dst, v) in p.others_mut().iter_mut().zip(g.others.iter()) {
+                    dst[0] = v[lane].to_f64();
+                }
+                p
+            }
+        }
     }
 
     /// Lane `lane`'s minibatch: rows `rows` of `x` (every row of the data set) with their
@@ -224,7 +271,6 @@ impl<T: Float> LanePack<T> {
         self.group.batch_set = false;
         let job = Job {
             group: &mut self.group,
-            act: self.act,
             loss: self.loss,
             lr: lr.map(T::from_f64),
             active,
@@ -253,7 +299,6 @@ struct Train<'a, T, O> {
 /// What a pack is asked to do, whatever the lane operations.
 struct Job<'a, T> {
     group: &'a mut Group<T>,
-    act: Activation,
     loss: Loss,
     lr: Pack<T>,
     /// The lanes whose runs are in the pack (the others' contents do not matter).
@@ -272,7 +317,6 @@ impl<T: Float, O: LaneOps> pulp::WithSimd for Train<'_, T, O> {
             job:
                 Job {
                     group,
-                    act,
                     loss,
                     lr,
                     active,
@@ -283,7 +327,7 @@ impl<T: Float, O: LaneOps> pulp::WithSimd for Train<'_, T, O> {
         } = self;
         let mut losses = Vec::with_capacity(steps + 1);
         for _ in 0..steps {
-            let value = group.loss_and_grads(ops, act, loss);
+            let value = group.loss_and_grads(ops, loss);
             // A lane whose loss is not finite keeps its parameters, as the single-run engine
             // does not take a diverged step.
             let take = std::array::from_fn(|r| !active[r] || value[r].is_finite());
@@ -291,7 +335,7 @@ impl<T: Float, O: LaneOps> pulp::WithSimd for Train<'_, T, O> {
             losses.push(value);
         }
         if final_loss {
-            losses.push(group.loss_and_grads(ops, act, loss));
+            losses.push(group.loss_and_grads(ops, loss));
         }
         losses
     }
@@ -303,24 +347,197 @@ fn dims_of(p: &Params) -> Vec<usize> {
     d
 }
 
-/// `LANES` runs packed side by side, with their buffers (sized for `capacity` rows; the
-/// current minibatch has `batch`).
+/// One module of a pack's network, flattened: a residual block is its body's modules followed
+/// by a [`Op::Skip`], so a pass is one loop (a recursive one could not be inlined into the SIMD
+/// dispatch). Module `k` reads module `k - 1`'s output (the input for `k = 0`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Op {
+    /// Linear layer `layer` (its index in the pack's layers): `z = b + x W^T`, `a = f(z)`; the
+    /// output is `a` (`z` for the identity). `derived`: the module above takes its derivative
+    /// into the product that computes its delta (the engine's next module applies it after).
+    Linear {
+        layer: usize,
+        act: Activation,
+        derived: bool,
+    },
+    /// `y = f(x)` on its own.
+    Act(Activation),
+    /// `y = alpha x`, alpha the pack's other tensor `.0` (a gate).
+    Scale(usize),
+    /// `y = x + s`, s the pack's other tensor `.0` (a shift).
+    Shift(usize),
+    /// The end of a residual block: `y = h + x`, `h` the block's input (module `from`'s
+    /// output, the network's input for `None`) and `x` its body's output.
+    Skip { from: Option<usize> },
+}
+
+/// A module of the pack and its buffers, (batch, width) each: `pre` what the output is
+/// computed from (a linear layer's `z`, a standalone activation's input), `out` the output
+/// (empty when it is `pre`), `delta` dLoss/d(output), then what the backward pass leaves there.
+struct Node<T> {
+    op: Op,
+    width: usize,
+    pre: Packs<T>,
+    out: Packs<T>,
+    delta: Packs<T>,
+}
+
+impl<T: Float> Node<T> {
+    fn new(op: Op, width: usize, capacity: usize) -> Self {
+        let n = capacity * width;
+        let (pre, out) = match op {
+            Op::Linear {
+                act: Activation::Identity,
+                ..
+            } => (n, 0),
+            Op::Linear { .. } | Op::Act(_) => (n, n),
+            Op::Scale(_) | Op::Shift(_) | Op::Skip { .. } => (0, n),
+        };
+        Node {
+            op,
+            width,
+            pre: Packs::zeros(pre),
+            out: Packs::zeros(out),
+            delta: Packs::zeros(n),
+        }
+    }
+
+    /// The output's first `rows` rows.
+    #[inline(always)]
+    fn output(&self, rows: usize) -> &[Pack<T>] {
+        let n = rows * self.width;
+        if self.out.is_empty() {
+            &self.pre[..n]
+        } else {
+            &self.out[..n]
+        }
+    }
+}
+
+/// The flat program of a network of modules ([`Op`]) with its widths and tensors, built from
+/// the engine's own description of each module ([`Anatomy`]); `None` for a module the pack
+/// does not run (norms, dropout).
+#[derive(Default)]
+struct Program {
+    /// Each module and its output width.
+    ops: Vec<(Op, usize)>,
+    /// Each layer's widths (fan_in, fan_out) and whether it has a bias.
+    layers: Vec<(usize, usize, bool)>,
+    /// Other tensors (gates, shifts): one scalar each.
+    others: usize,
+}
+
+impl Program {
+    /// A plain MLP of widths `dims`: hidden layers with `act`, the output layer linear.
+    fn mlp(dims: &[usize], has_bias: bool, act: Activation) -> Self {
+        let layers = dims.len() - 1;
+        let mut p = Program::default();
+        for l in 0..layers {
+            let act = crate::nn::layer_activation(l, layers, act);
+            p.linear(dims[l], dims[l + 1], has_bias, act);
+        }
+        p
+    }
+
+    /// Appends the program of `modules` (a network's, or a block body's); `None` when one of
+    /// them is not a kind the pack runs.
+    fn modules<T: Float>(&mut self, modules: &[Box<dyn Module<T>>]) -> Option<()> {
+        for m in modules {
+            let width = m.out_width();
+            match m.anatomy() {
+                Anatomy::Linear {
+                    activation,
+                    dropout: 0.0,
+                    has_bias,
+                } => self.linear(m.in_width(), width, has_bias, activation),
+                Anatomy::Activation(a) => self.ops.push((Op::Act(a), width)),
+                Anatomy::Gate => {
+                    self.ops.push((Op::Scale(self.others), width));
+                    self.others += 1;
+                }
+                Anatomy::Shift => {
+                    self.ops.push((Op::Shift(self.others), width));
+                    self.others += 1;
+                }
+                Anatomy::Residual(body) => {
+                    let from = self.ops.len().checked_sub(1);
+                    self.modules(body)?;
+                    self.ops.push((Op::Skip { from }, width));
+                }
+                _ => return None,
+            }
+        }
+        Some(())
+    }
+
+    /// Appends a linear layer; the linear layer below it, when it is the module just before
+    /// (no block starts or ends between them), has its derivative taken by this one.
+    fn linear(&mut self, fan_in: usize, fan_out: usize, has_bias: bool, act: Activation) {
+        if let Some((
+            Op::Linear {
+                act: below,
+                derived,
+                ..
+            },
+            _,
+        )) = self.ops.last_mut()
+        {
+            *derived = *below != Activation::Identity;
+        }
+        self.ops.push((
+            Op::Linear {
+                layer: self.layers.len(),
+                act,
+                derived: false,
+            },
+            fan_out,
+        ));
+        self.layers.push((fan_in, fan_out, has_bias));
+    }
+
+    /// Undoes the fusion into a layer that a block's skip reads: its delta gets the skip's
+    /// gradient added after the product, so it takes its own derivative.
+    fn unfuse_skips(&mut self) {
+        let froms: Vec<usize> = self
+            .ops
+            .iter()
+            .filter_map(|(op, _)| match op {
+                Op::Skip { from } => *from,
+                _ => None,
+            })
+            .collect();
+        for s in froms {
+            if let Op::Linear { derived, .. } = &mut self.ops[s].0 {
+                *derived = false;
+            }
+        }
+    }
+}
+
+/// `LANES` runs of one network packed side by side, with their buffers (sized for `capacity`
+/// rows; the current minibatch has `batch`).
 struct Group<T> {
     dims: Vec<usize>,
-    has_bias: bool,
     capacity: usize,
     batch: usize,
     /// A minibatch was loaded since the last step: its size is this step's.
     batch_set: bool,
-    input: Packs<T>,             // (batch, dims[0]), each lane its own rows
-    labels: Vec<Pack<u32>>,      // (batch), each lane's class labels (cross-entropy)
-    dense: Packs<T>,             // (batch, dims[L]), each lane's dense targets (MSE, BCE)
+    input: Packs<T>,        // (batch, dims[0]), each lane its own rows
+    labels: Vec<Pack<u32>>, // (batch), each lane's class labels (cross-entropy)
+    dense: Packs<T>,        // (batch, out), each lane's dense targets (MSE, BCE)
+    nodes: Vec<Node<T>>,    // the modules, flat ([`Op`])
+    /// Module `s`'s delta gets the deltas of these blocks' ends added (inner blocks first)
+    /// once the module above `s` has written it: the skips' share of dLoss/d(block input).
+    skips_into: Vec<Vec<usize>>,
     params: Vec<PackedLayer<T>>, // layer l at index l - 1, as `Params`
+    has_bias: Vec<bool>,         // per layer
     grads: Vec<PackedLayer<T>>,  // dW_l, db_l, shaped as `params`
-    z: Vec<Packs<T>>,            // (batch, fan_out)
-    a: Vec<Packs<T>>,            // (batch, fan_out), hidden layers only (empty for the output)
-    delta: Vec<Packs<T>>,        // (batch, fan_out): dLoss/dz
-    row: Vec<T>,                 // (2 dims[L]), one lane's output row and its gradient
+    others: Packs<T>,            // the scalar tensors outside linear layers, in order
+    other_grads: Packs<T>,
+    /// The parameters of a network of modules beyond its layers (their structure), for
+    /// [`LanePack::params`]; `None` for a plain MLP.
+    template: Option<Params>,
+    row: Vec<T>, // (2 out), one lane's output row and its gradient
 }
 
 /// One layer of a pack: [`LayerParams`]' layout with a pack (one value per run) in place of
@@ -406,23 +623,28 @@ impl<T> std::ops::DerefMut for Packs<T> {
 }
 
 impl<T: Float> Group<T> {
-    /// Zero parameters and buffers for minibatches of up to `capacity` rows.
-    fn new(dims: &[usize], has_bias: bool, capacity: usize) -> Self {
-        let layers = dims.len() - 1;
-        let batch = capacity;
-        let params = (0..layers)
-            .map(|l| PackedLayer::zeros(dims[l], dims[l + 1]))
+    /// Zero parameters and buffers of `program` for minibatches of up to `capacity` rows.
+    fn new(mut program: Program, capacity: usize, template: Option<Params>) -> Self {
+        program.unfuse_skips();
+        let mut dims = vec![program.layers[0].0];
+        dims.extend(program.layers.iter().map(|l| l.1));
+        let nodes: Vec<Node<T>> = program
+            .ops
+            .iter()
+            .map(|&(op, width)| Node::new(op, width, capacity))
             .collect();
-        let per_layer = |rows: usize, hidden_only: bool| -> Vec<Packs<T>> {
-            (0..layers)
-                .map(|l| {
-                    let n = if hidden_only && is_output(l, layers) {
-                        0
-                    } else {
-                        rows * dims[l + 1]
-                    };
-                    Packs::zeros(n)
-                })
+        let mut skips_into = vec![Vec::new(); nodes.len()];
+        for (k, n) in nodes.iter().enumerate() {
+            if let Op::Skip { from: Some(s) } = n.op {
+                skips_into[s].push(k);
+            }
+        }
+        let out = nodes.last().expect("a network has modules").width;
+        let packed = || {
+            program
+                .layers
+                .iter()
+                .map(|&(i, o, _)| PackedLayer::zeros(i, o))
                 .collect()
         };
         Group {
@@ -431,18 +653,23 @@ impl<T: Float> Group<T> {
             batch_set: false,
             input: Packs::zeros(capacity * dims[0]),
             labels: vec![[0; LANES]; capacity],
-            dense: Packs::zeros(capacity * dims[layers]),
-            params,
-            grads: (0..layers)
-                .map(|l| PackedLayer::zeros(dims[l], dims[l + 1]))
-                .collect(),
-            z: per_layer(batch, false),
-            a: per_layer(batch, true),
-            delta: per_layer(batch, false),
-            row: vec![T::ZERO; 2 * dims[layers]],
-            dims: dims.to_vec(),
-            has_bias,
+            dense: Packs::zeros(capacity * out),
+            nodes,
+            skips_into,
+            params: packed(),
+            has_bias: program.layers.iter().map(|l| l.2).collect(),
+            grads: packed(),
+            others: Packs::zeros(program.others),
+            other_grads: Packs::zeros(program.others),
+            template,
+            row: vec![T::ZERO; 2 * out],
+            dims,
         }
+    }
+
+    /// The network's output width.
+    fn out(&self) -> usize {
+        self.nodes.last().expect("a network has modules").width
     }
 
     /// Loads rows `rows` of `x` and their targets into lane `lane` (every lane when `None`).
@@ -454,7 +681,7 @@ impl<T: Float> Group<T> {
         rows: &[usize],
         loss: Loss,
     ) -> Result<()> {
-        let (fan_in, out) = (self.dims[0], *self.dims.last().expect("dims"));
+        let (fan_in, out) = (self.dims[0], self.out());
         let refuse = |what: String| Err(Error::config("lockstep", what));
         // The data set's rows: as many as it has targets.
         let n = match targets {
@@ -535,86 +762,232 @@ impl<T: Float> Group<T> {
     }
 
     /// Forward and backward over each lane's minibatch; returns each lane's loss and leaves the
-    /// gradients in `grads`.
+    /// gradients in `grads` and `other_grads`. Module by module the engine's passes
+    /// ([`crate::nn::Net`]): the same formulas in the same order, lane by lane.
     #[inline(always)]
-    fn loss_and_grads<O: LaneOps>(&mut self, ops: O, act: Activation, loss: Loss) -> Pack<f64> {
-        let layers = self.dims.len() - 1;
+    fn loss_and_grads<O: LaneOps>(&mut self, ops: O, loss: Loss) -> Pack<f64> {
         let b = self.batch;
-        // Forward: z = b + x W^T, as a lane GEMM (batch, fan_in) x (fan_in, fan_out).
-        for l in 0..layers {
-            let (fan_in, fan_out) = (self.dims[l], self.dims[l + 1]);
-            let (lower, upper) = self.a.split_at_mut(l);
-            let x: &[Pack<T>] = if l == 0 {
-                &self.input[..b * fan_in]
-            } else {
-                &lower[l - 1][..b * fan_in]
+        let fused = O::FMA;
+        // Forward.
+        for k in 0..self.nodes.len() {
+            let (before, rest) = self.nodes.split_at_mut(k);
+            let Node {
+                op,
+                width,
+                pre,
+                out,
+                ..
+            } = &mut rest[0];
+            let n = b * *width;
+            let x: &[Pack<T>] = match before.last() {
+                None => &self.input[..b * self.dims[0]],
+                Some(below) => below.output(b),
             };
-            let z = &mut self.z[l][..b * fan_out];
-            let x = View::row_major(x, fan_in);
-            let wt = View::row_major(&self.params[l].weight, fan_in).t();
-            if !is_output(l, layers) {
-                // a = f(z), a band of rows at a time while the band is in L1, so the
-                // activation's arithmetic overlaps the next band's FMAs.
-                let activate = Activate {
-                    act,
-                    a: &mut upper[0][..b * fan_out],
-                    fused: O::FMA,
-                };
-                lane_gemm(ops, z, x, wt, Start::Row(&self.params[l].bias), activate);
-            } else {
-                lane_gemm(ops, z, x, wt, Start::Row(&self.params[l].bias), ());
+            match *op {
+                Op::Linear { layer, act, .. } => {
+                    // z = b + x W^T, as a lane GEMM (batch, fan_in) x (fan_in, fan_out).
+                    let p = &self.params[layer];
+                    let fan_in = x.len() / b;
+                    let x = View::row_major(x, fan_in);
+                    let wt = View::row_major(&p.weight, fan_in).t();
+                    let z = &mut pre[..n];
+                    if act == Activation::Identity {
+                        lane_gemm(ops, z, x, wt, Start::Row(&p.bias), ());
+                    } else {
+                        // a = f(z), a band of rows at a time while the band is in L1, so the
+                        // activation's arithmetic overlaps the next band's FMAs.
+                        let activate = Activate {
+                            act,
+                            a: &mut out[..n],
+                            fused,
+                        };
+                        lane_gemm(ops, z, x, wt, Start::Row(&p.bias), activate);
+                    }
+                }
+                Op::Act(act) => {
+                    pre[..n].copy_from_slice(x);
+                    act.forward_rows_inline(
+                        None,
+                        pre[..n].as_flattened_mut(),
+                        out[..n].as_flattened_mut(),
+                        fused,
+                    );
+                }
+                Op::Scale(t) => {
+                    let alpha = self.others[t];
+                    for (y, x) in out[..n].iter_mut().zip(x) {
+                        for r in 0..LANES {
+                            y[r] = alpha[r] * x[r];
+                        }
+                    }
+                }
+                Op::Shift(t) => {
+                    let s = self.others[t];
+                    for (y, x) in out[..n].iter_mut().zip(x) {
+                        for r in 0..LANES {
+                            y[r] = x[r] + s[r];
+                        }
+                    }
+                }
+                Op::Skip { from } => {
+                    let h = match from {
+                        None => &self.input[..n],
+                        Some(s) => before[s].output(b),
+                    };
+                    for ((y, h), x) in out[..n].iter_mut().zip(h).zip(x) {
+                        for r in 0..LANES {
+                            y[r] = h[r] + x[r];
+                        }
+                    }
+                }
             }
         }
-        // Loss and dLoss/dz of the output layer.
-        let out = self.dims[layers];
+        // Loss and dLoss/d(output).
+        let out = self.out();
+        let Node {
+            pre, out: a, delta, ..
+        } = self.nodes.last_mut().expect("a network has modules");
+        let logits = if a.is_empty() { &pre[..] } else { &a[..] };
         let value = output_grad(
             loss,
-            &self.z[layers - 1][..b * out],
+            &logits[..b * out],
             &self.labels[..b],
             &self.dense[..b * out],
-            &mut self.delta[layers - 1][..b * out],
+            &mut delta[..b * out],
             out,
             &mut self.row,
         );
-        // Backward.
-        for l in (0..layers).rev() {
-            let (fan_in, fan_out) = (self.dims[l], self.dims[l + 1]);
-            let x: &[Pack<T>] = if l == 0 {
-                &self.input[..b * fan_in]
-            } else {
-                &self.a[l - 1][..b * fan_in]
+        // Backward: module k's delta holds dLoss/d(output) on entry; it writes its tensors'
+        // gradients and dLoss/d(input) into module k - 1's delta (none for module 0, as the
+        // engine computes none for the network's input).
+        for k in (0..self.nodes.len()).rev() {
+            let (before, rest) = self.nodes.split_at_mut(k);
+            let (node, above) = rest.split_first_mut().expect("module k");
+            let n = b * node.width;
+            let (x, below): (&[Pack<T>], _) = match before.last_mut() {
+                None => (&self.input[..b * self.dims[0]], None),
+                Some(Node {
+                    op,
+                    width,
+                    pre,
+                    out,
+                    delta,
+                }) => {
+                    let m = b * *width;
+                    let x: &[Pack<T>] = if out.is_empty() { &pre[..m] } else { &out[..m] };
+                    (x, Some((*op, &pre[..], &out[..], &mut delta[..m])))
+                }
             };
-            let (lower, upper) = self.delta.split_at_mut(l);
-            let d = View::row_major(&upper[0][..b * fan_out], fan_out);
-            let x = View::row_major(x, fan_in);
-            // dW = δ^T x: (fan_out, batch) x (batch, fan_in).
-            let grads = &mut self.grads[l];
-            lane_gemm(ops, &mut grads.weight, d.t(), x, Start::Zero, ());
-            // db = Σ_p δ[p], with adds (the FMA units are the busy ones).
-            column_sums(ops, &upper[0][..b * fan_out], &mut grads.bias);
-            if l > 0 {
-                // δ_{l-1} = f'(z_{l-1}) ∘ (δ W): (batch, fan_out) x (fan_out, fan_in), the
-                // derivative applied a band of rows at a time, as the forward activation.
-                let derive = Derive {
+            let d = &mut node.delta[..n];
+            match node.op {
+                Op::Linear {
+                    layer,
                     act,
-                    z: &self.z[l - 1][..b * fan_in],
-                    a: &self.a[l - 1][..b * fan_in],
-                };
-                let w = View::row_major(&self.params[l].weight, fan_in);
-                lane_gemm(
-                    ops,
-                    &mut lower[l - 1][..b * fan_in],
-                    d,
-                    w,
-                    Start::Zero,
-                    derive,
-                );
+                    derived,
+                } => {
+                    if act != Activation::Identity && !derived {
+                        act.backward_in_place_inline(
+                            node.pre[..n].as_flattened(),
+                            node.out[..n].as_flattened(),
+                            d.as_flattened_mut(),
+                        );
+                    }
+                    let fan_in = x.len() / b;
+                    let dv = View::row_major(d, node.width);
+                    let xv = View::row_major(x, fan_in);
+                    // dW = δ^T x: (fan_out, batch) x (batch, fan_in).
+                    let g = &mut self.grads[layer];
+                    lane_gemm(ops, &mut g.weight, dv.t(), xv, Start::Zero, ());
+                    // db = Σ_p δ[p], with adds (the FMA units are the busy ones).
+                    if self.has_bias[layer] {
+                        column_sums(ops, d, &mut g.bias);
+                    }
+                    if let Some((below_op, z, a, dx)) = below {
+                        // δ W: (batch, fan_out) x (fan_out, fan_in); a linear layer below
+                        // whose derivative this product takes gets it a band of rows at a
+                        // time, as the forward activation.
+                        let w = View::row_major(&self.params[layer].weight, fan_in);
+                        match below_op {
+                            Op::Linear {
+                                act, derived: true, ..
+                            } => {
+                                let derive = Derive {
+                                    act,
+                                    z: &z[..dx.len()],
+                                    a: &a[..dx.len()],
+                                };
+                                lane_gemm(ops, dx, dv, w, Start::Zero, derive);
+                            }
+                            _ => lane_gemm(ops, dx, dv, w, Start::Zero, ()),
+                        }
+                    }
+                }
+                Op::Act(act) => {
+                    act.backward_in_place_inline(
+                        node.pre[..n].as_flattened(),
+                        node.out[..n].as_flattened(),
+                        d.as_flattened_mut(),
+                    );
+                    if let Some((_, _, _, dx)) = below {
+                        dx.copy_from_slice(d);
+                    }
+                }
+                Op::Scale(t) => {
+                    // d alpha = Σ_ij dy_ij x_ij, in the engine's order; dx = alpha dy.
+                    let mut g = splat(T::ZERO);
+                    for (d, x) in d.iter().zip(x) {
+                        for r in 0..LANES {
+                            g[r] += d[r] * x[r];
+                        }
+                    }
+                    self.other_grads[t] = g;
+                    if let Some((_, _, _, dx)) = below {
+                        let alpha = self.others[t];
+                        for (o, d) in dx.iter_mut().zip(d.iter()) {
+                            for r in 0..LANES {
+                                o[r] = alpha[r] * d[r];
+                            }
+                        }
+                    }
+                }
+                Op::Shift(t) => {
+                    // ds = Σ_ij dy_ij; dx = dy.
+                    let mut g = splat(T::ZERO);
+                    for d in d.iter() {
+                        for r in 0..LANES {
+                            g[r] += d[r];
+                        }
+                    }
+                    self.other_grads[t] = g;
+                    if let Some((_, _, _, dx)) = below {
+                        dx.copy_from_slice(d);
+                    }
+                }
+                // The body's last module starts from the block's dy.
+                Op::Skip { .. } => {
+                    if let Some((_, _, _, dx)) = below {
+                        dx.copy_from_slice(d);
+                    }
+                }
+            }
+            // Module k - 1's delta is now dLoss/d(its output) through the modules above it;
+            // blocks that start there add their dy: dx = dh_0 + dy.
+            if let Some(below) = before.last_mut() {
+                let m = b * below.width;
+                for &j in &self.skips_into[k - 1] {
+                    let dy = &above[j - k - 1].delta[..m];
+                    for (o, d) in below.delta[..m].iter_mut().zip(dy) {
+                        for r in 0..LANES {
+                            o[r] += d[r];
+                        }
+                    }
+                }
             }
         }
         value
     }
 
-    /// `p -= lr * g` for every weight (and bias, when the runs have them), as torch.optim.SGD,
+    /// `p -= lr * g` for every tensor (biases where the layer has them), as torch.optim.SGD,
     /// lane `r` at its own `lr[r]`, the lanes where `take` is false left as they are.
     #[inline(always)]
     fn update(&mut self, lr: Pack<T>, take: [bool; LANES]) {
@@ -632,12 +1005,13 @@ impl<T: Float> Group<T> {
                 }
             }
         };
-        for (p, g) in self.params.iter_mut().zip(&self.grads) {
+        for ((p, g), &has_bias) in self.params.iter_mut().zip(&self.grads).zip(&self.has_bias) {
             step(&mut p.weight, &g.weight);
-            if self.has_bias {
+            if has_bias {
                 step(&mut p.bias, &g.bias);
             }
         }
+        step(&mut self.others, &self.other_grads);
     }
 }
 

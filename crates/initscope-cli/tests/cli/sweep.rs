@@ -551,9 +551,33 @@ fn files(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn runs_trained_side_by_side_write_the_same_files_as_runs_alone() {
-    let dir = temp_dir("sweep-lockstep");
+    // 96 runs; those of 6,6 with SGD (24) can train side by side: the two precisions and two
+    // batch sizes make four kinds, each on one data set, in packs of 6 (3 seeds x diagnostics).
+    same_files_packed_and_alone("sweep-lockstep", MIXED, 96, 24);
+    // 16 runs of networks of modules: the residual network's 8 share a pack, the layernorm
+    // network's train alone.
+    same_files_packed_and_alone("sweep-lockstep-net", NETS, 16, 8);
+}
+
+const NETS: &str = r#"
+[fixed]
+data = "moons:n=96"
+steps = 150
+eval_every = 25
+batch = 16
+
+[axes]
+net = ["linear(6) tanh res(linear(6) tanh linear(6) gate(0))*2 res(relu linear(6) shift(0)) linear", "linear(6) layernorm tanh linear"]
+diagnostics = ["off", "on"]
+seed = [0, 1, 2, 3]
+"#;
+
+/// Sweeps `grid` with and without lockstep: `runs` runs, `packed` of them side by side, and
+/// every file the same bytes both ways, timing aside.
+fn same_files_packed_and_alone(name: &str, grid_text: &str, runs: usize, packed_runs: usize) {
+    let dir = temp_dir(name);
     let grid = dir.join("grid.toml");
-    std::fs::write(&grid, MIXED).unwrap();
+    std::fs::write(&grid, grid_text).unwrap();
     let grid = grid.display().to_string();
     let (packed, alone) = (dir.join("packed"), dir.join("alone"));
     let run = |out: &Path, extra: &[&str]| {
@@ -570,21 +594,21 @@ fn runs_trained_side_by_side_write_the_same_files_as_runs_alone() {
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         stderr(&o)
     };
-    // 96 runs; those of 6,6 with SGD (24) can train side by side: the two precisions and two
-    // batch sizes make four kinds, each on one data set, in packs of 6 (3 seeds x diagnostics).
     let said = run(&packed, &[]);
     assert!(
-        said.contains("96 ran (24 side by side in lockstep)"),
+        said.contains(&format!(
+            "{runs} ran ({packed_runs} side by side in lockstep)"
+        )),
         "{said}"
     );
     let said = run(&alone, &["--no-lockstep"]);
     assert!(
-        said.contains("96 ran (0 side by side in lockstep)"),
+        said.contains(&format!("{runs} ran (0 side by side in lockstep)")),
         "{said}"
     );
     let (a, b) = (files(&packed), files(&alone));
     assert_eq!(a, b);
-    assert!(a.len() > 96 * 6, "{} files", a.len());
+    assert!(a.len() > runs * 6, "{} files", a.len());
     for f in &a {
         let (x, y) = (packed.join(f), alone.join(f));
         let name = f.file_name().unwrap().to_str().unwrap();

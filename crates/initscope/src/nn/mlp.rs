@@ -66,6 +66,24 @@ impl Params {
         }
     }
 
+    /// The values of the tensors outside linear layers (norm gains, gates, ...), in
+    /// `state_dict` order; none for a plain MLP.
+    pub fn others(&self) -> &[Vec<f64>] {
+        self.1.as_ref().map_or(&[], |m| &m.others)
+    }
+
+    pub fn others_mut(&mut self) -> &mut [Vec<f64>] {
+        match &mut self.1 {
+            Some(m) => &mut m.others,
+            None => &mut [],
+        }
+    }
+
+    /// The table of tensors of a network of modules (`None` for a plain MLP).
+    pub fn module_infos(&self) -> Option<&[super::ParamInfo]> {
+        self.1.as_ref().map(|m| &m.infos[..])
+    }
+
     /// Whether these are a plain MLP's parameters: a chain of linear layers and nothing else.
     pub fn is_plain(&self) -> bool {
         self.1.is_none()

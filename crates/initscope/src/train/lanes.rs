@@ -36,17 +36,13 @@ pub struct Lanes<T: Float> {
 }
 
 impl<T: Float> Lanes<T> {
-    /// A pack for runs of `cfg`'s architecture (all the runs of a pack share it, their data and
+    /// A pack for runs of `run`'s network (all the runs of a pack share it, their data and
     /// their batch size).
-    pub fn new(cfg: &RunConfig, train_rows: usize) -> Self {
+    pub(super) fn new(run: &Run<'_, T>) -> Self {
+        let cfg = run.cfg;
         Lanes {
-            pack: LanePack::new(
-                &cfg.arch,
-                cfg.bias,
-                cfg.act,
-                cfg.loss,
-                cfg.batch_size(train_rows).max(1),
-            ),
+            pack: LanePack::for_net(&run.net, cfg.loss, cfg.batch_size(run.train.len()).max(1))
+                .expect("a lockstep config's modules run in a pack"),
             in_pack: [false; LANES],
             stale: [false; LANES],
             rows_loaded: [false; LANES],
@@ -200,11 +196,12 @@ pub(super) fn advance_together<T: Float>(
 }
 
 /// Whether runs of `a` and `b` on the same data can share a pack: both train in lockstep
-/// ([`RunConfig::lockstep`]) with the same network, loss, precision and minibatch size.
+/// ([`RunConfig::lockstep`]) with the same network (widths, activation, biases, `--net`), loss, precision and minibatch size.
 pub fn share_a_pack(a: &RunConfig, b: &RunConfig, train_rows: usize) -> bool {
     a.lockstep(train_rows)
         && b.lockstep(train_rows)
         && a.arch == b.arch
+        && a.net == b.net
         && a.bias == b.bias
         && a.act == b.act
         && a.loss == b.loss
@@ -280,7 +277,7 @@ fn together(
                 .iter()
                 .map(|cfg| Live::new(cfg, data, starts.next().expect("one start per config")))
                 .collect();
-            let mut lanes = Lanes::new(chunk[0], data.train.len());
+            let mut lanes = Lanes::new(&lives[0].run);
             let most = chunk.iter().map(|c| c.steps).max().unwrap_or(0);
             advance_together(&mut lives, &mut lanes, most, &mut |_, _| {});
             packed += lanes.pack_steps;
@@ -312,6 +309,14 @@ mod tests {
             "data = \"xor\"\nhidden = \"6\"\nbatch = \"full\"\nsteps = 300\nlayer_init = [\"2=zeros\"]\nlayer_bias_init = [\"2=zeros\"]",
             "data = \"spirals:n=90\"\nhidden = \"32,7\"\nact = \"relu\"\nbatch = 16\nsteps = 150\nlr = 0.05\nschedule = \"cosine\"",
             "data = \"moons:n=100\"\nhidden = \"12\"\nbatch = 20\nsteps = 700\neval_every = 50\ndiagnostics = \"on\"",
+            // Networks of modules: residual blocks (nested, at the input, after a linear layer
+            // whose derivative the skip's gradient must not skip), gates, shifts, standalone
+            // activations, a layer without bias, a gate after the output layer.
+            "data = \"moons:n=96\"\nnet = \"linear(12) tanh res(linear(12) tanh linear(12) gate(0))*2 linear\"\nbatch = 24\nsteps = 200",
+            "data = \"xor\"\nnet = \"res(linear(2) tanh linear(2)) linear(10) tanh res(res(tanh linear(10)) shift(0.1)) relu linear(10, bias=none) tanh linear\"\nbatch = \"full\"\nsteps = 300",
+            "data = \"spirals:n=90\"\nnet = \"linear(8) res(linear(8) tanh linear(8) gate(0.5)) tanh linear(3) gate(1)\"\nbatch = 15\nsteps = 150\nlr = 0.05",
+            "data = \"moons:n=80\"\nnet = \"linear(6) relu res(linear(6) relu linear(6) gate(1) shift(0))*3 linear\"\npreset = \"fixup\"\nbatch = 16\nsteps = 400\neval_every = 40\ndiagnostics = \"on\"",
+            "data = \"moons:n=80\"\nnet = \"linear(6) relu res(linear(6) relu linear(6) gate(1) shift(0))*3 linear\"\npreset = \"fixup\"\nbatch = 16\nsteps = 400\neval_every = 40",
         ] {
           for precision in ["f64", "f32"] {
             let diagnostics = if text.contains("diagnostics") {
@@ -342,7 +347,22 @@ mod tests {
                 o.started_at = 0.0;
                 o
             };
-            assert_eq!(untimed(&packed), untimed(&engine), "{text} {precision}");
+            // The first metric that differs, then everything.
+            if let Some((a, b)) = packed
+                .metrics
+                .iter()
+                .zip(&engine.metrics)
+                .find(|(a, b)| a != b && !(a.value.is_nan() && b.value.is_nan()))
+            {
+                panic!("{text} {precision}: pack {a:?}, engine {b:?}");
+            }
+            assert_eq!(packed.params, engine.params, "{text} {precision}");
+            // Compared as text, which prints every float exactly and NaN as NaN (a metric may
+            // be NaN: grad_to_weight of a zero weight).
+            assert!(
+                format!("{:?}", untimed(&packed)) == format!("{:?}", untimed(&engine)),
+                "{text} {precision}: the outputs differ"
+            );
             if text.contains("diagnostics") {
                 assert!(packed.metrics.len() > 1000, "{text}: diagnostics recorded");
             }

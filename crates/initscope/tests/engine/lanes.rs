@@ -27,11 +27,13 @@ fn fingerprint(out: &RunOutput) -> String {
 #[test]
 fn runs_side_by_side_equal_each_run_alone() {
     let base = "data = \"moons:n=160\"\nhidden = \"12,12\"\ndiagnostics = \"off\"";
-    for (shared, variants) in [
+    let net = "data = \"moons:n=160\"\nnet = \"linear(12) tanh res(linear(12) tanh linear(12) gate(0))*2 res(relu linear(12) shift(0.1)) linear\"\ndiagnostics = \"off\"";
+    for (base, shared, variants) in [
         // Minibatches, each lane its own shuffle; schedules, warm-up and learning rates apart;
         // a run whose first layer starts at zero (engine steps until it wakes); runs of other
         // lengths and evaluation intervals; one that diverges.
         (
+            base,
             "batch = 32\nprecision = \"f32\"",
             vec![
                 "seed = 1\nsteps = 150",
@@ -48,8 +50,22 @@ fn runs_side_by_side_equal_each_run_alone() {
         ),
         // Full batch in f64.
         (
+            base,
             "batch = \"full\"\nprecision = \"f64\"",
             vec!["seed = 1\nsteps = 100", "seed = 2\nsteps = 100\nlr = 0.5", "seed = 3\nsteps = 60\neval_every = 9"],
+        ),
+        // Networks of modules (residual blocks whose gates start at zero, a shift, a
+        // standalone activation), their initializers apart; one diverges.
+        (
+            net,
+            "batch = 20\nprecision = \"f32\"",
+            vec![
+                "seed = 1\nsteps = 150",
+                "seed = 2\nsteps = 150\ninit = \"orthogonal\"",
+                "seed = 3\nsteps = 150\nlr = 1e300",
+                "seed = 4\nsteps = 120\ninit = \"xavier_uniform\"\nschedule = \"cosine\"",
+                "seed = 5\nsteps = 150\nlayer_init = [\"2=zeros\"]",
+            ],
         ),
     ] {
         let loaded: Vec<_> = variants
@@ -97,6 +113,9 @@ fn runs_side_by_side_equal_each_run_alone() {
             assert!(e.contains("run 1 cannot share a pack with run 0"), "{e}");
         }
         // A starting state of another network is refused, not trained.
+        if !base.contains("hidden") {
+            continue;
+        }
         let (small, _) = config(&format!("{}\n{shared}", base.replace("12,12", "5")));
         let e = train_together(
             &[packable[0]],
@@ -110,7 +129,7 @@ fn runs_side_by_side_equal_each_run_alone() {
 }
 
 #[test]
-fn only_small_plain_sgd_networks_train_in_lockstep() {
+fn only_small_plain_sgd_networks_of_packable_modules_train_in_lockstep() {
     let lockstep = |extra: &str| {
         let (cfg, data) = config(&format!(
             "data = \"moons:n=100\"\nhidden = \"16,16\"\ndiagnostics = \"off\"\n{extra}"
@@ -150,10 +169,25 @@ fn only_small_plain_sgd_networks_train_in_lockstep() {
         let (cfg, data) = config(&text);
         assert!(!cfg.lockstep(data.train.len()), "{off}");
     }
-    let (cfg, data) =
-        config("data = \"moons:n=100\"\nnet = \"linear(8) tanh linear\"\ndiagnostics = \"off\"");
-    assert!(
-        !cfg.lockstep(data.train.len()),
-        "--net networks train alone"
-    );
+    // Networks of modules: linear layers, activations, residual blocks, gates and shifts
+    // train in lockstep; norms and dropout alone.
+    let net = |spec: &str| {
+        let (cfg, data) = config(&format!(
+            "data = \"moons:n=100\"\nnet = \"{spec}\"\ndiagnostics = \"off\""
+        ));
+        cfg.lockstep(data.train.len())
+    };
+    assert!(net("linear(8) tanh linear"));
+    assert!(net(
+        "linear(8) res(relu linear(8) gate(0) shift(0))*2 res(res(linear(8))) linear"
+    ));
+    for alone in [
+        "linear(8) layernorm tanh linear",
+        "linear(8) res(linear(8) rmsnorm) linear",
+        "linear(8) batchnorm relu linear",
+        "linear(8) tanh dropout(0.1) linear",
+        "linear(40) tanh linear",
+    ] {
+        assert!(!net(alone), "{alone}");
+    }
 }

@@ -290,7 +290,7 @@ fn lanes_train_on_their_own_minibatches_and_learning_rates_independently() {
         .set_params(0, &other[0])
         .unwrap_err()
         .to_string()
-        .contains("another architecture"));
+        .contains("parameters of another network"));
     assert!(pack
         .set_params(LANES, &s[0])
         .unwrap_err()
