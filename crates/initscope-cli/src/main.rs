@@ -71,8 +71,8 @@ enum Command {
     /// the 8 runs (lockstep): those of a network at most 32 wide, a plain MLP (--hidden) or a
     /// --net of linear layers, activations, residual blocks, gates and shifts (no norm, no
     /// dropout), on the same data, with the same network (widths, activation, biases, --net),
-    /// loss, precision and batch size (at most 4096 rows), trained by plain SGD (no momentum, weight decay, gradient noise,
-    /// clipping or dropout). With --diagnostics on, the steps that record gradient flow (every
+    /// loss, precision and batch size (at most 4096 rows), trained by plain SGD (no momentum,
+    /// weight decay, gradient noise, clipping or dropout). With --diagnostics on, the steps that record gradient flow (every
     /// step to 100, then 10 a decade) go through each run's own engine. Any other run trains
     /// alone. A run's files are the same bytes either way, timing fields aside; --no-lockstep
     /// trains every run alone.

@@ -574,8 +574,8 @@ impl RunConfig {
     /// Whether this config's runs train in lockstep ([`crate::train::lanes`]), alone or beside
     /// other runs of the same network and data (`sweep`): a plain MLP without dropout, or a
     /// `--net` of linear layers, activations, residual blocks, gates and shifts (no norm, no
-    /// dropout), whose widths are all at most [`LOCKSTEP_MAX_WIDTH`], plain SGD (no weight decay), no
-    /// gradient noise or clipping, minibatches of at most [`LOCKSTEP_MAX_BATCH`] of the
+    /// dropout), whose widths are all at most [`LOCKSTEP_MAX_WIDTH`], plain SGD (no weight
+    /// decay), no gradient noise or clipping, minibatches of at most [`LOCKSTEP_MAX_BATCH`] of the
     /// `train_rows` training rows. Anything else trains through the single-run engine alone.
     /// With diagnostics on, the steps that record gradient flow go through each run's engine.
     pub fn lockstep(&self, train_rows: usize) -> bool {

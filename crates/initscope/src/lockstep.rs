@@ -16,7 +16,8 @@
 //! The formulas are the single-run engine's ([`crate::nn`]), its elementwise ones are its
 //! very code (activations by [`Activation`]'s row kernels on the flattened packs, losses by the
 //! per-output and per-row functions of [`crate::loss`]), and each layer is packed from and
-//! unpacked to [`LayerParams`] in its layout. The products of layers up to [`SMALL`] wide are
+//! unpacked to [`LayerParams`] in its layout (a network of modules' other tensors, gates and
+//! shifts, one pack each). The products of layers up to [`SMALL`] wide are
 //! summed in the engine's order ([`crate::small`]), so a run ends with the same bits in a pack
 //! as alone; wider layers agree to rounding with faer's products (test
 //! `lockstep_matches_the_single_run_engine`).
@@ -29,8 +30,8 @@
 //! Scope: plain SGD on minibatches, each lane reading its own rows of one data set and taking
 //! its own learning rate ([`LanePack`]; [`train_lockstep`] is full-batch gradient descent, every
 //! run seeing the whole data set each step), any activation, MSE, BCE-with-logits or
-//! cross-entropy, with or without biases; no norms or dropout. Groups of packs run in parallel on the current rayon
-//! pool, never one run across threads.
+//! cross-entropy, with or without biases; no norms or dropout. Groups of packs run in parallel
+//! on the current rayon pool, never one run across threads.
 
 use rayon::prelude::*;
 
@@ -123,6 +124,9 @@ pub struct LanePack<T> {
 impl<T: Float> LanePack<T> {
     /// A pack of MLPs of widths `dims` (hidden layers with `act`, the output layer linear),
     /// all parameters zero, for minibatches of up to `capacity` rows.
+    ///
+    /// # Panics
+    /// When `dims` has fewer than two widths.
     pub fn new(
         dims: &[usize],
         has_bias: bool,
@@ -130,6 +134,10 @@ impl<T: Float> LanePack<T> {
         loss: Loss,
         capacity: usize,
     ) -> Self {
+        assert!(
+            dims.len() >= 2,
+            "a network has an input and an output width (dims {dims:?})"
+        );
         LanePack {
             group: Group::new(Program::mlp(dims, has_bias, act), capacity, None),
             loss,
@@ -138,7 +146,7 @@ impl<T: Float> LanePack<T> {
 
     /// A pack of copies of `net` (its parameters in no lane yet: all zero), for minibatches of
     /// up to `capacity` rows; `None` when `net` has a module the pack does not run (a norm,
-    /// dropout).
+    /// dropout) or no linear layer.
     pub fn for_net(net: &Net<T>, loss: Loss, capacity: usize) -> Option<Self> {
         let mut program = Program::default();
         program.modules(net.modules())?;
@@ -175,7 +183,8 @@ impl<T: Float> LanePack<T> {
             return Err(Error::config(
                 "lockstep",
                 format!(
-                    "lane {lane}: parameters of another network than the pack's (linear widths {:?})",
+                    "lane {lane}: parameters of another network than the pack's \
+                     (linear widths {:?})",
                     g.dims
                 ),
             ));
@@ -353,8 +362,9 @@ fn dims_of(p: &Params) -> Vec<usize> {
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Op {
     /// Linear layer `layer` (its index in the pack's layers): `z = b + x W^T`, `a = f(z)`; the
-    /// output is `a` (`z` for the identity). `derived`: the module above takes its derivative
-    /// into the product that computes its delta (the engine's next module applies it after).
+    /// output is `a` (`z` for the identity). `derived`: the linear layer above applies this
+    /// one's `f'(z)` to each band of its delta product as the band is done (the engine applies
+    /// it at the start of this layer's backward pass: the same products).
     Linear {
         layer: usize,
         act: Activation,
@@ -462,6 +472,11 @@ impl Program {
                 Anatomy::Residual(body) => {
                     let from = self.ops.len().checked_sub(1);
                     self.modules(body)?;
+                    // The block's input gets the skip's gradient added after the body's first
+                    // product: a linear layer there takes its own derivative.
+                    if let Some(Op::Linear { derived, .. }) = from.map(|s| &mut self.ops[s].0) {
+                        *derived = false;
+                    }
                     self.ops.push((Op::Skip { from }, width));
                 }
                 _ => return None,
@@ -470,8 +485,8 @@ impl Program {
         Some(())
     }
 
-    /// Appends a linear layer; the linear layer below it, when it is the module just before
-    /// (no block starts or ends between them), has its derivative taken by this one.
+    /// Appends a linear layer; the linear layer just before it, if any, has its derivative
+    /// taken by this one's product (undone when a block turns out to start there).
     fn linear(&mut self, fan_in: usize, fan_out: usize, has_bias: bool, act: Activation) {
         if let Some((
             Op::Linear {
@@ -493,24 +508,6 @@ impl Program {
             fan_out,
         ));
         self.layers.push((fan_in, fan_out, has_bias));
-    }
-
-    /// Undoes the fusion into a layer that a block's skip reads: its delta gets the skip's
-    /// gradient added after the product, so it takes its own derivative.
-    fn unfuse_skips(&mut self) {
-        let froms: Vec<usize> = self
-            .ops
-            .iter()
-            .filter_map(|(op, _)| match op {
-                Op::Skip { from } => *from,
-                _ => None,
-            })
-            .collect();
-        for s in froms {
-            if let Op::Linear { derived, .. } = &mut self.ops[s].0 {
-                *derived = false;
-            }
-        }
     }
 }
 
@@ -624,8 +621,7 @@ impl<T> std::ops::DerefMut for Packs<T> {
 
 impl<T: Float> Group<T> {
     /// Zero parameters and buffers of `program` for minibatches of up to `capacity` rows.
-    fn new(mut program: Program, capacity: usize, template: Option<Params>) -> Self {
-        program.unfuse_skips();
+    fn new(program: Program, capacity: usize, template: Option<Params>) -> Self {
         let mut dims = vec![program.layers[0].0];
         dims.extend(program.layers.iter().map(|l| l.1));
         let nodes: Vec<Node<T>> = program
@@ -787,7 +783,7 @@ impl<T: Float> Group<T> {
                 Op::Linear { layer, act, .. } => {
                     // z = b + x W^T, as a lane GEMM (batch, fan_in) x (fan_in, fan_out).
                     let p = &self.params[layer];
-                    let fan_in = x.len() / b;
+                    let fan_in = p.weight.len() / *width;
                     let x = View::row_major(x, fan_in);
                     let wt = View::row_major(&p.weight, fan_in).t();
                     let z = &mut pre[..n];
@@ -892,7 +888,7 @@ impl<T: Float> Group<T> {
                             d.as_flattened_mut(),
                         );
                     }
-                    let fan_in = x.len() / b;
+                    let fan_in = self.params[layer].weight.len() / node.width;
                     let dv = View::row_major(d, node.width);
                     let xv = View::row_major(x, fan_in);
                     // dW = δ^T x: (fan_out, batch) x (batch, fan_in).

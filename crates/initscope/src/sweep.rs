@@ -19,8 +19,9 @@
 //! only by an unsharded sweep or by `merge`, from the run directories alone, so an interrupted
 //! and resumed sweep ends with the same bytes as an uninterrupted one.
 //!
-//! Runs of one small network on the same data ([`crate::train::share_a_pack`]: a plain MLP up
-//! to 32 wide, plain SGD, no dropout, gradient noise or clipping) train side by side, up to
+//! Runs of one small network on the same data ([`crate::train::share_a_pack`]: a plain MLP or a
+//! `--net` of linear layers, activations, residual blocks, gates and shifts, up to 32 wide,
+//! plain SGD, no dropout, norm, gradient noise or clipping) train side by side, up to
 //! [`LANES`] to a thread ([`crate::train::lanes`]); every other run trains alone. A run's files
 //! are the same bytes either way, timing fields aside.
 

@@ -567,7 +567,7 @@ eval_every = 25
 batch = 16
 
 [axes]
-net = ["linear(6) tanh res(linear(6) tanh linear(6) gate(0))*2 res(relu linear(6) shift(0)) linear", "linear(6) layernorm tanh linear"]
+net = ["linear(6) tanh res(linear(6) tanh linear(6) gate(0))*2 res(relu linear(6, bias=none) shift(0)) linear", "linear(6) layernorm tanh linear"]
 diagnostics = ["off", "on"]
 seed = [0, 1, 2, 3]
 "#;

@@ -1,4 +1,4 @@
-//! Runs of one small dense network trained side by side, [`LANES`] at a time: every step the
+//! Runs of one small network trained side by side, [`LANES`] at a time: every step the
 //! engine would take as a fused SGD update that records nothing (`Run::fuses_unrecorded`) is
 //! taken in lockstep with the other runs' ([`LanePack`]: one SIMD instruction per operation
 //! across the runs); every other step (step 0, the steps until every layer is awake, the steps
@@ -196,7 +196,8 @@ pub(super) fn advance_together<T: Float>(
 }
 
 /// Whether runs of `a` and `b` on the same data can share a pack: both train in lockstep
-/// ([`RunConfig::lockstep`]) with the same network (widths, activation, biases, `--net`), loss, precision and minibatch size.
+/// ([`RunConfig::lockstep`]) with the same network (widths, activation, biases, `--net`), loss,
+/// precision and minibatch size.
 pub fn share_a_pack(a: &RunConfig, b: &RunConfig, train_rows: usize) -> bool {
     a.lockstep(train_rows)
         && b.lockstep(train_rows)
@@ -210,8 +211,9 @@ pub fn share_a_pack(a: &RunConfig, b: &RunConfig, train_rows: usize) -> bool {
 }
 
 /// Trains runs side by side on `data`, [`LANES`] at a time: run `k` of config `cfgs[k]` from
-/// `starts[k]`, each to the bit as [`super::train_from`] trains it alone, timing aside. The configs must share a pack
-/// ([`share_a_pack`]); a config that does not is refused by its index.
+/// `starts[k]`, each to the bit as [`super::train_from`] trains it alone, timing aside. The
+/// configs must share a pack ([`share_a_pack`]); a config that does not is refused by its
+/// index, and so is a start that does not hold its config's network.
 pub fn train_together(
     cfgs: &[&RunConfig],
     data: &crate::data::Dataset<'_>,
@@ -239,23 +241,53 @@ pub fn train_together(
         ));
     }
     for (k, (cfg, start)) in cfgs.iter().zip(&starts).enumerate() {
-        let fits = start.params.len() + 1 == cfg.arch.len()
-            && start.params.iter().zip(cfg.arch.windows(2)).all(|(l, w)| {
-                l.weight.shape() == (w[1], w[0])
-                    && l.bias.as_ref().map(Vec::len) == cfg.bias.then_some(w[1])
-            });
+        let fits = match &cfg.net {
+            None => {
+                start.params.is_plain()
+                    && start.params.len() + 1 == cfg.arch.len()
+                    && start.params.iter().zip(cfg.arch.windows(2)).all(|(l, w)| {
+                        l.weight.shape() == (w[1], w[0])
+                            && l.bias.as_ref().map(Vec::len) == cfg.bias.then_some(w[1])
+                    })
+            }
+            // A network of modules sets each layer's bias itself: the start must have the
+            // tensors of the network its spec builds.
+            Some(spec) => crate::nn::build::build_net::<f64>(spec, &cfg.build_options())
+                .is_ok_and(|net| same_tensors(&net.params(), &start.params)),
+        };
         if !fits {
-            return Err(crate::error::Error::config(
-                "lockstep",
-                format!(
-                    "run {k}: its starting parameters are not a {} network{}",
+            let what = match &cfg.net {
+                None => format!(
+                    "a {} network{}",
                     crate::nn::arch_text(&cfg.arch),
                     if cfg.bias { "" } else { " without biases" }
                 ),
+                Some(spec) => format!("the tensors of --net '{spec}'"),
+            };
+            return Err(crate::error::Error::config(
+                "lockstep",
+                format!("run {k}: its starting parameters are not {what}"),
             ));
         }
     }
     Ok(together(cfgs, data, starts).0)
+}
+
+/// Whether `a` and `b` hold the same tensors (names, shapes, biases), whatever their values.
+fn same_tensors(a: &crate::nn::Params, b: &crate::nn::Params) -> bool {
+    a.module_infos() == b.module_infos()
+        && a.len() == b.len()
+        && a.iter().zip(b.iter()).all(|(x, y)| {
+            x.weight.shape() == y.weight.shape()
+                && x.bias.as_ref().map(Vec::len) == y.bias.as_ref().map(Vec::len)
+        })
+        && a.others().len() == b.others().len()
+        && a.others()
+            .iter()
+            .zip(b.others())
+            .all(|(x, y)| x.len() == y.len())
+        && a.buffers().is_empty()
+        && b.buffers().is_empty()
 }
 
 /// [`train_together`] after its checks; also returns the updates taken in packs (all runs).
@@ -314,6 +346,8 @@ mod tests {
             // activations, a layer without bias, a gate after the output layer.
             "data = \"moons:n=96\"\nnet = \"linear(12) tanh res(linear(12) tanh linear(12) gate(0))*2 linear\"\nbatch = 24\nsteps = 200",
             "data = \"xor\"\nnet = \"res(linear(2) tanh linear(2)) linear(10) tanh res(res(tanh linear(10)) shift(0.1)) relu linear(10, bias=none) tanh linear\"\nbatch = \"full\"\nsteps = 300",
+            // An activation first, linear layers without activations in a row, a block last.
+            "data = \"spirals:n=90\"\nnet = \"tanh res(linear(2) linear(2)) linear(6) linear(3, bias=none) shift(0.2) res(tanh gate(0.5))\"\nbatch = 30\nsteps = 200",
             "data = \"spirals:n=90\"\nnet = \"linear(8) res(linear(8) tanh linear(8) gate(0.5)) tanh linear(3) gate(1)\"\nbatch = 15\nsteps = 150\nlr = 0.05",
             "data = \"moons:n=80\"\nnet = \"linear(6) relu res(linear(6) relu linear(6) gate(1) shift(0))*3 linear\"\npreset = \"fixup\"\nbatch = 16\nsteps = 400\neval_every = 40\ndiagnostics = \"on\"",
             "data = \"moons:n=80\"\nnet = \"linear(6) relu res(linear(6) relu linear(6) gate(1) shift(0))*3 linear\"\npreset = \"fixup\"\nbatch = 16\nsteps = 400\neval_every = 40",

@@ -27,7 +27,7 @@ fn fingerprint(out: &RunOutput) -> String {
 #[test]
 fn runs_side_by_side_equal_each_run_alone() {
     let base = "data = \"moons:n=160\"\nhidden = \"12,12\"\ndiagnostics = \"off\"";
-    let net = "data = \"moons:n=160\"\nnet = \"linear(12) tanh res(linear(12) tanh linear(12) gate(0))*2 res(relu linear(12) shift(0.1)) linear\"\ndiagnostics = \"off\"";
+    let net = "data = \"moons:n=160\"\nnet = \"linear(12) tanh res(linear(12) tanh linear(12) gate(0))*2 res(relu linear(12, bias=none) shift(0.1)) linear\"\ndiagnostics = \"off\"";
     for (base, shared, variants) in [
         // Minibatches, each lane its own shuffle; schedules, warm-up and learning rates apart;
         // a run whose first layer starts at zero (engine steps until it wakes); runs of other
@@ -112,8 +112,21 @@ fn runs_side_by_side_equal_each_run_alone() {
             .to_string();
             assert!(e.contains("run 1 cannot share a pack with run 0"), "{e}");
         }
-        // A starting state of another network is refused, not trained.
+        // A starting state of another network is refused, not trained: for a network of
+        // modules, one whose shift is a gate (the same linear layers).
         if !base.contains("hidden") {
+            let (other, _) = config(&format!("{}\n{shared}", base.replace("shift", "gate")));
+            let e = train_together(
+                &[packable[0]],
+                data,
+                vec![initial_params(&other, data).unwrap()],
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("run 0: its starting parameters are not the tensors of --net"),
+                "{e}"
+            );
             continue;
         }
         let (small, _) = config(&format!("{}\n{shared}", base.replace("12,12", "5")));
