@@ -139,7 +139,11 @@ impl<T: Float> LanePack<T> {
             "a network has an input and an output width (dims {dims:?})"
         );
         LanePack {
-            group: Group::new(Program::mlp(dims, has_bias, act), capacity, None),
+            group: Group::new(
+                Program::mlp(dims, has_bias, act),
+                capacity,
+                zeros(dims, has_bias),
+            ),
             loss,
         }
     }
@@ -153,10 +157,8 @@ impl<T: Float> LanePack<T> {
         if program.layers.is_empty() {
             return None;
         }
-        let params = net.params();
-        let template = (!params.is_plain()).then_some(params);
         Some(LanePack {
-            group: Group::new(program, capacity, template),
+            group: Group::new(program, capacity, net.params()),
             loss,
         })
     }
@@ -172,14 +174,7 @@ impl<T: Float> LanePack<T> {
             return Err(Error::config("lockstep", format!("lane {lane} of {LANES}")));
         }
         let g = &mut self.group;
-        let fits = params.len() == g.params.len()
-            && dims_of(params) == g.dims
-            && params
-                .iter()
-                .zip(&g.has_bias)
-                .all(|(l, &b)| l.bias.is_some() == b)
-            && params.module_infos() == g.template.as_ref().and_then(Params::module_infos);
-        if !fits {
+        if !params.same_tensors(&g.template) {
             return Err(Error::config(
                 "lockstep",
                 format!(
@@ -205,24 +200,14 @@ impl<T: Float> LanePack<T> {
     pub fn params(&self, lane: usize) -> Params {
         assert!(lane < LANES, "lane {lane} of {LANES}");
         let g = &self.group;
-        let layers = g
-            .params
-            .iter()
-            .zip(&g.has_bias)
-            .map(|(l, &b)| l.unpack(lane, b));
-        match &g.template {
-            None => layers.collect(),
-            Some(template) => {
-                let mut p = template.clone();
-                for (dst, layer) in p.iter_mut().zip(layers) {
-                    *dst = layer;
-                }
-                for (dst, v) in p.others_mut().iter_mut().zip(g.others.iter()) {
-                    dst[0] = v[lane].to_f64();
-                }
-                p
-            }
+        let mut p = g.template.clone();
+        for ((dst, l), &b) in p.iter_mut().zip(&g.params).zip(&g.has_bias) {
+            *dst = l.unpack(lane, b);
         }
+        for (dst, v) in p.others_mut().iter_mut().zip(g.others.iter()) {
+            dst[0] = v[lane].to_f64();
+        }
+        p
     }
 
     /// Lane `lane`'s minibatch: rows `rows` of `x` (every row of the data set) with their
@@ -348,6 +333,16 @@ impl<T: Float, O: LaneOps> pulp::WithSimd for Train<'_, T, O> {
         }
         losses
     }
+}
+
+/// A plain MLP's parameters of widths `dims`, all zero.
+fn zeros(dims: &[usize], has_bias: bool) -> Params {
+    dims.windows(2)
+        .map(|w| LayerParams {
+            weight: Matrix::zeros(w[1], w[0]),
+            bias: has_bias.then(|| vec![0.0; w[1]]),
+        })
+        .collect()
 }
 
 fn dims_of(p: &Params) -> Vec<usize> {
@@ -531,9 +526,9 @@ struct Group<T> {
     grads: Vec<PackedLayer<T>>,  // dW_l, db_l, shaped as `params`
     others: Packs<T>,            // the scalar tensors outside linear layers, in order
     other_grads: Packs<T>,
-    /// The parameters of a network of modules beyond its layers (their structure), for
-    /// [`LanePack::params`]; `None` for a plain MLP.
-    template: Option<Params>,
+    /// The network's tensors (their values unused): what a lane's parameters must match
+    /// ([`LanePack::set_params`]) and the structure [`LanePack::params`] fills.
+    template: Params,
     row: Vec<T>, // (2 out), one lane's output row and its gradient
 }
 
@@ -621,7 +616,7 @@ impl<T> std::ops::DerefMut for Packs<T> {
 
 impl<T: Float> Group<T> {
     /// Zero parameters and buffers of `program` for minibatches of up to `capacity` rows.
-    fn new(program: Program, capacity: usize, template: Option<Params>) -> Self {
+    fn new(program: Program, capacity: usize, template: Params) -> Self {
         let mut dims = vec![program.layers[0].0];
         dims.extend(program.layers.iter().map(|l| l.1));
         let nodes: Vec<Node<T>> = program

@@ -79,9 +79,17 @@ impl Params {
         }
     }
 
-    /// The table of tensors of a network of modules (`None` for a plain MLP).
-    pub fn module_infos(&self) -> Option<&[super::ParamInfo]> {
-        self.1.as_ref().map(|m| &m.infos[..])
+    /// Whether `self` and `other` hold the same tensors (keys, shapes and kinds, each with as
+    /// many values) and buffers, whatever the values.
+    pub fn same_tensors(&self, other: &Params) -> bool {
+        let tensors = |p: &Params| -> Vec<_> { p.named().map(|(i, v)| (i, v.len())).collect() };
+        let buffers = |p: &Params| -> Vec<_> {
+            p.buffers()
+                .iter()
+                .map(|b| (b.key.clone(), b.dims.clone(), b.values.len()))
+                .collect()
+        };
+        tensors(self) == tensors(other) && buffers(self) == buffers(other)
     }
 
     /// Whether these are a plain MLP's parameters: a chain of linear layers and nothing else.

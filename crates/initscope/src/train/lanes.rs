@@ -253,7 +253,7 @@ pub fn train_together(
             // A network of modules sets each layer's bias itself: the start must have the
             // tensors of the network its spec builds.
             Some(spec) => crate::nn::build::build_net::<f64>(spec, &cfg.build_options())
-                .is_ok_and(|net| same_tensors(&net.params(), &start.params)),
+                .is_ok_and(|net| net.params().same_tensors(&start.params)),
         };
         if !fits {
             let what = match &cfg.net {
@@ -271,23 +271,6 @@ pub fn train_together(
         }
     }
     Ok(together(cfgs, data, starts).0)
-}
-
-/// Whether `a` and `b` hold the same tensors (names, shapes, biases), whatever their values.
-fn same_tensors(a: &crate::nn::Params, b: &crate::nn::Params) -> bool {
-    a.module_infos() == b.module_infos()
-        && a.len() == b.len()
-        && a.iter().zip(b.iter()).all(|(x, y)| {
-            x.weight.shape() == y.weight.shape()
-                && x.bias.as_ref().map(Vec::len) == y.bias.as_ref().map(Vec::len)
-        })
-        && a.others().len() == b.others().len()
-        && a.others()
-            .iter()
-            .zip(b.others())
-            .all(|(x, y)| x.len() == y.len())
-        && a.buffers().is_empty()
-        && b.buffers().is_empty()
 }
 
 /// [`train_together`] after its checks; also returns the updates taken in packs (all runs).
