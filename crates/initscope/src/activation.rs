@@ -183,6 +183,7 @@ impl Activation {
                 map_rows(bias, z, a, |v| Activation::Elu { alpha }.f_inline(v))
             }
             Activation::Selu => map_rows(bias, z, a, |v| Activation::Selu.f_inline(v)),
+            Activation::Softplus => map_rows(bias, z, a, |v| Activation::Softplus.f_inline(v)),
             other => map_rows(bias, z, a, |v| other.f(v)),
         }
     }
@@ -193,7 +194,7 @@ impl Activation {
     pub(crate) fn backward_in_place_inline<T: Float>(self, z: &[T], a: &[T], d: &mut [T]) {
         // As in the forward pass: an arm per activation that vectorises, each with `df`'s
         // formula, reading only the slice that formula reads (tanh' = 1 - f^2, relu' = [z > 0],
-        // sigmoid' = f (1 - f); silu, elu and selu read z).
+        // sigmoid' = f (1 - f); silu, elu, selu and softplus read z).
         match self {
             // f' = 1: multiplying by one changes nothing.
             Activation::Identity => {}
@@ -208,6 +209,7 @@ impl Activation {
                 map_grad(z, d, |z| Activation::Elu { alpha }.df_inline(z, T::ZERO))
             }
             Activation::Selu => map_grad(z, d, |z| Activation::Selu.df_inline(z, T::ZERO)),
+            Activation::Softplus => map_grad(z, d, |z| Activation::Softplus.df_inline(z, T::ZERO)),
             other => {
                 for ((d, &z), &a) in d.iter_mut().zip(z).zip(a) {
                     *d *= other.df(z, a);
@@ -278,7 +280,7 @@ impl Activation {
                     z
                 } else {
                     // ln(1 + e^z) = max(z, 0) + ln(1 + e^{-|z|}), stable for large |z|.
-                    z.max(T::ZERO) + (-z.abs()).exp_fast().ln_1p()
+                    z.max(T::ZERO) + (-z.abs()).exp_fast().ln_1p_unit_fast()
                 }
             }
             Activation::Silu => z * sigmoid(z),
@@ -359,8 +361,8 @@ impl Activation {
     /// `bias.len()`) gets `z += bias` when a bias is given, then `a = f(z)`. Equal elementwise
     /// to [`Activation::f`] (f32 tanh where the CPU has FMA: [`Float::tanh_fast_fused`], as
     /// accurate); the loops are dispatched once to the widest SIMD instruction set the CPU has
-    /// (pulp), where tanh, sigmoid, SiLU, ELU, SELU, the ReLUs and the identity vectorise (f32
-    /// exponentials by [`Float::exp_fast`]).
+    /// (pulp), where the identity, tanh, sigmoid, the ReLUs, SiLU, ELU, SELU and softplus
+    /// have arms of their own that vectorise (f32 exponentials by [`Float::exp_fast`]).
     pub fn forward_rows<T: Float>(self, bias: Option<&[T]>, z: &mut [T], a: &mut [T]) {
         assert_eq!(z.len(), a.len(), "forward_rows: z and a differ in length");
         // AVX2 with FMA where the CPU has it (tanh by fused multiply-adds, 15% faster on the

@@ -355,7 +355,8 @@ impl UnitGraph {
     /// Colour refinement: from one class per partitioned group, replaces each group's class ids
     /// by `split(classes, slot, g, i)` (group `g`, its index `i` among the partitioned groups;
     /// new ids numbered by first unit, splitting only within the old classes), groups in
-    /// forward order, until a whole pass splits nothing.
+    /// forward order, until a whole pass splits nothing or every unit is a class of its own
+    /// (nothing left to split: the usual case after one pass at a random start).
     fn refine(
         &self,
         mut split: impl FnMut(&[Vec<usize>], &[Option<usize>], usize, usize) -> Vec<usize>,
@@ -366,7 +367,8 @@ impl UnitGraph {
             .iter()
             .map(|&g| vec![0; self.groups[g].width])
             .collect();
-        loop {
+        let discrete = |classes: &[Vec<usize>]| classes.iter().all(|c| count_classes(c) == c.len());
+        while !discrete(&classes) {
             let mut changed = false;
             for (i, &g) in free.iter().enumerate() {
                 let new = split(&classes, &slot, g, i);
@@ -376,9 +378,10 @@ impl UnitGraph {
                 classes[i] = new;
             }
             if !changed {
-                return Partition { classes };
+                break;
             }
         }
+        Partition { classes }
     }
 
     /// Bitwise copies (module docs).
