@@ -324,12 +324,12 @@ pub fn exp_f32(x: f32) -> f32 {
     let c = x.clamp(-104.0, 89.0); // NaN stays NaN
     let t = c * LOG2E + ROUND;
     let n = t - ROUND;
-    // n as an integer, from t's bits: in [-150, 129], so no saturating conversion is needed.
+    // n as an integer, from t's bits: in [-150, 128], so no saturating conversion is needed.
     let ni = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let r = (c - n * LN2_HI) - n * LN2_LO;
     let p = ((((P0 * r + P1) * r + P2) * r + P3) * r + P4) * r + P5;
     let er = (p * (r * r) + r) + 1.0;
-    // 2^n = 2^a 2^b with a = floor(n / 2) and b = n - a, both in [-75, 65]: normal numbers.
+    // 2^n = 2^a 2^b with a = floor(n / 2) and b = n - a, both in [-75, 64]: normal numbers.
     let a = ni >> 1;
     let b = ni - a;
     let pow2 = |k: i32| f32::from_bits(((k + 127) as u32) << 23);
