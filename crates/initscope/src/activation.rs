@@ -280,7 +280,7 @@ impl Activation {
                     z
                 } else {
                     // ln(1 + e^z) = max(z, 0) + ln(1 + e^{-|z|}), stable for large |z|.
-                    z.max(T::ZERO) + (-z.abs()).exp_fast().ln_1p_unit_fast()
+                    z.max(T::ZERO) + z.ln_1p_exp_neg_abs_fast()
                 }
             }
             Activation::Silu => z * sigmoid(z),

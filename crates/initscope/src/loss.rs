@@ -115,7 +115,7 @@ impl Loss {
                 let r = z - y;
                 r * r
             }
-            Loss::BceWithLogits => z.max(T::ZERO) - z * y + (-z.abs()).exp_fast().ln_1p_unit_fast(),
+            Loss::BceWithLogits => z.max(T::ZERO) - z * y + z.ln_1p_exp_neg_abs_fast(),
             Loss::CrossEntropy => unreachable!("cross-entropy is not elementwise"),
         }
     }

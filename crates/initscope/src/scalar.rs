@@ -63,6 +63,13 @@ pub trait Float:
     /// engine's. f64: `std`'s ln_1p. f32: [`ln_1p_unit_f32`], plain arithmetic that vectorises
     /// (libm's `log1pf` was 20% of a BCE sweep's step).
     fn ln_1p_unit_fast(self) -> Self;
+    /// `ln(1 + e^-|x|)`, the term that makes softplus `max(x, 0) + ln(1 + e^-|x|)` and BCE with
+    /// logits stable (never overflows, no cancellation), by [`Float::exp_fast`] and
+    /// [`Float::ln_1p_unit_fast`]: the one formula both use.
+    #[inline(always)]
+    fn ln_1p_exp_neg_abs_fast(self) -> Self {
+        (-self.abs()).exp_fast().ln_1p_unit_fast()
+    }
     fn sqrt(self) -> Self;
     /// `self * a + b` with one rounding (an FMA instruction inside a SIMD dispatch).
     fn mul_add(self, a: Self, b: Self) -> Self;
