@@ -67,8 +67,8 @@ enum Command {
     Report(report_cmd::ReportArgs),
     /// Run a grid of training runs in parallel, resumably, optionally as one shard of many.
     ///
-    /// Runs that can train side by side do, 8 to a thread, with one SIMD instruction across
-    /// the 8 runs (lockstep): those of a network at most 32 wide, a plain MLP (--hidden) or a
+    /// Runs that can train side by side do, up to 16 to a thread, with one SIMD instruction
+    /// across them (lockstep): those of a network at most 32 wide, a plain MLP (--hidden) or a
     /// --net of linear layers, activations, residual blocks, gates and shifts (no norm, no
     /// dropout), on the same data, with the same network (widths, activation, biases, --net),
     /// loss, precision and batch size (at most 4096 rows), trained by plain SGD (no momentum,

@@ -4,7 +4,10 @@
 //! initializers) on the same small data set. One such run is a few hundred FLOPs per layer and
 //! point: any GEMM library spends more time dispatching than computing. Here `LANES` runs share
 //! every loop, each scalar of the single-run engine becomes a pack `[T; LANES]` (one value per
-//! run), and every operation is one SIMD instruction across runs; JAX's `vmap` does the same.
+//! run), and every operation is one SIMD instruction across runs (one AVX-512 instruction per
+//! 16 f32 lanes, two AVX2 ones where the CPU has no AVX-512); JAX's `vmap` does the same. The
+//! lanes' arithmetic is the same on every instruction set with FMA (test
+//! `avx512_and_avx2_packs_agree_bit_for_bit`).
 //!
 //! ```text
 //! pack of runs r = 0..LANES:   W_l[j][i][r],  b_l[j][r],  z_l[p][j][r],  a_l[p][j][r]
@@ -41,15 +44,27 @@ use crate::error::{Error, Result};
 use crate::loss::{cross_entropy_row, Loss, Targets};
 use crate::matrix::Matrix;
 use crate::nn::{Anatomy, LayerParams, Module, Net, Params};
+#[cfg(target_arch = "x86_64")]
+use crate::scalar::Avx512;
 use crate::scalar::Float;
 #[cfg(target_arch = "x86_64")]
 use crate::small::Avx2;
 #[cfg(doc)]
 use crate::small::SMALL;
-use crate::small::{splat, LaneOps, Pack, Portable, PACK};
+use crate::small::{LaneOps, Portable};
 
-/// Runs per pack: 8 f32 lanes fill one AVX2 register (two for f64).
-pub const LANES: usize = PACK;
+/// Runs per pack: 16 f32 lanes fill one AVX-512 register (two AVX2 registers; an f64 pack
+/// takes twice as many).
+pub const LANES: usize = 16;
+
+/// One value per lane.
+pub type Pack<T> = [T; LANES];
+
+/// `v` in every lane.
+#[inline(always)]
+fn splat<T: Copy>(v: T) -> Pack<T> {
+    [v; LANES]
+}
 
 /// One run's outcome.
 #[derive(Clone, Debug, PartialEq)]
@@ -262,6 +277,19 @@ impl<T: Float> LanePack<T> {
         steps: usize,
         final_loss: bool,
     ) -> Vec<[f64; LANES]> {
+        self.advance_on(Isa::Best, lr, active, steps, final_loss)
+    }
+
+    /// [`LanePack::advance`] on the instruction set `isa` (the best the CPU has when it lacks
+    /// `isa`); tests compare them.
+    fn advance_on(
+        &mut self,
+        isa: Isa,
+        lr: [f64; LANES],
+        active: [bool; LANES],
+        steps: usize,
+        final_loss: bool,
+    ) -> Vec<[f64; LANES]> {
         self.group.batch_set = false;
         let job = Job {
             group: &mut self.group,
@@ -272,14 +300,28 @@ impl<T: Float> LanePack<T> {
             final_loss,
         };
         // One dispatch for all the steps, so every loop below is compiled for the SIMD
-        // instruction set in use: AVX2+FMA explicitly where the CPU has it, else portable
-        // lane loops on the widest set pulp finds.
+        // instruction set in use: AVX-512 or AVX2+FMA explicitly where the CPU has it, else
+        // portable lane loops on the widest set pulp finds. Each lane's arithmetic is the same
+        // in all of them (one rounding per operation, FMAs where the engine has them).
         #[cfg(target_arch = "x86_64")]
         if let Some(v3) = pulp::x86::V3::try_new() {
+            if let Some(v4) = Avx512::try_new().filter(|_| isa != Isa::Avx2) {
+                return v4.vectorize(v3, Train { job, ops: v4 });
+            }
             return pulp::Simd::vectorize(v3, Train { job, ops: Avx2(v3) });
         }
         pulp::Arch::new().dispatch(Train { job, ops: Portable })
     }
+}
+
+/// Which instruction set a pack steps with.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Isa {
+    /// The widest the CPU has.
+    Best,
+    /// AVX2 and FMA even where the CPU has AVX-512.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Avx2,
 }
 
 /// Steps of a pack as one SIMD operation: pulp compiles `with_simd` and everything
@@ -1115,13 +1157,14 @@ impl<T: Float> Finish<T> for Derive<'_, T> {
 /// gradients) is this one kernel.
 ///
 /// Register tiles of `MR x NR` outputs: per `t`, `MR + NR` loads feed `MR NR` FMAs into
-/// independent accumulators held in registers (f32: 3 x 4, 7 loads per 12 FMAs in 16 AVX2
-/// registers; an f64 pack takes two registers, so 2 x 2). The `k` dimension is cut into
+/// independent accumulators held in registers (a pack of 16 f32 in one of the 32 AVX-512
+/// registers: 4 x 4, 8 loads per 16 FMAs; in two of the 16 AVX2 ones: 2 x 3; f64 packs take
+/// twice the registers and smaller tiles). The `k` dimension is cut into
 /// blocks whose slices of `a` and `b` fit in L1 together, so the weight gradient (k = the
 /// batch) reads the batch from L2 once per block instead of once per tile.
 #[inline(always)]
-fn lane_gemm<T: Float>(
-    ops: impl LaneOps,
+fn lane_gemm<T: Float, O: LaneOps>(
+    ops: O,
     c: &mut [Pack<T>],
     a: View<'_, T>,
     b: View<'_, T>,
@@ -1130,10 +1173,13 @@ fn lane_gemm<T: Float>(
 ) {
     debug_assert_eq!(a.cols, b.rows);
     debug_assert_eq!(c.len(), a.rows * b.cols);
-    if std::mem::size_of::<T>() == 4 {
-        lane_gemm_tiled::<T, 3, 4>(ops, c, a, b, start, finish);
-    } else {
-        lane_gemm_tiled::<T, 2, 2>(ops, c, a, b, start, finish);
+    // Registers per pack: 16 lanes of f32 are one AVX-512 register or two AVX2 ones.
+    let regs = LANES * std::mem::size_of::<T>() / if O::WIDE { 64 } else { 32 };
+    match regs {
+        1 => lane_gemm_tiled::<T, 4, 4>(ops, c, a, b, start, finish),
+        2 if O::WIDE => lane_gemm_tiled::<T, 3, 3>(ops, c, a, b, start, finish),
+        2 => lane_gemm_tiled::<T, 2, 3>(ops, c, a, b, start, finish),
+        _ => lane_gemm_tiled::<T, 1, 2>(ops, c, a, b, start, finish),
     }
 }
 
@@ -1370,4 +1416,89 @@ fn elementwise<T: Float>(
         }
     }
     total.map(|t| t / n as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::Init;
+    use crate::nn::{init_params, LayerInits};
+
+    /// Each lane's parameters and losses after 25 steps of a 3-7-12-9-K network (K = 3 for
+    /// cross-entropy, else 1) on its own rows of one data set, stepped on `isa`.
+    fn trained<T: Float>(isa: Isa, act: Activation, loss: Loss) -> Vec<(Params, Vec<f64>)> {
+        let (n, batch) = (60, 20);
+        let k = if loss == Loss::CrossEntropy { 3 } else { 1 };
+        let dims = [3, 7, 12, 9, k];
+        let x = Matrix::<T>::from_vec(
+            n,
+            3,
+            (0..3 * n)
+                .map(|i| T::from_f64((i as f64 * 0.37).sin() * 1.5))
+                .collect(),
+        );
+        let classes: Vec<u32> = (0..n as u32).map(|i| i % 3).collect();
+        let values =
+            Matrix::<T>::from_vec(n, 1, (0..n).map(|i| T::from_f64((i % 2) as f64)).collect());
+        let mut pack = LanePack::<T>::new(&dims, true, act, loss, batch);
+        let inits = vec![
+            LayerInits {
+                weight: Init::Pytorch,
+                bias: Init::Pytorch
+            };
+            dims.len() - 1
+        ];
+        for lane in 0..LANES {
+            pack.set_params(lane, &init_params(&dims, &inits, true, lane as u64, act))
+                .unwrap();
+        }
+        let lr = std::array::from_fn(|r| 0.05 + 0.01 * r as f64);
+        let mut losses = vec![Vec::new(); LANES];
+        for step in 0..25 {
+            for lane in 0..LANES {
+                let rows: Vec<usize> = (0..batch).map(|p| (step * 7 + p * 3 + lane) % n).collect();
+                let targets = match loss {
+                    Loss::CrossEntropy => Targets::Classes(&classes),
+                    _ => Targets::Dense(&values),
+                };
+                pack.set_batch(lane, &x, targets, &rows).unwrap();
+            }
+            let l = pack.advance_on(isa, lr, [true; LANES], 1, false);
+            for (lane, losses) in losses.iter_mut().enumerate() {
+                losses.push(l[0][lane]);
+            }
+        }
+        losses
+            .into_iter()
+            .enumerate()
+            .map(|(lane, l)| (pack.params(lane), l))
+            .collect()
+    }
+
+    /// The lanes' arithmetic is the same on every instruction set with FMA: AVX-512 packs and
+    /// AVX2 packs end with the same bits (so do runs alone: `small` sums in the lanes' order).
+    /// Where the CPU lacks AVX-512, both train on AVX2 and the test compares nothing new.
+    #[test]
+    fn avx512_and_avx2_packs_agree_bit_for_bit() {
+        for act in [
+            Activation::Tanh,
+            Activation::Sigmoid,
+            Activation::Relu,
+            Activation::Gelu,
+        ] {
+            for loss in [Loss::CrossEntropy, Loss::BceWithLogits, Loss::Mse] {
+                let (wide, narrow) = (
+                    trained::<f32>(Isa::Best, act, loss),
+                    trained::<f32>(Isa::Avx2, act, loss),
+                );
+                assert_eq!(wide, narrow, "f32 {act:?} {loss:?}");
+                assert!(wide.iter().all(|(_, l)| l.iter().all(|v| v.is_finite())));
+                let (wide, narrow) = (
+                    trained::<f64>(Isa::Best, act, loss),
+                    trained::<f64>(Isa::Avx2, act, loss),
+                );
+                assert_eq!(wide, narrow, "f64 {act:?} {loss:?}");
+            }
+        }
+    }
 }

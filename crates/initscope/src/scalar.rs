@@ -91,6 +91,13 @@ pub trait Float:
     /// `a * b` on eight lanes with explicit AVX2 instructions (see [`Float::fma8_v3`]).
     #[cfg(target_arch = "x86_64")]
     fn mul8_v3(simd: pulp::x86::V3, a: [Self; 8], b: [Self; 8]) -> [Self; 8];
+    /// `acc + x * w` on 16 lanes as explicit AVX-512 instructions (one for f32, two for f64),
+    /// for [`crate::lockstep`]'s packs on CPUs with AVX-512 (`token` proves it).
+    #[cfg(target_arch = "x86_64")]
+    fn fma16_v4(token: Avx512, acc: [Self; 16], x: [Self; 16], w: [Self; 16]) -> [Self; 16];
+    /// `acc + x` on 16 lanes as explicit AVX-512 instructions (see [`Float::fma16_v4`]).
+    #[cfg(target_arch = "x86_64")]
+    fn add16_v4(token: Avx512, acc: [Self; 16], x: [Self; 16]) -> [Self; 16];
     /// Little-endian bytes of a slice, for safetensors.
     fn slice_to_le_bytes(xs: &[Self]) -> Vec<u8>;
     /// `s` as a slice of `Self` (no copy) when `Self` is f32; None for f64.
@@ -108,8 +115,105 @@ pub trait Float:
     );
 }
 
+/// Proof that the CPU has AVX-512 (F, VL, DQ, BW, CD) besides AVX2, FMA and BMI: code compiled
+/// with those features ([`Avx512::vectorize`]) runs one instruction per 16 f32 lanes. Not a
+/// pulp level: pulp's AVX-512 feature would also switch faer's own kernels (other bits).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub struct Avx512(());
+
+#[cfg(target_arch = "x86_64")]
+impl Avx512 {
+    /// The token, where the CPU has every feature [`Avx512::vectorize`] compiles for.
+    pub fn try_new() -> Option<Self> {
+        let has = std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512cd")
+            && pulp::x86::V3::try_new().is_some();
+        has.then_some(Avx512(()))
+    }
+
+    /// `op` with everything `#[inline(always)]` under it compiled for AVX-512 (and the AVX2
+    /// level below it, `v3`).
+    #[inline]
+    pub fn vectorize<Op: pulp::WithSimd>(self, v3: pulp::x86::V3, op: Op) -> Op::Output {
+        // SAFETY: the token exists only where `try_new` found every feature enabled below.
+        unsafe { with_avx512(v3, op) }
+    }
+}
+
+/// [`Avx512::vectorize`]'s body, compiled with the features the token proves.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx512cd,avx2,fma,bmi1,bmi2,lzcnt")]
+unsafe fn with_avx512<Op: pulp::WithSimd>(v3: pulp::x86::V3, op: Op) -> Op::Output {
+    op.with_simd(v3)
+}
+
+// The AVX-512 lane operations of `Float::fma16_v4` / `add16_v4`. SAFETY (every `unsafe` below):
+// the intrinsics need AVX-512F, which an `Avx512` token proves the CPU has; the transmutes are
+// between plain-data types of 64 bytes ([f32; 16] and __m512, [f64; 8] and __m512d).
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::Avx512;
+    use std::arch::x86_64::{
+        __m512, __m512d, _mm512_add_pd, _mm512_add_ps, _mm512_fmadd_pd, _mm512_fmadd_ps,
+    };
+    use std::mem::transmute;
+
+    #[inline(always)]
+    fn ps(v: [f32; 16]) -> __m512 {
+        unsafe { transmute::<[f32; 16], __m512>(v) }
+    }
+
+    #[inline(always)]
+    fn from_ps(v: __m512) -> [f32; 16] {
+        unsafe { transmute::<__m512, [f32; 16]>(v) }
+    }
+
+    #[inline(always)]
+    fn pd(v: [f64; 16]) -> [__m512d; 2] {
+        unsafe { transmute::<[f64; 16], [__m512d; 2]>(v) }
+    }
+
+    #[inline(always)]
+    fn from_pd(v: [__m512d; 2]) -> [f64; 16] {
+        unsafe { transmute::<[__m512d; 2], [f64; 16]>(v) }
+    }
+
+    #[inline(always)]
+    pub(crate) fn fma16_f32(_: Avx512, acc: [f32; 16], x: [f32; 16], w: [f32; 16]) -> [f32; 16] {
+        from_ps(unsafe { _mm512_fmadd_ps(ps(x), ps(w), ps(acc)) })
+    }
+
+    #[inline(always)]
+    pub(crate) fn add16_f32(_: Avx512, acc: [f32; 16], x: [f32; 16]) -> [f32; 16] {
+        from_ps(unsafe { _mm512_add_ps(ps(acc), ps(x)) })
+    }
+
+    #[inline(always)]
+    pub(crate) fn fma16_f64(_: Avx512, acc: [f64; 16], x: [f64; 16], w: [f64; 16]) -> [f64; 16] {
+        let (acc, x, w) = (pd(acc), pd(x), pd(w));
+        from_pd(unsafe {
+            [
+                _mm512_fmadd_pd(x[0], w[0], acc[0]),
+                _mm512_fmadd_pd(x[1], w[1], acc[1]),
+            ]
+        })
+    }
+
+    #[inline(always)]
+    pub(crate) fn add16_f64(_: Avx512, acc: [f64; 16], x: [f64; 16]) -> [f64; 16] {
+        let (acc, x) = (pd(acc), pd(x));
+        from_pd(unsafe { [_mm512_add_pd(acc[0], x[0]), _mm512_add_pd(acc[1], x[1])] })
+    }
+}
+#[cfg(target_arch = "x86_64")]
+use avx512::{add16_f32, add16_f64, fma16_f32, fma16_f64};
+
 macro_rules! impl_float {
-    ($t:ty, $from32:expr, $from64:expr, $name:literal, $dtype:expr, $erf:path, $tanh_fast:path, $tanh_fused:path, $exp_fast:path, $ln_1p_unit:path, $simd:ident, $chunks:literal, $fma:ident, $add:ident, $sub:ident, $mul:ident) => {
+    ($t:ty, $from32:expr, $from64:expr, $name:literal, $dtype:expr, $erf:path, $tanh_fast:path, $tanh_fused:path, $exp_fast:path, $ln_1p_unit:path, $simd:ident, $chunks:literal, $fma:ident, $add:ident, $sub:ident, $mul:ident, $fma16:path, $add16:path) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -224,6 +328,21 @@ macro_rules! impl_float {
                 let (a, b): (V, V) = (pulp::cast(a), pulp::cast(b));
                 pulp::cast::<V, [Self; 8]>(std::array::from_fn(|i| simd.$mul(a[i], b[i])))
             }
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            fn fma16_v4(
+                token: Avx512,
+                acc: [Self; 16],
+                x: [Self; 16],
+                w: [Self; 16],
+            ) -> [Self; 16] {
+                $fma16(token, acc, x, w)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            fn add16_v4(token: Avx512, acc: [Self; 16], x: [Self; 16]) -> [Self; 16] {
+                $add16(token, acc, x)
+            }
             fn slice_to_le_bytes(xs: &[Self]) -> Vec<u8> {
                 xs.iter().flat_map(|x| x.to_le_bytes()).collect()
             }
@@ -262,7 +381,9 @@ impl_float!(
     mul_add_f32s,
     add_f32s,
     sub_f32s,
-    mul_f32s
+    mul_f32s,
+    fma16_f32,
+    add16_f32
 );
 impl_float!(
     f64,
@@ -280,7 +401,9 @@ impl_float!(
     mul_add_f64s,
     add_f64s,
     sub_f64s,
-    mul_f64s
+    mul_f64s,
+    fma16_f64,
+    add16_f64
 );
 
 /// tanh in f32 as the rational function `x P(x^2) / Q(x^2)` (degrees 13/6) of Eigen's and XLA's

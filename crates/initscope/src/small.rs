@@ -17,6 +17,8 @@
 //! `R` FMAs per pack. The lanes' operations ([`LaneOps`]) are the same instructions.
 
 use crate::matrix::Matrix;
+#[cfg(target_arch = "x86_64")]
+use crate::scalar::Avx512;
 use crate::scalar::Float;
 
 /// The widest layer whose products go through this module (both fan-in and fan-out).
@@ -32,14 +34,25 @@ pub type Pack<T> = [T; PACK];
 /// weights out padded to whole packs there).
 pub const SCRATCH: usize = SMALL * SMALL;
 
-/// How lane arithmetic is done; code using it is compiled once per implementation.
+/// How lane arithmetic is done; code using it is compiled once per implementation. Packs are
+/// `[T; N]` with `N` a multiple of 8 ([`PACK`] here, [`crate::lockstep::LANES`] in the lanes).
 pub trait LaneOps: Copy {
     /// Whether `f32::mul_add` is one instruction in code using these operations.
     const FMA: bool;
+    /// Whether the registers are 512 bits wide (32 of them) rather than 256 bits (16), which
+    /// decides the register tiles of [`crate::lockstep`]'s products.
+    const WIDE: bool = false;
     /// `acc + x * w` lane by lane, one rounding per lane (a fused multiply-add).
-    fn fma<T: Float>(self, acc: Pack<T>, x: &Pack<T>, w: &Pack<T>) -> Pack<T>;
+    fn fma<T: Float, const N: usize>(self, acc: [T; N], x: &[T; N], w: &[T; N]) -> [T; N];
     /// `acc + x` lane by lane.
-    fn add<T: Float>(self, acc: Pack<T>, x: &Pack<T>) -> Pack<T>;
+    fn add<T: Float, const N: usize>(self, acc: [T; N], x: &[T; N]) -> [T; N];
+}
+
+/// Lanes `at..at + C` of a pack (`C` divides `N`).
+#[inline(always)]
+fn part<T: Copy, const N: usize, const C: usize>(v: &[T; N], at: usize) -> [T; C] {
+    // Not `array::from_fn`, which stays out of line at 16 lanes (a call per operation).
+    *v[at..].first_chunk::<C>().expect("a whole register")
 }
 
 /// Explicit AVX2/FMA instructions (x86-64 with AVX2 and FMA).
@@ -51,12 +64,50 @@ pub struct Avx2(pub pulp::x86::V3);
 impl LaneOps for Avx2 {
     const FMA: bool = true;
     #[inline(always)]
-    fn fma<T: Float>(self, acc: Pack<T>, x: &Pack<T>, w: &Pack<T>) -> Pack<T> {
-        T::fma8_v3(self.0, acc, *x, *w)
+    fn fma<T: Float, const N: usize>(self, acc: [T; N], x: &[T; N], w: &[T; N]) -> [T; N] {
+        // Loops, not a helper taking a closure: a closure is not reliably inlined, and out of
+        // line it loses the dispatch's instruction set (a call per FMA).
+        const { assert!(N.is_multiple_of(8), "packs are whole registers") };
+        let mut out = acc;
+        for at in (0..N).step_by(8) {
+            let v = T::fma8_v3(self.0, part(&acc, at), part(x, at), part(w, at));
+            out[at..at + 8].copy_from_slice(&v);
+        }
+        out
     }
     #[inline(always)]
-    fn add<T: Float>(self, acc: Pack<T>, x: &Pack<T>) -> Pack<T> {
-        T::add8_v3(self.0, acc, *x)
+    fn add<T: Float, const N: usize>(self, acc: [T; N], x: &[T; N]) -> [T; N] {
+        const { assert!(N.is_multiple_of(8), "packs are whole registers") };
+        let mut out = acc;
+        for at in (0..N).step_by(8) {
+            out[at..at + 8].copy_from_slice(&T::add8_v3(self.0, part(&acc, at), part(x, at)));
+        }
+        out
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl LaneOps for Avx512 {
+    const FMA: bool = true;
+    const WIDE: bool = true;
+    #[inline(always)]
+    fn fma<T: Float, const N: usize>(self, acc: [T; N], x: &[T; N], w: &[T; N]) -> [T; N] {
+        const { assert!(N.is_multiple_of(16), "packs are whole registers") };
+        let mut out = acc;
+        for at in (0..N).step_by(16) {
+            let v = T::fma16_v4(self, part(&acc, at), part(x, at), part(w, at));
+            out[at..at + 16].copy_from_slice(&v);
+        }
+        out
+    }
+    #[inline(always)]
+    fn add<T: Float, const N: usize>(self, acc: [T; N], x: &[T; N]) -> [T; N] {
+        const { assert!(N.is_multiple_of(16), "packs are whole registers") };
+        let mut out = acc;
+        for at in (0..N).step_by(16) {
+            out[at..at + 16].copy_from_slice(&T::add16_v4(self, part(&acc, at), part(x, at)));
+        }
+        out
     }
 }
 
@@ -68,11 +119,11 @@ pub struct Portable;
 impl LaneOps for Portable {
     const FMA: bool = cfg!(target_arch = "aarch64");
     #[inline(always)]
-    fn fma<T: Float>(self, acc: Pack<T>, x: &Pack<T>, w: &Pack<T>) -> Pack<T> {
+    fn fma<T: Float, const N: usize>(self, acc: [T; N], x: &[T; N], w: &[T; N]) -> [T; N] {
         std::array::from_fn(|r| x[r].mul_add(w[r], acc[r]))
     }
     #[inline(always)]
-    fn add<T: Float>(self, acc: Pack<T>, x: &Pack<T>) -> Pack<T> {
+    fn add<T: Float, const N: usize>(self, acc: [T; N], x: &[T; N]) -> [T; N] {
         std::array::from_fn(|r| acc[r] + x[r])
     }
 }

@@ -58,7 +58,7 @@ pub(super) fn run() -> Result<Reproduction> {
     let a = u0.sqrt();
     let rot = |i: usize, j: usize| -> f64 {
         // 4x4 Hadamard / 2: orthogonal, mixes every hidden unit into every mode.
-        let sign = if (i & j).count_ones() % 2 == 0 {
+        let sign = if (i & j).count_ones().is_multiple_of(2) {
             1.0
         } else {
             -1.0

@@ -41,7 +41,7 @@ impl<'a, T: Float> Live<'a, T> {
         while taken < max && !self.ended {
             let step = self.run.steps_done;
             self.run.start_epoch_if_due(step);
-            let is_eval = step % cfg.eval_every == 0;
+            let is_eval = step.is_multiple_of(cfg.eval_every);
             if (is_eval && !self.evaluated(step) && !self.run.evaluate_at(step, observer))
                 || !self.run.step(step, is_eval)
             {
@@ -68,7 +68,7 @@ impl<'a, T: Float> Live<'a, T> {
     pub fn evaluate_due(&mut self, observer: &mut dyn FnMut(&Event)) {
         let step = self.run.steps_done;
         if !self.ended
-            && step % self.run.cfg.eval_every == 0
+            && step.is_multiple_of(self.run.cfg.eval_every)
             && !self.evaluated(step)
             && !self.run.evaluate_at(step, observer)
         {

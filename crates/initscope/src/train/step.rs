@@ -161,7 +161,7 @@ impl<T: Float> Run<'_, T> {
 
     /// Shuffles the training order at the start of every epoch (minibatch runs only).
     pub(super) fn start_epoch_if_due(&mut self, step: usize) {
-        if step % self.steps_per_epoch == 0 && self.cfg.batch != Batch::Full {
+        if step.is_multiple_of(self.steps_per_epoch) && self.cfg.batch != Batch::Full {
             rng::shuffle(&mut self.shuffle_rng, &mut self.order);
         }
     }

@@ -2,6 +2,7 @@
 //! a pack of its own and the same run trained alone by `train`, to the bit, whatever shares its
 //! pack.
 
+use initscope::lockstep::LANES;
 use initscope::records::{MetricRecord, RunOutput};
 use initscope::train::{initial_params, share_a_pack, train, train_together};
 
@@ -28,7 +29,11 @@ fn fingerprint(out: &RunOutput) -> String {
 fn runs_side_by_side_equal_each_run_alone() {
     let base = "data = \"moons:n=160\"\nhidden = \"12,12\"\ndiagnostics = \"off\"";
     let net = "data = \"moons:n=160\"\nnet = \"linear(12) tanh res(linear(12) tanh linear(12) gate(0))*2 res(relu linear(12, bias=none) shift(0.1)) linear\"\ndiagnostics = \"off\"";
-    for (base, shared, variants) in [
+    // Runs past the first pack's lanes, so that the first group fills two packs.
+    let more: Vec<String> = (11..=LANES + 2)
+        .map(|s| format!("seed = {s}\nsteps = 100\nlr = 0.{s}"))
+        .collect();
+    for (base, shared, mut variants) in [
         // Minibatches, each lane its own shuffle; schedules, warm-up and learning rates apart;
         // a run whose first layer starts at zero (engine steps until it wakes); runs of other
         // lengths and evaluation intervals; one that diverges.
@@ -68,14 +73,17 @@ fn runs_side_by_side_equal_each_run_alone() {
             ],
         ),
     ] {
+        if shared.contains("batch = 32") {
+            variants.extend(more.iter().map(String::as_str));
+        }
         let loaded: Vec<_> = variants
             .iter()
             .map(|v| config(&format!("{base}\n{shared}\n{v}")))
             .collect();
         let data = &loaded[0].1;
         let n = data.train.len();
-        // One pack, and a second for the runs past the first eight; act and loss differ in two
-        // runs, which therefore cannot share it.
+        // One pack, and a second for the runs past its lanes; act and loss differ in two runs,
+        // which therefore cannot share it.
         let (packable, apart): (Vec<_>, Vec<_>) = loaded
             .iter()
             .map(|(c, _)| c)

@@ -295,7 +295,7 @@ fn lanes_train_on_their_own_minibatches_and_learning_rates_independently() {
         .set_params(LANES, &s[0])
         .unwrap_err()
         .to_string()
-        .contains("lane 8 of 8"));
+        .contains(&format!("lane {LANES} of {LANES}")));
     // Lanes share the minibatch size of a step: another size is refused, not cut to fit.
     pack.set_batch(0, &x, Targets::Classes(&y), &[0, 1, 2, 3])
         .unwrap();
