@@ -57,12 +57,13 @@ use crate::small::{LaneOps, Portable};
 /// takes twice as many).
 pub const LANES: usize = 16;
 
-/// One value per lane.
-pub type Pack<T> = [T; LANES];
+/// One value per lane: a pack of runs' scalar (16 lanes, unlike [`crate::small::Pack`]'s 8
+/// columns).
+pub type Lanes<T> = [T; LANES];
 
 /// `v` in every lane.
 #[inline(always)]
-fn splat<T: Copy>(v: T) -> Pack<T> {
+fn splat<T: Copy>(v: T) -> Lanes<T> {
     [v; LANES]
 }
 
@@ -282,6 +283,7 @@ impl<T: Float> LanePack<T> {
 
     /// [`LanePack::advance`] on the instruction set `isa` (the best the CPU has when it lacks
     /// `isa`); tests compare them.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
     fn advance_on(
         &mut self,
         isa: Isa,
@@ -336,7 +338,7 @@ struct Train<'a, T, O> {
 struct Job<'a, T> {
     group: &'a mut Group<T>,
     loss: Loss,
-    lr: Pack<T>,
+    lr: Lanes<T>,
     /// The lanes whose runs are in the pack (the others' contents do not matter).
     active: [bool; LANES],
     steps: usize,
@@ -345,10 +347,10 @@ struct Job<'a, T> {
 }
 
 impl<T: Float, O: LaneOps> pulp::WithSimd for Train<'_, T, O> {
-    type Output = Vec<Pack<f64>>;
+    type Output = Vec<Lanes<f64>>;
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) -> Vec<Pack<f64>> {
+    fn with_simd<S: pulp::Simd>(self, _: S) -> Vec<Lanes<f64>> {
         let Train {
             job:
                 Job {
@@ -451,7 +453,7 @@ impl<T: Float> Node<T> {
 
     /// The output's first `rows` rows.
     #[inline(always)]
-    fn output(&self, rows: usize) -> &[Pack<T>] {
+    fn output(&self, rows: usize) -> &[Lanes<T>] {
         let n = rows * self.width;
         if self.out.is_empty() {
             &self.pre[..n]
@@ -556,10 +558,10 @@ struct Group<T> {
     batch: usize,
     /// A minibatch was loaded since the last step: its size is this step's.
     batch_set: bool,
-    input: Packs<T>,        // (batch, dims[0]), each lane its own rows
-    labels: Vec<Pack<u32>>, // (batch), each lane's class labels (cross-entropy)
-    dense: Packs<T>,        // (batch, out), each lane's dense targets (MSE, BCE)
-    nodes: Vec<Node<T>>,    // the modules, flat ([`Op`])
+    input: Packs<T>,         // (batch, dims[0]), each lane its own rows
+    labels: Vec<Lanes<u32>>, // (batch), each lane's class labels (cross-entropy)
+    dense: Packs<T>,         // (batch, out), each lane's dense targets (MSE, BCE)
+    nodes: Vec<Node<T>>,     // the modules, flat ([`Op`])
     /// Module `s`'s delta gets the deltas of these blocks' ends added (inner blocks first)
     /// once the module above `s` has written it: the skips' share of dLoss/d(block input).
     skips_into: Vec<Vec<usize>>,
@@ -613,7 +615,7 @@ impl<T: Float> PackedLayer<T> {
     }
 }
 
-/// Packs in one buffer that starts on a cache line. A `Vec<Pack<T>>` is aligned to `T` only:
+/// Packs in one buffer that starts on a cache line. A `Vec<Lanes<T>>` is aligned to `T` only:
 /// whether its packs straddled cache lines (two loads for one in the lane GEMM) depended on
 /// where the allocator put each buffer, and the allocation order alone moved tiny-moons by 5%.
 struct Packs<T> {
@@ -642,16 +644,16 @@ impl<T: Float> Packs<T> {
 }
 
 impl<T> std::ops::Deref for Packs<T> {
-    type Target = [Pack<T>];
+    type Target = [Lanes<T>];
     #[inline(always)]
-    fn deref(&self) -> &[Pack<T>] {
+    fn deref(&self) -> &[Lanes<T>] {
         pulp::as_arrays::<LANES, T>(&self.data[self.start..self.start + self.len * LANES]).0
     }
 }
 
 impl<T> std::ops::DerefMut for Packs<T> {
     #[inline(always)]
-    fn deref_mut(&mut self) -> &mut [Pack<T>] {
+    fn deref_mut(&mut self) -> &mut [Lanes<T>] {
         pulp::as_arrays_mut::<LANES, T>(&mut self.data[self.start..self.start + self.len * LANES]).0
     }
 }
@@ -798,7 +800,7 @@ impl<T: Float> Group<T> {
     /// gradients in `grads` and `other_grads`. Module by module the engine's passes
     /// ([`crate::nn::Net`]): the same formulas in the same order, lane by lane.
     #[inline(always)]
-    fn loss_and_grads<O: LaneOps>(&mut self, ops: O, loss: Loss) -> Pack<f64> {
+    fn loss_and_grads<O: LaneOps>(&mut self, ops: O, loss: Loss) -> Lanes<f64> {
         let b = self.batch;
         let fused = O::FMA;
         // Forward.
@@ -812,7 +814,7 @@ impl<T: Float> Group<T> {
                 ..
             } = &mut rest[0];
             let n = b * *width;
-            let x: &[Pack<T>] = match before.last() {
+            let x: &[Lanes<T>] = match before.last() {
                 None => &self.input[..b * self.dims[0]],
                 Some(below) => below.output(b),
             };
@@ -897,7 +899,7 @@ impl<T: Float> Group<T> {
             let (before, rest) = self.nodes.split_at_mut(k);
             let (node, above) = rest.split_first_mut().expect("module k");
             let n = b * node.width;
-            let (x, below): (&[Pack<T>], _) = match before.last_mut() {
+            let (x, below): (&[Lanes<T>], _) = match before.last_mut() {
                 None => (&self.input[..b * self.dims[0]], None),
                 Some(Node {
                     op,
@@ -907,7 +909,7 @@ impl<T: Float> Group<T> {
                     delta,
                 }) => {
                     let m = b * *width;
-                    let x: &[Pack<T>] = if out.is_empty() { &pre[..m] } else { &out[..m] };
+                    let x: &[Lanes<T>] = if out.is_empty() { &pre[..m] } else { &out[..m] };
                     (x, Some((*op, &pre[..], &out[..], &mut delta[..m])))
                 }
             };
@@ -1023,9 +1025,9 @@ impl<T: Float> Group<T> {
     /// `p -= lr * g` for every tensor (biases where the layer has them), as torch.optim.SGD,
     /// lane `r` at its own `lr[r]`, the lanes where `take` is false left as they are.
     #[inline(always)]
-    fn update(&mut self, lr: Pack<T>, take: [bool; LANES]) {
+    fn update(&mut self, lr: Lanes<T>, take: [bool; LANES]) {
         let all = take.iter().all(|&t| t);
-        let step = |p: &mut [Pack<T>], g: &[Pack<T>]| {
+        let step = |p: &mut [Lanes<T>], g: &[Lanes<T>]| {
             for (p, g) in p.iter_mut().zip(g) {
                 if all {
                     for r in 0..LANES {
@@ -1051,7 +1053,7 @@ impl<T: Float> Group<T> {
 /// A matrix of packs: element `(r, c)` is `data[r * rs + c * cs]`.
 #[derive(Clone, Copy)]
 struct View<'a, T> {
-    data: &'a [Pack<T>],
+    data: &'a [Lanes<T>],
     rows: usize,
     cols: usize,
     rs: usize,
@@ -1060,7 +1062,7 @@ struct View<'a, T> {
 
 impl<'a, T> View<'a, T> {
     /// `data` as a row-major matrix with `cols` columns.
-    fn row_major(data: &'a [Pack<T>], cols: usize) -> Self {
+    fn row_major(data: &'a [Lanes<T>], cols: usize) -> Self {
         View {
             data,
             rows: data.len() / cols,
@@ -1098,7 +1100,7 @@ enum Start<'a, T> {
     /// `c += a b`.
     Current,
     /// `c[i][j] = row[j] + (a b)[i][j]`: a bias added to every row.
-    Row(&'a [Pack<T>]),
+    Row(&'a [Lanes<T>]),
 }
 
 /// An elementwise epilogue fused into [`lane_gemm`]: `band` is `c[at..at + band.len()]`, whole
@@ -1106,26 +1108,26 @@ enum Start<'a, T> {
 /// method rather than a closure: a closure is not reliably inlined, and out of line it loses
 /// the SIMD dispatch's instruction set (measured: 15x slower, with a libm `fmaf` call per FMA).
 trait Finish<T> {
-    fn finish(&mut self, at: usize, band: &mut [Pack<T>]);
+    fn finish(&mut self, at: usize, band: &mut [Lanes<T>]);
 }
 
 /// No epilogue.
 impl<T> Finish<T> for () {
     #[inline(always)]
-    fn finish(&mut self, _: usize, _: &mut [Pack<T>]) {}
+    fn finish(&mut self, _: usize, _: &mut [Lanes<T>]) {}
 }
 
 /// `a = f(z)` for the rows of `z` in the band (forward through a hidden layer).
 struct Activate<'a, T> {
     act: Activation,
-    a: &'a mut [Pack<T>],
+    a: &'a mut [Lanes<T>],
     /// Whether the code is compiled with FMA ([`LaneOps::FMA`]).
     fused: bool,
 }
 
 impl<T: Float> Finish<T> for Activate<'_, T> {
     #[inline(always)]
-    fn finish(&mut self, at: usize, z: &mut [Pack<T>]) {
+    fn finish(&mut self, at: usize, z: &mut [Lanes<T>]) {
         let a = &mut self.a[at..at + z.len()];
         self.act
             .forward_rows_inline(None, z.as_flattened_mut(), a.as_flattened_mut(), self.fused);
@@ -1135,13 +1137,13 @@ impl<T: Float> Finish<T> for Activate<'_, T> {
 /// `δ ∘= f'(z)` for the rows of `δ` in the band (backward through a hidden layer; `a = f(z)`).
 struct Derive<'a, T> {
     act: Activation,
-    z: &'a [Pack<T>],
-    a: &'a [Pack<T>],
+    z: &'a [Lanes<T>],
+    a: &'a [Lanes<T>],
 }
 
 impl<T: Float> Finish<T> for Derive<'_, T> {
     #[inline(always)]
-    fn finish(&mut self, at: usize, d: &mut [Pack<T>]) {
+    fn finish(&mut self, at: usize, d: &mut [Lanes<T>]) {
         let rows = at..at + d.len();
         self.act.backward_in_place_inline(
             self.z[rows.clone()].as_flattened(),
@@ -1165,7 +1167,7 @@ impl<T: Float> Finish<T> for Derive<'_, T> {
 #[inline(always)]
 fn lane_gemm<T: Float, O: LaneOps>(
     ops: O,
-    c: &mut [Pack<T>],
+    c: &mut [Lanes<T>],
     a: View<'_, T>,
     b: View<'_, T>,
     start: Start<'_, T>,
@@ -1189,14 +1191,14 @@ const K_BLOCK_BYTES: usize = 16 * 1024;
 #[inline(always)]
 fn lane_gemm_tiled<T: Float, const MR: usize, const NR: usize>(
     ops: impl LaneOps,
-    c: &mut [Pack<T>],
+    c: &mut [Lanes<T>],
     a: View<'_, T>,
     b: View<'_, T>,
     start: Start<'_, T>,
     mut finish: impl Finish<T>,
 ) {
     let (m, n, k) = (a.rows, b.cols, a.cols);
-    let per_t = (m + n) * std::mem::size_of::<Pack<T>>();
+    let per_t = (m + n) * std::mem::size_of::<Lanes<T>>();
     let kb = (K_BLOCK_BYTES / per_t.max(1)).max(8);
     let mut t0 = 0;
     loop {
@@ -1227,7 +1229,7 @@ fn lane_gemm_tiled<T: Float, const MR: usize, const NR: usize>(
 /// `out[j] = Σ_i c[i][j]` for `c` row-major with `out.len()` columns, `NB` columns at a time
 /// in registers.
 #[inline(always)]
-fn column_sums<T: Float>(ops: impl LaneOps, c: &[Pack<T>], out: &mut [Pack<T>]) {
+fn column_sums<T: Float>(ops: impl LaneOps, c: &[Lanes<T>], out: &mut [Lanes<T>]) {
     const NB: usize = 8;
     let n = out.len();
     let mut j = 0;
@@ -1245,14 +1247,14 @@ fn column_sums<T: Float>(ops: impl LaneOps, c: &[Pack<T>], out: &mut [Pack<T>]) 
 #[inline(always)]
 fn sum_columns<T: Float, const NB: usize>(
     ops: impl LaneOps,
-    c: &[Pack<T>],
+    c: &[Lanes<T>],
     n: usize,
     j: usize,
-    out: &mut [Pack<T>],
+    out: &mut [Lanes<T>],
 ) {
     let mut acc = [splat(T::ZERO); NB];
     for row in c.chunks_exact(n) {
-        let row: &[Pack<T>; NB] = row[j..j + NB].try_into().expect("NB columns");
+        let row: &[Lanes<T>; NB] = row[j..j + NB].try_into().expect("NB columns");
         for (acc, v) in acc.iter_mut().zip(row) {
             *acc = ops.add(*acc, v);
         }
@@ -1265,7 +1267,7 @@ fn sum_columns<T: Float, const NB: usize>(
 #[inline(always)]
 fn tile_row<T: Float, const MR: usize, const NR: usize>(
     ops: impl LaneOps,
-    c: &mut [Pack<T>],
+    c: &mut [Lanes<T>],
     n: usize,
     i: usize,
     ts: std::ops::Range<usize>,
@@ -1290,7 +1292,7 @@ fn tile_row<T: Float, const MR: usize, const NR: usize>(
 #[inline(always)]
 fn tile<T: Float, const MR: usize, const NR: usize>(
     ops: impl LaneOps,
-    c: &mut [Pack<T>],
+    c: &mut [Lanes<T>],
     n: usize,
     (i, j): (usize, usize),
     ts: std::ops::Range<usize>,
@@ -1324,8 +1326,8 @@ fn tile<T: Float, const MR: usize, const NR: usize>(
     );
     let (pa, pb) = (a.data.as_ptr(), b.data.as_ptr());
     for t in ts {
-        // SAFETY: every offset is at most one asserted in bounds above. Unchecked, the 7 loads
-        // per 12 FMAs are plain vmovups with strength-reduced addresses; checked, each cost a
+        // SAFETY: every offset is at most one asserted in bounds above. Unchecked, the loads
+        // (8 per 16 FMAs in the 4 x 4 tiles) are plain vmovups with strength-reduced addresses; checked, each cost a
         // multiply, a compare and a branch (about 50 instructions per 12 FMAs instead of 25
         // in the profiled forward loop).
         let mut av = [splat(T::ZERO); MR];
@@ -1345,10 +1347,10 @@ fn tile<T: Float, const MR: usize, const NR: usize>(
 /// Writes a tile's accumulators back to `c`.
 #[inline(always)]
 fn store<T: Float, const MR: usize, const NR: usize>(
-    c: &mut [Pack<T>],
+    c: &mut [Lanes<T>],
     n: usize,
     (i, j): (usize, usize),
-    acc: &[[Pack<T>; NR]; MR],
+    acc: &[[Lanes<T>; NR]; MR],
 ) {
     for (r, row) in acc.iter().enumerate() {
         c[(i + r) * n + j..(i + r) * n + j + NR].copy_from_slice(row);
@@ -1361,13 +1363,13 @@ fn store<T: Float, const MR: usize, const NR: usize>(
 #[inline(always)]
 fn output_grad<T: Float>(
     loss: Loss,
-    z: &[Pack<T>],
-    labels: &[Pack<u32>],
-    dense: &[Pack<T>],
-    delta: &mut [Pack<T>],
+    z: &[Lanes<T>],
+    labels: &[Lanes<u32>],
+    dense: &[Lanes<T>],
+    delta: &mut [Lanes<T>],
     k: usize,
     row: &mut [T],
-) -> Pack<f64> {
+) -> Lanes<f64> {
     match loss {
         // A constant loss per arm: its formulas' match is resolved outside the loop.
         Loss::Mse => elementwise(Loss::Mse, z, dense, delta),
@@ -1402,10 +1404,10 @@ fn output_grad<T: Float>(
 #[inline(always)]
 fn elementwise<T: Float>(
     loss: Loss,
-    z: &[Pack<T>],
-    y: &[Pack<T>],
-    delta: &mut [Pack<T>],
-) -> Pack<f64> {
+    z: &[Lanes<T>],
+    y: &[Lanes<T>],
+    delta: &mut [Lanes<T>],
+) -> Lanes<f64> {
     let n = z.len();
     let scale = loss.grad_scale::<T>(n);
     let mut total = [0.0f64; LANES];
@@ -1485,19 +1487,30 @@ mod tests {
             Activation::Sigmoid,
             Activation::Relu,
             Activation::Gelu,
+            Activation::Silu,
+            Activation::Softplus,
         ] {
             for loss in [Loss::CrossEntropy, Loss::BceWithLogits, Loss::Mse] {
                 let (wide, narrow) = (
                     trained::<f32>(Isa::Best, act, loss),
                     trained::<f32>(Isa::Avx2, act, loss),
                 );
-                assert_eq!(wide, narrow, "f32 {act:?} {loss:?}");
+                // As text: `==` would take -0.0 for +0.0 (`max` may return either zero).
+                assert_eq!(
+                    format!("{wide:?}"),
+                    format!("{narrow:?}"),
+                    "f32 {act:?} {loss:?}"
+                );
                 assert!(wide.iter().all(|(_, l)| l.iter().all(|v| v.is_finite())));
                 let (wide, narrow) = (
                     trained::<f64>(Isa::Best, act, loss),
                     trained::<f64>(Isa::Avx2, act, loss),
                 );
-                assert_eq!(wide, narrow, "f64 {act:?} {loss:?}");
+                assert_eq!(
+                    format!("{wide:?}"),
+                    format!("{narrow:?}"),
+                    "f64 {act:?} {loss:?}"
+                );
             }
         }
     }

@@ -115,7 +115,8 @@ pub trait Float:
     );
 }
 
-/// Proof that the CPU has AVX-512 (F, VL, DQ, BW, CD) besides AVX2, FMA and BMI: code compiled
+/// Proof that the CPU has AVX-512 (F, VL, DQ, BW, CD) and F16C (which rustc's `avx512f`
+/// enables) besides pulp's AVX2 level (FMA, BMI1/2, LZCNT, POPCNT, ...): code compiled
 /// with those features ([`Avx512::vectorize`]) runs one instruction per 16 f32 lanes. Not a
 /// pulp level: pulp's AVX-512 feature would also switch faer's own kernels (other bits).
 #[cfg(target_arch = "x86_64")]
@@ -131,6 +132,7 @@ impl Avx512 {
             && std::arch::is_x86_feature_detected!("avx512dq")
             && std::arch::is_x86_feature_detected!("avx512bw")
             && std::arch::is_x86_feature_detected!("avx512cd")
+            && std::arch::is_x86_feature_detected!("f16c")
             && pulp::x86::V3::try_new().is_some();
         has.then_some(Avx512(()))
     }
@@ -146,7 +148,9 @@ impl Avx512 {
 
 /// [`Avx512::vectorize`]'s body, compiled with the features the token proves.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx512cd,avx2,fma,bmi1,bmi2,lzcnt")]
+#[target_feature(
+    enable = "avx512f,avx512vl,avx512dq,avx512bw,avx512cd,f16c,avx2,fma,bmi1,bmi2,lzcnt"
+)]
 unsafe fn with_avx512<Op: pulp::WithSimd>(v3: pulp::x86::V3, op: Op) -> Op::Output {
     op.with_simd(v3)
 }

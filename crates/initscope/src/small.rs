@@ -9,8 +9,8 @@
 //! ```
 //! This is the order in which [`crate::lockstep`] sums every lane, so a run trained in a pack of
 //! runs ends with the same bits as the same run alone. A fused multiply-add is exactly rounded
-//! on every CPU (an instruction inside the AVX2/FMA dispatch, libm's `fma` elsewhere, as in the
-//! lanes), so the bits do not depend on the instruction set either.
+//! on every CPU (an instruction inside the AVX2/FMA or AVX-512 dispatch, libm's `fma` elsewhere,
+//! as in the lanes), so the bits do not depend on the instruction set either.
 //!
 //! The kernel holds a tile of `R` rows by up to [`SMALL`] columns of `c` in registers, as packs
 //! of [`PACK`] columns, and walks `t` once: per `t`, `R` broadcasts and one load per pack feed
@@ -27,7 +27,7 @@ pub const SMALL: usize = 32;
 /// Scalars per pack: 8 f32 fill one AVX2 register (two for f64).
 pub const PACK: usize = 8;
 
-/// [`PACK`] values, one per lane (a run of a lockstep pack, or a column here).
+/// [`PACK`] values, one per lane (a column here; a lockstep pack is [`crate::lockstep::Lanes`]).
 pub type Pack<T> = [T; PACK];
 
 /// Scalars of scratch a small layer's products need ([`forward`] and [`input_grad`] lay the
@@ -35,7 +35,8 @@ pub type Pack<T> = [T; PACK];
 pub const SCRATCH: usize = SMALL * SMALL;
 
 /// How lane arithmetic is done; code using it is compiled once per implementation. Packs are
-/// `[T; N]` with `N` a multiple of 8 ([`PACK`] here, [`crate::lockstep::LANES`] in the lanes).
+/// `[T; N]`, [`PACK`] here and [`crate::lockstep::LANES`] in the lanes: a multiple of 8 for
+/// [`Avx2`], of 16 for [`Avx512`], any for [`Portable`].
 pub trait LaneOps: Copy {
     /// Whether `f32::mul_add` is one instruction in code using these operations.
     const FMA: bool;

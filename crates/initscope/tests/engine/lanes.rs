@@ -29,8 +29,9 @@ fn fingerprint(out: &RunOutput) -> String {
 fn runs_side_by_side_equal_each_run_alone() {
     let base = "data = \"moons:n=160\"\nhidden = \"12,12\"\ndiagnostics = \"off\"";
     let net = "data = \"moons:n=160\"\nnet = \"linear(12) tanh res(linear(12) tanh linear(12) gate(0))*2 res(relu linear(12, bias=none) shift(0.1)) linear\"\ndiagnostics = \"off\"";
-    // Runs past the first pack's lanes, so that the first group fills two packs.
-    let more: Vec<String> = (11..=LANES + 2)
+    // Runs past the first pack's lanes (8 of the first group's own pack), so that the group
+    // fills one pack and starts a second.
+    let more: Vec<String> = (11..=LANES + 3)
         .map(|s| format!("seed = {s}\nsteps = 100\nlr = 0.{s}"))
         .collect();
     for (base, shared, mut variants) in [
