@@ -1491,27 +1491,22 @@ mod tests {
             Activation::Softplus,
         ] {
             for loss in [Loss::CrossEntropy, Loss::BceWithLogits, Loss::Mse] {
-                let (wide, narrow) = (
-                    trained::<f32>(Isa::Best, act, loss),
-                    trained::<f32>(Isa::Avx2, act, loss),
-                );
-                // As text: `==` would take -0.0 for +0.0 (`max` may return either zero).
-                assert_eq!(
-                    format!("{wide:?}"),
-                    format!("{narrow:?}"),
-                    "f32 {act:?} {loss:?}"
-                );
-                assert!(wide.iter().all(|(_, l)| l.iter().all(|v| v.is_finite())));
-                let (wide, narrow) = (
-                    trained::<f64>(Isa::Best, act, loss),
-                    trained::<f64>(Isa::Avx2, act, loss),
-                );
-                assert_eq!(
-                    format!("{wide:?}"),
-                    format!("{narrow:?}"),
-                    "f64 {act:?} {loss:?}"
-                );
+                agree::<f32>(act, loss);
+                agree::<f64>(act, loss);
             }
         }
+    }
+
+    /// Asserts that the lanes end with the same bits on the best instruction set as on AVX2.
+    fn agree<T: Float>(act: Activation, loss: Loss) {
+        let wide = trained::<T>(Isa::Best, act, loss);
+        let narrow = trained::<T>(Isa::Avx2, act, loss);
+        // As text: `==` would take -0.0 for +0.0 (`max` may return either zero).
+        let what = format!("{} {act:?} {loss:?}", T::NAME);
+        assert_eq!(format!("{wide:?}"), format!("{narrow:?}"), "{what}");
+        assert!(
+            wide.iter().all(|(_, l)| l.iter().all(|v| v.is_finite())),
+            "{what}"
+        );
     }
 }

@@ -61,29 +61,36 @@ fn part<T: Copy, const N: usize, const C: usize>(v: &[T; N], at: usize) -> [T; C
 #[derive(Clone, Copy)]
 pub struct Avx2(pub pulp::x86::V3);
 
+/// The lanes of `N`-lane packs `$c` at a time (the lanes of one register): `$op` computes
+/// lanes `$at..$at + $c`. A macro, not a helper taking a closure: a closure is not
+/// reliably inlined, and out of line it loses the dispatch's instruction set (a call per FMA).
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_registers {
+    ($c:literal, $acc:ident, |$at:ident| $op:expr) => {{
+        const { assert!(N.is_multiple_of($c), "packs are whole registers") };
+        let mut out = $acc;
+        for $at in (0..N).step_by($c) {
+            out[$at..$at + $c].copy_from_slice(&$op);
+        }
+        out
+    }};
+}
+
 #[cfg(target_arch = "x86_64")]
 impl LaneOps for Avx2 {
     const FMA: bool = true;
     #[inline(always)]
     fn fma<T: Float, const N: usize>(self, acc: [T; N], x: &[T; N], w: &[T; N]) -> [T; N] {
-        // Loops, not a helper taking a closure: a closure is not reliably inlined, and out of
-        // line it loses the dispatch's instruction set (a call per FMA).
-        const { assert!(N.is_multiple_of(8), "packs are whole registers") };
-        let mut out = acc;
-        for at in (0..N).step_by(8) {
-            let v = T::fma8_v3(self.0, part(&acc, at), part(x, at), part(w, at));
-            out[at..at + 8].copy_from_slice(&v);
-        }
-        out
+        by_registers!(8, acc, |at| T::fma8_v3(
+            self.0,
+            part(&acc, at),
+            part(x, at),
+            part(w, at)
+        ))
     }
     #[inline(always)]
     fn add<T: Float, const N: usize>(self, acc: [T; N], x: &[T; N]) -> [T; N] {
-        const { assert!(N.is_multiple_of(8), "packs are whole registers") };
-        let mut out = acc;
-        for at in (0..N).step_by(8) {
-            out[at..at + 8].copy_from_slice(&T::add8_v3(self.0, part(&acc, at), part(x, at)));
-        }
-        out
+        by_registers!(8, acc, |at| T::add8_v3(self.0, part(&acc, at), part(x, at)))
     }
 }
 
@@ -93,22 +100,16 @@ impl LaneOps for Avx512 {
     const WIDE: bool = true;
     #[inline(always)]
     fn fma<T: Float, const N: usize>(self, acc: [T; N], x: &[T; N], w: &[T; N]) -> [T; N] {
-        const { assert!(N.is_multiple_of(16), "packs are whole registers") };
-        let mut out = acc;
-        for at in (0..N).step_by(16) {
-            let v = T::fma16_v4(self, part(&acc, at), part(x, at), part(w, at));
-            out[at..at + 16].copy_from_slice(&v);
-        }
-        out
+        by_registers!(16, acc, |at| T::fma16_v4(
+            self,
+            part(&acc, at),
+            part(x, at),
+            part(w, at)
+        ))
     }
     #[inline(always)]
     fn add<T: Float, const N: usize>(self, acc: [T; N], x: &[T; N]) -> [T; N] {
-        const { assert!(N.is_multiple_of(16), "packs are whole registers") };
-        let mut out = acc;
-        for at in (0..N).step_by(16) {
-            out[at..at + 16].copy_from_slice(&T::add16_v4(self, part(&acc, at), part(x, at)));
-        }
-        out
+        by_registers!(16, acc, |at| T::add16_v4(self, part(&acc, at), part(x, at)))
     }
 }
 
