@@ -1327,9 +1327,9 @@ fn tile<T: Float, const MR: usize, const NR: usize>(
     let (pa, pb) = (a.data.as_ptr(), b.data.as_ptr());
     for t in ts {
         // SAFETY: every offset is at most one asserted in bounds above. Unchecked, the loads
-        // (8 per 16 FMAs in the 4 x 4 tiles) are plain vmovups with strength-reduced addresses; checked, each cost a
-        // multiply, a compare and a branch (about 50 instructions per 12 FMAs instead of 25
-        // in the profiled forward loop).
+        // are plain vmovups with strength-reduced addresses; checked, each cost a multiply, a
+        // compare and a branch (profiled with 8-lane 3 x 4 tiles: about 50 instructions per
+        // 12 FMAs instead of 25 in the forward loop).
         let mut av = [splat(T::ZERO); MR];
         for (r, v) in av.iter_mut().enumerate() {
             *v = unsafe { *pa.add((i + r) * a.rs + t * a.cs) };

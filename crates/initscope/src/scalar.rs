@@ -125,15 +125,19 @@ pub struct Avx512(());
 
 #[cfg(target_arch = "x86_64")]
 impl Avx512 {
-    /// The token, where the CPU has every feature [`Avx512::vectorize`] compiles for.
+    /// The token, where the CPU has every feature [`Avx512::vectorize`] compiles for (detected
+    /// once per process: a pack asks at every step).
     pub fn try_new() -> Option<Self> {
-        let has = std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512cd")
-            && std::arch::is_x86_feature_detected!("f16c")
-            && pulp::x86::V3::try_new().is_some();
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let has = *HAS.get_or_init(|| {
+            std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+                && std::arch::is_x86_feature_detected!("avx512dq")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512cd")
+                && std::arch::is_x86_feature_detected!("f16c")
+                && pulp::x86::V3::try_new().is_some()
+        });
         has.then_some(Avx512(()))
     }
 
